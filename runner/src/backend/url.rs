@@ -1,0 +1,121 @@
+//! Database URLs: parsing, resolving relative SQLite paths, and redacting secrets for output.
+
+use std::path::{Path, PathBuf};
+
+use crate::migrate::error::Error;
+
+/// A parsed database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// SQLite, with the target resolved.
+    Sqlite(SqliteTarget),
+}
+
+/// Where a SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteTarget {
+    /// A file.
+    File(PathBuf),
+    /// `sqlite::memory:` — gone when the run ends; useful for library tests.
+    Memory,
+}
+
+impl DatabaseUrl {
+    /// Parses `url`. Relative SQLite paths are resolved against `base` (the project directory),
+    /// so a command behaves the same from any working directory.
+    pub fn parse(url: &str, base: &Path) -> Result<Self, Error> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(Error::Connect("the database URL is empty".into()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if !query.is_empty() {
+                return Err(Error::Connect(format!(
+                    "unsupported SQLite URL options `?{query}`: db-migrate opens SQLite databases itself; use `sqlite:PATH`"
+                )));
+            }
+            if path == ":memory:" {
+                return Ok(DatabaseUrl::Sqlite(SqliteTarget::Memory));
+            }
+            if path.is_empty() {
+                return Err(Error::Connect("the SQLite URL has no path: use `sqlite:PATH`, e.g. `sqlite:db/app.sqlite3`".into()));
+            }
+            let p = Path::new(path);
+            let p = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+            return Ok(DatabaseUrl::Sqlite(SqliteTarget::File(p)));
+        }
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        let shown = redact(url);
+        Err(Error::Connect(if scheme.is_empty() || scheme.contains('/') {
+            format!("`{shown}` is not a database URL: expected e.g. `sqlite:db/app.sqlite3`")
+        } else {
+            format!("unsupported database URL scheme `{scheme}:` in `{shown}`; supported: `sqlite:`")
+        }))
+    }
+}
+
+/// Hides the password (and `password=`-style query values) of a URL, for any output.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        let auth_end = out[auth_start..].find(['/', '?', '#']).map(|i| auth_start + i).unwrap_or(out.len());
+        if let Some(at) = out[auth_start..auth_end].rfind('@') {
+            let userinfo = &out[auth_start..auth_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = auth_start + colon + 1;
+                out.replace_range(start..auth_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if ["password", "pass", "pwd", "sslpassword", "token", "secret"].contains(&k.to_ascii_lowercase().as_str()) => {
+                    format!("{k}=***")
+                }
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", parts.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        let base = Path::new("/proj");
+        assert_eq!(DatabaseUrl::parse("sqlite:db/a.db", base).unwrap(), DatabaseUrl::Sqlite(SqliteTarget::File("/proj/db/a.db".into())));
+        assert_eq!(DatabaseUrl::parse("sqlite://a.db", base).unwrap(), DatabaseUrl::Sqlite(SqliteTarget::File("/proj/a.db".into())));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/a.db", base).unwrap(), DatabaseUrl::Sqlite(SqliteTarget::File("/tmp/a.db".into())));
+        assert_eq!(DatabaseUrl::parse("sqlite::memory:", base).unwrap(), DatabaseUrl::Sqlite(SqliteTarget::Memory));
+        assert!(DatabaseUrl::parse("sqlite:", base).is_err());
+        assert!(DatabaseUrl::parse("sqlite:a.db?mode=ro", base).is_err());
+    }
+
+    #[test]
+    fn bad_urls_name_the_problem_without_secrets() {
+        let e = DatabaseUrl::parse("oracle://u:hunter2@h/db", Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("unsupported database URL scheme `oracle:`"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = DatabaseUrl::parse("nonsense", Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("not a database URL"), "{e}");
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("mysql://h/db?user=u&password=x&ssl=true"), "mysql://h/db?user=u&password=***&ssl=true");
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite:db/a.db"), "sqlite:db/a.db");
+    }
+}

@@ -1,0 +1,43 @@
+//! `db-migrate init`: lay out a new project.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::Output;
+use crate::config::{CONFIG_FILE, TEMPLATE};
+use crate::migrate::error::Error;
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+pub fn run(dir: &Path, out: &Output) -> Result<ExitCode, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut created = Vec::new();
+    let mut kept = Vec::new();
+    let config = dir.join(CONFIG_FILE);
+    if config.exists() {
+        kept.push(config.display().to_string());
+    } else {
+        std::fs::write(&config, TEMPLATE).map_err(|e| io(&config, e))?;
+        created.push(config.display().to_string());
+    }
+    for sub in ["migrations", "seeds"] {
+        let p = dir.join(sub);
+        if p.is_dir() {
+            kept.push(p.display().to_string());
+        } else {
+            std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+            created.push(format!("{}/", p.display()));
+        }
+    }
+    for c in &created {
+        out.line(&format!("created {c}"));
+    }
+    for k in &kept {
+        out.line(&format!("kept    {k} (already there)"));
+    }
+    out.line("next: `db-migrate create --name create_users`, edit the file, then `db-migrate up`");
+    out.json(&serde_json::json!({ "created": created, "kept": kept }));
+    Ok(ExitCode::SUCCESS)
+}

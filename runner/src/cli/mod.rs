@@ -1,0 +1,161 @@
+//! The `db-migrate` command line: argument parsing and one module per subcommand.
+//!
+//! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
+
+mod create;
+mod init;
+mod output;
+mod repair;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings, UrlSource};
+use crate::migrate::error::Error;
+pub use output::Output;
+
+const ABOUT: &str = "Database migrations in plain SQL or sandboxed WebAssembly components.";
+
+const LONG_ABOUT: &str = "\
+Database migrations in plain SQL or sandboxed WebAssembly components.
+
+Migrations live in `migrations/` as `VERSION_name.sql` files with `-- migrate:up` and
+`-- migrate:down` sections; `.up.sql`/`.down.sql` pairs and diesel-style folders work too.
+Each migration and its history row commit in one transaction.
+
+The database URL comes from --database-url, else DATABASE_URL, else .env, else
+db-migrate.toml, else an embedded SQLite file in the project (db/<env>.sqlite3).
+
+Exit codes: 0 ok, 1 a check found something (status --check, validate), 2 error.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  db-migrate init                          set up a project in the current directory
+  db-migrate create --name add_users       write migrations/<timestamp>_add_users.sql
+  db-migrate up                            apply everything pending
+  db-migrate up --dry-run                  print the SQL that would run
+  db-migrate down --steps 2                revert the last two migrations
+  db-migrate status --check                exit 1 if the database is not up to date";
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(name = "db-migrate", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Project root: where db-migrate.toml, migrations/ and seeds/ live.
+    #[arg(long, global = true, value_name = "PATH", default_value = ".")]
+    dir: PathBuf,
+    /// Database URL, e.g. sqlite:db/app.sqlite3 (default: DATABASE_URL, .env, db-migrate.toml).
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Configuration file (default: <dir>/db-migrate.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Environment: selects [environments.NAME] in the configuration (default: DB_MIGRATE_ENV or development).
+    #[arg(long, global = true, value_name = "NAME")]
+    env: Option<String>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: where the database URL came from, each migration's file.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set up a project: db-migrate.toml (commented), migrations/ and seeds/.
+    Init,
+    /// Write a new migration file named with the current UTC time.
+    Create(create::CreateArgs),
+    /// Apply pending migrations, oldest first.
+    Up(run::UpArgs),
+    /// Revert applied migrations, newest first (default: the last one).
+    Down(run::DownArgs),
+    /// Revert the last applied migration and apply it again.
+    Redo(run::RedoArgs),
+    /// Show every migration: applied, pending, modified, missing or dirty.
+    Status(status::StatusArgs),
+    /// Check that applied migrations still match their files; exit 1 on drift.
+    Validate,
+    /// Resolve a dirty migration (one that failed outside a transaction) after checking the schema.
+    Repair(repair::RepairArgs),
+}
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&Error::Config(format!("cannot start the async runtime: {e}")));
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli, &out)) {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
+    let overrides = Overrides {
+        dir: cli.global.dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        config: cli.global.config.clone(),
+        env: cli.global.env.clone(),
+    };
+    if let Command::Init = cli.command {
+        return init::run(&cli.global.dir, out);
+    }
+    let settings = Settings::resolve(&overrides)?;
+    out.verbose(&format!(
+        "environment {}; database {} (from {})",
+        settings.environment,
+        crate::backend::url::redact(&settings.database_url),
+        settings.url_source.describe()
+    ));
+    match cli.command {
+        Command::Init => unreachable!(),
+        Command::Create(a) => create::run(&settings, a, out),
+        Command::Up(a) => run::up(&settings, a, out).await,
+        Command::Down(a) => run::down(&settings, a, out).await,
+        Command::Redo(a) => run::redo(&settings, a, out).await,
+        Command::Status(a) => status::status(&settings, a, out).await,
+        Command::Validate => status::validate(&settings, out).await,
+        Command::Repair(a) => repair::run(&settings, a, out).await,
+    }
+}
+
+/// The embedded default database file, when that is what the settings point at.
+fn default_db_file(settings: &Settings) -> Option<PathBuf> {
+    if settings.url_source != UrlSource::Default {
+        return None;
+    }
+    settings.database_url.strip_prefix("sqlite:").map(|p| settings.project_dir.join(p))
+}
+
+fn migrator(settings: &Settings) -> crate::Migrator {
+    crate::Migrator::new(&settings.migrations_dir, &settings.database_url)
+        .base_dir(&settings.project_dir)
+        .history_table(&settings.history_table)
+        .allow_out_of_order(settings.allow_out_of_order)
+}

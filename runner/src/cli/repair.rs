@@ -1,0 +1,50 @@
+//! `db-migrate repair`: resolve a dirty migration after a human checked the schema.
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+
+use super::{Output, migrator};
+use crate::config::Settings;
+use crate::migrate::error::Error;
+use crate::migrate::migrator::Resolution;
+use crate::migrate::plan::State;
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("how").required(true).args(["mark_applied", "mark_reverted"])))]
+pub struct RepairArgs {
+    /// The migration's changes are in place: record it as applied.
+    #[arg(long, value_name = "VERSION")]
+    mark_applied: Option<i64>,
+    /// The migration's changes are not in place (or were undone by hand): forget it.
+    #[arg(long, value_name = "VERSION")]
+    mark_reverted: Option<i64>,
+}
+
+pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<ExitCode, Error> {
+    let (version, resolution) = match (args.mark_applied, args.mark_reverted) {
+        (Some(v), _) => (v, Resolution::MarkApplied),
+        (_, Some(v)) => (v, Resolution::MarkReverted),
+        _ => unreachable!("clap requires one"),
+    };
+    let mut m = migrator(settings);
+    let entries = m.status().await?;
+    let Some(entry) = entries.iter().find(|e| e.version == version) else {
+        return Err(Error::Config(format!("no migration has version {version}; `db-migrate status` lists them")));
+    };
+    if entry.state != State::Dirty {
+        return Err(Error::Config(format!(
+            "migration {version}_{} is {}, not dirty; repair only resolves dirty migrations",
+            entry.name,
+            entry.state.as_str()
+        )));
+    }
+    m.repair(version, resolution).await?;
+    let what = match resolution {
+        Resolution::MarkApplied => "marked applied",
+        Resolution::MarkReverted => "marked reverted (history row removed)",
+    };
+    out.line(&format!("{version}_{}: {what}", entry.name));
+    out.json(&serde_json::json!({ "version": version, "name": entry.name, "resolution": what }));
+    Ok(ExitCode::SUCCESS)
+}

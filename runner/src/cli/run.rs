@@ -1,0 +1,168 @@
+//! `up`, `down` and `redo`: the commands that change the database (or, with `--dry-run`, show how).
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+
+use super::{Output, default_db_file, migrator};
+use crate::config::Settings;
+use crate::migrate::error::{Direction, Error};
+use crate::migrate::migrator::{Event, PlannedRun, Report};
+use crate::migrate::plan::{DownTarget, UpOptions};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply migrations up to and including this version.
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply pending migrations older than the newest applied one.
+    #[arg(long)]
+    allow_out_of_order: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").args(["steps", "to", "all"])))]
+pub struct DownArgs {
+    /// Revert the last N applied migrations (default 1).
+    #[arg(long, value_name = "N")]
+    steps: Option<usize>,
+    /// Revert every migration newer than VERSION (VERSION stays applied).
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Revert every applied migration.
+    #[arg(long)]
+    all: bool,
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RedoArgs {
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {
+    let opts = UpOptions { to: args.to, allow_out_of_order: args.allow_out_of_order };
+    if args.dry_run {
+        let plan = migrator(settings).plan_up(opts).await?;
+        return Ok(print_plan(&plan, out));
+    }
+    let announce = announce_default(settings);
+    let report = with_progress(settings, out).up_with(opts).await;
+    announce(out);
+    finish(report?, Direction::Up, out)
+}
+
+pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<ExitCode, Error> {
+    let target = match (args.steps, args.to, args.all) {
+        (_, _, true) => DownTarget::All,
+        (_, Some(v), _) => DownTarget::To(v),
+        (Some(n), _, _) => DownTarget::Steps(n),
+        _ => DownTarget::Steps(1),
+    };
+    if args.dry_run {
+        let plan = migrator(settings).plan_down(target).await?;
+        return Ok(print_plan(&plan, out));
+    }
+    let report = with_progress(settings, out).down(target).await?;
+    finish(report, Direction::Down, out)
+}
+
+pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<ExitCode, Error> {
+    if args.dry_run {
+        let mut plan = migrator(settings).plan_down(DownTarget::Steps(1)).await?;
+        if let Some((_, m)) = plan.steps.first().cloned() {
+            plan.steps.push((Direction::Up, m));
+        }
+        return Ok(print_plan(&plan, out));
+    }
+    let report = with_progress(settings, out).redo().await?;
+    if report.steps.is_empty() {
+        return Err(Error::Config("nothing to redo: no migration is applied".into()));
+    }
+    finish(report, Direction::Up, out)
+}
+
+/// Says once that the embedded default database was created, so nobody wonders where data went.
+fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
+    let file = default_db_file(settings).filter(|f| !f.exists());
+    move |out: &Output| {
+        if let Some(f) = file.filter(|f| f.exists()) {
+            out.note(&format!(
+                "note: no database URL is configured, so db-migrate created the embedded SQLite database {}; \
+                 set DATABASE_URL or `database_url` in db-migrate.toml to use another database",
+                f.display()
+            ));
+        }
+    }
+}
+
+fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
+    let out = *out;
+    migrator(settings).on_event(move |e| {
+        if let Event::Finished { migration, direction, duration } = e {
+            let verb = match direction {
+                Direction::Up => "applied ",
+                Direction::Down => "reverted",
+            };
+            out.line(&format!("{verb} {} ({:.1} ms)", migration.label(), duration.as_secs_f64() * 1e3));
+            out.verbose(&format!("         from {}", migration.path.display()));
+        }
+    })
+}
+
+fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode, Error> {
+    let n = report.steps.len();
+    let plural = if n == 1 { "" } else { "s" };
+    if n == 0 {
+        out.line(match direction {
+            Direction::Up => "nothing to apply: the database is up to date",
+            Direction::Down => "nothing to revert: no migration is applied",
+        });
+    } else {
+        let verb = if report.steps.iter().all(|s| s.direction == Direction::Down) { "reverted" } else { "done:" };
+        let verb = if report.steps.iter().all(|s| s.direction == Direction::Up) { "applied" } else { verb };
+        out.line(&format!("{verb} {n} migration{plural} in {:.1} ms", report.total_ms));
+    }
+    out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
+    if plan.steps.is_empty() {
+        out.line("-- dry run: nothing to do");
+    }
+    let mut items = Vec::new();
+    for (direction, m) in &plan.steps {
+        let script = match direction {
+            Direction::Up => &m.up,
+            Direction::Down => m.down.as_ref().expect("planned reverts are reversible"),
+        };
+        let verb = if *direction == Direction::Up { "apply" } else { "revert" };
+        out.line(&format!(
+            "-- dry run: would {verb} {} from {}{}",
+            m.label(),
+            script.path.display(),
+            if script.transaction { "" } else { " (outside a transaction)" }
+        ));
+        out.line(script.sql.trim_end());
+        out.line("");
+        items.push(serde_json::json!({
+            "version": m.version,
+            "name": m.name,
+            "kind": m.kind,
+            "direction": direction,
+            "file": script.path.display().to_string(),
+            "transaction": script.transaction,
+            "sql": script.sql,
+        }));
+    }
+    out.json(&serde_json::json!({ "dry_run": true, "steps": items }));
+    ExitCode::SUCCESS
+}

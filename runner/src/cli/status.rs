@@ -1,0 +1,90 @@
+//! `status` and `validate`: read-only views of the migrations and the history.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Output, migrator};
+use crate::backend::url::redact;
+use crate::config::Settings;
+use crate::migrate::error::Error;
+use crate::migrate::plan::{State, StatusEntry};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit 1 if anything is pending, modified, missing or dirty.
+    #[arg(long)]
+    check: bool,
+}
+
+pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
+    let entries = migrator(settings).status().await?;
+    if entries.is_empty() {
+        out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
+    } else {
+        print_table(&entries, out);
+    }
+    let count = |s: State| entries.iter().filter(|e| e.state == s).count();
+    let summary: Vec<String> = [State::Applied, State::Pending, State::Modified, State::Missing, State::Dirty]
+        .into_iter()
+        .filter(|&s| count(s) > 0)
+        .map(|s| format!("{} {}", count(s), s.as_str()))
+        .collect();
+    if !summary.is_empty() {
+        out.line(&format!("\n{}", summary.join(", ")));
+    }
+    out.json(&serde_json::json!({
+        "environment": settings.environment,
+        "database": redact(&settings.database_url),
+        "migrations": entries,
+    }));
+    let clean = entries.iter().all(|e| e.state == State::Applied);
+    Ok(if args.check && !clean { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_table(entries: &[StatusEntry], out: &Output) {
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.version.to_string(),
+                e.name.clone(),
+                e.kind.clone(),
+                e.state.as_str().to_string(),
+                e.applied_at.clone().unwrap_or_else(|| "-".into()),
+                e.execution_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["VERSION", "NAME", "KIND", "STATE", "APPLIED AT", "DURATION"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let fmt = |r: &[String; 6]| {
+        r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    let mut text = fmt(&header);
+    for r in &rows {
+        text.push('\n');
+        text.push_str(&fmt(r));
+    }
+    out.line(&text);
+}
+
+pub async fn validate(settings: &Settings, out: &Output) -> Result<ExitCode, Error> {
+    let drift = migrator(settings).validate().await?;
+    if drift.is_empty() {
+        out.line("ok: every applied migration matches its file");
+    } else {
+        out.line("drift: applied migrations no longer match their files");
+        for e in &drift {
+            let why = if e.state == State::Modified { "modified after being applied" } else { "file missing" };
+            out.line(&format!("  {}_{}: {why}", e.version, e.name));
+        }
+    }
+    out.json(&serde_json::json!({ "ok": drift.is_empty(), "drift": drift }));
+    Ok(if drift.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,277 @@
+//! Project configuration: `db-migrate.toml`, environments, and where the database URL comes from.
+//!
+//! The database URL is taken from the first of: `--database-url`, the `DATABASE_URL` environment
+//! variable, `DATABASE_URL` in the project's `.env`, `database_url` of the selected environment in
+//! `db-migrate.toml`, the top-level `database_url` there, and finally an embedded SQLite file in the
+//! project (`db/<environment>.sqlite3`), announced when it is first created.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::migrate::error::Error;
+use crate::migrate::history;
+
+/// The file `init` writes and every command reads.
+pub const CONFIG_FILE: &str = "db-migrate.toml";
+
+/// The environment used when none is named.
+pub const DEFAULT_ENV: &str = "development";
+
+/// `db-migrate.toml` as written by users.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Database URL; `${VAR}` is replaced by the environment variable `VAR`.
+    pub database_url: Option<String>,
+    /// Migrations folder, relative to the project (default `migrations`).
+    pub migrations_dir: Option<PathBuf>,
+    /// Seeds folder, relative to the project (default `seeds`).
+    pub seeds_dir: Option<PathBuf>,
+    /// History table name (default `db_migrate_history`).
+    pub history_table: Option<String>,
+    /// Accept pending migrations older than the newest applied one.
+    pub allow_out_of_order: Option<bool>,
+    /// `[environments.NAME]` sections, selected with `--env NAME`.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+/// One `[environments.NAME]` section: overrides of the top-level settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Database URL for this environment.
+    pub database_url: Option<String>,
+    /// History table name for this environment.
+    pub history_table: Option<String>,
+    /// Out-of-order policy for this environment.
+    pub allow_out_of_order: Option<bool>,
+}
+
+/// What the command line says before configuration is read.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--dir`.
+    pub dir: PathBuf,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--env`.
+    pub env: Option<String>,
+}
+
+/// Where the database URL came from, so output can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlSource {
+    /// `--database-url`.
+    Flag,
+    /// The `DATABASE_URL` environment variable.
+    EnvVar,
+    /// The project's `.env` file.
+    DotEnv,
+    /// `db-migrate.toml`.
+    ConfigFile,
+    /// Nothing configured: the embedded SQLite default.
+    Default,
+}
+
+impl UrlSource {
+    /// Human description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            UrlSource::Flag => "--database-url",
+            UrlSource::EnvVar => "the DATABASE_URL environment variable",
+            UrlSource::DotEnv => "DATABASE_URL in .env",
+            UrlSource::ConfigFile => "db-migrate.toml",
+            UrlSource::Default => "the embedded default",
+        }
+    }
+}
+
+/// Fully resolved settings of one invocation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project directory.
+    pub project_dir: PathBuf,
+    /// The migrations folder.
+    pub migrations_dir: PathBuf,
+    /// The seeds folder.
+    pub seeds_dir: PathBuf,
+    /// The database URL (may hold secrets: print it through `redact`).
+    pub database_url: String,
+    /// Where it came from.
+    pub url_source: UrlSource,
+    /// History table name, validated.
+    pub history_table: String,
+    /// Out-of-order policy.
+    pub allow_out_of_order: bool,
+    /// The selected environment.
+    pub environment: String,
+    /// The config file that was read, if any.
+    pub config_path: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Reads the configuration and resolves every setting.
+    pub fn resolve(o: &Overrides) -> Result<Settings, Error> {
+        let project_dir = o.dir.clone();
+        let (config_path, file) = load_file(o)?;
+        let explicit_env = o.env.clone().or_else(|| std::env::var("DB_MIGRATE_ENV").ok().filter(|s| !s.is_empty()));
+        let environment = explicit_env.clone().unwrap_or_else(|| DEFAULT_ENV.to_string());
+        let env_cfg = file.environments.get(&environment);
+        if env_cfg.is_none() && explicit_env.is_some() && environment != DEFAULT_ENV {
+            let known: Vec<&str> = file.environments.keys().map(String::as_str).collect();
+            let where_ = config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| CONFIG_FILE.to_string());
+            return Err(Error::Config(format!(
+                "environment `{environment}` is not defined: add an `[environments.{environment}]` section to {where_}{}",
+                if known.is_empty() { String::new() } else { format!(" (defined: {})", known.join(", ")) }
+            )));
+        }
+
+        let (database_url, url_source) = if let Some(u) = o.database_url.clone().filter(|s| !s.is_empty()) {
+            (u, UrlSource::Flag)
+        } else if let Some(u) = std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+            (u, UrlSource::EnvVar)
+        } else if let Some(u) = dotenv_url(&project_dir)? {
+            (u, UrlSource::DotEnv)
+        } else if let Some(u) = env_cfg.and_then(|e| e.database_url.clone()).or_else(|| file.database_url.clone()) {
+            (expand_vars(&u)?, UrlSource::ConfigFile)
+        } else {
+            (format!("sqlite:db/{environment}.sqlite3"), UrlSource::Default)
+        };
+
+        let history_table = env_cfg
+            .and_then(|e| e.history_table.clone())
+            .or_else(|| file.history_table.clone())
+            .unwrap_or_else(|| history::DEFAULT_TABLE.to_string());
+        history::validate_table_name(&history_table).map_err(Error::Config)?;
+        let allow_out_of_order =
+            env_cfg.and_then(|e| e.allow_out_of_order).or(file.allow_out_of_order).unwrap_or(false);
+
+        Ok(Settings {
+            migrations_dir: project_dir.join(file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
+            seeds_dir: project_dir.join(file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
+            project_dir,
+            database_url,
+            url_source,
+            history_table,
+            allow_out_of_order,
+            environment,
+            config_path,
+        })
+    }
+}
+
+fn load_file(o: &Overrides) -> Result<(Option<PathBuf>, ConfigFile), Error> {
+    let (path, required) = match &o.config {
+        Some(p) => (p.clone(), true),
+        None => (o.dir.join(CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok((None, ConfigFile::default())),
+        Err(e) => return Err(Error::Config(format!("{}: cannot read the configuration: {e}", path.display()))),
+    };
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let loc = match line {
+            Some(l) => format!("{}:{l}", path.display()),
+            None => path.display().to_string(),
+        };
+        Error::Config(format!("{loc}: {}", e.message()))
+    })?;
+    Ok((Some(path), file))
+}
+
+fn dotenv_url(dir: &Path) -> Result<Option<String>, Error> {
+    let path = dir.join(".env");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let iter = dotenvy::from_path_iter(&path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    for item in iter {
+        let (k, v) = item.map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if k == "DATABASE_URL" && !v.is_empty() {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// Replaces `${VAR}` with the environment variable `VAR`; an unset variable is an error.
+pub fn expand_vars(s: &str) -> Result<String, Error> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(Error::Config(format!("unterminated `${{` in `{}`", crate::backend::url::redact(s))));
+        };
+        let name = &after[..end];
+        let value = std::env::var(name).map_err(|_| {
+            Error::Config(format!("database_url in {CONFIG_FILE} uses ${{{name}}}, but the environment variable {name} is not set"))
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The commented configuration `init` writes.
+pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optional; the values shown are the defaults.
+
+# Where the database is. Also read, in this order of precedence, from --database-url,
+# the DATABASE_URL environment variable and DATABASE_URL in .env.
+# `${VAR}` is replaced by the environment variable VAR, so secrets stay out of this file.
+# Without any URL, db-migrate uses an embedded SQLite file: db/<environment>.sqlite3.
+# database_url = "sqlite:db/development.sqlite3"
+
+# migrations_dir = "migrations"
+# seeds_dir = "seeds"
+
+# The table that records applied migrations.
+# history_table = "db_migrate_history"
+
+# Apply pending migrations older than the newest applied one (e.g. merged from a branch).
+# allow_out_of_order = false
+
+# Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
+# [environments.test]
+# database_url = "sqlite:db/test.sqlite3"
+#
+# [environments.production]
+# database_url = "${PRODUCTION_DATABASE_URL}"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses() {
+        let f: ConfigFile = toml::from_str(TEMPLATE).unwrap();
+        assert!(f.database_url.is_none());
+    }
+
+    #[test]
+    fn expands_variables() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("DBM_TEST_HOST", "db.example") };
+        assert_eq!(expand_vars("postgres://${DBM_TEST_HOST}/x").unwrap(), "postgres://db.example/x");
+        assert!(expand_vars("${DBM_TEST_NOT_SET_EVER}").unwrap_err().to_string().contains("DBM_TEST_NOT_SET_EVER"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "history_table = \"h\"\nmigration_dir = \"x\"\n").unwrap();
+        let e = load_file(&Overrides { dir: dir.path().into(), ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("db-migrate.toml:2"), "{e}");
+        assert!(e.contains("migration_dir"), "{e}");
+    }
+}

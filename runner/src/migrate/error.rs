@@ -1,0 +1,261 @@
+//! Typed errors of the migration core. The CLI renders them; library users can match on them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem with a migration file or the migrations directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// One problem, located in a file (and a line when known).
+    At {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// 1-based line, when the problem has one.
+        line: Option<usize>,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// Several problems, all reported at once.
+    Many(Vec<SourceError>),
+}
+
+impl SourceError {
+    /// A problem with a whole file.
+    pub fn file(path: &Path, message: impl Into<String>) -> Self {
+        SourceError::At { path: path.to_path_buf(), line: None, message: message.into() }
+    }
+
+    /// A problem on one line of a file.
+    pub fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        SourceError::At { path: path.to_path_buf(), line: Some(line), message: message.into() }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::At { path, line: Some(l), message } => write!(f, "{}:{l}: {message}", path.display()),
+            SourceError::At { path, line: None, message } => write!(f, "{}: {message}", path.display()),
+            SourceError::Many(list) => {
+                writeln!(f, "{} problems with the migration files:", list.len())?;
+                for (i, e) in list.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "  - {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// A migration referred to by the history or by a plan problem.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationRef {
+    /// Version number.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+}
+
+impl fmt::Display for MigrationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.version, self.name)
+    }
+}
+
+fn list(items: &[MigrationRef]) -> String {
+    items.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Why the planner refuses a run. Nothing has touched the database when one of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A migration was left half-applied by a failed non-transactional run.
+    #[error(
+        "the database has dirty migrations (a non-transactional migration failed part-way):\n{}\n\
+         check the schema by hand, then run `db-migrate repair --mark-applied VERSION` or \
+         `db-migrate repair --mark-reverted VERSION`",
+        list(.0)
+    )]
+    Dirty(Vec<MigrationRef>),
+    /// Applied migrations whose files changed or disappeared.
+    #[error("{}", drift_message(.modified, .missing))]
+    Drift {
+        /// Applied migrations whose file content no longer matches the recorded checksum.
+        modified: Vec<MigrationRef>,
+        /// Applied migrations with no file any more.
+        missing: Vec<MigrationRef>,
+    },
+    /// Pending migrations older than the newest applied one.
+    #[error(
+        "pending migrations are older than the newest applied migration {newest}:\n{}\n\
+         they were probably merged from another branch. Applying them out of order may be fine; \
+         pass --allow-out-of-order (or set `allow_out_of_order = true` in db-migrate.toml) to apply them, \
+         or give them newer versions",
+        list(.pending)
+    )]
+    OutOfOrder {
+        /// The pending migrations that are older than `newest`.
+        pending: Vec<MigrationRef>,
+        /// The newest applied migration.
+        newest: MigrationRef,
+    },
+    /// `--to VERSION` names no known migration.
+    #[error("no migration has version {0}; `db-migrate status` lists the versions")]
+    UnknownTarget(i64),
+    /// A migration to revert has no down section.
+    #[error(
+        "migration {0} is irreversible: it has no down section (`-- migrate:down` or a `.down.sql` file); \
+         add one to make `down` possible"
+    )]
+    Irreversible(MigrationRef),
+    /// A migration to revert has no file, so there is no down script to run.
+    #[error("migration {0} is applied but its file is missing, so it cannot be reverted; restore the file first")]
+    MissingFile(MigrationRef),
+}
+
+fn drift_message(modified: &[MigrationRef], missing: &[MigrationRef]) -> String {
+    let mut s = String::from("applied migrations no longer match their files:");
+    if !modified.is_empty() {
+        s.push_str(&format!("\nmodified after being applied:\n{}", list(modified)));
+    }
+    if !missing.is_empty() {
+        s.push_str(&format!("\napplied but their files are missing:\n{}", list(missing)));
+    }
+    s.push_str(
+        "\nrestore the files as they were applied (`db-migrate validate` shows the drift); \
+         change the schema with a new migration instead of editing an applied one",
+    );
+    s
+}
+
+/// An error reported by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    /// The database's own message.
+    pub message: String,
+    /// The driver's code (SQLSTATE, SQLite result code), when it gives one.
+    pub code: Option<String>,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(c) => write!(f, "{} (code {c})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) => {
+                DbError { message: d.message().to_string(), code: d.code().map(|c| c.into_owned()) }
+            }
+            other => DbError { message: other.to_string(), code: None },
+        }
+    }
+}
+
+/// Which way a migration was running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Applying.
+    Up,
+    /// Reverting.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        })
+    }
+}
+
+/// Every error the library returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The migration files are wrong.
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// The configuration is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The run was refused before it touched the database.
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    /// The database URL is wrong or the database cannot be reached.
+    #[error("{0}")]
+    Connect(String),
+    /// The database failed outside a migration (reading history, creating the history table…).
+    #[error("{context}: {source}")]
+    Database {
+        /// What the runner was doing.
+        context: String,
+        /// What the database said.
+        source: DbError,
+    },
+    /// A migration's SQL failed. Its changes were rolled back unless `dirty` is set.
+    #[error("{}", migration_failed(self))]
+    MigrationFailed {
+        /// The migration.
+        migration: MigrationRef,
+        /// Applying or reverting.
+        direction: Direction,
+        /// The file holding the failing statement.
+        path: PathBuf,
+        /// Line of the failing statement in `path`, when known.
+        line: Option<usize>,
+        /// The database's error.
+        source: DbError,
+        /// True when the migration ran outside a transaction and is now recorded as dirty.
+        dirty: bool,
+    },
+    /// Another runner recorded the migration while this one was running.
+    #[error(
+        "migration {0} was recorded by another db-migrate run while this one was running; nothing of it was applied twice. \
+         Run `db-migrate status` to see where things stand"
+    )]
+    Conflict(MigrationRef),
+    /// A file operation of the CLI (init, create) failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn migration_failed(e: &Error) -> String {
+    let Error::MigrationFailed { migration, direction, path, line, source, dirty } = e else { unreachable!() };
+    let loc = match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    };
+    let mut s = format!("migration {migration} failed ({direction}) at {loc}: {source}");
+    if *dirty {
+        s.push_str(&format!(
+            "\nthe migration ran outside a transaction, so part of it may have been applied; it is recorded as dirty. \
+             Check the schema, then run `db-migrate repair --mark-applied {v}` or `db-migrate repair --mark-reverted {v}`",
+            v = migration.version
+        ));
+    } else {
+        s.push_str("\nnothing of this migration was kept: its changes and its history row were rolled back");
+    }
+    s
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

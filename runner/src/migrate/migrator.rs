@@ -1,0 +1,287 @@
+//! [`Migrator`]: the library's front door, and what the CLI drives.
+//!
+//! ```no_run
+//! # async fn start() -> Result<(), db_migrate::Error> {
+//! // At application start-up: apply whatever is pending, refuse on drift.
+//! let report = db_migrate::Migrator::new("migrations", "sqlite:app.sqlite3").up().await?;
+//! println!("applied {} migrations", report.steps.len());
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::error::{Direction, Error, Result};
+use super::history::{self, AppliedMigration};
+use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
+use super::source::{self, Migration};
+use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
+
+/// Something that happened during a run, for progress output.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A migration is about to run.
+    Started {
+        /// The migration.
+        migration: &'a Migration,
+        /// Which way.
+        direction: Direction,
+    },
+    /// A migration finished and is committed.
+    Finished {
+        /// The migration.
+        migration: &'a Migration,
+        /// Which way.
+        direction: Direction,
+        /// How long its own work took.
+        duration: Duration,
+    },
+}
+
+/// One migration a run applied or reverted.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Up or down.
+    pub direction: Direction,
+    /// Time the migration's own work took, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    /// The migrations applied or reverted, in order.
+    pub steps: Vec<StepReport>,
+    /// Wall time of the whole run, in milliseconds.
+    pub total_ms: f64,
+}
+
+/// A planned run, for `--dry-run`: what would run, in order.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Each migration with its direction.
+    pub steps: Vec<(Direction, Migration)>,
+}
+
+/// How `repair` resolves a dirty migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The migration's changes are in place: record it as applied.
+    MarkApplied,
+    /// The migration's changes are not in place: forget its history row.
+    MarkReverted,
+}
+
+type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
+
+/// Runs the migrations of one directory against one database.
+pub struct Migrator {
+    dir: PathBuf,
+    url: String,
+    base: Option<PathBuf>,
+    table: String,
+    allow_out_of_order: bool,
+    observer: Option<Observer>,
+}
+
+impl Migrator {
+    /// A migrator for the migrations in `dir` and the database at `url`
+    /// (`sqlite:PATH`; relative paths are relative to the working directory unless
+    /// [`Migrator::base_dir`] says otherwise).
+    pub fn new(dir: impl Into<PathBuf>, url: impl Into<String>) -> Self {
+        Migrator {
+            dir: dir.into(),
+            url: url.into(),
+            base: None,
+            table: history::DEFAULT_TABLE.to_string(),
+            allow_out_of_order: false,
+            observer: None,
+        }
+    }
+
+    /// Resolves relative SQLite paths against `base` (the CLI passes the project directory).
+    pub fn base_dir(mut self, base: impl Into<PathBuf>) -> Self {
+        self.base = Some(base.into());
+        self
+    }
+
+    /// Uses another history table (default `db_migrate_history`). Validated when the run starts.
+    pub fn history_table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// Accepts pending migrations older than the newest applied one.
+    pub fn allow_out_of_order(mut self, allow: bool) -> Self {
+        self.allow_out_of_order = allow;
+        self
+    }
+
+    /// Calls `f` as each migration starts and finishes.
+    pub fn on_event(mut self, f: impl FnMut(&Event<'_>) + Send + 'static) -> Self {
+        self.observer = Some(Box::new(f));
+        self
+    }
+
+    /// The migrations directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads the migrations directory.
+    pub fn migrations(&self) -> Result<Vec<Migration>> {
+        Ok(source::discover(&self.dir)?)
+    }
+
+    fn parsed_url(&self) -> Result<DatabaseUrl> {
+        history::validate_table_name(&self.table).map_err(Error::Config)?;
+        let base = match &self.base {
+            Some(b) => b.clone(),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        DatabaseUrl::parse(&self.url, &base)
+    }
+
+    /// Migrations and history, read without creating or changing anything.
+    async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
+        let url = self.parsed_url()?;
+        let migrations = self.migrations()?;
+        let history = match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
+            Some(mut b) => {
+                let h = b.read_history().await;
+                b.close().await;
+                h?
+            }
+            None => Vec::new(),
+        };
+        Ok((migrations, history))
+    }
+
+    async fn writable(&self) -> Result<(Vec<Migration>, AnyBackend)> {
+        let url = self.parsed_url()?;
+        let migrations = self.migrations()?;
+        let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
+        if let Err(e) = b.ensure_history().await {
+            b.close().await;
+            return Err(e);
+        }
+        Ok((migrations, b))
+    }
+
+    /// The state of every migration. Creates nothing: a database that does not exist yet shows
+    /// everything pending.
+    pub async fn status(&self) -> Result<Vec<StatusEntry>> {
+        let (m, h) = self.read_only().await?;
+        Ok(plan::status(&m, &h))
+    }
+
+    /// Applied migrations that were modified or whose files are missing (empty when none).
+    pub async fn validate(&self) -> Result<Vec<StatusEntry>> {
+        let entries = self.status().await?;
+        Ok(entries.into_iter().filter(|e| matches!(e.state, plan::State::Modified | plan::State::Missing)).collect())
+    }
+
+    /// What `up` would do, without doing it.
+    pub async fn plan_up(&self, opts: UpOptions) -> Result<PlannedRun> {
+        let (m, h) = self.read_only().await?;
+        let steps = plan::plan_up(&m, &h, self.up_opts(opts))?;
+        Ok(planned(&m, &steps))
+    }
+
+    /// What `down` would do, without doing it.
+    pub async fn plan_down(&self, target: DownTarget) -> Result<PlannedRun> {
+        let (m, h) = self.read_only().await?;
+        let steps = plan::plan_down(&m, &h, target)?;
+        Ok(planned(&m, &steps))
+    }
+
+    fn up_opts(&self, mut opts: UpOptions) -> UpOptions {
+        opts.allow_out_of_order |= self.allow_out_of_order;
+        opts
+    }
+
+    /// Applies every pending migration.
+    pub async fn up(&mut self) -> Result<Report> {
+        self.up_with(UpOptions::default()).await
+    }
+
+    /// Applies pending migrations as `opts` says.
+    pub async fn up_with(&mut self, opts: UpOptions) -> Result<Report> {
+        let opts = self.up_opts(opts);
+        self.execute(|m, h| plan::plan_up(m, h, opts)).await
+    }
+
+    /// Reverts applied migrations as `target` says.
+    pub async fn down(&mut self, target: DownTarget) -> Result<Report> {
+        self.execute(|m, h| plan::plan_down(m, h, target)).await
+    }
+
+    /// Reverts the newest applied migration and applies it again.
+    pub async fn redo(&mut self) -> Result<Report> {
+        self.execute(|m, h| {
+            let mut steps = plan::plan_down(m, h, DownTarget::Steps(1))?;
+            if let Some(first) = steps.first().copied() {
+                steps.push(Step { direction: Direction::Up, index: first.index });
+            }
+            Ok(steps)
+        })
+        .await
+    }
+
+    /// Resolves a dirty migration after a human checked the schema. Returns false when the
+    /// version has no history row.
+    pub async fn repair(&mut self, version: i64, resolution: Resolution) -> Result<bool> {
+        let (_, mut b) = self.writable().await?;
+        let r = match resolution {
+            Resolution::MarkApplied => b.mark_applied(version).await,
+            Resolution::MarkReverted => b.remove(version).await,
+        };
+        b.close().await;
+        r
+    }
+
+    async fn execute(
+        &mut self,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
+    ) -> Result<Report> {
+        let started = Instant::now();
+        let (migrations, mut b) = self.writable().await?;
+        let result = async {
+            let history = b.read_history().await?;
+            let steps = planner(&migrations, &history)?;
+            let mut report = Report::default();
+            for step in steps {
+                let m = &migrations[step.index];
+                if let Some(o) = self.observer.as_mut() {
+                    o(&Event::Started { migration: m, direction: step.direction });
+                }
+                let duration = b.run(m, step.direction).await?;
+                if let Some(o) = self.observer.as_mut() {
+                    o(&Event::Finished { migration: m, direction: step.direction, duration });
+                }
+                report.steps.push(StepReport {
+                    version: m.version,
+                    name: m.name.clone(),
+                    direction: step.direction,
+                    duration_ms: duration.as_secs_f64() * 1e3,
+                });
+            }
+            Ok::<Report, Error>(report)
+        }
+        .await;
+        b.close().await;
+        let mut report = result?;
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(report)
+    }
+}
+
+fn planned(migrations: &[Migration], steps: &[Step]) -> PlannedRun {
+    PlannedRun { steps: steps.iter().map(|s| (s.direction, migrations[s.index].clone())).collect() }
+}

@@ -1,0 +1,8 @@
+//! The migration core: reading migrations, planning runs, and carrying them out.
+
+pub mod error;
+pub mod history;
+pub mod migrator;
+pub mod plan;
+pub mod source;
+pub mod statements;

@@ -1,0 +1,359 @@
+//! The planner: pure functions from (migrations on disk, history rows) to what to do.
+//!
+//! Nothing here touches a database or a file, so every rule of the runner — drift, dirty rows,
+//! out-of-order migrations, irreversible ones, targets — is unit-tested below.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::error::{Direction, MigrationRef, PlanError};
+use super::history::{AppliedMigration, RowStatus};
+use super::source::Migration;
+
+/// The state of one migration, as `status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// In the history, checksum matches.
+    Applied,
+    /// On disk, not in the history.
+    Pending,
+    /// In the history, but the file changed since.
+    Modified,
+    /// In the history, but no file has its version.
+    Missing,
+    /// Recorded as started but not finished (non-transactional failure).
+    Dirty,
+}
+
+impl State {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::Modified => "modified",
+            State::Missing => "missing",
+            State::Dirty => "dirty",
+        }
+    }
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusEntry {
+    /// Version.
+    pub version: i64,
+    /// Name (from the file, else from the history).
+    pub name: String,
+    /// Kind (`sql`, …).
+    pub kind: String,
+    /// State.
+    pub state: State,
+    /// When applied, if it was.
+    pub applied_at: Option<String>,
+    /// How long it took, if applied.
+    pub execution_ms: Option<i64>,
+    /// The file, if there is one.
+    pub file: Option<String>,
+}
+
+impl StatusEntry {
+    fn as_ref(&self) -> MigrationRef {
+        MigrationRef { version: self.version, name: self.name.clone() }
+    }
+}
+
+/// The state of every migration known from either side, by version.
+pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<StatusEntry> {
+    let applied: BTreeMap<i64, &AppliedMigration> = history.iter().map(|h| (h.version, h)).collect();
+    let mut out: BTreeMap<i64, StatusEntry> = BTreeMap::new();
+    for m in migrations {
+        let h = applied.get(&m.version);
+        let state = match h {
+            None => State::Pending,
+            Some(h) if h.status == RowStatus::Dirty => State::Dirty,
+            Some(h) if h.checksum != m.checksum => State::Modified,
+            Some(_) => State::Applied,
+        };
+        out.insert(
+            m.version,
+            StatusEntry {
+                version: m.version,
+                name: m.name.clone(),
+                kind: m.kind.to_string(),
+                state,
+                applied_at: h.map(|h| h.applied_at.clone()),
+                execution_ms: h.map(|h| h.execution_ms),
+                file: Some(m.path.display().to_string()),
+            },
+        );
+    }
+    for h in history {
+        out.entry(h.version).or_insert_with(|| StatusEntry {
+            version: h.version,
+            name: h.name.clone(),
+            kind: h.kind.clone(),
+            state: if h.status == RowStatus::Dirty { State::Dirty } else { State::Missing },
+            applied_at: Some(h.applied_at.clone()),
+            execution_ms: Some(h.execution_ms),
+            file: None,
+        });
+    }
+    out.into_values().collect()
+}
+
+/// One thing to do: apply or revert the migration at `index` of the migrations slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Up or down.
+    pub direction: Direction,
+    /// Index into the `migrations` slice given to the planner.
+    pub index: usize,
+}
+
+/// Options of `up`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpOptions {
+    /// Apply up to and including this version.
+    pub to: Option<i64>,
+    /// Accept pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+}
+
+/// How far `down` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownTarget {
+    /// Revert the newest `n` applied migrations.
+    Steps(usize),
+    /// Revert every applied migration newer than this version (which stays applied).
+    To(i64),
+    /// Revert everything.
+    All,
+}
+
+fn refs(entries: &[&StatusEntry]) -> Vec<MigrationRef> {
+    entries.iter().map(|e| e.as_ref()).collect()
+}
+
+fn refuse_dirty(entries: &[StatusEntry]) -> Result<(), PlanError> {
+    let dirty: Vec<&StatusEntry> = entries.iter().filter(|e| e.state == State::Dirty).collect();
+    if dirty.is_empty() { Ok(()) } else { Err(PlanError::Dirty(refs(&dirty))) }
+}
+
+/// Checks that applied migrations still match their files (what `validate` reports).
+pub fn check_drift(entries: &[StatusEntry]) -> Result<(), PlanError> {
+    let modified: Vec<&StatusEntry> = entries.iter().filter(|e| e.state == State::Modified).collect();
+    let missing: Vec<&StatusEntry> = entries.iter().filter(|e| e.state == State::Missing).collect();
+    if modified.is_empty() && missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::Drift { modified: refs(&modified), missing: refs(&missing) })
+    }
+}
+
+/// Plans `up`: the pending migrations, oldest first, up to `opts.to`.
+///
+/// Refuses when anything is dirty, when applied migrations drifted from their files, when `to`
+/// names no migration, and when pending migrations are older than the newest applied one
+/// (unless allowed).
+pub fn plan_up(migrations: &[Migration], history: &[AppliedMigration], opts: UpOptions) -> Result<Vec<Step>, PlanError> {
+    let entries = status(migrations, history);
+    refuse_dirty(&entries)?;
+    check_drift(&entries)?;
+    if let Some(to) = opts.to {
+        if !entries.iter().any(|e| e.version == to) {
+            return Err(PlanError::UnknownTarget(to));
+        }
+    }
+    let applied: BTreeSet<i64> = history.iter().map(|h| h.version).collect();
+    let newest = history.iter().max_by_key(|h| h.version);
+    let mut steps = Vec::new();
+    let mut early = Vec::new();
+    for (index, m) in migrations.iter().enumerate() {
+        if applied.contains(&m.version) || opts.to.is_some_and(|t| m.version > t) {
+            continue;
+        }
+        if let Some(n) = newest {
+            if m.version < n.version && !opts.allow_out_of_order {
+                early.push(MigrationRef { version: m.version, name: m.name.clone() });
+            }
+        }
+        steps.push(Step { direction: Direction::Up, index });
+    }
+    if !early.is_empty() {
+        let n = newest.unwrap();
+        return Err(PlanError::OutOfOrder { pending: early, newest: MigrationRef { version: n.version, name: n.name.clone() } });
+    }
+    Ok(steps)
+}
+
+/// Plans `down`: applied migrations, newest first, as far as `target` says.
+///
+/// Refuses when anything is dirty, when a migration to revert has no file or no down section,
+/// and when `To(v)` names no migration.
+pub fn plan_down(migrations: &[Migration], history: &[AppliedMigration], target: DownTarget) -> Result<Vec<Step>, PlanError> {
+    let entries = status(migrations, history);
+    refuse_dirty(&entries)?;
+    if let DownTarget::To(v) = target {
+        if !entries.iter().any(|e| e.version == v) {
+            return Err(PlanError::UnknownTarget(v));
+        }
+    }
+    let by_version: BTreeMap<i64, usize> = migrations.iter().enumerate().map(|(i, m)| (m.version, i)).collect();
+    let mut applied: Vec<&AppliedMigration> = history.iter().collect();
+    applied.sort_by_key(|h| std::cmp::Reverse(h.version));
+    let chosen: Vec<&AppliedMigration> = match target {
+        DownTarget::Steps(n) => applied.into_iter().take(n).collect(),
+        DownTarget::To(v) => applied.into_iter().filter(|h| h.version > v).collect(),
+        DownTarget::All => applied,
+    };
+    let mut steps = Vec::new();
+    for h in chosen {
+        let r = MigrationRef { version: h.version, name: h.name.clone() };
+        let Some(&index) = by_version.get(&h.version) else {
+            return Err(PlanError::MissingFile(r));
+        };
+        if !migrations[index].reversible() {
+            return Err(PlanError::Irreversible(r));
+        }
+        steps.push(Step { direction: Direction::Down, index });
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::source::{MigrationKind, Script};
+    use std::path::PathBuf;
+
+    fn mig(version: i64, reversible: bool) -> Migration {
+        let script = |sql: &str| Script { sql: sql.into(), path: PathBuf::from("f.sql"), first_line: 1, transaction: true };
+        Migration {
+            version,
+            name: format!("m{version}"),
+            kind: MigrationKind::Sql,
+            path: PathBuf::from(format!("{version}_m{version}.sql")),
+            up: script("SELECT 1;"),
+            down: reversible.then(|| script("SELECT 2;")),
+            checksum: format!("sum{version}"),
+        }
+    }
+
+    fn row(version: i64) -> AppliedMigration {
+        AppliedMigration {
+            version,
+            name: format!("m{version}"),
+            kind: "sql".into(),
+            checksum: format!("sum{version}"),
+            status: RowStatus::Applied,
+            applied_at: "2026-01-01T00:00:00.000Z".into(),
+            execution_ms: 1,
+        }
+    }
+
+    fn versions(ms: &[Migration], steps: &[Step]) -> Vec<i64> {
+        steps.iter().map(|s| ms[s.index].version).collect()
+    }
+
+    #[test]
+    fn up_applies_pending_in_order() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true)];
+        let steps = plan_up(&ms, &[row(1)], UpOptions::default()).unwrap();
+        assert_eq!(versions(&ms, &steps), vec![2, 3]);
+        assert!(steps.iter().all(|s| s.direction == Direction::Up));
+    }
+
+    #[test]
+    fn up_to_stops_at_target() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true)];
+        let steps = plan_up(&ms, &[], UpOptions { to: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(versions(&ms, &steps), vec![1, 2]);
+        assert_eq!(plan_up(&ms, &[], UpOptions { to: Some(9), ..Default::default() }), Err(PlanError::UnknownTarget(9)));
+    }
+
+    #[test]
+    fn up_with_nothing_pending_is_empty() {
+        let ms = vec![mig(1, true)];
+        assert!(plan_up(&ms, &[row(1)], UpOptions::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn out_of_order_is_refused_unless_allowed() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true)];
+        let hist = [row(1), row(3)];
+        match plan_up(&ms, &hist, UpOptions::default()) {
+            Err(PlanError::OutOfOrder { pending, newest }) => {
+                assert_eq!(pending.iter().map(|p| p.version).collect::<Vec<_>>(), vec![2]);
+                assert_eq!(newest.version, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        let steps = plan_up(&ms, &hist, UpOptions { allow_out_of_order: true, ..Default::default() }).unwrap();
+        assert_eq!(versions(&ms, &steps), vec![2]);
+    }
+
+    #[test]
+    fn drift_blocks_up() {
+        let ms = vec![mig(1, true), mig(3, true)];
+        let mut modified = row(1);
+        modified.checksum = "other".into();
+        match plan_up(&ms, &[modified, row(2)], UpOptions::default()) {
+            Err(PlanError::Drift { modified, missing }) => {
+                assert_eq!(modified[0].version, 1);
+                assert_eq!(missing[0].version, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dirty_blocks_up_and_down() {
+        let ms = vec![mig(1, true), mig(2, true)];
+        let mut dirty = row(2);
+        dirty.status = RowStatus::Dirty;
+        let hist = [row(1), dirty];
+        assert!(matches!(plan_up(&ms, &hist, UpOptions::default()), Err(PlanError::Dirty(d)) if d[0].version == 2));
+        assert!(matches!(plan_down(&ms, &hist, DownTarget::Steps(1)), Err(PlanError::Dirty(_))));
+    }
+
+    #[test]
+    fn down_targets() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true)];
+        let hist = [row(1), row(2), row(3)];
+        assert_eq!(versions(&ms, &plan_down(&ms, &hist, DownTarget::Steps(1)).unwrap()), vec![3]);
+        assert_eq!(versions(&ms, &plan_down(&ms, &hist, DownTarget::Steps(2)).unwrap()), vec![3, 2]);
+        assert_eq!(versions(&ms, &plan_down(&ms, &hist, DownTarget::Steps(10)).unwrap()), vec![3, 2, 1]);
+        assert_eq!(versions(&ms, &plan_down(&ms, &hist, DownTarget::To(1)).unwrap()), vec![3, 2]);
+        assert_eq!(versions(&ms, &plan_down(&ms, &hist, DownTarget::All).unwrap()), vec![3, 2, 1]);
+        assert!(plan_down(&ms, &[], DownTarget::Steps(1)).unwrap().is_empty());
+        assert_eq!(plan_down(&ms, &hist, DownTarget::To(7)), Err(PlanError::UnknownTarget(7)));
+    }
+
+    #[test]
+    fn down_refuses_irreversible_and_missing() {
+        let ms = vec![mig(1, false), mig(2, true)];
+        assert!(matches!(plan_down(&ms, &[row(1), row(2)], DownTarget::All), Err(PlanError::Irreversible(r)) if r.version == 1));
+        // Reverting only the reversible one is fine.
+        assert_eq!(plan_down(&ms, &[row(1), row(2)], DownTarget::Steps(1)).unwrap().len(), 1);
+        assert!(matches!(plan_down(&ms[..1], &[row(1), row(2)], DownTarget::Steps(1)), Err(PlanError::MissingFile(r)) if r.version == 2));
+    }
+
+    #[test]
+    fn status_states() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true)];
+        let mut modified = row(2);
+        modified.checksum = "x".into();
+        let mut dirty = row(4);
+        dirty.status = RowStatus::Dirty;
+        let st = status(&ms, &[row(1), modified, dirty, row(5)]);
+        let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
+        assert_eq!(
+            states,
+            vec![(1, State::Applied), (2, State::Modified), (3, State::Pending), (4, State::Dirty), (5, State::Missing)]
+        );
+        assert!(st[4].file.is_none());
+    }
+}

@@ -1,0 +1,522 @@
+//! Finding migrations on disk and reading them into [`Migration`]s.
+//!
+//! Three layouts are read side by side, so projects arriving from other tools work unchanged:
+//! - `VERSION_name.sql` with `-- migrate:up` / `-- migrate:down` markers (dbmate);
+//! - `VERSION_name.up.sql` + `VERSION_name.down.sql` (golang-migrate, sqlx);
+//! - a folder `VERSION_name/` with `up.sql` and `down.sql` (diesel; `2019-02-26-002946` becomes
+//!   `20190226002946`).
+//!
+//! Discovery reports every problem it finds at once rather than stopping at the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::error::SourceError;
+use super::statements;
+
+/// What a migration is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationKind {
+    /// Plain SQL text.
+    Sql,
+}
+
+impl MigrationKind {
+    /// The name stored in the history table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationKind::Sql => "sql",
+        }
+    }
+}
+
+impl fmt::Display for MigrationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One direction of a migration: the SQL to run and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The SQL, with BOM stripped and line endings normalised to `\n`.
+    pub sql: String,
+    /// The file holding it.
+    pub path: PathBuf,
+    /// Line of `path` on which `sql` starts (1-based), so statement lines map back to the file.
+    pub first_line: usize,
+    /// Whether the runner wraps the script and its history change in one transaction.
+    pub transaction: bool,
+}
+
+impl Script {
+    /// True when the script holds no statement at all.
+    pub fn is_empty(&self) -> bool {
+        statements::split(&self.sql).is_empty()
+    }
+
+    /// Line in [`Script::path`] of a line within [`Script::sql`].
+    pub fn file_line(&self, script_line: usize) -> usize {
+        self.first_line + script_line - 1
+    }
+}
+
+/// A migration found in the migrations directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Version: the file name's leading digits, as a number.
+    pub version: i64,
+    /// Name: the file name after the version and `_`, without extension.
+    pub name: String,
+    /// What the migration is made of.
+    pub kind: MigrationKind,
+    /// The file or folder the migration was read from.
+    pub path: PathBuf,
+    /// How to apply it.
+    pub up: Script,
+    /// How to revert it; `None` makes the migration irreversible.
+    pub down: Option<Script>,
+    /// SHA-256 (hex) of the migration's normalised content; see [`checksum`].
+    pub checksum: String,
+}
+
+impl Migration {
+    /// Whether `down` can revert this migration.
+    pub fn reversible(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// `VERSION_name`, as users see it in file names.
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.version, self.name)
+    }
+}
+
+/// Strips a UTF-8 BOM and turns CRLF (and lone CR) line endings into LF, so that an editor's
+/// line-ending change never looks like a modified migration.
+pub fn normalize(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.contains('\r') {
+        return text.to_string();
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// SHA-256 over the normalised content of a migration's files, in order (up, then down),
+/// separated by a NUL byte. Pinned: changing it would mark every applied migration modified.
+pub fn checksum<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for (i, p) in parts.into_iter().enumerate() {
+        if i > 0 {
+            h.update([0u8]);
+        }
+        h.update(p.as_bytes());
+    }
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The characters a migration name may hold.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 200 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Splits `VERSION_name` into its parts. Dashes between digits (diesel) are dropped.
+/// Returns `None` when the stem does not start with a digit.
+pub fn parse_stem(stem: &str) -> Option<Result<(i64, String), String>> {
+    if !stem.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let end = stem
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_digit() || c == '-'))
+        .map(|(i, _)| i)
+        .unwrap_or(stem.len());
+    let (raw_version, rest) = stem.split_at(end);
+    let digits: String = raw_version.chars().filter(char::is_ascii_digit).collect();
+    let Some(name) = rest.strip_prefix('_') else {
+        return Some(Err("expected `VERSION_name`: the version must be followed by `_` and a name".into()));
+    };
+    if !is_valid_name(name) {
+        return Some(Err(format!(
+            "the name `{name}` may only hold letters, digits, `_` and `-`"
+        )));
+    }
+    match digits.parse::<i64>() {
+        Ok(v) => Some(Ok((v, name.to_string()))),
+        Err(_) => Some(Err(format!("version `{raw_version}` is too large (at most 19 digits)"))),
+    }
+}
+
+/// Options on a marker line: `-- migrate:up transaction:false`.
+fn parse_marker_options(rest: &str, path: &Path, line: usize) -> Result<bool, SourceError> {
+    let mut transaction = true;
+    for opt in rest.split_whitespace() {
+        match opt {
+            "transaction:false" => transaction = false,
+            "transaction:true" => transaction = true,
+            other => {
+                return Err(SourceError::at(
+                    path,
+                    line,
+                    format!("unknown marker option `{other}` (known: transaction:false, transaction:true)"),
+                ));
+            }
+        }
+    }
+    Ok(transaction)
+}
+
+/// Recognises `-- migrate:up` / `-- migrate:down` lines; returns the direction and the rest.
+fn marker(line: &str) -> Option<(&'static str, &str)> {
+    let l = line.trim_start().strip_prefix("--")?.trim_start();
+    let l = l.strip_prefix("migrate:")?;
+    if let Some(rest) = l.strip_prefix("up") {
+        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+            return Some(("up", rest));
+        }
+    }
+    if let Some(rest) = l.strip_prefix("down") {
+        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+            return Some(("down", rest));
+        }
+    }
+    None
+}
+
+/// Reads a dbmate-style file with `-- migrate:up` / `-- migrate:down` sections.
+pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>), SourceError> {
+    struct Section {
+        start_line: usize,
+        begin: usize,
+        end: usize,
+        transaction: bool,
+    }
+    let mut up: Option<Section> = None;
+    let mut down: Option<Section> = None;
+    let mut current: Option<&'static str> = None;
+    let mut offset = 0;
+    let mut preamble_sql_line = None;
+    for (idx, line) in text.split_inclusive('\n').enumerate() {
+        let lineno = idx + 1;
+        let next = offset + line.len();
+        if let Some((dir, rest)) = marker(line) {
+            let transaction = parse_marker_options(rest, path, lineno)?;
+            let slot = if dir == "up" { &mut up } else { &mut down };
+            if slot.is_some() {
+                return Err(SourceError::at(path, lineno, format!("a second `-- migrate:{dir}` marker")));
+            }
+            *slot = Some(Section { start_line: lineno + 1, begin: next, end: next, transaction });
+            current = Some(dir);
+        } else {
+            match current {
+                Some("up") => up.as_mut().unwrap().end = next,
+                Some(_) => down.as_mut().unwrap().end = next,
+                None => {
+                    if preamble_sql_line.is_none() && !statements::split(line).is_empty() {
+                        preamble_sql_line = Some(lineno);
+                    }
+                }
+            }
+        }
+        offset = next;
+    }
+    let Some(up) = up else {
+        return Err(SourceError::file(
+            path,
+            "no `-- migrate:up` section: a migration file starts its SQL with a `-- migrate:up` line \
+             (and may add a `-- migrate:down` section to make it reversible)",
+        ));
+    };
+    if let Some(line) = preamble_sql_line {
+        return Err(SourceError::at(path, line, "SQL before the `-- migrate:up` marker would never run"));
+    }
+    let to_script = |s: Section| Script {
+        sql: text[s.begin..s.end].to_string(),
+        path: path.to_path_buf(),
+        first_line: s.start_line,
+        transaction: s.transaction,
+    };
+    Ok((to_script(up), down.map(to_script)))
+}
+
+/// Reads one side of a pair (`.up.sql`/`.down.sql` or diesel's `up.sql`/`down.sql`). An optional
+/// first line `-- migrate:up transaction:false` (or sqlx's `-- no-transaction`) sets options.
+fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
+    let first = text.lines().next().unwrap_or("");
+    let mut transaction = true;
+    if let Some((_, rest)) = marker(first) {
+        transaction = parse_marker_options(rest, path, 1)?;
+    } else if first.trim() == "-- no-transaction" {
+        transaction = false;
+    }
+    Ok(Script { sql: text.to_string(), path: path.to_path_buf(), first_line: 1, transaction })
+}
+
+fn read_text(path: &Path) -> Result<String, SourceError> {
+    let bytes = std::fs::read(path).map_err(|e| SourceError::file(path, format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        SourceError::file(path, format!("not valid UTF-8 (byte {}): migrations must be UTF-8 text", e.utf8_error().valid_up_to()))
+    })?;
+    Ok(normalize(&text))
+}
+
+/// Checks a script against rules that hold for every database: a transactional script may not
+/// manage the transaction itself.
+fn check_script(script: &Script) -> Result<(), SourceError> {
+    if script.transaction {
+        if let Some(stmt) = statements::split(&script.sql).iter().find(|s| statements::is_transaction_control(s)) {
+            return Err(SourceError::at(
+                &script.path,
+                script.file_line(stmt.line),
+                format!(
+                    "`{}` controls the transaction, but db-migrate already runs this migration in one; \
+                     remove it, or mark the section `transaction:false`",
+                    stmt.keyword()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+enum Found {
+    Marked(PathBuf),
+    Up(PathBuf),
+    Down(PathBuf),
+    Dir(PathBuf),
+}
+
+/// Reads every migration in `dir`, sorted by version.
+///
+/// Files that are not migrations (`README.md`, `.gitkeep`, …) are ignored; a `.sql` file or a
+/// digit-led folder whose name does not parse is an error.
+pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SourceError::file(dir, "the migrations directory does not exist; run `db-migrate init` or point --dir at your project")
+        } else {
+            SourceError::file(dir, format!("cannot read the migrations directory: {e}"))
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(SourceError::file(dir, "is not a directory; the migrations directory must be a folder of migration files"));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| SourceError::file(dir, format!("cannot read the migrations directory: {e}")))?;
+
+    let mut problems = Vec::new();
+    let mut groups: BTreeMap<(i64, String), Vec<Found>> = BTreeMap::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(SourceError::file(dir, format!("cannot list the directory: {e}")));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            problems.push(SourceError::file(&path, "file name is not valid UTF-8"));
+            continue;
+        };
+        if file_name.starts_with('.') {
+            continue;
+        }
+        let is_dir = path.is_dir();
+        let (stem, found): (&str, fn(PathBuf) -> Found) = if is_dir {
+            (file_name, Found::Dir)
+        } else if let Some(s) = file_name.strip_suffix(".up.sql") {
+            (s, Found::Up)
+        } else if let Some(s) = file_name.strip_suffix(".down.sql") {
+            (s, Found::Down)
+        } else if let Some(s) = file_name.strip_suffix(".sql") {
+            (s, Found::Marked)
+        } else {
+            continue;
+        };
+        match parse_stem(stem) {
+            Some(Ok(key)) => groups.entry(key).or_default().push(found(path)),
+            Some(Err(why)) => problems.push(SourceError::file(&path, format!("bad migration name: {why}"))),
+            None if is_dir => {}
+            None => problems.push(SourceError::file(
+                &path,
+                "bad migration name: expected `VERSION_name.sql` (e.g. `20240101120000_add_users.sql`); \
+                 `db-migrate create --name NAME` makes one",
+            )),
+        }
+    }
+
+    let mut migrations: Vec<Migration> = Vec::new();
+    for ((version, name), found) in groups {
+        match assemble(version, name, found) {
+            Ok(m) => migrations.push(m),
+            Err(e) => problems.push(e),
+        }
+    }
+    migrations.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.path.cmp(&b.path)));
+    for pair in migrations.windows(2) {
+        if pair[0].version == pair[1].version {
+            problems.push(SourceError::file(
+                &pair[1].path,
+                format!("duplicate version {}: also used by {}", pair[1].version, pair[0].path.display()),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(migrations)
+    } else if problems.len() == 1 {
+        Err(problems.pop().unwrap())
+    } else {
+        Err(SourceError::Many(problems))
+    }
+}
+
+fn assemble(version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
+    let mut marked = None;
+    let mut up = None;
+    let mut down = None;
+    let mut folder = None;
+    for f in found {
+        match f {
+            Found::Marked(p) => marked = Some(p),
+            Found::Up(p) => up = Some(p),
+            Found::Down(p) => down = Some(p),
+            Found::Dir(p) => folder = Some(p),
+        }
+    }
+    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some()];
+    if sources.iter().filter(|&&b| b).count() > 1 {
+        let any = marked.or(up).or(down).or(folder).unwrap();
+        return Err(SourceError::file(
+            &any,
+            format!("migration {version}_{name} exists in more than one layout (file, .up/.down pair, folder); keep one"),
+        ));
+    }
+    let (path, up_script, down_script, texts) = if let Some(p) = marked {
+        let text = read_text(&p)?;
+        let (u, d) = parse_marked(&text, &p)?;
+        (p, u, d, vec![text])
+    } else if let Some(dir) = folder {
+        let up_path = dir.join("up.sql");
+        let down_path = dir.join("down.sql");
+        if !up_path.is_file() {
+            return Err(SourceError::file(&dir, "migration folder has no `up.sql`"));
+        }
+        let ut = read_text(&up_path)?;
+        let u = parse_plain(&ut, &up_path)?;
+        let mut texts = vec![ut];
+        let d = if down_path.is_file() {
+            let dt = read_text(&down_path)?;
+            let d = parse_plain(&dt, &down_path)?;
+            texts.push(dt);
+            Some(d)
+        } else {
+            None
+        };
+        (dir, u, d, texts)
+    } else {
+        let Some(up_path) = up else {
+            let d = down.unwrap();
+            return Err(SourceError::file(&d, "a `.down.sql` file without its `.up.sql`"));
+        };
+        let ut = read_text(&up_path)?;
+        let u = parse_plain(&ut, &up_path)?;
+        let mut texts = vec![ut];
+        let d = match down {
+            Some(dp) => {
+                let dt = read_text(&dp)?;
+                let d = parse_plain(&dt, &dp)?;
+                texts.push(dt);
+                Some(d)
+            }
+            None => None,
+        };
+        (up_path, u, d, texts)
+    };
+    check_script(&up_script)?;
+    if let Some(d) = &down_script {
+        check_script(d)?;
+    }
+    Ok(Migration {
+        version,
+        name,
+        kind: MigrationKind::Sql,
+        path,
+        checksum: checksum(texts.iter().map(String::as_str)),
+        up: up_script,
+        down: down_script,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_parse_versions_and_names() {
+        assert_eq!(parse_stem("20240101120000_add_users"), Some(Ok((20240101120000, "add_users".into()))));
+        assert_eq!(parse_stem("2019-02-26-002946_create_posts"), Some(Ok((20190226002946, "create_posts".into()))));
+        assert_eq!(parse_stem("001_init"), Some(Ok((1, "init".into()))));
+        assert!(parse_stem("123").unwrap().is_err());
+        assert!(parse_stem("123_bad name").unwrap().is_err());
+        assert!(parse_stem("99999999999999999999_x").unwrap().is_err());
+        assert_eq!(parse_stem("init"), None);
+    }
+
+    #[test]
+    fn normalisation_strips_bom_and_crlf() {
+        assert_eq!(normalize("\u{feff}a\r\nb\rc\n"), "a\nb\nc\n");
+        assert_eq!(checksum(["x\n"]), checksum([normalize("x\r\n").as_str()]));
+        assert_ne!(checksum(["a", "b"]), checksum(["ab"]));
+    }
+
+    #[test]
+    fn checksum_is_pinned_sha256() {
+        // SHA-256 of "" — changing the algorithm must fail this test.
+        assert_eq!(checksum([""]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn marked_file_sections_and_lines() {
+        let text = "-- header comment\n-- migrate:up\nCREATE TABLE a (id int);\n\n-- migrate:down transaction:false\nDROP TABLE a;\n";
+        let (up, down) = parse_marked(text, Path::new("x.sql")).unwrap();
+        assert_eq!(up.sql, "CREATE TABLE a (id int);\n\n");
+        assert_eq!(up.first_line, 3);
+        assert!(up.transaction);
+        let down = down.unwrap();
+        assert_eq!(down.sql, "DROP TABLE a;\n");
+        assert_eq!(down.first_line, 6);
+        assert!(!down.transaction);
+    }
+
+    #[test]
+    fn marked_file_errors() {
+        let p = Path::new("x.sql");
+        let e = parse_marked("CREATE TABLE a (id int);\n", p).unwrap_err().to_string();
+        assert!(e.contains("no `-- migrate:up`"), "{e}");
+        let e = parse_marked("SELECT 1;\n-- migrate:up\nSELECT 2;\n", p).unwrap_err().to_string();
+        assert!(e.contains("x.sql:1"), "{e}");
+        let e = parse_marked("-- migrate:up nonsense\n", p).unwrap_err().to_string();
+        assert!(e.contains("unknown marker option"), "{e}");
+        let e = parse_marked("-- migrate:up\n-- migrate:up\n", p).unwrap_err().to_string();
+        assert!(e.contains("x.sql:2"), "{e}");
+    }
+
+    #[test]
+    fn marker_needs_exact_word() {
+        assert!(marker("-- migrate:upgrade").is_none());
+        assert_eq!(marker("--migrate:down").map(|m| m.0), Some("down"));
+    }
+}
