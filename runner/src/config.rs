@@ -176,7 +176,7 @@ fn load_file(o: &Overrides) -> Result<(Option<PathBuf>, ConfigFile), Error> {
         Err(e) => return Err(Error::Config(format!("{}: cannot read the configuration: {e}", path.display()))),
     };
     let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         let loc = match line {
             Some(l) => format!("{}:{l}", path.display()),
             None => path.display().to_string(),

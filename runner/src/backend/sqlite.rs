@@ -30,8 +30,11 @@ struct HistorySql {
     create: Arc<str>,
     select: Arc<str>,
     insert: Arc<str>,
+    begin_insert: Arc<str>,
     finish: Arc<str>,
+    finish_commit: Arc<str>,
     delete: Arc<str>,
+    begin_delete: Arc<str>,
     mark_dirty: Arc<str>,
     mark_applied: Arc<str>,
 }
@@ -48,16 +51,25 @@ impl HistorySql {
                  execution_ms INTEGER NOT NULL DEFAULT 0)"
             )
             .into(),
+            // One row holding the whole history as JSON: a row per migration would cost a
+            // worker-thread hand-off each, which dominates `status` on large projects.
             select: format!(
-                "SELECT version, name, kind, checksum, status, applied_at, execution_ms FROM {t} ORDER BY version"
+                "SELECT json_group_array(json_array(version, name, kind, checksum, status, applied_at, execution_ms)) \
+                 FROM (SELECT * FROM {t} ORDER BY version)"
             )
             .into(),
             insert: format!(
                 "INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
             )
             .into(),
+            begin_insert: format!(
+                "BEGIN IMMEDIATE; INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
+            )
+            .into(),
             finish: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?").into(),
+            finish_commit: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?; COMMIT").into(),
             delete: format!("DELETE FROM {t} WHERE version = ?").into(),
+            begin_delete: format!("BEGIN IMMEDIATE; DELETE FROM {t} WHERE version = ?").into(),
             mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = ? AND status = 'applied'").into(),
             mark_applied: format!("UPDATE {t} SET status = 'applied' WHERE version = ?").into(),
         }
@@ -161,8 +173,10 @@ impl SqliteBackend {
         Error::Conflict(MigrationRef { version: migration.version, name: migration.name.clone() })
     }
 
-    async fn insert_row(&mut self, m: &Migration, status: RowStatus) -> Result<()> {
-        let r = sqlx::query(sql(&self.sql.insert))
+    /// Inserts the history row; with `begin`, first opens the write transaction in the same call.
+    async fn insert_row(&mut self, m: &Migration, status: RowStatus, begin: bool) -> Result<()> {
+        let stmt = if begin { &self.sql.begin_insert } else { &self.sql.insert };
+        let r = sqlx::query(sql(stmt))
             .bind(m.version)
             .bind(&m.name)
             .bind(m.kind.as_str())
@@ -185,8 +199,7 @@ impl SqliteBackend {
     }
 
     async fn apply_transactional(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        self.conn.execute("BEGIN IMMEDIATE").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
-        if let Err(e) = self.insert_row(m, RowStatus::Applied).await {
+        if let Err(e) = self.insert_row(m, RowStatus::Applied, true).await {
             self.rollback().await;
             return Err(e);
         }
@@ -196,12 +209,12 @@ impl SqliteBackend {
             return Err(Self::failure(m, Direction::Up, script, done, e, false));
         }
         let took = started.elapsed();
-        let r = sqlx::query(sql(&self.sql.finish)).bind(took.as_millis() as i64).bind(m.version).execute(&mut self.conn).await;
+        let r = sqlx::query(sql(&self.sql.finish_commit))
+            .bind(took.as_millis() as i64)
+            .bind(m.version)
+            .execute(&mut self.conn)
+            .await;
         if let Err(e) = r {
-            self.rollback().await;
-            return Err(self.db_err("cannot record the migration in the history", e));
-        }
-        if let Err(e) = self.conn.execute("COMMIT").await {
             self.rollback().await;
             return Err(self.db_err("cannot commit the migration", e));
         }
@@ -209,7 +222,7 @@ impl SqliteBackend {
     }
 
     async fn apply_outside_transaction(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        self.insert_row(m, RowStatus::Dirty).await?;
+        self.insert_row(m, RowStatus::Dirty, false).await?;
         let started = Instant::now();
         if let Err((done, e)) = self.exec_script(script).await {
             // Each SQLite statement is atomic: if the first one failed, nothing changed and the
@@ -231,9 +244,23 @@ impl SqliteBackend {
     }
 
     async fn revert_transactional(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        self.conn.execute("BEGIN IMMEDIATE").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
-        match sqlx::query(sql(&self.sql.delete)).bind(m.version).execute(&mut self.conn).await {
-            Ok(r) if r.rows_affected() == 1 => {}
+        // Only the DELETE's own count matters: SQLite reports the previous statement's count for `BEGIN`.
+        let deleted = {
+            let mut results = self.conn.execute_many(sqlx::query(sql(&self.sql.begin_delete)).bind(m.version));
+            let mut last = Ok(0);
+            while let Some(r) = results.next().await {
+                match r {
+                    Ok(r) => last = Ok(r.rows_affected()),
+                    Err(e) => {
+                        last = Err(e);
+                        break;
+                    }
+                }
+            }
+            last
+        };
+        match deleted {
+            Ok(1) => {}
             Ok(_) => {
                 self.rollback().await;
                 return Err(Self::conflict(m));
@@ -285,27 +312,35 @@ impl SqliteBackend {
 
 impl super::Backend for SqliteBackend {
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        if !self.history_exists().await? {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(sql(&self.sql.select))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot read the history table", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(AppliedMigration {
-                    version: r.try_get("version")?,
-                    name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    checksum: r.try_get("checksum")?,
-                    status: RowStatus::parse(r.try_get::<&str, _>("status")?),
-                    applied_at: r.try_get("applied_at")?,
-                    execution_ms: r.try_get("execution_ms")?,
-                })
+        // Reading straight away saves a round trip on every command; an absent table is the
+        // rare case and is told apart by asking only then.
+        let row = match sqlx::query(sql(&self.sql.select)).fetch_one(&mut self.conn).await {
+            Ok(row) => row,
+            Err(e) => {
+                if !self.history_exists().await? {
+                    return Ok(Vec::new());
+                }
+                return Err(self.db_err("cannot read the history table", e));
+            }
+        };
+        let json: String = row.try_get(0).map_err(|e| self.db_err("cannot read the history table", e))?;
+        type Raw = (i64, String, String, String, String, String, i64);
+        let rows: Vec<Raw> = serde_json::from_str(&json).map_err(|e| Error::Database {
+            context: format!("the history table ({}) has an unexpected shape", self.sql.table),
+            source: DbError { message: e.to_string(), code: None },
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, name, kind, checksum, status, applied_at, execution_ms)| AppliedMigration {
+                version,
+                name,
+                kind,
+                checksum,
+                status: RowStatus::parse(&status),
+                applied_at,
+                execution_ms,
             })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-            .map_err(|e| self.db_err("the history table has an unexpected shape", e))
+            .collect())
     }
 
     async fn ensure_history(&mut self) -> Result<()> {

@@ -149,23 +149,35 @@ impl Migrator {
     }
 
     /// Migrations and history, read without creating or changing anything.
+    ///
+    /// Reading the files and reading the history overlap: the files are read on a blocking
+    /// thread while the database connection opens.
     async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
         let url = self.parsed_url()?;
-        let migrations = self.migrations()?;
-        let history = match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
-            Some(mut b) => {
-                let h = b.read_history().await;
-                b.close().await;
-                h?
+        let dir = self.dir.clone();
+        let files = tokio::task::spawn_blocking(move || source::discover(&dir));
+        let history = async {
+            match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
+                Some(mut b) => {
+                    let h = b.read_history().await;
+                    b.close().await;
+                    h
+                }
+                None => Ok(Vec::new()),
             }
-            None => Vec::new(),
         };
-        Ok((migrations, history))
+        let (files, history) = tokio::join!(files, history);
+        let migrations = files.map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
+        Ok((migrations, history?))
     }
 
     async fn writable(&self) -> Result<(Vec<Migration>, AnyBackend)> {
         let url = self.parsed_url()?;
-        let migrations = self.migrations()?;
+        let dir = self.dir.clone();
+        // Read the files first: a broken migration directory must not create a database.
+        let migrations = tokio::task::spawn_blocking(move || source::discover(&dir))
+            .await
+            .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
         let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
         if let Err(e) = b.ensure_history().await {
             b.close().await;

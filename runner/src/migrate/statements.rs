@@ -31,10 +31,12 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     let mut line = 1;
     // Start of the current statement's first significant byte, and its line.
     let mut start: Option<(usize, usize)> = None;
-    // Words seen at the top level of the current statement, for trigger detection.
-    let mut words: Vec<String> = Vec::new();
+    // The first words of the current statement (for trigger detection) and the last word seen,
+    // as slices of `sql`: this runs over every migration on every command, so it allocates nothing.
+    let mut words: [&str; 3] = [""; 3];
+    let mut word_count = 0;
     let mut in_trigger = false;
-    let mut last_word = String::new();
+    let mut last_word: &str = "";
 
     while i < bytes.len() {
         let c = bytes[i];
@@ -65,17 +67,17 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
                 i = (i + 2).min(bytes.len());
             }
             b';' => {
-                if in_trigger && last_word != "END" {
+                if in_trigger && !last_word.eq_ignore_ascii_case("END") {
                     i += 1;
-                    last_word.clear();
+                    last_word = "";
                     continue;
                 }
                 if let Some((s, l)) = start.take() {
                     out.push(Statement { text: sql[s..i].trim(), line: l });
                 }
-                words.clear();
+                word_count = 0;
                 in_trigger = false;
-                last_word.clear();
+                last_word = "";
                 i += 1;
             }
             c if c.is_ascii_whitespace() => i += 1,
@@ -86,11 +88,11 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
                 match c {
                     b'\'' | b'"' | b'`' => {
                         i = skip_quoted(bytes, i, c, &mut line);
-                        last_word.clear();
+                        last_word = "";
                     }
                     b'[' => {
                         i = skip_quoted(bytes, i, b']', &mut line);
-                        last_word.clear();
+                        last_word = "";
                     }
                     b'$' => {
                         if let Some(end) = dollar_quote_end(sql, i, &mut line) {
@@ -98,23 +100,24 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
                         } else {
                             i += 1;
                         }
-                        last_word.clear();
+                        last_word = "";
                     }
                     c if c.is_ascii_alphanumeric() || c == b'_' => {
                         let s = i;
                         while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$') {
                             i += 1;
                         }
-                        let w = sql[s..i].to_ascii_uppercase();
-                        if words.len() < 4 {
-                            words.push(w.clone());
-                            in_trigger = in_trigger || is_trigger_start(&words);
+                        let w = &sql[s..i];
+                        if word_count < words.len() {
+                            words[word_count] = w;
+                            word_count += 1;
+                            in_trigger = in_trigger || is_trigger_start(&words[..word_count]);
                         }
                         last_word = w;
                     }
                     _ => {
                         i += 1;
-                        last_word.clear();
+                        last_word = "";
                     }
                 }
             }
@@ -130,10 +133,11 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
 }
 
 /// `CREATE [TEMP|TEMPORARY] TRIGGER` (and MySQL's `CREATE DEFINER=… TRIGGER` is rare enough to skip).
-fn is_trigger_start(words: &[String]) -> bool {
+fn is_trigger_start(words: &[&str]) -> bool {
+    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
     match words {
-        [a, b] => a == "CREATE" && b == "TRIGGER",
-        [a, b, c] => a == "CREATE" && (b == "TEMP" || b == "TEMPORARY") && c == "TRIGGER",
+        [a, b] => is(a, "CREATE") && is(b, "TRIGGER"),
+        [a, b, c] => is(a, "CREATE") && (is(b, "TEMP") || is(b, "TEMPORARY")) && is(c, "TRIGGER"),
         _ => false,
     }
 }
