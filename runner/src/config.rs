@@ -152,8 +152,8 @@ impl Settings {
             env_cfg.and_then(|e| e.allow_out_of_order).or(file.allow_out_of_order).unwrap_or(false);
 
         Ok(Settings {
-            migrations_dir: project_dir.join(file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
-            seeds_dir: project_dir.join(file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
+            migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
+            seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
             database_url,
             url_source,
@@ -163,6 +163,11 @@ impl Settings {
             config_path,
         })
     }
+}
+
+/// `dir/sub`, written as plain `sub` when `dir` is `.` so messages show `migrations/…`.
+fn under(dir: &Path, sub: PathBuf) -> PathBuf {
+    if dir == Path::new(".") { sub } else { dir.join(sub) }
 }
 
 fn load_file(o: &Overrides) -> Result<(Option<PathBuf>, ConfigFile), Error> {

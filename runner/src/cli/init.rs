@@ -15,7 +15,8 @@ pub fn run(dir: &Path, out: &Output) -> Result<ExitCode, Error> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut created = Vec::new();
     let mut kept = Vec::new();
-    let config = dir.join(CONFIG_FILE);
+    let at = |name: &str| if dir == Path::new(".") { Path::new(name).to_path_buf() } else { dir.join(name) };
+    let config = at(CONFIG_FILE);
     if config.exists() {
         kept.push(config.display().to_string());
     } else {
@@ -23,7 +24,7 @@ pub fn run(dir: &Path, out: &Output) -> Result<ExitCode, Error> {
         created.push(config.display().to_string());
     }
     for sub in ["migrations", "seeds"] {
-        let p = dir.join(sub);
+        let p = at(sub);
         if p.is_dir() {
             kept.push(p.display().to_string());
         } else {

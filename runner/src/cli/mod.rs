@@ -150,7 +150,8 @@ fn default_db_file(settings: &Settings) -> Option<PathBuf> {
     if settings.url_source != UrlSource::Default {
         return None;
     }
-    settings.database_url.strip_prefix("sqlite:").map(|p| settings.project_dir.join(p))
+    let file = settings.database_url.strip_prefix("sqlite:")?;
+    Some(if settings.project_dir == std::path::Path::new(".") { PathBuf::from(file) } else { settings.project_dir.join(file) })
 }
 
 fn migrator(settings: &Settings) -> crate::Migrator {

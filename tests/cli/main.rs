@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `db-migrate` binary on temporary projects and real SQLite files.
+
+mod common;
+mod errors;
+mod formats;
+mod library;
+mod project;
+mod run;
+mod status;
