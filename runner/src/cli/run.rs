@@ -106,6 +106,9 @@ fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
 fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
     let out = *out;
     migrator(settings).on_event(move |e| {
+        if let Event::Skipped { migration, .. } = e {
+            out.line(&format!("skipped  {} (another db-migrate run did it meanwhile)", migration.label()));
+        }
         if let Event::Finished { migration, direction, duration } = e {
             let verb = match direction {
                 Direction::Up => "applied ",

@@ -29,6 +29,13 @@ pub enum Event<'a> {
         /// Which way.
         direction: Direction,
     },
+    /// Another runner applied (or reverted) this migration while this run was under way.
+    Skipped {
+        /// The migration.
+        migration: &'a Migration,
+        /// Which way.
+        direction: Direction,
+    },
     /// A migration finished and is committed.
     Finished {
         /// The migration.
@@ -273,7 +280,27 @@ impl Migrator {
                 if let Some(o) = self.observer.as_mut() {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
-                let duration = b.run(m, step.direction).await?;
+                let duration = match b.run(m, step.direction).await {
+                    Ok(d) => d,
+                    // Another runner got there first. Its history row is the truth: if it did
+                    // exactly this step, carry on with the rest; anything else is a real conflict.
+                    Err(Error::Conflict(r)) => {
+                        let now = b.read_history().await?;
+                        let recorded = now.iter().any(|h| h.version == m.version && h.checksum == m.checksum);
+                        let done_elsewhere = match step.direction {
+                            Direction::Up => recorded,
+                            Direction::Down => !now.iter().any(|h| h.version == m.version),
+                        };
+                        if !done_elsewhere {
+                            return Err(Error::Conflict(r));
+                        }
+                        if let Some(o) = self.observer.as_mut() {
+                            o(&Event::Skipped { migration: m, direction: step.direction });
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if let Some(o) = self.observer.as_mut() {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
