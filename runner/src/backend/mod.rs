@@ -1,19 +1,24 @@
 //! Database backends: one trait, one implementation per database.
 //!
-//! A backend owns the connection, the history table and the transaction protocol around each
-//! migration: a transactional migration and its history row commit together; a
-//! non-transactional one records a `dirty` row first and flips it when done, so a crash leaves a
-//! visible mark instead of a silent half-state.
+//! A backend owns the connection, the history table and the protocol around each migration:
+//! [`Backend::begin`] opens the migration's unit of work, the body runs (a SQL script through
+//! [`Backend::exec_script`], or a component through [`guest::GuestSql`]), and
+//! [`Backend::finish`] or [`Backend::abort`] closes it. A transactional migration and its history
+//! row commit together; a non-transactional one is recorded `dirty` first and flipped when done,
+//! so a crash leaves a visible mark instead of a silent half-state.
 
+pub mod guest;
 pub mod sqlite;
 pub mod url;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::migrate::error::{Direction, Result};
+use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
 use crate::migrate::history::AppliedMigration;
 use crate::migrate::source::Migration;
+use crate::migrate::statements;
 
+pub use guest::{Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 pub use url::DatabaseUrl;
 
 /// What every database backend does for the runner.
@@ -23,15 +28,53 @@ pub trait Backend {
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>>;
     /// Creates the history table if it does not exist.
     async fn ensure_history(&mut self) -> Result<()>;
-    /// Applies (`Up`) or reverts (`Down`) one migration together with its history change.
-    /// Returns how long the migration's own work took.
-    async fn run(&mut self, migration: &Migration, direction: Direction) -> Result<Duration>;
+    /// Starts a migration: in a transaction, takes the write lock and records (or, going down,
+    /// removes) its history row; outside one, records it as dirty. Fails with
+    /// [`Error::Conflict`] when another runner got there first.
+    async fn begin(&mut self, migration: &Migration, direction: Direction, transactional: bool) -> Result<()>;
+    /// Runs a script in one round trip. On failure, returns how many statements had completed.
+    async fn exec_script(&mut self, sql: &str) -> std::result::Result<(), (usize, DbError)>;
+    /// Completes what [`Backend::begin`] started: the history row gets its duration and the
+    /// transaction commits, or the dirty mark is resolved.
+    async fn finish(&mut self, migration: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()>;
+    /// Abandons what [`Backend::begin`] started: rolls back, or — outside a transaction, when
+    /// nothing was changed — removes the dirty mark again.
+    async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool);
     /// Records a dirty migration as applied (after a human checked the schema).
     async fn mark_applied(&mut self, version: i64) -> Result<bool>;
     /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
     async fn remove(&mut self, version: i64) -> Result<bool>;
     /// Closes the connection cleanly.
     async fn close(self);
+}
+
+/// Applies or reverts a SQL migration: begin, the script in one call, finish — or abort, naming
+/// the line of the statement that failed.
+pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction) -> Result<Duration> {
+    let script = m.script(direction).expect("the planner only runs scripts that exist");
+    b.begin(m, direction, script.transaction).await?;
+    let started = Instant::now();
+    match b.exec_script(&script.sql).await {
+        Ok(()) => {
+            let took = started.elapsed();
+            b.finish(m, direction, script.transaction, took).await?;
+            Ok(took)
+        }
+        Err((done, source)) => {
+            // Each statement is atomic: if the first one failed, nothing changed.
+            let changed = done > 0;
+            b.abort(m, direction, script.transaction, changed).await;
+            let line = statements::split(&script.sql).get(done).map(|s| script.file_line(s.line));
+            Err(Error::MigrationFailed {
+                migration: MigrationRef { version: m.version, name: m.name.clone() },
+                direction,
+                path: script.path.clone(),
+                line,
+                source,
+                dirty: !script.transaction && changed,
+            })
+        }
+    }
 }
 
 /// A connected backend of any supported database.
@@ -59,35 +102,64 @@ pub async fn connect(url: &DatabaseUrl, history_table: &str, mode: OpenMode) -> 
     }
 }
 
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            AnyBackend::Sqlite($b) => $e,
+        }
+    };
+}
+
 impl Backend for AnyBackend {
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        match self {
-            AnyBackend::Sqlite(b) => b.read_history().await,
-        }
+        dispatch!(self, b => b.read_history().await)
     }
     async fn ensure_history(&mut self) -> Result<()> {
-        match self {
-            AnyBackend::Sqlite(b) => b.ensure_history().await,
-        }
+        dispatch!(self, b => b.ensure_history().await)
     }
-    async fn run(&mut self, migration: &Migration, direction: Direction) -> Result<Duration> {
-        match self {
-            AnyBackend::Sqlite(b) => b.run(migration, direction).await,
-        }
+    async fn begin(&mut self, m: &Migration, d: Direction, tx: bool) -> Result<()> {
+        dispatch!(self, b => b.begin(m, d, tx).await)
+    }
+    async fn exec_script(&mut self, sql: &str) -> std::result::Result<(), (usize, DbError)> {
+        dispatch!(self, b => b.exec_script(sql).await)
+    }
+    async fn finish(&mut self, m: &Migration, d: Direction, tx: bool, took: Duration) -> Result<()> {
+        dispatch!(self, b => b.finish(m, d, tx, took).await)
+    }
+    async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) {
+        dispatch!(self, b => b.abort(m, d, tx, changed).await)
     }
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        match self {
-            AnyBackend::Sqlite(b) => b.mark_applied(version).await,
-        }
+        dispatch!(self, b => b.mark_applied(version).await)
     }
     async fn remove(&mut self, version: i64) -> Result<bool> {
-        match self {
-            AnyBackend::Sqlite(b) => b.remove(version).await,
-        }
+        dispatch!(self, b => b.remove(version).await)
     }
     async fn close(self) {
-        match self {
-            AnyBackend::Sqlite(b) => b.close().await,
-        }
+        dispatch!(self, b => b.close().await)
+    }
+}
+
+impl GuestSql for AnyBackend {
+    fn dialect(&self) -> Dialect {
+        dispatch!(self, b => b.dialect())
+    }
+    async fn execute(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        dispatch!(self, b => b.execute(s, p).await)
+    }
+    async fn query(&mut self, s: &str, p: Vec<SqlValue>, max: usize) -> std::result::Result<Rows, GuestSqlError> {
+        dispatch!(self, b => b.query(s, p, max).await)
+    }
+    async fn execute_batch(&mut self, s: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+        dispatch!(self, b => b.execute_batch(s, rows).await)
+    }
+    async fn open_cursor(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        dispatch!(self, b => b.open_cursor(s, p).await)
+    }
+    async fn cursor_next(&mut self, id: u64, max: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        dispatch!(self, b => b.cursor_next(id, max).await)
+    }
+    async fn close_cursor(&mut self, id: u64) {
+        dispatch!(self, b => b.close_cursor(id).await)
     }
 }

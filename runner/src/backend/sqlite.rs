@@ -7,19 +7,20 @@
 //! history row is written first: a second runner that planned the same migration fails on the
 //! row's primary key before running any of its SQL.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
 
 use super::OpenMode;
 use super::url::SqliteTarget;
 use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus, now_utc};
-use crate::migrate::source::{Migration, Script};
-use crate::migrate::statements;
+use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue, single_values_tuple};
+use crate::migrate::source::Migration;
 
 /// SQLite's result code for a constraint violation (primary key, unique).
 const SQLITE_CONSTRAINT_CODES: [&str; 3] = ["19", "1555", "2067"];
@@ -89,6 +90,9 @@ fn sql(s: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
 pub struct SqliteBackend {
     conn: SqliteConnection,
     sql: HistorySql,
+    /// Open guest cursors: id → (temp table, last rowid read).
+    cursors: HashMap<u64, (String, i64)>,
+    next_cursor: u64,
 }
 
 impl SqliteBackend {
@@ -118,7 +122,7 @@ impl SqliteBackend {
             };
             Error::Connect(format!("cannot open the SQLite database {shown}: {}", DbError::from(e)))
         })?;
-        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table) }))
+        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0 }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -139,34 +143,8 @@ impl SqliteBackend {
         Ok(row.is_some())
     }
 
-    /// Runs a script as one call, counting finished statements so that a failure can name the
-    /// line of the statement that failed.
-    async fn exec_script(&mut self, script: &Script) -> std::result::Result<(), (usize, DbError)> {
-        let mut done = 0usize;
-        let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script.sql.as_str())));
-        while let Some(r) = stream.next().await {
-            match r {
-                Ok(_) => done += 1,
-                Err(e) => return Err((done, e.into())),
-            }
-        }
-        Ok(())
-    }
-
     async fn rollback(&mut self) {
         let _ = self.conn.execute("ROLLBACK").await;
-    }
-
-    fn failure(migration: &Migration, direction: Direction, script: &Script, done: usize, e: DbError, dirty: bool) -> Error {
-        let line = statements::split(&script.sql).get(done).map(|s| script.file_line(s.line));
-        Error::MigrationFailed {
-            migration: MigrationRef { version: migration.version, name: migration.name.clone() },
-            direction,
-            path: script.path.clone(),
-            line,
-            source: e,
-            dirty,
-        }
     }
 
     fn conflict(migration: &Migration) -> Error {
@@ -179,7 +157,7 @@ impl SqliteBackend {
         let r = sqlx::query(sql(stmt))
             .bind(m.version)
             .bind(&m.name)
-            .bind(m.kind.as_str())
+            .bind(m.kind().as_str())
             .bind(&m.checksum)
             .bind(status.as_str())
             .bind(now_utc())
@@ -188,6 +166,9 @@ impl SqliteBackend {
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
+                if begin {
+                    self.rollback().await;
+                }
                 let db = DbError::from(e);
                 if db.code.as_deref().is_some_and(|c| SQLITE_CONSTRAINT_CODES.contains(&c)) {
                     Err(Self::conflict(m))
@@ -198,115 +179,22 @@ impl SqliteBackend {
         }
     }
 
-    async fn apply_transactional(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        if let Err(e) = self.insert_row(m, RowStatus::Applied, true).await {
-            self.rollback().await;
-            return Err(e);
+    /// Runs `query` (which may start with `BEGIN IMMEDIATE;`) and returns the row count of its
+    /// last statement: SQLite reports the previous statement's count for `BEGIN`.
+    async fn last_count(&mut self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> std::result::Result<u64, sqlx::Error> {
+        let mut results = self.conn.execute_many(q);
+        let mut last = 0;
+        while let Some(r) = results.next().await {
+            last = r?.rows_affected();
         }
-        let started = Instant::now();
-        if let Err((done, e)) = self.exec_script(script).await {
-            self.rollback().await;
-            return Err(Self::failure(m, Direction::Up, script, done, e, false));
-        }
-        let took = started.elapsed();
-        let r = sqlx::query(sql(&self.sql.finish_commit))
-            .bind(took.as_millis() as i64)
-            .bind(m.version)
-            .execute(&mut self.conn)
-            .await;
-        if let Err(e) = r {
-            self.rollback().await;
-            return Err(self.db_err("cannot commit the migration", e));
-        }
-        Ok(took)
+        Ok(last)
     }
 
-    async fn apply_outside_transaction(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        self.insert_row(m, RowStatus::Dirty, false).await?;
-        let started = Instant::now();
-        if let Err((done, e)) = self.exec_script(script).await {
-            // Each SQLite statement is atomic: if the first one failed, nothing changed and the
-            // dirty mark can go. Otherwise it stays for a human to check.
-            let dirty = done > 0;
-            if !dirty {
-                let _ = sqlx::query(sql(&self.sql.delete)).bind(m.version).execute(&mut self.conn).await;
-            }
-            return Err(Self::failure(m, Direction::Up, script, done, e, dirty));
+    async fn drop_cursors(&mut self) {
+        let ids: Vec<u64> = self.cursors.keys().copied().collect();
+        for id in ids {
+            self.close_cursor(id).await;
         }
-        let took = started.elapsed();
-        sqlx::query(sql(&self.sql.finish))
-            .bind(took.as_millis() as i64)
-            .bind(m.version)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot record the migration in the history", e))?;
-        Ok(took)
-    }
-
-    async fn revert_transactional(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        // Only the DELETE's own count matters: SQLite reports the previous statement's count for `BEGIN`.
-        let deleted = {
-            let mut results = self.conn.execute_many(sqlx::query(sql(&self.sql.begin_delete)).bind(m.version));
-            let mut last = Ok(0);
-            while let Some(r) = results.next().await {
-                match r {
-                    Ok(r) => last = Ok(r.rows_affected()),
-                    Err(e) => {
-                        last = Err(e);
-                        break;
-                    }
-                }
-            }
-            last
-        };
-        match deleted {
-            Ok(1) => {}
-            Ok(_) => {
-                self.rollback().await;
-                return Err(Self::conflict(m));
-            }
-            Err(e) => {
-                self.rollback().await;
-                return Err(self.db_err("cannot update the history", e));
-            }
-        }
-        let started = Instant::now();
-        if let Err((done, e)) = self.exec_script(script).await {
-            self.rollback().await;
-            return Err(Self::failure(m, Direction::Down, script, done, e, false));
-        }
-        let took = started.elapsed();
-        if let Err(e) = self.conn.execute("COMMIT").await {
-            self.rollback().await;
-            return Err(self.db_err("cannot commit the migration", e));
-        }
-        Ok(took)
-    }
-
-    async fn revert_outside_transaction(&mut self, m: &Migration, script: &Script) -> Result<Duration> {
-        let r = sqlx::query(sql(&self.sql.mark_dirty))
-            .bind(m.version)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        if r.rows_affected() != 1 {
-            return Err(Self::conflict(m));
-        }
-        let started = Instant::now();
-        if let Err((done, e)) = self.exec_script(script).await {
-            let dirty = done > 0;
-            if !dirty {
-                let _ = sqlx::query(sql(&self.sql.mark_applied)).bind(m.version).execute(&mut self.conn).await;
-            }
-            return Err(Self::failure(m, Direction::Down, script, done, e, dirty));
-        }
-        let took = started.elapsed();
-        sqlx::query(sql(&self.sql.delete))
-            .bind(m.version)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(took)
     }
 }
 
@@ -348,18 +236,75 @@ impl super::Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn run(&mut self, m: &Migration, direction: Direction) -> Result<Duration> {
-        match direction {
-            Direction::Up if m.up.transaction => self.apply_transactional(m, &m.up).await,
-            Direction::Up => self.apply_outside_transaction(m, &m.up).await,
-            Direction::Down => {
-                let script = m.down.as_ref().expect("the planner only reverts reversible migrations");
-                if script.transaction {
-                    self.revert_transactional(m, script).await
-                } else {
-                    self.revert_outside_transaction(m, script).await
+    async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
+        match (direction, transactional) {
+            (Direction::Up, true) => self.insert_row(m, RowStatus::Applied, true).await,
+            (Direction::Up, false) => self.insert_row(m, RowStatus::Dirty, false).await,
+            (Direction::Down, true) => {
+                let q = sqlx::query(sql(&self.sql.begin_delete)).bind(m.version);
+                match self.last_count(q).await {
+                    Ok(1) => Ok(()),
+                    Ok(_) => {
+                        self.rollback().await;
+                        Err(Self::conflict(m))
+                    }
+                    Err(e) => {
+                        self.rollback().await;
+                        Err(self.db_err("cannot update the history", e))
+                    }
                 }
             }
+            (Direction::Down, false) => {
+                let r = sqlx::query(sql(&self.sql.mark_dirty))
+                    .bind(m.version)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(|e| self.db_err("cannot update the history", e))?;
+                if r.rows_affected() == 1 { Ok(()) } else { Err(Self::conflict(m)) }
+            }
+        }
+    }
+
+    async fn exec_script(&mut self, script: &str) -> std::result::Result<(), (usize, DbError)> {
+        let mut done = 0usize;
+        let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
+        while let Some(r) = stream.next().await {
+            match r {
+                Ok(_) => done += 1,
+                Err(e) => return Err((done, e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
+        self.drop_cursors().await;
+        let ms = took.as_millis() as i64;
+        let r = match (direction, transactional) {
+            (Direction::Up, true) => sqlx::query(sql(&self.sql.finish_commit)).bind(ms).bind(m.version).execute(&mut self.conn).await,
+            (Direction::Up, false) => sqlx::query(sql(&self.sql.finish)).bind(ms).bind(m.version).execute(&mut self.conn).await,
+            (Direction::Down, true) => self.conn.execute("COMMIT").await,
+            (Direction::Down, false) => sqlx::query(sql(&self.sql.delete)).bind(m.version).execute(&mut self.conn).await,
+        };
+        if let Err(e) = r {
+            if transactional {
+                self.rollback().await;
+            }
+            return Err(self.db_err("cannot record the migration in the history", e));
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) {
+        self.drop_cursors().await;
+        if transactional {
+            self.rollback().await;
+        } else if !changed {
+            let undo = match direction {
+                Direction::Up => &self.sql.delete,
+                Direction::Down => &self.sql.mark_applied,
+            };
+            let _ = sqlx::query(sql(undo)).bind(m.version).execute(&mut self.conn).await;
         }
     }
 
@@ -383,5 +328,163 @@ impl super::Backend for SqliteBackend {
 
     async fn close(self) {
         let _ = self.conn.close().await;
+    }
+}
+
+/// SQLite's bound-parameter limit (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled library).
+const MAX_VARIABLES: usize = 32_766;
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
+    params: impl IntoIterator<Item = SqlValue>,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Null => q.bind(None::<i64>),
+            SqlValue::Bool(b) => q.bind(b),
+            SqlValue::Int(i) => q.bind(i),
+            SqlValue::Float(f) => q.bind(f),
+            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
+            SqlValue::Blob(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn guest_error(e: sqlx::Error) -> GuestSqlError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned());
+            let kind = match code.as_deref() {
+                Some("1555" | "2067") => DbErrorKind::UniqueViolation,
+                Some("787") => DbErrorKind::ForeignKeyViolation,
+                Some("1299") => DbErrorKind::NotNullViolation,
+                Some("275") => DbErrorKind::CheckViolation,
+                _ if d.message().contains("syntax error") => DbErrorKind::Syntax,
+                _ => DbErrorKind::Other,
+            };
+            GuestSqlError::Database { kind, message: d.message().to_string(), code }
+        }
+        other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
+    }
+}
+
+/// Reads one row's values by their stored type (SQLite types values, not columns).
+fn row_values(row: &SqliteRow, skip: usize) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+    let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).map_err(decode)?;
+            if raw.is_null() {
+                return Ok(SqlValue::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            Ok(match ty.as_str() {
+                "INTEGER" => SqlValue::Int(row.try_get(i).map_err(decode)?),
+                "REAL" => SqlValue::Float(row.try_get(i).map_err(decode)?),
+                "BLOB" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
+                _ => SqlValue::Text(row.try_get(i).map_err(decode)?),
+            })
+        })
+        .collect()
+}
+
+impl GuestSql for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        q.execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        let mut stream = q.fetch(&mut self.conn);
+        let mut out = Rows::default();
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(guest_error)?;
+            if out.columns.is_empty() {
+                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+            }
+            if out.rows.len() == max_rows {
+                return Err(GuestSqlError::Denied(format!(
+                    "the query returns more than {max_rows} rows; read large results with a cursor"
+                )));
+            }
+            out.rows.push(row_values(&row, 0)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+        let Some(first) = rows.first() else { return Ok(0) };
+        let width = first.len();
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
+        }
+        // `INSERT … VALUES (?, ?)` becomes one multi-row statement per chunk: one round trip
+        // instead of one per row.
+        if let Some((head, tuple)) = single_values_tuple(statement).filter(|_| width > 0) {
+            let per_chunk = (MAX_VARIABLES / width).max(1);
+            let mut total = 0;
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
+                let mut text = String::with_capacity(head.len() + chunk.len() * (tuple.len() + 1));
+                text.push_str(head);
+                text.push(' ');
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(tuple);
+                }
+                let q = bind_all(sqlx::query(AssertSqlSafe(text)), chunk.into_iter().flatten());
+                total += q.execute(&mut self.conn).await.map_err(guest_error)?.rows_affected();
+            }
+            return Ok(total);
+        }
+        let mut total = 0;
+        for row in rows {
+            total += self.execute(statement, row).await?;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        // The result is materialised into a temporary table (on disk, not in memory) and read
+        // back by rowid: pages stay small, the guest may change the source table between pages,
+        // and the rows are those of the moment the cursor opened.
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        let table = format!("_dbm_cursor_{id}");
+        let create = format!("CREATE TEMP TABLE \"{table}\" AS {statement}");
+        bind_all(sqlx::query(AssertSqlSafe(create)), params).execute(&mut self.conn).await.map_err(guest_error)?;
+        let info = format!("SELECT name FROM pragma_table_info('{table}', 'temp') ORDER BY cid");
+        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        self.cursors.insert(id, (table, 0));
+        Ok((id, columns))
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        let Some((table, last)) = self.cursors.get(&id).cloned() else {
+            return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
+        };
+        let q = format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
+        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let new_last: i64 = rows.last().unwrap().try_get(0).map_err(guest_error)?;
+        self.cursors.insert(id, (table, new_last));
+        rows.iter().map(|r| row_values(r, 1)).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+    }
+
+    async fn close_cursor(&mut self, id: u64) {
+        if let Some((table, _)) = self.cursors.remove(&id) {
+            let _ = self.conn.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{table}\""))).await;
+        }
     }
 }

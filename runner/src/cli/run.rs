@@ -143,11 +143,21 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
     }
     let mut items = Vec::new();
     for (direction, m) in &plan.steps {
-        let script = match direction {
-            Direction::Up => &m.up,
-            Direction::Down => m.down.as_ref().expect("planned reverts are reversible"),
-        };
         let verb = if *direction == Direction::Up { "apply" } else { "revert" };
+        let Some(script) = m.script(*direction) else {
+            // A component is described, never compiled or run, by a dry run.
+            out.line(&format!("-- dry run: would {verb} {} by running the component {} (sha256 {})", m.label(), m.path.display(), m.checksum));
+            out.line("");
+            items.push(serde_json::json!({
+                "version": m.version,
+                "name": m.name,
+                "kind": m.kind(),
+                "direction": direction,
+                "file": m.path.display().to_string(),
+                "sha256": m.checksum,
+            }));
+            continue;
+        };
         out.line(&format!(
             "-- dry run: would {verb} {} from {}{}",
             m.label(),
@@ -159,7 +169,7 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
         items.push(serde_json::json!({
             "version": m.version,
             "name": m.name,
-            "kind": m.kind,
+            "kind": m.kind(),
             "direction": direction,
             "file": script.path.display().to_string(),
             "transaction": script.transaction,

@@ -280,7 +280,7 @@ impl Migrator {
                 if let Some(o) = self.observer.as_mut() {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
-                let duration = match b.run(m, step.direction).await {
+                let duration = match backend::run_sql(&mut b, m, step.direction).await {
                     Ok(d) => d,
                     // Another runner got there first. Its history row is the truth: if it did
                     // exactly this step, carry on with the rest; anything else is a real conflict.

@@ -82,7 +82,7 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
             StatusEntry {
                 version: m.version,
                 name: m.name.clone(),
-                kind: m.kind.to_string(),
+                kind: m.kind().to_string(),
                 state,
                 applied_at: h.map(|h| h.applied_at.clone()),
                 execution_ms: h.map(|h| h.execution_ms),
@@ -226,7 +226,7 @@ pub fn plan_down(migrations: &[Migration], history: &[AppliedMigration], target:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::source::{MigrationKind, Script};
+    use crate::migrate::source::{Body, Script};
     use std::path::PathBuf;
 
     fn mig(version: i64, reversible: bool) -> Migration {
@@ -234,10 +234,8 @@ mod tests {
         Migration {
             version,
             name: format!("m{version}"),
-            kind: MigrationKind::Sql,
             path: PathBuf::from(format!("{version}_m{version}.sql")),
-            up: script("SELECT 1;"),
-            down: reversible.then(|| script("SELECT 2;")),
+            body: Body::Sql { up: script("SELECT 1;"), down: reversible.then(|| script("SELECT 2;")) },
             checksum: format!("sum{version}"),
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
-use super::error::SourceError;
+use super::error::{Direction, SourceError};
 use super::statements;
 
 /// What a migration is made of.
@@ -24,6 +24,8 @@ use super::statements;
 pub enum MigrationKind {
     /// Plain SQL text.
     Sql,
+    /// A WebAssembly component (world `migration`), run in the sandbox.
+    Component,
 }
 
 impl MigrationKind {
@@ -31,8 +33,24 @@ impl MigrationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MigrationKind::Sql => "sql",
+            MigrationKind::Component => "component",
         }
     }
+}
+
+/// What runs when a migration is applied or reverted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// SQL scripts; no `down` makes the migration irreversible.
+    Sql {
+        /// How to apply it.
+        up: Script,
+        /// How to revert it.
+        down: Option<Script>,
+    },
+    /// A component at [`Migration::path`]. Whether it is reversible or transactional is its own
+    /// answer (`metadata`), learnt only when it runs: read-only commands never compile it.
+    Component,
 }
 
 impl fmt::Display for MigrationKind {
@@ -73,22 +91,38 @@ pub struct Migration {
     pub version: i64,
     /// Name: the file name after the version and `_`, without extension.
     pub name: String,
-    /// What the migration is made of.
-    pub kind: MigrationKind,
     /// The file or folder the migration was read from.
     pub path: PathBuf,
-    /// How to apply it.
-    pub up: Script,
-    /// How to revert it; `None` makes the migration irreversible.
-    pub down: Option<Script>,
-    /// SHA-256 (hex) of the migration's normalised content; see [`checksum`].
+    /// What runs.
+    pub body: Body,
+    /// SHA-256 (hex) of the migration's normalised content (SQL) or bytes (component); see [`checksum`].
     pub checksum: String,
 }
 
 impl Migration {
-    /// Whether `down` can revert this migration.
+    /// What the migration is made of.
+    pub fn kind(&self) -> MigrationKind {
+        match self.body {
+            Body::Sql { .. } => MigrationKind::Sql,
+            Body::Component => MigrationKind::Component,
+        }
+    }
+
+    /// Whether `down` may be planned. Components say for themselves when they run.
     pub fn reversible(&self) -> bool {
-        self.down.is_some()
+        match &self.body {
+            Body::Sql { down, .. } => down.is_some(),
+            Body::Component => true,
+        }
+    }
+
+    /// The SQL script of one direction, for SQL migrations.
+    pub fn script(&self, direction: Direction) -> Option<&Script> {
+        match (&self.body, direction) {
+            (Body::Sql { up, .. }, Direction::Up) => Some(up),
+            (Body::Sql { down, .. }, Direction::Down) => down.as_ref(),
+            (Body::Component, _) => None,
+        }
     }
 
     /// `VERSION_name`, as users see it in file names.
@@ -118,6 +152,11 @@ pub fn checksum<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
         h.update(p.as_bytes());
     }
     hex(&h.finalize())
+}
+
+/// SHA-256 (hex) of raw bytes: the checksum of a component, whose bytes are its content.
+pub fn checksum_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -298,6 +337,7 @@ fn check_script(script: &Script) -> Result<(), SourceError> {
 }
 
 enum Found {
+    Component(PathBuf),
     Marked(PathBuf),
     Up(PathBuf),
     Down(PathBuf),
@@ -356,6 +396,8 @@ pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
             (s, Found::Down)
         } else if let Some(s) = file_name.strip_suffix(".sql") {
             (s, Found::Marked)
+        } else if let Some(s) = file_name.strip_suffix(".wasm") {
+            (s, Found::Component)
         } else {
             continue;
         };
@@ -421,27 +463,33 @@ fn assemble_all(handle: &Dir, dir: &Path, groups: Vec<((i64, String), Vec<Found>
 
 fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
     let mut marked = None;
+    let mut component = None;
     let mut up = None;
     let mut down = None;
     let mut folder = None;
     for f in found {
         match f {
             Found::Marked(p) => marked = Some(p),
+            Found::Component(p) => component = Some(p),
             Found::Up(p) => up = Some(p),
             Found::Down(p) => down = Some(p),
             Found::Dir(p) => folder = Some(p),
         }
     }
-    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some()];
+    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some()];
     if sources.iter().filter(|&&b| b).count() > 1 {
-        let any = marked.or(up).or(down).or(folder).unwrap();
+        let any = marked.or(up).or(down).or(folder).or(component).unwrap();
         return Err(SourceError::file(
             &any,
-            format!("migration {version}_{name} exists in more than one layout (file, .up/.down pair, folder); keep one"),
+            format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component); keep one"),
         ));
     }
-    // Paths relative to the migrations directory, for reading through its handle.
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(p) = component {
+        let bytes = handle.read(rel(&p)).map_err(|e| SourceError::file(&p, format!("cannot read: {e}")))?;
+        return Ok(Migration { version, name, path: p, body: Body::Component, checksum: checksum_bytes(&bytes) });
+    }
+    // Paths are read relative to the migrations directory, through its handle.
     let read = |p: &Path| read_text(handle, &rel(p), p);
     let (path, up_script, down_script, texts) = if let Some(p) = marked {
         let text = read(&p)?;
@@ -491,11 +539,9 @@ fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Fou
     Ok(Migration {
         version,
         name,
-        kind: MigrationKind::Sql,
         path,
         checksum: checksum(texts.iter().map(String::as_str)),
-        up: up_script,
-        down: down_script,
+        body: Body::Sql { up: up_script, down: down_script },
     })
 }
 
