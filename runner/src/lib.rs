@@ -24,6 +24,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod migrate;
+pub mod sandbox;
 
 pub use migrate::error::{Error, Result};
 pub use migrate::migrator::{Event, Migrator, Report, Resolution};

@@ -69,6 +69,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Connect(_) => "connect",
         Error::Database { .. } => "database",
         Error::MigrationFailed { .. } => "migration_failed",
+        Error::ComponentFailed { .. } => "component_failed",
         Error::Conflict(_) => "conflict",
         Error::Io { .. } => "io",
     }

@@ -222,6 +222,23 @@ pub enum Error {
         /// True when the migration ran outside a transaction and is now recorded as dirty.
         dirty: bool,
     },
+    /// A component migration failed: it returned an error, trapped, ran out of time, or could not
+    /// be loaded. Its changes were rolled back unless `dirty` is set.
+    #[error("{}", component_failed(self))]
+    ComponentFailed {
+        /// The migration.
+        migration: MigrationRef,
+        /// Applying or reverting.
+        direction: Direction,
+        /// The component file.
+        path: PathBuf,
+        /// Whose fault it is.
+        blame: Blame,
+        /// What happened, in the guest's words where it said something.
+        message: String,
+        /// True when the migration ran outside a transaction and is now recorded as dirty.
+        dirty: bool,
+    },
     /// Another runner recorded the migration while this one was running.
     #[error(
         "migration {0} was recorded by another db-migrate run while this one was running; nothing of it was applied twice. \
@@ -238,6 +255,41 @@ pub enum Error {
     },
 }
 
+/// What a failed migration left behind, and what to do about it.
+fn aftermath(migration: &MigrationRef, dirty: bool) -> String {
+    if dirty {
+        format!(
+            "\nthe migration ran outside a transaction, so part of it may have been applied; it is recorded as dirty. \
+             Check the schema, then run `db-migrate repair --mark-applied {v}` or `db-migrate repair --mark-reverted {v}`",
+            v = migration.version
+        )
+    } else {
+        "\nnothing of this migration was kept: its changes and its history row were rolled back".to_string()
+    }
+}
+
+/// Whose fault a component failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Blame {
+    /// The component: it returned an error, trapped, exceeded a limit, or is not a valid migration.
+    Guest,
+    /// db-migrate or the database underneath it.
+    Host,
+}
+
+fn component_failed(e: &Error) -> String {
+    let Error::ComponentFailed { migration, direction, path, blame, message, dirty } = e else { unreachable!() };
+    let who = match blame {
+        Blame::Guest => "the component (guest) is at fault",
+        Blame::Host => "the host (db-migrate or the database) is at fault, not the component",
+    };
+    let mut s = format!("migration {migration} failed ({direction}) in {}: {message}
+{who}", path.display());
+    s.push_str(&aftermath(migration, *dirty));
+    s
+}
+
 fn migration_failed(e: &Error) -> String {
     let Error::MigrationFailed { migration, direction, path, line, source, dirty } = e else { unreachable!() };
     let loc = match line {
@@ -245,15 +297,7 @@ fn migration_failed(e: &Error) -> String {
         None => path.display().to_string(),
     };
     let mut s = format!("migration {migration} failed ({direction}) at {loc}: {source}");
-    if *dirty {
-        s.push_str(&format!(
-            "\nthe migration ran outside a transaction, so part of it may have been applied; it is recorded as dirty. \
-             Check the schema, then run `db-migrate repair --mark-applied {v}` or `db-migrate repair --mark-reverted {v}`",
-            v = migration.version
-        ));
-    } else {
-        s.push_str("\nnothing of this migration was kept: its changes and its history row were rolled back");
-    }
+    s.push_str(&aftermath(migration, *dirty));
     s
 }
 

@@ -9,6 +9,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,11 +18,68 @@ use super::error::{Direction, Error, Result};
 use super::history::{self, AppliedMigration};
 use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use super::source::{self, Migration};
+use super::source::Body;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
+use crate::sandbox::{GuestContext, Limits, Sandbox};
+
+/// Severity of a guest's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Trace.
+    Trace,
+    /// Debug.
+    Debug,
+    /// Info.
+    Info,
+    /// Warning.
+    Warn,
+    /// Error.
+    Error,
+}
+
+/// Receives [`Event`]s; shared with the sandbox, hence `Fn` and `Sync`.
+pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Something that happened during a run, for progress output.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// A component was loaded, from the cache or by compiling it.
+    ComponentLoaded {
+        /// The migration.
+        migration: &'a Migration,
+        /// Cache hit or compilation.
+        origin: crate::sandbox::Origin,
+        /// How long loading took.
+        duration: Duration,
+    },
+    /// A component logged a line through the `log` interface.
+    GuestLog {
+        /// The migration.
+        migration: &'a Migration,
+        /// Severity.
+        level: LogLevel,
+        /// The message.
+        message: &'a str,
+    },
+    /// A line the component wrote to stdout or stderr (shown after it returns).
+    GuestOutput {
+        /// The migration.
+        migration: &'a Migration,
+        /// `stdout` or `stderr`.
+        stream: &'a str,
+        /// The line.
+        line: &'a str,
+    },
+    /// A component reported progress.
+    Progress {
+        /// The migration.
+        migration: &'a Migration,
+        /// Units done.
+        done: u64,
+        /// Units in all, when known.
+        total: Option<u64>,
+    },
     /// A migration is about to run.
     Started {
         /// The migration.
@@ -85,8 +143,6 @@ pub enum Resolution {
     MarkReverted,
 }
 
-type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
-
 /// Runs the migrations of one directory against one database.
 pub struct Migrator {
     dir: PathBuf,
@@ -95,6 +151,9 @@ pub struct Migrator {
     table: String,
     allow_out_of_order: bool,
     observer: Option<Observer>,
+    cache_dir: Option<PathBuf>,
+    limits: Limits,
+    context: GuestContext,
 }
 
 impl Migrator {
@@ -109,6 +168,9 @@ impl Migrator {
             table: history::DEFAULT_TABLE.to_string(),
             allow_out_of_order: false,
             observer: None,
+            cache_dir: None,
+            limits: Limits::default(),
+            context: GuestContext { environment: crate::config::DEFAULT_ENV.into(), ..Default::default() },
         }
     }
 
@@ -130,9 +192,28 @@ impl Migrator {
         self
     }
 
-    /// Calls `f` as each migration starts and finishes.
-    pub fn on_event(mut self, f: impl FnMut(&Event<'_>) + Send + 'static) -> Self {
-        self.observer = Some(Box::new(f));
+    /// Calls `f` as each migration starts and finishes, and for what components log.
+    pub fn on_event(mut self, f: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(f));
+        self
+    }
+
+    /// Keeps compiled components in `dir` (the CLI uses `.db-migrate/cache/` in the project);
+    /// without it, components are compiled on every run.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Limits for component migrations.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What component migrations may learn of the run: environment, arguments, seed.
+    pub fn context(mut self, context: GuestContext) -> Self {
+        self.context = context;
         self
     }
 
@@ -270,22 +351,40 @@ impl Migrator {
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
     ) -> Result<Report> {
         let started = Instant::now();
-        let (migrations, mut b) = self.writable().await?;
+        let (migrations, b) = self.writable().await?;
+        // The backend is lent to the sandbox for each component migration and comes back.
+        let mut slot = Some(b);
+        let observer = self.observer.clone();
+        let context = Arc::new(self.context.clone());
+        let mut sandbox: Option<Sandbox> = None;
         let result = async {
-            let history = b.read_history().await?;
+            let history = slot.as_mut().expect("backend present").read_history().await?;
             let steps = planner(&migrations, &history)?;
             let mut report = Report::default();
             for step in steps {
                 let m = &migrations[step.index];
-                if let Some(o) = self.observer.as_mut() {
+                if let Some(o) = &observer {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
-                let duration = match backend::run_sql(&mut b, m, step.direction).await {
+                let ran = match m.body {
+                    Body::Sql { .. } => backend::run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
+                    Body::Component => {
+                        if sandbox.is_none() {
+                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.limits)?);
+                        }
+                        let sb = sandbox.as_ref().expect("created above");
+                        let db = slot.take().expect("backend present");
+                        let (back, r) = sb.run_migration(db, m, step.direction, context.clone(), observer.clone()).await;
+                        slot = Some(back);
+                        r
+                    }
+                };
+                let duration = match ran {
                     Ok(d) => d,
                     // Another runner got there first. Its history row is the truth: if it did
                     // exactly this step, carry on with the rest; anything else is a real conflict.
                     Err(Error::Conflict(r)) => {
-                        let now = b.read_history().await?;
+                        let now = slot.as_mut().expect("backend present").read_history().await?;
                         let recorded = now.iter().any(|h| h.version == m.version && h.checksum == m.checksum);
                         let done_elsewhere = match step.direction {
                             Direction::Up => recorded,
@@ -294,14 +393,14 @@ impl Migrator {
                         if !done_elsewhere {
                             return Err(Error::Conflict(r));
                         }
-                        if let Some(o) = self.observer.as_mut() {
+                        if let Some(o) = &observer {
                             o(&Event::Skipped { migration: m, direction: step.direction });
                         }
                         continue;
                     }
                     Err(e) => return Err(e),
                 };
-                if let Some(o) = self.observer.as_mut() {
+                if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
                 report.steps.push(StepReport {
@@ -314,7 +413,9 @@ impl Migrator {
             Ok::<Report, Error>(report)
         }
         .await;
-        b.close().await;
+        if let Some(b) = slot {
+            b.close().await;
+        }
         let mut report = result?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)

@@ -1,0 +1,257 @@
+//! The host side of the WIT interfaces: what a guest's imports do.
+//!
+//! Guest-visible failures (`denied`, database errors, invalid input) are returned as WIT values
+//! the guest can handle; only host-side breakage becomes a trap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{StoreLimits, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::output::CappedOutput;
+use crate::backend::guest::{CallLimits, DbErrorKind, Dialect, GuestSql, GuestSqlError, SqlValue};
+use crate::backend::AnyBackend;
+use crate::migrate::migrator::{Event, LogLevel, Observer};
+use crate::migrate::source::Migration as MigrationFile;
+
+/// Bindings generated from `wit/` (the one source of truth).
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "migration",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "db-migrate:runtime/sql.cursor": super::CursorHandle },
+    });
+}
+
+pub use bindings::Migration;
+pub use bindings::db_migrate::runtime::{context, log, sql, types};
+
+/// The host's handle of an open guest cursor.
+pub struct CursorHandle {
+    id: u64,
+    columns: Vec<String>,
+}
+
+/// What a guest may learn about its run.
+#[derive(Debug, Clone, Default)]
+pub struct GuestContext {
+    /// Environment name.
+    pub environment: String,
+    /// Arguments (`--arg k=v`, config).
+    pub args: BTreeMap<String, String>,
+    /// Deterministic seed.
+    pub seed: u64,
+}
+
+/// Everything one guest instance's store holds.
+pub struct HostState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    /// The database, lent to the guest for the duration of the call.
+    pub(super) db: AnyBackend,
+    pub(super) call_limits: CallLimits,
+    pub(super) migration: MigrationFile,
+    pub(super) context: Arc<GuestContext>,
+    pub(super) observer: Option<Observer>,
+    /// Statements that changed something, to know whether a failed non-transactional run is dirty.
+    pub(super) writes: u64,
+    pub(super) log_bytes: usize,
+    pub(super) log_cap: usize,
+    pub(super) stdout: CappedOutput,
+    pub(super) stderr: CappedOutput,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HostState {
+    fn emit(&self, e: Event<'_>) {
+        if let Some(o) = &self.observer {
+            o(&e);
+        }
+    }
+}
+
+fn to_sql(v: types::Value) -> SqlValue {
+    use types::Value as V;
+    match v {
+        V::Null => SqlValue::Null,
+        V::Boolean(b) => SqlValue::Bool(b),
+        V::Int(i) => SqlValue::Int(i),
+        V::Float(f) => SqlValue::Float(f),
+        V::Text(s) => SqlValue::Text(s),
+        V::Blob(b) => SqlValue::Blob(b),
+        V::Timestamp(s) => SqlValue::Timestamp(s),
+        V::Json(s) => SqlValue::Json(s),
+    }
+}
+
+fn to_wit(v: SqlValue) -> types::Value {
+    use types::Value as V;
+    match v {
+        SqlValue::Null => V::Null,
+        SqlValue::Bool(b) => V::Boolean(b),
+        SqlValue::Int(i) => V::Int(i),
+        SqlValue::Float(f) => V::Float(f),
+        SqlValue::Text(s) => V::Text(s),
+        SqlValue::Blob(b) => V::Blob(b),
+        SqlValue::Timestamp(s) => V::Timestamp(s),
+        SqlValue::Json(s) => V::Json(s),
+    }
+}
+
+fn to_wit_rows(rows: Vec<Vec<SqlValue>>) -> Vec<Vec<types::Value>> {
+    rows.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect()
+}
+
+fn to_wit_error(e: GuestSqlError) -> types::Error {
+    match e {
+        GuestSqlError::Denied(m) => types::Error::Denied(m),
+        GuestSqlError::InvalidInput(m) => types::Error::InvalidInput(m),
+        GuestSqlError::Database { kind, message, code } => types::Error::Database(types::DatabaseError {
+            kind: match kind {
+                DbErrorKind::UniqueViolation => types::DatabaseErrorKind::UniqueViolation,
+                DbErrorKind::ForeignKeyViolation => types::DatabaseErrorKind::ForeignKeyViolation,
+                DbErrorKind::NotNullViolation => types::DatabaseErrorKind::NotNullViolation,
+                DbErrorKind::CheckViolation => types::DatabaseErrorKind::CheckViolation,
+                DbErrorKind::Syntax => types::DatabaseErrorKind::Syntax,
+                DbErrorKind::Other => types::DatabaseErrorKind::Other,
+            },
+            message,
+            code,
+        }),
+    }
+}
+
+impl types::Host for HostState {}
+
+impl sql::Host for HostState {
+    async fn dialect(&mut self) -> wasmtime::Result<sql::SqlDialect> {
+        Ok(match self.db.dialect() {
+            Dialect::Sqlite => sql::SqlDialect::Sqlite,
+            Dialect::Postgres => sql::SqlDialect::Postgres,
+            Dialect::Mysql => sql::SqlDialect::Mysql,
+        })
+    }
+
+    async fn execute(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<u64, types::Error>> {
+        if let Err(e) = self.call_limits.check(&statement, params.len()) {
+            return Ok(Err(to_wit_error(e)));
+        }
+        let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
+        self.writes += 1;
+        Ok(r.map_err(to_wit_error))
+    }
+
+    async fn query(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
+        if let Err(e) = self.call_limits.check(&statement, params.len()) {
+            return Ok(Err(to_wit_error(e)));
+        }
+        let max = self.call_limits.max_rows;
+        let r = self.db.query(&statement, params.into_iter().map(to_sql).collect(), max).await;
+        // A query may write too (`INSERT … RETURNING`); count it as one for the dirty rule.
+        self.writes += 1;
+        Ok(r.map(|rows| types::RowSet { columns: rows.columns, rows: to_wit_rows(rows.rows) }).map_err(to_wit_error))
+    }
+
+    async fn execute_batch(&mut self, statement: String, rows: Vec<Vec<types::Value>>) -> wasmtime::Result<Result<u64, types::Error>> {
+        let params: usize = rows.iter().map(Vec::len).sum();
+        if let Err(e) = self.call_limits.check(&statement, params) {
+            return Ok(Err(to_wit_error(e)));
+        }
+        let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
+        let r = self.db.execute_batch(&statement, rows).await;
+        self.writes += 1;
+        Ok(r.map_err(to_wit_error))
+    }
+
+    async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
+        if let Err(e) = self.call_limits.check(&statement, params.len()) {
+            return Ok(Err(to_wit_error(e)));
+        }
+        match self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await {
+            Ok((id, columns)) => Ok(Ok(self.table.push(CursorHandle { id, columns })?)),
+            Err(e) => Ok(Err(to_wit_error(e))),
+        }
+    }
+}
+
+impl sql::HostCursor for HostState {
+    async fn columns(&mut self, cursor: Resource<CursorHandle>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&cursor)?.columns.clone())
+    }
+
+    async fn next_page(&mut self, cursor: Resource<CursorHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<Vec<Vec<types::Value>>>, types::Error>> {
+        let id = self.table.get(&cursor)?.id;
+        let max = (max_rows as usize).clamp(1, self.call_limits.max_rows);
+        Ok(self.db.cursor_next(id, max).await.map(|page| page.map(to_wit_rows)).map_err(to_wit_error))
+    }
+
+    async fn drop(&mut self, cursor: Resource<CursorHandle>) -> wasmtime::Result<()> {
+        let handle = self.table.delete(cursor)?;
+        self.db.close_cursor(handle.id).await;
+        Ok(())
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_bytes >= self.log_cap {
+            return Ok(());
+        }
+        self.log_bytes += message.len();
+        let message = if self.log_bytes >= self.log_cap {
+            format!("{message} [log limit of {} bytes reached: later lines dropped]", self.log_cap)
+        } else {
+            message
+        };
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.emit(Event::GuestLog { migration: &self.migration, level, message: &message });
+        Ok(())
+    }
+
+    async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        self.emit(Event::Progress { migration: &self.migration, done, total });
+        Ok(())
+    }
+}
+
+impl context::Host for HostState {
+    async fn environment(&mut self) -> wasmtime::Result<String> {
+        Ok(self.context.environment.clone())
+    }
+    async fn version(&mut self) -> wasmtime::Result<i64> {
+        Ok(self.migration.version)
+    }
+    async fn name(&mut self) -> wasmtime::Result<String> {
+        Ok(self.migration.name.clone())
+    }
+    async fn args(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.context.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+    async fn random_seed(&mut self) -> wasmtime::Result<u64> {
+        // Same configuration, same migration: same seed. Mixing in the version keeps two
+        // migrations from drawing the same numbers.
+        Ok(self.context.seed ^ (self.migration.version as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
+/// True when a wasmtime error is the epoch deadline firing.
+pub fn is_timeout(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
+}

@@ -1,0 +1,84 @@
+//! What a component imports and exports: for `db-migrate inspect` and for checking, before
+//! running anything, that a `.wasm` in `migrations/` really is a migration.
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+
+/// A component's interface, as `inspect` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    /// `migration`, `seed`, or `unknown` when the exports match neither world.
+    pub world: String,
+    /// Imported names (interfaces, functions) with what they hold.
+    pub imports: Vec<Item>,
+    /// Exported names.
+    pub exports: Vec<Item>,
+}
+
+/// One import or export.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// Its name, e.g. `db-migrate:runtime/sql@0.1.0` or `up`.
+    pub name: String,
+    /// `instance`, `func`, `type`, …
+    pub kind: String,
+    /// For an instance: its function names.
+    pub functions: Vec<String>,
+}
+
+fn item(engine: &Engine, name: &str, it: &ComponentItem) -> Item {
+    let (kind, functions) = match it {
+        ComponentItem::ComponentFunc(_) => ("func", vec![]),
+        ComponentItem::CoreFunc(_) => ("core func", vec![]),
+        ComponentItem::Module(_) => ("module", vec![]),
+        ComponentItem::Component(_) => ("component", vec![]),
+        ComponentItem::ComponentInstance(i) => (
+            "instance",
+            i.exports(engine).filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_))).map(|(n, _)| n.to_string()).collect(),
+        ),
+        ComponentItem::Type(_) => ("type", vec![]),
+        ComponentItem::Resource(_) => ("resource", vec![]),
+    };
+    Item { name: name.to_string(), kind: kind.to_string(), functions }
+}
+
+/// Describes a compiled component.
+pub fn describe(engine: &Engine, component: &Component) -> Description {
+    let ty = component.component_type();
+    let imports: Vec<Item> = ty.imports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
+    let exports: Vec<Item> = ty.exports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
+    let has = |n: &str| exports.iter().any(|e| e.name == n && e.kind == "func");
+    let world = if has("up") && has("down") && has("metadata") {
+        "migration"
+    } else if has("run") {
+        "seed"
+    } else {
+        "unknown"
+    };
+    Description { world: world.into(), imports, exports }
+}
+
+/// Interfaces a guest may import: ours and the WASI set the host links (deny-by-default).
+const OFFERED_PREFIXES: [&str; 2] = ["db-migrate:runtime/", "wasi:"];
+
+/// Checks that a component implements the `migration` world and imports nothing the host
+/// does not offer, with a message that says what it is instead.
+pub fn check_migration_world(engine: &Engine, component: &Component) -> Result<(), String> {
+    let d = describe(engine, component);
+    if d.world != "migration" {
+        let exported: Vec<&str> = d.exports.iter().map(|e| e.name.as_str()).collect();
+        let hint = if d.world == "seed" { " — it looks like a seed (world `seed`), which belongs in seeds/" } else { "" };
+        return Err(format!(
+            "the component does not implement the `migration` world (exports `metadata`, `up`, `down`); it exports [{}]{hint}",
+            exported.join(", ")
+        ));
+    }
+    let unsupported: Vec<&str> =
+        d.imports.iter().map(|i| i.name.as_str()).filter(|n| !OFFERED_PREFIXES.iter().any(|p| n.starts_with(p))).collect();
+    if !unsupported.is_empty() {
+        return Err(format!("the component imports what db-migrate does not offer: {}", unsupported.join(", ")));
+    }
+    Ok(())
+}

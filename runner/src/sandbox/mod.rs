@@ -1,0 +1,258 @@
+//! The WebAssembly sandbox: runs component migrations with only the capabilities the host grants.
+//!
+//! One [`Sandbox`] per run holds the engine, the linker and the compiled-component cache; each
+//! migration gets its own `Store`, its own WASI context (no files, no environment, no network,
+//! empty stdin) and the database connection on loan for the duration of its call, inside the
+//! migration's transaction.
+
+pub mod cache;
+pub mod host;
+pub mod inspect;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::backend::guest::CallLimits;
+use crate::backend::{AnyBackend, Backend};
+use crate::migrate::error::{Blame, Direction, Error, MigrationRef, Result};
+use crate::migrate::migrator::{Event, Observer};
+use crate::migrate::source::Migration;
+pub use cache::Origin;
+use host::HostState;
+use host::Migration as MigrationWorld;
+pub use host::GuestContext;
+
+/// How often the epoch ticks; deadlines are counted in ticks.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every guest.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock time a guest call may take.
+    pub timeout: Duration,
+    /// Linear memory a guest may grow to, in bytes.
+    pub memory: usize,
+    /// Bytes of stdout and of stderr kept (each).
+    pub output: usize,
+    /// Bytes of log messages shown.
+    pub log: usize,
+    /// Per-call limits on what the guest makes the host do.
+    pub calls: CallLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(600),
+            memory: 256 << 20,
+            output: 64 << 10,
+            log: 1 << 20,
+            calls: CallLimits::default(),
+        }
+    }
+}
+
+/// Engine, linker and cache for one run.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: cache::Cache,
+    limits: Limits,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The engine configuration every component is compiled and run with. Part of the cache key.
+pub fn engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config)
+}
+
+/// Checks the first bytes of a file: a component, a core module, or not WebAssembly at all.
+pub fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err("not a WebAssembly file (no `\\0asm` header); is this the right file?".into());
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(
+            "a core WebAssembly module, not a component: build for `wasm32-wasip2` (`db-migrate build` does), \
+             or wrap the module with `wasm-tools component new`"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+impl Sandbox {
+    /// A sandbox caching compiled components in `cache_dir` (none: compile every time).
+    pub fn new(cache_dir: Option<PathBuf>, limits: Limits) -> Result<Self> {
+        let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
+        let engine = engine().map_err(host)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
+        MigrationWorld::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
+        let ticker = Arc::new(AtomicBool::new(false));
+        let (stop, e) = (ticker.clone(), engine.clone());
+        std::thread::Builder::new()
+            .name("db-migrate-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    e.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
+        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, linker, limits, ticker })
+    }
+
+    /// Loads (from the cache or by compiling) the component at `path`, checking its checksum.
+    pub fn load(&self, path: &Path, expected_sha256: Option<&str>) -> std::result::Result<(Component, Origin), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read the component: {e}"))?;
+        check_header(&bytes)?;
+        let sha = crate::migrate::source::checksum_bytes(&bytes);
+        if let Some(expected) = expected_sha256 {
+            if sha != expected {
+                return Err("the file changed while db-migrate was running; run again".into());
+            }
+        }
+        self.cache.load(&self.engine, &bytes, &sha).map_err(|e| format!("not a valid component: {e:#}"))
+    }
+
+    /// Applies or reverts a component migration in its own store, with `db` lent to the guest.
+    /// The backend comes back whatever happens.
+    pub async fn run_migration(
+        &self,
+        db: AnyBackend,
+        m: &Migration,
+        direction: Direction,
+        context: Arc<GuestContext>,
+        observer: Option<Observer>,
+    ) -> (AnyBackend, Result<Duration>) {
+        let fail = |blame: Blame, message: String, dirty: bool| Error::ComponentFailed {
+            migration: MigrationRef { version: m.version, name: m.name.clone() },
+            direction,
+            path: m.path.clone(),
+            blame,
+            message,
+            dirty,
+        };
+        let loaded = Instant::now();
+        let component = match self.load(&m.path, Some(&m.checksum)) {
+            Ok((c, origin)) => {
+                if let Some(o) = &observer {
+                    o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });
+                }
+                c
+            }
+            Err(msg) => return (db, Err(fail(Blame::Guest, msg, false))),
+        };
+        if let Err(msg) = inspect::check_migration_world(&self.engine, &component) {
+            return (db, Err(fail(Blame::Guest, msg, false)));
+        }
+
+        let stdout = output::CappedOutput::new(self.limits.output);
+        let stderr = output::CappedOutput::new(self.limits.output);
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let state = HostState {
+            wasi,
+            table: Default::default(),
+            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).instances(64).build(),
+            db,
+            call_limits: self.limits.calls,
+            migration: m.clone(),
+            context,
+            observer: observer.clone(),
+            writes: 0,
+            log_bytes: 0,
+            log_cap: self.limits.log,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let result = self.call(&mut store, &component, m, direction, &fail).await;
+        let state = store.into_data();
+        for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+            let (text, dropped) = pipe.take();
+            if let Some(o) = &observer {
+                for line in text.lines() {
+                    o(&Event::GuestOutput { migration: m, stream, line });
+                }
+                if dropped > 0 {
+                    let note = format!("[{dropped} more bytes of {stream} dropped: the limit is {} bytes]", self.limits.output);
+                    o(&Event::GuestOutput { migration: m, stream, line: &note });
+                }
+            }
+        }
+        (state.db, result)
+    }
+
+    async fn call(
+        &self,
+        store: &mut Store<HostState>,
+        component: &Component,
+        m: &Migration,
+        direction: Direction,
+        fail: &dyn Fn(Blame, String, bool) -> Error,
+    ) -> Result<Duration> {
+        let trap_message = |e: &wasmtime::Error| {
+            if host::is_timeout(e) {
+                format!("the component exceeded its time limit of {:?} and was stopped", self.limits.timeout)
+            } else {
+                format!("the component trapped: {e:?}")
+            }
+        };
+        let instance = match MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await {
+            Ok(i) => i,
+            Err(e) => return Err(fail(Blame::Guest, format!("cannot instantiate the component: {e:#}"), false)),
+        };
+        let meta = match instance.call_metadata(&mut *store).await {
+            Ok(meta) => meta,
+            Err(e) => return Err(fail(Blame::Guest, trap_message(&e), false)),
+        };
+        if direction == Direction::Down && !meta.reversible {
+            return Err(Error::Plan(crate::migrate::error::PlanError::Irreversible(MigrationRef {
+                version: m.version,
+                name: m.name.clone(),
+            })));
+        }
+        let tx = meta.transactional;
+        store.data_mut().db.begin(m, direction, tx).await?;
+        let started = Instant::now();
+        let outcome = match direction {
+            Direction::Up => instance.call_up(&mut *store).await,
+            Direction::Down => instance.call_down(&mut *store).await,
+        };
+        let took = started.elapsed();
+        let changed = store.data().writes > 0;
+        let failure = match outcome {
+            Ok(Ok(())) => {
+                store.data_mut().db.finish(m, direction, tx, took).await?;
+                return Ok(took);
+            }
+            Ok(Err(guest_says)) => format!("the component returned an error: {guest_says}"),
+            Err(e) => trap_message(&e),
+        };
+        store.data_mut().db.abort(m, direction, tx, changed).await;
+        Err(fail(Blame::Guest, failure, !tx && changed))
+    }
+}
