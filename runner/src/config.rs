@@ -33,6 +33,11 @@ pub struct ConfigFile {
     pub history_table: Option<String>,
     /// Accept pending migrations older than the newest applied one.
     pub allow_out_of_order: Option<bool>,
+    /// Arguments component migrations read through `context.args` (`--arg k=v` adds and overrides).
+    #[serde(default)]
+    pub args: BTreeMap<String, toml::Value>,
+    /// Seed of the deterministic random numbers components get (default 0).
+    pub seed: Option<u64>,
     /// `[environments.NAME]` sections, selected with `--env NAME`.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentConfig>,
@@ -48,6 +53,11 @@ pub struct EnvironmentConfig {
     pub history_table: Option<String>,
     /// Out-of-order policy for this environment.
     pub allow_out_of_order: Option<bool>,
+    /// Arguments for this environment, over the top-level ones.
+    #[serde(default)]
+    pub args: BTreeMap<String, toml::Value>,
+    /// Seed for this environment.
+    pub seed: Option<u64>,
 }
 
 /// What the command line says before configuration is read.
@@ -61,6 +71,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     /// `--env`.
     pub env: Option<String>,
+    /// `--arg key=value`, in order.
+    pub args: Vec<(String, String)>,
 }
 
 /// Where the database URL came from, so output can say it.
@@ -112,6 +124,10 @@ pub struct Settings {
     pub environment: String,
     /// The config file that was read, if any.
     pub config_path: Option<PathBuf>,
+    /// Arguments for components: config, environment, then `--arg`.
+    pub args: BTreeMap<String, String>,
+    /// Seed for components' deterministic randomness.
+    pub seed: u64,
 }
 
 impl Settings {
@@ -151,7 +167,20 @@ impl Settings {
         let allow_out_of_order =
             env_cfg.and_then(|e| e.allow_out_of_order).or(file.allow_out_of_order).unwrap_or(false);
 
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut args: BTreeMap<String, String> = file.args.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+        if let Some(e) = env_cfg {
+            args.extend(e.args.iter().map(|(k, v)| (k.clone(), text(v))));
+        }
+        args.extend(o.args.iter().cloned());
+        let seed = env_cfg.and_then(|e| e.seed).or(file.seed).unwrap_or(0);
+
         Ok(Settings {
+            args,
+            seed,
             migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,

@@ -5,6 +5,7 @@
 mod create;
 mod init;
 mod output;
+mod progress;
 mod repair;
 mod run;
 mod status;
@@ -71,9 +72,19 @@ struct Global {
     /// Print nothing but errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print more: where the database URL came from, each migration's file.
+    /// Print more: where the database URL came from, each migration's file, component cache use.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// An argument for component migrations (`context.args`), KEY=VALUE; repeatable.
+    #[arg(long = "arg", global = true, value_name = "KEY=VALUE", value_parser = parse_arg)]
+    args: Vec<(String, String)>,
+}
+
+fn parse_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +133,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         database_url: cli.global.database_url.clone(),
         config: cli.global.config.clone(),
         env: cli.global.env.clone(),
+        args: cli.global.args.clone(),
     };
     if let Command::Init = cli.command {
         return init::run(&cli.global.dir, out);
@@ -159,4 +171,10 @@ fn migrator(settings: &Settings) -> crate::Migrator {
         .base_dir(&settings.project_dir)
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)
+        .cache_dir(settings.project_dir.join(".db-migrate").join("cache"))
+        .context(crate::sandbox::GuestContext {
+            environment: settings.environment.clone(),
+            args: settings.args.clone(),
+            seed: settings.seed,
+        })
 }

@@ -105,11 +105,13 @@ fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
 
 fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
     let out = *out;
-    migrator(settings).on_event(move |e| {
-        if let Event::Skipped { migration, .. } = e {
+    let progress = super::progress::Progress::new(&out);
+    migrator(settings).on_event(move |e| match e {
+        Event::Skipped { migration, .. } => {
             out.line(&format!("skipped  {} (another db-migrate run did it meanwhile)", migration.label()));
         }
-        if let Event::Finished { migration, direction, duration } = e {
+        Event::Finished { migration, direction, duration } => {
+            progress.finish();
             let verb = match direction {
                 Direction::Up => "applied ",
                 Direction::Down => "reverted",
@@ -117,6 +119,21 @@ fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
             out.line(&format!("{verb} {} ({:.1} ms)", migration.label(), duration.as_secs_f64() * 1e3));
             out.verbose(&format!("         from {}", migration.path.display()));
         }
+        Event::ComponentLoaded { migration, origin, duration } => {
+            let how = match origin {
+                crate::sandbox::Origin::Cached => "loaded from the compiled cache",
+                crate::sandbox::Origin::Compiled => "compiled",
+            };
+            out.verbose(&format!("[{}] component {how} in {:.1} ms", migration.label(), duration.as_secs_f64() * 1e3));
+        }
+        Event::GuestLog { migration, level, message } => {
+            progress.suspend(|| out.note(&format!("[{}] {}: {message}", migration.label(), serde_json::to_value(level).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())));
+        }
+        Event::GuestOutput { migration, stream, line } => {
+            out.note(&format!("[{}] {stream}: {line}", migration.label()));
+        }
+        Event::Progress { migration, done, total } => progress.update(&migration.label(), *done, *total),
+        Event::Started { .. } => {}
     })
 }
 

@@ -194,7 +194,7 @@ impl Sandbox {
         for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let (text, dropped) = pipe.take();
             if let Some(o) = &observer {
-                for line in text.lines() {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     o(&Event::GuestOutput { migration: m, stream, line });
                 }
                 if dropped > 0 {
@@ -218,7 +218,7 @@ impl Sandbox {
             if host::is_timeout(e) {
                 format!("the component exceeded its time limit of {:?} and was stopped", self.limits.timeout)
             } else {
-                format!("the component trapped: {e:?}")
+                describe_trap(e)
             }
         };
         let instance = match MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await {
@@ -255,4 +255,25 @@ impl Sandbox {
         store.data_mut().db.abort(m, direction, tx, changed).await;
         Err(fail(Blame::Guest, failure, !tx && changed))
     }
+}
+
+/// A trap as a user should read it: what happened, then where in the guest (a capped backtrace).
+fn describe_trap(e: &wasmtime::Error) -> String {
+    let what = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => format!("{e:#}"),
+    };
+    let mut s = format!("the component trapped: {what}");
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // The guest's own frames matter; its language runtime's panic machinery does not.
+        let text = bt.to_string();
+        let runtime = ["!std[", "!core[", "!alloc[", "!__rustc", "!abort", "backtrace:"];
+        let frames: Vec<&str> = text.lines().filter(|l| !runtime.iter().any(|r| l.contains(r))).collect();
+        s.push_str("\n  in the guest, innermost first:");
+        for l in frames.iter().take(10) {
+            s.push_str("\n  ");
+            s.push_str(l.trim_end());
+        }
+    }
+    s
 }

@@ -1,0 +1,556 @@
+//! Write [db-migrate](https://example.invalid/db-migrate) migrations in Rust.
+//!
+//! A migration is a type implementing [`Migration`], exported with [`export_migration!`] and
+//! compiled to a WebAssembly component (`db-migrate build` runs
+//! `cargo build --release --target wasm32-wasip2`). It runs sandboxed, inside the migration's
+//! transaction, and reaches the database only through the functions of this crate.
+//!
+//! ```no_run
+//! use db_migrate_sdk::{Migration, Result, execute, params, query};
+//!
+//! struct AddDisplayNames;
+//!
+//! impl Migration for AddDisplayNames {
+//!     const DESCRIPTION: &'static str = "fill users.display_name from first and last names";
+//!
+//!     fn up() -> Result<()> {
+//!         execute("ALTER TABLE users ADD COLUMN display_name TEXT", &[])?;
+//!         for row in query("SELECT id, first, last FROM users", &[])?.iter() {
+//!             let id: i64 = row.get("id")?;
+//!             let name = format!("{} {}", row.get::<String>("first")?, row.get::<String>("last")?);
+//!             execute("UPDATE users SET display_name = ? WHERE id = ?", &params![name, id])?;
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn down() -> Result<()> {
+//!         execute("ALTER TABLE users DROP COLUMN display_name", &[])?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! db_migrate_sdk::export_migration!(AddDisplayNames);
+//! ```
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::rc::Rc;
+
+#[doc(hidden)]
+pub mod __bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "migration",
+        pub_export_macro: true,
+        export_macro_name: "__export_migration_world",
+        default_bindings_module: "db_migrate_sdk::__bindings",
+    });
+}
+
+use __bindings::db_migrate::runtime::{context as ctx, log as wlog, sql, types};
+
+/// A SQL value: a parameter or a value read from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+    /// An RFC 3339 timestamp, bound as the database's timestamp type where it has one.
+    Timestamp(String),
+    /// A JSON document, bound as `json`/`jsonb` where the database has one.
+    Json(String),
+}
+
+impl From<types::Value> for Value {
+    fn from(v: types::Value) -> Self {
+        match v {
+            types::Value::Null => Value::Null,
+            types::Value::Boolean(b) => Value::Bool(b),
+            types::Value::Int(i) => Value::Int(i),
+            types::Value::Float(f) => Value::Float(f),
+            types::Value::Text(s) => Value::Text(s),
+            types::Value::Blob(b) => Value::Blob(b),
+            types::Value::Timestamp(s) => Value::Timestamp(s),
+            types::Value::Json(s) => Value::Json(s),
+        }
+    }
+}
+
+impl From<&Value> for types::Value {
+    fn from(v: &Value) -> Self {
+        match v.clone() {
+            Value::Null => types::Value::Null,
+            Value::Bool(b) => types::Value::Boolean(b),
+            Value::Int(i) => types::Value::Int(i),
+            Value::Float(f) => types::Value::Float(f),
+            Value::Text(s) => types::Value::Text(s),
+            Value::Blob(b) => types::Value::Blob(b),
+            Value::Timestamp(s) => types::Value::Timestamp(s),
+            Value::Json(s) => types::Value::Json(s),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::Int(v as i64) }
+        }
+        impl TryFrom<Value> for $t {
+            type Error = Error;
+            fn try_from(v: Value) -> Result<Self> {
+                match v {
+                    Value::Int(i) => <$t>::try_from(i).map_err(|_| Error::Conversion(format!("{i} does not fit in {}", stringify!($t)))),
+                    Value::Bool(b) => Ok(b as $t),
+                    other => Err(Error::Conversion(format!("expected an integer, found {other:?}"))),
+                }
+            }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Value::Float(v as f64)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Value::Null)
+    }
+}
+
+impl TryFrom<Value> for bool {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<Self> {
+        match v {
+            Value::Bool(b) => Ok(b),
+            Value::Int(i) => Ok(i != 0),
+            other => Err(Error::Conversion(format!("expected a boolean, found {other:?}"))),
+        }
+    }
+}
+impl TryFrom<Value> for f64 {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<Self> {
+        match v {
+            Value::Float(f) => Ok(f),
+            Value::Int(i) => Ok(i as f64),
+            other => Err(Error::Conversion(format!("expected a number, found {other:?}"))),
+        }
+    }
+}
+impl TryFrom<Value> for String {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<Self> {
+        match v {
+            Value::Text(s) | Value::Timestamp(s) | Value::Json(s) => Ok(s),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Float(f) => Ok(f.to_string()),
+            other => Err(Error::Conversion(format!("expected text, found {other:?}"))),
+        }
+    }
+}
+impl TryFrom<Value> for Vec<u8> {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<Self> {
+        match v {
+            Value::Blob(b) => Ok(b),
+            Value::Text(s) => Ok(s.into_bytes()),
+            other => Err(Error::Conversion(format!("expected bytes, found {other:?}"))),
+        }
+    }
+}
+impl<T: TryFrom<Value, Error = Error>> TryFrom<Value> for Option<T> {
+    type Error = Error;
+    fn try_from(v: Value) -> Result<Self> {
+        match v {
+            Value::Null => Ok(None),
+            other => T::try_from(other).map(Some),
+        }
+    }
+}
+
+/// Builds a parameter list from anything convertible into [`Value`]: `params![42, "name", None::<i64>]`.
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { [$($crate::Value::from($v)),*] };
+}
+
+/// What kind of database failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseErrorKind {
+    /// A unique or primary key constraint was violated.
+    UniqueViolation,
+    /// A foreign key constraint was violated.
+    ForeignKeyViolation,
+    /// A NOT NULL constraint was violated.
+    NotNullViolation,
+    /// A CHECK constraint was violated.
+    CheckViolation,
+    /// The statement does not parse.
+    Syntax,
+    /// Anything else.
+    Other,
+}
+
+/// Errors of this SDK: the host's answers, the database's failures, and the migration's own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The host refused (a grant or a limit).
+    Denied(String),
+    /// The database failed.
+    Database {
+        /// Classification, to branch on (e.g. skip duplicates on a unique violation).
+        kind: DatabaseErrorKind,
+        /// The database's message.
+        message: String,
+        /// SQLSTATE or driver code, when known.
+        code: Option<String>,
+    },
+    /// The request was malformed (e.g. two statements in one call).
+    InvalidInput(String),
+    /// A value could not be converted to the requested Rust type, or a column does not exist.
+    Conversion(String),
+    /// An error raised by the migration itself.
+    Custom(String),
+}
+
+impl Error {
+    /// True for a unique or primary key violation.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database { kind: DatabaseErrorKind::UniqueViolation, .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Denied(m) => write!(f, "denied by the host: {m}"),
+            Error::Database { message, code: Some(c), .. } => write!(f, "database error: {message} (code {c})"),
+            Error::Database { message, .. } => write!(f, "database error: {message}"),
+            Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            Error::Conversion(m) => write!(f, "conversion error: {m}"),
+            Error::Custom(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<String> for Error {
+    fn from(m: String) -> Self {
+        Error::Custom(m)
+    }
+}
+impl From<&str> for Error {
+    fn from(m: &str) -> Self {
+        Error::Custom(m.to_string())
+    }
+}
+
+impl From<types::Error> for Error {
+    fn from(e: types::Error) -> Self {
+        match e {
+            types::Error::Denied(m) => Error::Denied(m),
+            types::Error::InvalidInput(m) => Error::InvalidInput(m),
+            types::Error::Database(d) => Error::Database {
+                kind: match d.kind {
+                    types::DatabaseErrorKind::UniqueViolation => DatabaseErrorKind::UniqueViolation,
+                    types::DatabaseErrorKind::ForeignKeyViolation => DatabaseErrorKind::ForeignKeyViolation,
+                    types::DatabaseErrorKind::NotNullViolation => DatabaseErrorKind::NotNullViolation,
+                    types::DatabaseErrorKind::CheckViolation => DatabaseErrorKind::CheckViolation,
+                    types::DatabaseErrorKind::Syntax => DatabaseErrorKind::Syntax,
+                    types::DatabaseErrorKind::Other => DatabaseErrorKind::Other,
+                },
+                message: d.message,
+                code: d.code,
+            },
+        }
+    }
+}
+
+/// `Result` with this SDK's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One row of a result, readable by column name.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Rc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of column `name`, converted: `row.get::<i64>("id")?`.
+    pub fn get<T: TryFrom<Value, Error = Error>>(&self, name: &str) -> Result<T> {
+        let i = self
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| Error::Conversion(format!("no column `{name}` (columns: {})", self.columns.join(", "))))?;
+        T::try_from(self.values[i].clone())
+    }
+
+    /// The raw values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+/// The rows of a query.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    columns: Rc<[String]>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    /// Column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// The rows, readable by column name.
+    pub fn iter(&self) -> impl Iterator<Item = Row> + '_ {
+        self.rows.iter().map(|v| Row { columns: self.columns.clone(), values: v.clone() })
+    }
+}
+
+fn wit_params(params: &[Value]) -> Vec<types::Value> {
+    params.iter().map(types::Value::from).collect()
+}
+
+fn rows_of(columns: Rc<[String]>, rows: Vec<Vec<types::Value>>) -> Vec<Vec<Value>> {
+    let _ = columns;
+    rows.into_iter().map(|r| r.into_iter().map(Value::from).collect()).collect()
+}
+
+/// Which SQL the database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: `?` placeholders.
+    Sqlite,
+    /// PostgreSQL: `$1` placeholders.
+    Postgres,
+    /// MySQL and MariaDB: `?` placeholders.
+    Mysql,
+}
+
+/// The database's dialect, for migrations that run on several databases.
+pub fn dialect() -> Dialect {
+    match sql::dialect() {
+        sql::SqlDialect::Sqlite => Dialect::Sqlite,
+        sql::SqlDialect::Postgres => Dialect::Postgres,
+        sql::SqlDialect::Mysql => Dialect::Mysql,
+    }
+}
+
+/// Runs one statement with parameters; returns the number of rows it changed.
+pub fn execute(statement: &str, params: &[Value]) -> Result<u64> {
+    Ok(sql::execute(statement, &wit_params(params))?)
+}
+
+/// Runs one statement and returns all its rows. Use a [`Cursor`] for large results.
+pub fn query(statement: &str, params: &[Value]) -> Result<Rows> {
+    let rs = sql::query(statement, &wit_params(params))?;
+    let columns: Rc<[String]> = rs.columns.into();
+    Ok(Rows { rows: rows_of(columns.clone(), rs.rows), columns })
+}
+
+/// Runs one statement once per row of parameters, as one round trip where the database allows
+/// (an `INSERT … VALUES (?, ?)` becomes a multi-row insert). Returns the rows changed.
+pub fn execute_batch(statement: &str, rows: &[Vec<Value>]) -> Result<u64> {
+    let rows: Vec<Vec<types::Value>> = rows.iter().map(|r| wit_params(r)).collect();
+    Ok(sql::execute_batch(statement, &rows)?)
+}
+
+/// Reads a query's result page by page, so a backfill never holds a whole table in memory.
+/// The rows are those of the moment the cursor opened, even if the migration changes the table
+/// between pages.
+pub struct Cursor {
+    inner: sql::Cursor,
+    columns: Rc<[String]>,
+}
+
+impl Cursor {
+    /// Opens a cursor over one query.
+    pub fn open(statement: &str, params: &[Value]) -> Result<Cursor> {
+        let inner = sql::open_cursor(statement, &wit_params(params))?;
+        let columns: Rc<[String]> = inner.columns().into();
+        Ok(Cursor { inner, columns })
+    }
+
+    /// Column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Up to `max_rows` more rows; `None` when the result is exhausted.
+    pub fn next_page(&mut self, max_rows: u32) -> Result<Option<Vec<Row>>> {
+        Ok(self.inner.next_page(max_rows)?.map(|rows| {
+            rows.into_iter()
+                .map(|r| Row { columns: self.columns.clone(), values: r.into_iter().map(Value::from).collect() })
+                .collect()
+        }))
+    }
+}
+
+/// Messages and progress, shown by db-migrate next to the migration's name.
+pub mod log {
+    use super::wlog;
+
+    /// Logs at trace level.
+    pub fn trace(message: impl AsRef<str>) {
+        wlog::log(wlog::Level::Trace, message.as_ref());
+    }
+    /// Logs at debug level.
+    pub fn debug(message: impl AsRef<str>) {
+        wlog::log(wlog::Level::Debug, message.as_ref());
+    }
+    /// Logs at info level.
+    pub fn info(message: impl AsRef<str>) {
+        wlog::log(wlog::Level::Info, message.as_ref());
+    }
+    /// Logs a warning.
+    pub fn warn(message: impl AsRef<str>) {
+        wlog::log(wlog::Level::Warn, message.as_ref());
+    }
+    /// Logs an error (it does not fail the migration: return an `Err` for that).
+    pub fn error(message: impl AsRef<str>) {
+        wlog::log(wlog::Level::Error, message.as_ref());
+    }
+    /// Reports progress: `done` of `total` units (when known). db-migrate draws a progress bar.
+    pub fn progress(done: u64, total: Option<u64>) {
+        wlog::progress(done, total);
+    }
+}
+
+/// What the migration may know about its run.
+pub mod context {
+    use super::ctx;
+
+    /// The environment (`development`, `production`, …).
+    pub fn environment() -> String {
+        ctx::environment()
+    }
+    /// This migration's version.
+    pub fn version() -> i64 {
+        ctx::version()
+    }
+    /// This migration's name.
+    pub fn name() -> String {
+        ctx::name()
+    }
+    /// All user-supplied arguments (`--arg key=value`, `args` in db-migrate.toml).
+    pub fn args() -> Vec<(String, String)> {
+        ctx::args()
+    }
+    /// One argument by key.
+    pub fn arg(key: &str) -> Option<String> {
+        ctx::args().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    /// A deterministic seed for pseudo-random data.
+    pub fn random_seed() -> u64 {
+        ctx::random_seed()
+    }
+}
+
+/// A migration: `up` applies it, `down` reverts it.
+pub trait Migration {
+    /// One line saying what the migration does.
+    const DESCRIPTION: &'static str = "";
+    /// Whether `down` can undo `up`. Set to `false` and `down` is refused before it runs.
+    const REVERSIBLE: bool = true;
+    /// Whether db-migrate wraps the migration in one transaction with its history row.
+    /// Set to `false` for work that cannot run in a transaction; a failure then leaves the
+    /// migration recorded as dirty.
+    const TRANSACTIONAL: bool = true;
+
+    /// Applies the migration. An `Err` rolls back everything it did.
+    fn up() -> Result<()>;
+
+    /// Reverts the migration.
+    fn down() -> Result<()> {
+        Err(Error::Custom("this migration has no down step".into()))
+    }
+}
+
+#[doc(hidden)]
+pub fn __metadata<M: Migration>() -> __bindings::Metadata {
+    __bindings::Metadata { description: M::DESCRIPTION.to_string(), reversible: M::REVERSIBLE, transactional: M::TRANSACTIONAL }
+}
+
+/// Exports a [`Migration`] type as the component's `migration` world.
+#[macro_export]
+macro_rules! export_migration {
+    ($migration:ty) => {
+        #[doc(hidden)]
+        pub struct __DbMigrateExport;
+
+        impl $crate::__bindings::Guest for __DbMigrateExport {
+            fn metadata() -> $crate::__bindings::Metadata {
+                $crate::__metadata::<$migration>()
+            }
+            fn up() -> ::core::result::Result<(), ::std::string::String> {
+                <$migration as $crate::Migration>::up().map_err(|e| e.to_string())
+            }
+            fn down() -> ::core::result::Result<(), ::std::string::String> {
+                <$migration as $crate::Migration>::down().map_err(|e| e.to_string())
+            }
+        }
+
+        $crate::__bindings::__export_migration_world!(__DbMigrateExport with_types_in $crate::__bindings);
+    };
+}
