@@ -14,7 +14,42 @@ pub struct CreateArgs {
     /// Name of the migration: letters, digits, `_` and `-` (e.g. add_users_table).
     #[arg(long, short)]
     name: String,
+    /// Write the migration as a component in this language instead of SQL: a guest crate in
+    /// components/, built into migrations/ by `db-migrate build`.
+    #[arg(long, value_enum, default_value = "sql")]
+    lang: Lang,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A `.sql` file with up and down sections.
+    Sql,
+    /// A Rust crate using the db-migrate SDK.
+    Rust,
+}
+
+const RUST_LIB: &str = r#"//! A db-migrate component migration. Build it with `db-migrate build`.
+use db_migrate_sdk::{Migration, Result, execute, log};
+
+struct ThisMigration;
+
+impl Migration for ThisMigration {
+    const DESCRIPTION: &'static str = "describe what this migration does";
+
+    fn up() -> Result<()> {
+        execute("CREATE TABLE example (id INTEGER PRIMARY KEY)", &[])?;
+        log::info("created the example table");
+        Ok(())
+    }
+
+    fn down() -> Result<()> {
+        execute("DROP TABLE example", &[])?;
+        Ok(())
+    }
+}
+
+db_migrate_sdk::export_migration!(ThisMigration);
+"#;
 
 const TEMPLATE: &str = "-- migrate:up\n\n\n-- migrate:down\n\n";
 
@@ -36,9 +71,32 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
     let newest = existing_versions(dir).into_iter().max().unwrap_or(0);
     let version = stamp.max(newest + 1);
 
-    let path = dir.join(format!("{version}_{}.sql", args.name));
-    std::fs::write(&path, TEMPLATE).map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })?;
-    out.line(&format!("created {}", path.display()));
+    let io = |path: &std::path::Path, e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
+    let path = match args.lang {
+        Lang::Sql => {
+            let path = dir.join(format!("{version}_{}.sql", args.name));
+            std::fs::write(&path, TEMPLATE).map_err(|e| io(&path, e))?;
+            out.line(&format!("created {}", path.display()));
+            path
+        }
+        Lang::Rust => {
+            let sdk = super::build::materialize_sdk(&settings.project_dir)?;
+            let crate_dir = settings.project_dir.join("components").join(format!("{version}_{}", args.name));
+            std::fs::create_dir_all(crate_dir.join("src")).map_err(|e| io(&crate_dir, e))?;
+            let sdk_rel = pathdiff(&sdk, &crate_dir);
+            let package = format!("migration_{version}_{}", args.name.replace('-', "_")).to_lowercase();
+            let manifest = format!(
+                "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+                 [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\ndb-migrate-sdk = {{ path = \"{sdk_rel}\" }}\n\n\
+                 # Each guest is its own workspace, outside any workspace around the project.\n[workspace]\n"
+            );
+            std::fs::write(crate_dir.join("Cargo.toml"), manifest).map_err(|e| io(&crate_dir, e))?;
+            std::fs::write(crate_dir.join("src").join("lib.rs"), RUST_LIB).map_err(|e| io(&crate_dir, e))?;
+            out.line(&format!("created {}/ (a Rust component migration)", crate_dir.display()));
+            out.line("next: edit its src/lib.rs, then `db-migrate build` writes the component into migrations/");
+            crate_dir
+        }
+    };
     out.json(&serde_json::json!({ "version": version, "name": args.name, "file": path.display().to_string() }));
     Ok(ExitCode::SUCCESS)
 }
@@ -53,4 +111,14 @@ fn existing_versions(dir: &std::path::Path) -> Vec<i64> {
             source::parse_stem(&stem).and_then(|r| r.ok()).map(|(v, _)| v)
         })
         .collect()
+}
+
+/// `to` relative to `from` (both inside the project), with `/` separators for Cargo.toml.
+fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
+    let to: Vec<_> = to.components().collect();
+    let from: Vec<_> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.join("/")
 }

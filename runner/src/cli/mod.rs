@@ -2,8 +2,10 @@
 //!
 //! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
 
+mod build;
 mod create;
 mod init;
+mod inspect;
 mod output;
 mod progress;
 mod repair;
@@ -105,6 +107,10 @@ enum Command {
     Validate,
     /// Resolve a dirty migration (one that failed outside a transaction) after checking the schema.
     Repair(repair::RepairArgs),
+    /// Compile guest crates in components/ into migrations/*.wasm (cargo, target wasm32-wasip2).
+    Build(build::BuildArgs),
+    /// Show a component's world, imports and exports without running it.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -135,8 +141,10 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         env: cli.global.env.clone(),
         args: cli.global.args.clone(),
     };
-    if let Command::Init = cli.command {
-        return init::run(&cli.global.dir, out);
+    match cli.command {
+        Command::Init => return init::run(&cli.global.dir, out),
+        Command::Inspect(a) => return inspect::run(a, out),
+        _ => {}
     }
     let settings = Settings::resolve(&overrides)?;
     out.verbose(&format!(
@@ -146,7 +154,8 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         settings.url_source.describe()
     ));
     match cli.command {
-        Command::Init => unreachable!(),
+        Command::Init | Command::Inspect(_) => unreachable!("handled above"),
+        Command::Build(a) => build::run(&settings, a, out),
         Command::Create(a) => create::run(&settings, a, out),
         Command::Up(a) => run::up(&settings, a, out).await,
         Command::Down(a) => run::down(&settings, a, out).await,
