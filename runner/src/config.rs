@@ -38,9 +38,22 @@ pub struct ConfigFile {
     pub args: BTreeMap<String, toml::Value>,
     /// Seed of the deterministic random numbers components get (default 0).
     pub seed: Option<u64>,
+    /// `[limits]`: what component migrations may use.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// `[environments.NAME]` sections, selected with `--env NAME`.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+/// `[limits]` of `db-migrate.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Seconds a component migration may run (default 600).
+    pub timeout_secs: Option<f64>,
+    /// Memory a component may use, in MiB (default 256).
+    pub memory_mib: Option<u64>,
 }
 
 /// One `[environments.NAME]` section: overrides of the top-level settings.
@@ -128,6 +141,8 @@ pub struct Settings {
     pub args: BTreeMap<String, String>,
     /// Seed for components' deterministic randomness.
     pub seed: u64,
+    /// Limits for component migrations.
+    pub limits: crate::sandbox::Limits,
 }
 
 impl Settings {
@@ -178,9 +193,21 @@ impl Settings {
         args.extend(o.args.iter().cloned());
         let seed = env_cfg.and_then(|e| e.seed).or(file.seed).unwrap_or(0);
 
+        let mut limits = crate::sandbox::Limits::default();
+        if let Some(t) = file.limits.timeout_secs {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::Config(format!("[limits] timeout_secs must be a positive number of seconds, not {t}")));
+            }
+            limits.timeout = std::time::Duration::from_secs_f64(t);
+        }
+        if let Some(m) = file.limits.memory_mib {
+            limits.memory = (m as usize).saturating_mul(1 << 20);
+        }
+
         Ok(Settings {
             args,
             seed,
+            limits,
             migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
@@ -273,6 +300,16 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 
 # Apply pending migrations older than the newest applied one (e.g. merged from a branch).
 # allow_out_of_order = false
+
+# Arguments component migrations read (`--arg key=value` adds and overrides), and the seed of
+# the deterministic random numbers they get.
+# args = { batch_size = "1000" }
+# seed = 0
+
+# What component migrations may use.
+# [limits]
+# timeout_secs = 600
+# memory_mib = 256
 
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]

@@ -132,3 +132,32 @@ pub fn query_file(db: &Path, sql: &str) -> Vec<Vec<String>> {
             .collect()
     })
 }
+
+/// The test guests of `tests/fixtures/guests`, built once per test run by the project's own
+/// `db-migrate build`; returns the folder holding `probe.wasm` and `seed_world.wasm`.
+pub fn guests() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let fixtures = root.join("tests/fixtures/guests");
+        let out = root.join("target/test-guests");
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+            .arg("--dir")
+            .arg(&fixtures)
+            .args(["-q", "build", "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the test guests failed");
+        out
+    })
+}
+
+impl Project {
+    /// Copies a test guest into `migrations/` as `VERSION_name.wasm`.
+    pub fn component(&self, guest: &str, version: i64, name: &str) -> PathBuf {
+        let dest = self.path().join(format!("migrations/{version}_{name}.wasm"));
+        std::fs::copy(guests().join(format!("{guest}.wasm")), &dest).unwrap();
+        dest
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `db-migrate` binary on temporary projects and real SQLite files.
 
 mod common;
+mod components;
 mod errors;
 mod formats;
 mod library;

@@ -181,6 +181,7 @@ fn migrator(settings: &Settings) -> crate::Migrator {
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.project_dir.join(".db-migrate").join("cache"))
+        .limits(settings.limits)
         .context(crate::sandbox::GuestContext {
             environment: settings.environment.clone(),
             args: settings.args.clone(),

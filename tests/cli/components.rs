@@ -1,0 +1,176 @@
+//! Component migrations: real guests built from source, run in the sandbox on real SQLite files.
+
+use crate::common::Project;
+
+fn with_probe() -> Project {
+    let p = Project::new();
+    p.migration(1, "before", "CREATE TABLE before (id INTEGER);", Some("DROP TABLE before;"));
+    p.component("probe", 2, "probe");
+    p
+}
+
+#[test]
+fn component_applies_and_reverts_in_the_history() {
+    let p = with_probe();
+    let (code, out, err) = p.run(&["up", "--env", "development"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("applied  2_probe"), "{out}");
+    assert!(err.contains("[2_probe] info: inserted 250 rows in development"), "guest log lines, prefixed: {err}");
+    assert!(err.contains("[2_probe] stdout: hello from the guest's stdout"), "guest stdout, prefixed: {err}");
+    assert!(err.contains("[2_probe] info: duplicate detected as a unique violation"), "typed database errors reach the guest: {err}");
+    // Batch insert, cursor pages and updates all happened: sum of 2*i for i in 1..=250.
+    assert_eq!(p.query("SELECT total FROM probe_result")[0][0], "62750");
+    assert_eq!(p.query("SELECT kind, status FROM db_migrate_history WHERE version = 2"), vec![vec!["component".to_string(), "applied".to_string()]]);
+    let status = p.ok(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["migrations"][1]["kind"], "component");
+    assert_eq!(v["migrations"][1]["state"], "applied");
+
+    p.ok(&["down"]);
+    assert_eq!(p.tables(), vec!["before", "db_migrate_history"]);
+    assert_eq!(p.history().len(), 1);
+}
+
+#[test]
+fn guest_error_rolls_everything_back() {
+    let p = with_probe();
+    p.ok(&["up", "--to", "1"]);
+    let before = p.snapshot();
+    let err = p.fails(&["up", "--arg", "mode=error"]);
+    assert!(err.contains("migration 2_probe failed (up)"), "{err}");
+    assert!(err.contains("the component returned an error: the probe was asked to fail"), "{err}");
+    assert!(err.contains("the component (guest) is at fault"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(p.snapshot(), before, "tables, rows and history exactly as before");
+}
+
+#[test]
+fn guest_trap_rolls_everything_back() {
+    let p = with_probe();
+    p.ok(&["up", "--to", "1"]);
+    let before = p.snapshot();
+    let err = p.fails(&["up", "--arg", "mode=trap"]);
+    assert!(err.contains("the component trapped"), "{err}");
+    assert!(err.contains("probe.wasm!"), "a guest backtrace: {err}");
+    assert!(err.contains("[2_probe] stderr: ") && err.contains("the probe was asked to trap"), "the panic message: {err}");
+    assert_eq!(p.snapshot(), before);
+}
+
+#[test]
+fn guest_past_its_deadline_is_stopped_and_rolled_back() {
+    let p = with_probe();
+    p.write("db-migrate.toml", "[limits]\ntimeout_secs = 1.5\n");
+    p.ok(&["up", "--to", "1"]);
+    let before = p.snapshot();
+    let started = std::time::Instant::now();
+    let err = p.fails(&["up", "--arg", "mode=spin"]);
+    assert!(err.contains("exceeded its time limit of 1.5s"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "stopped promptly");
+    assert_eq!(p.snapshot(), before);
+}
+
+#[test]
+fn one_statement_per_call() {
+    let p = with_probe();
+    let err = p.fails(&["up", "--arg", "mode=two-statements"]);
+    assert!(err.contains("one call runs one statement"), "{err}");
+    assert_eq!(p.history(), vec![("1".into(), "applied".into())]);
+    assert!(!p.tables().contains(&"probe".to_string()));
+}
+
+#[test]
+fn wrong_world_core_module_and_corrupt_bytes_are_clear_errors() {
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("seed", std::fs::read(crate::common::guests().join("seed_world.wasm")).unwrap(), "does not implement the `migration` world"),
+        ("core", b"\0asm\x01\0\0\0".to_vec(), "a core WebAssembly module, not a component"),
+        ("corrupt", b"this is not wasm at all".to_vec(), "not a WebAssembly file"),
+    ];
+    for (name, bytes, expected) in cases {
+        let p = Project::new();
+        p.migration(1, "first", "CREATE TABLE first (id INTEGER);", None);
+        p.write(&format!("migrations/2_{name}.wasm"), &bytes);
+        let err = p.fails(&["up"]);
+        assert!(err.contains(&format!("2_{name}")) && err.contains(expected), "{name}: {err}");
+        assert!(err.contains("the component (guest) is at fault"), "{name}: {err}");
+        assert_eq!(p.history(), vec![("1".into(), "applied".into())], "{name}: nothing of the component applied");
+        let (code, out, _) = p.run(&["inspect", &format!("migrations/2_{name}.wasm")]);
+        if name == "seed" {
+            assert_eq!(code, 0);
+            assert!(out.contains("world    seed") && out.contains("run (func)"), "{out}");
+        } else {
+            assert_eq!(code, 2);
+        }
+    }
+}
+
+#[test]
+fn second_run_uses_the_compiled_cache() {
+    let p = with_probe();
+    let (_, _, err) = p.run(&["-v", "up"]);
+    assert!(err.contains("[2_probe] component compiled"), "{err}");
+    let cached: Vec<_> = std::fs::read_dir(p.path().join(".db-migrate/cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].to_string_lossy().ends_with(".cwasm"));
+    p.ok(&["down"]);
+    let (_, _, err) = p.run(&["-v", "up"]);
+    assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
+    // A damaged cache entry is recompiled, not fatal.
+    p.ok(&["down"]);
+    let entry = p.path().join(".db-migrate/cache").join(&cached[0]);
+    std::fs::write(&entry, b"garbage").unwrap();
+    let (code, _, err) = p.run(&["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[2_probe] component compiled"), "{err}");
+}
+
+#[test]
+fn read_only_commands_never_compile_or_run_components() {
+    let p = Project::new();
+    p.write("migrations/1_broken.wasm", b"not even wasm");
+    let out = p.ok(&["status"]);
+    assert!(out.contains("component") && out.contains("pending"), "{out}");
+    let out = p.ok(&["up", "--dry-run"]);
+    assert!(out.contains("would apply 1_broken by running the component"), "{out}");
+    p.ok(&["validate"]);
+    assert!(!p.path().join(".db-migrate").exists(), "no cache written");
+    assert!(!p.db().exists());
+}
+
+#[test]
+fn checksums_cover_component_bytes() {
+    let p = with_probe();
+    p.ok(&["up"]);
+    let wasm = p.path().join("migrations/2_probe.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    // A custom section appended: still a valid component, but different bytes.
+    bytes.extend_from_slice(&[0, 4, 1, b'x', 0, 0]);
+    std::fs::write(&wasm, bytes).unwrap();
+    let (code, out, _) = p.run(&["validate"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("2_probe") && out.contains("modified"), "{out}");
+}
+
+#[test]
+fn irreversible_component_is_refused_before_running() {
+    let p = Project::new();
+    p.component("one_way", 1, "one_way");
+    p.ok(&["up"]);
+    let before = p.snapshot();
+    let err = p.fails(&["down"]);
+    assert!(err.contains("1_one_way is irreversible"), "{err}");
+    assert_eq!(p.snapshot(), before);
+}
+
+#[test]
+fn non_transactional_component_failure_is_dirty_until_repaired() {
+    let p = Project::new();
+    p.component("one_way", 1, "one_way");
+    let err = p.fails(&["up", "--arg", "mode=fail"]);
+    assert!(err.contains("failed after writing") && err.contains("recorded as dirty"), "{err}");
+    assert_eq!(p.history(), vec![("1".into(), "dirty".into())]);
+    assert!(p.tables().contains(&"one_way".to_string()), "its write stayed: no transaction");
+    let err = p.fails(&["up"]);
+    assert!(err.contains("dirty"), "{err}");
+    p.ok(&["repair", "--mark-applied", "1"]);
+    assert_eq!(p.history(), vec![("1".into(), "applied".into())]);
+}
