@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Builds db-migrate and runs this example end to end on a fresh SQLite database:
-# status, up, status, down two steps, up again, validate. Run it from anywhere.
+# Builds db-migrate and runs this example end to end on a fresh SQLite database: SQL migrations,
+# a Rust component migration (a batched backfill through a cursor), status, down, up, validate.
+# Run it from anywhere; it installs the wasm32-wasip2 Rust target if it is missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "==> installing the wasm32-wasip2 Rust target (guests compile to it)"
+    rustup target add wasm32-wasip2
+fi
 echo "==> building db-migrate"
 cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p db-migrate
 dbm() { echo "\$ db-migrate $*"; "$root/target/debug/db-migrate" --dir "$here" "$@"; echo; }
 
 rm -rf "$here/db"
+dbm build
 dbm status
 dbm up
 dbm status
 dbm down --steps 2
 dbm up --dry-run
-dbm up
+dbm up --arg batch_size=250
 dbm validate
 dbm status --check
 echo "quickstart: ok"
