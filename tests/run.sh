@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need, then runs unit and end-to-end tests, the
-# quickstart example, and a smoke run of the benchmark script (its figures are not asserted).
+# The whole test suite: installs what the tests need (the sqlite3 CLI for the benchmark floor, the
+# wasm32-wasip2 Rust target for guests), then runs unit and end-to-end tests (guests are built from
+# source by `db-migrate build`), the quickstart example, and smoke runs of the benchmark scripts
+# (their figures are not asserted).
 # CI (.ci/run) calls exactly this.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +15,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "==> installing the wasm32-wasip2 Rust target (test guests compile to it)"
+    rustup target add wasm32-wasip2
+fi
+
 echo "==> cargo test"
 cargo test --workspace --locked
 
@@ -21,3 +28,4 @@ bash examples/quickstart/run.sh >/dev/null
 
 echo "==> benchmark script smoke run (debug build, 50 migrations)"
 python3 bench/core.py --binary target/debug/db-migrate --count 50 --repeat 1
+python3 bench/components.py --binary target/debug/db-migrate --count 10 --repeat 1

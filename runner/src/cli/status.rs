@@ -21,7 +21,7 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
     let entries = migrator(settings).status().await?;
     if entries.is_empty() {
         out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
-    } else {
+    } else if !out.quiet && !out.json {
         print_table(&entries, out);
     }
     let count = |s: State| entries.iter().filter(|e| e.state == s).count();

@@ -310,11 +310,22 @@ fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
 /// (`openat`) spares the kernel a walk of the whole path per file, which is most of what
 /// reading a thousand small migrations costs.
 fn read_text(dir: &Dir, rel: &Path, path: &Path) -> Result<String, SourceError> {
-    let bytes = dir.read(rel).map_err(|e| SourceError::file(path, format!("cannot read: {e}")))?;
+    let bytes = read_bytes(dir, rel, path)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         SourceError::file(path, format!("not valid UTF-8 (byte {}): migrations must be UTF-8 text", e.utf8_error().valid_up_to()))
     })?;
     Ok(normalize(&text))
+}
+
+/// Reads a whole file through the directory handle without asking its size first (a `statx`
+/// per file is measurable on large projects); migrations are small, so one read usually does.
+fn read_bytes(dir: &Dir, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError> {
+    use std::io::Read;
+    let err = |e: std::io::Error| SourceError::file(path, format!("cannot read: {e}"));
+    let mut f = dir.open(rel).map_err(err)?;
+    let mut buf = Vec::with_capacity(8192);
+    f.read_to_end(&mut buf).map_err(err)?;
+    Ok(buf)
 }
 
 /// Checks a script against rules that hold for every database: a transactional script may not
@@ -486,7 +497,7 @@ fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Fou
     }
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
     if let Some(p) = component {
-        let bytes = handle.read(rel(&p)).map_err(|e| SourceError::file(&p, format!("cannot read: {e}")))?;
+        let bytes = read_bytes(handle, &rel(&p), &p)?;
         return Ok(Migration { version, name, path: p, body: Body::Component, checksum: checksum_bytes(&bytes) });
     }
     // Paths are read relative to the migrations directory, through its handle.
