@@ -23,6 +23,9 @@ fi
 echo "==> cargo test"
 cargo test --workspace --locked
 
+echo "==> Rust SDK doc examples"
+CARGO_TARGET_DIR="$root/target/sdk-host" cargo test --doc --manifest-path sdk/rust/Cargo.toml
+
 echo "==> quickstart example"
 bash examples/quickstart/run.sh >/dev/null
 

@@ -174,3 +174,35 @@ fn non_transactional_component_failure_is_dirty_until_repaired() {
     p.ok(&["repair", "--mark-applied", "1"]);
     assert_eq!(p.history(), vec![("1".into(), "applied".into())]);
 }
+
+#[test]
+fn create_lang_rust_then_build_then_up() {
+    let p = Project::new();
+    let out = p.ok(&["create", "--name", "make_example", "--lang", "rust"]);
+    assert!(out.contains("components/") && out.contains("db-migrate build"), "{out}");
+    let crate_dir = std::fs::read_dir(p.path().join("components")).unwrap().next().unwrap().unwrap().path();
+    assert!(crate_dir.file_name().unwrap().to_string_lossy().ends_with("_make_example"));
+    assert!(crate_dir.join("src/lib.rs").is_file());
+    assert!(p.path().join(".db-migrate/sdk/rust/src/lib.rs").is_file(), "the embedded SDK is written for the guest");
+    assert!(p.path().join(".db-migrate/wit/runtime.wit").is_file());
+
+    let (code, out, err) = p.run(&["build"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let wasm: Vec<_> = std::fs::read_dir(p.path().join("migrations")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(wasm.len(), 1);
+    assert!(wasm[0].extension().unwrap() == "wasm");
+    // `build` precompiled it: the first `up` loads from the cache.
+    let (code, _, err) = p.run(&["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("loaded from the compiled cache") && err.contains("created the example table"), "{err}");
+    assert!(p.tables().contains(&"example".to_string()));
+    let out = p.ok(&["inspect", wasm[0].to_str().unwrap()]);
+    assert!(out.contains("world    migration") && out.contains("db-migrate:runtime/sql@0.1.0"), "{out}");
+}
+
+#[test]
+fn build_with_nothing_to_build_says_so() {
+    let p = Project::new();
+    let out = p.ok(&["build"]);
+    assert!(out.contains("nothing to build") && out.contains("--lang rust"), "{out}");
+}
