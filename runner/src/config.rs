@@ -41,19 +41,91 @@ pub struct ConfigFile {
     /// `[limits]`: what component migrations may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[components.NAME]`: grants, limits, pins and data folders per component.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentConfig>,
     /// `[environments.NAME]` sections, selected with `--env NAME`.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentConfig>,
 }
 
-/// `[limits]` of `db-migrate.toml`.
-#[derive(Debug, Default, Deserialize)]
+/// `[limits]` of `db-migrate.toml` (and the limit keys of `[components.NAME]`).
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Seconds a component migration may run (default 600).
+    /// Seconds a component may run (default 600; 0 disables the deadline).
     pub timeout_secs: Option<f64>,
     /// Memory a component may use, in MiB (default 256).
     pub memory_mib: Option<u64>,
+    /// Fuel budget (about one unit per wasm instruction); unset: no fuel metering.
+    pub fuel: Option<u64>,
+    /// Most rows one `query` returns (default 100,000); larger results need a cursor.
+    pub max_rows: Option<usize>,
+    /// Longest statement, in bytes (default 1 MiB).
+    pub max_statement_bytes: Option<usize>,
+    /// Most parameters in one call (default 1,048,576).
+    pub max_params: Option<usize>,
+    /// Bytes of log messages shown (default 1 MiB).
+    pub max_log_bytes: Option<usize>,
+    /// Bytes of stdout and of stderr kept (default 64 KiB each).
+    pub max_output_bytes: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// `base` with these settings applied.
+    fn apply(&self, mut base: crate::sandbox::Limits, at: &str, problems: &mut Vec<String>) -> crate::sandbox::Limits {
+        if let Some(t) = self.timeout_secs {
+            if t == 0.0 {
+                base.timeout = None;
+            } else if t.is_finite() && t > 0.0 {
+                base.timeout = Some(std::time::Duration::from_secs_f64(t));
+            } else {
+                problems.push(format!("{at} timeout_secs must be a positive number of seconds (or 0 for none), not {t}"));
+            }
+        }
+        if let Some(m) = self.memory_mib {
+            if m == 0 {
+                problems.push(format!("{at} memory_mib must be at least 1"));
+            }
+            base.memory = (m as usize).saturating_mul(1 << 20);
+        }
+        if let Some(f) = self.fuel {
+            base.fuel = Some(f);
+        }
+        if let Some(v) = self.max_rows {
+            base.calls.max_rows = v.max(1);
+        }
+        if let Some(v) = self.max_statement_bytes {
+            base.calls.max_statement_bytes = v;
+        }
+        if let Some(v) = self.max_params {
+            base.calls.max_params = v;
+        }
+        if let Some(v) = self.max_log_bytes {
+            base.log = v;
+        }
+        if let Some(v) = self.max_output_bytes {
+            base.output = v;
+        }
+        base
+    }
+}
+
+/// `[components.NAME]`: what one component (by `VERSION_name` or `name`) may do.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// Statement classes: any of `read`, `write`, `ddl` (default: all three for migrations).
+    pub allow: Option<Vec<crate::sandbox::grants::Class>>,
+    /// Tables the component may touch (default: any).
+    pub tables: Option<Vec<String>>,
+    /// Pinned SHA-256 of the `.wasm`; a different file refuses to run.
+    pub sha256: Option<String>,
+    /// A folder the component may read (never write) at `/data`, relative to the project.
+    pub data_dir: Option<PathBuf>,
+    /// Limits for this component, over `[limits]`.
+    #[serde(flatten)]
+    pub limits: LimitsConfig,
 }
 
 /// One `[environments.NAME]` section: overrides of the top-level settings.
@@ -141,8 +213,8 @@ pub struct Settings {
     pub args: BTreeMap<String, String>,
     /// Seed for components' deterministic randomness.
     pub seed: u64,
-    /// Limits for component migrations.
-    pub limits: crate::sandbox::Limits,
+    /// Grants, limits, pins and data folders for component migrations.
+    pub policies: crate::sandbox::policy::Policies,
 }
 
 impl Settings {
@@ -193,21 +265,12 @@ impl Settings {
         args.extend(o.args.iter().cloned());
         let seed = env_cfg.and_then(|e| e.seed).or(file.seed).unwrap_or(0);
 
-        let mut limits = crate::sandbox::Limits::default();
-        if let Some(t) = file.limits.timeout_secs {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(Error::Config(format!("[limits] timeout_secs must be a positive number of seconds, not {t}")));
-            }
-            limits.timeout = std::time::Duration::from_secs_f64(t);
-        }
-        if let Some(m) = file.limits.memory_mib {
-            limits.memory = (m as usize).saturating_mul(1 << 20);
-        }
+        let policies = policies(&file, &project_dir)?;
 
         Ok(Settings {
             args,
             seed,
-            limits,
+            policies,
             migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
@@ -218,6 +281,45 @@ impl Settings {
             environment,
             config_path,
         })
+    }
+}
+
+/// Builds the component policies, reporting every problem of every section at once.
+fn policies(file: &ConfigFile, project: &Path) -> Result<crate::sandbox::policy::Policies, Error> {
+    use crate::sandbox::grants::{Class, Grants};
+    use crate::sandbox::policy::{Policies, Policy};
+    let mut problems = Vec::new();
+    let base = file.limits.apply(crate::sandbox::Limits::default(), "[limits]", &mut problems);
+    let mut out = Policies { default: Policy { limits: base, ..Default::default() }, ..Default::default() };
+    for (name, c) in &file.components {
+        let at = format!("[components.{name}]");
+        let mut p = Policy { limits: c.limits.apply(base, &at, &mut problems), ..Default::default() };
+        if let Some(allow) = &c.allow {
+            p.grants.classes = allow.iter().copied().collect::<std::collections::BTreeSet<Class>>();
+        }
+        if let Some(tables) = &c.tables {
+            p.grants.tables = Some(tables.iter().map(|t| t.to_ascii_lowercase()).collect());
+        }
+        if let Some(sha) = &c.sha256 {
+            if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                problems.push(format!("{at} sha256 must be 64 hex digits (`db-migrate inspect FILE` prints it)"));
+            }
+            p.sha256 = Some(sha.to_ascii_lowercase());
+        }
+        if let Some(dir) = &c.data_dir {
+            let full = if dir.is_absolute() { dir.clone() } else { project.join(dir) };
+            if !full.is_dir() {
+                problems.push(format!("{at} data_dir {} is not a folder", full.display()));
+            }
+            p.data_dir = Some(full);
+        }
+        let _: &Grants = &p.grants;
+        out.by_name.insert(name.clone(), p);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))))
     }
 }
 
@@ -306,10 +408,24 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # args = { batch_size = "1000" }
 # seed = 0
 
-# What component migrations may use.
+# What component migrations may use (every key optional; these are the defaults).
 # [limits]
-# timeout_secs = 600
+# timeout_secs = 600          # wall clock per run; 0 = no deadline
 # memory_mib = 256
+# fuel = 1000000000           # unset = no fuel metering
+# max_rows = 100000           # per query; larger results need a cursor
+# max_statement_bytes = 1048576
+# max_log_bytes = 1048576
+
+# Per component (by `VERSION_name` or `name`): grants, a pinned checksum, a read-only data folder
+# (seen as /data), and any [limits] key. Without a section, a migration may read, write and run DDL
+# on any table.
+# [components.20240105090000_backfill_slugs]
+# allow = ["read", "write"]
+# tables = ["posts"]
+# sha256 = "…"                  # `db-migrate inspect FILE` prints it
+# data_dir = "data"
+# timeout_secs = 60
 
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]

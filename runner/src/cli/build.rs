@@ -95,7 +95,7 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
     let out_dir = args.out.clone().unwrap_or_else(|| settings.migrations_dir.clone());
     std::fs::create_dir_all(&out_dir).map_err(|e| io(&out_dir, e))?;
     let target_dir = settings.project_dir.join(".db-migrate").join("target");
-    let sandbox = crate::sandbox::Sandbox::new(Some(settings.project_dir.join(".db-migrate").join("cache")), Default::default())?;
+    let sandbox = crate::sandbox::Sandbox::new(Some(settings.project_dir.join(".db-migrate").join("cache")), settings.policies.features())?;
 
     let mut built = Vec::new();
     for dir in crates {

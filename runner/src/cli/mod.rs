@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
 
+mod audit;
 mod build;
 mod create;
 mod init;
@@ -181,7 +182,7 @@ fn migrator(settings: &Settings) -> crate::Migrator {
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.project_dir.join(".db-migrate").join("cache"))
-        .limits(settings.limits)
+        .policies(settings.policies.clone())
         .context(crate::sandbox::GuestContext {
             environment: settings.environment.clone(),
             args: settings.args.clone(),

@@ -106,6 +106,7 @@ fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
 fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
     let out = *out;
     let progress = super::progress::Progress::new(&out);
+    let audit = super::audit::AuditLog::new(settings.project_dir.join(".db-migrate").join("audit.log"));
     migrator(settings).on_event(move |e| match e {
         Event::Skipped { migration, .. } => {
             out.line(&format!("skipped  {} (another db-migrate run did it meanwhile)", migration.label()));
@@ -133,6 +134,10 @@ fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
             out.note(&format!("[{}] {stream}: {line}", migration.label()));
         }
         Event::Progress { migration, done, total } => progress.update(&migration.label(), *done, *total),
+        Event::Audit { migration, statement, reason } => {
+            progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
+            audit.record(&migration.label(), statement, reason);
+        }
         Event::Started { .. } => {}
     })
 }

@@ -20,6 +20,7 @@ use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use super::source::{self, Migration};
 use super::source::Body;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
+use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
 
 /// Severity of a guest's log line.
@@ -70,6 +71,15 @@ pub enum Event<'a> {
         stream: &'a str,
         /// The line.
         line: &'a str,
+    },
+    /// A component's statement was refused by its grants (an audit record).
+    Audit {
+        /// The migration.
+        migration: &'a Migration,
+        /// The statement (as sent).
+        statement: &'a str,
+        /// Why it was refused.
+        reason: &'a str,
     },
     /// A component reported progress.
     Progress {
@@ -152,7 +162,7 @@ pub struct Migrator {
     allow_out_of_order: bool,
     observer: Option<Observer>,
     cache_dir: Option<PathBuf>,
-    limits: Limits,
+    policies: Policies,
     context: GuestContext,
 }
 
@@ -169,7 +179,7 @@ impl Migrator {
             allow_out_of_order: false,
             observer: None,
             cache_dir: None,
-            limits: Limits::default(),
+            policies: Policies::default(),
             context: GuestContext { environment: crate::config::DEFAULT_ENV.into(), ..Default::default() },
         }
     }
@@ -205,9 +215,15 @@ impl Migrator {
         self
     }
 
-    /// Limits for component migrations.
+    /// Default limits for component migrations.
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.policies.default.limits = limits;
+        self
+    }
+
+    /// Grants, limits, pins and data folders per component (`[components.NAME]`).
+    pub fn policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
         self
     }
 
@@ -370,11 +386,12 @@ impl Migrator {
                     Body::Sql { .. } => backend::run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
                     Body::Component => {
                         if sandbox.is_none() {
-                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.limits)?);
+                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?);
                         }
                         let sb = sandbox.as_ref().expect("created above");
                         let db = slot.take().expect("backend present");
-                        let (back, r) = sb.run_migration(db, m, step.direction, context.clone(), observer.clone()).await;
+                        let policy = self.policies.get(&m.label(), &m.name);
+                        let (back, r) = sb.run_migration(db, m, step.direction, context.clone(), observer.clone(), policy).await;
                         slot = Some(back);
                         r
                     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{StoreLimits, Trap};
+
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::output::CappedOutput;
@@ -52,10 +52,11 @@ pub struct GuestContext {
 pub struct HostState {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limiter: super::policy::MemoryLimiter,
     /// The database, lent to the guest for the duration of the call.
     pub(super) db: AnyBackend,
     pub(super) call_limits: CallLimits,
+    pub(super) grants: super::grants::Grants,
     pub(super) migration: MigrationFile,
     pub(super) context: Arc<GuestContext>,
     pub(super) observer: Option<Observer>,
@@ -78,6 +79,15 @@ impl HostState {
         if let Some(o) = &self.observer {
             o(&e);
         }
+    }
+
+    /// Limits first, then grants; a refusal is audited and returned to the guest as `denied`.
+    fn admit(&self, statement: &str, params: usize) -> Result<(), types::Error> {
+        self.call_limits.check(statement, params).map_err(to_wit_error)?;
+        self.grants.check(self.db.dialect(), statement).map_err(|reason| {
+            self.emit(Event::Audit { migration: &self.migration, statement, reason: &reason });
+            types::Error::Denied(reason)
+        })
     }
 }
 
@@ -144,8 +154,8 @@ impl sql::Host for HostState {
     }
 
     async fn execute(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<u64, types::Error>> {
-        if let Err(e) = self.call_limits.check(&statement, params.len()) {
-            return Ok(Err(to_wit_error(e)));
+        if let Err(e) = self.admit(&statement, params.len()) {
+            return Ok(Err(e));
         }
         let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
         self.writes += 1;
@@ -153,8 +163,8 @@ impl sql::Host for HostState {
     }
 
     async fn query(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
-        if let Err(e) = self.call_limits.check(&statement, params.len()) {
-            return Ok(Err(to_wit_error(e)));
+        if let Err(e) = self.admit(&statement, params.len()) {
+            return Ok(Err(e));
         }
         let max = self.call_limits.max_rows;
         let r = self.db.query(&statement, params.into_iter().map(to_sql).collect(), max).await;
@@ -165,8 +175,8 @@ impl sql::Host for HostState {
 
     async fn execute_batch(&mut self, statement: String, rows: Vec<Vec<types::Value>>) -> wasmtime::Result<Result<u64, types::Error>> {
         let params: usize = rows.iter().map(Vec::len).sum();
-        if let Err(e) = self.call_limits.check(&statement, params) {
-            return Ok(Err(to_wit_error(e)));
+        if let Err(e) = self.admit(&statement, params) {
+            return Ok(Err(e));
         }
         let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
         let r = self.db.execute_batch(&statement, rows).await;
@@ -175,8 +185,8 @@ impl sql::Host for HostState {
     }
 
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
-        if let Err(e) = self.call_limits.check(&statement, params.len()) {
-            return Ok(Err(to_wit_error(e)));
+        if let Err(e) = self.admit(&statement, params.len()) {
+            return Ok(Err(e));
         }
         match self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await {
             Ok((id, columns)) => Ok(Ok(self.table.push(CursorHandle { id, columns })?)),
@@ -251,7 +261,3 @@ impl context::Host for HostState {
     }
 }
 
-/// True when a wasmtime error is the epoch deadline firing.
-pub fn is_timeout(e: &wasmtime::Error) -> bool {
-    e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
-}

@@ -6,9 +6,11 @@
 //! migration's transaction.
 
 pub mod cache;
+pub mod grants;
 pub mod host;
 pub mod inspect;
 mod output;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::guest::CallLimits;
@@ -28,6 +30,7 @@ pub use cache::Origin;
 use host::HostState;
 use host::Migration as MigrationWorld;
 pub use host::GuestContext;
+use policy::Policy;
 
 /// How often the epoch ticks; deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(10);
@@ -35,8 +38,11 @@ const TICK: Duration = Duration::from_millis(10);
 /// Limits applied to every guest.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Wall-clock time a guest call may take.
-    pub timeout: Duration,
+    /// Wall-clock time a guest call may take; `None` runs without a deadline (and without the
+    /// epoch checks compiled into the code — for measurements, not for untrusted guests).
+    pub timeout: Option<Duration>,
+    /// Fuel (roughly, wasm instructions) a guest call may burn; `None` for no budget.
+    pub fuel: Option<u64>,
     /// Linear memory a guest may grow to, in bytes.
     pub memory: usize,
     /// Bytes of stdout and of stderr kept (each).
@@ -50,7 +56,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            timeout: Duration::from_secs(600),
+            timeout: Some(Duration::from_secs(600)),
+            fuel: None,
             memory: 256 << 20,
             output: 64 << 10,
             log: 1 << 20,
@@ -59,12 +66,43 @@ impl Default for Limits {
     }
 }
 
+/// Engine features a run needs, decided by its limits. Part of the cache key: code compiled with
+/// epoch or fuel checks differs from code compiled without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineFeatures {
+    /// Deadlines by epoch interruption.
+    pub epoch: bool,
+    /// Fuel metering.
+    pub fuel: bool,
+}
+
+impl Default for EngineFeatures {
+    fn default() -> Self {
+        EngineFeatures { epoch: true, fuel: false }
+    }
+}
+
+/// The engine every component is compiled and run with.
+pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(features.epoch);
+    config.consume_fuel(features.fuel);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config)
+}
+
+/// The default engine (deadlines on, fuel off), as `inspect` uses it.
+pub fn engine() -> wasmtime::Result<Engine> {
+    engine_with(EngineFeatures::default())
+}
+
 /// Engine, linker and cache for one run.
 pub struct Sandbox {
     engine: Engine,
+    features: EngineFeatures,
     linker: Linker<HostState>,
     cache: cache::Cache,
-    limits: Limits,
     ticker: Arc<AtomicBool>,
 }
 
@@ -72,15 +110,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.ticker.store(true, Ordering::Relaxed);
     }
-}
-
-/// The engine configuration every component is compiled and run with. Part of the cache key.
-pub fn engine() -> wasmtime::Result<Engine> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    Engine::new(&config)
 }
 
 /// Checks the first bytes of a file: a component, a core module, or not WebAssembly at all.
@@ -98,26 +127,42 @@ pub fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A deterministic byte stream for the guest's `wasi:random`, derived from the run's seed: the
+/// same configuration gives the same numbers, and no host entropy reaches the guest.
+fn seeded_bytes(seed: u64, salt: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::with_capacity(64 << 10);
+    let mut block = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(salt).finalize();
+    while out.len() < (64 << 10) {
+        out.extend_from_slice(&block);
+        block = Sha256::digest(block);
+    }
+    out
+}
+
 impl Sandbox {
-    /// A sandbox caching compiled components in `cache_dir` (none: compile every time).
-    pub fn new(cache_dir: Option<PathBuf>, limits: Limits) -> Result<Self> {
+    /// A sandbox caching compiled components in `cache_dir` (none: compile every time), with an
+    /// engine that has the features the run's limits need.
+    pub fn new(cache_dir: Option<PathBuf>, features: EngineFeatures) -> Result<Self> {
         let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
-        let engine = engine().map_err(host)?;
+        let engine = engine_with(features).map_err(host)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
         MigrationWorld::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
         let ticker = Arc::new(AtomicBool::new(false));
-        let (stop, e) = (ticker.clone(), engine.clone());
-        std::thread::Builder::new()
-            .name("db-migrate-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    e.increment_epoch();
-                }
-            })
-            .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
-        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, linker, limits, ticker })
+        if features.epoch {
+            let (stop, e) = (ticker.clone(), engine.clone());
+            std::thread::Builder::new()
+                .name("db-migrate-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        e.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
+        }
+        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, features, linker, ticker })
     }
 
     /// Loads (from the cache or by compiling) the component at `path`, checking its checksum.
@@ -133,8 +178,8 @@ impl Sandbox {
         self.cache.load(&self.engine, &bytes, &sha).map_err(|e| format!("not a valid component: {e:#}"))
     }
 
-    /// Applies or reverts a component migration in its own store, with `db` lent to the guest.
-    /// The backend comes back whatever happens.
+    /// Applies or reverts a component migration in its own store, with `db` lent to the guest
+    /// under `policy`. The backend comes back whatever happens.
     pub async fn run_migration(
         &self,
         db: AnyBackend,
@@ -142,6 +187,7 @@ impl Sandbox {
         direction: Direction,
         context: Arc<GuestContext>,
         observer: Option<Observer>,
+        policy: &Policy,
     ) -> (AnyBackend, Result<Duration>) {
         let fail = |blame: Blame, message: String, dirty: bool| Error::ComponentFailed {
             migration: MigrationRef { version: m.version, name: m.name.clone() },
@@ -151,6 +197,15 @@ impl Sandbox {
             message,
             dirty,
         };
+        if let Some(pinned) = &policy.sha256 {
+            if !pinned.eq_ignore_ascii_case(&m.checksum) {
+                let msg = format!(
+                    "the configuration pins sha256 {pinned}, but the file's is {}; refusing to run a component that is not the one you pinned",
+                    m.checksum
+                );
+                return (db, Err(fail(Blame::Guest, msg, false)));
+            }
+        }
         let loaded = Instant::now();
         let component = match self.load(&m.path, Some(&m.checksum)) {
             Ok((c, origin)) => {
@@ -165,31 +220,59 @@ impl Sandbox {
             return (db, Err(fail(Blame::Guest, msg, false)));
         }
 
-        let stdout = output::CappedOutput::new(self.limits.output);
-        let stderr = output::CappedOutput::new(self.limits.output);
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let limits = &policy.limits;
+        let stdout = output::CappedOutput::new(limits.output);
+        let stderr = output::CappedOutput::new(limits.output);
+        let mut wasi = WasiCtxBuilder::new();
+        // Deny by default, said out loud: no network, no name lookup, no environment, no
+        // arguments, empty stdin, no files — and randomness from the configured seed only.
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .secure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(context.seed, m.name.as_bytes())))
+            .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(context.seed ^ 1, m.name.as_bytes())))
+            .insecure_random_seed(u128::from(context.seed));
+        if let Some(dir) = &policy.data_dir {
+            if let Err(e) = wasi.preopened_dir(dir, "/data", wasmtime_wasi::FsPerms::ReadOnly) {
+                return (db, Err(fail(Blame::Host, format!("cannot grant the data folder {}: {e:#}", dir.display()), false)));
+            }
+        }
         let state = HostState {
-            wasi,
+            wasi: wasi.build(),
             table: Default::default(),
-            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).instances(64).build(),
+            limiter: policy::MemoryLimiter::new(limits.memory),
             db,
-            call_limits: self.limits.calls,
+            call_limits: limits.calls,
+            grants: policy.grants.clone(),
             migration: m.clone(),
             context,
             observer: observer.clone(),
             writes: 0,
             log_bytes: 0,
-            log_cap: self.limits.log,
+            log_cap: limits.log,
             stdout: stdout.clone(),
             stderr: stderr.clone(),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.limiter(|s| &mut s.limiter);
+        if self.features.epoch {
+            let ticks = match limits.timeout {
+                Some(t) => (t.as_millis() / TICK.as_millis()).max(1) as u64,
+                None => u64::MAX,
+            };
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+        }
+        if self.features.fuel {
+            if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
+                let (db, _) = (store.into_data().db, ());
+                return (db, Err(fail(Blame::Host, format!("cannot set the fuel budget: {e:#}"), false)));
+            }
+        }
 
-        let result = self.call(&mut store, &component, m, direction, &fail).await;
+        let result = self.call(&mut store, &component, m, direction, limits, &fail).await;
         let state = store.into_data();
         for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let (text, dropped) = pipe.take();
@@ -198,7 +281,7 @@ impl Sandbox {
                     o(&Event::GuestOutput { migration: m, stream, line });
                 }
                 if dropped > 0 {
-                    let note = format!("[{dropped} more bytes of {stream} dropped: the limit is {} bytes]", self.limits.output);
+                    let note = format!("[{dropped} more bytes of {stream} dropped: the limit is {} bytes]", limits.output);
                     o(&Event::GuestOutput { migration: m, stream, line: &note });
                 }
             }
@@ -212,13 +295,26 @@ impl Sandbox {
         component: &Component,
         m: &Migration,
         direction: Direction,
+        limits: &Limits,
         fail: &dyn Fn(Blame, String, bool) -> Error,
     ) -> Result<Duration> {
-        let trap_message = |e: &wasmtime::Error| {
-            if host::is_timeout(e) {
-                format!("the component exceeded its time limit of {:?} and was stopped", self.limits.timeout)
-            } else {
-                describe_trap(e)
+        let why = |store: &Store<HostState>, e: &wasmtime::Error| -> String {
+            if let Some(asked) = store.data().limiter.denied {
+                return format!(
+                    "guest memory cap of {} MiB exceeded (it asked for {} MiB) and the component stopped",
+                    store.data().limiter.cap_mib(),
+                    asked.div_ceil(1 << 20)
+                );
+            }
+            match e.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::Interrupt) => format!(
+                    "the component exceeded its time limit of {:?} and was stopped",
+                    limits.timeout.unwrap_or_default()
+                ),
+                Some(wasmtime::Trap::OutOfFuel) => {
+                    format!("the component exhausted its fuel budget of {} and was stopped", limits.fuel.unwrap_or(0))
+                }
+                _ => describe_trap(e),
             }
         };
         let instance = match MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await {
@@ -227,7 +323,7 @@ impl Sandbox {
         };
         let meta = match instance.call_metadata(&mut *store).await {
             Ok(meta) => meta,
-            Err(e) => return Err(fail(Blame::Guest, trap_message(&e), false)),
+            Err(e) => return Err(fail(Blame::Guest, why(store, &e), false)),
         };
         if direction == Direction::Down && !meta.reversible {
             return Err(Error::Plan(crate::migrate::error::PlanError::Irreversible(MigrationRef {
@@ -249,8 +345,11 @@ impl Sandbox {
                 store.data_mut().db.finish(m, direction, tx, took).await?;
                 return Ok(took);
             }
+            Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
+                format!("{} (the component then said: {guest_says})", why(store, &wasmtime::Error::msg("")))
+            }
             Ok(Err(guest_says)) => format!("the component returned an error: {guest_says}"),
-            Err(e) => trap_message(&e),
+            Err(e) => why(store, &e),
         };
         store.data_mut().db.abort(m, direction, tx, changed).await;
         Err(fail(Blame::Guest, failure, !tx && changed))

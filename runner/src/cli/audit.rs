@@ -1,0 +1,45 @@
+//! The audit log: every statement a component was refused, one JSON line each, in
+//! `.db-migrate/audit.log` (and on stderr as it happens).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Appends audit records to a file; failures to write are reported once and never stop a run.
+pub struct AuditLog {
+    path: PathBuf,
+    warned: Mutex<bool>,
+}
+
+impl AuditLog {
+    /// A log at `path` (created on the first record).
+    pub fn new(path: PathBuf) -> Self {
+        AuditLog { path, warned: Mutex::new(false) }
+    }
+
+    /// Records one refusal.
+    pub fn record(&self, migration: &str, statement: &str, reason: &str) {
+        let statement: String = statement.chars().take(2000).collect();
+        let line = serde_json::json!({
+            "at": crate::migrate::history::now_utc(),
+            "migration": migration,
+            "decision": "denied",
+            "reason": reason,
+            "statement": statement,
+        });
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            writeln!(f, "{line}")
+        };
+        if let Err(e) = write() {
+            let mut warned = self.warned.lock().unwrap();
+            if !*warned {
+                *warned = true;
+                eprintln!("warning: cannot write the audit log {}: {e}", self.path.display());
+            }
+        }
+    }
+}
