@@ -4,6 +4,7 @@ mod common;
 mod components;
 mod errors;
 mod formats;
+mod hostile;
 mod library;
 mod project;
 mod run;
