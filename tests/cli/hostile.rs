@@ -154,6 +154,12 @@ fn sqlite_attach_pragma_and_commit_tricks_are_refused() {
 }
 
 #[test]
+fn deeply_nested_sql_cannot_crash_the_parser() {
+    let err = attack(&arena(), "nested");
+    assert!(err.contains("denied by the host") && err.contains("cannot be checked"), "{err}");
+}
+
+#[test]
 fn log_and_stdout_floods_are_capped() {
     let err = attack(&arena(), "log-flood");
     assert!(err.contains("log limit of 4096 bytes reached"), "{err}");
