@@ -57,6 +57,9 @@ pub struct HostState {
     pub(super) db: AnyBackend,
     pub(super) call_limits: CallLimits,
     pub(super) grants: super::grants::Grants,
+    /// Statements already admitted in this run: guests repeat the same text (a seed's INSERT),
+    /// and the grants cannot change mid-run, so each text is parsed and checked once.
+    pub(super) admitted: std::collections::HashSet<String>,
     pub(super) migration: MigrationFile,
     pub(super) context: Arc<GuestContext>,
     pub(super) observer: Option<Observer>,
@@ -82,12 +85,20 @@ impl HostState {
     }
 
     /// Limits first, then grants; a refusal is audited and returned to the guest as `denied`.
-    fn admit(&self, statement: &str, params: usize) -> Result<(), types::Error> {
+    fn admit(&mut self, statement: &str, params: usize) -> Result<(), types::Error> {
         self.call_limits.check(statement, params).map_err(to_wit_error)?;
+        if self.admitted.contains(statement) {
+            return Ok(());
+        }
         self.grants.check(self.db.dialect(), statement).map_err(|reason| {
             self.emit(Event::Audit { migration: &self.migration, statement, reason: &reason });
             types::Error::Denied(reason)
-        })
+        })?;
+        if self.admitted.len() >= 1024 {
+            self.admitted.clear();
+        }
+        self.admitted.insert(statement.to_string());
+        Ok(())
     }
 }
 

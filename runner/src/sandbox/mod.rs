@@ -246,6 +246,7 @@ impl Sandbox {
             db,
             call_limits: limits.calls,
             grants: policy.grants.clone(),
+            admitted: Default::default(),
             migration: m.clone(),
             context,
             observer: observer.clone(),
