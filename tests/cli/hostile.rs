@@ -206,3 +206,13 @@ fn a_pinned_checksum_must_match() {
     let err = attack(&p, "none");
     assert!(err.contains("pins sha256 0000") && err.contains("refusing"), "{err}");
 }
+
+#[test]
+fn fuel_budget_stops_a_busy_guest() {
+    let p = arena();
+    p.write("db-migrate.toml", CONFIG.replace("timeout_secs = 2", "timeout_secs = 30\nfuel = 50000000"));
+    let started = std::time::Instant::now();
+    let err = attack(&p, "loop");
+    assert!(err.contains("exhausted its fuel budget of 50000000"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "fuel, not the deadline, stopped it");
+}
