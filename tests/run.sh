@@ -20,6 +20,23 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
+# The database servers the tests use. This machine kind starts them before a session; start them
+# again if they stopped (the same commands the machine uses), and fail loudly if they cannot run.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "==> starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+fi
+if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    echo "==> starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+fi
+for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break
+    sleep 1
+done
+pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable at 127.0.0.1:5432: the server tests need it" >&2; exit 1; }
+mariadb-admin -h 127.0.0.1 -u root ping || { echo "MariaDB is not reachable at 127.0.0.1:3306: the server tests need it" >&2; exit 1; }
+
 echo "==> cargo test"
 cargo test --workspace --locked
 

@@ -215,6 +215,8 @@ pub struct Settings {
     pub seed: u64,
     /// Grants, limits, pins and data folders for component migrations.
     pub policies: crate::sandbox::policy::Policies,
+    /// How long to wait for another run's migration lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -271,6 +273,7 @@ impl Settings {
             args,
             seed,
             policies,
+            lock_timeout: std::time::Duration::from_secs(60),
             migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,

@@ -8,4 +8,5 @@ mod hostile;
 mod library;
 mod project;
 mod run;
+mod servers;
 mod status;

@@ -8,6 +8,8 @@
 //! so a crash leaves a visible mark instead of a silent half-state.
 
 pub mod guest;
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 pub mod url;
 
@@ -32,8 +34,14 @@ pub trait Backend {
     /// removes) its history row; outside one, records it as dirty. Fails with
     /// [`Error::Conflict`] when another runner got there first.
     async fn begin(&mut self, migration: &Migration, direction: Direction, transactional: bool) -> Result<()>;
-    /// Runs a script in one round trip. On failure, returns how many statements had completed.
-    async fn exec_script(&mut self, sql: &str) -> std::result::Result<(), (usize, DbError)>;
+    /// Whether a migration that asked for a transaction really is atomic with its history row
+    /// here. MySQL/MariaDB answer no: DDL commits implicitly, so they always use the dirty protocol.
+    fn atomic(&self, transactional: bool) -> bool {
+        transactional
+    }
+    /// Runs a script (in one round trip where the database allows). On failure, returns how many
+    /// statements had completed. `transactional` says whether [`Backend::begin`] opened a transaction.
+    async fn exec_script(&mut self, sql: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)>;
     /// Completes what [`Backend::begin`] started: the history row gets its duration and the
     /// transaction commits, or the dirty mark is resolved.
     async fn finish(&mut self, migration: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()>;
@@ -44,8 +52,21 @@ pub trait Backend {
     async fn mark_applied(&mut self, version: i64) -> Result<bool>;
     /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
     async fn remove(&mut self, version: i64) -> Result<bool>;
-    /// Closes the connection cleanly.
+    /// Takes the run-wide migration lock, waiting up to `timeout`; [`Error::Locked`] says who
+    /// holds it. (SQLite needs none: each migration takes the write lock and writes its history
+    /// row first.)
+    async fn lock(&mut self, timeout: Duration) -> Result<()>;
+    /// Releases the migration lock.
+    async fn unlock(&mut self);
+    /// Releases the lock and closes the connection cleanly.
     async fn close(self);
+}
+
+/// A stable 64-bit lock key for a database and history table.
+pub fn lock_key(what: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(what.as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// Applies or reverts a SQL migration: begin, the script in one call, finish — or abort, naming
@@ -54,7 +75,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
     let script = m.script(direction).expect("the planner only runs scripts that exist");
     b.begin(m, direction, script.transaction).await?;
     let started = Instant::now();
-    match b.exec_script(&script.sql).await {
+    match b.exec_script(&script.sql, script.transaction).await {
         Ok(()) => {
             let took = started.elapsed();
             b.finish(m, direction, script.transaction, took).await?;
@@ -71,7 +92,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
                 path: script.path.clone(),
                 line,
                 source,
-                dirty: !script.transaction && changed,
+                dirty: !b.atomic(script.transaction) && changed,
             })
         }
     }
@@ -81,6 +102,10 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
 pub enum AnyBackend {
     /// SQLite.
     Sqlite(sqlite::SqliteBackend),
+    /// PostgreSQL.
+    Postgres(postgres::PgBackend),
+    /// MySQL or MariaDB.
+    Mysql(mysql::MySqlBackend),
 }
 
 /// Whether connecting may create the database.
@@ -99,6 +124,8 @@ pub async fn connect(url: &DatabaseUrl, history_table: &str, mode: OpenMode) -> 
         DatabaseUrl::Sqlite(target) => {
             Ok(sqlite::SqliteBackend::connect(target, history_table, mode).await?.map(AnyBackend::Sqlite))
         }
+        DatabaseUrl::Postgres(u) => Ok(postgres::PgBackend::connect(u, history_table, mode).await?.map(AnyBackend::Postgres)),
+        DatabaseUrl::Mysql(u) => Ok(mysql::MySqlBackend::connect(u, history_table, mode).await?.map(AnyBackend::Mysql)),
     }
 }
 
@@ -106,6 +133,8 @@ macro_rules! dispatch {
     ($self:ident, $b:ident => $e:expr) => {
         match $self {
             AnyBackend::Sqlite($b) => $e,
+            AnyBackend::Postgres($b) => $e,
+            AnyBackend::Mysql($b) => $e,
         }
     };
 }
@@ -120,8 +149,8 @@ impl Backend for AnyBackend {
     async fn begin(&mut self, m: &Migration, d: Direction, tx: bool) -> Result<()> {
         dispatch!(self, b => b.begin(m, d, tx).await)
     }
-    async fn exec_script(&mut self, sql: &str) -> std::result::Result<(), (usize, DbError)> {
-        dispatch!(self, b => b.exec_script(sql).await)
+    async fn exec_script(&mut self, sql: &str, tx: bool) -> std::result::Result<(), (usize, DbError)> {
+        dispatch!(self, b => b.exec_script(sql, tx).await)
     }
     async fn finish(&mut self, m: &Migration, d: Direction, tx: bool, took: Duration) -> Result<()> {
         dispatch!(self, b => b.finish(m, d, tx, took).await)
@@ -129,11 +158,20 @@ impl Backend for AnyBackend {
     async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) {
         dispatch!(self, b => b.abort(m, d, tx, changed).await)
     }
+    fn atomic(&self, tx: bool) -> bool {
+        dispatch!(self, b => b.atomic(tx))
+    }
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {
         dispatch!(self, b => b.mark_applied(version).await)
     }
     async fn remove(&mut self, version: i64) -> Result<bool> {
         dispatch!(self, b => b.remove(version).await)
+    }
+    async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        dispatch!(self, b => b.lock(timeout).await)
+    }
+    async fn unlock(&mut self) {
+        dispatch!(self, b => b.unlock().await)
     }
     async fn close(self) {
         dispatch!(self, b => b.close().await)

@@ -265,7 +265,7 @@ impl super::Backend for SqliteBackend {
         }
     }
 
-    async fn exec_script(&mut self, script: &str) -> std::result::Result<(), (usize, DbError)> {
+    async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
         let mut done = 0usize;
         let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
         while let Some(r) = stream.next().await {
@@ -325,6 +325,14 @@ impl super::Backend for SqliteBackend {
             .map_err(|e| self.db_err("cannot update the history", e))?;
         Ok(r.rows_affected() == 1)
     }
+
+    async fn lock(&mut self, _timeout: Duration) -> Result<()> {
+        // Each migration runs under `BEGIN IMMEDIATE` (SQLite's write lock, waited for up to the
+        // busy timeout) and writes its history row first: no run-wide lock is needed.
+        Ok(())
+    }
+
+    async fn unlock(&mut self) {}
 
     async fn close(self) {
         let _ = self.conn.close().await;

@@ -9,6 +9,10 @@ use crate::migrate::error::Error;
 pub enum DatabaseUrl {
     /// SQLite, with the target resolved.
     Sqlite(SqliteTarget),
+    /// PostgreSQL (`postgres://`, `postgresql://`); options such as `sslmode` pass through.
+    Postgres(String),
+    /// MySQL or MariaDB (`mysql://`, `mariadb://`); options such as `ssl-mode` pass through.
+    Mysql(String),
 }
 
 /// Where a SQLite database lives.
@@ -46,12 +50,21 @@ impl DatabaseUrl {
             let p = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
             return Ok(DatabaseUrl::Sqlite(SqliteTarget::File(p)));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        if url.starts_with("mysql://") {
+            return Ok(DatabaseUrl::Mysql(url.to_string()));
+        }
+        if let Some(rest) = url.strip_prefix("mariadb://") {
+            return Ok(DatabaseUrl::Mysql(format!("mysql://{rest}")));
+        }
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
         let shown = redact(url);
         Err(Error::Connect(if scheme.is_empty() || scheme.contains('/') {
             format!("`{shown}` is not a database URL: expected e.g. `sqlite:db/app.sqlite3`")
         } else {
-            format!("unsupported database URL scheme `{scheme}:` in `{shown}`; supported: `sqlite:`")
+            format!("unsupported database URL scheme `{scheme}:` in `{shown}`; supported: `sqlite:`, `postgres://`, `postgresql://`, `mysql://`, `mariadb://`")
         }))
     }
 }
@@ -99,6 +112,13 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("sqlite::memory:", base).unwrap(), DatabaseUrl::Sqlite(SqliteTarget::Memory));
         assert!(DatabaseUrl::parse("sqlite:", base).is_err());
         assert!(DatabaseUrl::parse("sqlite:a.db?mode=ro", base).is_err());
+    }
+
+    #[test]
+    fn server_urls() {
+        let base = Path::new("/");
+        assert_eq!(DatabaseUrl::parse("postgres://u:p@h/db", base).unwrap(), DatabaseUrl::Postgres("postgres://u:p@h/db".into()));
+        assert_eq!(DatabaseUrl::parse("mariadb://root@h/db", base).unwrap(), DatabaseUrl::Mysql("mysql://root@h/db".into()));
     }
 
     #[test]

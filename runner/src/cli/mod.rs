@@ -78,6 +78,12 @@ struct Global {
     /// Print more: where the database URL came from, each migration's file, component cache use.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Seconds to wait for another run's migration lock before giving up.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60.0)]
+    lock_timeout: f64,
+    /// Wait until the database accepts connections (default 60 s), e.g. while a container starts.
+    #[arg(long, global = true, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
+    wait: Option<f64>,
     /// An argument for component migrations (`context.args`), KEY=VALUE; repeatable.
     #[arg(long = "arg", global = true, value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
@@ -147,7 +153,14 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Inspect(a) => return inspect::run(a, out),
         _ => {}
     }
-    let settings = Settings::resolve(&overrides)?;
+    let mut settings = Settings::resolve(&overrides)?;
+    if !(cli.global.lock_timeout.is_finite() && cli.global.lock_timeout >= 0.0) {
+        return Err(Error::Config("--lock-timeout takes a number of seconds".into()));
+    }
+    settings.lock_timeout = std::time::Duration::from_secs_f64(cli.global.lock_timeout);
+    if let Some(secs) = cli.global.wait {
+        wait_for_database(&settings, secs, out).await?;
+    }
     out.verbose(&format!(
         "environment {}; database {} (from {})",
         settings.environment,
@@ -176,8 +189,41 @@ fn default_db_file(settings: &Settings) -> Option<PathBuf> {
     Some(if settings.project_dir == std::path::Path::new(".") { PathBuf::from(file) } else { settings.project_dir.join(file) })
 }
 
+/// `--wait`: retries connecting until the server answers or `secs` pass.
+async fn wait_for_database(settings: &Settings, secs: f64, out: &Output) -> Result<(), Error> {
+    use crate::backend::{DatabaseUrl, OpenMode};
+    let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
+    if matches!(url, DatabaseUrl::Sqlite(_)) {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0));
+    let mut announced = false;
+    loop {
+        match crate::backend::connect(&url, &settings.history_table, OpenMode::ReadOnly).await {
+            Ok(b) => {
+                if let Some(b) = b {
+                    crate::backend::Backend::close(b).await;
+                }
+                return Ok(());
+            }
+            Err(Error::Connect(last)) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::Connect(format!("the database did not accept connections within {secs} s (--wait): {last}")));
+                }
+                if !announced {
+                    out.note(&format!("waiting up to {secs} s for {} to accept connections…", crate::backend::url::redact(&settings.database_url)));
+                    announced = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
 fn migrator(settings: &Settings) -> crate::Migrator {
     crate::Migrator::new(&settings.migrations_dir, &settings.database_url)
+        .lock_timeout(settings.lock_timeout)
         .base_dir(&settings.project_dir)
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)

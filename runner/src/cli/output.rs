@@ -71,6 +71,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::MigrationFailed { .. } => "migration_failed",
         Error::ComponentFailed { .. } => "component_failed",
         Error::Conflict(_) => "conflict",
+        Error::Locked(_) => "locked",
         Error::Io { .. } => "io",
     }
 }

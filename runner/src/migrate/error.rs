@@ -75,12 +75,7 @@ fn list(items: &[MigrationRef]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// A migration was left half-applied by a failed non-transactional run.
-    #[error(
-        "the database has dirty migrations (a non-transactional migration failed part-way):\n{}\n\
-         check the schema by hand, then run `db-migrate repair --mark-applied VERSION` or \
-         `db-migrate repair --mark-reverted VERSION`",
-        list(.0)
-    )]
+    #[error("{}", dirty_message(.0))]
     Dirty(Vec<MigrationRef>),
     /// Applied migrations whose files changed or disappeared.
     #[error("{}", drift_message(.modified, .missing))]
@@ -116,6 +111,16 @@ pub enum PlanError {
     /// A migration to revert has no file, so there is no down script to run.
     #[error("migration {0} is applied but its file is missing, so it cannot be reverted; restore the file first")]
     MissingFile(MigrationRef),
+}
+
+fn dirty_message(dirty: &[MigrationRef]) -> String {
+    let v = dirty.first().map(|m| m.version.to_string()).unwrap_or_else(|| "VERSION".into());
+    format!(
+        "the database has dirty migrations (started outside a transaction and not finished: part of it may be applied):\n{}\n\
+         check the schema by hand; if the migration's changes are all there, run `db-migrate repair --mark-applied {v}`, \
+         if you undid them (or none happened), run `db-migrate repair --mark-reverted {v}`; then run `up` again",
+        list(dirty)
+    )
 }
 
 fn drift_message(modified: &[MigrationRef], missing: &[MigrationRef]) -> String {
@@ -239,6 +244,9 @@ pub enum Error {
         /// True when the migration ran outside a transaction and is now recorded as dirty.
         dirty: bool,
     },
+    /// The migration lock could not be taken in time.
+    #[error("{0}")]
+    Locked(String),
     /// Another runner recorded the migration while this one was running.
     #[error(
         "migration {0} was recorded by another db-migrate run while this one was running; nothing of it was applied twice. \

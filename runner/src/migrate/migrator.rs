@@ -162,6 +162,7 @@ pub struct Migrator {
     allow_out_of_order: bool,
     observer: Option<Observer>,
     cache_dir: Option<PathBuf>,
+    lock_timeout: Duration,
     policies: Policies,
     context: GuestContext,
 }
@@ -179,6 +180,7 @@ impl Migrator {
             allow_out_of_order: false,
             observer: None,
             cache_dir: None,
+            lock_timeout: Duration::from_secs(60),
             policies: Policies::default(),
             context: GuestContext { environment: crate::config::DEFAULT_ENV.into(), ..Default::default() },
         }
@@ -205,6 +207,12 @@ impl Migrator {
     /// Calls `f` as each migration starts and finishes, and for what components log.
     pub fn on_event(mut self, f: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(f));
+        self
+    }
+
+    /// How long to wait for another run's migration lock (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
@@ -283,7 +291,13 @@ impl Migrator {
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
         let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
-        if let Err(e) = b.ensure_history().await {
+        // Lock before anything else touches the history; `close` releases it on every path.
+        let prepared = async {
+            b.lock(self.lock_timeout).await?;
+            b.ensure_history().await
+        }
+        .await;
+        if let Err(e) = prepared {
             b.close().await;
             return Err(e);
         }

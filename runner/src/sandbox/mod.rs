@@ -353,7 +353,8 @@ impl Sandbox {
             Err(e) => why(store, &e),
         };
         store.data_mut().db.abort(m, direction, tx, changed).await;
-        Err(fail(Blame::Guest, failure, !tx && changed))
+        let atomic = store.data().db.atomic(tx);
+        Err(fail(Blame::Guest, failure, !atomic && changed))
     }
 }
 

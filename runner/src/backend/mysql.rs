@@ -1,0 +1,396 @@
+//! MySQL and MariaDB through sqlx.
+//!
+//! DDL commits implicitly here, so no migration can be atomic with its history row: every
+//! migration follows the dirty protocol — recorded `dirty` first, flipped to `applied` when it
+//! finished. A failure after the first statement leaves the dirty row and an error naming what to
+//! check and the `repair` command. A run holds `GET_LOCK` for its whole length.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
+
+use super::OpenMode;
+use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
+use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::history::{AppliedMigration, RowStatus};
+use crate::migrate::source::Migration;
+
+fn quote_ident(name: &str) -> String {
+    name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join(".")
+}
+
+/// A MySQL or MariaDB database with its history table.
+pub struct MySqlBackend {
+    conn: MySqlConnection,
+    table: String,
+    lock_name: Option<String>,
+    cursors: HashMap<u64, (String, i64)>,
+    next_cursor: u64,
+}
+
+fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
+    Error::Connect(format!(
+        "cannot connect to MySQL/MariaDB at `{redacted}`: {}; is the server running and the URL right? (`--wait` waits for it to start)",
+        super::url::redact(&DbError::from(e).to_string())
+    ))
+}
+
+impl MySqlBackend {
+    /// Connects; in read-write mode a missing database is created.
+    pub async fn connect(url: &str, table: &str, mode: OpenMode) -> Result<Option<Self>> {
+        let redacted = super::url::redact(url);
+        let opts = MySqlConnectOptions::from_str(url)
+            .map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?;
+        let conn = match opts.connect().await {
+            Ok(c) => c,
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42000") && d.message().contains("Unknown database") => {
+                let Some(name) = opts.get_database().map(String::from) else {
+                    return Err(Error::Connect(format!("the database in `{redacted}` does not exist")));
+                };
+                if mode == OpenMode::ReadOnly {
+                    return Ok(None);
+                }
+                let mut admin = opts.clone().database("").connect().await.map_err(|e| connect_error(&redacted, e))?;
+                let create = format!("CREATE DATABASE `{}`", name.replace('`', "``"));
+                admin.execute(AssertSqlSafe(create)).await.map_err(|e| connect_error(&redacted, e))?;
+                let _ = admin.close().await;
+                opts.connect().await.map_err(|e| connect_error(&redacted, e))?
+            }
+            Err(e) => return Err(connect_error(&redacted, e)),
+        };
+        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, cursors: HashMap::new(), next_cursor: 0 }))
+    }
+
+    fn t(&self) -> String {
+        quote_ident(&self.table)
+    }
+
+    fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
+        Error::Database { context: format!("{context} ({})", self.table), source: DbError::from(e) }
+    }
+
+    fn conflict(m: &Migration) -> Error {
+        Error::Conflict(MigrationRef { version: m.version, name: m.name.clone() })
+    }
+
+    async fn exec(&mut self, sql: String, version: i64) -> std::result::Result<u64, sqlx::Error> {
+        sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut self.conn).await.map(|r| r.rows_affected())
+    }
+
+    async fn history_exists(&mut self) -> Result<bool> {
+        let (schema, name) = match self.table.split_once('.') {
+            Some((s, n)) => (Some(s.to_string()), n.to_string()),
+            None => (None, self.table.clone()),
+        };
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| self.db_err("cannot read the history table", e))?;
+        Ok(n > 0)
+    }
+
+    async fn drop_cursors(&mut self) {
+        let ids: Vec<u64> = self.cursors.keys().copied().collect();
+        for id in ids {
+            self.close_cursor(id).await;
+        }
+    }
+}
+
+impl super::Backend for MySqlBackend {
+    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
+        if !self.history_exists().await? {
+            return Ok(Vec::new());
+        }
+        let q = format!(
+            "SELECT version, name, kind, checksum, status, DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS applied_at, execution_ms \
+             FROM {} ORDER BY version",
+            self.t()
+        );
+        let rows = sqlx::query(AssertSqlSafe(q)).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history table", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AppliedMigration {
+                    version: r.try_get("version")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    checksum: r.try_get("checksum")?,
+                    status: RowStatus::parse(&r.try_get::<String, _>("status")?),
+                    applied_at: r.try_get("applied_at")?,
+                    execution_ms: r.try_get("execution_ms")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.db_err("the history table has an unexpected shape", e))
+    }
+
+    async fn ensure_history(&mut self) -> Result<()> {
+        let q = format!(
+            "CREATE TABLE IF NOT EXISTS {} (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, kind VARCHAR(32) NOT NULL, \
+             checksum CHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
+             execution_ms BIGINT NOT NULL DEFAULT 0)",
+            self.t()
+        );
+        self.conn.execute(AssertSqlSafe(q)).await.map_err(|e| self.db_err("cannot create the history table", e))?;
+        Ok(())
+    }
+
+    fn atomic(&self, _transactional: bool) -> bool {
+        false
+    }
+
+    async fn begin(&mut self, m: &Migration, direction: Direction, _transactional: bool) -> Result<()> {
+        // DDL commits implicitly: the dirty protocol, always.
+        match direction {
+            Direction::Up => {
+                let q = format!(
+                    "INSERT INTO {} (version, name, kind, checksum, status, applied_at) VALUES (?, ?, ?, ?, 'dirty', UTC_TIMESTAMP(6))",
+                    self.t()
+                );
+                let r = sqlx::query(AssertSqlSafe(q))
+                    .bind(m.version)
+                    .bind(&m.name)
+                    .bind(m.kind().as_str())
+                    .bind(&m.checksum)
+                    .execute(&mut self.conn)
+                    .await;
+                match r {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23000") => Err(Self::conflict(m)),
+                    Err(e) => Err(self.db_err("cannot record the migration in the history", e)),
+                }
+            }
+            Direction::Down => {
+                let q = format!("UPDATE {} SET status = 'dirty' WHERE version = ? AND status = 'applied'", self.t());
+                match self.exec(q, m.version).await {
+                    Ok(1) => Ok(()),
+                    Ok(_) => Err(Self::conflict(m)),
+                    Err(e) => Err(self.db_err("cannot update the history", e)),
+                }
+            }
+        }
+    }
+
+    async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
+        let mut done = 0usize;
+        let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
+        while let Some(r) = stream.next().await {
+            match r {
+                Ok(_) => done += 1,
+                Err(e) => return Err((done, e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, m: &Migration, direction: Direction, _transactional: bool, took: Duration) -> Result<()> {
+        self.drop_cursors().await;
+        let r = match direction {
+            Direction::Up => {
+                let q = format!("UPDATE {} SET status = 'applied', execution_ms = ? WHERE version = ?", self.t());
+                sqlx::query(AssertSqlSafe(q)).bind(took.as_millis() as i64).bind(m.version).execute(&mut self.conn).await.map(drop)
+            }
+            Direction::Down => self.exec(format!("DELETE FROM {} WHERE version = ?", self.t()), m.version).await.map(drop),
+        };
+        r.map_err(|e| self.db_err("cannot record the migration in the history", e))
+    }
+
+    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, changed: bool) {
+        self.drop_cursors().await;
+        if !changed {
+            let undo = match direction {
+                Direction::Up => format!("DELETE FROM {} WHERE version = ?", self.t()),
+                Direction::Down => format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t()),
+            };
+            let _ = self.exec(undo, m.version).await;
+        }
+    }
+
+    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
+        let q = format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t());
+        Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+    }
+
+    async fn remove(&mut self, version: i64) -> Result<bool> {
+        let q = format!("DELETE FROM {} WHERE version = ?", self.t());
+        Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+    }
+
+    async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()").fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot take the migration lock", e))?;
+        // GET_LOCK names are at most 64 characters: a hash keeps long names unique.
+        let name = format!("db-migrate:{:016x}", super::lock_key(&format!("{}/{}", db.unwrap_or_default(), self.table)));
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&name)
+            .bind(timeout.as_secs_f64())
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot take the migration lock", e))?;
+        if got == Some(1) {
+            self.lock_name = Some(name);
+            return Ok(());
+        }
+        let holder: Option<i64> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)").bind(&name).fetch_one(&mut self.conn).await.ok().flatten();
+        Err(Error::Locked(format!(
+            "another db-migrate run holds the migration lock of {} (connection id {}); waited {:?} (--lock-timeout)",
+            self.table,
+            holder.map(|h| h.to_string()).unwrap_or_else(|| "unknown".into()),
+            timeout
+        )))
+    }
+
+    async fn unlock(&mut self) {
+        if let Some(name) = self.lock_name.take() {
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(&mut self.conn).await;
+        }
+    }
+
+    async fn close(mut self) {
+        self.unlock().await;
+        let _ = self.conn.close().await;
+    }
+}
+
+fn bind_all<'q>(mut q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Null => q.bind(None::<String>),
+            SqlValue::Bool(b) => q.bind(b),
+            SqlValue::Int(i) => q.bind(i),
+            SqlValue::Float(f) => q.bind(f),
+            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
+            SqlValue::Blob(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn guest_error(e: sqlx::Error) -> GuestSqlError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let number = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|m| m.number());
+            let kind = match number {
+                Some(1062) => DbErrorKind::UniqueViolation,
+                Some(1451 | 1452) => DbErrorKind::ForeignKeyViolation,
+                Some(1048) => DbErrorKind::NotNullViolation,
+                Some(3819 | 4025) => DbErrorKind::CheckViolation,
+                Some(1064) => DbErrorKind::Syntax,
+                _ => DbErrorKind::Other,
+            };
+            GuestSqlError::Database { kind, message: d.message().to_string(), code: number.map(|n| n.to_string()).or_else(|| d.code().map(|c| c.into_owned())) }
+        }
+        other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
+    }
+}
+
+fn row_values(row: &MySqlRow, skip: usize) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+    let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).map_err(decode)?;
+            if raw.is_null() {
+                return Ok(SqlValue::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            Ok(match ty.as_str() {
+                "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => SqlValue::Int(row.try_get(i).map_err(decode)?),
+                "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => {
+                    SqlValue::Int(row.try_get::<u32, _>(i).map_err(decode)? as i64)
+                }
+                "FLOAT" => SqlValue::Float(row.try_get::<f32, _>(i).map_err(decode)? as f64),
+                "DOUBLE" => SqlValue::Float(row.try_get(i).map_err(decode)?),
+                "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BINARY" | "VARBINARY" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
+                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON" => {
+                    SqlValue::Text(row.try_get(i).map_err(decode)?)
+                }
+                other => {
+                    return Err(GuestSqlError::InvalidInput(format!(
+                        "column {} has type {other}, which the sql interface does not carry; CAST it to CHAR or SIGNED in the query",
+                        i + 1
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
+impl GuestSql for MySqlBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params).execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        let mut stream = q.fetch(&mut self.conn);
+        let mut out = Rows::default();
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(guest_error)?;
+            if out.columns.is_empty() {
+                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+            }
+            if out.rows.len() == max_rows {
+                return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
+            }
+            out.rows.push(row_values(&row, 0)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+        let mut total = 0;
+        for row in rows {
+            total += self.execute(statement, row).await?;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        // Materialised into a temporary table with a row number, read back in pages.
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        let table = format!("dbm_cursor_{id}");
+        let create = format!(
+            "CREATE TEMPORARY TABLE `{table}` (dbm_row BIGINT AUTO_INCREMENT PRIMARY KEY) SELECT * FROM ({statement}) AS q"
+        );
+        bind_all(sqlx::query(AssertSqlSafe(create)), params).execute(&mut self.conn).await.map_err(guest_error)?;
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name <> 'dbm_row' ORDER BY ordinal_position",
+        )
+        .bind(&table)
+        .fetch_all(&mut self.conn)
+        .await
+        .unwrap_or_default();
+        self.cursors.insert(id, (table, 0));
+        Ok((id, columns))
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        let Some((table, last)) = self.cursors.get(&id).cloned() else {
+            return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
+        };
+        let q = format!("SELECT * FROM `{table}` WHERE dbm_row > ? ORDER BY dbm_row LIMIT ?");
+        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        let Some(lastrow) = rows.last() else { return Ok(None) };
+        let new_last: i64 = lastrow.try_get("dbm_row").map_err(guest_error)?;
+        self.cursors.insert(id, (table, new_last));
+        rows.iter().map(|r| row_values(r, 1)).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+    }
+
+    async fn close_cursor(&mut self, id: u64) {
+        if let Some((table, _)) = self.cursors.remove(&id) {
+            let _ = self.conn.execute(AssertSqlSafe(format!("DROP TEMPORARY TABLE IF EXISTS `{table}`"))).await;
+        }
+    }
+}

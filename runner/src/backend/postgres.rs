@@ -1,0 +1,477 @@
+//! PostgreSQL through sqlx.
+//!
+//! DDL is transactional here, so a migration and its history row commit together. A run holds a
+//! session advisory lock (key derived from the database and the history table) for its whole
+//! length; `transaction:false` scripts run statement by statement, outside any transaction block,
+//! for `CREATE INDEX CONCURRENTLY` and friends.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, Postgres};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
+
+use super::OpenMode;
+use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
+use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::history::{AppliedMigration, RowStatus};
+use crate::migrate::source::Migration;
+use crate::migrate::statements;
+
+/// SQL of the history protocol, built once around the validated table name.
+struct HistorySql {
+    table: String,
+    create: String,
+    select: String,
+    insert: String,
+    finish: String,
+    delete: String,
+    mark_dirty: String,
+    mark_applied: String,
+}
+
+fn quote_ident(name: &str) -> String {
+    name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")
+}
+
+impl HistorySql {
+    fn new(table: &str) -> Self {
+        let t = quote_ident(table);
+        HistorySql {
+            table: table.to_string(),
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, \
+                 checksum TEXT NOT NULL, status TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), \
+                 execution_ms BIGINT NOT NULL DEFAULT 0)"
+            ),
+            select: format!(
+                "SELECT version, name, kind, checksum, status, \
+                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at, execution_ms \
+                 FROM {t} ORDER BY version"
+            ),
+            insert: format!("INSERT INTO {t} (version, name, kind, checksum, status) VALUES ($1, $2, $3, $4, $5)"),
+            finish: format!("UPDATE {t} SET status = 'applied', execution_ms = $1 WHERE version = $2"),
+            delete: format!("DELETE FROM {t} WHERE version = $1"),
+            mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = $1 AND status = 'applied'"),
+            mark_applied: format!("UPDATE {t} SET status = 'applied' WHERE version = $1"),
+        }
+    }
+}
+
+/// A PostgreSQL database with its history table.
+pub struct PgBackend {
+    conn: PgConnection,
+    sql: HistorySql,
+    lock_key: Option<i64>,
+    cursors: HashMap<u64, String>,
+    next_cursor: u64,
+}
+
+fn db_error(e: sqlx::Error) -> DbError {
+    DbError::from(e)
+}
+
+/// The name of the database a URL points at, for creating it when missing.
+fn database_name(opts: &PgConnectOptions) -> Option<String> {
+    opts.get_database().map(String::from)
+}
+
+impl PgBackend {
+    /// Connects; in read-write mode a missing database is created (as `createdb` would).
+    pub async fn connect(url: &str, table: &str, mode: OpenMode) -> Result<Option<Self>> {
+        let redacted = super::url::redact(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?
+            .application_name("db-migrate");
+        let conn = match opts.connect().await {
+            Ok(c) => c,
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("3D000") => {
+                let Some(name) = database_name(&opts) else {
+                    return Err(Error::Connect(format!("the database in `{redacted}` does not exist")));
+                };
+                if mode == OpenMode::ReadOnly {
+                    return Ok(None);
+                }
+                let mut admin = opts.clone().database("postgres").connect().await.map_err(|e| connect_error(&redacted, e))?;
+                let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+                admin.execute(AssertSqlSafe(create)).await.map_err(|e| connect_error(&redacted, e))?;
+                let _ = admin.close().await;
+                opts.connect().await.map_err(|e| connect_error(&redacted, e))?
+            }
+            Err(e) => return Err(connect_error(&redacted, e)),
+        };
+        let mut conn = conn;
+        // If this process dies mid-migration, have the server notice within a second and roll
+        // back (and free the lock) instead of finishing a long statement for nobody (PG 14+;
+        // older servers ignore the failure).
+        let _ = conn.execute("SET client_connection_check_interval = 1000").await;
+        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0 }))
+    }
+
+    fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
+        Error::Database { context: format!("{context} ({})", self.sql.table), source: db_error(e) }
+    }
+
+    async fn rollback(&mut self) {
+        let _ = self.conn.execute("ROLLBACK").await;
+    }
+
+    fn conflict(m: &Migration) -> Error {
+        Error::Conflict(MigrationRef { version: m.version, name: m.name.clone() })
+    }
+
+    async fn history_exists(&mut self) -> Result<bool> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(quote_ident(&self.sql.table))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot read the history table", e))?;
+        Ok(exists)
+    }
+
+    async fn insert_row(&mut self, m: &Migration, status: RowStatus) -> Result<()> {
+        let r = sqlx::query(AssertSqlSafe(self.sql.insert.clone()))
+            .bind(m.version)
+            .bind(&m.name)
+            .bind(m.kind().as_str())
+            .bind(&m.checksum)
+            .bind(status.as_str())
+            .execute(&mut self.conn)
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => Err(Self::conflict(m)),
+            Err(e) => Err(self.db_err("cannot record the migration in the history", e)),
+        }
+    }
+
+    async fn exec(&mut self, sql: String, version: i64) -> std::result::Result<u64, sqlx::Error> {
+        sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut self.conn).await.map(|r| r.rows_affected())
+    }
+
+    async fn drop_cursors(&mut self) {
+        let ids: Vec<u64> = self.cursors.keys().copied().collect();
+        for id in ids {
+            self.close_cursor(id).await;
+        }
+    }
+
+    /// Takes the run's advisory lock, waiting up to `timeout`; says who holds it on time-out.
+    pub async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        let key_src: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot take the migration lock", e))?;
+        let key = super::lock_key(&format!("{key_src}/{}", self.sql.table));
+        let started = Instant::now();
+        loop {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| self.db_err("cannot take the migration lock", e))?;
+            if got {
+                self.lock_key = Some(key);
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT format('pid %s, application %L, client %s, connected since %s', a.pid, a.application_name, \
+                     coalesce(a.client_addr::text, 'local'), a.backend_start) \
+                     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 LIMIT 1",
+                )
+                .bind(key)
+                .fetch_optional(&mut self.conn)
+                .await
+                .ok()
+                .flatten();
+                return Err(Error::Locked(format!(
+                    "another db-migrate run holds the migration lock of {} ({}); waited {:?} (--lock-timeout)",
+                    self.sql.table,
+                    holder.unwrap_or_else(|| "holder unknown".into()),
+                    timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Releases the advisory lock (also released when the connection closes).
+    pub async fn unlock(&mut self) {
+        if let Some(key) = self.lock_key.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut self.conn).await;
+        }
+    }
+}
+
+fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
+    Error::Connect(format!(
+        "cannot connect to PostgreSQL at `{redacted}`: {}; is the server running and the URL right? (`--wait` waits for it to start)",
+        super::url::redact(&DbError::from(e).to_string())
+    ))
+}
+
+impl super::Backend for PgBackend {
+    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
+        if !self.history_exists().await? {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(self.sql.select.clone()))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot read the history table", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AppliedMigration {
+                    version: r.try_get("version")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    checksum: r.try_get("checksum")?,
+                    status: RowStatus::parse(r.try_get::<&str, _>("status")?),
+                    applied_at: r.try_get("applied_at")?,
+                    execution_ms: r.try_get("execution_ms")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.db_err("the history table has an unexpected shape", e))
+    }
+
+    async fn ensure_history(&mut self) -> Result<()> {
+        self.conn
+            .execute(AssertSqlSafe(self.sql.create.clone()))
+            .await
+            .map_err(|e| self.db_err("cannot create the history table", e))?;
+        Ok(())
+    }
+
+    async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
+        if transactional {
+            self.conn.execute("BEGIN").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+        }
+        let r = match direction {
+            Direction::Up => self.insert_row(m, if transactional { RowStatus::Applied } else { RowStatus::Dirty }).await,
+            Direction::Down => {
+                let sql = if transactional { self.sql.delete.clone() } else { self.sql.mark_dirty.clone() };
+                match self.exec(sql, m.version).await {
+                    Ok(1) => Ok(()),
+                    Ok(_) => Err(Self::conflict(m)),
+                    Err(e) => Err(self.db_err("cannot update the history", e)),
+                }
+            }
+        };
+        if r.is_err() && transactional {
+            self.rollback().await;
+        }
+        r
+    }
+
+    async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
+        if transactional {
+            let mut done = 0usize;
+            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
+            while let Some(r) = stream.next().await {
+                match r {
+                    Ok(_) => done += 1,
+                    Err(e) => return Err((done, e.into())),
+                }
+            }
+            return Ok(());
+        }
+        // One statement per round trip: several statements in one simple query would form an
+        // implicit transaction block, which `CREATE INDEX CONCURRENTLY` refuses.
+        for (done, stmt) in statements::split(script).iter().enumerate() {
+            if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
+                return Err((done, e.into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
+        self.drop_cursors().await;
+        let ms = took.as_millis() as i64;
+        let r = match direction {
+            Direction::Up => sqlx::query(AssertSqlSafe(self.sql.finish.clone())).bind(ms).bind(m.version).execute(&mut self.conn).await.map(drop),
+            Direction::Down if transactional => Ok(()),
+            Direction::Down => self.exec(self.sql.delete.clone(), m.version).await.map(drop),
+        };
+        let r = match r {
+            Ok(()) if transactional => self.conn.execute("COMMIT").await.map(drop),
+            other => other,
+        };
+        if let Err(e) = r {
+            if transactional {
+                self.rollback().await;
+            }
+            return Err(self.db_err("cannot record the migration in the history", e));
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) {
+        self.drop_cursors().await;
+        if transactional {
+            self.rollback().await;
+        } else if !changed {
+            let undo = match direction {
+                Direction::Up => self.sql.delete.clone(),
+                Direction::Down => self.sql.mark_applied.clone(),
+            };
+            let _ = self.exec(undo, m.version).await;
+        }
+    }
+
+    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
+        let n = self.exec(self.sql.mark_applied.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+        Ok(n == 1)
+    }
+
+    async fn remove(&mut self, version: i64) -> Result<bool> {
+        let n = self.exec(self.sql.delete.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+        Ok(n == 1)
+    }
+
+    async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        PgBackend::lock(self, timeout).await
+    }
+
+    async fn unlock(&mut self) {
+        PgBackend::unlock(self).await
+    }
+
+    async fn close(mut self) {
+        self.unlock().await;
+        let _ = self.conn.close().await;
+    }
+}
+
+fn bind_all<'q>(mut q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Null => q.bind(None::<String>),
+            SqlValue::Bool(b) => q.bind(b),
+            SqlValue::Int(i) => q.bind(i),
+            SqlValue::Float(f) => q.bind(f),
+            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
+            SqlValue::Blob(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn guest_error(e: sqlx::Error) -> GuestSqlError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned());
+            let kind = match code.as_deref() {
+                Some("23505") => DbErrorKind::UniqueViolation,
+                Some("23503") => DbErrorKind::ForeignKeyViolation,
+                Some("23502") => DbErrorKind::NotNullViolation,
+                Some("23514") => DbErrorKind::CheckViolation,
+                Some("42601") => DbErrorKind::Syntax,
+                _ => DbErrorKind::Other,
+            };
+            GuestSqlError::Database { kind, message: d.message().to_string(), code }
+        }
+        other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
+    }
+}
+
+fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+    let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).map_err(decode)?;
+            if raw.is_null() {
+                return Ok(SqlValue::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            Ok(match ty.as_str() {
+                "BOOL" => SqlValue::Bool(row.try_get(i).map_err(decode)?),
+                "INT2" => SqlValue::Int(row.try_get::<i16, _>(i).map_err(decode)? as i64),
+                "INT4" => SqlValue::Int(row.try_get::<i32, _>(i).map_err(decode)? as i64),
+                "INT8" => SqlValue::Int(row.try_get(i).map_err(decode)?),
+                "FLOAT4" => SqlValue::Float(row.try_get::<f32, _>(i).map_err(decode)? as f64),
+                "FLOAT8" => SqlValue::Float(row.try_get(i).map_err(decode)?),
+                "BYTEA" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => SqlValue::Text(row.try_get(i).map_err(decode)?),
+                other => {
+                    return Err(GuestSqlError::InvalidInput(format!(
+                        "column {} has type {other}, which the sql interface does not carry; cast it to text in the query (`::text`)",
+                        i + 1
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
+impl GuestSql for PgBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params).execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        let mut stream = q.fetch(&mut self.conn);
+        let mut out = Rows::default();
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(guest_error)?;
+            if out.columns.is_empty() {
+                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+            }
+            if out.rows.len() == max_rows {
+                return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
+            }
+            out.rows.push(row_values(&row)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+        let mut total = 0;
+        for row in rows {
+            total += self.execute(statement, row).await?;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        // A server-side cursor in the migration's transaction: pages are fetched on demand.
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        let name = format!("dbm_cursor_{id}");
+        let declare = format!("DECLARE {name} NO SCROLL CURSOR FOR {statement}");
+        bind_all(sqlx::query(AssertSqlSafe(declare)), params).execute(&mut self.conn).await.map_err(guest_error)?;
+        let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
+        let columns = prepared
+            .map(|st| sqlx::Statement::columns(&st).iter().map(|c| sqlx::Column::name(c).to_string()).collect())
+            .unwrap_or_default();
+        self.cursors.insert(id, name);
+        Ok((id, columns))
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        let Some(name) = self.cursors.get(&id).cloned() else {
+            return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}"))).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.iter().map(row_values).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+    }
+
+    async fn close_cursor(&mut self, id: u64) {
+        if let Some(name) = self.cursors.remove(&id) {
+            let _ = self.conn.execute(AssertSqlSafe(format!("CLOSE {name}"))).await;
+        }
+    }
+}
