@@ -377,3 +377,36 @@ fn lock_timeout_names_the_holder() {
         assert!(out.contains("nothing to apply"), "{out}");
     }
 }
+
+#[test]
+fn component_migrations_on_postgres_and_mariadb() {
+    for kind in KINDS {
+        let db = TestDb::new(kind);
+        let p = Project::new();
+        p.migration(1, "earlier", "CREATE TABLE earlier (id INTEGER);", Some("DROP TABLE earlier;"));
+        p.component("probe", 2, "probe");
+        let (code, out, err) = run(&p, &db, &["up"]);
+        assert_eq!(code, 0, "{kind:?}: {out}\n{err}");
+        assert!(err.contains("duplicate detected as a unique violation"), "{kind:?}: typed errors: {err}");
+        assert_eq!(db.query("SELECT total FROM probe_result"), vec!["62750"], "{kind:?}: batch, cursor pages and updates");
+        assert_eq!(db.query("SELECT kind, status FROM db_migrate_history WHERE version = 2"), vec!["component|applied"], "{kind:?}");
+        let (code, _, err) = run(&p, &db, &["down"]);
+        assert_eq!(code, 0, "{kind:?}: {err}");
+        assert_eq!(db.tables(), vec!["db_migrate_history", "earlier"], "{kind:?}");
+
+        let before = db.snapshot();
+        let (code, _, err) = run(&p, &db, &["up", "--arg", "mode=error"]);
+        assert_eq!(code, 2, "{kind:?}");
+        assert!(err.contains("the probe was asked to fail"), "{kind:?}: {err}");
+        match kind {
+            Kind::Postgres => {
+                assert!(err.contains("rolled back"), "{err}");
+                assert_eq!(db.snapshot(), before, "PostgreSQL: everything rolled back");
+            }
+            Kind::Mariadb => {
+                assert!(err.contains("recorded as dirty"), "MariaDB: DDL committed, so dirty: {err}");
+                assert_eq!(db.history(), vec!["1|applied", "2|dirty"]);
+            }
+        }
+    }
+}

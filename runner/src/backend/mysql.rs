@@ -365,13 +365,13 @@ impl GuestSql for MySqlBackend {
             "CREATE TEMPORARY TABLE `{table}` (dbm_row BIGINT AUTO_INCREMENT PRIMARY KEY) SELECT * FROM ({statement}) AS q"
         );
         bind_all(sqlx::query(AssertSqlSafe(create)), params).execute(&mut self.conn).await.map_err(guest_error)?;
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name <> 'dbm_row' ORDER BY ordinal_position",
-        )
-        .bind(&table)
-        .fetch_all(&mut self.conn)
-        .await
-        .unwrap_or_default();
+        // Temporary tables are not in information_schema on older servers: ask the statement.
+        let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM `{table}` LIMIT 0")))).await;
+        let columns: Vec<String> = prepared
+            .map(|st| {
+                sqlx::Statement::columns(&st).iter().map(|c| sqlx::Column::name(c).to_string()).filter(|n| n != "dbm_row").collect()
+            })
+            .unwrap_or_default();
         self.cursors.insert(id, (table, 0));
         Ok((id, columns))
     }

@@ -67,6 +67,9 @@ pub struct PgBackend {
     lock_key: Option<i64>,
     cursors: HashMap<u64, String>,
     next_cursor: u64,
+    /// Inside a migration's transaction: guest statements then run under a savepoint, because
+    /// one failed statement aborts a PostgreSQL transaction and the guest may handle the error.
+    in_tx: bool,
 }
 
 fn db_error(e: sqlx::Error) -> DbError {
@@ -107,7 +110,7 @@ impl PgBackend {
         // back (and free the lock) instead of finishing a long statement for nobody (PG 14+;
         // older servers ignore the failure).
         let _ = conn.execute("SET client_connection_check_interval = 1000").await;
-        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0 }))
+        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -115,7 +118,30 @@ impl PgBackend {
     }
 
     async fn rollback(&mut self) {
+        self.in_tx = false;
         let _ = self.conn.execute("ROLLBACK").await;
+    }
+
+    /// Runs one guest operation; inside a transaction, under a savepoint that a failure rolls
+    /// back to, so the transaction survives for the guest to carry on (or give up).
+    async fn guarded<T>(
+        &mut self,
+        op: impl AsyncFnOnce(&mut PgConnection) -> std::result::Result<T, sqlx::Error>,
+    ) -> std::result::Result<T, GuestSqlError> {
+        if !self.in_tx {
+            return op(&mut self.conn).await.map_err(guest_error);
+        }
+        self.conn.execute("SAVEPOINT dbm_guest").await.map_err(guest_error)?;
+        match op(&mut self.conn).await {
+            Ok(v) => {
+                self.conn.execute("RELEASE SAVEPOINT dbm_guest").await.map_err(guest_error)?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute("ROLLBACK TO SAVEPOINT dbm_guest").await;
+                Err(guest_error(e))
+            }
+        }
     }
 
     fn conflict(m: &Migration) -> Error {
@@ -250,6 +276,7 @@ impl super::Backend for PgBackend {
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
         if transactional {
             self.conn.execute("BEGIN").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+            self.in_tx = true;
         }
         let r = match direction {
             Direction::Up => self.insert_row(m, if transactional { RowStatus::Applied } else { RowStatus::Dirty }).await,
@@ -299,7 +326,10 @@ impl super::Backend for PgBackend {
             Direction::Down => self.exec(self.sql.delete.clone(), m.version).await.map(drop),
         };
         let r = match r {
-            Ok(()) if transactional => self.conn.execute("COMMIT").await.map(drop),
+            Ok(()) if transactional => {
+                self.in_tx = false;
+                self.conn.execute("COMMIT").await.map(drop)
+            }
             other => other,
         };
         if let Err(e) = r {
@@ -415,22 +445,35 @@ impl GuestSql for PgBackend {
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
-        bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params).execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        self.guarded(async |c| q.execute(c).await.map(|r| r.rows_affected())).await
     }
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        let mut stream = q.fetch(&mut self.conn);
+        // Fetch one row past the cap, so a larger result is refused without being held.
+        let rows = self
+            .guarded(async |c| {
+                let mut stream = q.fetch(c);
+                let mut rows = Vec::new();
+                while let Some(row) = stream.next().await {
+                    rows.push(row?);
+                    if rows.len() > max_rows {
+                        break;
+                    }
+                }
+                Ok(rows)
+            })
+            .await?;
+        if rows.len() > max_rows {
+            return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
+        }
         let mut out = Rows::default();
-        while let Some(row) = stream.next().await {
-            let row = row.map_err(guest_error)?;
-            if out.columns.is_empty() {
-                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
-            }
-            if out.rows.len() == max_rows {
-                return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
-            }
-            out.rows.push(row_values(&row)?);
+        if let Some(first) = rows.first() {
+            out.columns = first.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+        }
+        for row in &rows {
+            out.rows.push(row_values(row)?);
         }
         Ok(out)
     }
@@ -448,8 +491,8 @@ impl GuestSql for PgBackend {
         let id = self.next_cursor;
         self.next_cursor += 1;
         let name = format!("dbm_cursor_{id}");
-        let declare = format!("DECLARE {name} NO SCROLL CURSOR FOR {statement}");
-        bind_all(sqlx::query(AssertSqlSafe(declare)), params).execute(&mut self.conn).await.map_err(guest_error)?;
+        let declare = bind_all(sqlx::query(AssertSqlSafe(format!("DECLARE {name} NO SCROLL CURSOR FOR {statement}"))), params);
+        self.guarded(async |c| declare.execute(c).await.map(drop)).await?;
         let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
         let columns = prepared
             .map(|st| sqlx::Statement::columns(&st).iter().map(|c| sqlx::Column::name(c).to_string()).collect())
@@ -462,7 +505,8 @@ impl GuestSql for PgBackend {
         let Some(name) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
-        let rows = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}"))).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        let fetch = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}")));
+        let rows = self.guarded(async |c| fetch.fetch_all(c).await).await?;
         if rows.is_empty() {
             return Ok(None);
         }
