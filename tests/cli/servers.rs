@@ -410,3 +410,17 @@ fn component_migrations_on_postgres_and_mariadb() {
         }
     }
 }
+
+#[test]
+fn mariadb_data_only_migration_is_all_or_nothing() {
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.migration(1, "schema", "CREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    p.migration(2, "data", "INSERT INTO items VALUES (1);\nINSERT INTO items VALUES (2);\nINSERT INTO items VALUES (1);", None);
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("2_data.sql:4") && err.contains("Duplicate entry"), "{err}");
+    assert!(err.contains("nothing of this migration was kept"), "no DDL, so one transaction: {err}");
+    assert_eq!(db.history(), vec!["1|applied"]);
+    assert!(db.query("SELECT id FROM items").is_empty(), "the two good inserts were rolled back too");
+}

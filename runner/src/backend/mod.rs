@@ -34,11 +34,6 @@ pub trait Backend {
     /// removes) its history row; outside one, records it as dirty. Fails with
     /// [`Error::Conflict`] when another runner got there first.
     async fn begin(&mut self, migration: &Migration, direction: Direction, transactional: bool) -> Result<()>;
-    /// Whether a migration that asked for a transaction really is atomic with its history row
-    /// here. MySQL/MariaDB answer no: DDL commits implicitly, so they always use the dirty protocol.
-    fn atomic(&self, transactional: bool) -> bool {
-        transactional
-    }
     /// Runs a script (in one round trip where the database allows). On failure, returns how many
     /// statements had completed. `transactional` says whether [`Backend::begin`] opened a transaction.
     async fn exec_script(&mut self, sql: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)>;
@@ -46,8 +41,9 @@ pub trait Backend {
     /// transaction commits, or the dirty mark is resolved.
     async fn finish(&mut self, migration: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()>;
     /// Abandons what [`Backend::begin`] started: rolls back, or — outside a transaction, when
-    /// nothing was changed — removes the dirty mark again.
-    async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool);
+    /// nothing was changed — removes the dirty mark again. Returns true when the migration is
+    /// left recorded as dirty (part of it may have been applied).
+    async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool;
     /// Records a dirty migration as applied (after a human checked the schema).
     async fn mark_applied(&mut self, version: i64) -> Result<bool>;
     /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
@@ -84,7 +80,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
         Err((done, source)) => {
             // Each statement is atomic: if the first one failed, nothing changed.
             let changed = done > 0;
-            b.abort(m, direction, script.transaction, changed).await;
+            let dirty = b.abort(m, direction, script.transaction, changed).await;
             let line = statements::split(&script.sql).get(done).map(|s| script.file_line(s.line));
             Err(Error::MigrationFailed {
                 migration: MigrationRef { version: m.version, name: m.name.clone() },
@@ -92,7 +88,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
                 path: script.path.clone(),
                 line,
                 source,
-                dirty: !b.atomic(script.transaction) && changed,
+                dirty,
             })
         }
     }
@@ -155,11 +151,8 @@ impl Backend for AnyBackend {
     async fn finish(&mut self, m: &Migration, d: Direction, tx: bool, took: Duration) -> Result<()> {
         dispatch!(self, b => b.finish(m, d, tx, took).await)
     }
-    async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) {
+    async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) -> bool {
         dispatch!(self, b => b.abort(m, d, tx, changed).await)
-    }
-    fn atomic(&self, tx: bool) -> bool {
-        dispatch!(self, b => b.atomic(tx))
     }
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {
         dispatch!(self, b => b.mark_applied(version).await)

@@ -143,40 +143,18 @@ impl super::Backend for MySqlBackend {
         Ok(())
     }
 
-    fn atomic(&self, _transactional: bool) -> bool {
-        false
-    }
-
     async fn begin(&mut self, m: &Migration, direction: Direction, _transactional: bool) -> Result<()> {
-        // DDL commits implicitly: the dirty protocol, always.
-        match direction {
-            Direction::Up => {
-                let q = format!(
-                    "INSERT INTO {} (version, name, kind, checksum, status, applied_at) VALUES (?, ?, ?, ?, 'dirty', UTC_TIMESTAMP(6))",
-                    self.t()
-                );
-                let r = sqlx::query(AssertSqlSafe(q))
-                    .bind(m.version)
-                    .bind(&m.name)
-                    .bind(m.kind().as_str())
-                    .bind(&m.checksum)
-                    .execute(&mut self.conn)
-                    .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23000") => Err(Self::conflict(m)),
-                    Err(e) => Err(self.db_err("cannot record the migration in the history", e)),
-                }
-            }
-            Direction::Down => {
-                let q = format!("UPDATE {} SET status = 'dirty' WHERE version = ? AND status = 'applied'", self.t());
-                match self.exec(q, m.version).await {
-                    Ok(1) => Ok(()),
-                    Ok(_) => Err(Self::conflict(m)),
-                    Err(e) => Err(self.db_err("cannot update the history", e)),
-                }
-            }
+        // DDL commits implicitly, so the history row goes in first as `dirty`, with autocommit
+        // off for the migration: the first DDL statement commits the dirty row together with
+        // itself (a crash after it leaves a visible dirty row), and a migration of DML only
+        // stays one transaction with its history row, all or nothing.
+        self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start the migration", e))?;
+        let r = self.begin_row(m, direction).await;
+        if r.is_err() {
+            let _ = self.conn.execute("ROLLBACK").await;
+            let _ = self.conn.execute("SET autocommit = 1").await;
         }
+        r
     }
 
     async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
@@ -200,17 +178,25 @@ impl super::Backend for MySqlBackend {
             }
             Direction::Down => self.exec(format!("DELETE FROM {} WHERE version = ?", self.t()), m.version).await.map(drop),
         };
+        let r = match r {
+            Ok(()) => self.conn.execute(sqlx::raw_sql("COMMIT; SET autocommit = 1")).await.map(drop),
+            Err(e) => {
+                let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+                Err(e)
+            }
+        };
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, changed: bool) {
+    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, _changed: bool) -> bool {
         self.drop_cursors().await;
-        if !changed {
-            let undo = match direction {
-                Direction::Up => format!("DELETE FROM {} WHERE version = ?", self.t()),
-                Direction::Down => format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t()),
-            };
-            let _ = self.exec(undo, m.version).await;
+        let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+        // What survived the rollback is what a DDL statement committed: the truth about dirtiness.
+        let q = format!("SELECT status FROM {} WHERE version = ?", self.t());
+        let status: Option<String> = sqlx::query_scalar(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await.ok().flatten();
+        match direction {
+            Direction::Up => status.is_some(),
+            Direction::Down => status.as_deref() == Some("dirty"),
         }
     }
 
@@ -257,6 +243,40 @@ impl super::Backend for MySqlBackend {
         self.unlock().await;
         let _ = self.conn.close().await;
     }
+}
+
+impl MySqlBackend {
+    async fn begin_row(&mut self, m: &Migration, direction: Direction) -> Result<()> {
+        match direction {
+            Direction::Up => {
+                let q = format!(
+                    "INSERT INTO {} (version, name, kind, checksum, status, applied_at) VALUES (?, ?, ?, ?, 'dirty', UTC_TIMESTAMP(6))",
+                    self.t()
+                );
+                let r = sqlx::query(AssertSqlSafe(q))
+                    .bind(m.version)
+                    .bind(&m.name)
+                    .bind(m.kind().as_str())
+                    .bind(&m.checksum)
+                    .execute(&mut self.conn)
+                    .await;
+                match r {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23000") => Err(Self::conflict(m)),
+                    Err(e) => Err(self.db_err("cannot record the migration in the history", e)),
+                }
+            }
+            Direction::Down => {
+                let q = format!("UPDATE {} SET status = 'dirty' WHERE version = ? AND status = 'applied'", self.t());
+                match self.exec(q, m.version).await {
+                    Ok(1) => Ok(()),
+                    Ok(_) => Err(Self::conflict(m)),
+                    Err(e) => Err(self.db_err("cannot update the history", e)),
+                }
+            }
+        }
+    }
+
 }
 
 fn bind_all<'q>(mut q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {

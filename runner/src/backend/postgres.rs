@@ -341,17 +341,20 @@ impl super::Backend for PgBackend {
         Ok(())
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) {
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool {
         self.drop_cursors().await;
         if transactional {
             self.rollback().await;
-        } else if !changed {
+            return false;
+        }
+        if !changed {
             let undo = match direction {
                 Direction::Up => self.sql.delete.clone(),
                 Direction::Down => self.sql.mark_applied.clone(),
             };
             let _ = self.exec(undo, m.version).await;
         }
+        changed
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

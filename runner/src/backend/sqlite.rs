@@ -295,17 +295,20 @@ impl super::Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) {
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool {
         self.drop_cursors().await;
         if transactional {
             self.rollback().await;
-        } else if !changed {
+            return false;
+        }
+        if !changed {
             let undo = match direction {
                 Direction::Up => &self.sql.delete,
                 Direction::Down => &self.sql.mark_applied,
             };
             let _ = sqlx::query(sql(undo)).bind(m.version).execute(&mut self.conn).await;
         }
+        changed
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

@@ -352,9 +352,8 @@ impl Sandbox {
             Ok(Err(guest_says)) => format!("the component returned an error: {guest_says}"),
             Err(e) => why(store, &e),
         };
-        store.data_mut().db.abort(m, direction, tx, changed).await;
-        let atomic = store.data().db.atomic(tx);
-        Err(fail(Blame::Guest, failure, !atomic && changed))
+        let dirty = store.data_mut().db.abort(m, direction, tx, changed).await;
+        Err(fail(Blame::Guest, failure, dirty))
     }
 }
 
