@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Server benchmark: 1,000 migrations on PostgreSQL and on MariaDB against their CLI floors.
+
+The same 1,000 migrations as bench/core.py (CREATE TABLE t_N + an INSERT of 3 rows; down drops
+it). In one run, on each server, it times `up` and `down --all` against the floor: the server's
+own CLI (psql / mariadb) running the same SQL in one process, one transaction per migration with
+its history insert/delete. Each run gets a fresh database. It prints wall-clock ratios and
+db-migrate's client CPU (user + system) next to the targets: wall <= 1.2x floor, CPU <= 0.3 s.
+
+Usage: python3 bench/servers.py [--binary target/release/db-migrate] [--count 1000] [--repeat 3]
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from core import ROOT, migration_sql  # noqa: E402
+
+SERVERS = {
+    "PostgreSQL": {
+        "url": "postgres://postgres@127.0.0.1:5432/{db}",
+        "admin": lambda sql: ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+        "floor": lambda db, f: ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(f)],
+        "history": "CREATE TABLE IF NOT EXISTS db_migrate_history (version BIGINT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, "
+                   "checksum TEXT NOT NULL, status TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), execution_ms BIGINT NOT NULL DEFAULT 0);",
+        "begin": "BEGIN;",
+        "drop": "DROP DATABASE IF EXISTS {db} WITH (FORCE)",
+    },
+    "MariaDB": {
+        "url": "mariadb://root@127.0.0.1:3306/{db}",
+        "admin": lambda sql: ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e", sql],
+        "floor": lambda db, f: ["sh", "-c", f"mariadb -h 127.0.0.1 -u root {db} < {f}"],
+        "history": "CREATE TABLE IF NOT EXISTS db_migrate_history (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, kind VARCHAR(32) NOT NULL, "
+                   "checksum CHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+                   "execution_ms BIGINT NOT NULL DEFAULT 0);",
+        "begin": "START TRANSACTION;",
+        "drop": "DROP DATABASE IF EXISTS {db}",
+    },
+}
+
+
+def timed(cmd):
+    """Wall seconds and the child's CPU seconds (user + system)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"command failed: {' '.join(map(str, cmd))}\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=str(ROOT / "target/release/db-migrate"))
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    binary = Path(args.binary)
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
+
+    work = ROOT / "bench/out/servers"
+    shutil.rmtree(work, ignore_errors=True)
+    proj = work / "project"
+    (proj / "migrations").mkdir(parents=True)
+    ups, downs = [], []
+    for i in range(1, args.count + 1):
+        v = 20240000000000 + i
+        up, down = migration_sql(i)
+        (proj / "migrations" / f"{v}_create_t_{i}.sql").write_text(f"-- migrate:up\n{up}\n-- migrate:down\n{down}")
+        ups.append((v, i, up))
+        downs.append((v, down))
+
+    print(f"server benchmark: {args.count} migrations, best of {args.repeat} rounds (wall), CPU of that round")
+    for name, s in SERVERS.items():
+        floor_up = [s["history"]]
+        for v, i, up in ups:
+            floor_up.append(f"{s['begin']}\n{up}INSERT INTO db_migrate_history (version, name, kind, checksum, status) "
+                            f"VALUES ({v}, 'create_t_{i}', 'sql', '{'0' * 64}', 'applied');\nCOMMIT;")
+        floor_down = [f"{s['begin']}\nDELETE FROM db_migrate_history WHERE version = {v};\n{down}COMMIT;" for v, down in reversed(downs)]
+        fu, fd = work / f"{name}_up.sql", work / f"{name}_down.sql"
+        fu.write_text("\n".join(floor_up) + "\n")
+        fd.write_text("\n".join(floor_down) + "\n")
+
+        best = {}
+        for _ in range(args.repeat):
+            for which in ("floor", "db-migrate"):
+                db = f"dbm_bench_{os.getpid()}"
+                subprocess.run(s["admin"](s["drop"].format(db=db)), check=True, capture_output=True)
+                subprocess.run(s["admin"](f"CREATE DATABASE {db}"), check=True, capture_output=True)
+                if which == "floor":
+                    u = timed(s["floor"](db, fu))
+                    d = timed(s["floor"](db, fd))
+                else:
+                    dm = [str(binary), "--dir", str(proj), "--database-url", s["url"].format(db=db), "-q"]
+                    u = timed(dm + ["up"])
+                    d = timed(dm + ["down", "--all"])
+                for op, r in (("up", u), ("down", d)):
+                    key = (which, op)
+                    if key not in best or r[0] < best[key][0]:
+                        best[key] = r
+                subprocess.run(s["admin"](s["drop"].format(db=db)), check=True, capture_output=True)
+
+        def verdict(ok):
+            return "ok" if ok else "MISSED"
+
+        print(f"  {name}")
+        for op in ("up", "down"):
+            fw, _ = best[("floor", op)]
+            w, cpu = best[("db-migrate", op)]
+            ratio = w / fw
+            label = "up" if op == "up" else "down --all"
+            print(f"    {label:<10} floor {fw * 1e3:8.1f} ms  db-migrate {w * 1e3:8.1f} ms  ratio {ratio:5.2f}x (target <= 1.20x) {verdict(ratio <= 1.2)}"
+                  f"  client CPU {cpu:5.2f} s (target <= 0.30 s) {verdict(cpu <= 0.3)}")
+
+
+if __name__ == "__main__":
+    main()
