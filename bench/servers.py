@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from core import ROOT, migration_sql  # noqa: E402
+from core import ROOT  # noqa: E402
 
 SERVERS = {
     "PostgreSQL": {
@@ -41,6 +41,13 @@ SERVERS = {
         "drop": "DROP DATABASE IF EXISTS {db}",
     },
 }
+
+
+def migration_sql(n):
+    """The core benchmark's migration, with explicit ids so it is the same SQL on every server."""
+    up = (f"CREATE TABLE t_{n} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TIMESTAMP);\n"
+          f"INSERT INTO t_{n} (id, name, created_at) VALUES (1, 'a', CURRENT_TIMESTAMP), (2, 'b', CURRENT_TIMESTAMP), (3, 'c', CURRENT_TIMESTAMP);\n")
+    return up, f"DROP TABLE t_{n};\n"
 
 
 def timed(cmd):

@@ -26,6 +26,7 @@ struct HistorySql {
     create: String,
     select: String,
     insert: String,
+    insert_done: String,
     finish: String,
     delete: String,
     mark_dirty: String,
@@ -52,6 +53,9 @@ impl HistorySql {
                  FROM {t} ORDER BY version"
             ),
             insert: format!("INSERT INTO {t} (version, name, kind, checksum, status) VALUES ($1, $2, $3, $4, $5)"),
+            insert_done: format!(
+                "INSERT INTO {t} (version, name, kind, checksum, status, execution_ms) VALUES ($1, $2, $3, $4, 'applied', $5)"
+            ),
             finish: format!("UPDATE {t} SET status = 'applied', execution_ms = $1 WHERE version = $2"),
             delete: format!("DELETE FROM {t} WHERE version = $1"),
             mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = $1 AND status = 'applied'"),
@@ -70,6 +74,8 @@ pub struct PgBackend {
     /// Inside a migration's transaction: guest statements then run under a savepoint, because
     /// one failed statement aborts a PostgreSQL transaction and the guest may handle the error.
     in_tx: bool,
+    /// `BEGIN` not sent yet: it travels with the script to save a round trip (see `begin`).
+    pending_begin: bool,
 }
 
 fn db_error(e: sqlx::Error) -> DbError {
@@ -110,15 +116,24 @@ impl PgBackend {
         // back (and free the lock) instead of finishing a long statement for nobody (PG 14+;
         // older servers ignore the failure).
         let _ = conn.execute("SET client_connection_check_interval = 1000").await;
-        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false }))
+        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
         Error::Database { context: format!("{context} ({})", self.sql.table), source: db_error(e) }
     }
 
+    /// Sends the deferred `BEGIN` if a guest or the history needs the transaction first.
+    async fn ensure_begun(&mut self) -> std::result::Result<(), sqlx::Error> {
+        if std::mem::take(&mut self.pending_begin) {
+            self.conn.execute("BEGIN").await?;
+        }
+        Ok(())
+    }
+
     async fn rollback(&mut self) {
         self.in_tx = false;
+        self.pending_begin = false;
         let _ = self.conn.execute("ROLLBACK").await;
     }
 
@@ -131,6 +146,7 @@ impl PgBackend {
         if !self.in_tx {
             return op(&mut self.conn).await.map_err(guest_error);
         }
+        self.ensure_begun().await.map_err(guest_error)?;
         self.conn.execute("SAVEPOINT dbm_guest").await.map_err(guest_error)?;
         match op(&mut self.conn).await {
             Ok(v) => {
@@ -275,34 +291,33 @@ impl super::Backend for PgBackend {
 
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
         if transactional {
-            self.conn.execute("BEGIN").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+            // The run holds the advisory lock, so no other runner can record this migration
+            // meanwhile: the history row is written at the end, in the same transaction, and
+            // `BEGIN` is sent together with the script. Three round trips per migration.
+            self.pending_begin = true;
             self.in_tx = true;
+            return Ok(());
         }
-        let r = match direction {
-            Direction::Up => self.insert_row(m, if transactional { RowStatus::Applied } else { RowStatus::Dirty }).await,
-            Direction::Down => {
-                let sql = if transactional { self.sql.delete.clone() } else { self.sql.mark_dirty.clone() };
-                match self.exec(sql, m.version).await {
-                    Ok(1) => Ok(()),
-                    Ok(_) => Err(Self::conflict(m)),
-                    Err(e) => Err(self.db_err("cannot update the history", e)),
-                }
-            }
-        };
-        if r.is_err() && transactional {
-            self.rollback().await;
+        match direction {
+            Direction::Up => self.insert_row(m, RowStatus::Dirty).await,
+            Direction::Down => match self.exec(self.sql.mark_dirty.clone(), m.version).await {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(Self::conflict(m)),
+                Err(e) => Err(self.db_err("cannot update the history", e)),
+            },
         }
-        r
     }
 
     async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
         if transactional {
+            let begin = std::mem::take(&mut self.pending_begin);
+            let text = if begin { format!("BEGIN;\n{script}") } else { script.to_string() };
             let mut done = 0usize;
-            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
+            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(text)));
             while let Some(r) = stream.next().await {
                 match r {
                     Ok(_) => done += 1,
-                    Err(e) => return Err((done, e.into())),
+                    Err(e) => return Err((done.saturating_sub(begin as usize), e.into())),
                 }
             }
             return Ok(());
@@ -320,29 +335,53 @@ impl super::Backend for PgBackend {
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
         let ms = took.as_millis() as i64;
+        if transactional {
+            self.ensure_begun().await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+            let r = match direction {
+                Direction::Up => sqlx::query(AssertSqlSafe(self.sql.insert_done.clone()))
+                    .bind(m.version)
+                    .bind(&m.name)
+                    .bind(m.kind().as_str())
+                    .bind(&m.checksum)
+                    .bind(ms)
+                    .execute(&mut self.conn)
+                    .await
+                    .map(|_| 1),
+                Direction::Down => self.exec(self.sql.delete.clone(), m.version).await,
+            };
+            return match r {
+                Ok(1) => {
+                    self.in_tx = false;
+                    self.conn.execute("COMMIT").await.map(drop).map_err(|e| self.db_err("cannot commit the migration", e))
+                }
+                Ok(_) => {
+                    self.rollback().await;
+                    Err(Self::conflict(m))
+                }
+                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
+                    self.rollback().await;
+                    Err(Self::conflict(m))
+                }
+                Err(e) => {
+                    self.rollback().await;
+                    Err(self.db_err("cannot record the migration in the history", e))
+                }
+            };
+        }
         let r = match direction {
             Direction::Up => sqlx::query(AssertSqlSafe(self.sql.finish.clone())).bind(ms).bind(m.version).execute(&mut self.conn).await.map(drop),
-            Direction::Down if transactional => Ok(()),
             Direction::Down => self.exec(self.sql.delete.clone(), m.version).await.map(drop),
         };
-        let r = match r {
-            Ok(()) if transactional => {
-                self.in_tx = false;
-                self.conn.execute("COMMIT").await.map(drop)
-            }
-            other => other,
-        };
-        if let Err(e) = r {
-            if transactional {
-                self.rollback().await;
-            }
-            return Err(self.db_err("cannot record the migration in the history", e));
-        }
-        Ok(())
+        r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
     async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool {
         self.drop_cursors().await;
+        if transactional && std::mem::take(&mut self.pending_begin) {
+            // Nothing was sent: nothing to undo.
+            self.in_tx = false;
+            return false;
+        }
         if transactional {
             self.rollback().await;
             return false;
