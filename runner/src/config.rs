@@ -38,6 +38,8 @@ pub struct ConfigFile {
     pub args: BTreeMap<String, toml::Value>,
     /// Seed of the deterministic random numbers components get (default 0).
     pub seed: Option<u64>,
+    /// `session` (default) or `table`: how runs lock each other out.
+    pub lock_mode: Option<crate::backend::LockMode>,
     /// `[limits]`: what component migrations may use.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -217,6 +219,8 @@ pub struct Settings {
     pub policies: crate::sandbox::policy::Policies,
     /// How long to wait for another run's migration lock.
     pub lock_timeout: std::time::Duration,
+    /// How runs lock each other out.
+    pub lock_mode: crate::backend::LockMode,
 }
 
 impl Settings {
@@ -274,6 +278,7 @@ impl Settings {
             seed,
             policies,
             lock_timeout: std::time::Duration::from_secs(60),
+            lock_mode: file.lock_mode.unwrap_or_default(),
             migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
@@ -405,6 +410,10 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 
 # Apply pending migrations older than the newest applied one (e.g. merged from a branch).
 # allow_out_of_order = false
+
+# How runs lock each other out on PostgreSQL/MySQL: "session" (the server's own lock) or "table"
+# (a lock row with an expiry; for PgBouncer transaction pooling). --lock-mode overrides.
+# lock_mode = "session"
 
 # Arguments component migrations read (`--arg key=value` adds and overrides), and the seed of
 # the deterministic random numbers they get.

@@ -424,3 +424,52 @@ fn mariadb_data_only_migration_is_all_or_nothing() {
     assert_eq!(db.history(), vec!["1|applied"]);
     assert!(db.query("SELECT id FROM items").is_empty(), "the two good inserts were rolled back too");
 }
+
+#[test]
+fn table_lock_mode_serialises_runners_without_session_state() {
+    for kind in KINDS {
+        let db = TestDb::new(kind);
+        let p = Project::new();
+        for v in 1..=20 {
+            p.migration(v, &format!("t{v}"), &format!("CREATE TABLE t{v} (id INTEGER);"), None);
+        }
+        let url = db.url();
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+                    .current_dir(p.path())
+                    .args(["--database-url", &url, "--lock-mode", "table", "up"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut applied = 0;
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{kind:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+            applied += stdout.lines().filter(|l| l.starts_with("applied  ")).count();
+        }
+        assert_eq!(applied, 20, "{kind:?}");
+        assert_eq!(db.history().len(), 20, "{kind:?}");
+        assert!(db.query("SELECT COUNT(*) FROM db_migrate_history_lock") == vec!["0"], "{kind:?}: released");
+
+        // A live lock row held by someone else: refused with its owner named.
+        let (future, past) = match kind {
+            Kind::Postgres => ("now() + interval '1 hour'", "now() - interval '1 hour'"),
+            Kind::Mariadb => ("UTC_TIMESTAMP(6) + INTERVAL 1 HOUR", "UTC_TIMESTAMP(6) - INTERVAL 1 HOUR"),
+        };
+        p.migration(21, "t21", "CREATE TABLE t21 (id INTEGER);", None);
+        db.query(&format!("INSERT INTO db_migrate_history_lock VALUES (1, 'someone else', {future}, {future})"));
+        let (code, _, err) = run(&p, &db, &["--lock-mode", "table", "--lock-timeout", "1", "up"]);
+        assert_eq!(code, 2, "{kind:?}");
+        assert!(err.contains("holds the table lock") && err.contains("someone else"), "{kind:?}: {err}");
+        // An expired one (its runner died) is taken over.
+        db.query(&format!("UPDATE db_migrate_history_lock SET expires_at = {past}"));
+        let (code, _, err) = run(&p, &db, &["--lock-mode", "table", "--lock-timeout", "1", "up"]);
+        assert_eq!(code, 0, "{kind:?}: {err}");
+        assert_eq!(db.history().len(), 21, "{kind:?}");
+    }
+}

@@ -51,11 +51,36 @@ pub trait Backend {
     /// Takes the run-wide migration lock, waiting up to `timeout`; [`Error::Locked`] says who
     /// holds it. (SQLite needs none: each migration takes the write lock and writes its history
     /// row first.)
-    async fn lock(&mut self, timeout: Duration) -> Result<()>;
+    async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()>;
+    /// Extends a [`LockMode::Table`] lock between migrations (a no-op otherwise).
+    async fn heartbeat(&mut self) {}
     /// Releases the migration lock.
     async fn unlock(&mut self);
     /// Releases the lock and closes the connection cleanly.
     async fn close(self);
+}
+
+/// How a run locks out other runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// The server's session lock (PostgreSQL advisory lock, MySQL `GET_LOCK`): released by the
+    /// server if the runner dies. Needs a real session (not PgBouncer transaction pooling).
+    #[default]
+    Session,
+    /// A row in `<history table>_lock` with an owner and an expiry, renewed between migrations:
+    /// needs no session state, so it works behind transaction poolers. A runner that dies
+    /// leaves the row until it expires ([`TABLE_LOCK_TTL`]).
+    Table,
+}
+
+/// How long a table lock lives without renewal.
+pub const TABLE_LOCK_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Who this process is, for table locks and messages.
+pub fn lock_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
+    format!("db-migrate on {host}, pid {}", std::process::id())
 }
 
 /// A stable 64-bit lock key for a database and history table.
@@ -160,8 +185,11 @@ impl Backend for AnyBackend {
     async fn remove(&mut self, version: i64) -> Result<bool> {
         dispatch!(self, b => b.remove(version).await)
     }
-    async fn lock(&mut self, timeout: Duration) -> Result<()> {
-        dispatch!(self, b => b.lock(timeout).await)
+    async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()> {
+        dispatch!(self, b => b.lock(timeout, mode).await)
+    }
+    async fn heartbeat(&mut self) {
+        dispatch!(self, b => b.heartbeat().await)
     }
     async fn unlock(&mut self) {
         dispatch!(self, b => b.unlock().await)

@@ -28,6 +28,7 @@ pub struct MySqlBackend {
     conn: MySqlConnection,
     table: String,
     lock_name: Option<String>,
+    table_lock: Option<String>,
     cursors: HashMap<u64, (String, i64)>,
     next_cursor: u64,
 }
@@ -62,7 +63,7 @@ impl MySqlBackend {
             }
             Err(e) => return Err(connect_error(&redacted, e)),
         };
-        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, cursors: HashMap::new(), next_cursor: 0 }))
+        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0 }))
     }
 
     fn t(&self) -> String {
@@ -210,7 +211,10 @@ impl super::Backend for MySqlBackend {
         Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
     }
 
-    async fn lock(&mut self, timeout: Duration) -> Result<()> {
+    async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {
+        if mode == super::LockMode::Table {
+            return self.lock_table(timeout).await;
+        }
         let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()").fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot take the migration lock", e))?;
         // GET_LOCK names are at most 64 characters: a hash keeps long names unique.
         let name = format!("db-migrate:{:016x}", super::lock_key(&format!("{}/{}", db.unwrap_or_default(), self.table)));
@@ -233,7 +237,18 @@ impl super::Backend for MySqlBackend {
         )))
     }
 
+    async fn heartbeat(&mut self) {
+        if let Some(owner) = self.table_lock.clone() {
+            let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
+            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
+        }
+    }
+
     async fn unlock(&mut self) {
+        if let Some(owner) = self.table_lock.take() {
+            let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());
+            let _ = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
+        }
         if let Some(name) = self.lock_name.take() {
             let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(&mut self.conn).await;
         }
@@ -246,6 +261,55 @@ impl super::Backend for MySqlBackend {
 }
 
 impl MySqlBackend {
+    fn lock_table_name(&self) -> String {
+        quote_ident(&format!("{}_lock", self.table))
+    }
+
+    /// Takes a lock row in `<history>_lock` (no session state needed), expiring stale ones.
+    async fn lock_table(&mut self, timeout: Duration) -> Result<()> {
+        let t = self.lock_table_name();
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id INTEGER PRIMARY KEY, owner VARCHAR(255) NOT NULL, acquired_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL)"
+        );
+        self.conn.execute(AssertSqlSafe(create)).await.map_err(|e| self.db_err("cannot create the lock table", e))?;
+        let owner = super::lock_owner();
+        let started = std::time::Instant::now();
+        loop {
+            let _ = self.conn.execute(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND expires_at < UTC_TIMESTAMP(6)"))).await;
+            let ins = format!(
+                "INSERT IGNORE INTO {t} (id, owner, acquired_at, expires_at) VALUES (1, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? SECOND)"
+            );
+            let n = sqlx::query(AssertSqlSafe(ins))
+                .bind(&owner)
+                .bind(super::TABLE_LOCK_TTL.as_secs() as i64)
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| self.db_err("cannot take the table lock", e))?
+                .rows_affected();
+            if n == 1 {
+                self.table_lock = Some(owner);
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                let holder: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT CONCAT(owner, ', since ', acquired_at, ', expires ', expires_at) FROM {t} WHERE id = 1"
+                )))
+                .fetch_optional(&mut self.conn)
+                .await
+                .ok()
+                .flatten();
+                return Err(Error::Locked(format!(
+                    "another db-migrate run holds the table lock of {} ({}); waited {:?} (--lock-timeout). \
+                     If that run died, the lock expires by itself, or delete the row from {t}",
+                    self.table,
+                    holder.unwrap_or_else(|| "holder unknown".into()),
+                    timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     async fn begin_row(&mut self, m: &Migration, direction: Direction) -> Result<()> {
         match direction {
             Direction::Up => {

@@ -69,6 +69,7 @@ pub struct PgBackend {
     conn: PgConnection,
     sql: HistorySql,
     lock_key: Option<i64>,
+    table_lock: Option<String>,
     cursors: HashMap<u64, String>,
     next_cursor: u64,
     /// Inside a migration's transaction: guest statements then run under a savepoint, because
@@ -116,7 +117,7 @@ impl PgBackend {
         // back (and free the lock) instead of finishing a long statement for nobody (PG 14+;
         // older servers ignore the failure).
         let _ = conn.execute("SET client_connection_check_interval = 1000").await;
-        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
+        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -200,8 +201,48 @@ impl PgBackend {
         }
     }
 
+    /// Takes a lock row in `<history>_lock` (no session state needed), expiring stale ones.
+    async fn lock_table(&mut self, timeout: Duration) -> Result<()> {
+        let t = quote_ident(&format!("{}_lock", self.sql.table));
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, acquired_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
+        );
+        self.conn.execute(AssertSqlSafe(create)).await.map_err(|e| self.db_err("cannot create the lock table", e))?;
+        let owner = super::lock_owner();
+        let ttl = super::TABLE_LOCK_TTL.as_secs() as f64;
+        let started = Instant::now();
+        loop {
+            let _ = self.conn.execute(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND expires_at < now()"))).await;
+            let ins = format!(
+                "INSERT INTO {t} (id, owner, acquired_at, expires_at) VALUES (1, $1, now(), now() + make_interval(secs => $2)) ON CONFLICT (id) DO NOTHING"
+            );
+            let n = sqlx::query(AssertSqlSafe(ins)).bind(&owner).bind(ttl).execute(&mut self.conn).await.map_err(|e| self.db_err("cannot take the table lock", e))?.rows_affected();
+            if n == 1 {
+                self.table_lock = Some(owner);
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                let holder: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT format('%s, since %s, expires %s', owner, acquired_at, expires_at) FROM {t} WHERE id = 1"
+                )))
+                .fetch_optional(&mut self.conn)
+                .await
+                .ok()
+                .flatten();
+                return Err(Error::Locked(format!(
+                    "another db-migrate run holds the table lock of {} ({}); waited {:?} (--lock-timeout). \
+                     If that run died, the lock expires by itself, or delete the row from {t}",
+                    self.sql.table,
+                    holder.unwrap_or_else(|| "holder unknown".into()),
+                    timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Takes the run's advisory lock, waiting up to `timeout`; says who holds it on time-out.
-    pub async fn lock(&mut self, timeout: Duration) -> Result<()> {
+    async fn lock_advisory(&mut self, timeout: Duration) -> Result<()> {
         let key_src: String = sqlx::query_scalar("SELECT current_database()")
             .fetch_one(&mut self.conn)
             .await
@@ -241,8 +282,12 @@ impl PgBackend {
         }
     }
 
-    /// Releases the advisory lock (also released when the connection closes).
+    /// Releases the advisory or table lock (the advisory one also goes with the connection).
     pub async fn unlock(&mut self) {
+        if let Some(owner) = self.table_lock.take() {
+            let t = quote_ident(&format!("{}_lock", self.sql.table));
+            let _ = sqlx::query(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND owner = $1"))).bind(owner).execute(&mut self.conn).await;
+        }
         if let Some(key) = self.lock_key.take() {
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut self.conn).await;
         }
@@ -406,8 +451,19 @@ impl super::Backend for PgBackend {
         Ok(n == 1)
     }
 
-    async fn lock(&mut self, timeout: Duration) -> Result<()> {
-        PgBackend::lock(self, timeout).await
+    async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {
+        match mode {
+            super::LockMode::Session => self.lock_advisory(timeout).await,
+            super::LockMode::Table => self.lock_table(timeout).await,
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        if let Some(owner) = &self.table_lock {
+            let t = quote_ident(&format!("{}_lock", self.sql.table));
+            let q = format!("UPDATE {t} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2");
+            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
+        }
     }
 
     async fn unlock(&mut self) {

@@ -329,7 +329,7 @@ impl super::Backend for SqliteBackend {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn lock(&mut self, _timeout: Duration) -> Result<()> {
+    async fn lock(&mut self, _timeout: Duration, _mode: super::LockMode) -> Result<()> {
         // Each migration runs under `BEGIN IMMEDIATE` (SQLite's write lock, waited for up to the
         // busy timeout) and writes its history row first: no run-wide lock is needed.
         Ok(())

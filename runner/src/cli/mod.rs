@@ -81,12 +81,22 @@ struct Global {
     /// Seconds to wait for another run's migration lock before giving up.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60.0)]
     lock_timeout: f64,
+    /// How runs lock each other out: `session` (the server's own lock; default) or `table` (a
+    /// lock row with an expiry, for PgBouncer transaction pooling and similar).
+    #[arg(long, global = true, value_name = "MODE", value_enum)]
+    lock_mode: Option<CliLockMode>,
     /// Wait until the database accepts connections (default 60 s), e.g. while a container starts.
     #[arg(long, global = true, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
     wait: Option<f64>,
     /// An argument for component migrations (`context.args`), KEY=VALUE; repeatable.
     #[arg(long = "arg", global = true, value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CliLockMode {
+    Session,
+    Table,
 }
 
 fn parse_arg(s: &str) -> Result<(String, String), String> {
@@ -158,6 +168,12 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         return Err(Error::Config("--lock-timeout takes a number of seconds".into()));
     }
     settings.lock_timeout = std::time::Duration::from_secs_f64(cli.global.lock_timeout);
+    if let Some(m) = cli.global.lock_mode {
+        settings.lock_mode = match m {
+            CliLockMode::Session => crate::backend::LockMode::Session,
+            CliLockMode::Table => crate::backend::LockMode::Table,
+        };
+    }
     if let Some(secs) = cli.global.wait {
         wait_for_database(&settings, secs, out).await?;
     }
@@ -224,6 +240,7 @@ async fn wait_for_database(settings: &Settings, secs: f64, out: &Output) -> Resu
 fn migrator(settings: &Settings) -> crate::Migrator {
     crate::Migrator::new(&settings.migrations_dir, &settings.database_url)
         .lock_timeout(settings.lock_timeout)
+        .lock_mode(settings.lock_mode)
         .base_dir(&settings.project_dir)
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)

@@ -163,6 +163,7 @@ pub struct Migrator {
     observer: Option<Observer>,
     cache_dir: Option<PathBuf>,
     lock_timeout: Duration,
+    lock_mode: backend::LockMode,
     policies: Policies,
     context: GuestContext,
 }
@@ -181,6 +182,7 @@ impl Migrator {
             observer: None,
             cache_dir: None,
             lock_timeout: Duration::from_secs(60),
+            lock_mode: backend::LockMode::Session,
             policies: Policies::default(),
             context: GuestContext { environment: crate::config::DEFAULT_ENV.into(), ..Default::default() },
         }
@@ -213,6 +215,12 @@ impl Migrator {
     /// How long to wait for another run's migration lock (default 60 s).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How runs lock each other out (default: the server's session lock).
+    pub fn lock_mode(mut self, mode: backend::LockMode) -> Self {
+        self.lock_mode = mode;
         self
     }
 
@@ -293,7 +301,7 @@ impl Migrator {
         let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
         // Lock before anything else touches the history; `close` releases it on every path.
         let prepared = async {
-            b.lock(self.lock_timeout).await?;
+            b.lock(self.lock_timeout, self.lock_mode).await?;
             b.ensure_history().await
         }
         .await;
@@ -431,6 +439,7 @@ impl Migrator {
                     }
                     Err(e) => return Err(e),
                 };
+                slot.as_mut().expect("backend present").heartbeat().await;
                 if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
