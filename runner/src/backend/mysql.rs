@@ -29,6 +29,8 @@ pub struct MySqlBackend {
     table: String,
     lock_name: Option<String>,
     table_lock: Option<String>,
+    /// Autocommit is off for the rest of the run (switched once, at the first migration).
+    manual_commit: bool,
     cursors: HashMap<u64, (String, i64)>,
     next_cursor: u64,
 }
@@ -63,7 +65,7 @@ impl MySqlBackend {
             }
             Err(e) => return Err(connect_error(&redacted, e)),
         };
-        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0 }))
+        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, table_lock: None, manual_commit: false, cursors: HashMap::new(), next_cursor: 0 }))
     }
 
     fn t(&self) -> String {
@@ -149,11 +151,15 @@ impl super::Backend for MySqlBackend {
         // off for the migration: the first DDL statement commits the dirty row together with
         // itself (a crash after it leaves a visible dirty row), and a migration of DML only
         // stays one transaction with its history row, all or nothing.
-        self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start the migration", e))?;
+        // (Switched once per run: the run holds the migration lock, so nothing else writes the
+        // history meanwhile, and each migration ends in its own COMMIT or ROLLBACK.)
+        if !self.manual_commit {
+            self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start the migration", e))?;
+            self.manual_commit = true;
+        }
         let r = self.begin_row(m, direction).await;
         if r.is_err() {
             let _ = self.conn.execute("ROLLBACK").await;
-            let _ = self.conn.execute("SET autocommit = 1").await;
         }
         r
     }
@@ -180,9 +186,9 @@ impl super::Backend for MySqlBackend {
             Direction::Down => self.exec(format!("DELETE FROM {} WHERE version = ?", self.t()), m.version).await.map(drop),
         };
         let r = match r {
-            Ok(()) => self.conn.execute(sqlx::raw_sql("COMMIT; SET autocommit = 1")).await.map(drop),
+            Ok(()) => self.conn.execute("COMMIT").await.map(drop),
             Err(e) => {
-                let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+                let _ = self.conn.execute("ROLLBACK").await;
                 Err(e)
             }
         };
@@ -191,7 +197,7 @@ impl super::Backend for MySqlBackend {
 
     async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, _changed: bool) -> bool {
         self.drop_cursors().await;
-        let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+        let _ = self.conn.execute("ROLLBACK").await;
         // What survived the rollback is what a DDL statement committed: the truth about dirtiness.
         let q = format!("SELECT status FROM {} WHERE version = ?", self.t());
         let status: Option<String> = sqlx::query_scalar(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await.ok().flatten();
@@ -241,10 +247,16 @@ impl super::Backend for MySqlBackend {
         if let Some(owner) = self.table_lock.clone() {
             let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
             let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
+            if self.manual_commit {
+                let _ = self.conn.execute("COMMIT").await;
+            }
         }
     }
 
     async fn unlock(&mut self) {
+        if std::mem::take(&mut self.manual_commit) {
+            let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+        }
         if let Some(owner) = self.table_lock.take() {
             let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());
             let _ = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
