@@ -112,11 +112,6 @@ impl PgBackend {
             }
             Err(e) => return Err(connect_error(&redacted, e)),
         };
-        let mut conn = conn;
-        // If this process dies mid-migration, have the server notice within a second and roll
-        // back (and free the lock) instead of finishing a long statement for nobody (PG 14+;
-        // older servers ignore the failure).
-        let _ = conn.execute("SET client_connection_check_interval = 1000").await;
         Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
     }
 
