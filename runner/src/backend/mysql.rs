@@ -58,7 +58,7 @@ impl MySqlBackend {
                     return Ok(None);
                 }
                 let mut admin = opts.clone().database("").connect().await.map_err(|e| connect_error(&redacted, e))?;
-                let create = format!("CREATE DATABASE `{}`", name.replace('`', "``"));
+                let create = format!("CREATE DATABASE IF NOT EXISTS `{}`", name.replace('`', "``"));
                 admin.execute(AssertSqlSafe(create)).await.map_err(|e| connect_error(&redacted, e))?;
                 let _ = admin.close().await;
                 opts.connect().await.map_err(|e| connect_error(&redacted, e))?

@@ -106,7 +106,12 @@ impl PgBackend {
                 }
                 let mut admin = opts.clone().database("postgres").connect().await.map_err(|e| connect_error(&redacted, e))?;
                 let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-                admin.execute(AssertSqlSafe(create)).await.map_err(|e| connect_error(&redacted, e))?;
+                match admin.execute(AssertSqlSafe(create)).await {
+                    Ok(_) => {}
+                    // Another runner created it a moment ago.
+                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42P04") => {}
+                    Err(e) => return Err(connect_error(&redacted, e)),
+                }
                 let _ = admin.close().await;
                 opts.connect().await.map_err(|e| connect_error(&redacted, e))?
             }
@@ -202,7 +207,20 @@ impl PgBackend {
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, acquired_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
         );
-        self.conn.execute(AssertSqlSafe(create)).await.map_err(|e| self.db_err("cannot create the lock table", e))?;
+        // Concurrent `CREATE TABLE IF NOT EXISTS` races in PostgreSQL's catalog; a
+        // transaction-scoped advisory lock (fine behind transaction poolers) serialises it.
+        let key = super::lock_key(&format!("create {}", self.sql.table));
+        let created = async {
+            self.conn.execute("BEGIN").await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut self.conn).await?;
+            self.conn.execute(AssertSqlSafe(create)).await?;
+            self.conn.execute("COMMIT").await
+        }
+        .await;
+        if let Err(e) = created {
+            self.rollback().await;
+            return Err(self.db_err("cannot create the lock table", e));
+        }
         let owner = super::lock_owner();
         let ttl = super::TABLE_LOCK_TTL.as_secs() as f64;
         let started = Instant::now();

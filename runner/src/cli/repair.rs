@@ -19,6 +19,18 @@ pub struct RepairArgs {
     /// The migration's changes are not in place (or were undone by hand): forget it.
     #[arg(long, value_name = "VERSION")]
     mark_reverted: Option<i64>,
+    /// Do not ask for confirmation (it is only asked on an interactive terminal).
+    #[arg(long, short)]
+    yes: bool,
+}
+
+/// Asks on the terminal; anything but `y`/`yes` declines.
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<ExitCode, Error> {
@@ -38,6 +50,13 @@ pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<
             entry.name,
             entry.state.as_str()
         )));
+    }
+    let question = match resolution {
+        Resolution::MarkApplied => format!("Record {version}_{} as applied (its changes are all in place)?", entry.name),
+        Resolution::MarkReverted => format!("Forget {version}_{} (its changes are not in place, or were undone by hand)?", entry.name),
+    };
+    if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) && !out.json && !confirm(&question) {
+        return Err(Error::Config("repair cancelled: nothing changed".into()));
     }
     m.repair(version, resolution).await?;
     let what = match resolution {
