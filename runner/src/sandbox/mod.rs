@@ -131,9 +131,11 @@ pub fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
 /// same configuration gives the same numbers, and no host entropy reaches the guest.
 fn seeded_bytes(seed: u64, salt: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
-    let mut out = Vec::with_capacity(64 << 10);
+    // 4 KiB, cycled: enough for hash-map keys and test data, and cheap to make per store
+    // (this runs for every component migration).
+    let mut out = Vec::with_capacity(4096);
     let mut block = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(salt).finalize();
-    while out.len() < (64 << 10) {
+    while out.len() < 4096 {
         out.extend_from_slice(&block);
         block = Sha256::digest(block);
     }
