@@ -368,20 +368,12 @@ impl super::Backend for PgBackend {
 
     async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
         if transactional {
-            let begin = std::mem::take(&mut self.pending_begin);
-            let text = if begin { format!("BEGIN;\n{script}") } else { script.to_string() };
-            let mut done = 0usize;
-            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(text)));
-            while let Some(r) = stream.next().await {
-                match r {
-                    Ok(_) => done += 1,
-                    Err(e) => return Err((done.saturating_sub(begin as usize), e.into())),
-                }
-            }
-            return Ok(());
+            self.ensure_begun().await.map_err(|e| (0, e.into()))?;
         }
-        // One statement per round trip: several statements in one simple query would form an
-        // implicit transaction block, which `CREATE INDEX CONCURRENTLY` refuses.
+        // One statement per round trip, as psql does: measured faster on DDL-heavy scripts than
+        // one multi-statement query, and outside a transaction it is required (several
+        // statements in one simple query form an implicit transaction block, which
+        // `CREATE INDEX CONCURRENTLY` refuses).
         for (done, stmt) in statements::split(script).iter().enumerate() {
             if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
                 return Err((done, e.into()));
