@@ -75,7 +75,7 @@ pub struct PgBackend {
     /// Inside a migration's transaction: guest statements then run under a savepoint, because
     /// one failed statement aborts a PostgreSQL transaction and the guest may handle the error.
     in_tx: bool,
-    /// `BEGIN` not sent yet: it travels with the script to save a round trip (see `begin`).
+    /// `BEGIN` not sent yet: it goes out just before the first statement (see `begin`).
     pending_begin: bool,
 }
 
@@ -351,7 +351,7 @@ impl super::Backend for PgBackend {
         if transactional {
             // The run holds the advisory lock, so no other runner can record this migration
             // meanwhile: the history row is written at the end, in the same transaction, and
-            // `BEGIN` is sent together with the script. Three round trips per migration.
+            // `BEGIN` waits until the first statement (of the script or of a guest) needs it.
             self.pending_begin = true;
             self.in_tx = true;
             return Ok(());
