@@ -161,3 +161,29 @@ impl Project {
         dest
     }
 }
+
+/// Runs `n` copies of `db-migrate ARGS` at once in the project; asserts each one succeeded and
+/// returns how many migrations they applied between them.
+pub fn run_concurrently(p: &Project, n: usize, args: &[&str]) -> usize {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+                .current_dir(p.path())
+                .env_remove("DATABASE_URL")
+                .env_remove("DB_MIGRATE_ENV")
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "a runner of {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        applied += stdout.lines().filter(|l| l.starts_with("applied  ")).count();
+    }
+    applied
+}

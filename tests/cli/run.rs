@@ -214,25 +214,7 @@ fn concurrent_runners_apply_each_migration_once() {
     for v in 1..=30 {
         p.migration(v, &format!("t{v}"), &format!("CREATE TABLE t{v} (id INTEGER);\nINSERT INTO t{v} VALUES ({v});"), None);
     }
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
-                .current_dir(p.path())
-                .env_remove("DATABASE_URL")
-                .args(["up"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "a runner failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        applied += stdout.lines().filter(|l| l.starts_with("applied  ")).count();
-    }
+    let applied = crate::common::run_concurrently(&p, 4, &["up"]);
     assert_eq!(applied, 30, "each migration applied by exactly one runner");
     assert_eq!(p.history().len(), 30);
     for v in 1..=30 {

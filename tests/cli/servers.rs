@@ -244,25 +244,7 @@ fn eight_runners_apply_fifty_migrations_exactly_once() {
         for v in 1..=50 {
             p.migration(v, &format!("t{v}"), &format!("CREATE TABLE t{v} (id INTEGER);\nINSERT INTO t{v} VALUES ({v});"), None);
         }
-        let url = db.url();
-        let children: Vec<_> = (0..8)
-            .map(|_| {
-                Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
-                    .current_dir(p.path())
-                    .args(["--database-url", &url, "up"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let mut applied = 0;
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{kind:?}: a runner failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-            applied += stdout.lines().filter(|l| l.starts_with("applied  ")).count();
-        }
+        let applied = crate::common::run_concurrently(&p, 8, &["--database-url", &db.url(), "up"]);
         assert_eq!(applied, 50, "{kind:?}: each migration applied by exactly one runner");
         assert_eq!(db.history().len(), 50, "{kind:?}");
         for v in [1, 25, 50] {
@@ -433,25 +415,7 @@ fn table_lock_mode_serialises_runners_without_session_state() {
         for v in 1..=20 {
             p.migration(v, &format!("t{v}"), &format!("CREATE TABLE t{v} (id INTEGER);"), None);
         }
-        let url = db.url();
-        let children: Vec<_> = (0..4)
-            .map(|_| {
-                Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
-                    .current_dir(p.path())
-                    .args(["--database-url", &url, "--lock-mode", "table", "up"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let mut applied = 0;
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{kind:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-            applied += stdout.lines().filter(|l| l.starts_with("applied  ")).count();
-        }
+        let applied = crate::common::run_concurrently(&p, 4, &["--database-url", &db.url(), "--lock-mode", "table", "up"]);
         assert_eq!(applied, 20, "{kind:?}");
         assert_eq!(db.history().len(), 20, "{kind:?}");
         assert!(db.query("SELECT COUNT(*) FROM db_migrate_history_lock") == vec!["0"], "{kind:?}: released");

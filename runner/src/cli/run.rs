@@ -166,37 +166,34 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
     let mut items = Vec::new();
     for (direction, m) in &plan.steps {
         let verb = if *direction == Direction::Up { "apply" } else { "revert" };
-        let Some(script) = m.script(*direction) else {
-            // A component is described, never compiled or run, by a dry run.
-            out.line(&format!("-- dry run: would {verb} {} by running the component {} (sha256 {})", m.label(), m.path.display(), m.checksum));
-            out.line("");
-            items.push(serde_json::json!({
-                "version": m.version,
-                "name": m.name,
-                "kind": m.kind(),
-                "direction": direction,
-                "file": m.path.display().to_string(),
-                "sha256": m.checksum,
-            }));
-            continue;
-        };
-        out.line(&format!(
-            "-- dry run: would {verb} {} from {}{}",
-            m.label(),
-            script.path.display(),
-            if script.transaction { "" } else { " (outside a transaction)" }
-        ));
-        out.line(script.sql.trim_end());
-        out.line("");
-        items.push(serde_json::json!({
+        let mut item = serde_json::json!({
             "version": m.version,
             "name": m.name,
             "kind": m.kind(),
             "direction": direction,
-            "file": script.path.display().to_string(),
-            "transaction": script.transaction,
-            "sql": script.sql,
-        }));
+        });
+        match m.script(*direction) {
+            None => {
+                // A component is described, never compiled or run, by a dry run.
+                out.line(&format!("-- dry run: would {verb} {} by running the component {} (sha256 {})", m.label(), m.path.display(), m.checksum));
+                item["file"] = m.path.display().to_string().into();
+                item["sha256"] = m.checksum.clone().into();
+            }
+            Some(script) => {
+                out.line(&format!(
+                    "-- dry run: would {verb} {} from {}{}",
+                    m.label(),
+                    script.path.display(),
+                    if script.transaction { "" } else { " (outside a transaction)" }
+                ));
+                out.line(script.sql.trim_end());
+                item["file"] = script.path.display().to_string().into();
+                item["transaction"] = script.transaction.into();
+                item["sql"] = script.sql.clone().into();
+            }
+        }
+        out.line("");
+        items.push(item);
     }
     out.json(&serde_json::json!({ "dry_run": true, "steps": items }));
     ExitCode::SUCCESS
