@@ -86,6 +86,14 @@ impl Default for CallLimits {
 }
 
 impl CallLimits {
+    /// Checks the size of a list of documents against the parameter limit.
+    pub fn check_count(&self, items: usize) -> Result<(), GuestSqlError> {
+        if items > self.max_params {
+            return Err(GuestSqlError::Denied(format!("{items} documents exceed the limit of {} per call", self.max_params)));
+        }
+        Ok(())
+    }
+
     /// Checks a statement and its parameter count: one statement per call, within the limits.
     pub fn check(&self, statement: &str, params: usize) -> Result<(), GuestSqlError> {
         if statement.len() > self.max_statement_bytes {

@@ -8,6 +8,7 @@
 //! so a crash leaves a visible mark instead of a silent half-state.
 
 pub mod guest;
+pub mod mongo;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -119,6 +120,35 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
     }
 }
 
+/// Applies or reverts a MongoDB command file: begin (dirty), the commands in order, finish — or
+/// abort, naming the line and number of the command that failed.
+pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction: Direction) -> Result<Duration> {
+    let script = m.commands(direction).expect("the planner only runs scripts that exist");
+    let docs = script.documents().map_err(|e| Error::Config(format!("{}: {e}", script.path.display())))?;
+    b.begin(m, direction, false).await?;
+    let started = Instant::now();
+    match b.exec_commands(&docs).await {
+        Ok(()) => {
+            let took = started.elapsed();
+            b.finish(m, direction, false, took).await?;
+            Ok(took)
+        }
+        Err((done, mut source)) => {
+            let dirty = b.abort(m, direction, false, done > 0).await;
+            let c = &script.commands[done];
+            source.message = format!("command {} of {} (`{}`): {}", done + 1, script.commands.len(), c.name, source.message);
+            Err(Error::MigrationFailed {
+                migration: MigrationRef { version: m.version, name: m.name.clone() },
+                direction,
+                path: script.path.clone(),
+                line: Some(c.line),
+                source,
+                dirty,
+            })
+        }
+    }
+}
+
 /// A connected backend of any supported database.
 pub enum AnyBackend {
     /// SQLite.
@@ -127,6 +157,33 @@ pub enum AnyBackend {
     Postgres(postgres::PgBackend),
     /// MySQL or MariaDB.
     Mysql(mysql::MySqlBackend),
+    /// MongoDB.
+    Mongo(mongo::MongoBackend),
+}
+
+impl AnyBackend {
+    /// The MongoDB backend, when this is one.
+    pub fn as_mongo(&mut self) -> Option<&mut mongo::MongoBackend> {
+        match self {
+            AnyBackend::Mongo(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a document database (MongoDB) rather than a SQL one.
+    pub fn is_documents(&self) -> bool {
+        matches!(self, AnyBackend::Mongo(_))
+    }
+
+    /// The database's name for messages: `SQLite`, `PostgreSQL`, `MySQL/MariaDB`, `MongoDB`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            AnyBackend::Sqlite(_) => "SQLite",
+            AnyBackend::Postgres(_) => "PostgreSQL",
+            AnyBackend::Mysql(_) => "MySQL/MariaDB",
+            AnyBackend::Mongo(_) => "MongoDB",
+        }
+    }
 }
 
 /// Whether connecting may create the database.
@@ -147,6 +204,7 @@ pub async fn connect(url: &DatabaseUrl, history_table: &str, mode: OpenMode) -> 
         }
         DatabaseUrl::Postgres(u) => Ok(postgres::PgBackend::connect(u, history_table, mode).await?.map(AnyBackend::Postgres)),
         DatabaseUrl::Mysql(u) => Ok(mysql::MySqlBackend::connect(u, history_table, mode).await?.map(AnyBackend::Mysql)),
+        DatabaseUrl::Mongo(u) => Ok(mongo::MongoBackend::connect(u, history_table, mode).await?.map(AnyBackend::Mongo)),
     }
 }
 
@@ -156,8 +214,26 @@ macro_rules! dispatch {
             AnyBackend::Sqlite($b) => $e,
             AnyBackend::Postgres($b) => $e,
             AnyBackend::Mysql($b) => $e,
+            AnyBackend::Mongo($b) => $e,
         }
     };
+}
+
+/// Like `dispatch!`, for the SQL-only operations: MongoDB answers `$mongo`. (A component that
+/// imports `sql` is refused before it runs against MongoDB, so this is a last line only.)
+macro_rules! dispatch_sql {
+    ($self:ident, $b:ident => $e:expr, mongo => $mongo:expr) => {
+        match $self {
+            AnyBackend::Sqlite($b) => $e,
+            AnyBackend::Postgres($b) => $e,
+            AnyBackend::Mysql($b) => $e,
+            AnyBackend::Mongo(_) => $mongo,
+        }
+    };
+}
+
+fn not_sql() -> GuestSqlError {
+    GuestSqlError::InvalidInput("the database is MongoDB: it has no SQL (use the `documents` interface)".into())
 }
 
 impl Backend for AnyBackend {
@@ -201,24 +277,25 @@ impl Backend for AnyBackend {
 
 impl GuestSql for AnyBackend {
     fn dialect(&self) -> Dialect {
-        dispatch!(self, b => b.dialect())
+        // Grants parse with some dialect; MongoDB never gets here with SQL (see `dispatch_sql!`).
+        dispatch_sql!(self, b => b.dialect(), mongo => Dialect::Sqlite)
     }
     async fn execute(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
-        dispatch!(self, b => b.execute(s, p).await)
+        dispatch_sql!(self, b => b.execute(s, p).await, mongo => Err(not_sql()))
     }
     async fn query(&mut self, s: &str, p: Vec<SqlValue>, max: usize) -> std::result::Result<Rows, GuestSqlError> {
-        dispatch!(self, b => b.query(s, p, max).await)
+        dispatch_sql!(self, b => b.query(s, p, max).await, mongo => Err(not_sql()))
     }
     async fn execute_batch(&mut self, s: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
-        dispatch!(self, b => b.execute_batch(s, rows).await)
+        dispatch_sql!(self, b => b.execute_batch(s, rows).await, mongo => Err(not_sql()))
     }
     async fn open_cursor(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
-        dispatch!(self, b => b.open_cursor(s, p).await)
+        dispatch_sql!(self, b => b.open_cursor(s, p).await, mongo => Err(not_sql()))
     }
     async fn cursor_next(&mut self, id: u64, max: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
-        dispatch!(self, b => b.cursor_next(id, max).await)
+        dispatch_sql!(self, b => b.cursor_next(id, max).await, mongo => Err(not_sql()))
     }
     async fn close_cursor(&mut self, id: u64) {
-        dispatch!(self, b => b.close_cursor(id).await)
+        dispatch_sql!(self, b => b.close_cursor(id).await, mongo => ())
     }
 }

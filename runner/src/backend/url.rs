@@ -13,6 +13,9 @@ pub enum DatabaseUrl {
     Postgres(String),
     /// MySQL or MariaDB (`mysql://`, `mariadb://`); options such as `ssl-mode` pass through.
     Mysql(String),
+    /// MongoDB (`mongodb://`, `mongodb+srv://`); the path names the database, options such as
+    /// `tls=true` or `replicaSet` pass through to the driver.
+    Mongo(String),
 }
 
 /// Where a SQLite database lives.
@@ -59,12 +62,15 @@ impl DatabaseUrl {
         if let Some(rest) = url.strip_prefix("mariadb://") {
             return Ok(DatabaseUrl::Mysql(format!("mysql://{rest}")));
         }
+        if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+            return Ok(DatabaseUrl::Mongo(url.to_string()));
+        }
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
         let shown = redact(url);
         Err(Error::Connect(if scheme.is_empty() || scheme.contains('/') {
             format!("`{shown}` is not a database URL: expected e.g. `sqlite:db/app.sqlite3`")
         } else {
-            format!("unsupported database URL scheme `{scheme}:` in `{shown}`; supported: `sqlite:`, `postgres://`, `postgresql://`, `mysql://`, `mariadb://`")
+            format!("unsupported database URL scheme `{scheme}:` in `{shown}`; supported: `sqlite:`, `postgres://`, `postgresql://`, `mysql://`, `mariadb://`, `mongodb://`, `mongodb+srv://`")
         }))
     }
 }
@@ -119,6 +125,8 @@ mod tests {
         let base = Path::new("/");
         assert_eq!(DatabaseUrl::parse("postgres://u:p@h/db", base).unwrap(), DatabaseUrl::Postgres("postgres://u:p@h/db".into()));
         assert_eq!(DatabaseUrl::parse("mariadb://root@h/db", base).unwrap(), DatabaseUrl::Mysql("mysql://root@h/db".into()));
+        assert_eq!(DatabaseUrl::parse("mongodb://h:27017/app", base).unwrap(), DatabaseUrl::Mongo("mongodb://h:27017/app".into()));
+        assert_eq!(redact("mongodb+srv://u:pw@cluster.example/app?retryWrites=true"), "mongodb+srv://u:***@cluster.example/app?retryWrites=true");
     }
 
     #[test]

@@ -398,6 +398,25 @@ impl Migrator {
         let result = async {
             let history = slot.as_mut().expect("backend present").read_history().await?;
             let steps = planner(&migrations, &history)?;
+            // A SQL file cannot run on MongoDB, nor a command file on a SQL database: refuse
+            // before anything runs, so the database stays exactly as it was.
+            let b = slot.as_ref().expect("backend present");
+            for step in &steps {
+                let m = &migrations[step.index];
+                let mismatch = match m.body {
+                    Body::Sql { .. } => b.is_documents(),
+                    Body::Commands { .. } => !b.is_documents(),
+                    Body::Component => false,
+                };
+                if mismatch {
+                    return Err(Error::Config(format!(
+                        "{} is a {} migration, but the database is {}; nothing was run. Keep SQL migrations for SQL databases and `.mongo.json` command files for MongoDB",
+                        m.path.display(),
+                        if matches!(m.body, Body::Sql { .. }) { "SQL" } else { "MongoDB command-file" },
+                        b.kind_name()
+                    )));
+                }
+            }
             let mut report = Report::default();
             for step in steps {
                 let m = &migrations[step.index];
@@ -406,6 +425,10 @@ impl Migrator {
                 }
                 let ran = match m.body {
                     Body::Sql { .. } => backend::run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
+                    Body::Commands { .. } => {
+                        let mongo = slot.as_mut().and_then(AnyBackend::as_mongo).expect("checked above");
+                        backend::run_commands(mongo, m, step.direction).await
+                    }
                     Body::Component => {
                         if sandbox.is_none() {
                             sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?);

@@ -1,5 +1,6 @@
 //! The migration core: reading migrations, planning runs, and carrying them out.
 
+pub mod commands;
 pub mod error;
 pub mod history;
 pub mod migrator;

@@ -6,6 +6,9 @@
 //! - a folder `VERSION_name/` with `up.sql` and `down.sql` (diesel; `2019-02-26-002946` becomes
 //!   `20190226002946`).
 //!
+//! Beside them: `VERSION_name.wasm` components and, for MongoDB, `VERSION_name.mongo.json`
+//! command files (see [`super::commands`]).
+//!
 //! Discovery reports every problem it finds at once rather than stopping at the first.
 
 use std::collections::BTreeMap;
@@ -16,6 +19,7 @@ use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
 use super::error::{Direction, SourceError};
+use super::commands::CommandScript;
 use super::statements;
 
 /// What a migration is made of.
@@ -24,8 +28,10 @@ use super::statements;
 pub enum MigrationKind {
     /// Plain SQL text.
     Sql,
-    /// A WebAssembly component (world `migration`), run in the sandbox.
+    /// A WebAssembly component (world `migration` or `document-migration`), run in the sandbox.
     Component,
+    /// A MongoDB command file (`.mongo.json`).
+    Commands,
 }
 
 impl MigrationKind {
@@ -34,6 +40,7 @@ impl MigrationKind {
         match self {
             MigrationKind::Sql => "sql",
             MigrationKind::Component => "component",
+            MigrationKind::Commands => "commands",
         }
     }
 }
@@ -51,6 +58,13 @@ pub enum Body {
     /// A component at [`Migration::path`]. Whether it is reversible or transactional is its own
     /// answer (`metadata`), learnt only when it runs: read-only commands never compile it.
     Component,
+    /// MongoDB commands; no `down` makes the migration irreversible.
+    Commands {
+        /// How to apply it.
+        up: CommandScript,
+        /// How to revert it.
+        down: Option<CommandScript>,
+    },
 }
 
 impl fmt::Display for MigrationKind {
@@ -105,6 +119,7 @@ impl Migration {
         match self.body {
             Body::Sql { .. } => MigrationKind::Sql,
             Body::Component => MigrationKind::Component,
+            Body::Commands { .. } => MigrationKind::Commands,
         }
     }
 
@@ -112,6 +127,7 @@ impl Migration {
     pub fn reversible(&self) -> bool {
         match &self.body {
             Body::Sql { down, .. } => down.is_some(),
+            Body::Commands { down, .. } => down.is_some(),
             Body::Component => true,
         }
     }
@@ -121,7 +137,16 @@ impl Migration {
         match (&self.body, direction) {
             (Body::Sql { up, .. }, Direction::Up) => Some(up),
             (Body::Sql { down, .. }, Direction::Down) => down.as_ref(),
-            (Body::Component, _) => None,
+            (Body::Component | Body::Commands { .. }, _) => None,
+        }
+    }
+
+    /// The commands of one direction, for MongoDB command files.
+    pub fn commands(&self, direction: Direction) -> Option<&CommandScript> {
+        match (&self.body, direction) {
+            (Body::Commands { up, .. }, Direction::Up) => Some(up),
+            (Body::Commands { down, .. }, Direction::Down) => down.as_ref(),
+            _ => None,
         }
     }
 
@@ -349,6 +374,7 @@ fn check_script(script: &Script) -> Result<(), SourceError> {
 
 enum Found {
     Component(PathBuf),
+    Commands(PathBuf),
     Marked(PathBuf),
     Up(PathBuf),
     Down(PathBuf),
@@ -401,6 +427,8 @@ pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
         };
         let (stem, found): (&str, fn(PathBuf) -> Found) = if is_dir {
             (file_name, Found::Dir)
+        } else if let Some(s) = file_name.strip_suffix(".mongo.json") {
+            (s, Found::Commands)
         } else if let Some(s) = file_name.strip_suffix(".up.sql") {
             (s, Found::Up)
         } else if let Some(s) = file_name.strip_suffix(".down.sql") {
@@ -475,6 +503,7 @@ fn assemble_all(handle: &Dir, dir: &Path, groups: Vec<((i64, String), Vec<Found>
 fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
     let mut marked = None;
     let mut component = None;
+    let mut commands = None;
     let mut up = None;
     let mut down = None;
     let mut folder = None;
@@ -482,17 +511,18 @@ fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Fou
         match f {
             Found::Marked(p) => marked = Some(p),
             Found::Component(p) => component = Some(p),
+            Found::Commands(p) => commands = Some(p),
             Found::Up(p) => up = Some(p),
             Found::Down(p) => down = Some(p),
             Found::Dir(p) => folder = Some(p),
         }
     }
-    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some()];
+    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some(), commands.is_some()];
     if sources.iter().filter(|&&b| b).count() > 1 {
-        let any = marked.or(up).or(down).or(folder).or(component).unwrap();
+        let any = marked.or(up).or(down).or(folder).or(component).or(commands).unwrap();
         return Err(SourceError::file(
             &any,
-            format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component); keep one"),
+            format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component, .mongo.json); keep one"),
         ));
     }
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
@@ -502,6 +532,12 @@ fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Fou
     }
     // Paths are read relative to the migrations directory, through its handle.
     let read = |p: &Path| read_text(handle, &rel(p), p);
+    if let Some(p) = commands {
+        let text = read(&p)?;
+        let (up, down) = super::commands::parse(&text, &p)?;
+        let checksum = checksum([text.as_str()]);
+        return Ok(Migration { version, name, path: p, body: Body::Commands { up, down }, checksum });
+    }
     let (path, up_script, down_script, texts) = if let Some(p) = marked {
         let text = read(&p)?;
         let (u, d) = parse_marked(&text, &p)?;

@@ -50,8 +50,9 @@ pub fn describe(engine: &Engine, component: &Component) -> Description {
     let imports: Vec<Item> = ty.imports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
     let exports: Vec<Item> = ty.exports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
     let has = |n: &str| exports.iter().any(|e| e.name == n && e.kind == "func");
+    let imports_documents = imports.iter().any(|i| i.name.starts_with("db-migrate:runtime/documents"));
     let world = if has("up") && has("down") && has("metadata") {
-        "migration"
+        if imports_documents { "document-migration" } else { "migration" }
     } else if has("run") {
         "seed"
     } else {
@@ -65,11 +66,28 @@ pub fn describe(engine: &Engine, component: &Component) -> Description {
 const OFFERED_PREFIXES: [&str; 7] =
     ["db-migrate:runtime/", "wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"];
 
-/// Checks that a component implements the `migration` world and imports nothing the host
-/// does not offer, with a message that says what it is instead.
-pub fn check_migration_world(engine: &Engine, component: &Component) -> Result<(), String> {
+/// Checks that a component implements a migration world that fits the database
+/// (`document-migration` for MongoDB, `migration` for SQL) and imports nothing the host does
+/// not offer, with a message that says what it is instead.
+pub fn check_migration_world(engine: &Engine, component: &Component, database: &str, documents_db: bool) -> Result<(), String> {
     let d = describe(engine, component);
-    if d.world != "migration" {
+    let imports = |what: &str| d.imports.iter().any(|i| i.name.starts_with(what));
+    if imports("db-migrate:runtime/sql") && imports("db-migrate:runtime/documents") {
+        return Err("the component imports both `sql` and `documents`; a migration is for a SQL database or for MongoDB, not both".into());
+    }
+    if documents_db && imports("db-migrate:runtime/sql") {
+        return Err(format!(
+            "the component imports the `sql` interface (world `migration`), but the database is {database}; \
+             a MongoDB migration uses `documents` (world `document-migration`)"
+        ));
+    }
+    if !documents_db && imports("db-migrate:runtime/documents") {
+        return Err(format!(
+            "the component imports the `documents` interface (world `document-migration`, for MongoDB), but the database is {database}; \
+             a SQL migration uses `sql` (world `migration`)"
+        ));
+    }
+    if d.world != "migration" && d.world != "document-migration" {
         let exported: Vec<&str> = d.exports.iter().map(|e| e.name.as_str()).collect();
         let hint = if d.world == "seed" { " — it looks like a seed (world `seed`), which belongs in seeds/" } else { "" };
         return Err(format!(

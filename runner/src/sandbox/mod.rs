@@ -6,6 +6,7 @@
 //! migration's transaction.
 
 pub mod cache;
+pub mod doc_grants;
 pub mod grants;
 pub mod host;
 pub mod inspect;
@@ -28,6 +29,7 @@ use crate::migrate::migrator::{Event, Observer};
 use crate::migrate::source::Migration;
 pub use cache::Origin;
 use host::HostState;
+use host::DocumentMigration;
 use host::Migration as MigrationWorld;
 pub use host::GuestContext;
 use policy::Policy;
@@ -151,6 +153,8 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
         MigrationWorld::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
+        // The MongoDB world adds one interface; the others are shared.
+        host::documents::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
             let (stop, e) = (ticker.clone(), engine.clone());
@@ -218,7 +222,7 @@ impl Sandbox {
             }
             Err(msg) => return (db, Err(fail(Blame::Guest, msg, false))),
         };
-        if let Err(msg) = inspect::check_migration_world(&self.engine, &component) {
+        if let Err(msg) = inspect::check_migration_world(&self.engine, &component, db.kind_name(), db.is_documents()) {
             return (db, Err(fail(Blame::Guest, msg, false)));
         }
 
@@ -320,11 +324,16 @@ impl Sandbox {
                 _ => describe_trap(e),
             }
         };
-        let instance = match MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await {
+        let instance = if store.data().db.is_documents() {
+            DocumentMigration::instantiate_async(&mut *store, component, &self.linker).await.map(Instance::Documents)
+        } else {
+            MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await.map(Instance::Sql)
+        };
+        let instance = match instance {
             Ok(i) => i,
             Err(e) => return Err(fail(Blame::Guest, format!("cannot instantiate the component: {e:#}"), false)),
         };
-        let meta = match instance.call_metadata(&mut *store).await {
+        let meta = match instance.metadata(&mut *store).await {
             Ok(meta) => meta,
             Err(e) => return Err(fail(Blame::Guest, why(store, &e), false)),
         };
@@ -337,10 +346,7 @@ impl Sandbox {
         let tx = meta.transactional;
         store.data_mut().db.begin(m, direction, tx).await?;
         let started = Instant::now();
-        let outcome = match direction {
-            Direction::Up => instance.call_up(&mut *store).await,
-            Direction::Down => instance.call_down(&mut *store).await,
-        };
+        let outcome = instance.run(&mut *store, direction).await;
         let took = started.elapsed();
         let changed = store.data().writes > 0;
         let failure = match outcome {
@@ -356,6 +362,42 @@ impl Sandbox {
         };
         let dirty = store.data_mut().db.abort(m, direction, tx, changed).await;
         Err(fail(Blame::Guest, failure, dirty))
+    }
+}
+
+/// An instance of either migration world.
+enum Instance {
+    Sql(MigrationWorld),
+    Documents(DocumentMigration),
+}
+
+/// What `metadata` says, whichever world.
+struct Metadata {
+    reversible: bool,
+    transactional: bool,
+}
+
+impl Instance {
+    async fn metadata(&self, store: &mut Store<HostState>) -> wasmtime::Result<Metadata> {
+        Ok(match self {
+            Instance::Sql(i) => {
+                let m = i.call_metadata(store).await?;
+                Metadata { reversible: m.reversible, transactional: m.transactional }
+            }
+            Instance::Documents(i) => {
+                let m = i.call_metadata(store).await?;
+                Metadata { reversible: m.reversible, transactional: m.transactional }
+            }
+        })
+    }
+
+    async fn run(&self, store: &mut Store<HostState>, direction: Direction) -> wasmtime::Result<std::result::Result<(), String>> {
+        match (self, direction) {
+            (Instance::Sql(i), Direction::Up) => i.call_up(store).await,
+            (Instance::Sql(i), Direction::Down) => i.call_down(store).await,
+            (Instance::Documents(i), Direction::Up) => i.call_up(store).await,
+            (Instance::Documents(i), Direction::Down) => i.call_down(store).await,
+        }
     }
 }
 
