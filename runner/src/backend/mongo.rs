@@ -68,6 +68,19 @@ fn db_error(e: &mongodb::error::Error) -> DbError {
     DbError { message: super::url::redact(&message), code: code.map(|c| c.to_string()) }
 }
 
+/// A write command answers `ok: 1` even when its writes failed: the failures are in
+/// `writeErrors` / `writeConcernError` of the reply.
+pub fn reply_error(reply: &Document) -> Option<DbError> {
+    let first = match reply.get("writeErrors") {
+        Some(Bson::Array(errors)) => errors.iter().find_map(|e| e.as_document()),
+        _ => None,
+    }
+    .or_else(|| reply.get_document("writeConcernError").ok())?;
+    let code = first.get_i32("code").ok().map(|c| c.to_string());
+    let index = first.get_i32("index").map(|i| format!("document {i}: ")).unwrap_or_default();
+    Some(DbError { message: format!("{index}{}", first.get_str("errmsg").unwrap_or("write failed")), code })
+}
+
 fn guest_error(e: mongodb::error::Error) -> GuestSqlError {
     let (code, message) = error_parts(&e);
     let kind = match code {
@@ -224,8 +237,13 @@ impl MongoBackend {
     /// Runs a command file's commands in order. On failure, returns how many had completed.
     pub async fn exec_commands(&mut self, commands: &[Document]) -> std::result::Result<(), (usize, DbError)> {
         for (i, c) in commands.iter().enumerate() {
-            if let Err(e) = self.db.run_command(c.clone()).await {
-                return Err((i, db_error(&e)));
+            match self.db.run_command(c.clone()).await {
+                Ok(reply) => {
+                    if let Some(e) = reply_error(&reply) {
+                        return Err((i, e));
+                    }
+                }
+                Err(e) => return Err((i, db_error(&e))),
             }
         }
         Ok(())
@@ -571,7 +589,14 @@ impl MongoBackend {
 
     /// Runs a command on the migration's database (the sandbox checked it); the reply.
     pub async fn run_command(&mut self, command: Document) -> std::result::Result<Document, GuestSqlError> {
-        in_session!(self.session, self.db.run_command(command)).map_err(guest_error)
+        let reply = in_session!(self.session, self.db.run_command(command)).map_err(guest_error)?;
+        match reply_error(&reply) {
+            Some(e) => {
+                let kind = if e.code.as_deref() == Some("11000") { DbErrorKind::UniqueViolation } else { DbErrorKind::Other };
+                Err(GuestSqlError::Database { kind, message: e.message, code: e.code })
+            }
+            None => Ok(reply),
+        }
     }
 }
 

@@ -38,16 +38,25 @@ use std::rc::Rc;
 
 #[doc(hidden)]
 pub mod __bindings {
+    // One world for both kinds of migration: `migration` plus the MongoDB `documents`
+    // interface. A component imports only what it calls, so a SQL migration imports `sql` (world
+    // `migration`) and a MongoDB one `documents` (world `document-migration`).
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "migration",
+        inline: "package db-migrate:sdk;
+                 world guest {
+                     include db-migrate:runtime/migration@0.1.0;
+                     import db-migrate:runtime/documents@0.1.0;
+                 }",
+        world: "db-migrate:sdk/guest",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_migration_world",
         default_bindings_module: "db_migrate_sdk::__bindings",
     });
 }
 
-use __bindings::db_migrate::runtime::{context as ctx, log as wlog, sql, types};
+use __bindings::db_migrate::runtime::{context as ctx, documents as wdocs, log as wlog, sql, types};
 
 /// A SQL value: a parameter or a value read from a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -444,6 +453,135 @@ impl Cursor {
                 .map(|r| Row { columns: self.columns.clone(), values: r.into_iter().map(Value::from).collect() })
                 .collect()
         }))
+    }
+}
+
+/// MongoDB: the documents of the migration's database, for migrations run against MongoDB.
+///
+/// Documents, filters, updates and options are Extended JSON text (relaxed or canonical), so
+/// any JSON library (or `format!`) can build them; results come back the same way.
+///
+/// ```no_run
+/// use db_migrate_sdk::{Migration, Result, documents};
+///
+/// struct Backfill;
+///
+/// impl Migration for Backfill {
+///     const DESCRIPTION: &'static str = "users get a `plan` field";
+///
+///     fn up() -> Result<()> {
+///         documents::create_index("users", r#"{"email": 1}"#, Some(r#"{"unique": true}"#))?;
+///         documents::update_many("users", r#"{"plan": {"$exists": false}}"#, r#"{"$set": {"plan": "free"}}"#)?;
+///         Ok(())
+///     }
+///
+///     fn down() -> Result<()> {
+///         documents::update_many("users", "{}", r#"{"$unset": {"plan": ""}}"#)?;
+///         documents::drop_index("users", "email_1")
+///     }
+/// }
+///
+/// db_migrate_sdk::export_migration!(Backfill);
+/// ```
+pub mod documents {
+    use super::{Result, wdocs};
+
+    /// How [`find`] and [`DocumentCursor::open`] shape their result.
+    #[derive(Debug, Clone, Default)]
+    pub struct FindOptions {
+        /// Fields to return (`{"name": 1, "_id": 0}`).
+        pub projection: Option<String>,
+        /// Order (`{"created": -1}`).
+        pub sort: Option<String>,
+        /// Documents to skip.
+        pub skip: Option<u64>,
+        /// Most documents to return.
+        pub limit: Option<u64>,
+    }
+
+    impl From<&FindOptions> for wdocs::FindOptions {
+        fn from(o: &FindOptions) -> Self {
+            wdocs::FindOptions { projection: o.projection.clone(), sort: o.sort.clone(), skip: o.skip, limit: o.limit }
+        }
+    }
+
+    /// Inserts documents in order; returns how many were inserted. Send thousands per call:
+    /// each call is one round trip.
+    pub fn insert_many<S: AsRef<str>>(collection: &str, docs: &[S]) -> Result<u64> {
+        let docs: Vec<String> = docs.iter().map(|d| d.as_ref().to_string()).collect();
+        Ok(wdocs::insert_many(collection, &docs)?)
+    }
+
+    /// Inserts one document.
+    pub fn insert_one(collection: &str, doc: &str) -> Result<()> {
+        wdocs::insert_many(collection, &[doc.to_string()])?;
+        Ok(())
+    }
+
+    /// The documents matching `filter`. Use a [`DocumentCursor`] for large results.
+    pub fn find(collection: &str, filter: &str, options: &FindOptions) -> Result<Vec<String>> {
+        Ok(wdocs::find(collection, filter, &options.into())?)
+    }
+
+    /// Applies `update` (operators such as `{"$set": …}`, or a pipeline array) to every match;
+    /// returns (matched, modified).
+    pub fn update_many(collection: &str, filter: &str, update: &str) -> Result<(u64, u64)> {
+        let r = wdocs::update_many(collection, filter, update)?;
+        Ok((r.matched, r.modified))
+    }
+
+    /// Deletes every match; returns how many.
+    pub fn delete_many(collection: &str, filter: &str) -> Result<u64> {
+        Ok(wdocs::delete_many(collection, filter)?)
+    }
+
+    /// Counts the matches.
+    pub fn count(collection: &str, filter: &str) -> Result<u64> {
+        Ok(wdocs::count(collection, filter)?)
+    }
+
+    /// Creates a collection; `options` as for MongoDB's `create` command.
+    pub fn create_collection(name: &str, options: Option<&str>) -> Result<()> {
+        Ok(wdocs::create_collection(name, options)?)
+    }
+
+    /// Drops a collection (absent is fine).
+    pub fn drop_collection(name: &str) -> Result<()> {
+        Ok(wdocs::drop_collection(name)?)
+    }
+
+    /// Creates an index on `keys`; `options` as in `createIndexes` (`{"unique": true}`).
+    /// Returns its name (by default `field_1_other_-1`).
+    pub fn create_index(collection: &str, keys: &str, options: Option<&str>) -> Result<String> {
+        Ok(wdocs::create_index(collection, keys, options)?)
+    }
+
+    /// Drops an index by name.
+    pub fn drop_index(collection: &str, name: &str) -> Result<()> {
+        Ok(wdocs::drop_index(collection, name)?)
+    }
+
+    /// Runs one database command on the migration's database and returns the reply. Only
+    /// commands db-migrate can check against the grants are allowed.
+    pub fn run_command(command: &str) -> Result<String> {
+        Ok(wdocs::run_command(command)?)
+    }
+
+    /// Reads a result batch by batch, so a backfill never holds a whole collection.
+    pub struct DocumentCursor {
+        inner: wdocs::DocumentCursor,
+    }
+
+    impl DocumentCursor {
+        /// Opens a cursor over the documents matching `filter`.
+        pub fn open(collection: &str, filter: &str, options: &FindOptions) -> Result<DocumentCursor> {
+            Ok(DocumentCursor { inner: wdocs::open_cursor(collection, filter, &options.into())? })
+        }
+
+        /// Up to `max` more documents; `None` when the result is exhausted.
+        pub fn next_page(&mut self, max: u32) -> Result<Option<Vec<String>>> {
+            Ok(self.inner.next_page(max)?)
+        }
     }
 }
 
