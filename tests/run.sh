@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the sqlite3 CLI for the benchmark floor, the
-# wasm32-wasip2 Rust target for guests), then runs unit and end-to-end tests (guests are built from
+# wasm32-wasip2 Rust target for guests, a MongoDB-wire server from PyPI), then runs unit and end-to-end tests (guests are built from
 # source by `db-migrate build`), the quickstart example, and smoke runs of the benchmark scripts
 # (their figures are not asserted).
 # CI (.ci/run) calls exactly this.
@@ -36,6 +36,24 @@ for _ in $(seq 1 30); do
 done
 pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable at 127.0.0.1:5432: the server tests need it" >&2; exit 1; }
 mariadb-admin -h 127.0.0.1 -u root ping || { echo "MariaDB is not reachable at 127.0.0.1:3306: the server tests need it" >&2; exit 1; }
+
+# MongoDB: no server is packaged for this machine kind, so a MongoDB-wire server from PyPI
+# (SecantusDB, on WiredTiger) runs from a venv under target/, keeping its data there too.
+mongo_up() { (exec 3<>/dev/tcp/127.0.0.1/27017) 2>/dev/null; }
+if ! mongo_up; then
+    venv="$root/target/mongo-venv"
+    if [ ! -x "$venv/bin/secantusd-py" ]; then
+        echo "==> installing the MongoDB-wire test server (secantusdb from PyPI)"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "secantusdb==0.7.0b3"
+    fi
+    echo "==> starting the MongoDB-wire test server on 127.0.0.1:27017"
+    mkdir -p "$root/target/mongo-data"
+    nohup "$venv/bin/secantusd-py" --host 127.0.0.1 --port 27017 --storage-path "$root/target/mongo-data" \
+        --log-level WARNING >"$root/target/mongo.log" 2>&1 &
+    for _ in $(seq 1 60); do mongo_up && break; sleep 0.5; done
+fi
+mongo_up || { echo "the MongoDB-wire server is not reachable at 127.0.0.1:27017 (log: target/mongo.log): the MongoDB tests need it" >&2; exit 1; }
 
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -6,6 +6,7 @@ mod errors;
 mod formats;
 mod hostile;
 mod library;
+mod mongo;
 mod project;
 mod run;
 mod servers;

@@ -14,16 +14,19 @@ pub struct CreateArgs {
     /// Name of the migration: letters, digits, `_` and `-` (e.g. add_users_table).
     #[arg(long, short)]
     name: String,
-    /// Write the migration as a component in this language instead of SQL: a guest crate in
+    /// What to write: a SQL file (the default), a MongoDB command file (the default when the
+    /// database URL is `mongodb://`), or a component in a language — a guest crate in
     /// components/, built into migrations/ by `db-migrate build`.
-    #[arg(long, value_enum, default_value = "sql")]
-    lang: Lang,
+    #[arg(long, value_enum)]
+    lang: Option<Lang>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     /// A `.sql` file with up and down sections.
     Sql,
+    /// A `.mongo.json` file with `up` and `down` arrays of MongoDB commands.
+    Mongo,
     /// A Rust crate using the db-migrate SDK.
     Rust,
 }
@@ -51,6 +54,31 @@ impl Migration for ThisMigration {
 db_migrate_sdk::export_migration!(ThisMigration);
 "#;
 
+const RUST_MONGO_LIB: &str = r##"//! A db-migrate component migration for MongoDB. Build it with `db-migrate build`.
+use db_migrate_sdk::{Migration, Result, documents, log};
+
+struct ThisMigration;
+
+impl Migration for ThisMigration {
+    const DESCRIPTION: &'static str = "describe what this migration does";
+    // Index and collection changes cannot run in a MongoDB transaction; a data-only migration
+    // may set this to `true` to be all or nothing on a replica set.
+    const TRANSACTIONAL: bool = false;
+
+    fn up() -> Result<()> {
+        let index = documents::create_index("example", r#"{"name": 1}"#, Some(r#"{"unique": true}"#))?;
+        log::info(format!("created index {index}"));
+        Ok(())
+    }
+
+    fn down() -> Result<()> {
+        documents::drop_index("example", "name_1")
+    }
+}
+
+db_migrate_sdk::export_migration!(ThisMigration);
+"##;
+
 const TEMPLATE: &str = "-- migrate:up\n\n\n-- migrate:down\n\n";
 
 pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCode, Error> {
@@ -72,7 +100,15 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
     let version = stamp.max(newest + 1);
 
     let io = |path: &std::path::Path, e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
-    let path = match args.lang {
+    let mongo = settings.database_url.starts_with("mongodb://") || settings.database_url.starts_with("mongodb+srv://");
+    let lang = args.lang.unwrap_or(if mongo { Lang::Mongo } else { Lang::Sql });
+    let path = match lang {
+        Lang::Mongo => {
+            let path = dir.join(format!("{version}_{}.mongo.json", args.name));
+            std::fs::write(&path, crate::migrate::commands::TEMPLATE).map_err(|e| io(&path, e))?;
+            out.line(&format!("created {}", path.display()));
+            path
+        }
         Lang::Sql => {
             let path = dir.join(format!("{version}_{}.sql", args.name));
             std::fs::write(&path, TEMPLATE).map_err(|e| io(&path, e))?;
@@ -91,7 +127,8 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
                  # Each guest is its own workspace, outside any workspace around the project.\n[workspace]\n"
             );
             std::fs::write(crate_dir.join("Cargo.toml"), manifest).map_err(|e| io(&crate_dir, e))?;
-            std::fs::write(crate_dir.join("src").join("lib.rs"), RUST_LIB).map_err(|e| io(&crate_dir, e))?;
+            let lib = if mongo { RUST_MONGO_LIB } else { RUST_LIB };
+            std::fs::write(crate_dir.join("src").join("lib.rs"), lib).map_err(|e| io(&crate_dir, e))?;
             out.line(&format!("created {}/ (a Rust component migration)", crate_dir.display()));
             out.line("next: edit its src/lib.rs, then `db-migrate build` writes the component into migrations/");
             crate_dir
