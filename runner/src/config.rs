@@ -400,6 +400,8 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # the DATABASE_URL environment variable and DATABASE_URL in .env.
 # `${VAR}` is replaced by the environment variable VAR, so secrets stay out of this file.
 # Without any URL, db-migrate uses an embedded SQLite file: db/<environment>.sqlite3.
+# Servers: postgres://user:${PGPASSWORD}@host/db, mysql:// or mariadb://user@host/db,
+# mongodb://host:27017/db (MongoDB migrations are .mongo.json command files or components).
 # database_url = "sqlite:db/development.sqlite3"
 
 # migrations_dir = "migrations"
@@ -413,6 +415,7 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 
 # How runs lock each other out on PostgreSQL/MySQL: "session" (the server's own lock) or "table"
 # (a lock row with an expiry; for PgBouncer transaction pooling). --lock-mode overrides.
+# MongoDB always uses a lock document with an expiry.
 # lock_mode = "session"
 
 # Arguments component migrations read (`--arg key=value` adds and overrides), and the seed of

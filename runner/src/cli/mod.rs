@@ -28,11 +28,13 @@ const LONG_ABOUT: &str = "\
 Database migrations in plain SQL or sandboxed WebAssembly components.
 
 Migrations live in `migrations/` as `VERSION_name.sql` files with `-- migrate:up` and
-`-- migrate:down` sections; `.up.sql`/`.down.sql` pairs and diesel-style folders work too.
-Each migration and its history row commit in one transaction.
+`-- migrate:down` sections; `.up.sql`/`.down.sql` pairs and diesel-style folders work too,
+as do `.wasm` components and, for MongoDB, `.mongo.json` command files.
+Each migration and its history row commit in one transaction where the database allows.
 
 The database URL comes from --database-url, else DATABASE_URL, else .env, else
 db-migrate.toml, else an embedded SQLite file in the project (db/<env>.sqlite3).
+Supported: sqlite:, postgres://, mysql://, mariadb://, mongodb://, mongodb+srv://.
 
 Exit codes: 0 ok, 1 a check found something (status --check, validate), 2 error.";
 
