@@ -5,11 +5,11 @@ The `seed_docs` benchmark guest inserts 100,000 generated documents into `bench_
 `documents` interface's insert-many, 1,000 per call, as a component migration run by `db-migrate
 up` (warm compiled cache). The floor is `runner/examples/mongo_floor.rs`: the same documents,
 the same batches, the same driver (`mongodb` crate) calling `insert_many` directly. Both are
-whole processes, timed end to end, interleaved, each round on an empty collection; the ratio of
-the medians is printed next to the target (<= 1.3x).
+whole processes, timed end to end, interleaved, each round on an empty collection (emptied
+outside the timed run); the ratio of the medians is printed next to the target (<= 1.3x).
 
 Usage: python3 bench/mongo.py [--binary target/release/db-migrate] [--url mongodb://127.0.0.1:27017]
-                              [--docs 100000] [--batch 1000] [--repeat 5]
+                              [--docs 100000] [--batch 1000] [--repeat 5] [--floor PATH]
 """
 import argparse
 import shutil
@@ -29,14 +29,18 @@ def main():
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--floor", help="a prebuilt mongo_floor binary (default: cargo builds it)")
     args = ap.parse_args()
     binary = Path(args.binary)
     profile = "release" if "release" in binary.parts else "debug"
     if not binary.exists():
         subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
-    cargo = ["cargo", "build", "-q", "-p", "db-migrate", "--example", "mongo_floor"] + (["--release"] if profile == "release" else [])
-    subprocess.run(cargo, cwd=ROOT, check=True)
-    floor_bin = ROOT / "target" / profile / "examples" / "mongo_floor"
+    if args.floor:
+        floor_bin = Path(args.floor)
+    else:
+        cargo = ["cargo", "build", "-q", "-p", "db-migrate", "--example", "mongo_floor"] + (["--release"] if profile == "release" else [])
+        subprocess.run(cargo, cwd=ROOT, check=True)
+        floor_bin = ROOT / "target" / profile / "examples" / "mongo_floor"
 
     work = ROOT / "bench/out/mongo"
     shutil.rmtree(work, ignore_errors=True)
@@ -54,6 +58,7 @@ def main():
         return run(base + ["up", *seed])[0]
 
     def native():
+        run([str(floor_bin), url, "0", "1"])
         return run([str(floor_bin), url, str(args.docs), str(args.batch)])[0]
 
     # Warm the compiled cache and the server's files.

@@ -1,7 +1,8 @@
 //! The native floor of `bench/mongo.py`: the same documents as the `seed_docs` benchmark guest,
 //! inserted with the same driver's `insert_many` in the same batches, from plain Rust.
 //!
-//! Usage: mongo_floor URL DOCS BATCH  (URL names the database; `bench_docs` is dropped first)
+//! Usage: mongo_floor URL DOCS BATCH  (URL names the database; DOCS = 0 drops `bench_docs`, so
+//! the benchmark can empty it outside the timed run)
 
 use mongodb::bson::{Document, doc};
 
@@ -18,7 +19,11 @@ fn main() {
         let client = mongodb::Client::with_uri_str(url).await.expect("connect");
         let db = client.default_database().expect("the URL names a database");
         let coll = db.collection::<Document>("bench_docs");
-        coll.drop().await.expect("drop");
+        if total == 0 {
+            coll.drop().await.expect("drop");
+            client.shutdown().await;
+            return;
+        }
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut docs = Vec::with_capacity(batch as usize);
         for id in 1..=total {

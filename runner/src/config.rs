@@ -49,7 +49,69 @@ pub struct ConfigFile {
     /// `[environments.NAME]` sections, selected with `--env NAME`.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// `[seeds]` and `[[seeds.pack]]`: seed history and third-party seed packs.
+    #[serde(default)]
+    pub seeds: SeedsConfig,
 }
+
+/// `[seeds]` of `db-migrate.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedsConfig {
+    /// The table recording which seeds ran (default `db_migrate_seeds`).
+    pub history_table: Option<String>,
+    /// `[[seeds.pack]]`: seed packs, run after the project's own seeds, in this order.
+    #[serde(default)]
+    pub pack: Vec<PackConfig>,
+}
+
+/// One `[[seeds.pack]]`: a seed component the user may not trust, and what it may touch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackConfig {
+    /// The pack's name (`db-migrate seed NAME` runs it alone).
+    pub name: String,
+    /// The `.wasm` file, relative to the project.
+    pub component: PathBuf,
+    /// Pinned SHA-256 of the `.wasm`; a different file refuses to run.
+    pub sha256: Option<String>,
+    /// Tables the pack may read and write (nothing else; never DDL).
+    pub tables: Vec<String>,
+    /// Arguments the pack reads (`--arg k=v` overrides).
+    #[serde(default)]
+    pub args: BTreeMap<String, toml::Value>,
+    /// Environments the pack may run in (default: development and test).
+    pub environments: Option<Vec<String>>,
+    /// Commit after every batch instead of once at the end (for very large data): a failure
+    /// keeps the batches already written.
+    #[serde(default)]
+    pub batch_commits: bool,
+    /// A folder the pack may read (never write) at `/data`, relative to the project.
+    pub data_dir: Option<PathBuf>,
+    /// Limits for this pack, over `[limits]`.
+    #[serde(flatten)]
+    pub limits: LimitsConfig,
+}
+
+/// A seed pack, resolved.
+#[derive(Debug, Clone)]
+pub struct SeedPack {
+    /// Name.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    /// Arguments from the configuration (CLI `--arg`s override them when it runs).
+    pub args: BTreeMap<String, String>,
+    /// Environments it may run in.
+    pub environments: Vec<String>,
+    /// Commit per batch.
+    pub batch_commits: bool,
+    /// Grants (read + write on its tables), limits, pin and data folder.
+    pub policy: crate::sandbox::policy::Policy,
+}
+
+/// Environments a seed pack runs in when its section does not say.
+pub const DEFAULT_PACK_ENVIRONMENTS: [&str; 2] = ["development", "test"];
 
 /// `[limits]` of `db-migrate.toml` (and the limit keys of `[components.NAME]`).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -221,6 +283,12 @@ pub struct Settings {
     pub lock_timeout: std::time::Duration,
     /// How runs lock each other out.
     pub lock_mode: crate::backend::LockMode,
+    /// `--arg key=value` from the command line alone (they override a seed pack's own args).
+    pub cli_args: BTreeMap<String, String>,
+    /// Seed packs, in configuration order.
+    pub seed_packs: Vec<SeedPack>,
+    /// The seed history table, validated.
+    pub seed_table: String,
 }
 
 impl Settings {
@@ -272,8 +340,14 @@ impl Settings {
         let seed = env_cfg.and_then(|e| e.seed).or(file.seed).unwrap_or(0);
 
         let policies = policies(&file, &project_dir)?;
+        let seed_packs = seed_packs(&file, &project_dir, &policies)?;
+        let seed_table = file.seeds.history_table.clone().unwrap_or_else(|| "db_migrate_seeds".to_string());
+        history::validate_table_name(&seed_table).map_err(|e| Error::Config(format!("[seeds] history_table: {e}")))?;
 
         Ok(Settings {
+            cli_args: o.args.iter().cloned().collect(),
+            seed_packs,
+            seed_table,
             args,
             seed,
             policies,
@@ -323,6 +397,62 @@ fn policies(file: &ConfigFile, project: &Path) -> Result<crate::sandbox::policy:
         }
         let _: &Grants = &p.grants;
         out.by_name.insert(name.clone(), p);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))))
+    }
+}
+
+/// Resolves `[[seeds.pack]]` sections: each pack gets `read` + `write` on its tables only.
+fn seed_packs(file: &ConfigFile, project: &Path, policies: &crate::sandbox::policy::Policies) -> Result<Vec<SeedPack>, Error> {
+    use crate::sandbox::grants::{Class, Grants};
+    use crate::sandbox::policy::Policy;
+    let mut problems = Vec::new();
+    let mut out: Vec<SeedPack> = Vec::new();
+    for (i, p) in file.seeds.pack.iter().enumerate() {
+        let at = format!("[[seeds.pack]] #{} (`{}`)", i + 1, p.name);
+        if !crate::migrate::source::is_valid_name(&p.name) {
+            problems.push(format!("{at}: the name may only hold letters, digits, `_` and `-`"));
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            problems.push(format!("{at}: a second pack with this name"));
+        }
+        if p.tables.is_empty() {
+            problems.push(format!("{at}: `tables` must list the tables the pack may write (it gets nothing else)"));
+        }
+        let component = if p.component.is_absolute() { p.component.clone() } else { project.join(&p.component) };
+        let mut policy = Policy {
+            grants: Grants { classes: [Class::Read, Class::Write].into(), tables: Some(p.tables.iter().map(|t| t.to_ascii_lowercase()).collect()) },
+            limits: p.limits.apply(policies.default.limits, &at, &mut problems),
+            ..Default::default()
+        };
+        if let Some(sha) = &p.sha256 {
+            if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                problems.push(format!("{at}: sha256 must be 64 hex digits (`db-migrate inspect FILE` prints it)"));
+            }
+            policy.sha256 = Some(sha.to_ascii_lowercase());
+        }
+        if let Some(dir) = &p.data_dir {
+            let full = if dir.is_absolute() { dir.clone() } else { project.join(dir) };
+            if !full.is_dir() {
+                problems.push(format!("{at}: data_dir {} is not a folder", full.display()));
+            }
+            policy.data_dir = Some(full);
+        }
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push(SeedPack {
+            name: p.name.clone(),
+            component,
+            args: p.args.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            environments: p.environments.clone().unwrap_or_else(|| DEFAULT_PACK_ENVIRONMENTS.iter().map(|e| e.to_string()).collect()),
+            batch_commits: p.batch_commits,
+            policy,
+        });
     }
     if problems.is_empty() {
         Ok(out)

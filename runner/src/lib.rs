@@ -25,8 +25,10 @@ pub mod cli;
 pub mod config;
 pub mod migrate;
 pub mod sandbox;
+pub mod seed;
 
 pub use migrate::error::{Error, Result};
 pub use migrate::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
 pub use migrate::source::Migration;
+pub use seed::{SeedOptions, Seeder};

@@ -166,9 +166,90 @@ pub fn single_values_tuple(statement: &str) -> Option<(&str, &str)> {
     Some((head, tuple))
 }
 
+/// For PostgreSQL's `INSERT INTO target [(cols)] VALUES ($1, …, $n)` — placeholders in order
+/// and nothing else — the `target [(cols)]` part, so a batch can become one `COPY … FROM STDIN`.
+pub fn pg_copy_target(statement: &str) -> Option<&str> {
+    let s = statement.trim().trim_end_matches(';').trim_end();
+    if !s.ends_with(')') {
+        return None;
+    }
+    let open = s.rfind('(')?;
+    let inner = &s[open + 1..s.len() - 1];
+    let in_order = inner.split(',').enumerate().all(|(i, p)| p.trim().strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) == Some(i + 1));
+    if inner.trim().is_empty() || !in_order {
+        return None;
+    }
+    let head = s[..open].trim_end();
+    let head = head.len().checked_sub(6).filter(|&i| head.get(i..).is_some_and(|t| t.eq_ignore_ascii_case("values")))
+        .map(|i| head[..i].trim_end())?;
+    let mut words = head.splitn(3, char::is_whitespace);
+    let (insert, into, target) = (words.next()?, words.next()?, words.next()?.trim());
+    if !insert.eq_ignore_ascii_case("insert") || !into.eq_ignore_ascii_case("into") || target.is_empty() {
+        return None;
+    }
+    // Anything beyond a name and a column list (a subquery, `DEFAULT VALUES`, …) is not COPY's.
+    let name_end = target.find('(').unwrap_or(target.len());
+    let name = target[..name_end].trim();
+    if name.is_empty() || name.contains(char::is_whitespace) && !name.starts_with('"') {
+        return None;
+    }
+    Some(target)
+}
+
+/// Appends one value in COPY's text format.
+pub fn copy_text(out: &mut Vec<u8>, v: &SqlValue) {
+    use std::io::Write;
+    match v {
+        SqlValue::Null => out.extend_from_slice(b"\\N"),
+        SqlValue::Bool(b) => out.push(if *b { b't' } else { b'f' }),
+        SqlValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        SqlValue::Float(f) if f.is_nan() => out.extend_from_slice(b"NaN"),
+        SqlValue::Float(f) if f.is_infinite() => out.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" }),
+        SqlValue::Float(f) => {
+            let _ = write!(out, "{f:?}");
+        }
+        SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
+            for b in s.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    other => out.push(other),
+                }
+            }
+        }
+        SqlValue::Blob(bytes) => {
+            // bytea's hex form, its backslash escaped for COPY.
+            out.extend_from_slice(b"\\\\x");
+            for b in bytes {
+                let _ = write!(out, "{b:02x}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_targets_and_text() {
+        assert_eq!(pg_copy_target("INSERT INTO users (id, name) VALUES ($1, $2)"), Some("users (id, name)"));
+        assert_eq!(pg_copy_target("insert into public.t values ($1)"), Some("public.t"));
+        assert_eq!(pg_copy_target("INSERT INTO t (a, b) VALUES ($2, $1)"), None);
+        assert_eq!(pg_copy_target("INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING"), None);
+        assert_eq!(pg_copy_target("INSERT INTO t (a) VALUES ($1, now())"), None);
+        assert_eq!(pg_copy_target("INSERT INTO t (a) SELECT x FROM y WHERE z IN ($1)"), None);
+        let mut out = Vec::new();
+        for v in [SqlValue::Null, SqlValue::Bool(true), SqlValue::Int(-3), SqlValue::Float(0.5), SqlValue::Text("a\tb\\c\n".into()), SqlValue::Blob(vec![1, 255])] {
+            copy_text(&mut out, &v);
+            out.push(b'|');
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "\\N|t|-3|0.5|a\\tb\\\\c\\n|\\\\x01ff|");
+    }
 
     #[test]
     fn values_tuple_detection() {

@@ -59,6 +59,12 @@ pub trait Backend {
     async fn unlock(&mut self);
     /// Releases the lock and closes the connection cleanly.
     async fn close(self);
+    /// Opens a transaction with no history row (seeds record themselves at the end).
+    async fn begin_plain(&mut self) -> Result<()>;
+    /// Commits what [`Backend::begin_plain`] opened.
+    async fn commit_plain(&mut self) -> Result<()>;
+    /// Rolls back what [`Backend::begin_plain`] opened.
+    async fn rollback_plain(&mut self);
 }
 
 /// How a run locks out other runs.
@@ -272,6 +278,15 @@ impl Backend for AnyBackend {
     }
     async fn close(self) {
         dispatch!(self, b => b.close().await)
+    }
+    async fn begin_plain(&mut self) -> Result<()> {
+        dispatch!(self, b => b.begin_plain().await)
+    }
+    async fn commit_plain(&mut self) -> Result<()> {
+        dispatch!(self, b => b.commit_plain().await)
+    }
+    async fn rollback_plain(&mut self) {
+        dispatch!(self, b => b.rollback_plain().await)
     }
 }
 

@@ -263,6 +263,16 @@ impl MongoBackend {
 }
 
 impl super::Backend for MongoBackend {
+    async fn begin_plain(&mut self) -> Result<()> {
+        Err(Error::Config("seeds run on SQL databases; on MongoDB, seed data with a migration (a command file or a component)".into()))
+    }
+
+    async fn commit_plain(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn rollback_plain(&mut self) {}
+
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
         let coll = self.history();
         let mut cursor = coll.find(doc! {}).sort(doc! { "_id": 1 }).await.map_err(|e| self.db_err("cannot read the history collection", e))?;

@@ -109,6 +109,20 @@ impl MySqlBackend {
 }
 
 impl super::Backend for MySqlBackend {
+    async fn begin_plain(&mut self) -> Result<()> {
+        self.conn.execute("START TRANSACTION").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
+    }
+
+    async fn commit_plain(&mut self) -> Result<()> {
+        self.drop_cursors().await;
+        self.conn.execute("COMMIT").await.map(drop).map_err(|e| self.db_err("cannot commit", e))
+    }
+
+    async fn rollback_plain(&mut self) {
+        self.drop_cursors().await;
+        let _ = self.conn.execute("ROLLBACK").await;
+    }
+
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
         if !self.history_exists().await? {
             return Ok(Vec::new());
@@ -445,6 +459,33 @@ impl GuestSql for MySqlBackend {
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+        let Some(first) = rows.first() else { return Ok(0) };
+        let width = first.len();
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
+        }
+        // `INSERT … VALUES (?, ?)` becomes multi-row statements within MySQL's 65,535
+        // placeholders per statement: one round trip per chunk instead of one per row.
+        if let Some((head, tuple)) = super::guest::single_values_tuple(statement).filter(|_| width > 0) {
+            let per_chunk = (65_535 / width).clamp(1, 5_000);
+            let mut total = 0;
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
+                let mut text = String::with_capacity(head.len() + chunk.len() * (tuple.len() + 1));
+                text.push_str(head);
+                text.push(' ');
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(tuple);
+                }
+                let q = bind_all(sqlx::query(AssertSqlSafe(text)), chunk.into_iter().flatten());
+                total += q.execute(&mut self.conn).await.map_err(guest_error)?.rows_affected();
+            }
+            return Ok(total);
+        }
         let mut total = 0;
         for row in rows {
             total += self.execute(statement, row).await?;

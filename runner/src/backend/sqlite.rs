@@ -199,6 +199,20 @@ impl SqliteBackend {
 }
 
 impl super::Backend for SqliteBackend {
+    async fn begin_plain(&mut self) -> Result<()> {
+        self.conn.execute("BEGIN IMMEDIATE").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
+    }
+
+    async fn commit_plain(&mut self) -> Result<()> {
+        self.drop_cursors().await;
+        self.conn.execute("COMMIT").await.map(drop).map_err(|e| self.db_err("cannot commit", e))
+    }
+
+    async fn rollback_plain(&mut self) {
+        self.drop_cursors().await;
+        let _ = self.conn.execute("ROLLBACK").await;
+    }
+
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
         // Reading straight away saves a round trip on every command; an absent table is the
         // rare case and is told apart by asking only then.

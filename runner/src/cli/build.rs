@@ -1,6 +1,8 @@
 //! `db-migrate build`: compile guest sources into components, and warm the compiled cache.
 //!
 //! Guest crates live in `components/VERSION_name/`; each becomes `migrations/VERSION_name.wasm`.
+//! A crate that builds a seed (the SDK's `seed` feature) becomes `seeds/NAME.wasm` instead.
+//! Crates elsewhere (seed packs in `plugins/`) are built when named on the command line.
 //! The Rust SDK and the WIT package travel inside this binary and are written to
 //! `.db-migrate/sdk/rust` and `.db-migrate/wit`, so a project needs nothing but db-migrate and a
 //! Rust toolchain with the `wasm32-wasip2` target.
@@ -24,9 +26,23 @@ pub const TARGET: &str = "wasm32-wasip2";
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Write the components here instead of the migrations folder (any folder names allowed).
+    /// Guest crate folders to build (default: every crate in components/).
+    #[arg(value_name = "CRATE_DIR")]
+    crates: Vec<PathBuf>,
+    /// Write the components here instead of migrations/ and seeds/ (any folder names allowed).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+}
+
+/// Whether a guest crate builds a seed: it enables the SDK's `seed` feature.
+fn is_seed_crate(manifest: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(manifest) else { return false };
+    let Ok(doc) = toml::from_str::<toml::Table>(&text) else { return false };
+    doc.get("dependencies")
+        .and_then(|d| d.get("db-migrate-sdk"))
+        .and_then(|s| s.get("features"))
+        .and_then(|f| f.as_array())
+        .is_some_and(|f| f.iter().any(|v| v.as_str() == Some("seed")))
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -80,9 +96,18 @@ fn package_name(manifest: &Path) -> Result<String, Error> {
 
 pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCode, Error> {
     let components = settings.project_dir.join("components");
-    let mut crates: Vec<PathBuf> = match std::fs::read_dir(&components) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("Cargo.toml").is_file()).collect(),
-        Err(_) => Vec::new(),
+    let mut crates: Vec<PathBuf> = if args.crates.is_empty() {
+        match std::fs::read_dir(&components) {
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("Cargo.toml").is_file()).collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        for c in &args.crates {
+            if !c.join("Cargo.toml").is_file() {
+                return Err(Error::Config(format!("{}: not a guest crate (no Cargo.toml)", c.display())));
+            }
+        }
+        args.crates.clone()
     };
     crates.sort();
     if crates.is_empty() {
@@ -92,22 +117,30 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
     }
     check_toolchain()?;
     materialize_sdk(&settings.project_dir)?;
-    let out_dir = args.out.clone().unwrap_or_else(|| settings.migrations_dir.clone());
-    std::fs::create_dir_all(&out_dir).map_err(|e| io(&out_dir, e))?;
+    if let Some(o) = &args.out {
+        std::fs::create_dir_all(o).map_err(|e| io(o, e))?;
+    }
     let target_dir = settings.project_dir.join(".db-migrate").join("target");
     let sandbox = crate::sandbox::Sandbox::new(Some(settings.project_dir.join(".db-migrate").join("cache")), settings.policies.features())?;
 
     let mut built = Vec::new();
     for dir in crates {
         let stem = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if args.out.is_none() && !matches!(source::parse_stem(&stem), Some(Ok(_))) {
+        let manifest = dir.join("Cargo.toml");
+        let seed = is_seed_crate(&manifest);
+        let out_dir = match (&args.out, seed) {
+            (Some(o), _) => o.clone(),
+            (None, true) => settings.seeds_dir.clone(),
+            (None, false) => settings.migrations_dir.clone(),
+        };
+        std::fs::create_dir_all(&out_dir).map_err(|e| io(&out_dir, e))?;
+        if args.out.is_none() && !seed && !matches!(source::parse_stem(&stem), Some(Ok(_))) {
             return Err(Error::Config(format!(
                 "{}: a component folder is named VERSION_name (it becomes {}/VERSION_name.wasm); rename it or pass --out",
                 dir.display(),
                 settings.migrations_dir.display()
             )));
         }
-        let manifest = dir.join("Cargo.toml");
         let package = package_name(&manifest)?;
         out.note(&format!("building {} ({package})", dir.display()));
         let status = Command::new("cargo")

@@ -11,6 +11,7 @@ mod output;
 mod progress;
 mod repair;
 mod run;
+mod seed;
 mod status;
 
 use std::path::PathBuf;
@@ -45,7 +46,8 @@ Examples:
   db-migrate up                            apply everything pending
   db-migrate up --dry-run                  print the SQL that would run
   db-migrate down --steps 2                revert the last two migrations
-  db-migrate status --check                exit 1 if the database is not up to date";
+  db-migrate status --check                exit 1 if the database is not up to date
+  db-migrate seed                          fill the database with seeds and seed packs";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -126,6 +128,8 @@ enum Command {
     Validate,
     /// Resolve a dirty migration (one that failed outside a transaction) after checking the schema.
     Repair(repair::RepairArgs),
+    /// Fill the database: seeds/*.sql, seed components and sandboxed seed packs.
+    Seed(seed::SeedArgs),
     /// Compile guest crates in components/ into migrations/*.wasm (cargo, target wasm32-wasip2).
     Build(build::BuildArgs),
     /// Show a component's world, imports and exports without running it.
@@ -195,6 +199,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Status(a) => status::status(&settings, a, out).await,
         Command::Validate => status::validate(&settings, out).await,
         Command::Repair(a) => repair::run(&settings, a, out).await,
+        Command::Seed(a) => seed::run(&settings, a, out).await,
     }
 }
 

@@ -70,6 +70,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Database { .. } => "database",
         Error::MigrationFailed { .. } => "migration_failed",
         Error::ComponentFailed { .. } => "component_failed",
+        Error::SeedFailed { .. } => "seed_failed",
         Error::Conflict(_) => "conflict",
         Error::Locked(_) => "locked",
         Error::Io { .. } => "io",

@@ -138,7 +138,7 @@ fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
             progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
             audit.record(&migration.label(), statement, reason);
         }
-        Event::Started { .. } => {}
+        Event::Started { .. } | Event::SeedSkipped { .. } | Event::SeedFinished { .. } => {}
     })
 }
 
@@ -172,6 +172,17 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
             "kind": m.kind(),
             "direction": direction,
         });
+        if let Some(commands) = m.commands(*direction) {
+            out.line(&format!("-- dry run: would {verb} {} from {} ({} MongoDB commands)", m.label(), commands.path.display(), commands.commands.len()));
+            for c in &commands.commands {
+                out.line(&c.json.to_string());
+            }
+            item["file"] = commands.path.display().to_string().into();
+            item["commands"] = commands.commands.iter().map(|c| c.json.clone()).collect::<Vec<_>>().into();
+            out.line("");
+            items.push(item);
+            continue;
+        }
         match m.script(*direction) {
             None => {
                 // A component is described, never compiled or run, by a dry run.

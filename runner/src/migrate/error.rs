@@ -244,6 +244,22 @@ pub enum Error {
         /// True when the migration ran outside a transaction and is now recorded as dirty.
         dirty: bool,
     },
+    /// A seed failed: its SQL, its component, or its bookkeeping.
+    #[error("{}", seed_failed(self))]
+    SeedFailed {
+        /// The seed's name.
+        seed: String,
+        /// Its file.
+        path: PathBuf,
+        /// Line of the failing statement (SQL seeds).
+        line: Option<usize>,
+        /// Whose fault it is (components).
+        blame: Option<Blame>,
+        /// What happened.
+        message: String,
+        /// Batches committed before the failure (batched commits only): they stay.
+        committed: u64,
+    },
     /// The migration lock could not be taken in time.
     #[error("{0}")]
     Locked(String),
@@ -311,3 +327,26 @@ fn migration_failed(e: &Error) -> String {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn seed_failed(e: &Error) -> String {
+    let Error::SeedFailed { seed, path, line, blame, message, committed } = e else { unreachable!() };
+    let at = match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    };
+    let mut s = format!("seed {seed} failed at {at}: {message}");
+    match blame {
+        Some(Blame::Guest) => s.push_str("\nthe component (guest) is at fault"),
+        Some(Blame::Host) => s.push_str("\nthe host (db-migrate or the database) is at fault, not the component"),
+        None => {}
+    }
+    if *committed > 0 {
+        s.push_str(&format!(
+            "\n{committed} batch(es) were committed before the failure (the pack uses batched commits) and stay; \
+             `db-migrate seed {seed} --reset` empties its tables and starts over"
+        ));
+    } else {
+        s.push_str("\nnothing of this seed was kept: everything it wrote was rolled back");
+    }
+    s
+}

@@ -104,6 +104,20 @@ pub enum Event<'a> {
         /// Which way.
         direction: Direction,
     },
+    /// A seed was not run, and why.
+    SeedSkipped {
+        /// The seed.
+        seed: &'a Migration,
+        /// Why.
+        reason: &'a str,
+    },
+    /// A seed ran and is committed.
+    SeedFinished {
+        /// The seed.
+        seed: &'a Migration,
+        /// What it did.
+        report: &'a crate::seed::SeedReport,
+    },
     /// A migration finished and is committed.
     Finished {
         /// The migration.

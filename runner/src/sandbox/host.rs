@@ -45,7 +45,25 @@ mod doc_bindings {
     });
 }
 
+/// Bindings of the seed world (export `run`); its imports are the `migration` world's.
+#[allow(missing_docs)]
+mod seed_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "seed",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "db-migrate:runtime/types": super::bindings::db_migrate::runtime::types,
+            "db-migrate:runtime/sql": super::bindings::db_migrate::runtime::sql,
+            "db-migrate:runtime/log": super::bindings::db_migrate::runtime::log,
+            "db-migrate:runtime/context": super::bindings::db_migrate::runtime::context,
+        },
+    });
+}
+
 pub use bindings::Migration;
+pub use seed_bindings::Seed;
 pub use bindings::db_migrate::runtime::{context, log, sql, types};
 pub use doc_bindings::DocumentMigration;
 pub use doc_bindings::db_migrate::runtime::documents;
@@ -93,6 +111,16 @@ pub struct HostState {
     pub(super) log_cap: usize,
     pub(super) stdout: CappedOutput,
     pub(super) stderr: CappedOutput,
+    /// Rows changed per table (seeds report them).
+    pub(super) rows: BTreeMap<String, u64>,
+    /// The table each statement text writes, worked out once per text.
+    pub(super) targets: std::collections::HashMap<String, Option<String>>,
+    /// Commit after each batch (seed packs that opt in).
+    pub(super) batch_commits: bool,
+    /// Batches committed so far.
+    pub(super) commits: u64,
+    /// A failure of the host's own (a commit that failed), reported instead of the guest's.
+    pub(super) host_error: Option<String>,
 }
 
 impl WasiView for HostState {
@@ -124,6 +152,89 @@ impl HostState {
         self.admitted.insert(statement.to_string());
         Ok(())
     }
+}
+
+impl HostState {
+    /// Counts `n` changed rows against the table `statement` writes.
+    fn count_rows(&mut self, statement: &str, n: u64) {
+        if !self.targets.contains_key(statement) {
+            if self.targets.len() >= 1024 {
+                self.targets.clear();
+            }
+            self.targets.insert(statement.to_string(), write_target(statement));
+        }
+        if let Some(Some(t)) = self.targets.get(statement) {
+            *self.rows.entry(t.clone()).or_default() += n;
+        }
+    }
+
+    /// After a batch: commit it when the seed asked for batched commits.
+    async fn after_batch(&mut self) -> wasmtime::Result<()> {
+        if !self.batch_commits {
+            return Ok(());
+        }
+        use crate::backend::Backend;
+        let r = match self.db.commit_plain().await {
+            Ok(()) => self.db.begin_plain().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => {
+                self.commits += 1;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("committing a batch failed: {e}");
+                self.host_error = Some(msg.clone());
+                Err(wasmtime::Error::msg(msg))
+            }
+        }
+    }
+}
+
+/// The table an `INSERT`/`REPLACE`/`UPDATE`/`DELETE` writes, read lexically (lower-case, quotes
+/// removed); `None` for anything else.
+pub fn write_target(statement: &str) -> Option<String> {
+    let mut words = statement.split_whitespace().filter(|w| !w.starts_with("--"));
+    let first = words.next()?.to_ascii_uppercase();
+    let mut next = || words.next().map(str::to_string);
+    let mut name = match first.as_str() {
+        "INSERT" | "REPLACE" => {
+            let mut w = next()?;
+            if w.eq_ignore_ascii_case("OR") {
+                next()?;
+                w = next()?;
+            }
+            if w.eq_ignore_ascii_case("IGNORE") {
+                w = next()?;
+            }
+            if !w.eq_ignore_ascii_case("INTO") {
+                return None;
+            }
+            next()?
+        }
+        "UPDATE" => {
+            let mut w = next()?;
+            if w.eq_ignore_ascii_case("OR") {
+                next()?;
+                w = next()?;
+            }
+            w
+        }
+        "DELETE" => {
+            let w = next()?;
+            if !w.eq_ignore_ascii_case("FROM") {
+                return None;
+            }
+            next()?
+        }
+        _ => return None,
+    };
+    if let Some(i) = name.find('(') {
+        name.truncate(i);
+    }
+    let name: String = name.chars().filter(|c| !matches!(c, '"' | '`' | '[' | ']')).collect();
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
 fn to_sql(v: types::Value) -> SqlValue {
@@ -197,6 +308,9 @@ impl sql::Host for HostState {
         }
         let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
         self.writes += 1;
+        if let Ok(n) = r {
+            self.count_rows(&statement, n);
+        }
         Ok(r.map_err(to_wit_error))
     }
 
@@ -219,6 +333,10 @@ impl sql::Host for HostState {
         let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
         let r = self.db.execute_batch(&statement, rows).await;
         self.writes += 1;
+        if let Ok(n) = r {
+            self.count_rows(&statement, n);
+            self.after_batch().await?;
+        }
         Ok(r.map_err(to_wit_error))
     }
 
@@ -487,3 +605,18 @@ impl context::Host for HostState {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::write_target;
+
+    #[test]
+    fn write_targets_are_read_from_the_statement() {
+        assert_eq!(write_target("INSERT INTO users (id, name) VALUES (?, ?)").as_deref(), Some("users"));
+        assert_eq!(write_target("insert or replace into \"Posts\"(id) values (1)").as_deref(), Some("posts"));
+        assert_eq!(write_target("INSERT IGNORE INTO `t` VALUES (1)").as_deref(), Some("t"));
+        assert_eq!(write_target("UPDATE public.users SET x = 1").as_deref(), Some("public.users"));
+        assert_eq!(write_target("DELETE FROM users WHERE id = 1").as_deref(), Some("users"));
+        assert_eq!(write_target("SELECT 1"), None);
+    }
+}

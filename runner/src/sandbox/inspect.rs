@@ -105,3 +105,23 @@ pub fn check_migration_world(engine: &Engine, component: &Component, database: &
     }
     Ok(())
 }
+
+/// Checks that a component implements the `seed` world for a SQL database and imports nothing
+/// the host does not offer.
+pub fn check_seed_world(engine: &Engine, component: &Component, database: &str, documents_db: bool) -> Result<(), String> {
+    let d = describe(engine, component);
+    if d.world != "seed" {
+        let exported: Vec<&str> = d.exports.iter().map(|e| e.name.as_str()).collect();
+        let hint = if d.world.ends_with("migration") { " — it looks like a migration, which belongs in migrations/" } else { "" };
+        return Err(format!("the component does not implement the `seed` world (exports `run`); it exports [{}]{hint}", exported.join(", ")));
+    }
+    if documents_db {
+        return Err(format!("seed components write through `sql`, but the database is {database}"));
+    }
+    let unsupported: Vec<&str> =
+        d.imports.iter().map(|i| i.name.as_str()).filter(|n| !OFFERED_PREFIXES.iter().any(|p| n.starts_with(p)) || n.starts_with("db-migrate:runtime/documents")).collect();
+    if !unsupported.is_empty() {
+        return Err(format!("the component imports what a seed is not offered, so it was not run: {}", unsupported.join(", ")));
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ use crate::migrate::source::Migration;
 pub use cache::Origin;
 use host::HostState;
 use host::DocumentMigration;
+use host::Seed as SeedWorld;
 use host::Migration as MigrationWorld;
 pub use host::GuestContext;
 use policy::Policy;
@@ -227,6 +228,27 @@ impl Sandbox {
         }
 
         let limits = &policy.limits;
+        let mut store = match self.store(db, m, context, observer.clone(), policy, false) {
+            Ok(s) => s,
+            Err((db, msg)) => return (db, Err(fail(Blame::Host, msg, false))),
+        };
+        let result = self.call(&mut store, &component, m, direction, limits, &fail).await;
+        let state = store.into_data();
+        drain_output(&state, m, observer.as_ref(), limits);
+        (state.db, result)
+    }
+
+    /// A store for one guest run: its WASI (deny by default), memory cap, deadline and fuel.
+    fn store(
+        &self,
+        db: AnyBackend,
+        m: &Migration,
+        context: Arc<GuestContext>,
+        observer: Option<Observer>,
+        policy: &Policy,
+        batch_commits: bool,
+    ) -> std::result::Result<Store<HostState>, (AnyBackend, String)> {
+        let limits = &policy.limits;
         let stdout = output::CappedOutput::new(limits.output);
         let stderr = output::CappedOutput::new(limits.output);
         let mut wasi = WasiCtxBuilder::new();
@@ -242,10 +264,15 @@ impl Sandbox {
             .insecure_random_seed(u128::from(context.seed));
         if let Some(dir) = &policy.data_dir {
             if let Err(e) = wasi.preopened_dir(dir, "/data", wasmtime_wasi::FsPerms::ReadOnly) {
-                return (db, Err(fail(Blame::Host, format!("cannot grant the data folder {}: {e:#}", dir.display()), false)));
+                return Err((db, format!("cannot grant the data folder {}: {e:#}", dir.display())));
             }
         }
         let state = HostState {
+            rows: Default::default(),
+            targets: Default::default(),
+            batch_commits,
+            commits: 0,
+            host_error: None,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(limits.memory),
@@ -255,7 +282,7 @@ impl Sandbox {
             admitted: Default::default(),
             migration: m.clone(),
             context,
-            observer: observer.clone(),
+            observer,
             writes: 0,
             log_bytes: 0,
             log_cap: limits.log,
@@ -274,13 +301,105 @@ impl Sandbox {
         }
         if self.features.fuel {
             if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
-                let (db, _) = (store.into_data().db, ());
-                return (db, Err(fail(Blame::Host, format!("cannot set the fuel budget: {e:#}"), false)));
+                return Err((store.into_data().db, format!("cannot set the fuel budget: {e:#}")));
             }
         }
 
-        let result = self.call(&mut store, &component, m, direction, limits, &fail).await;
+        Ok(store)
+    }
+
+    /// Runs a seed component (world `seed`) in the transaction the caller opened; returns how
+    /// long it ran and the rows it wrote per table. With `batch_commits`, each batch is committed
+    /// as it is written.
+    pub async fn run_seed(
+        &self,
+        db: AnyBackend,
+        m: &Migration,
+        context: Arc<GuestContext>,
+        observer: Option<Observer>,
+        policy: &Policy,
+        batch_commits: bool,
+    ) -> (AnyBackend, std::result::Result<SeedOutcome, (Blame, String)>) {
+        if let Some(pinned) = &policy.sha256 {
+            if !pinned.eq_ignore_ascii_case(&m.checksum) {
+                let msg = format!(
+                    "the configuration pins sha256 {pinned}, but the file's is {}; refusing to run a component that is not the one you pinned",
+                    m.checksum
+                );
+                return (db, Err((Blame::Guest, msg)));
+            }
+        }
+        let loaded = Instant::now();
+        let component = match self.load(&m.path, Some(&m.checksum)) {
+            Ok((c, origin)) => {
+                if let Some(o) = &observer {
+                    o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });
+                }
+                c
+            }
+            Err(msg) => return (db, Err((Blame::Guest, msg))),
+        };
+        if let Err(msg) = inspect::check_seed_world(&self.engine, &component, db.kind_name(), db.is_documents()) {
+            return (db, Err((Blame::Guest, msg)));
+        }
+        let limits = policy.limits;
+        let mut store = match self.store(db, m, context, observer.clone(), policy, batch_commits) {
+            Ok(s) => s,
+            Err((db, msg)) => return (db, Err((Blame::Host, msg))),
+        };
+        let started = Instant::now();
+        let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
+            Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
+            Ok(instance) => match instance.call_run(&mut store).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {guest_says}"))),
+                Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
+            },
+        };
+        let took = started.elapsed();
         let state = store.into_data();
+        drain_output(&state, m, observer.as_ref(), &limits);
+        let result = match (outcome, state.host_error.clone()) {
+            (_, Some(host)) => Err((Blame::Host, host)),
+            (Ok(()), None) => Ok(SeedOutcome { duration: took, rows: state.rows.clone(), commits: state.commits }),
+            (Err(e), None) => Err(e),
+        };
+        (state.db, result)
+    }
+}
+
+/// What a seed run did.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOutcome {
+    /// How long the guest ran.
+    pub duration: Duration,
+    /// Rows written (inserted, updated or deleted) per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
+    /// Batches committed along the way (batched commits only).
+    pub commits: u64,
+}
+
+/// Why a guest stopped, in a user's words.
+fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -> String {
+    if let Some(asked) = store.data().limiter.denied {
+        return format!(
+            "guest memory cap of {} MiB exceeded (it asked for {} MiB) and the component stopped",
+            store.data().limiter.cap_mib(),
+            asked.div_ceil(1 << 20)
+        );
+    }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("the component exceeded its time limit of {:?} and was stopped", limits.timeout.unwrap_or_default())
+        }
+        Some(wasmtime::Trap::OutOfFuel) => format!("the component exhausted its fuel budget of {} and was stopped", limits.fuel.unwrap_or(0)),
+        _ => describe_trap(e),
+    }
+}
+
+/// Shows what the guest wrote to stdout and stderr, with a note when some was dropped.
+fn drain_output(state: &HostState, m: &Migration, observer: Option<&Observer>, limits: &Limits) {
+    {
         for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
             let (text, dropped) = pipe.take();
             if let Some(o) = &observer {
@@ -293,8 +412,10 @@ impl Sandbox {
                 }
             }
         }
-        (state.db, result)
     }
+}
+
+impl Sandbox {
 
     async fn call(
         &self,

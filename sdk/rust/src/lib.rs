@@ -36,6 +36,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+#[cfg(not(feature = "seed"))]
 #[doc(hidden)]
 pub mod __bindings {
     // One world for both kinds of migration: `migration` plus the MongoDB `documents`
@@ -56,7 +57,23 @@ pub mod __bindings {
     });
 }
 
-use __bindings::db_migrate::runtime::{context as ctx, documents as wdocs, log as wlog, sql, types};
+#[cfg(feature = "seed")]
+#[doc(hidden)]
+pub mod __bindings {
+    // With the `seed` feature the crate builds a seed (world `seed`, export `run`) instead.
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "seed",
+        pub_export_macro: true,
+        export_macro_name: "__export_seed_world",
+        default_bindings_module: "db_migrate_sdk::__bindings",
+        generate_all,
+    });
+}
+
+#[cfg(not(feature = "seed"))]
+use __bindings::db_migrate::runtime::documents as wdocs;
+use __bindings::db_migrate::runtime::{context as ctx, log as wlog, sql, types};
 
 /// A SQL value: a parameter or a value read from a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -483,6 +500,7 @@ impl Cursor {
 ///
 /// db_migrate_sdk::export_migration!(Backfill);
 /// ```
+#[cfg(not(feature = "seed"))]
 pub mod documents {
     use super::{Result, wdocs};
 
@@ -645,7 +663,50 @@ pub mod context {
     }
 }
 
+/// A seed: fills the database with data. Build the crate with the SDK's `seed` feature
+/// (`db-migrate-sdk = { path = "…", features = ["seed"] }`) and export it with [`export_seed!`].
+///
+/// ```ignore
+/// use db_migrate_sdk::{Seed, Result, Value, context, execute_batch};
+///
+/// struct Countries;
+///
+/// impl Seed for Countries {
+///     fn run() -> Result<()> {
+///         let rows = vec![vec![Value::from("DE"), Value::from("Germany")], vec![Value::from("FR"), Value::from("France")]];
+///         execute_batch("INSERT INTO countries (code, name) VALUES (?, ?)", &rows)?;
+///         Ok(())
+///     }
+/// }
+///
+/// db_migrate_sdk::export_seed!(Countries);
+/// ```
+#[cfg(feature = "seed")]
+pub trait Seed {
+    /// Writes the data. An `Err` rolls back everything it wrote.
+    fn run() -> Result<()>;
+}
+
+/// Exports a [`Seed`] type as the component's `seed` world.
+#[cfg(feature = "seed")]
+#[macro_export]
+macro_rules! export_seed {
+    ($seed:ty) => {
+        #[doc(hidden)]
+        pub struct __DbMigrateSeedExport;
+
+        impl $crate::__bindings::Guest for __DbMigrateSeedExport {
+            fn run() -> ::core::result::Result<(), ::std::string::String> {
+                <$seed as $crate::Seed>::run().map_err(|e| e.to_string())
+            }
+        }
+
+        $crate::__bindings::__export_seed_world!(__DbMigrateSeedExport with_types_in $crate::__bindings);
+    };
+}
+
 /// A migration: `up` applies it, `down` reverts it.
+#[cfg(not(feature = "seed"))]
 pub trait Migration {
     /// One line saying what the migration does.
     const DESCRIPTION: &'static str = "";
@@ -665,12 +726,14 @@ pub trait Migration {
     }
 }
 
+#[cfg(not(feature = "seed"))]
 #[doc(hidden)]
 pub fn __metadata<M: Migration>() -> __bindings::Metadata {
     __bindings::Metadata { description: M::DESCRIPTION.to_string(), reversible: M::REVERSIBLE, transactional: M::TRANSACTIONAL }
 }
 
 /// Exports a [`Migration`] type as the component's `migration` world.
+#[cfg(not(feature = "seed"))]
 #[macro_export]
 macro_rules! export_migration {
     ($migration:ty) => {

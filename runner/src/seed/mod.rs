@@ -1,0 +1,405 @@
+//! Seeds: filling a database with test or reference data.
+//!
+//! Three sources, run in this order: the project's `seeds/*.sql` and `seeds/*.wasm` (world
+//! `seed`), by file name, then the seed packs of `[[seeds.pack]]` in configuration order. A pack
+//! is a component the user may not trust: it gets `read` and `write` on the tables its section
+//! lists and nothing else, runs only in the environments it lists (development and test by
+//! default), and may be pinned by SHA-256.
+//!
+//! Each seed runs in one transaction with its record in the seed history (`db_migrate_seeds`:
+//! name, checksum, arguments, random seed, rows written, time). A seed already run with the same
+//! checksum, arguments and random seed is skipped unless forced; `reset` empties a pack's tables
+//! first. The same random seed gives byte-identical data: components get it through
+//! `context.random-seed` and as their only source of WASI randomness.
+
+mod history;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use history::SeedRecord;
+pub use source::{SeedKind, SeedSource};
+
+use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
+use crate::config::SeedPack;
+use crate::migrate::error::{Error, Result};
+use crate::migrate::migrator::{Event, Observer};
+use crate::sandbox::policy::Policies;
+use crate::sandbox::{GuestContext, Sandbox};
+
+/// What `seed` runs and how.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOptions {
+    /// Only these seeds (by name); empty runs them all.
+    pub names: Vec<String>,
+    /// Run seeds that already ran with the same content, arguments and random seed.
+    pub force: bool,
+    /// Empty each pack's tables first (implies `force` for packs).
+    pub reset: bool,
+}
+
+/// What one seed did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedReport {
+    /// Its name.
+    pub name: String,
+    /// `sql`, `component` or `pack`.
+    pub kind: SeedKind,
+    /// Rows written per table (components; SQL seeds report none).
+    pub rows: BTreeMap<String, u64>,
+    /// Rows written in all.
+    pub total_rows: u64,
+    /// Time its own work took, in milliseconds.
+    pub duration_ms: f64,
+    /// Rows per second of its own work.
+    pub rows_per_sec: f64,
+    /// Tables emptied first (`--reset`).
+    pub reset: Vec<String>,
+    /// Batches committed along the way (packs with `batch_commits`).
+    pub commits: u64,
+}
+
+/// What a whole `seed` run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeedRunReport {
+    /// The seeds that ran, in order.
+    pub seeds: Vec<SeedReport>,
+    /// Seeds skipped, with why.
+    pub skipped: Vec<(String, String)>,
+    /// Wall time of the run, in milliseconds.
+    pub total_ms: f64,
+}
+
+/// One seed as `--list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedInfo {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: SeedKind,
+    /// File.
+    pub file: String,
+    /// SHA-256 of its content.
+    pub checksum: String,
+    /// The tables a pack may write.
+    pub tables: Option<Vec<String>>,
+    /// The environments a pack may run in.
+    pub environments: Option<Vec<String>>,
+    /// Whether it may run in the current environment.
+    pub allowed_here: bool,
+    /// Its last run, if any.
+    pub last_run: Option<SeedRecord>,
+    /// Whether its content changed since that run.
+    pub changed: bool,
+}
+
+/// Runs the seeds of one project against one database.
+pub struct Seeder {
+    dir: PathBuf,
+    url: String,
+    base: PathBuf,
+    history_table: String,
+    seed_table: String,
+    packs: Vec<SeedPack>,
+    policies: Policies,
+    context: GuestContext,
+    cli_args: BTreeMap<String, String>,
+    cache_dir: Option<PathBuf>,
+    observer: Option<Observer>,
+    lock_timeout: Duration,
+    lock_mode: backend::LockMode,
+}
+
+impl Seeder {
+    /// A seeder for the project's settings.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Seeder {
+            dir: settings.seeds_dir.clone(),
+            url: settings.database_url.clone(),
+            base: settings.project_dir.clone(),
+            history_table: settings.history_table.clone(),
+            seed_table: settings.seed_table.clone(),
+            packs: settings.seed_packs.clone(),
+            policies: settings.policies.clone(),
+            context: GuestContext { environment: settings.environment.clone(), args: settings.args.clone(), seed: settings.seed },
+            cli_args: settings.cli_args.clone(),
+            cache_dir: Some(settings.project_dir.join(".db-migrate").join("cache")),
+            observer: None,
+            lock_timeout: settings.lock_timeout,
+            lock_mode: settings.lock_mode,
+        }
+    }
+
+    /// Uses `seed` as the random seed instead of the configured one (`--seed N`).
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.context.seed = seed;
+        self
+    }
+
+    /// Calls `f` for what seeds log, report and do.
+    pub fn on_event(mut self, f: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(f));
+        self
+    }
+
+    fn emit(&self, e: Event<'_>) {
+        if let Some(o) = &self.observer {
+            o(&e);
+        }
+    }
+
+    /// Every seed, in run order.
+    pub fn sources(&self) -> Result<Vec<SeedSource>> {
+        source::discover(&self.dir, &self.packs)
+    }
+
+    /// The seeds with their last runs, for `--list`. Creates nothing.
+    pub async fn list(&self) -> Result<Vec<SeedInfo>> {
+        let sources = self.sources()?;
+        let url = DatabaseUrl::parse(&self.url, &self.base)?;
+        let records = match backend::connect(&url, &self.history_table, OpenMode::ReadOnly).await? {
+            Some(mut b) => {
+                let r = history::read(&mut b, &self.seed_table).await;
+                b.close().await;
+                r.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        Ok(sources
+            .into_iter()
+            .map(|s| {
+                let last = records.iter().find(|r| r.name == s.name).cloned();
+                let pack = s.pack.map(|i| &self.packs[i]);
+                SeedInfo {
+                    changed: last.as_ref().is_some_and(|r| r.checksum != s.checksum),
+                    allowed_here: pack.is_none_or(|p| p.environments.contains(&self.context.environment)),
+                    name: s.name,
+                    kind: s.kind,
+                    file: s.path.display().to_string(),
+                    checksum: s.checksum,
+                    tables: pack.map(|p| p.policy.grants.tables.iter().flatten().cloned().collect()),
+                    environments: pack.map(|p| p.environments.clone()),
+                    last_run: last,
+                }
+            })
+            .collect())
+    }
+
+    /// Runs the selected seeds. The first failure stops the run; what it wrote is rolled back
+    /// (unless its pack commits per batch), and seeds before it stay.
+    pub async fn run(&self, opts: &SeedOptions) -> Result<SeedRunReport> {
+        let started = Instant::now();
+        let sources = self.sources()?;
+        for n in &opts.names {
+            if !sources.iter().any(|s| &s.name == n) {
+                let known: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::Config(format!(
+                    "no seed named `{n}` (known: {}); seeds are seeds/*.sql, seeds/*.wasm and [[seeds.pack]] sections",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )));
+            }
+        }
+        let selected: Vec<&SeedSource> = sources.iter().filter(|s| opts.names.is_empty() || opts.names.contains(&s.name)).collect();
+        // Refuse what may not run here before touching the database.
+        for s in &selected {
+            if let Some(p) = s.pack.map(|i| &self.packs[i]) {
+                if !opts.names.is_empty() && !p.environments.contains(&self.context.environment) {
+                    return Err(Error::Config(format!(
+                        "seed pack `{}` may run in {} (its `environments`), not in `{}`; nothing was run. \
+                         Add `{}` to its environments in db-migrate.toml to allow it",
+                        p.name,
+                        p.environments.join(", "),
+                        self.context.environment,
+                        self.context.environment
+                    )));
+                }
+            }
+            if opts.reset && !opts.names.is_empty() && s.pack.is_none() {
+                return Err(Error::Config(format!(
+                    "--reset empties the tables a seed pack declares; `{}` is not a pack, so it has none. Run it without --reset",
+                    s.name
+                )));
+            }
+        }
+
+        let url = DatabaseUrl::parse(&self.url, &self.base)?;
+        if matches!(url, DatabaseUrl::Mongo(_)) {
+            return Err(Error::Config(
+                "seeds run on SQL databases; on MongoDB, seed data with a migration (a `.mongo.json` command file or a component)".into(),
+            ));
+        }
+        let mut b = backend::connect(&url, &self.history_table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
+        let prepared = async {
+            b.lock(self.lock_timeout, self.lock_mode).await?;
+            history::ensure(&mut b, &self.seed_table).await
+        }
+        .await;
+        if let Err(e) = prepared {
+            b.close().await;
+            return Err(e);
+        }
+        let mut slot = Some(b);
+        let mut sandbox: Option<Sandbox> = None;
+        let result = async {
+            let records = history::read(slot.as_mut().expect("present"), &self.seed_table).await?;
+            let mut report = SeedRunReport::default();
+            for s in selected {
+                let pack = s.pack.map(|i| &self.packs[i]);
+                let mut args = match pack {
+                    Some(p) => p.args.clone(),
+                    None => self.context.args.clone(),
+                };
+                args.extend(self.cli_args.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let args_json = serde_json::to_string(&args).expect("a map of strings");
+                let m = s.as_migration();
+                if let Some(p) = pack {
+                    if !p.environments.contains(&self.context.environment) {
+                        let why = format!("may run in {} (its `environments`), not in `{}`", p.environments.join(", "), self.context.environment);
+                        self.emit(Event::SeedSkipped { seed: &m, reason: &why });
+                        report.skipped.push((s.name.clone(), why));
+                        continue;
+                    }
+                }
+                let reset = opts.reset && pack.is_some();
+                let same = records.iter().any(|r| r.name == s.name && r.checksum == s.checksum && r.args == args_json && r.seed == self.context.seed as i64);
+                if same && !opts.force && !reset {
+                    let why = "already run with the same content, arguments and random seed (--force runs it again)".to_string();
+                    self.emit(Event::SeedSkipped { seed: &m, reason: &why });
+                    report.skipped.push((s.name.clone(), why));
+                    continue;
+                }
+                self.emit(Event::Started { migration: &m, direction: crate::migrate::error::Direction::Up });
+                let context = Arc::new(GuestContext { environment: self.context.environment.clone(), args: args.clone(), seed: self.context.seed });
+                let r = self.run_one(&mut slot, &mut sandbox, s, &m, pack, reset, context, &args_json).await?;
+                self.emit(Event::SeedFinished { seed: &m, report: &r });
+                report.seeds.push(r);
+            }
+            Ok::<_, Error>(report)
+        }
+        .await;
+        if let Some(b) = slot {
+            b.close().await;
+        }
+        let mut report = result?;
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_one(
+        &self,
+        slot: &mut Option<AnyBackend>,
+        sandbox: &mut Option<Sandbox>,
+        s: &SeedSource,
+        m: &crate::migrate::source::Migration,
+        pack: Option<&SeedPack>,
+        reset: bool,
+        context: Arc<GuestContext>,
+        args_json: &str,
+    ) -> Result<SeedReport> {
+        let fail = |line: Option<usize>, blame: Option<crate::migrate::error::Blame>, message: String, committed: u64| Error::SeedFailed {
+            seed: s.name.clone(),
+            path: s.path.clone(),
+            line,
+            blame,
+            message,
+            committed,
+        };
+        let b = slot.as_mut().expect("backend present");
+        b.begin_plain().await?;
+        let mut reset_tables = Vec::new();
+        if reset {
+            let tables: Vec<String> = pack.map(|p| p.policy.grants.tables.iter().flatten().cloned().collect()).unwrap_or_default();
+            // Reverse order: tables listed parent first empty child first.
+            for t in tables.iter().rev() {
+                if let Err(e) = crate::backend::GuestSql::execute(b, &format!("DELETE FROM {t}"), Vec::new()).await {
+                    b.rollback_plain().await;
+                    return Err(fail(None, None, format!("--reset could not empty `{t}`: {}", history::message(&e)), 0));
+                }
+                reset_tables.push(t.clone());
+            }
+        }
+        let (outcome, committed) = match s.kind {
+            SeedKind::Sql => {
+                let script = m.script(crate::migrate::error::Direction::Up).expect("SQL seeds have a script");
+                let started = Instant::now();
+                match b.exec_script(&script.sql, true).await {
+                    Ok(()) => (Ok((started.elapsed(), BTreeMap::new())), 0),
+                    Err((done, e)) => {
+                        let line = crate::migrate::statements::split(&script.sql).get(done).map(|st| script.file_line(st.line));
+                        b.rollback_plain().await;
+                        return Err(fail(line, None, e.to_string(), 0));
+                    }
+                }
+            }
+            SeedKind::Component | SeedKind::Pack => {
+                if sandbox.is_none() {
+                    let features = match pack {
+                        Some(p) => crate::sandbox::EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
+                        None => self.policies.features(),
+                    };
+                    *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?);
+                }
+                let sb = sandbox.as_ref().expect("created above");
+                let policy = match pack {
+                    Some(p) => &p.policy,
+                    None => self.policies.get(&s.name, &s.name),
+                };
+                let db = slot.take().expect("backend present");
+                let (back, r) = sb.run_seed(db, m, context, self.observer.clone(), policy, pack.is_some_and(|p| p.batch_commits)).await;
+                *slot = Some(back);
+                match r {
+                    Ok(o) => {
+                        let c = o.commits;
+                        (Ok((o.duration, o.rows)), c)
+                    }
+                    Err((blame, message)) => (Err((blame, message)), 0),
+                }
+            }
+        };
+        let b = slot.as_mut().expect("backend present");
+        let (duration, rows) = match outcome {
+            Ok(v) => v,
+            Err((blame, message)) => {
+                b.rollback_plain().await;
+                return Err(fail(None, Some(blame), message, committed));
+            }
+        };
+        let total_rows: u64 = rows.values().sum();
+        let record = SeedRecord {
+            name: s.name.clone(),
+            kind: s.kind.as_str().to_string(),
+            checksum: s.checksum.clone(),
+            args: args_json.to_string(),
+            seed: context_seed(&self.context),
+            rows: total_rows as i64,
+            applied_at: history::now(),
+            execution_ms: duration.as_millis() as i64,
+        };
+        if let Err(e) = history::write(b, &self.seed_table, &record).await {
+            b.rollback_plain().await;
+            return Err(e);
+        }
+        b.commit_plain().await?;
+        let secs = duration.as_secs_f64();
+        Ok(SeedReport {
+            name: s.name.clone(),
+            kind: s.kind,
+            total_rows,
+            rows_per_sec: if secs > 0.0 { total_rows as f64 / secs } else { 0.0 },
+            rows,
+            duration_ms: secs * 1e3,
+            reset: reset_tables,
+            commits: committed,
+        })
+    }
+}
+
+fn context_seed(c: &GuestContext) -> i64 {
+    c.seed as i64
+}
