@@ -153,6 +153,28 @@ pub fn guests() -> &'static Path {
     })
 }
 
+/// The first-party seed packs of `plugins/`, built once per test run by `db-migrate build`;
+/// returns the folder holding `faker.wasm` and `csv-import.wasm`.
+pub fn plugins() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = root.join("target/test-plugins");
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+            .arg("--dir")
+            .arg(&root)
+            .args(["-q", "build"])
+            .arg(root.join("plugins/faker"))
+            .arg(root.join("plugins/csv-import"))
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the plugins failed");
+        out
+    })
+}
+
 impl Project {
     /// Copies a test guest into `migrations/` as `VERSION_name.wasm`.
     pub fn component(&self, guest: &str, version: i64, name: &str) -> PathBuf {

@@ -9,5 +9,6 @@ mod library;
 mod mongo;
 mod project;
 mod run;
+mod seeds;
 mod servers;
 mod status;

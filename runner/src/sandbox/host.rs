@@ -340,6 +340,13 @@ impl sql::Host for HostState {
         Ok(r.map_err(to_wit_error))
     }
 
+    async fn columns(&mut self, table: String) -> wasmtime::Result<Result<Vec<sql::ColumnInfo>, types::Error>> {
+        if self.db.is_documents() {
+            return Err(wasmtime::Error::msg("the `sql` interface needs a SQL database"));
+        }
+        Ok(self.describe_columns(table).await)
+    }
+
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
         if let Err(e) = self.admit(&statement, params.len()) {
             return Ok(Err(e));
@@ -348,6 +355,59 @@ impl sql::Host for HostState {
             Ok((id, columns)) => Ok(Ok(self.table.push(CursorHandle { id, columns })?)),
             Err(e) => Ok(Err(to_wit_error(e))),
         }
+    }
+}
+
+/// `name` or `schema.name`, plain identifiers only (it is spliced into a catalog query's check).
+fn plain_table_name(t: &str) -> bool {
+    let ident = |s: &str| !s.is_empty() && s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match t.split_once('.') {
+        Some((a, b)) => ident(a) && ident(b),
+        None => ident(t),
+    }
+}
+
+impl HostState {
+    async fn describe_columns(&mut self, table: String) -> Result<Vec<sql::ColumnInfo>, types::Error> {
+        if !plain_table_name(&table) {
+            return Err(types::Error::InvalidInput(format!("`{table}` is not a plain table name (`name` or `schema.name`)")));
+        }
+        // Reading a table's shape needs `read` on the table, like reading its rows.
+        self.admit(&format!("SELECT * FROM {table}"), 0)?;
+        let (schema, name) = match table.split_once('.') {
+            Some((s, n)) => (Some(s.to_string()), n.to_string()),
+            None => (None, table.clone()),
+        };
+        let schema_value = schema.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null);
+        let (q, params) = match self.db.dialect() {
+            Dialect::Sqlite => (
+                "SELECT name, type, \"notnull\" = 0 FROM pragma_table_info(?, ?) ORDER BY cid".to_string(),
+                vec![SqlValue::Text(name.clone()), SqlValue::Text(schema.unwrap_or_else(|| "main".into()))],
+            ),
+            Dialect::Postgres => (
+                "SELECT column_name::text, data_type::text, is_nullable = 'YES' FROM information_schema.columns \
+                 WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 ORDER BY ordinal_position"
+                    .to_string(),
+                vec![schema_value, SqlValue::Text(name.clone())],
+            ),
+            Dialect::Mysql => (
+                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), is_nullable = 'YES' FROM information_schema.columns \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ORDER BY ordinal_position"
+                    .to_string(),
+                vec![schema_value, SqlValue::Text(name.clone())],
+            ),
+        };
+        let rows = self.db.query(&q, params, 10_000).await.map_err(to_wit_error)?;
+        if rows.rows.is_empty() {
+            return Err(types::Error::InvalidInput(format!("there is no table `{table}`")));
+        }
+        let text = |v: &SqlValue| match v {
+            SqlValue::Text(s) => s.clone(),
+            SqlValue::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let truthy = |v: &SqlValue| matches!(v, SqlValue::Bool(true) | SqlValue::Int(1..));
+        Ok(rows.rows.iter().map(|r| sql::ColumnInfo { name: text(&r[0]), data_type: text(&r[1]), nullable: truthy(&r[2]) }).collect())
     }
 }
 

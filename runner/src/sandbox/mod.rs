@@ -319,14 +319,14 @@ impl Sandbox {
         observer: Option<Observer>,
         policy: &Policy,
         batch_commits: bool,
-    ) -> (AnyBackend, std::result::Result<SeedOutcome, (Blame, String)>) {
+    ) -> (AnyBackend, std::result::Result<SeedOutcome, SeedFailure>) {
         if let Some(pinned) = &policy.sha256 {
             if !pinned.eq_ignore_ascii_case(&m.checksum) {
                 let msg = format!(
                     "the configuration pins sha256 {pinned}, but the file's is {}; refusing to run a component that is not the one you pinned",
                     m.checksum
                 );
-                return (db, Err((Blame::Guest, msg)));
+                return (db, Err(SeedFailure { blame: Blame::Guest, message: msg, commits: 0 }));
             }
         }
         let loaded = Instant::now();
@@ -337,15 +337,15 @@ impl Sandbox {
                 }
                 c
             }
-            Err(msg) => return (db, Err((Blame::Guest, msg))),
+            Err(msg) => return (db, Err(SeedFailure { blame: Blame::Guest, message: msg, commits: 0 })),
         };
         if let Err(msg) = inspect::check_seed_world(&self.engine, &component, db.kind_name(), db.is_documents()) {
-            return (db, Err((Blame::Guest, msg)));
+            return (db, Err(SeedFailure { blame: Blame::Guest, message: msg, commits: 0 }));
         }
         let limits = policy.limits;
         let mut store = match self.store(db, m, context, observer.clone(), policy, batch_commits) {
             Ok(s) => s,
-            Err((db, msg)) => return (db, Err((Blame::Host, msg))),
+            Err((db, msg)) => return (db, Err(SeedFailure { blame: Blame::Host, message: msg, commits: 0 })),
         };
         let started = Instant::now();
         let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
@@ -359,13 +359,25 @@ impl Sandbox {
         let took = started.elapsed();
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), &limits);
+        let commits = state.commits;
         let result = match (outcome, state.host_error.clone()) {
-            (_, Some(host)) => Err((Blame::Host, host)),
-            (Ok(()), None) => Ok(SeedOutcome { duration: took, rows: state.rows.clone(), commits: state.commits }),
-            (Err(e), None) => Err(e),
+            (_, Some(host)) => Err(SeedFailure { blame: Blame::Host, message: host, commits }),
+            (Ok(()), None) => Ok(SeedOutcome { duration: took, rows: state.rows.clone(), commits }),
+            (Err((blame, message)), None) => Err(SeedFailure { blame, message, commits }),
         };
         (state.db, result)
     }
+}
+
+/// Why a seed run failed.
+#[derive(Debug, Clone)]
+pub struct SeedFailure {
+    /// Whose fault it is.
+    pub blame: Blame,
+    /// What happened.
+    pub message: String,
+    /// Batches committed before the failure (batched commits only).
+    pub commits: u64,
 }
 
 /// What a seed run did.

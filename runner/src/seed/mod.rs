@@ -358,7 +358,7 @@ impl Seeder {
                         let c = o.commits;
                         (Ok((o.duration, o.rows)), c)
                     }
-                    Err((blame, message)) => (Err((blame, message)), 0),
+                    Err(f) => (Err((f.blame, f.message)), f.commits),
                 }
             }
         };

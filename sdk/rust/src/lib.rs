@@ -442,6 +442,23 @@ pub fn execute_batch(statement: &str, rows: &[Vec<Value>]) -> Result<u64> {
     Ok(sql::execute_batch(statement, &rows)?)
 }
 
+/// A column of a table, as the database describes it (see [`columns`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Its name.
+    pub name: String,
+    /// Its declared type, as the database spells it (`INTEGER`, `character varying`, `int`).
+    pub data_type: String,
+    /// Whether it accepts NULL.
+    pub nullable: bool,
+}
+
+/// The columns of a table the component may read, in order: type values by the table they go
+/// into (a CSV importer, a fake-data generator).
+pub fn columns(table: &str) -> Result<Vec<ColumnInfo>> {
+    Ok(sql::columns(table)?.into_iter().map(|c| ColumnInfo { name: c.name, data_type: c.data_type, nullable: c.nullable }).collect())
+}
+
 /// Reads a query's result page by page, so a backfill never holds a whole table in memory.
 /// The rows are those of the moment the cursor opened, even if the migration changes the table
 /// between pages.

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Seed benchmark: the faker pack writing 1,000,000 rows (3 columns) against native floors.
+
+In one run, on SQLite (a file database in WAL mode, one transaction) and on PostgreSQL, it times
+`db-migrate seed` running the first-party faker pack (users with id, name, email; 5,000 rows per
+`execute-batch`, which the host turns into multi-row INSERTs on SQLite and COPY on PostgreSQL),
+and the native floor `runner/examples/seed_floor.rs`: the same kind of rows written from plain
+Rust through the same driver (sqlx), 500-row INSERTs on SQLite, COPY on PostgreSQL. Each round
+starts from an empty table. It prints rows/s of the seed's own work (generation in the sandbox
+included, component loading excluded), of the whole `db-migrate seed` process, and of the floor,
+next to the targets: SQLite >= 1.5 M rows/s, PostgreSQL >= 600 k rows/s.
+
+Usage: python3 bench/seeds.py [--binary target/release/db-migrate] [--rows 1000000] [--repeat 3]
+                              [--floor PATH] [--pg postgres://postgres@127.0.0.1:5432]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from core import ROOT  # noqa: E402
+
+SCHEMA = "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=str(ROOT / "target/release/db-migrate"))
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--floor", help="a prebuilt seed_floor binary (default: cargo builds it)")
+    ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    args = ap.parse_args()
+    binary = Path(args.binary)
+    profile = "release" if "release" in binary.parts else "debug"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
+    if args.floor:
+        floor = Path(args.floor)
+    else:
+        cargo = ["cargo", "build", "-q", "-p", "db-migrate", "--example", "seed_floor"] + (["--release"] if profile == "release" else [])
+        subprocess.run(cargo, cwd=ROOT, check=True)
+        floor = ROOT / "target" / profile / "examples" / "seed_floor"
+
+    work = ROOT / "bench/out/seeds"
+    shutil.rmtree(work, ignore_errors=True)
+    proj = work / "project"
+    (proj / "migrations").mkdir(parents=True)
+    (proj / "migrations" / "1_users.sql").write_text(f"-- migrate:up\n{SCHEMA}\n")
+    subprocess.run([str(binary), "--dir", str(ROOT), "-q", "build", str(ROOT / "plugins/faker"), "--out", str(proj / "plugins")], check=True)
+    (proj / "db-migrate.toml").write_text(
+        '[[seeds.pack]]\nname = "faker"\ncomponent = "plugins/faker.wasm"\ntables = ["users"]\n'
+        f'args = {{ users = {args.rows}, user_columns = "id,name,email", batch = 5000 }}\n')
+
+    def seed(url):
+        base = [str(binary), "--dir", str(proj), "--database-url", url]
+        sh(base + ["-q", "up"])
+        start = time.perf_counter()
+        out = sh(base + ["--json", "seed"]).stdout
+        wall = time.perf_counter() - start
+        report = json.loads(out)["seeds"][0]
+        assert report["total_rows"] == args.rows, report
+        return report["duration_ms"] / 1e3, wall
+
+    db = work / "bench.sqlite3"
+
+    def fresh_sqlite(schema):
+        for f in work.glob("bench.sqlite3*"):
+            f.unlink()
+        sh(["sqlite3", str(db), "PRAGMA journal_mode=WAL;" + (SCHEMA if schema else "")])
+
+    pg_db = "db_migrate_bench_seeds"
+
+    def fresh_pg(schema):
+        admin = ["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{args.pg}/postgres", "-c"]
+        sh(admin + [f"DROP DATABASE IF EXISTS {pg_db}"])
+        sh(admin + [f"CREATE DATABASE {pg_db}"])
+        if schema:
+            sh(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{args.pg}/{pg_db}", "-c", SCHEMA])
+
+    # Warm the compiled cache.
+    fresh_sqlite(False)
+    sh([str(binary), "--dir", str(proj), "--database-url", f"sqlite:{db}", "-q", "up"])
+    sh([str(binary), "--dir", str(proj), "--database-url", f"sqlite:{db}", "-q", "seed", "--arg", "users=10"])
+
+    results = {}
+    for name, fresh, url, floor_target in [
+        ("SQLite", fresh_sqlite, f"sqlite:{db}", str(db)),
+        ("PostgreSQL", fresh_pg, f"{args.pg}/{pg_db}", f"{args.pg}/{pg_db}"),
+    ]:
+        own, walls, floors = [], [], []
+        for i in range(args.repeat):
+            order = ["seed", "floor"] if i % 2 == 0 else ["floor", "seed"]
+            for what in order:
+                if what == "seed":
+                    fresh(False)
+                    o, w = seed(url)
+                    own.append(o)
+                    walls.append(w)
+                else:
+                    fresh(True)
+                    kind = "sqlite" if name == "SQLite" else "postgres"
+                    floors.append(float(sh([str(floor), kind, floor_target, str(args.rows)]).stdout.strip()))
+        results[name] = (statistics.median(own), statistics.median(walls), statistics.median(floors))
+    fresh_pg(False)
+
+    targets = {"SQLite": 1.5e6, "PostgreSQL": 6e5}
+    print(f"seed benchmark: faker pack, {args.rows:,} rows x 3 columns, median of {args.repeat} interleaved rounds")
+    for name, (own, wall, fl) in results.items():
+        r = args.rows / own
+        ok = "ok" if r >= targets[name] else "MISSED"
+        print(f"  {name:<10} seed {r / 1e6:5.2f} M rows/s ({own:6.2f} s; whole process {args.rows / wall / 1e6:5.2f} M rows/s)"
+              f"  native floor {args.rows / fl / 1e6:5.2f} M rows/s  (target >= {targets[name] / 1e6:.1f} M rows/s) {ok}")
+
+
+if __name__ == "__main__":
+    main()

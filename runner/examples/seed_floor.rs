@@ -1,0 +1,75 @@
+//! The native floors of `bench/seeds.py`: the same rows as the faker pack's users (id, name,
+//! email), written from plain Rust through the same driver (sqlx) the host uses, the fastest way
+//! each database allows through it: 500-row multi-row INSERTs in one transaction on SQLite, COPY
+//! on PostgreSQL. Prints the insert phase's seconds (connection set-up excluded).
+//!
+//! Usage: seed_floor sqlite PATH ROWS | seed_floor postgres URL ROWS
+//! (the table `users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)` must exist and be empty)
+
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+fn row(id: u64, state: &mut u64) -> (i64, String, String) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    let first = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Oliver"][(*state % 6) as usize];
+    let last = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia"][((*state >> 8) % 6) as usize];
+    (id as i64, format!("{first} {last}"), format!("{}.{}{id}@example.com", first.to_lowercase(), last.to_lowercase()))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, kind, target, rows] = args.as_slice() else {
+        eprintln!("usage: seed_floor sqlite PATH ROWS | seed_floor postgres URL ROWS");
+        std::process::exit(2);
+    };
+    let rows: u64 = rows.parse().expect("ROWS is a number");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let secs = rt.block_on(async {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        match kind.as_str() {
+            "sqlite" => {
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{target}")).await.expect("open");
+                let started = std::time::Instant::now();
+                c.execute("BEGIN").await.unwrap();
+                let mut id = 1;
+                while id <= rows {
+                    let n = 500.min(rows - id + 1);
+                    let mut sql = String::from("INSERT INTO users (id, name, email) VALUES ");
+                    for i in 0..n {
+                        sql.push_str(if i == 0 { "(?, ?, ?)" } else { ",(?, ?, ?)" });
+                    }
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for k in 0..n {
+                        let (a, b, e) = row(id + k, &mut state);
+                        q = q.bind(a).bind(b).bind(e);
+                    }
+                    q.execute(&mut c).await.unwrap();
+                    id += n;
+                }
+                c.execute("COMMIT").await.unwrap();
+                started.elapsed().as_secs_f64()
+            }
+            "postgres" => {
+                let mut c = sqlx::PgConnection::connect(target).await.expect("connect");
+                let started = std::time::Instant::now();
+                c.execute("BEGIN").await.unwrap();
+                let mut copy = c.copy_in_raw("COPY users (id, name, email) FROM STDIN").await.unwrap();
+                let mut buf = Vec::with_capacity(1 << 20);
+                for id in 1..=rows {
+                    let (a, b, e) = row(id, &mut state);
+                    buf.extend_from_slice(format!("{a}\t{b}\t{e}\n").as_bytes());
+                    if buf.len() >= 1 << 20 {
+                        copy.send(std::mem::take(&mut buf)).await.unwrap();
+                    }
+                }
+                copy.send(buf).await.unwrap();
+                copy.finish().await.unwrap();
+                c.execute("COMMIT").await.unwrap();
+                started.elapsed().as_secs_f64()
+            }
+            other => panic!("unknown database kind {other}"),
+        }
+    });
+    println!("{secs}");
+}
