@@ -67,3 +67,5 @@ bash examples/quickstart/run.sh >/dev/null
 echo "==> benchmark script smoke run (debug build, 50 migrations)"
 python3 bench/core.py --binary target/debug/db-migrate --count 50 --repeat 1
 python3 bench/components.py --binary target/debug/db-migrate --count 10 --repeat 1
+python3 bench/mongo.py --binary target/debug/db-migrate --docs 2000 --repeat 1
+python3 bench/seeds.py --binary target/debug/db-migrate --rows 20000 --repeat 1

@@ -572,6 +572,20 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # data_dir = "data"
 # timeout_secs = 60
 
+# Seed packs for `db-migrate seed`: components that may read and write only their tables, only
+# in the environments they list (development and test unless listed), optionally pinned.
+# [seeds]
+# history_table = "db_migrate_seeds"
+#
+# [[seeds.pack]]
+# name = "demo"
+# component = "plugins/faker.wasm"
+# tables = ["users", "posts", "comments"]
+# args = { users = 1000, posts_per_user = 5 }
+# environments = ["development", "test"]
+# sha256 = "…"
+# batch_commits = false         # true: commit per batch (very large data; a failure keeps them)
+
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]
 # database_url = "sqlite:db/test.sqlite3"
