@@ -3,7 +3,7 @@
 //! Everything comes from `context.random-seed`: the same seed and arguments write byte-identical
 //! data. Rows go in with `execute-batch`, which the host turns into multi-row inserts (SQLite,
 //! MySQL) or COPY (PostgreSQL). See README.md for the arguments and the tables it expects.
-use db_migrate_sdk::{Dialect, Result, Seed, Value, context, dialect, execute_batch, log};
+use db_migrate_sdk::{Dialect, Result, Seed, Value, context, dialect, execute_batch_owned, log};
 
 mod words;
 
@@ -107,9 +107,9 @@ impl Writer {
         if self.batch.is_empty() {
             return Ok(());
         }
-        execute_batch(&self.statement, &self.batch)?;
-        self.done += self.batch.len() as u64;
-        self.batch.clear();
+        let rows = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
+        self.done += rows.len() as u64;
+        execute_batch_owned(&self.statement, rows)?;
         log::progress(self.done, Some(self.total));
         Ok(())
     }
@@ -143,16 +143,36 @@ impl Seed for Faker {
         let mut rng = Rng::new(context::random_seed());
         let year: i64 = 365 * 86_400;
 
+        // E-mail spellings of the names, worked out once (this loop runs millions of times).
+        let first_ascii: Vec<String> = words.first_names.iter().map(|n| ascii(n)).collect();
+        let last_ascii: Vec<String> = words.last_names.iter().map(|n| ascii(n)).collect();
         let mut w = Writer::new(insert(&users_table, &user_columns), batch, 0, total);
         for id in 1..=users {
-            let first = rng.pick(words.first_names);
-            let last = rng.pick(words.last_names);
+            let f = rng.below(words.first_names.len() as u64) as usize;
+            let l = rng.below(words.last_names.len() as u64) as usize;
             let mut row = Vec::with_capacity(user_columns.len());
             for c in &user_columns {
                 row.push(match *c {
                     "id" => Value::Int(id as i64),
-                    "name" => Value::Text(format!("{first} {last}")),
-                    "email" => Value::Text(format!("{}.{}{id}@{}", ascii(first), ascii(last), rng.pick(words::DOMAINS))),
+                    "name" => {
+                        let (first, last) = (words.first_names[f], words.last_names[l]);
+                        let mut s = String::with_capacity(first.len() + last.len() + 1);
+                        s.push_str(first);
+                        s.push(' ');
+                        s.push_str(last);
+                        Value::Text(s)
+                    }
+                    "email" => {
+                        let domain = rng.pick(words::DOMAINS);
+                        let mut s = String::with_capacity(first_ascii[f].len() + last_ascii[l].len() + domain.len() + 22);
+                        s.push_str(&first_ascii[f]);
+                        s.push('.');
+                        s.push_str(&last_ascii[l]);
+                        push_u64(&mut s, id);
+                        s.push('@');
+                        s.push_str(domain);
+                        Value::Text(s)
+                    }
                     "created_at" => Value::Text(timestamp(since + rng.below(year as u64) as i64)),
                     _ => Value::Text(sentence(&mut rng, words.words, 8)),
                 });
@@ -194,6 +214,21 @@ impl Seed for Faker {
         log::info(format!("{users} users, {posts} posts, {comments} comments ({locale})"));
         Ok(())
     }
+}
+
+/// Appends `n` in decimal without the formatting machinery.
+fn push_u64(s: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
 }
 
 /// An e-mail-safe spelling of a name.

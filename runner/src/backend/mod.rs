@@ -84,6 +84,28 @@ pub enum LockMode {
 /// How long a table lock lives without renewal.
 pub const TABLE_LOCK_TTL: Duration = Duration::from_secs(30 * 60);
 
+/// Turns Nagle's algorithm off on the process's TCP sockets.
+///
+/// sqlx leaves it on. Most traffic is request/response and does not care, but a message that
+/// follows another without waiting for a reply — COPY's closing `CopyDone` after its data, the
+/// second half of a large multi-row INSERT — then waits for the server's delayed ACK: measured
+/// here at 40–50 ms per batch, which made a 1,000,000-row seed on PostgreSQL 5× slower than its
+/// COPY floor. sqlx exposes no socket option, so the sockets are found through `/proc/self/fd`
+/// right after connecting (Linux; elsewhere this does nothing).
+pub fn disable_nagle() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    for entry in dir.flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if !std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")) {
+            continue;
+        }
+        // SAFETY: `fd` is one of this process's open sockets, only borrowed for the duration of
+        // one setsockopt call; a non-TCP socket (Unix, UDP) just refuses the option.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+    }
+}
+
 /// Who this process is, for table locks and messages.
 pub fn lock_owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());

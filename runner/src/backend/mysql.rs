@@ -65,6 +65,7 @@ impl MySqlBackend {
             }
             Err(e) => return Err(connect_error(&redacted, e)),
         };
+        super::disable_nagle();
         Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, table_lock: None, manual_commit: false, cursors: HashMap::new(), next_cursor: 0 }))
     }
 

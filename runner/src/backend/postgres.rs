@@ -117,6 +117,7 @@ impl PgBackend {
             }
             Err(e) => return Err(connect_error(&redacted, e)),
         };
+        super::disable_nagle();
         Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
     }
 

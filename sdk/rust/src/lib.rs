@@ -111,6 +111,21 @@ impl From<types::Value> for Value {
     }
 }
 
+impl From<Value> for types::Value {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => types::Value::Null,
+            Value::Bool(b) => types::Value::Boolean(b),
+            Value::Int(i) => types::Value::Int(i),
+            Value::Float(f) => types::Value::Float(f),
+            Value::Text(s) => types::Value::Text(s),
+            Value::Blob(b) => types::Value::Blob(b),
+            Value::Timestamp(s) => types::Value::Timestamp(s),
+            Value::Json(s) => types::Value::Json(s),
+        }
+    }
+}
+
 impl From<&Value> for types::Value {
     fn from(v: &Value) -> Self {
         match v.clone() {
@@ -457,6 +472,13 @@ pub struct ColumnInfo {
 /// into (a CSV importer, a fake-data generator).
 pub fn columns(table: &str) -> Result<Vec<ColumnInfo>> {
     Ok(sql::columns(table)?.into_iter().map(|c| ColumnInfo { name: c.name, data_type: c.data_type, nullable: c.nullable }).collect())
+}
+
+/// [`execute_batch`] taking the rows by value: no copy of their strings on the way out, for
+/// seeds that write millions of rows.
+pub fn execute_batch_owned(statement: &str, rows: Vec<Vec<Value>>) -> Result<u64> {
+    let rows: Vec<Vec<types::Value>> = rows.into_iter().map(|r| r.into_iter().map(types::Value::from).collect()).collect();
+    Ok(sql::execute_batch(statement, &rows)?)
 }
 
 /// Reads a query's result page by page, so a backfill never holds a whole table in memory.
