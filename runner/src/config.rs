@@ -289,6 +289,9 @@ pub struct Settings {
     pub seed_packs: Vec<SeedPack>,
     /// The seed history table, validated.
     pub seed_table: String,
+    /// Where compiled components are kept: `DB_MIGRATE_CACHE_DIR`, else `.db-migrate/cache` in
+    /// the project (CI can share one across checkouts).
+    pub cache_dir: PathBuf,
 }
 
 impl Settings {
@@ -344,7 +347,12 @@ impl Settings {
         let seed_table = file.seeds.history_table.clone().unwrap_or_else(|| "db_migrate_seeds".to_string());
         history::validate_table_name(&seed_table).map_err(|e| Error::Config(format!("[seeds] history_table: {e}")))?;
 
+        let cache_dir = std::env::var_os("DB_MIGRATE_CACHE_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         Ok(Settings {
+            cache_dir,
             cli_args: o.args.iter().cloned().collect(),
             seed_packs,
             seed_table,

@@ -203,12 +203,30 @@ pub fn copy_text(out: &mut Vec<u8>, v: &SqlValue) {
         SqlValue::Null => out.extend_from_slice(b"\\N"),
         SqlValue::Bool(b) => out.push(if *b { b't' } else { b'f' }),
         SqlValue::Int(i) => {
-            let _ = write!(out, "{i}");
+            // Decimal digits without the formatting machinery (this runs per value).
+            let mut buf = [0u8; 20];
+            let mut pos = buf.len();
+            let mut n = i.unsigned_abs();
+            loop {
+                pos -= 1;
+                buf[pos] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            if *i < 0 {
+                out.push(b'-');
+            }
+            out.extend_from_slice(&buf[pos..]);
         }
         SqlValue::Float(f) if f.is_nan() => out.extend_from_slice(b"NaN"),
         SqlValue::Float(f) if f.is_infinite() => out.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" }),
         SqlValue::Float(f) => {
             let _ = write!(out, "{f:?}");
+        }
+        SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) if !s.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) => {
+            out.extend_from_slice(s.as_bytes());
         }
         SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
             for b in s.bytes() {

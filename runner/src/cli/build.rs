@@ -121,7 +121,7 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
         std::fs::create_dir_all(o).map_err(|e| io(o, e))?;
     }
     let target_dir = settings.project_dir.join(".db-migrate").join("target");
-    let sandbox = crate::sandbox::Sandbox::new(Some(settings.project_dir.join(".db-migrate").join("cache")), settings.policies.features())?;
+    let sandbox = crate::sandbox::Sandbox::new(Some(settings.cache_dir.clone()), settings.policies.features())?;
 
     let mut built = Vec::new();
     for dir in crates {

@@ -251,7 +251,7 @@ fn migrator(settings: &Settings) -> crate::Migrator {
         .base_dir(&settings.project_dir)
         .history_table(&settings.history_table)
         .allow_out_of_order(settings.allow_out_of_order)
-        .cache_dir(settings.project_dir.join(".db-migrate").join("cache"))
+        .cache_dir(settings.cache_dir.clone())
         .policies(settings.policies.clone())
         .context(crate::sandbox::GuestContext {
             environment: settings.environment.clone(),

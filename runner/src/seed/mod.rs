@@ -128,7 +128,7 @@ impl Seeder {
             policies: settings.policies.clone(),
             context: GuestContext { environment: settings.environment.clone(), args: settings.args.clone(), seed: settings.seed },
             cli_args: settings.cli_args.clone(),
-            cache_dir: Some(settings.project_dir.join(".db-migrate").join("cache")),
+            cache_dir: Some(settings.cache_dir.clone()),
             observer: None,
             lock_timeout: settings.lock_timeout,
             lock_mode: settings.lock_mode,
