@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the sqlite3 CLI for the benchmark floor, the
-# wasm32-wasip2 Rust target for guests, a MongoDB-wire server from PyPI), then runs unit and end-to-end tests (guests are built from
+# wasm32-wasip2 Rust target, componentize-py and componentize-js for guests, a MongoDB-wire
+# server from PyPI), then runs unit and end-to-end tests (guests are built from
 # source by `db-migrate build`), the quickstart example, and smoke runs of the benchmark scripts
 # (their figures are not asserted).
 # CI (.ci/run) calls exactly this.
@@ -54,6 +55,21 @@ if ! mongo_up; then
     for _ in $(seq 1 60); do mongo_up && break; sleep 0.5; done
 fi
 mongo_up || { echo "the MongoDB-wire server is not reachable at 127.0.0.1:27017 (log: target/mongo.log): the MongoDB tests need it" >&2; exit 1; }
+
+# Guests in Python and JavaScript: componentize-py (PyPI) and componentize-js (npm), kept in
+# target/guest-tools and put on PATH for `db-migrate build`.
+tools="$root/target/guest-tools"
+if [ ! -x "$tools/venv/bin/componentize-py" ]; then
+    echo "==> installing componentize-py (Python guests)"
+    python3 -m venv "$tools/venv"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check "componentize-py==0.25.1"
+fi
+if [ ! -x "$tools/node/node_modules/.bin/componentize-js" ]; then
+    echo "==> installing componentize-js (JavaScript guests)"
+    mkdir -p "$tools/node"
+    (cd "$tools/node" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0" >/dev/null)
+fi
+export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$PATH"
 
 echo "==> cargo test"
 cargo test --workspace --locked

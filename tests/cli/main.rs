@@ -7,6 +7,7 @@ mod formats;
 mod hostile;
 mod library;
 mod mongo;
+mod polyglot;
 mod project;
 mod run;
 mod seeds;

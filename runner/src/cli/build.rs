@@ -1,11 +1,19 @@
 //! `db-migrate build`: compile guest sources into components, and warm the compiled cache.
 //!
-//! Guest crates live in `components/VERSION_name/`; each becomes `migrations/VERSION_name.wasm`.
-//! A crate that builds a seed (the SDK's `seed` feature) becomes `seeds/NAME.wasm` instead.
-//! Crates elsewhere (seed packs in `plugins/`) are built when named on the command line.
-//! The Rust SDK and the WIT package travel inside this binary and are written to
-//! `.db-migrate/sdk/rust` and `.db-migrate/wit`, so a project needs nothing but db-migrate and a
-//! Rust toolchain with the `wasm32-wasip2` target.
+//! Guests live in `components/VERSION_name/`; each becomes `migrations/VERSION_name.wasm`, or
+//! `seeds/NAME.wasm` when it is a seed. Folders elsewhere (seed packs in `plugins/`) are built
+//! when named on the command line. A guest is a Rust crate (`Cargo.toml`), or a Python (`app.py`)
+//! or JavaScript (`app.js`) folder with a `component.toml` saying its world:
+//!
+//! ```toml
+//! language = "python"     # python | js
+//! world = "migration"     # migration | document-migration | seed
+//! ```
+//!
+//! The SDKs and the WIT package travel inside this binary and are written to `.db-migrate/`, so a
+//! project needs db-migrate plus the language's own tool: cargo with the `wasm32-wasip2` target,
+//! componentize-py, or componentize-js. Python and JavaScript guests whose sources, SDK and WIT
+//! did not change since their last build are skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,15 +27,15 @@ use crate::migrate::source;
 
 const SDK_CARGO: &str = include_str!("../../../sdk/rust/Cargo.toml");
 const SDK_LIB: &str = include_str!("../../../sdk/rust/src/lib.rs");
-const WIT: &str = include_str!("../../../wit/runtime.wit");
+pub const WIT: &str = include_str!("../../../wit/runtime.wit");
 
 /// The Rust target guests are compiled for.
 pub const TARGET: &str = "wasm32-wasip2";
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Guest crate folders to build (default: every crate in components/).
-    #[arg(value_name = "CRATE_DIR")]
+    /// Guest folders to build (default: every guest in components/).
+    #[arg(value_name = "GUEST_DIR")]
     crates: Vec<PathBuf>,
     /// Write the components here instead of migrations/ and seeds/ (any folder names allowed).
     #[arg(long, value_name = "DIR")]
@@ -35,7 +43,7 @@ pub struct BuildArgs {
 }
 
 /// Whether a guest crate builds a seed: it enables the SDK's `seed` feature.
-fn is_seed_crate(manifest: &Path) -> bool {
+pub fn is_seed_crate(manifest: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(manifest) else { return false };
     let Ok(doc) = toml::from_str::<toml::Table>(&text) else { return false };
     doc.get("dependencies")
@@ -50,7 +58,7 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Writes `content` to `path` unless it already holds exactly that (so cargo sees no change).
-fn write_if_changed(path: &Path, content: &str) -> Result<(), Error> {
+pub fn write_if_changed(path: &Path, content: &str) -> Result<(), Error> {
     if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
         return Ok(());
     }
@@ -98,24 +106,33 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
     let components = settings.project_dir.join("components");
     let mut crates: Vec<PathBuf> = if args.crates.is_empty() {
         match std::fs::read_dir(&components) {
-            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("Cargo.toml").is_file()).collect(),
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| super::guest::detect(p).is_some()).collect(),
             Err(_) => Vec::new(),
         }
     } else {
         for c in &args.crates {
-            if !c.join("Cargo.toml").is_file() {
-                return Err(Error::Config(format!("{}: not a guest crate (no Cargo.toml)", c.display())));
+            if super::guest::detect(c).is_none() {
+                return Err(Error::Config(format!(
+                    "{}: not a guest (no Cargo.toml, app.py or app.js)",
+                    c.display()
+                )));
             }
         }
         args.crates.clone()
     };
     crates.sort();
     if crates.is_empty() {
-        out.line(&format!("nothing to build: no guest crates in {}/ (`db-migrate create --name NAME --lang rust` makes one)", components.display()));
+        out.line(&format!("nothing to build: no guests in {}/ (`db-migrate create --name NAME --lang rust|python|js` makes one)", components.display()));
         out.json(&serde_json::json!({ "built": [] }));
         return Ok(ExitCode::SUCCESS);
     }
-    check_toolchain()?;
+    let guests: Vec<(PathBuf, super::guest::Guest)> = crates
+        .into_iter()
+        .map(|d| super::guest::detect(&d).expect("filtered above").map(|g| (d.clone(), g)))
+        .collect::<Result<_, _>>()?;
+    if guests.iter().any(|(_, g)| g.language == super::guest::Language::Rust) {
+        check_toolchain()?;
+    }
     materialize_sdk(&settings.project_dir)?;
     if let Some(o) = &args.out {
         std::fs::create_dir_all(o).map_err(|e| io(o, e))?;
@@ -124,10 +141,26 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
     let sandbox = crate::sandbox::Sandbox::new(Some(settings.cache_dir.clone()), settings.policies.features())?;
 
     let mut built = Vec::new();
-    for dir in crates {
+    // Python and JavaScript first, two at a time (each tool takes a core and a few hundred MB).
+    let others: Vec<&(PathBuf, super::guest::Guest)> = guests.iter().filter(|(_, g)| g.language != super::guest::Language::Rust).collect();
+    let results = super::guest::build_all(settings, &others, args.out.as_deref(), out)?;
+    for (dir, dest, skipped) in results {
+        let bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        let loaded = std::time::Instant::now();
+        let (_, origin) = sandbox.load(&dest, None).map_err(|m| Error::Config(format!("{}: {m}", dest.display())))?;
+        let how = match origin {
+            crate::sandbox::Origin::Cached => "cached".to_string(),
+            crate::sandbox::Origin::Compiled => format!("precompiled in {:.1} s", loaded.elapsed().as_secs_f64()),
+        };
+        let verb = if skipped { "up to date" } else { "built   " };
+        out.line(&format!("{verb} {} -> {} ({:.1} MiB, {how})", dir.display(), dest.display(), bytes as f64 / (1 << 20) as f64));
+        built.push(serde_json::json!({ "source": dir.display().to_string(), "component": dest.display().to_string(), "bytes": bytes, "skipped": skipped }));
+    }
+    for (dir, guest) in guests.iter().filter(|(_, g)| g.language == super::guest::Language::Rust) {
+        let dir = dir.clone();
         let stem = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let manifest = dir.join("Cargo.toml");
-        let seed = is_seed_crate(&manifest);
+        let seed = guest.world == super::guest::World::Seed;
         let out_dir = match (&args.out, seed) {
             (Some(o), _) => o.clone(),
             (None, true) => settings.seeds_dir.clone(),

@@ -29,7 +29,69 @@ pub enum Lang {
     Mongo,
     /// A Rust crate using the db-migrate SDK.
     Rust,
+    /// A Python module (`app.py`), built with componentize-py.
+    Python,
+    /// A JavaScript module (`app.js`), built with componentize-js.
+    Js,
 }
+
+const PY_APP: &str = r#""""A db-migrate migration in Python; `db-migrate build` makes it a component."""
+from db_migrate import Migration, execute, log, export
+
+
+class ThisMigration(Migration):
+    description = "describe what this migration does"
+
+    def up(self):
+        execute("CREATE TABLE example (id INTEGER PRIMARY KEY)")
+        log.info("created the example table")
+
+    def down(self):
+        execute("DROP TABLE example")
+
+
+WitWorld = export(ThisMigration)
+"#;
+
+const PY_MONGO_APP: &str = r#""""A db-migrate migration for MongoDB in Python; `db-migrate build` makes it a component."""
+from db_migrate import Migration, documents, log, export
+
+
+class ThisMigration(Migration):
+    description = "describe what this migration does"
+    # Index and collection changes cannot run in a MongoDB transaction.
+    transactional = False
+
+    def up(self):
+        name = documents.create_index("example", {"name": 1}, unique=True)
+        log.info(f"created index {name}")
+
+    def down(self):
+        documents.drop_index("example", "name_1")
+
+
+WitWorld = export(ThisMigration)
+"#;
+
+const JS_APP: &str = r#"// A db-migrate migration in JavaScript; `db-migrate build` makes it a component
+// (and writes db-migrate.js, the SDK, next to this file).
+import { Migration, execute, log, exportMigration } from "./db-migrate.js";
+
+class ThisMigration extends Migration {
+  static description = "describe what this migration does";
+
+  up() {
+    execute("CREATE TABLE example (id INTEGER PRIMARY KEY)");
+    log.info("created the example table");
+  }
+
+  down() {
+    execute("DROP TABLE example");
+  }
+}
+
+export const { metadata, up, down } = exportMigration(ThisMigration);
+"#;
 
 const RUST_LIB: &str = r#"//! A db-migrate component migration. Build it with `db-migrate build`.
 use db_migrate_sdk::{Migration, Result, execute, log};
@@ -114,6 +176,28 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
             std::fs::write(&path, TEMPLATE).map_err(|e| io(&path, e))?;
             out.line(&format!("created {}", path.display()));
             path
+        }
+        Lang::Python | Lang::Js => {
+            if lang == Lang::Js && mongo {
+                return Err(Error::Config(
+                    "JavaScript migrations for MongoDB are not supported yet: use a `.mongo.json` command file, Rust or Python".into(),
+                ));
+            }
+            let dir = settings.project_dir.join("components").join(format!("{version}_{}", args.name));
+            std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            let (file, text, language) = match (lang, mongo) {
+                (Lang::Python, false) => ("app.py", PY_APP, "python"),
+                (Lang::Python, true) => ("app.py", PY_MONGO_APP, "python"),
+                _ => ("app.js", JS_APP, "js"),
+            };
+            let world = if mongo { "document-migration" } else { "migration" };
+            std::fs::write(dir.join(file), text).map_err(|e| io(&dir, e))?;
+            let manifest = format!("# How `db-migrate build` builds this folder.\nlanguage = \"{language}\"\nworld = \"{world}\"\n");
+            std::fs::write(dir.join("component.toml"), manifest).map_err(|e| io(&dir, e))?;
+            let tool = if lang == Lang::Python { "componentize-py (`pip install componentize-py`)" } else { "componentize-js (`npm install @bytecodealliance/componentize-js`)" };
+            out.line(&format!("created {}/ (a {} component migration)", dir.display(), if lang == Lang::Python { "Python" } else { "JavaScript" }));
+            out.line(&format!("next: edit its {file}, then `db-migrate build` (needs {tool}) writes the component into migrations/"));
+            dir
         }
         Lang::Rust => {
             let sdk = super::build::materialize_sdk(&settings.project_dir)?;

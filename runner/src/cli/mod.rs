@@ -5,6 +5,7 @@
 mod audit;
 mod build;
 mod create;
+mod guest;
 mod init;
 mod inspect;
 mod output;

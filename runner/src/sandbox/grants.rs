@@ -452,7 +452,6 @@ mod tests {
     #[test]
     fn unparsable_statements_are_refused_only_under_restrictions() {
         let junk = "FROBNICATE the database";
-        let g_ok = |sql: &str| Grants::default().check(Dialect::Sqlite, sql).is_ok();
         assert!(Grants::default().check(Dialect::Sqlite, junk).is_ok(), "the database will reject it");
         let e = seed_pack(&["users"]).check(Dialect::Sqlite, junk).unwrap_err();
         assert!(e.contains("cannot be checked"), "{e}");

@@ -1,0 +1,242 @@
+//! Guests in languages other than Rust: what a guest folder holds, and building Python
+//! (componentize-py) and JavaScript (componentize-js) guests into components.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::Output;
+use crate::config::Settings;
+use crate::migrate::error::Error;
+
+/// The Python SDK, embedded like the Rust one.
+pub const PY_SDK: &str = include_str!("../../../sdk/python/db_migrate/__init__.py");
+/// The JavaScript SDK, written next to each JavaScript guest's `app.js`.
+pub const JS_SDK: &str = include_str!("../../../sdk/js/db-migrate.js");
+/// Its TypeScript declarations, for editors.
+pub const JS_SDK_TYPES: &str = include_str!("../../../sdk/js/db-migrate.d.ts");
+
+/// A guest's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// A cargo crate using `db-migrate-sdk`.
+    Rust,
+    /// `app.py`, built with componentize-py.
+    Python,
+    /// `app.js`, built with componentize-js.
+    Js,
+}
+
+/// The WIT world a guest implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// A SQL migration.
+    Migration,
+    /// A MongoDB migration.
+    DocumentMigration,
+    /// A seed.
+    Seed,
+}
+
+impl World {
+    /// Its name in `wit/runtime.wit`.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::Migration => "migration",
+            World::DocumentMigration => "document-migration",
+            World::Seed => "seed",
+        }
+    }
+}
+
+/// What a guest folder is.
+#[derive(Debug, Clone, Copy)]
+pub struct Guest {
+    /// Its language.
+    pub language: Language,
+    /// Its world.
+    pub world: World,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    language: Language,
+    world: Option<World>,
+}
+
+/// Reads what `dir` is: `None` when it holds no guest, an error when its `component.toml` is
+/// wrong.
+pub fn detect(dir: &Path) -> Option<Result<Guest, Error>> {
+    if dir.join("Cargo.toml").is_file() {
+        let seed = super::build::is_seed_crate(&dir.join("Cargo.toml"));
+        return Some(Ok(Guest { language: Language::Rust, world: if seed { World::Seed } else { World::Migration } }));
+    }
+    let manifest = dir.join("component.toml");
+    if manifest.is_file() {
+        let parsed = std::fs::read_to_string(&manifest)
+            .map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))
+            .and_then(|t| toml::from_str::<Manifest>(&t).map_err(|e| Error::Config(format!("{}: {}", manifest.display(), e.message()))));
+        return Some(parsed.map(|m| Guest { language: m.language, world: m.world.unwrap_or(World::Migration) }));
+    }
+    if dir.join("app.py").is_file() {
+        return Some(Ok(Guest { language: Language::Python, world: World::Migration }));
+    }
+    if dir.join("app.js").is_file() {
+        return Some(Ok(Guest { language: Language::Js, world: World::Migration }));
+    }
+    None
+}
+
+/// Finds a tool: on PATH, in the project's `.venv/bin` or `node_modules/.bin`, or in the
+/// active virtualenv.
+fn find_tool(name: &str, project: &Path) -> Option<PathBuf> {
+    let mut candidates = vec![project.join(".venv/bin").join(name), project.join("node_modules/.bin").join(name)];
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+        candidates.push(PathBuf::from(v).join("bin").join(name));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|p| p.join(name)));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn missing(language: &str, tool: &str, install: &str) -> Error {
+    Error::Config(format!(
+        "building {language} components needs `{tool}`, which was not found on PATH, in .venv/bin or in node_modules/.bin: install it with `{install}`"
+    ))
+}
+
+/// SHA-256 over the guest's sources (every file but build output and the SDK copy), the SDK, the
+/// WIT and the world: the build is skipped while it is unchanged.
+fn fingerprint(dir: &Path, guest: Guest, sdk: &str) -> String {
+    fn walk(dir: &Path, root: &Path, files: &mut Vec<(String, PathBuf)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || ["node_modules", "__pycache__", "target", "db-migrate.js", "db-migrate.d.ts"].contains(&name.as_str()) {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, root, files);
+            } else {
+                files.push((p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned(), p));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    let mut h = Sha256::new();
+    h.update(format!("{:?} {:?}\0", guest.language, guest.world));
+    h.update(sdk);
+    h.update(super::build::WIT);
+    for (rel, p) in files {
+        h.update(rel.as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&p).unwrap_or_default());
+        h.update([0]);
+    }
+    crate::migrate::source::checksum_bytes(&h.finalize())
+}
+
+/// Where a guest's component goes.
+pub fn destination(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>) -> Result<PathBuf, Error> {
+    let stem = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let out_dir = match (out, guest.world) {
+        (Some(o), _) => o.to_path_buf(),
+        (None, World::Seed) => settings.seeds_dir.clone(),
+        (None, _) => settings.migrations_dir.clone(),
+    };
+    if out.is_none() && guest.world != World::Seed && !matches!(crate::migrate::source::parse_stem(&stem), Some(Ok(_))) {
+        return Err(Error::Config(format!(
+            "{}: a component folder is named VERSION_name (it becomes {}/VERSION_name.wasm); rename it or pass --out",
+            dir.display(),
+            settings.migrations_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::Io { path: out_dir.clone(), message: e.to_string() })?;
+    Ok(out_dir.join(format!("{stem}.wasm")))
+}
+
+/// Builds one Python or JavaScript guest; returns its component and whether it was up to date.
+fn build_one(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>, o: &Output) -> Result<(PathBuf, bool), Error> {
+    let project = &settings.project_dir;
+    let base = project.join(".db-migrate");
+    let dest = destination(settings, dir, guest, out)?;
+    let sdk = match guest.language {
+        Language::Python => PY_SDK,
+        Language::Js => JS_SDK,
+        Language::Rust => unreachable!("Rust guests are built by cargo"),
+    };
+    if guest.language == Language::Js {
+        // The SDK sits next to app.js, which imports it as `./db-migrate.js`.
+        super::build::write_if_changed(&dir.join("db-migrate.js"), JS_SDK)?;
+        super::build::write_if_changed(&dir.join("db-migrate.d.ts"), JS_SDK_TYPES)?;
+    }
+    let stamp_dir = base.join("build");
+    let stem = dest.file_stem().and_then(|s| s.to_str()).unwrap_or("guest").to_string();
+    let stamp = stamp_dir.join(format!("{stem}.sha256"));
+    let print = fingerprint(dir, guest, sdk);
+    if dest.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == print) {
+        return Ok((dest, true));
+    }
+    let wit = base.join("wit");
+    let world = guest.world.wit_name();
+    let tmp = dest.with_extension("wasm.partial");
+    let mut cmd = match guest.language {
+        Language::Python => {
+            let tool = find_tool("componentize-py", project).ok_or_else(|| missing("Python", "componentize-py", "pip install componentize-py"))?;
+            let sdk_dir = base.join("sdk").join("python");
+            super::build::write_if_changed(&sdk_dir.join("db_migrate").join("__init__.py"), PY_SDK)?;
+            let mut c = Command::new(tool);
+            c.arg("-d").arg(&wit).args(["-w", world]);
+            if o.quiet {
+                c.arg("--quiet");
+            }
+            c.args(["componentize", "app", "-p"]).arg(dir).arg("-p").arg(&sdk_dir).arg("-o").arg(&tmp);
+            c
+        }
+        Language::Js => {
+            let tool = find_tool("componentize-js", project)
+                .ok_or_else(|| missing("JavaScript", "componentize-js", "npm install @bytecodealliance/componentize-js"))?;
+            let mut c = Command::new(tool);
+            // No wasi:http or fetch: a component imports only what db-migrate offers.
+            c.arg(dir.join("app.js")).arg("--wit").arg(&wit).args(["--world-name", world, "--disable", "http", "fetch-event", "-o"]).arg(&tmp);
+            c
+        }
+        Language::Rust => unreachable!(),
+    };
+    o.note(&format!("building {} ({:?}, world {world})", dir.display(), guest.language));
+    let output = cmd.output().map_err(|e| Error::Config(format!("cannot run the {:?} build tool: {e}", guest.language)))?;
+    if !output.status.success() || !tmp.is_file() {
+        let _ = std::fs::remove_file(&tmp);
+        let err = String::from_utf8_lossy(&output.stderr);
+        let outp = String::from_utf8_lossy(&output.stdout);
+        return Err(Error::Config(format!("building {} failed:\n{}{}", dir.display(), outp.trim_end(), if err.trim().is_empty() { String::new() } else { format!("\n{}", err.trim_end()) })));
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| Error::Io { path: dest.clone(), message: e.to_string() })?;
+    std::fs::create_dir_all(&stamp_dir).map_err(|e| Error::Io { path: stamp_dir.clone(), message: e.to_string() })?;
+    std::fs::write(&stamp, &print).map_err(|e| Error::Io { path: stamp.clone(), message: e.to_string() })?;
+    Ok((dest, false))
+}
+
+/// Builds Python and JavaScript guests, two at a time; returns (folder, component, skipped).
+pub fn build_all(settings: &Settings, guests: &[&(PathBuf, Guest)], out: Option<&Path>, o: &Output) -> Result<Vec<(PathBuf, PathBuf, bool)>, Error> {
+    let mut results = Vec::new();
+    for pair in guests.chunks(2) {
+        let done: Vec<Result<(PathBuf, bool), Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = pair.iter().map(|(dir, g)| s.spawn(move || build_one(settings, dir, *g, out, o))).collect();
+            handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
+        });
+        for ((dir, _), r) in pair.iter().zip(done) {
+            let (dest, skipped) = r?;
+            results.push((dir.clone(), dest, skipped));
+        }
+    }
+    Ok(results)
+}
