@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the sqlite3 CLI for the benchmark floor, the
-# wasm32-wasip2 Rust target, componentize-py and componentize-js for guests, a MongoDB-wire
-# server from PyPI), then runs unit and end-to-end tests (guests are built from
+# wasm32-wasip2 Rust target, componentize-py, componentize-js, clang/wasi-libc and wit-bindgen for
+# guests, a MongoDB-wire server from PyPI), then runs unit and end-to-end tests (guests are built from
 # source by `db-migrate build`), the quickstart example, and smoke runs of the benchmark scripts
 # (their figures are not asserted).
 # CI (.ci/run) calls exactly this.
@@ -11,6 +11,11 @@ cd "$root"
 
 need_apt=()
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+# C guests: clang for wasm32-wasi with wasi-libc, lld, and the compiler runtime for wasm32.
+command -v clang >/dev/null || need_apt+=(clang)
+command -v wasm-ld >/dev/null || need_apt+=(lld)
+[ -f /usr/include/wasm32-wasi/stdlib.h ] || need_apt+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -56,8 +61,8 @@ if ! mongo_up; then
 fi
 mongo_up || { echo "the MongoDB-wire server is not reachable at 127.0.0.1:27017 (log: target/mongo.log): the MongoDB tests need it" >&2; exit 1; }
 
-# Guests in Python and JavaScript: componentize-py (PyPI) and componentize-js (npm), kept in
-# target/guest-tools and put on PATH for `db-migrate build`.
+# Guests in Python, JavaScript and C: componentize-py (PyPI) and componentize-js (npm), kept in
+# target/guest-tools, and wit-bindgen (crates.io), all put on PATH for `db-migrate build`.
 tools="$root/target/guest-tools"
 if [ ! -x "$tools/venv/bin/componentize-py" ]; then
     echo "==> installing componentize-py (Python guests)"
@@ -69,7 +74,11 @@ if [ ! -x "$tools/node/node_modules/.bin/componentize-js" ]; then
     mkdir -p "$tools/node"
     (cd "$tools/node" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0" >/dev/null)
 fi
-export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$PATH"
+if ! command -v wit-bindgen >/dev/null || [ "$(wit-bindgen --version | awk '{print $2}')" != "0.61.0" ]; then
+    echo "==> installing wit-bindgen (C guests' bindings)"
+    cargo install --quiet --locked wit-bindgen-cli --version 0.61.0
+fi
+export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -86,7 +86,13 @@ fn ok(p: &Project, url: Option<&str>, args: &[&str]) -> (String, String) {
 #[test]
 fn build_writes_every_language_and_skips_unchanged_guests() {
     let dir = built();
-    for f in ["migrations/20240101000100_rust_tags.wasm", "migrations/20240101000200_python_notes.wasm", "migrations/20240101000300_js_counts.wasm", "seeds/welcome_notes.wasm"] {
+    for f in [
+        "migrations/20240101000100_rust_tags.wasm",
+        "migrations/20240101000200_python_notes.wasm",
+        "migrations/20240101000250_c_archive.wasm",
+        "migrations/20240101000300_js_counts.wasm",
+        "seeds/welcome_notes.wasm",
+    ] {
         assert!(dir.join(f).is_file(), "{f} was built");
     }
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
@@ -98,8 +104,10 @@ fn build_writes_every_language_and_skips_unchanged_guests() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("up to date") && stdout.contains("python_notes") && stdout.contains("js_counts"), "{stdout}");
-    for file in ["20240101000200_python_notes.wasm", "20240101000300_js_counts.wasm"] {
+    for g in ["python_notes", "c_archive", "js_counts"] {
+        assert!(stdout.lines().any(|l| l.starts_with("up to date") && l.contains(g)), "{g} is skipped the second time: {stdout}");
+    }
+    for file in ["20240101000200_python_notes.wasm", "20240101000250_c_archive.wasm", "20240101000300_js_counts.wasm"] {
         let inspect = Project::new().cmd().arg("inspect").arg(dir.join("migrations").join(file)).output().unwrap();
         let out = String::from_utf8_lossy(&inspect.stdout);
         let lang = file;
@@ -112,12 +120,13 @@ fn build_writes_every_language_and_skips_unchanged_guests() {
 fn every_language_applies_and_reverts_on_sqlite() {
     let p = project();
     let (out, err) = ok(&p, None, &["up"]);
-    for v in ["create_notes", "rust_tags", "python_notes", "js_counts"] {
+    for v in ["create_notes", "rust_tags", "python_notes", "c_archive", "js_counts"] {
         assert!(out.contains(v), "{v}: {out}");
     }
     assert!(err.contains("python wrote 50 notes; first: note 1 from Python"), "{err}");
+    assert!(err.contains("c archived 3 notes"), "{err}");
     assert!(err.contains("js counted python=50"), "{err}");
-    assert_eq!(p.query("SELECT name FROM tags ORDER BY name"), vec![vec!["js"], vec!["python"], vec!["rust"]]);
+    assert_eq!(p.query("SELECT name FROM tags ORDER BY name"), vec![vec!["c"], vec!["js"], vec!["python"], vec!["rust"]]);
     let (out, _) = ok(&p, None, &["seed"]);
     assert!(out.contains("seeded   welcome_notes: 20 rows (notes 20)"), "{out}");
     let first = p.query("SELECT body FROM notes WHERE tag = 'seed' ORDER BY id");
@@ -136,6 +145,7 @@ fn each_languages_error_rolls_back_and_shows_the_message() {
     for (lang, version, message) in [
         ("rust", "20240101000100_rust_tags", "Rust failed on purpose"),
         ("python", "20240101000200_python_notes", "RuntimeError: Python failed on purpose"),
+        ("c", "20240101000250_c_archive", "C failed on purpose"),
         ("js", "20240101000300_js_counts", "TypeError: JavaScript failed on purpose"),
     ] {
         let p = project();
@@ -160,7 +170,8 @@ fn every_language_applies_and_reverts_on_postgres() {
     let url = db.url();
     let p = project();
     ok(&p, Some(&url), &["up"]);
-    assert_eq!(db.query("SELECT name FROM tags ORDER BY name"), vec!["js", "python", "rust"]);
+    assert_eq!(db.query("SELECT name FROM tags ORDER BY name"), vec!["c", "js", "python", "rust"]);
+    assert_eq!(db.query("SELECT body FROM archive WHERE id = 1"), vec!["note 1 from Python"]);
     assert_eq!(db.query("SELECT tag, n FROM note_counts"), vec!["python|50"]);
     let (out, _) = ok(&p, Some(&url), &["seed"]);
     assert!(out.contains("welcome_notes: 20 rows"), "{out}");
@@ -187,6 +198,12 @@ fn a_missing_build_tool_is_named_with_how_to_install_it() {
     assert!(err.contains("npm install @bytecodealliance/componentize-js"), "{err}");
 
     let p = Project::new();
+    p.write("components/1_c/app.c", "int x;\n");
+    let out = p.cmd().env("PATH", "/nonexistent").arg("build").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("building C components needs"), "{err}");
+
+    let p = Project::new();
     p.write("components/1_x/component.toml", "language = \"cobol\"\n");
     let err = p.fails(&["build"]);
     assert!(err.contains("component.toml") && err.contains("cobol"), "{err}");
@@ -199,8 +216,10 @@ fn create_writes_python_and_javascript_templates() {
     assert!(out.contains("Python component migration") && out.contains("componentize-py"), "{out}");
     let out = p.ok(&["create", "--name", "js_one", "--lang", "js"]);
     assert!(out.contains("JavaScript component migration"), "{out}");
+    let out = p.ok(&["create", "--name", "c_one", "--lang", "c"]);
+    assert!(out.contains("C component migration"), "{out}");
     let dirs: Vec<String> = std::fs::read_dir(p.path().join("components")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
     for d in dirs {
         let manifest = std::fs::read_to_string(p.path().join("components").join(&d).join("component.toml")).unwrap();
         assert!(manifest.contains("world = \"migration\""), "{manifest}");

@@ -33,7 +33,25 @@ pub enum Lang {
     Python,
     /// A JavaScript module (`app.js`), built with componentize-js.
     Js,
+    /// A C file (`app.c`), built with wit-bindgen, clang for wasm32-wasi and wasm-component-ld.
+    C,
 }
+
+const C_APP: &str = r#"/* A db-migrate migration in C; `db-migrate build` makes it a component. */
+#include "db_migrate.h"
+
+static int up(dbm_error *err) {
+    if (dbm_execute("CREATE TABLE example (id INTEGER PRIMARY KEY)", NULL, 0, NULL, err)) return 1;
+    dbm_log_info("created the example table");
+    return 0;
+}
+
+static int down(dbm_error *err) {
+    return dbm_execute("DROP TABLE example", NULL, 0, NULL, err);
+}
+
+DBM_EXPORT_MIGRATION("describe what this migration does", up, down)
+"#;
 
 const PY_APP: &str = r#""""A db-migrate migration in Python; `db-migrate build` makes it a component."""
 from db_migrate import Migration, execute, log, export
@@ -177,10 +195,10 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
             out.line(&format!("created {}", path.display()));
             path
         }
-        Lang::Python | Lang::Js => {
-            if lang == Lang::Js && mongo {
+        Lang::Python | Lang::Js | Lang::C => {
+            if lang != Lang::Python && mongo {
                 return Err(Error::Config(
-                    "JavaScript migrations for MongoDB are not supported yet: use a `.mongo.json` command file, Rust or Python".into(),
+                    "JavaScript and C migrations for MongoDB are not supported yet: use a `.mongo.json` command file, Rust or Python".into(),
                 ));
             }
             let dir = settings.project_dir.join("components").join(format!("{version}_{}", args.name));
@@ -188,14 +206,19 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
             let (file, text, language) = match (lang, mongo) {
                 (Lang::Python, false) => ("app.py", PY_APP, "python"),
                 (Lang::Python, true) => ("app.py", PY_MONGO_APP, "python"),
+                (Lang::C, _) => ("app.c", C_APP, "c"),
                 _ => ("app.js", JS_APP, "js"),
             };
             let world = if mongo { "document-migration" } else { "migration" };
             std::fs::write(dir.join(file), text).map_err(|e| io(&dir, e))?;
             let manifest = format!("# How `db-migrate build` builds this folder.\nlanguage = \"{language}\"\nworld = \"{world}\"\n");
             std::fs::write(dir.join("component.toml"), manifest).map_err(|e| io(&dir, e))?;
-            let tool = if lang == Lang::Python { "componentize-py (`pip install componentize-py`)" } else { "componentize-js (`npm install @bytecodealliance/componentize-js`)" };
-            out.line(&format!("created {}/ (a {} component migration)", dir.display(), if lang == Lang::Python { "Python" } else { "JavaScript" }));
+            let (tool, name) = match lang {
+                Lang::Python => ("componentize-py (`pip install componentize-py`)", "Python"),
+                Lang::C => ("clang with wasi-libc and wit-bindgen (`apt install clang lld wasi-libc`, `cargo install wit-bindgen-cli`)", "C"),
+                _ => ("componentize-js (`npm install @bytecodealliance/componentize-js`)", "JavaScript"),
+            };
+            out.line(&format!("created {}/ (a {name} component migration)", dir.display()));
             out.line(&format!("next: edit its {file}, then `db-migrate build` (needs {tool}) writes the component into migrations/"));
             dir
         }

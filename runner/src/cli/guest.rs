@@ -1,5 +1,6 @@
 //! Guests in languages other than Rust: what a guest folder holds, and building Python
-//! (componentize-py) and JavaScript (componentize-js) guests into components.
+//! (componentize-py), JavaScript (componentize-js) and C (wit-bindgen c, clang for wasm32-wasi,
+//! wasm-component-ld) guests into components.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,10 @@ pub const PY_SDK: &str = include_str!("../../../sdk/python/db_migrate/__init__.p
 pub const JS_SDK: &str = include_str!("../../../sdk/js/db-migrate.js");
 /// Its TypeScript declarations, for editors.
 pub const JS_SDK_TYPES: &str = include_str!("../../../sdk/js/db-migrate.d.ts");
+/// The C SDK: a header and its implementation over the generated bindings.
+pub const C_SDK_H: &str = include_str!("../../../sdk/c/db_migrate.h");
+/// See [`C_SDK_H`].
+pub const C_SDK_C: &str = include_str!("../../../sdk/c/db_migrate.c");
 
 /// A guest's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -27,6 +32,8 @@ pub enum Language {
     Python,
     /// `app.js`, built with componentize-js.
     Js,
+    /// `*.c`, built with wit-bindgen c, clang (wasm32-wasi) and wasm-component-ld.
+    C,
 }
 
 /// The WIT world a guest implements.
@@ -87,6 +94,9 @@ pub fn detect(dir: &Path) -> Option<Result<Guest, Error>> {
     }
     if dir.join("app.js").is_file() {
         return Some(Ok(Guest { language: Language::Js, world: World::Migration }));
+    }
+    if dir.join("app.c").is_file() {
+        return Some(Ok(Guest { language: Language::C, world: World::Migration }));
     }
     None
 }
@@ -168,9 +178,10 @@ fn build_one(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>, 
     let project = &settings.project_dir;
     let base = project.join(".db-migrate");
     let dest = destination(settings, dir, guest, out)?;
-    let sdk = match guest.language {
-        Language::Python => PY_SDK,
-        Language::Js => JS_SDK,
+    let sdk: String = match guest.language {
+        Language::Python => PY_SDK.to_string(),
+        Language::Js => JS_SDK.to_string(),
+        Language::C => format!("{C_SDK_H}{C_SDK_C}"),
         Language::Rust => unreachable!("Rust guests are built by cargo"),
     };
     if guest.language == Language::Js {
@@ -181,7 +192,7 @@ fn build_one(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>, 
     let stamp_dir = base.join("build");
     let stem = dest.file_stem().and_then(|s| s.to_str()).unwrap_or("guest").to_string();
     let stamp = stamp_dir.join(format!("{stem}.sha256"));
-    let print = fingerprint(dir, guest, sdk);
+    let print = fingerprint(dir, guest, &sdk);
     if dest.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == print) {
         return Ok((dest, true));
     }
@@ -209,15 +220,26 @@ fn build_one(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>, 
             c.arg(dir.join("app.js")).arg("--wit").arg(&wit).args(["--world-name", world, "--disable", "http", "fetch-event", "-o"]).arg(&tmp);
             c
         }
+        Language::C => c_command(project, &base, dir, guest, &tmp)?,
         Language::Rust => unreachable!(),
     };
     o.note(&format!("building {} ({:?}, world {world})", dir.display(), guest.language));
     let output = cmd.output().map_err(|e| Error::Config(format!("cannot run the {:?} build tool: {e}", guest.language)))?;
+    let hint = if guest.language == Language::C && !output.status.success() {
+        "\n(C guests need clang with wasi-libc and lld: `apt install clang lld wasi-libc libclang-rt-14-dev-wasm32`, or WASI_SDK_PATH pointing at a wasi-sdk)"
+    } else {
+        ""
+    };
     if !output.status.success() || !tmp.is_file() {
         let _ = std::fs::remove_file(&tmp);
         let err = String::from_utf8_lossy(&output.stderr);
         let outp = String::from_utf8_lossy(&output.stdout);
-        return Err(Error::Config(format!("building {} failed:\n{}{}", dir.display(), outp.trim_end(), if err.trim().is_empty() { String::new() } else { format!("\n{}", err.trim_end()) })));
+        return Err(Error::Config(format!(
+            "building {} failed:\n{}{}{hint}",
+            dir.display(),
+            outp.trim_end(),
+            if err.trim().is_empty() { String::new() } else { format!("\n{}", err.trim_end()) }
+        )));
     }
     std::fs::rename(&tmp, &dest).map_err(|e| Error::Io { path: dest.clone(), message: e.to_string() })?;
     std::fs::create_dir_all(&stamp_dir).map_err(|e| Error::Io { path: stamp_dir.clone(), message: e.to_string() })?;
@@ -225,7 +247,83 @@ fn build_one(settings: &Settings, dir: &Path, guest: Guest, out: Option<&Path>, 
     Ok((dest, false))
 }
 
-/// Builds Python and JavaScript guests, two at a time; returns (folder, component, skipped).
+/// The Rust toolchain's `wasm-component-ld` (rustup installs it with the `wasm32-wasip2` target),
+/// or one on PATH.
+fn wasm_component_ld(project: &Path) -> Option<PathBuf> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    let host = Command::new("rustc").args(["-vV"]).output().ok()?;
+    let host = String::from_utf8_lossy(&host.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string))?;
+    let bundled = sysroot.join("lib/rustlib").join(host).join("bin/wasm-component-ld");
+    if bundled.is_file() { Some(bundled) } else { find_tool("wasm-component-ld", project) }
+}
+
+/// The compile-and-link command of a C guest: bindings from wit-bindgen, the SDK, every `*.c`
+/// of the folder, linked into a component by wasm-component-ld (with the WASI adapter).
+fn c_command(project: &Path, base: &Path, dir: &Path, guest: Guest, out: &Path) -> Result<Command, Error> {
+    if guest.world == World::DocumentMigration {
+        return Err(Error::Config(format!(
+            "{}: C guests implement `migration` or `seed`; MongoDB migrations are written as command files, in Rust or in Python",
+            dir.display()
+        )));
+    }
+    let world = guest.world.wit_name();
+    let wit_bindgen = find_tool("wit-bindgen", project).ok_or_else(|| missing("C", "wit-bindgen", "cargo install wit-bindgen-cli --version 0.61.0"))?;
+    let linker = wasm_component_ld(project).ok_or_else(|| missing("C", "wasm-component-ld", "rustup target add wasm32-wasip2 (it ships with the Rust toolchain)"))?;
+    let (clang, sysroot) = match std::env::var_os("WASI_SDK_PATH") {
+        Some(sdk) => (PathBuf::from(&sdk).join("bin/clang"), Some(PathBuf::from(&sdk).join("share/wasi-sysroot"))),
+        None => (
+            find_tool("clang", project).ok_or_else(|| missing("C", "clang", "apt install clang lld wasi-libc libclang-rt-14-dev-wasm32 (or set WASI_SDK_PATH)"))?,
+            None,
+        ),
+    };
+    let stem = dir.file_name().and_then(|n| n.to_str()).unwrap_or("guest");
+    let bindings_dir = base.join("build").join(format!("{stem}-c"));
+    let sdk = base.join("sdk").join("c");
+    super::build::write_if_changed(&sdk.join("db_migrate.h"), C_SDK_H)?;
+    super::build::write_if_changed(&sdk.join("db_migrate.c"), C_SDK_C)?;
+    let _ = std::fs::remove_dir_all(&bindings_dir);
+    let bindings = Command::new(&wit_bindgen)
+        .args(["c", "--world", world])
+        .arg(base.join("wit"))
+        .arg("--out-dir")
+        .arg(&bindings_dir)
+        .output()
+        .map_err(|e| Error::Config(format!("cannot run wit-bindgen: {e}")))?;
+    if !bindings.status.success() {
+        return Err(Error::Config(format!("wit-bindgen c failed for {}:\n{}", dir.display(), String::from_utf8_lossy(&bindings.stderr).trim_end())));
+    }
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::Io { path: dir.to_path_buf(), message: e.to_string() })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("c"))
+        .collect();
+    sources.sort();
+    let module = world.replace('-', "_");
+    let mut c = Command::new(clang);
+    c.args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-Wall"]);
+    if let Some(s) = sysroot {
+        c.arg(format!("--sysroot={}", s.display()));
+    }
+    if guest.world == World::Seed {
+        c.arg("-DDBM_SEED");
+    }
+    c.arg("-I").arg(&bindings_dir).arg("-I").arg(&sdk).arg("-I").arg(dir);
+    c.arg(format!("-fuse-ld={}", linker.display()));
+    c.args(&sources).arg(sdk.join("db_migrate.c")).arg(bindings_dir.join(format!("{module}.c"))).arg(bindings_dir.join(format!("{module}_component_type.o")));
+    c.arg("-o").arg(out);
+    // clang runs `wasm-opt` after linking when it finds one on PATH (binaryen, which npm tools
+    // bring along); it cannot read the component wasm-component-ld produced. Hide it.
+    if let Some(path) = std::env::var_os("PATH") {
+        let kept: Vec<PathBuf> = std::env::split_paths(&path).filter(|d| !d.join("wasm-opt").is_file()).collect();
+        if let Ok(joined) = std::env::join_paths(kept) {
+            c.env("PATH", joined);
+        }
+    }
+    Ok(c)
+}
+
+/// Builds Python, JavaScript and C guests, two at a time; returns (folder, component, skipped).
 pub fn build_all(settings: &Settings, guests: &[&(PathBuf, Guest)], out: Option<&Path>, o: &Output) -> Result<Vec<(PathBuf, PathBuf, bool)>, Error> {
     let mut results = Vec::new();
     for pair in guests.chunks(2) {
