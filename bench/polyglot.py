@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Polyglot benchmark: what a migration costs in each guest language.
 
-For each language (Rust, Python, JavaScript) a one-statement migration (`CREATE TABLE`, in
+For each language (Rust, C, Python, JavaScript) a one-statement migration (`CREATE TABLE`, in
 bench/guests/polyglot/) is built with `db-migrate build`. It prints, per language: the component's
 size; the cold compile (Cranelift, as `build` precompiles it); `up` on a fresh copy of the project
 where `build` already ran (the cache is warm, the database empty); and the warm per-migration
 overhead: the median wall time of `up` with the component minus `up` with the same statement as
-SQL, in one run, interleaved. Targets: overhead <= 5 ms for Python/JS, <= 1 ms for Rust.
+SQL, in one run, interleaved. Targets: overhead <= 5 ms for Python/JS, <= 1 ms for Rust/C.
+Needs the guest tools on PATH (componentize-py, componentize-js, clang/wasi-libc, wit-bindgen).
 
 Usage: python3 bench/polyglot.py [--binary target/release/db-migrate] [--repeat 15]
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from core import ROOT, run  # noqa: E402
 
-LANGS = [("Rust", "rust_noop", 1.0), ("Python", "py_noop", 5.0), ("JavaScript", "js_noop", 5.0)]
+LANGS = [("Rust", "rust_noop", 1.0), ("C", "c_noop", 1.0), ("Python", "py_noop", 5.0), ("JavaScript", "js_noop", 5.0)]
 
 
 def main():
