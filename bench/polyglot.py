@@ -49,6 +49,9 @@ def main():
     compile_s = {}
     for line in built.splitlines():
         m = re.search(r"components/(\w+) -> .*precompiled in ([\d.]+) s", line)
+        if not m:
+            # Rust guests: built by cargo, precompiled without a printed time; time it below.
+            continue
         if m:
             compile_s[m.group(1)] = float(m.group(2))
 
@@ -82,7 +85,14 @@ def main():
         overhead = (statistics.median(comp) - statistics.median(base)) * 1e3
         ok = "ok" if overhead <= target else "MISSED"
         cold = compile_s.get(name)
-        cold_text = f"{cold:5.2f} s" if cold is not None else "  (cached)"
+        if cold is None:
+            # Compile once more into an empty cache to time it.
+            scratch = work / "scratch-cache" / name
+            os.environ["DB_MIGRATE_CACHE_DIR"] = str(scratch)
+            t = up(p)
+            os.environ["DB_MIGRATE_CACHE_DIR"] = str(cache)
+            cold = t
+        cold_text = f"{cold:5.2f} s"
         print(f"  {label:<10} size {wasm.stat().st_size / 2**20:6.2f} MiB  cold compile {cold_text}  first up {first * 1e3:7.1f} ms"
               f"  warm overhead {overhead:6.2f} ms (target <= {target:.0f} ms) {ok}")
 

@@ -40,16 +40,20 @@ impl Cache {
         self.dir.as_ref().map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)))
     }
 
+    /// The cached component of SHA-256 `sha256`, if the cache holds a usable entry.
+    pub fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
+        let f = self.file(sha256).filter(|f| f.is_file())?;
+        // SAFETY: the file is one this cache wrote for this engine configuration (the key is in
+        // its name); wasmtime still checks its header and refuses a mismatched engine.
+        unsafe { Component::deserialize_file(engine, &f) }.ok()
+    }
+
     /// The component for `bytes` (whose SHA-256 is `sha256`): from the cache when it holds a
     /// usable entry, else compiled and stored.
     pub fn load(&self, engine: &Engine, bytes: &[u8], sha256: &str) -> wasmtime::Result<(Component, Origin)> {
         let file = self.file(sha256);
-        if let Some(f) = file.as_ref().filter(|f| f.is_file()) {
-            // SAFETY: the file is one this cache wrote for this engine configuration (the key is
-            // in its name); wasmtime still checks its header and refuses a mismatched engine.
-            if let Ok(c) = unsafe { Component::deserialize_file(engine, f) } {
-                return Ok((c, Origin::Cached));
-            }
+        if let Some(c) = self.cached(engine, sha256) {
+            return Ok((c, Origin::Cached));
         }
         let component = Component::new(engine, bytes)?;
         if let Some(f) = file {
