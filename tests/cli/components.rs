@@ -108,7 +108,11 @@ fn second_run_uses_the_compiled_cache() {
     let p = with_probe();
     let (_, _, err) = p.run(&["-v", "up"]);
     assert!(err.contains("[2_probe] component compiled"), "{err}");
-    let cached: Vec<_> = std::fs::read_dir(p.path().join(".db-migrate/cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let cached: Vec<_> = std::fs::read_dir(p.path().join(".db-migrate/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".cwasm"))
+        .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].to_string_lossy().ends_with(".cwasm"));
     p.ok(&["down"]);

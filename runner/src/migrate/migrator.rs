@@ -270,7 +270,7 @@ impl Migrator {
 
     /// Reads the migrations directory.
     pub fn migrations(&self) -> Result<Vec<Migration>> {
-        Ok(source::discover(&self.dir)?)
+        Ok(self.discover()?)
     }
 
     fn parsed_url(&self) -> Result<DatabaseUrl> {
@@ -289,7 +289,8 @@ impl Migrator {
     async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
         let url = self.parsed_url()?;
         let dir = self.dir.clone();
-        let files = tokio::task::spawn_blocking(move || source::discover(&dir));
+        let cache = self.cache_dir.clone();
+        let files = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), false));
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
@@ -309,7 +310,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let dir = self.dir.clone();
         // Read the files first: a broken migration directory must not create a database.
-        let migrations = tokio::task::spawn_blocking(move || source::discover(&dir))
+        let cache = self.cache_dir.clone();
+        let migrations = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), true))
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
         let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
@@ -496,6 +498,23 @@ impl Migrator {
         let mut report = result?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
+    }
+}
+
+/// Reads the migrations, taking components' checksums from the memo next to the compiled cache;
+/// `remember` writes new ones back (commands that change nothing only read it).
+fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
+    let memo = super::memo::ChecksumMemo::open(cache);
+    let found = source::discover_with(dir, &memo);
+    if remember {
+        memo.save();
+    }
+    found
+}
+
+impl Migrator {
+    fn discover(&self) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
+        discover_in(&self.dir, self.cache_dir.as_deref(), false)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod error;
 pub mod history;
+pub mod memo;
 pub mod migrator;
 pub mod plan;
 pub mod source;

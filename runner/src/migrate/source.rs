@@ -386,6 +386,11 @@ enum Found {
 /// Files that are not migrations (`README.md`, `.gitkeep`, …) are ignored; a `.sql` file or a
 /// digit-led folder whose name does not parse is an error.
 pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
+    discover_with(dir, &super::memo::ChecksumMemo::default())
+}
+
+/// [`discover`], taking components' checksums from `memo` where their files did not change.
+pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec<Migration>, SourceError> {
     let meta = std::fs::metadata(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             SourceError::file(dir, "the migrations directory does not exist; run `db-migrate init` or point --dir at your project")
@@ -453,7 +458,7 @@ pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
     }
 
     let mut migrations: Vec<Migration> = Vec::new();
-    for result in assemble_all(&handle, dir, groups.into_iter().collect()) {
+    for result in assemble_all(&handle, dir, memo, groups.into_iter().collect()) {
         match result {
             Ok(m) => migrations.push(m),
             Err(e) => problems.push(e),
@@ -479,10 +484,10 @@ pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
 
 /// Reads and parses every group. Reading is bound by system calls, so large directories are
 /// split across a few threads; results keep their order.
-fn assemble_all(handle: &Dir, dir: &Path, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
+fn assemble_all(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
     if groups.len() < 64 || threads < 2 {
-        return groups.into_iter().map(|((v, n), f)| assemble(handle, dir, v, n, f)).collect();
+        return groups.into_iter().map(|((v, n), f)| assemble(handle, dir, memo, v, n, f)).collect();
     }
     let chunk = groups.len().div_ceil(threads);
     let mut groups = groups;
@@ -494,13 +499,13 @@ fn assemble_all(handle: &Dir, dir: &Path, groups: Vec<((i64, String), Vec<Found>
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(handle, dir, v, n, f)).collect::<Vec<_>>()))
+            .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(handle, dir, memo, v, n, f)).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("reading migrations panicked")).collect()
     })
 }
 
-fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
+fn assemble(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
     let mut marked = None;
     let mut component = None;
     let mut commands = None;
@@ -527,8 +532,13 @@ fn assemble(handle: &Dir, dir: &Path, version: i64, name: String, found: Vec<Fou
     }
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
     if let Some(p) = component {
+        if let Some(checksum) = memo.get(&p) {
+            return Ok(Migration { version, name, path: p, body: Body::Component, checksum });
+        }
         let bytes = read_bytes(handle, &rel(&p), &p)?;
-        return Ok(Migration { version, name, path: p, body: Body::Component, checksum: checksum_bytes(&bytes) });
+        let checksum = checksum_bytes(&bytes);
+        memo.put(&p, &checksum);
+        return Ok(Migration { version, name, path: p, body: Body::Component, checksum });
     }
     // Paths are read relative to the migrations directory, through its handle.
     let read = |p: &Path| read_text(handle, &rel(p), p);

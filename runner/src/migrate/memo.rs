@@ -1,0 +1,91 @@
+//! Remembered checksums of component files.
+//!
+//! A component's checksum covers its bytes, and a Python or JavaScript component is 12–18 MB:
+//! reading and hashing it took a third of a warm `up`. The memo maps a file's identity — device,
+//! inode, size, modification and change times (the change time cannot be set back from user
+//! space, so any write shows) — to its SHA-256, and lives next to the compiled-component cache.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Checksums by file identity, loaded from and saved to one small file.
+#[derive(Debug, Default)]
+pub struct ChecksumMemo {
+    file: Option<PathBuf>,
+    entries: Mutex<(HashMap<String, String>, bool)>,
+}
+
+/// The identity of a file, or `None` where the platform gives none.
+fn identity(meta: &std::fs::Metadata) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(format!("{}:{}:{}:{}.{}:{}.{}", meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+impl ChecksumMemo {
+    /// The memo kept in `dir` (`None`: remember nothing).
+    pub fn open(dir: Option<&Path>) -> Self {
+        let file = dir.map(|d| d.join("checksums"));
+        let mut map = HashMap::new();
+        if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once(' ') {
+                    if v.len() == 64 {
+                        map.insert(k.to_string(), v.to_string());
+                    }
+                }
+            }
+        }
+        ChecksumMemo { file, entries: Mutex::new((map, false)) }
+    }
+
+    /// The remembered checksum of `path`, if its identity has not changed.
+    pub fn get(&self, path: &Path) -> Option<String> {
+        self.file.as_ref()?;
+        let key = identity(&std::fs::metadata(path).ok()?)?;
+        self.entries.lock().ok()?.0.get(&key).cloned()
+    }
+
+    /// Remembers the checksum of `path`.
+    pub fn put(&self, path: &Path, sha256: &str) {
+        if self.file.is_none() {
+            return;
+        }
+        let Some(key) = std::fs::metadata(path).ok().as_ref().and_then(identity) else { return };
+        if let Ok(mut e) = self.entries.lock() {
+            e.0.insert(key, sha256.to_string());
+            e.1 = true;
+        }
+    }
+
+    /// Writes the memo back when something was added (best effort: a memo that cannot be
+    /// written only costs time).
+    pub fn save(&self) {
+        let (Some(file), Ok(e)) = (self.file.as_ref(), self.entries.lock()) else { return };
+        if !e.1 {
+            return;
+        }
+        let mut text = String::new();
+        for (k, v) in e.0.iter().take(10_000) {
+            text.push_str(k);
+            text.push(' ');
+            text.push_str(v);
+            text.push('\n');
+        }
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, file);
+        }
+    }
+}
