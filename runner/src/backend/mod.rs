@@ -59,6 +59,8 @@ pub trait Backend {
     async fn unlock(&mut self);
     /// Releases the lock and closes the connection cleanly.
     async fn close(self);
+    /// How many tables (collections) the database holds besides db-migrate's own.
+    async fn user_tables(&mut self) -> Result<usize>;
     /// Opens a transaction with no history row (seeds record themselves at the end).
     async fn begin_plain(&mut self) -> Result<()>;
     /// Commits what [`Backend::begin_plain`] opened.
@@ -104,6 +106,13 @@ pub fn disable_nagle() {
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
     }
+}
+
+/// Whether a table belongs to db-migrate (history, its lock, the seed history).
+pub fn is_own_table(name: &str, history: &str) -> bool {
+    let bare = |t: &str| t.rsplit('.').next().unwrap_or(t).to_ascii_lowercase();
+    let (n, h) = (bare(name), bare(history));
+    n == h || n == format!("{h}_lock") || n == "db_migrate_seeds" || n.starts_with("_dbm_cursor_")
 }
 
 /// Who this process is, for table locks and messages.
@@ -303,6 +312,9 @@ impl Backend for AnyBackend {
     }
     async fn begin_plain(&mut self) -> Result<()> {
         dispatch!(self, b => b.begin_plain().await)
+    }
+    async fn user_tables(&mut self) -> Result<usize> {
+        dispatch!(self, b => b.user_tables().await)
     }
     async fn commit_plain(&mut self) -> Result<()> {
         dispatch!(self, b => b.commit_plain().await)

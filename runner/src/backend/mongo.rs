@@ -263,6 +263,11 @@ impl MongoBackend {
 }
 
 impl super::Backend for MongoBackend {
+    async fn user_tables(&mut self) -> Result<usize> {
+        let names = self.db.list_collection_names().await.map_err(|e| self.db_err("cannot list the collections", e))?;
+        Ok(names.iter().filter(|n| !super::is_own_table(n, &self.table) && !n.starts_with("system.")).count())
+    }
+
     async fn begin_plain(&mut self) -> Result<()> {
         Err(Error::Config("seeds run on SQL databases; on MongoDB, seed data with a migration (a command file or a component)".into()))
     }

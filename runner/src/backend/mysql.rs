@@ -110,6 +110,14 @@ impl MySqlBackend {
 }
 
 impl super::Backend for MySqlBackend {
+    async fn user_tables(&mut self) -> Result<usize> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot list the tables", e))?;
+        Ok(names.iter().filter(|n| !super::is_own_table(n, &self.table)).count())
+    }
+
     async fn begin_plain(&mut self) -> Result<()> {
         self.conn.execute("START TRANSACTION").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
     }

@@ -316,6 +316,14 @@ fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
 }
 
 impl super::Backend for PgBackend {
+    async fn user_tables(&mut self) -> Result<usize> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot list the tables", e))?;
+        Ok(names.iter().filter(|n| !super::is_own_table(n, &self.sql.table)).count())
+    }
+
     async fn begin_plain(&mut self) -> Result<()> {
         // Deferred like a migration's: guests' statements then run under savepoints.
         self.in_tx = true;

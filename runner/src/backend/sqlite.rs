@@ -199,6 +199,14 @@ impl SqliteBackend {
 }
 
 impl super::Backend for SqliteBackend {
+    async fn user_tables(&mut self) -> Result<usize> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot list the tables", e))?;
+        Ok(names.iter().filter(|n| !super::is_own_table(n, &self.sql.table)).count())
+    }
+
     async fn begin_plain(&mut self) -> Result<()> {
         self.conn.execute("BEGIN IMMEDIATE").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
     }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
 
 mod audit;
+mod baseline;
 mod build;
 mod create;
 mod guest;
@@ -129,6 +130,8 @@ enum Command {
     Validate,
     /// Resolve a dirty migration (one that failed outside a transaction) after checking the schema.
     Repair(repair::RepairArgs),
+    /// Adopt an existing database: record migrations up to a version as applied, without running them.
+    Baseline(baseline::BaselineArgs),
     /// Fill the database: seeds/*.sql, seed components and sandboxed seed packs.
     Seed(seed::SeedArgs),
     /// Compile guest crates in components/ into migrations/*.wasm (cargo, target wasm32-wasip2).
@@ -200,6 +203,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Status(a) => status::status(&settings, a, out).await,
         Command::Validate => status::validate(&settings, out).await,
         Command::Repair(a) => repair::run(&settings, a, out).await,
+        Command::Baseline(a) => baseline::run(&settings, a, out).await,
         Command::Seed(a) => seed::run(&settings, a, out).await,
     }
 }
@@ -243,6 +247,14 @@ async fn wait_for_database(settings: &Settings, secs: f64, out: &Output) -> Resu
             Err(other) => return Err(other),
         }
     }
+}
+
+/// The warning for a database with tables but no migration history.
+fn baseline_hint(tables: usize) -> String {
+    format!(
+        "warning: the database has {tables} table(s) but no migration history: if its schema already matches some migrations, \
+         record them with `db-migrate baseline --version V` instead of running them"
+    )
 }
 
 fn migrator(settings: &Settings) -> crate::Migrator {

@@ -53,6 +53,9 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
         let plan = migrator(settings).plan_up(opts).await?;
         return Ok(print_plan(&plan, out));
     }
+    if let Some(n) = migrator(settings).unadopted().await? {
+        out.note(&super::baseline_hint(n));
+    }
     let announce = announce_default(settings);
     let report = with_progress(settings, out).up_with(opts).await;
     announce(out);

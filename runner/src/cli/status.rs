@@ -33,6 +33,11 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
     if !summary.is_empty() {
         out.line(&format!("\n{}", summary.join(", ")));
     }
+    if !entries.is_empty() && entries.iter().all(|e| e.state == State::Pending) {
+        if let Some(n) = migrator(settings).unadopted().await? {
+            out.note(&super::baseline_hint(n));
+        }
+    }
     out.json(&serde_json::json!({
         "environment": settings.environment,
         "database": redact(&settings.database_url),

@@ -388,6 +388,61 @@ impl Migrator {
         .await
     }
 
+    /// Adopts an existing database: records every migration up to and including `version` as
+    /// applied without running it. Refuses when the history already has rows, unless `force`
+    /// (then only the migrations not yet recorded are added). Returns what it recorded.
+    pub async fn baseline(&mut self, version: i64, force: bool) -> Result<Vec<Migration>> {
+        let (migrations, mut b) = self.writable().await?;
+        let result = async {
+            if !migrations.iter().any(|m| m.version == version) {
+                let near: Vec<String> = migrations.iter().map(|m| m.label()).filter(|l| l.starts_with(&version.to_string()[..version.to_string().len().min(8)])).take(5).collect();
+                return Err(Error::Config(format!(
+                    "no migration has version {version}{}; `db-migrate status` lists them",
+                    if near.is_empty() { String::new() } else { format!(" (close: {})", near.join(", ")) }
+                )));
+            }
+            let history = b.read_history().await?;
+            if !history.is_empty() && !force {
+                return Err(Error::Config(format!(
+                    "the database already has a migration history ({} rows): baseline adopts a database that has none. \
+                     Use --force to record the missing ones up to {version} anyway",
+                    history.len()
+                )));
+            }
+            let mut recorded = Vec::new();
+            for m in migrations.iter().filter(|m| m.version <= version) {
+                if history.iter().any(|h| h.version == m.version) {
+                    continue;
+                }
+                // The protocol of a migration that does nothing: begin and finish, no body.
+                b.begin(m, Direction::Up, true).await?;
+                b.finish(m, Direction::Up, true, Duration::ZERO).await?;
+                recorded.push(m.clone());
+            }
+            Ok(recorded)
+        }
+        .await;
+        b.close().await;
+        result
+    }
+
+    /// Whether the database holds tables (collections) but no migration history: an existing
+    /// database that `baseline` should adopt before `up` runs anything. Creates nothing.
+    pub async fn unadopted(&self) -> Result<Option<usize>> {
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
+        let r = async {
+            if !b.read_history().await?.is_empty() {
+                return Ok(None);
+            }
+            let n = b.user_tables().await?;
+            Ok((n > 0).then_some(n))
+        }
+        .await;
+        b.close().await;
+        r
+    }
+
     /// Resolves a dirty migration after a human checked the schema. Returns false when the
     /// version has no history row.
     pub async fn repair(&mut self, version: i64, resolution: Resolution) -> Result<bool> {
