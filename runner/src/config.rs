@@ -52,6 +52,18 @@ pub struct ConfigFile {
     /// `[seeds]` and `[[seeds.pack]]`: seed history and third-party seed packs.
     #[serde(default)]
     pub seeds: SeedsConfig,
+    /// `"always"`: back up before every `up`, `down` and `redo`; `"never"` (the default).
+    pub backup: Option<BackupPolicy>,
+}
+
+/// When `up`, `down` and `redo` back the database up first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupPolicy {
+    /// Before every run that changes the database.
+    Always,
+    /// Only with `--backup`.
+    Never,
 }
 
 /// `[seeds]` of `db-migrate.toml`.
@@ -207,6 +219,8 @@ pub struct EnvironmentConfig {
     pub args: BTreeMap<String, toml::Value>,
     /// Seed for this environment.
     pub seed: Option<u64>,
+    /// Backups before migrating in this environment (`"always"` for production).
+    pub backup: Option<BackupPolicy>,
 }
 
 /// What the command line says before configuration is read.
@@ -292,6 +306,8 @@ pub struct Settings {
     /// Where compiled components are kept: `DB_MIGRATE_CACHE_DIR`, else `.db-migrate/cache` in
     /// the project (CI can share one across checkouts).
     pub cache_dir: PathBuf,
+    /// Back up before `up`, `down` and `redo`.
+    pub backup_always: bool,
 }
 
 impl Settings {
@@ -351,7 +367,9 @@ impl Settings {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
+        let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
         Ok(Settings {
+            backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),
             seed_packs,
@@ -594,12 +612,16 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # sha256 = "…"
 # batch_commits = false         # true: commit per batch (very large data; a failure keeps them)
 
+# Back up before every up/down/redo ("always"), or only with --backup ("never", the default).
+# backup = "never"
+
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]
 # database_url = "sqlite:db/test.sqlite3"
 #
 # [environments.production]
 # database_url = "${PRODUCTION_DATABASE_URL}"
+# backup = "always"
 "#;
 
 #[cfg(test)]

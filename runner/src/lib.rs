@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod migrate;

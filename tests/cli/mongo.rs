@@ -15,14 +15,14 @@ fn server() -> String {
 }
 
 /// A throw-away database on the real server, inspected through the real driver.
-struct TestDb {
+pub struct TestDb {
     name: String,
     rt: tokio::runtime::Runtime,
     client: mongodb::Client,
 }
 
 impl TestDb {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let name = format!("dbm_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let client = rt.block_on(async {
@@ -37,7 +37,7 @@ impl TestDb {
         TestDb { name, rt, client }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("{}/{}", server(), self.name)
     }
 
@@ -65,7 +65,7 @@ impl TestDb {
         self.docs("db_migrate_history").iter().map(|d| (d.get_i64("_id").unwrap(), d.get_str("status").unwrap().to_string())).collect()
     }
 
-    fn index_names(&self, coll: &str) -> Vec<String> {
+    pub fn index_names(&self, coll: &str) -> Vec<String> {
         let mut n = self.rt.block_on(async { self.coll(coll).list_index_names().await }).unwrap();
         n.sort();
         n

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
 
 mod audit;
+mod backup;
 mod baseline;
 mod build;
 mod create;
@@ -132,6 +133,10 @@ enum Command {
     Repair(repair::RepairArgs),
     /// Adopt an existing database: record migrations up to a version as applied, without running them.
     Baseline(baseline::BaselineArgs),
+    /// Back the database up with its native tool (SQLite online copy, pg_dump, mariadb-dump, MongoDB export).
+    Backup(backup::BackupArgs),
+    /// Replace the database with a backup written by `backup`.
+    Restore(backup::RestoreArgs),
     /// Fill the database: seeds/*.sql, seed components and sandboxed seed packs.
     Seed(seed::SeedArgs),
     /// Compile guest crates in components/ into migrations/*.wasm (cargo, target wasm32-wasip2).
@@ -204,6 +209,8 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Validate => status::validate(&settings, out).await,
         Command::Repair(a) => repair::run(&settings, a, out).await,
         Command::Baseline(a) => baseline::run(&settings, a, out).await,
+        Command::Backup(a) => backup::backup(&settings, a, out).await,
+        Command::Restore(a) => backup::restore(&settings, a, out).await,
         Command::Seed(a) => seed::run(&settings, a, out).await,
     }
 }

@@ -25,7 +25,7 @@ pub struct RepairArgs {
 }
 
 /// Asks on the terminal; anything but `y`/`yes` declines.
-fn confirm(question: &str) -> bool {
+pub fn confirm(question: &str) -> bool {
     use std::io::Write;
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();

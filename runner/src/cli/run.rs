@@ -21,6 +21,9 @@ pub struct UpArgs {
     /// Apply pending migrations older than the newest applied one.
     #[arg(long)]
     allow_out_of_order: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +41,9 @@ pub struct DownArgs {
     /// Print the SQL that would run, and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +51,9 @@ pub struct RedoArgs {
     /// Print the SQL that would run, and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
 }
 
 pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {
@@ -56,6 +65,7 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
     if let Some(n) = migrator(settings).unadopted().await? {
         out.note(&super::baseline_hint(n));
     }
+    super::backup::before_run(settings, args.backup, out).await?;
     let announce = announce_default(settings);
     let report = with_progress(settings, out).up_with(opts).await;
     announce(out);
@@ -73,6 +83,7 @@ pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<E
         let plan = migrator(settings).plan_down(target).await?;
         return Ok(print_plan(&plan, out));
     }
+    super::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).down(target).await?;
     finish(report, Direction::Down, out)
 }
@@ -85,6 +96,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
         }
         return Ok(print_plan(&plan, out));
     }
+    super::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).redo().await?;
     if report.steps.is_empty() {
         return Err(Error::Config("nothing to redo: no migration is applied".into()));

@@ -1,0 +1,81 @@
+//! `db-migrate backup` and `restore`, and the backup `up`/`down`/`redo` take first when asked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::Output;
+use crate::backend::DatabaseUrl;
+use crate::config::Settings;
+use crate::migrate::error::Error;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+SQLite: an online copy (VACUUM INTO); PostgreSQL: pg_dump -Fc; MySQL/MariaDB: mariadb-dump or
+mysqldump; MongoDB: every collection with its indexes and documents, as JSON.
+
+Examples:
+  db-migrate backup                         backups/<env>-<timestamp>.<ext>
+  db-migrate --env production backup --out /var/backups/app.pgdump")]
+pub struct BackupArgs {
+    /// Where to write the backup (default: backups/<environment>-<UTC timestamp>.<ext>).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup written by `db-migrate backup`.
+    file: PathBuf,
+    /// Do not ask for confirmation (it is only asked on an interactive terminal).
+    #[arg(long, short)]
+    yes: bool,
+}
+
+/// Backs up the configured database; returns where the backup went.
+pub async fn take(settings: &Settings, out: Option<PathBuf>) -> Result<PathBuf, Error> {
+    let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
+    let path = out.unwrap_or_else(|| crate::backup::default_path(&settings.project_dir, &settings.environment, &url));
+    crate::backup::backup(&url, &path).await?;
+    Ok(path)
+}
+
+pub async fn backup(settings: &Settings, args: BackupArgs, out: &Output) -> Result<ExitCode, Error> {
+    let path = take(settings, args.out).await?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    out.line(&format!("backed up {} to {} ({:.1} KiB)", crate::backend::url::redact(&settings.database_url), path.display(), bytes as f64 / 1024.0));
+    out.json(&serde_json::json!({ "backup": path.display().to_string(), "bytes": bytes }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn restore(settings: &Settings, args: RestoreArgs, out: &Output) -> Result<ExitCode, Error> {
+    let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
+    let shown = crate::backend::url::redact(&settings.database_url);
+    let question = format!("Replace everything in {shown} with {}?", args.file.display());
+    if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) && !out.json && !super::repair::confirm(&question) {
+        return Err(Error::Config("restore cancelled: nothing changed".into()));
+    }
+    crate::backup::restore(&url, &args.file).await?;
+    out.line(&format!("restored {shown} from {}", args.file.display()));
+    out.json(&serde_json::json!({ "restored": args.file.display().to_string() }));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Before a run that changes the database: back up when `--backup` or the environment says so.
+/// A backup that cannot be taken stops the run before anything changes.
+pub async fn before_run(settings: &Settings, asked: bool, out: &Output) -> Result<(), Error> {
+    if !(asked || settings.backup_always) {
+        return Ok(());
+    }
+    let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
+    if let DatabaseUrl::Sqlite(crate::backend::url::SqliteTarget::File(f)) = &url {
+        if !f.exists() {
+            out.note("no backup: the database does not exist yet");
+            return Ok(());
+        }
+    }
+    let path = take(settings, None).await.map_err(|e| Error::Config(format!("{e}\nno migration was run: the backup before it failed")))?;
+    out.note(&format!("backed up to {} (restore with `db-migrate restore {}`)", path.display(), path.display()));
+    Ok(())
+}
