@@ -24,6 +24,7 @@ pub mod backend;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod lint;
 pub mod migrate;
 pub mod sandbox;
 pub mod seed;

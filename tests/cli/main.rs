@@ -8,6 +8,7 @@ mod errors;
 mod formats;
 mod hostile;
 mod library;
+mod lint;
 mod mongo;
 mod polyglot;
 mod project;

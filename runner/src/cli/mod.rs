@@ -10,6 +10,7 @@ mod create;
 mod guest;
 mod init;
 mod inspect;
+mod lint;
 mod output;
 mod progress;
 mod repair;
@@ -133,6 +134,8 @@ enum Command {
     Repair(repair::RepairArgs),
     /// Adopt an existing database: record migrations up to a version as applied, without running them.
     Baseline(baseline::BaselineArgs),
+    /// Check SQL migrations for zero-downtime hazards (locks, rewrites, breaking changes); exit 1 on errors.
+    Lint(lint::LintArgs),
     /// Back the database up with its native tool (SQLite online copy, pg_dump, mariadb-dump, MongoDB export).
     Backup(backup::BackupArgs),
     /// Replace the database with a backup written by `backup`.
@@ -210,6 +213,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Repair(a) => repair::run(&settings, a, out).await,
         Command::Baseline(a) => baseline::run(&settings, a, out).await,
         Command::Backup(a) => backup::backup(&settings, a, out).await,
+        Command::Lint(a) => lint::run(&settings, a, out),
         Command::Restore(a) => backup::restore(&settings, a, out).await,
         Command::Seed(a) => seed::run(&settings, a, out).await,
     }

@@ -24,6 +24,9 @@ pub struct UpArgs {
     /// Back the database up first (also `backup = "always"` in the environment's configuration).
     #[arg(long)]
     backup: bool,
+    /// In `production`, run even when lint finds errors in the pending migrations.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +68,9 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
     if let Some(n) = migrator(settings).unadopted().await? {
         out.note(&super::baseline_hint(n));
     }
+    if settings.environment == "production" && !args.force {
+        refuse_on_lint_errors(settings, opts, out).await?;
+    }
     super::backup::before_run(settings, args.backup, out).await?;
     let announce = announce_default(settings);
     let report = with_progress(settings, out).up_with(opts).await;
@@ -102,6 +108,28 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
         return Err(Error::Config("nothing to redo: no migration is applied".into()));
     }
     finish(report, Direction::Up, out)
+}
+
+/// In production, pending migrations with lint errors are refused before anything runs.
+async fn refuse_on_lint_errors(settings: &Settings, opts: UpOptions, out: &Output) -> Result<(), Error> {
+    let Some(dialect) = super::lint::dialect(settings)? else { return Ok(()) };
+    let plan = migrator(settings).plan_up(opts).await?;
+    let findings = super::lint::lint_migrations(plan.steps.iter().map(|(_, m)| m), dialect);
+    let errors: Vec<_> = findings.iter().filter(|f| f.severity == crate::lint::Severity::Error).cloned().collect();
+    if errors.is_empty() {
+        for f in &findings {
+            out.note(&format!("lint: {}:{}: {} warning: {}", f.file, f.line, f.rule, f.message));
+        }
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(|f| format!("  {}:{}: {} {}
+      instead: {}", f.file, f.line, f.rule, f.message, f.fix)).collect();
+    Err(Error::Config(format!(
+        "lint found {} error(s) in the pending migrations, and the environment is production; nothing was run:\n{}\n\
+         fix them, suppress one with `-- db-migrate:nolint RULE reason`, or run `up --force`",
+        errors.len(),
+        list.join("\n")
+    )))
 }
 
 /// Says once that the embedded default database was created, so nobody wonders where data went.
