@@ -16,3 +16,4 @@ mod run;
 mod seeds;
 mod servers;
 mod status;
+mod zero_downtime;

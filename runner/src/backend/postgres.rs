@@ -658,7 +658,10 @@ impl GuestSql for PgBackend {
         let id = self.next_cursor;
         self.next_cursor += 1;
         let name = format!("dbm_cursor_{id}");
-        let declare = bind_all(sqlx::query(AssertSqlSafe(format!("DECLARE {name} NO SCROLL CURSOR FOR {statement}"))), params);
+        // Outside a transaction (a non-transactional migration committing its batches as it
+        // goes), a cursor must outlive each statement's implicit transaction: WITH HOLD.
+        let hold = if self.in_tx { "" } else { " WITH HOLD" };
+        let declare = bind_all(sqlx::query(AssertSqlSafe(format!("DECLARE {name} NO SCROLL CURSOR{hold} FOR {statement}"))), params);
         self.guarded(async |c| declare.execute(c).await.map(drop)).await?;
         let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
         let columns = prepared
