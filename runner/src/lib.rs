@@ -20,6 +20,7 @@
 //! configuration; `cli` the command line.
 #![warn(missing_docs)]
 
+pub mod adopt;
 pub mod backend;
 pub mod backup;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `db-migrate` binary on temporary projects and real SQLite files.
 
+mod adopt;
 mod backup;
 mod baseline;
 mod common;

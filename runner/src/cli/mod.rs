@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 a `--check`/`validate` found something, 2 an error.
 
+mod adopt;
 mod audit;
 mod backup;
 mod baseline;
@@ -134,6 +135,10 @@ enum Command {
     Repair(repair::RepairArgs),
     /// Adopt an existing database: record migrations up to a version as applied, without running them.
     Baseline(baseline::BaselineArgs),
+    /// Identify the migration tools a project uses (Prisma, Knex, Alembic, Flyway, …).
+    Detect(adopt::DetectArgs),
+    /// Take over from another tool: convert its SQL migrations, adopt its history.
+    Import(adopt::ImportArgs),
     /// Check SQL migrations for zero-downtime hazards (locks, rewrites, breaking changes); exit 1 on errors.
     Lint(lint::LintArgs),
     /// Back the database up with its native tool (SQLite online copy, pg_dump, mariadb-dump, MongoDB export).
@@ -214,6 +219,8 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Baseline(a) => baseline::run(&settings, a, out).await,
         Command::Backup(a) => backup::backup(&settings, a, out).await,
         Command::Lint(a) => lint::run(&settings, a, out),
+        Command::Detect(a) => adopt::detect(&settings, a, out),
+        Command::Import(a) => adopt::import(&settings, a, out).await,
         Command::Restore(a) => backup::restore(&settings, a, out).await,
         Command::Seed(a) => seed::run(&settings, a, out).await,
     }

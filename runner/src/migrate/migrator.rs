@@ -426,6 +426,50 @@ impl Migrator {
         result
     }
 
+    /// Records the migrations of `versions` as applied without running them (those already in
+    /// the history are left alone): how `import --adopt` takes over another tool's history.
+    pub async fn record_applied(&mut self, versions: &[i64]) -> Result<Vec<Migration>> {
+        let (migrations, mut b) = self.writable().await?;
+        let result = async {
+            let history = b.read_history().await?;
+            let mut recorded = Vec::new();
+            for m in migrations.iter().filter(|m| versions.contains(&m.version)) {
+                if history.iter().any(|h| h.version == m.version) {
+                    continue;
+                }
+                b.begin(m, Direction::Up, true).await?;
+                b.finish(m, Direction::Up, true, Duration::ZERO).await?;
+                recorded.push(m.clone());
+            }
+            Ok(recorded)
+        }
+        .await;
+        b.close().await;
+        result
+    }
+
+    /// Runs one read-only query (another tool's history) and returns its first column as text.
+    pub async fn read_column(&self, sql: &str) -> Result<Vec<String>> {
+        use crate::backend::GuestSql;
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else {
+            return Err(Error::Config("the database does not exist yet: there is no history to adopt".into()));
+        };
+        let rows = b.query(sql, Vec::new(), 1_000_000).await;
+        b.close().await;
+        let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, crate::seed::SeedRecord::describe_error(&e))))?;
+        Ok(rows
+            .rows
+            .iter()
+            .filter_map(|r| r.first())
+            .map(|v| match v {
+                backend::SqlValue::Text(s) => s.clone(),
+                backend::SqlValue::Int(i) => i.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect())
+    }
+
     /// Whether the database holds tables (collections) but no migration history: an existing
     /// database that `baseline` should adopt before `up` runs anything. Creates nothing.
     pub async fn unadopted(&self) -> Result<Option<usize>> {

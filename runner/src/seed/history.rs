@@ -30,6 +30,13 @@ pub struct SeedRecord {
     pub execution_ms: i64,
 }
 
+impl SeedRecord {
+    /// The text of a guest-level database error (for callers outside this module).
+    pub fn describe_error(e: &GuestSqlError) -> String {
+        message(e)
+    }
+}
+
 /// The text of a guest-level database error.
 pub fn message(e: &GuestSqlError) -> String {
     match e {

@@ -1,0 +1,430 @@
+//! Taking over from another migration tool: what a project uses (`detect`), its SQL migrations
+//! converted into db-migrate's layout byte for byte (`import`), and its history in the live
+//! database turned into db-migrate's (`adopt`), so nothing runs twice.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::migrate::error::Error;
+
+/// A migration tool db-migrate recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tool {
+    /// Prisma Migrate.
+    Prisma,
+    /// Knex.
+    Knex,
+    /// Sequelize (sequelize-cli).
+    Sequelize,
+    /// TypeORM.
+    Typeorm,
+    /// Alembic.
+    Alembic,
+    /// migrate-mongo.
+    MigrateMongo,
+    /// dbmate.
+    Dbmate,
+    /// golang-migrate.
+    GolangMigrate,
+    /// sqlx.
+    Sqlx,
+    /// diesel.
+    Diesel,
+    /// Flyway.
+    Flyway,
+}
+
+impl Tool {
+    /// The table (collection) the tool records applied migrations in.
+    pub fn history_table(self) -> &'static str {
+        match self {
+            Tool::Prisma => "_prisma_migrations",
+            Tool::Knex => "knex_migrations",
+            Tool::Sequelize => "SequelizeMeta",
+            Tool::Typeorm => "migrations",
+            Tool::Alembic => "alembic_version",
+            Tool::MigrateMongo => "changelog",
+            Tool::Dbmate | Tool::GolangMigrate => "schema_migrations",
+            Tool::Sqlx => "_sqlx_migrations",
+            Tool::Diesel => "__diesel_schema_migrations",
+            Tool::Flyway => "flyway_schema_history",
+        }
+    }
+
+    /// Whether its migrations are SQL files `import` can carry over.
+    pub fn sql_based(self) -> bool {
+        matches!(self, Tool::Prisma | Tool::Dbmate | Tool::GolangMigrate | Tool::Sqlx | Tool::Diesel | Tool::Flyway)
+    }
+
+    /// Its name as users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Prisma => "prisma",
+            Tool::Knex => "knex",
+            Tool::Sequelize => "sequelize",
+            Tool::Typeorm => "typeorm",
+            Tool::Alembic => "alembic",
+            Tool::MigrateMongo => "migrate-mongo",
+            Tool::Dbmate => "dbmate",
+            Tool::GolangMigrate => "golang-migrate",
+            Tool::Sqlx => "sqlx",
+            Tool::Diesel => "diesel",
+            Tool::Flyway => "flyway",
+        }
+    }
+}
+
+/// What `detect` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detected {
+    /// The tool.
+    pub tool: Tool,
+    /// The file that gave it away.
+    pub evidence: String,
+    /// `postgres`, `mysql`, `sqlite`, `mongodb`, or `unknown`.
+    pub database: String,
+    /// Where the tool takes its database URL from (never the URL itself).
+    pub url_source: String,
+    /// Its migrations folder.
+    pub migrations_dir: String,
+    /// How many migrations it holds.
+    pub migrations: usize,
+    /// The table it records history in.
+    pub history_table: &'static str,
+    /// Whether `import` converts its migrations (SQL) or baselines (code).
+    pub sql_based: bool,
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn files(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&pred)).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn database_of(text: &str) -> String {
+    let t = text.to_ascii_lowercase();
+    for (needle, db) in [
+        ("postgres", "postgres"),
+        ("\"pg\"", "postgres"),
+        ("'pg'", "postgres"),
+        ("mysql", "mysql"),
+        ("mariadb", "mysql"),
+        ("sqlite", "sqlite"),
+        ("mongodb", "mongodb"),
+    ] {
+        if t.contains(needle) {
+            return db.to_string();
+        }
+    }
+    "unknown".to_string()
+}
+
+/// The value of `key = "…"` / `key: '…'` in a config file, first occurrence.
+fn setting(text: &str, key: &str) -> Option<String> {
+    for line in text.lines() {
+        let l = line.trim();
+        let Some(rest) = l.strip_prefix(key) else { continue };
+        let rest = rest.trim_start().trim_start_matches([':', '=']).trim();
+        let v = rest.trim_end_matches(',').trim().trim_matches(['"', '\'', '`']);
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn env_source(text: &str) -> String {
+    if let Some(i) = text.find("env(\"") {
+        let rest = &text[i + 5..];
+        if let Some(end) = rest.find('"') {
+            return format!("the {} environment variable", &rest[..end]);
+        }
+    }
+    if let Some(i) = text.find("process.env.") {
+        let name: String = text[i + 12..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        return format!("the {name} environment variable");
+    }
+    "its configuration file".to_string()
+}
+
+/// Identifies the migration tools a project uses, from its files alone.
+pub fn detect(root: &Path) -> Vec<Detected> {
+    let mut out = Vec::new();
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let mut push = |tool: Tool, evidence: &Path, database: String, url_source: String, dir: &Path, count: usize| {
+        out.push(Detected {
+            tool,
+            evidence: rel(evidence),
+            database,
+            url_source,
+            migrations_dir: rel(dir),
+            migrations: count,
+            history_table: tool.history_table(),
+            sql_based: tool.sql_based(),
+        });
+    };
+
+    let schema = root.join("prisma/schema.prisma");
+    if schema.is_file() {
+        let text = read(&schema);
+        let provider = setting(&text, "provider").map(|p| database_of(&format!("\"{p}\""))).unwrap_or_else(|| database_of(&text));
+        let dir = root.join("prisma/migrations");
+        let n = files(&dir, |_| true).iter().filter(|p| p.join("migration.sql").is_file()).count();
+        push(Tool::Prisma, &schema, provider, env_source(&text), &dir, n);
+    }
+    if let Some(f) = ["knexfile.js", "knexfile.ts", "knexfile.cjs", "knexfile.mjs"].iter().map(|f| root.join(f)).find(|p| p.is_file()) {
+        let text = read(&f);
+        let dir = root.join(setting(&text, "directory").unwrap_or_else(|| "migrations".into()));
+        let n = files(&dir, |n| n.ends_with(".js") || n.ends_with(".ts") || n.ends_with(".cjs")).len();
+        let client = setting(&text, "client").unwrap_or_default();
+        push(Tool::Knex, &f, database_of(&format!("'{client}'")), env_source(&text), &dir, n);
+    }
+    let sequelizerc = root.join(".sequelizerc");
+    let seq_config = root.join("config/config.json");
+    if sequelizerc.is_file() || (seq_config.is_file() && read(&seq_config).contains("\"dialect\"")) {
+        let evidence = if sequelizerc.is_file() { sequelizerc.clone() } else { seq_config.clone() };
+        let dir = root.join("migrations");
+        let n = files(&dir, |n| n.ends_with(".js") || n.ends_with(".cjs")).len();
+        let cfg = read(&seq_config);
+        let source = if cfg.contains("use_env_variable") { "an environment variable (use_env_variable)".to_string() } else { "config/config.json".to_string() };
+        push(Tool::Sequelize, &evidence, database_of(&cfg), source, &dir, n);
+    }
+    let typeorm = ["ormconfig.json", "ormconfig.js", "ormconfig.ts", "ormconfig.yml", "src/data-source.ts", "data-source.ts"].iter().map(|f| root.join(f)).find(|p| p.is_file());
+    if let Some(f) = typeorm {
+        let text = read(&f);
+        let dir = ["src/migrations", "migrations", "src/migration"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| root.join("src/migrations"));
+        let n = files(&dir, |n| n.ends_with(".ts") || n.ends_with(".js")).len();
+        push(Tool::Typeorm, &f, database_of(&text), env_source(&text), &dir, n);
+    }
+    let alembic = root.join("alembic.ini");
+    if alembic.is_file() {
+        let text = read(&alembic);
+        let location = setting(&text, "script_location").unwrap_or_else(|| "alembic".into()).replace("%(here)s/", "");
+        let dir = root.join(location).join("versions");
+        let n = files(&dir, |n| n.ends_with(".py")).len();
+        let url = setting(&text, "sqlalchemy.url").unwrap_or_default();
+        let source = if url.is_empty() || url.contains("driver://") { "alembic/env.py".to_string() } else { "sqlalchemy.url in alembic.ini".to_string() };
+        push(Tool::Alembic, &alembic, database_of(&url), source, &dir, n);
+    }
+    let mongo = root.join("migrate-mongo-config.js");
+    if mongo.is_file() {
+        let text = read(&mongo);
+        let dir = root.join(setting(&text, "migrationsDir").unwrap_or_else(|| "migrations".into()));
+        let n = files(&dir, |n| n.ends_with(".js")).len();
+        push(Tool::MigrateMongo, &mongo, "mongodb".into(), env_source(&text), &dir, n);
+    }
+    let diesel = root.join("diesel.toml");
+    if diesel.is_file() {
+        let dir = root.join("migrations");
+        let n = files(&dir, |_| true).iter().filter(|p| p.join("up.sql").is_file()).count();
+        push(Tool::Diesel, &diesel, "unknown".into(), "the DATABASE_URL environment variable".into(), &dir, n);
+    }
+    let flyway = ["flyway.conf", "flyway.toml", "conf/flyway.conf"].iter().map(|f| root.join(f)).find(|p| p.is_file());
+    let flyway_dir = ["sql", "db/migration", "src/main/resources/db/migration", "migrations"].iter().map(|d| root.join(d)).find(|d| !files(d, is_flyway_versioned).is_empty());
+    if flyway.is_some() || flyway_dir.is_some() {
+        let dir = flyway_dir.clone().unwrap_or_else(|| root.join("sql"));
+        let evidence = flyway.clone().unwrap_or_else(|| dir.clone());
+        let text = flyway.as_ref().map(|f| read(f)).unwrap_or_default();
+        push(Tool::Flyway, &evidence, database_of(&text), "flyway.url in its configuration".into(), &dir, files(&dir, is_flyway_versioned).len());
+    }
+    let dbmate_dir = root.join("db/migrations");
+    let dbmate = files(&dbmate_dir, |n| n.ends_with(".sql"));
+    if dbmate.iter().any(|p| read(p).contains("-- migrate:up")) {
+        push(Tool::Dbmate, &dbmate_dir, database_of(&read(&root.join(".env"))), "DATABASE_URL (environment or .env)".into(), &dbmate_dir, dbmate.len());
+    }
+    let cargo = read(&root.join("Cargo.toml"));
+    let migrations = root.join("migrations");
+    if cargo.contains("sqlx") && migrations.is_dir() {
+        let n = files(&migrations, |n| n.ends_with(".sql") && !n.ends_with(".down.sql")).len();
+        push(Tool::Sqlx, &root.join("Cargo.toml"), database_of(&cargo), "the DATABASE_URL environment variable".into(), &migrations, n);
+    } else if !diesel.is_file() {
+        let ups = files(&migrations, |n| n.ends_with(".up.sql"));
+        if !ups.is_empty() {
+            push(Tool::GolangMigrate, &migrations, "unknown".into(), "the -database flag or its environment".into(), &migrations, ups.len());
+        }
+    }
+    out
+}
+
+fn is_flyway_versioned(name: &str) -> bool {
+    name.starts_with('V') && name.contains("__") && name.ends_with(".sql") && name[1..].starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// One file to write: from, to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copy {
+    /// The tool's file (or folder).
+    pub from: PathBuf,
+    /// db-migrate's.
+    pub to: PathBuf,
+}
+
+/// What `import` does: the copies, and what it could not carry over.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportPlan {
+    /// Files to copy, byte for byte.
+    pub copies: Vec<Copy>,
+    /// Files left behind, with why.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Tool migration name → db-migrate version, for adopting its history.
+    pub versions: Vec<(String, i64)>,
+}
+
+fn version_of(digits: &str) -> Option<i64> {
+    let d: String = digits.chars().filter(char::is_ascii_digit).collect();
+    d.parse().ok()
+}
+
+/// Plans converting a SQL-based tool's migrations in `dir` into db-migrate's layout in `into`.
+pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Error> {
+    let mut plan = ImportPlan::default();
+    let stem = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    match tool {
+        Tool::Prisma => {
+            for d in files(dir, |_| true).into_iter().filter(|p| p.join("migration.sql").is_file()) {
+                let name = stem(&d);
+                let Some((ts, rest)) = name.split_once('_') else { continue };
+                let v = version_of(ts).ok_or_else(|| Error::Config(format!("{}: no timestamp in the folder name", d.display())))?;
+                plan.copies.push(Copy { from: d.join("migration.sql"), to: into.join(format!("{v}_{rest}.up.sql")) });
+                plan.versions.push((name.clone(), v));
+            }
+        }
+        Tool::Dbmate => {
+            for f in files(dir, |n| n.ends_with(".sql")) {
+                let name = stem(&f);
+                let v = version_of(name.split('_').next().unwrap_or_default());
+                if let Some(v) = v {
+                    plan.copies.push(Copy { from: f.clone(), to: into.join(&name) });
+                    plan.versions.push((name.split('_').next().unwrap_or_default().to_string(), v));
+                }
+            }
+        }
+        Tool::GolangMigrate | Tool::Sqlx => {
+            for f in files(dir, |n| n.ends_with(".sql")) {
+                let name = stem(&f);
+                let Some((ver, _)) = name.split_once('_') else { continue };
+                let Some(v) = version_of(ver) else { continue };
+                // sqlx's one-file migrations become `.up.sql` (no markers needed).
+                let to = if name.ends_with(".up.sql") || name.ends_with(".down.sql") { name.clone() } else { name.replace(".sql", ".up.sql") };
+                plan.copies.push(Copy { from: f.clone(), to: into.join(to) });
+                if !name.ends_with(".down.sql") {
+                    plan.versions.push((ver.to_string(), v));
+                }
+            }
+        }
+        Tool::Diesel => {
+            for d in files(dir, |_| true).into_iter().filter(|p| p.join("up.sql").is_file()) {
+                let name = stem(&d);
+                let Some((ver, _)) = name.split_once('_') else { continue };
+                let Some(v) = version_of(ver) else { continue };
+                plan.copies.push(Copy { from: d.clone(), to: into.join(&name) });
+                plan.versions.push((ver.chars().filter(char::is_ascii_digit).collect(), v));
+            }
+        }
+        Tool::Flyway => {
+            for f in files(dir, |n| n.ends_with(".sql")) {
+                let name = stem(&f);
+                if name.starts_with("R__") {
+                    plan.skipped.push((f.clone(), "a repeatable migration (R__): db-migrate has no equivalent; run it as a seed or by hand".into()));
+                    continue;
+                }
+                if !is_flyway_versioned(&name) {
+                    continue;
+                }
+                let (ver, desc) = name[1..].split_once("__").expect("checked");
+                let v = version_of(ver).ok_or_else(|| Error::Config(format!("{}: no version", f.display())))?;
+                let desc: String = desc.trim_end_matches(".sql").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+                plan.copies.push(Copy { from: f.clone(), to: into.join(format!("{v}_{desc}.up.sql")) });
+                plan.versions.push((ver.replace('_', "."), v));
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "{} migrations are code, not SQL: `import --from {}` baselines the database instead (see `import --help`)",
+                other.name(),
+                other.name()
+            )));
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (name, v) in &plan.versions {
+        if let Some(other) = seen.insert(*v, name.clone()) {
+            return Err(Error::Config(format!("{other} and {name} both become version {v}: rename one before importing")));
+        }
+    }
+    for c in &plan.copies {
+        if c.to.exists() {
+            return Err(Error::Config(format!("{} exists already: import writes into an empty migrations folder (or one without these versions)", c.to.display())));
+        }
+    }
+    Ok(plan)
+}
+
+fn copy_all(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for e in std::fs::read_dir(from)? {
+            let e = e?;
+            copy_all(&e.path(), &to.join(e.file_name()))?;
+        }
+        Ok(())
+    } else {
+        if let Some(d) = to.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::copy(from, to).map(drop)
+    }
+}
+
+/// Carries out a plan: copies byte for byte.
+pub fn apply(plan: &ImportPlan) -> Result<(), Error> {
+    for c in &plan.copies {
+        copy_all(&c.from, &c.to).map_err(|e| Error::Io { path: c.to.clone(), message: e.to_string() })?;
+    }
+    Ok(())
+}
+
+/// The SQL that lists what `tool` recorded as applied, as one text column per row.
+pub fn applied_query(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Prisma => "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+        Tool::Dbmate => "SELECT CAST(version AS TEXT) FROM schema_migrations",
+        Tool::GolangMigrate => "SELECT CAST(version AS TEXT) FROM schema_migrations WHERE dirty = false",
+        Tool::Sqlx => "SELECT CAST(version AS TEXT) FROM _sqlx_migrations WHERE success = true",
+        Tool::Diesel => "SELECT version FROM __diesel_schema_migrations",
+        Tool::Flyway => "SELECT version FROM flyway_schema_history WHERE success = true AND version IS NOT NULL",
+        Tool::Knex => "SELECT name FROM knex_migrations",
+        Tool::Sequelize => "SELECT name FROM \"SequelizeMeta\"",
+        Tool::Typeorm => "SELECT name FROM migrations",
+        Tool::Alembic => "SELECT version_num FROM alembic_version",
+        Tool::MigrateMongo => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flyway_names() {
+        assert!(is_flyway_versioned("V1__init.sql"));
+        assert!(is_flyway_versioned("V2_1__add users.sql"));
+        assert!(!is_flyway_versioned("R__views.sql"));
+        assert!(!is_flyway_versioned("Vx__no.sql"));
+    }
+
+    #[test]
+    fn settings_are_read_from_config_text() {
+        assert_eq!(setting("  client: 'pg',\n", "client").as_deref(), Some("pg"));
+        assert_eq!(setting("provider = \"postgresql\"", "provider").as_deref(), Some("postgresql"));
+        assert_eq!(env_source("url = env(\"DATABASE_URL\")"), "the DATABASE_URL environment variable");
+    }
+}
