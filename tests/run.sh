@@ -74,11 +74,22 @@ if [ ! -x "$tools/node/node_modules/.bin/componentize-js" ]; then
     mkdir -p "$tools/node"
     (cd "$tools/node" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0" >/dev/null)
 fi
+# Other migration tools, run for real by the `import --adopt` tests: dbmate, knex with
+# better-sqlite3 (npm), alembic (PyPI).
+if [ ! -x "$tools/adopt-node/node_modules/.bin/knex" ] || [ ! -x "$tools/adopt-node/node_modules/.bin/dbmate" ]; then
+    echo "==> installing dbmate and knex (import tests)"
+    mkdir -p "$tools/adopt-node"
+    (cd "$tools/adopt-node" && npm install --silent --no-audit --no-fund dbmate@2 knex@3 better-sqlite3@12 >/dev/null)
+fi
+if [ ! -x "$tools/venv/bin/alembic" ]; then
+    echo "==> installing alembic (import tests)"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check alembic
+fi
 if ! command -v wit-bindgen >/dev/null || [ "$(wit-bindgen --version | awk '{print $2}')" != "0.61.0" ]; then
     echo "==> installing wit-bindgen (C guests' bindings)"
     cargo install --quiet --locked wit-bindgen-cli --version 0.61.0
 fi
-export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$tools/adopt-node/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 echo "==> cargo test"
 cargo test --workspace --locked

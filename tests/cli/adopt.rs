@@ -112,3 +112,76 @@ fn code_based_tools_are_baselined() {
     let out = p.ok(&["--database-url", &url, "up"]);
     assert!(out.contains("applied  99999999999999_next"), "new migrations continue in db-migrate: {out}");
 }
+
+/// Runs a real tool (installed by tests/run.sh) in `dir`; panics with its output on failure.
+fn real(dir: &Path, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program).args(args).current_dir(dir).output().unwrap_or_else(|e| {
+        panic!("`{program}` could not run ({e}): tests/run.sh installs dbmate, knex and alembic")
+    });
+    assert!(out.status.success(), "{program} {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() { copy_dir(&e.path(), &dest) } else { std::fs::copy(e.path(), dest).map(drop).unwrap() }
+    }
+}
+
+#[test]
+fn real_dbmate_history_is_adopted() {
+    let db = TestDb::new(Kind::Postgres);
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("dbmate"), theirs.path());
+    let url = db.url();
+    real(theirs.path(), "dbmate", &["--url", &format!("{url}?sslmode=disable"), "--migrations-dir", "db/migrations", "--no-dump-schema", "up"]);
+    let p = Project::new();
+    let out = p.ok(&["--database-url", &url, "import", "--from", "dbmate", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("adopted  20240101000000_users") && out.contains("adopted  20240102000000_posts"), "{out}");
+    assert!(p.ok(&["--database-url", &url, "status"]).contains("2 applied"));
+    p.migration(20240103000000, "tags", "CREATE TABLE tags (id INTEGER PRIMARY KEY);", None);
+    let out = p.ok(&["--database-url", &url, "up"]);
+    assert!(out.contains("applied  20240103000000_tags") && out.contains("applied 1 migration"), "only the new one runs: {out}");
+}
+
+#[test]
+fn real_knex_and_alembic_databases_are_baselined() {
+    // knex with better-sqlite3: its own knex_migrations table.
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("knex"), theirs.path());
+    // knex's CLI wants a local install: point the project's node_modules at the one on PATH.
+    let bin = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("knex").is_file())
+        .expect("knex on PATH (tests/run.sh installs it)");
+    std::os::unix::fs::symlink(bin.parent().unwrap(), theirs.path().join("node_modules")).unwrap();
+    real(theirs.path(), "knex", &["migrate:latest", "--knexfile", "knexfile.js"]);
+    let p = Project::new();
+    let url = format!("sqlite:{}", theirs.path().join("dev.sqlite3").display());
+    let out = p.ok(&["--database-url", &url, "import", "--from", "knex", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 knex migration(s) applied"), "{out}");
+    p.migration(99999999999999, "next", "CREATE TABLE next_step (id INTEGER);", None);
+    let out = p.ok(&["--database-url", &url, "up"]);
+    assert!(out.contains("applied  99999999999999_next") && out.contains("applied 1 migration"), "{out}");
+
+    // alembic on SQLite: alembic_version holds the head revision.
+    let theirs = tempfile::tempdir().unwrap();
+    real(theirs.path(), "alembic", &["init", "alembic"]);
+    let ini = std::fs::read_to_string(theirs.path().join("alembic.ini")).unwrap().replace("driver://user:pass@localhost/dbname", "sqlite:///app.db");
+    std::fs::write(theirs.path().join("alembic.ini"), ini).unwrap();
+    std::fs::write(
+        theirs.path().join("alembic/versions/a1b2c3_users.py"),
+        "from alembic import op\nimport sqlalchemy as sa\nrevision = 'a1b2c3'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\ndef upgrade():\n    op.create_table('users', sa.Column('id', sa.Integer, primary_key=True))\n\ndef downgrade():\n    op.drop_table('users')\n",
+    )
+    .unwrap();
+    real(theirs.path(), "alembic", &["upgrade", "head"]);
+    let p = Project::new();
+    let url = format!("sqlite:{}", theirs.path().join("app.db").display());
+    let out = p.ok(&["detect", theirs.path().to_str().unwrap()]);
+    assert!(out.contains("alembic") && out.contains("1 migration(s)"), "{out}");
+    let out = p.ok(&["--database-url", &url, "import", "--from", "alembic", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 alembic migration(s) applied"), "{out}");
+    let marker = std::fs::read_dir(p.path().join("migrations")).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(marker).unwrap().contains("a1b2c3"), "the marker lists what alembic applied");
+}
