@@ -75,11 +75,15 @@ if [ ! -x "$tools/node/node_modules/.bin/componentize-js" ]; then
     (cd "$tools/node" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0" >/dev/null)
 fi
 # Other migration tools, run for real by the `import --adopt` tests: dbmate, knex with
-# better-sqlite3 (npm), alembic (PyPI).
-if [ ! -x "$tools/adopt-node/node_modules/.bin/knex" ] || [ ! -x "$tools/adopt-node/node_modules/.bin/dbmate" ]; then
-    echo "==> installing dbmate and knex (import tests)"
+# better-sqlite3, sequelize-cli with pg, migrate-mongo (npm), alembic (PyPI).
+adopt_bins=(dbmate knex sequelize-cli migrate-mongo)
+need_adopt=0
+for b in "${adopt_bins[@]}"; do [ -x "$tools/adopt-node/node_modules/.bin/$b" ] || need_adopt=1; done
+if [ "$need_adopt" = 1 ]; then
+    echo "==> installing dbmate, knex, sequelize-cli and migrate-mongo (import tests)"
     mkdir -p "$tools/adopt-node"
-    (cd "$tools/adopt-node" && npm install --silent --no-audit --no-fund dbmate@2 knex@3 better-sqlite3@12 >/dev/null)
+    (cd "$tools/adopt-node" && npm install --silent --no-audit --no-fund dbmate@2 knex@3 better-sqlite3@12 \
+        sequelize-cli@6 sequelize@6 pg@8 migrate-mongo@11 >/dev/null)
 fi
 if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"

@@ -185,3 +185,62 @@ fn real_knex_and_alembic_databases_are_baselined() {
     let marker = std::fs::read_dir(p.path().join("migrations")).unwrap().next().unwrap().unwrap().path();
     assert!(std::fs::read_to_string(marker).unwrap().contains("a1b2c3"), "the marker lists what alembic applied");
 }
+
+/// A temporary project whose `node_modules` is the one holding `bin` on PATH.
+fn node_project(bin: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join(bin).is_file())
+        .unwrap_or_else(|| panic!("{bin} on PATH (tests/run.sh installs it)"));
+    std::os::unix::fs::symlink(found.parent().unwrap(), dir.path().join("node_modules")).unwrap();
+    dir
+}
+
+#[test]
+fn real_sequelize_history_is_baselined() {
+    let db = TestDb::new(Kind::Postgres);
+    let theirs = node_project("sequelize-cli");
+    std::fs::create_dir_all(theirs.path().join("config")).unwrap();
+    std::fs::create_dir_all(theirs.path().join("migrations")).unwrap();
+    std::fs::write(theirs.path().join("config/config.json"), r#"{"development": {"use_env_variable": "DATABASE_URL", "dialect": "postgres"}}"#).unwrap();
+    std::fs::write(
+        theirs.path().join("migrations/20240101000000-create-user.js"),
+        "module.exports = {\n  async up(q, S) { await q.createTable('users', { id: { type: S.INTEGER, primaryKey: true } }); },\n  async down(q) { await q.dropTable('users'); },\n};\n",
+    )
+    .unwrap();
+    let url = db.url();
+    let out = std::process::Command::new("sequelize-cli").arg("db:migrate").current_dir(theirs.path()).env("DATABASE_URL", &url).output().unwrap();
+    assert!(out.status.success(), "sequelize-cli failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(db.query("SELECT name FROM \"SequelizeMeta\""), vec!["20240101000000-create-user.js"]);
+    let p = Project::new();
+    let out = p.ok(&["--database-url", &url, "import", "--from", "sequelize", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 sequelize migration(s) applied"), "{out}");
+    assert!(p.ok(&["--database-url", &url, "status"]).contains("1 applied"));
+}
+
+#[test]
+fn real_migrate_mongo_changelog_is_baselined() {
+    let db = crate::mongo::TestDb::new();
+    let url = db.url();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let theirs = node_project("migrate-mongo");
+    std::fs::create_dir_all(theirs.path().join("migrations")).unwrap();
+    std::fs::write(
+        theirs.path().join("migrate-mongo-config.js"),
+        format!("module.exports = {{ mongodb: {{ url: \"{server}\", databaseName: \"{name}\" }}, migrationsDir: \"migrations\", changelogCollectionName: \"changelog\", migrationFileExtension: \".js\" }};\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        theirs.path().join("migrations/20240101000000-init.js"),
+        "module.exports = { async up(db) { await db.collection('users').insertOne({ email: 'a@example.com' }); }, async down(db) { await db.collection('users').deleteMany({}); } };\n",
+    )
+    .unwrap();
+    real(theirs.path(), "migrate-mongo", &["up"]);
+    let p = Project::new();
+    let out = p.ok(&["--database-url", &url, "import", "--from", "migrate-mongo", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 migrate-mongo migration(s) applied") && out.contains(".mongo.json"), "{out}");
+    assert!(p.ok(&["--database-url", &url, "status"]).contains("1 applied"));
+    p.write("migrations/99999999999999_next.mongo.json", r#"{"up": [{"insert": "users", "documents": [{"email": "b@example.com"}]}], "down": []}"#);
+    let out = p.ok(&["--database-url", &url, "up"]);
+    assert!(out.contains("applied  99999999999999_next") && out.contains("applied 1 migration"), "{out}");
+}

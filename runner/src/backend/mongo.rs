@@ -615,6 +615,29 @@ impl MongoBackend {
     }
 }
 
+/// The `fileName`s migrate-mongo recorded as applied in its changelog collection.
+pub async fn migrate_mongo_applied(url: &str, collection: &str) -> Result<Vec<String>> {
+    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.expect("connect yields a backend");
+    let mut cursor = b
+        .db
+        .collection::<Document>(collection)
+        .find(doc! {})
+        .sort(doc! { "appliedAt": 1 })
+        .await
+        .map_err(|e| Error::Database { context: format!("cannot read migrate-mongo's {collection}"), source: db_error(&e) })?;
+    let mut names = Vec::new();
+    while let Some(d) = cursor.next().await {
+        let d = d.map_err(|e| Error::Database { context: format!("cannot read migrate-mongo's {collection}"), source: db_error(&e) })?;
+        if let Ok(f) = d.get_str("fileName") {
+            names.push(f.to_string());
+        }
+    }
+    // `shutdown` waits for every cursor to be dropped.
+    drop(cursor);
+    b.client.clone().shutdown().await;
+    Ok(names)
+}
+
 /// Writes every collection of the URL's database — its index specifications and its documents in
 /// canonical Extended JSON (types survive the round trip) — to one JSON file.
 pub async fn export(url: &str, out: &std::path::Path) -> Result<()> {

@@ -123,24 +123,36 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
             d.tool.name()
         )));
     }
-    if d.tool == Tool::MigrateMongo {
-        return Err(Error::Config("adopting migrate-mongo's changelog is not supported yet: baseline with `db-migrate baseline` after writing a marker migration".into()));
-    }
-    let applied = migrator(settings).read_column(adopt::applied_query(d.tool)).await?;
+    let mongo = d.tool == Tool::MigrateMongo;
+    let applied = if mongo {
+        if !(settings.database_url.starts_with("mongodb://") || settings.database_url.starts_with("mongodb+srv://")) {
+            return Err(Error::Config("migrate-mongo's history is in MongoDB: set the database URL to its mongodb:// database".into()));
+        }
+        crate::backend::mongo::migrate_mongo_applied(&settings.database_url, d.history_table).await?
+    } else {
+        migrator(settings).read_column(adopt::applied_query(d.tool)).await?
+    };
     let f = time::macros::format_description!("[year][month][day][hour][minute][second]");
     let stamp = time::OffsetDateTime::now_utc().format(&f).unwrap_or_default();
     let name = format!("{stamp}_adopted_from_{}", d.tool.name().replace('-', "_"));
-    let file = settings.migrations_dir.join(format!("{name}.sql"));
-    let mut text = format!(
-        "-- The database as {} left it: {} migration(s) applied by it, listed below. This migration runs\n\
-         -- nothing; `import --adopt` recorded it as applied. New migrations continue after it.\n",
-        d.tool.name(),
-        applied.len()
-    );
-    for a in &applied {
-        text.push_str(&format!("--   {a}\n"));
-    }
-    text.push_str("-- migrate:up\n\n-- migrate:down\n");
+    let (file, text) = if mongo {
+        // A command file with no commands: MongoDB projects take `.mongo.json` migrations.
+        let description = format!("the database as migrate-mongo left it: {} migration(s) applied by it ({})", applied.len(), applied.join(", "));
+        let body = serde_json::to_string_pretty(&serde_json::json!({ "description": description, "up": [], "down": [] })).expect("JSON");
+        (settings.migrations_dir.join(format!("{name}.mongo.json")), body + "\n")
+    } else {
+        let mut text = format!(
+            "-- The database as {} left it: {} migration(s) applied by it, listed below. This migration runs\n\
+             -- nothing; `import --adopt` recorded it as applied. New migrations continue after it.\n",
+            d.tool.name(),
+            applied.len()
+        );
+        for a in &applied {
+            text.push_str(&format!("--   {a}\n"));
+        }
+        text.push_str("-- migrate:up\n\n-- migrate:down\n");
+        (settings.migrations_dir.join(format!("{name}.sql")), text)
+    };
     std::fs::create_dir_all(&settings.migrations_dir).map_err(|e| Error::Io { path: settings.migrations_dir.clone(), message: e.to_string() })?;
     std::fs::write(&file, text).map_err(|e| Error::Io { path: file.clone(), message: e.to_string() })?;
     let version: i64 = stamp.parse().unwrap_or(0);
