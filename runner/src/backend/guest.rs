@@ -166,6 +166,20 @@ pub fn single_values_tuple(statement: &str) -> Option<(&str, &str)> {
     Some((head, tuple))
 }
 
+/// `head` followed by `rows` copies of the placeholder `tuple`: one multi-row INSERT.
+pub fn multi_row(head: &str, tuple: &str, rows: usize) -> String {
+    let mut text = String::with_capacity(head.len() + rows * (tuple.len() + 1));
+    text.push_str(head);
+    text.push(' ');
+    for i in 0..rows {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(tuple);
+    }
+    text
+}
+
 /// For PostgreSQL's `INSERT INTO target [(cols)] VALUES ($1, …, $n)` — placeholders in order
 /// and nothing else — the `target [(cols)]` part, so a batch can become one `COPY … FROM STDIN`.
 pub fn pg_copy_target(statement: &str) -> Option<&str> {

@@ -465,15 +465,7 @@ impl GuestSql for SqliteBackend {
             let mut rows = rows.into_iter().peekable();
             while rows.peek().is_some() {
                 let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
-                let mut text = String::with_capacity(head.len() + chunk.len() * (tuple.len() + 1));
-                text.push_str(head);
-                text.push(' ');
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        text.push(',');
-                    }
-                    text.push_str(tuple);
-                }
+                let text = super::guest::multi_row(head, tuple, chunk.len());
                 let q = bind_all(sqlx::query(AssertSqlSafe(text)), chunk.into_iter().flatten());
                 total += q.execute(&mut self.conn).await.map_err(guest_error)?.rows_affected();
             }

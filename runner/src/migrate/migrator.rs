@@ -409,17 +409,7 @@ impl Migrator {
                     history.len()
                 )));
             }
-            let mut recorded = Vec::new();
-            for m in migrations.iter().filter(|m| m.version <= version) {
-                if history.iter().any(|h| h.version == m.version) {
-                    continue;
-                }
-                // The protocol of a migration that does nothing: begin and finish, no body.
-                b.begin(m, Direction::Up, true).await?;
-                b.finish(m, Direction::Up, true, Duration::ZERO).await?;
-                recorded.push(m.clone());
-            }
-            Ok(recorded)
+            record(&mut b, migrations.iter().filter(|m| m.version <= version), &history).await
         }
         .await;
         b.close().await;
@@ -432,16 +422,7 @@ impl Migrator {
         let (migrations, mut b) = self.writable().await?;
         let result = async {
             let history = b.read_history().await?;
-            let mut recorded = Vec::new();
-            for m in migrations.iter().filter(|m| versions.contains(&m.version)) {
-                if history.iter().any(|h| h.version == m.version) {
-                    continue;
-                }
-                b.begin(m, Direction::Up, true).await?;
-                b.finish(m, Direction::Up, true, Duration::ZERO).await?;
-                recorded.push(m.clone());
-            }
-            Ok(recorded)
+            record(&mut b, migrations.iter().filter(|m| versions.contains(&m.version)), &history).await
         }
         .await;
         b.close().await;
@@ -598,6 +579,21 @@ impl Migrator {
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
     }
+}
+
+/// Records `migrations` as applied without running them, skipping those already in `history`:
+/// the protocol of a migration that does nothing (begin and finish, no body).
+async fn record<'a>(b: &mut AnyBackend, migrations: impl Iterator<Item = &'a Migration>, history: &[AppliedMigration]) -> Result<Vec<Migration>> {
+    let mut recorded = Vec::new();
+    for m in migrations {
+        if history.iter().any(|h| h.version == m.version) {
+            continue;
+        }
+        b.begin(m, Direction::Up, true).await?;
+        b.finish(m, Direction::Up, true, Duration::ZERO).await?;
+        recorded.push(m.clone());
+    }
+    Ok(recorded)
 }
 
 /// Reads the migrations, taking components' checksums from the memo next to the compiled cache;

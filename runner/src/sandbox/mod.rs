@@ -445,25 +445,7 @@ impl Sandbox {
         limits: &Limits,
         fail: &dyn Fn(Blame, String, bool) -> Error,
     ) -> Result<Duration> {
-        let why = |store: &Store<HostState>, e: &wasmtime::Error| -> String {
-            if let Some(asked) = store.data().limiter.denied {
-                return format!(
-                    "guest memory cap of {} MiB exceeded (it asked for {} MiB) and the component stopped",
-                    store.data().limiter.cap_mib(),
-                    asked.div_ceil(1 << 20)
-                );
-            }
-            match e.downcast_ref::<wasmtime::Trap>() {
-                Some(wasmtime::Trap::Interrupt) => format!(
-                    "the component exceeded its time limit of {:?} and was stopped",
-                    limits.timeout.unwrap_or_default()
-                ),
-                Some(wasmtime::Trap::OutOfFuel) => {
-                    format!("the component exhausted its fuel budget of {} and was stopped", limits.fuel.unwrap_or(0))
-                }
-                _ => describe_trap(e),
-            }
-        };
+        let why = |store: &Store<HostState>, e: &wasmtime::Error| trap_reason(store, e, limits);
         let instance = if store.data().db.is_documents() {
             DocumentMigration::instantiate_async(&mut *store, component, &self.linker).await.map(Instance::Documents)
         } else {
