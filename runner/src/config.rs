@@ -145,6 +145,9 @@ pub struct LimitsConfig {
     pub max_log_bytes: Option<usize>,
     /// Bytes of stdout and of stderr kept (default 64 KiB each).
     pub max_output_bytes: Option<usize>,
+    /// MiB of values one query result or cursor page may carry, and the largest single value
+    /// (default 32).
+    pub max_result_mib: Option<u64>,
 }
 
 impl LimitsConfig {
@@ -153,10 +156,10 @@ impl LimitsConfig {
         if let Some(t) = self.timeout_secs {
             if t == 0.0 {
                 base.timeout = None;
-            } else if t.is_finite() && t > 0.0 {
-                base.timeout = Some(std::time::Duration::from_secs_f64(t));
+            } else if let Some(d) = std::time::Duration::try_from_secs_f64(t).ok().filter(|_| t > 0.0 && t <= 31_536_000.0) {
+                base.timeout = Some(d);
             } else {
-                problems.push(format!("{at} timeout_secs must be a positive number of seconds (or 0 for none), not {t}"));
+                problems.push(format!("{at} timeout_secs must be a positive number of seconds up to a year (or 0 for none), not {t}"));
             }
         }
         if let Some(m) = self.memory_mib {
@@ -183,6 +186,13 @@ impl LimitsConfig {
         if let Some(v) = self.max_output_bytes {
             base.output = v;
         }
+        if let Some(m) = self.max_result_mib {
+            if m == 0 || m > 1024 {
+                problems.push(format!("{at} max_result_mib must be between 1 and 1024, not {m}"));
+            } else {
+                base.calls.max_bytes = (m as usize) << 20;
+            }
+        }
         base
     }
 }
@@ -195,6 +205,8 @@ pub struct ComponentConfig {
     pub allow: Option<Vec<crate::sandbox::grants::Class>>,
     /// Tables the component may touch (default: any).
     pub tables: Option<Vec<String>>,
+    /// SQL functions of the user's own the component may call, beyond the built-in allowlist.
+    pub functions: Option<Vec<String>>,
     /// Pinned SHA-256 of the `.wasm`; a different file refuses to run.
     pub sha256: Option<String>,
     /// A folder the component may read (never write) at `/data`, relative to the project.
@@ -408,6 +420,9 @@ fn policies(file: &ConfigFile, project: &Path) -> Result<crate::sandbox::policy:
         if let Some(tables) = &c.tables {
             p.grants.tables = Some(tables.iter().map(|t| t.to_ascii_lowercase()).collect());
         }
+        if let Some(functions) = &c.functions {
+            p.grants.functions = functions.iter().map(|f| f.to_ascii_lowercase()).collect();
+        }
         if let Some(sha) = &c.sha256 {
             if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
                 problems.push(format!("{at} sha256 must be 64 hex digits (`db-migrate inspect FILE` prints it)"));
@@ -450,7 +465,11 @@ fn seed_packs(file: &ConfigFile, project: &Path, policies: &crate::sandbox::poli
         }
         let component = if p.component.is_absolute() { p.component.clone() } else { project.join(&p.component) };
         let mut policy = Policy {
-            grants: Grants { classes: [Class::Read, Class::Write].into(), tables: Some(p.tables.iter().map(|t| t.to_ascii_lowercase()).collect()) },
+            grants: Grants {
+                classes: [Class::Read, Class::Write].into(),
+                tables: Some(p.tables.iter().map(|t| t.to_ascii_lowercase()).collect()),
+                functions: Default::default(),
+            },
             limits: p.limits.apply(policies.default.limits, &at, &mut problems),
             ..Default::default()
         };
@@ -587,6 +606,7 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # max_rows = 100000           # per query; larger results need a cursor
 # max_statement_bytes = 1048576
 # max_log_bytes = 1048576
+# max_result_mib = 32         # values per query result or cursor page (and the largest value)
 
 # Per component (by `VERSION_name` or `name`): grants, a pinned checksum, a read-only data folder
 # (seen as /data), and any [limits] key. Without a section, a migration may read, write and run DDL
@@ -594,6 +614,7 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # [components.20240105090000_backfill_slugs]
 # allow = ["read", "write"]
 # tables = ["posts"]
+# functions = ["slugify"]       # your own SQL functions it may call (built-ins are allowlisted)
 # sha256 = "…"                  # `db-migrate inspect FILE` prints it
 # data_dir = "data"
 # timeout_secs = 60

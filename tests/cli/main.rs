@@ -8,6 +8,7 @@ mod components;
 mod errors;
 mod formats;
 mod hostile;
+mod hostile_sql;
 mod library;
 mod lint;
 mod mongo;

@@ -10,6 +10,8 @@ fn init_lays_out_a_project_and_keeps_existing_files() {
     assert!(out.contains("created db-migrate.toml"), "{out}");
     assert!(p.path().join("migrations").is_dir());
     assert!(p.path().join("seeds").is_dir());
+    let ignore = std::fs::read_to_string(p.path().join(".db-migrate/.gitignore")).expect("init writes .db-migrate/.gitignore");
+    assert!(ignore.lines().any(|l| l == "*"), "everything under .db-migrate/ is ignored:\n{ignore}");
     let toml = std::fs::read_to_string(p.path().join("db-migrate.toml")).unwrap();
     assert!(toml.lines().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with('#')), "template is all comments:\n{toml}");
     std::fs::write(p.path().join("db-migrate.toml"), "history_table = \"mine\"\n").unwrap();

@@ -68,6 +68,73 @@ pub enum GuestSqlError {
     InvalidInput(String),
 }
 
+/// The names no guest may touch: db-migrate's own tables.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    /// The history table (bare name, lower-case); its `_lock` table is reserved with it.
+    pub history: String,
+}
+
+impl Default for Reserved {
+    fn default() -> Self {
+        Reserved { history: "db_migrate_history".into() }
+    }
+}
+
+impl Reserved {
+    /// Whether the bare (unqualified, lower-case) name is db-migrate's.
+    pub fn contains(&self, bare: &str) -> bool {
+        bare == self.history
+            || bare.strip_suffix("_lock") == Some(self.history.as_str())
+            || bare == "db_migrate_seeds"
+            || bare.starts_with("_dbm_cursor_")
+            || bare.starts_with("dbm_cursor_")
+    }
+}
+
+/// What a guest session may touch, in the form the database's own enforcement needs: the
+/// sandbox builds it from the component's grants, and the backend hands it to the database
+/// (SQLite's authorizer, a restricted role or account on PostgreSQL and MySQL).
+#[derive(Debug, Clone)]
+pub struct GuestScope {
+    /// `read` granted.
+    pub read: bool,
+    /// `write` granted.
+    pub write: bool,
+    /// `ddl` granted.
+    pub ddl: bool,
+    /// Tables (lower-case, `table` or `schema.table`); `None`: any but db-migrate's own.
+    pub tables: Option<std::collections::BTreeSet<String>>,
+    /// The user's own functions granted beyond the built-in allowlist.
+    pub functions: std::collections::BTreeSet<String>,
+    /// db-migrate's tables.
+    pub reserved: Reserved,
+    /// When the guest's time is up: statements in flight are stopped then.
+    pub deadline: Option<std::time::Instant>,
+    /// Largest value (and result, and cursor page) in bytes.
+    pub max_bytes: usize,
+}
+
+impl GuestScope {
+    /// Whether the guest may touch the table `name` (`schema.table` or `table`).
+    pub fn table_allowed(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let bare = lower.rsplit('.').next().unwrap_or(&lower);
+        if self.reserved.contains(bare) {
+            return false;
+        }
+        match &self.tables {
+            None => true,
+            Some(t) => t.contains(&lower) || t.contains(bare),
+        }
+    }
+
+    /// Whether the tables are restricted (the database then enforces them on its own session).
+    pub fn restricted(&self) -> bool {
+        self.tables.is_some()
+    }
+}
+
 /// Limits on what one guest call may make the host do.
 #[derive(Debug, Clone, Copy)]
 pub struct CallLimits {
@@ -77,11 +144,13 @@ pub struct CallLimits {
     pub max_params: usize,
     /// Most rows `query` returns; larger results need a cursor.
     pub max_rows: usize,
+    /// Most bytes of values one result (or cursor page) may carry; also the largest value.
+    pub max_bytes: usize,
 }
 
 impl Default for CallLimits {
     fn default() -> Self {
-        CallLimits { max_statement_bytes: 1 << 20, max_params: 1 << 20, max_rows: 100_000 }
+        CallLimits { max_statement_bytes: 1 << 20, max_params: 1 << 20, max_rows: 100_000, max_bytes: 32 << 20 }
     }
 }
 
@@ -134,80 +203,80 @@ pub trait GuestSql {
     fn dialect(&self) -> Dialect;
     /// Runs one statement; rows changed.
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<u64, GuestSqlError>;
-    /// Runs one statement; its rows (at most `max_rows`).
-    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> Result<Rows, GuestSqlError>;
-    /// Runs one statement for each parameter row; rows changed in total.
-    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, GuestSqlError>;
+    /// Runs one statement; its rows (at most `max_rows`, and `max_bytes` of values).
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> Result<Rows, GuestSqlError>;
+    /// Runs one statement for each parameter row; rows changed in total. `plan`, when the
+    /// statement is a plain placeholder INSERT (worked out from its parse), allows one
+    /// multi-row statement or one COPY instead of a round trip per row.
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&InsertPlan>) -> Result<u64, GuestSqlError>;
     /// Opens a cursor; returns its id and columns.
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<(u64, Vec<String>), GuestSqlError>;
-    /// Next page of a cursor; `None` when exhausted.
-    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError>;
+    /// Next page of a cursor (at most `max_rows`, and `max_bytes` of values); `None` when exhausted.
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError>;
     /// Releases a cursor.
     async fn close_cursor(&mut self, id: u64);
+    /// A catalog query of the host's own on the guest's behalf (already checked against its
+    /// grant), run outside the guest's enforcement.
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<Rows, GuestSqlError>;
+    /// Starts a guest session: from here until [`GuestSql::leave_guest`], the database
+    /// enforces `scope` on the guest's statements (host statements in between are the host's).
+    async fn enter_guest(&mut self, scope: &GuestScope) -> Result<(), GuestSqlError>;
+    /// Ends the guest session.
+    async fn leave_guest(&mut self);
 }
 
-/// For `INSERT … VALUES (?, …, ?)` ending in its one placeholder tuple, the statement's text
-/// before and the tuple itself, so a batch can become one multi-row statement.
-pub fn single_values_tuple(statement: &str) -> Option<(&str, &str)> {
-    let s = statement.trim().trim_end_matches(';').trim_end();
-    if !s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("insert")) || !s.ends_with(')') {
-        return None;
+/// The size a value takes in a result, for byte budgets.
+pub fn value_bytes(v: &SqlValue) -> usize {
+    match v {
+        SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => s.len() + 8,
+        SqlValue::Blob(b) => b.len() + 8,
+        _ => 8,
     }
-    let open = s.rfind('(')?;
-    let tuple = &s[open..];
-    let inner = &tuple[1..tuple.len() - 1];
-    if inner.is_empty() || !inner.split(',').all(|p| matches!(p.trim(), "?")) {
-        return None;
-    }
-    let head = s[..open].trim_end();
-    if !head.len().checked_sub(6).and_then(|i| head.get(i..)).is_some_and(|t| t.eq_ignore_ascii_case("values")) {
-        return None;
-    }
-    Some((head, tuple))
 }
 
-/// `head` followed by `rows` copies of the placeholder `tuple`: one multi-row INSERT.
-pub fn multi_row(head: &str, tuple: &str, rows: usize) -> String {
-    let mut text = String::with_capacity(head.len() + rows * (tuple.len() + 1));
-    text.push_str(head);
-    text.push(' ');
-    for i in 0..rows {
-        if i > 0 {
-            text.push(',');
+/// The refusal when a result outgrows its byte budget.
+pub fn too_many_bytes(max_bytes: usize) -> GuestSqlError {
+    GuestSqlError::Denied(format!(
+        "the result holds more than {} MiB of values (the limit per result and per cursor page, `max_result_mib`); read it with a cursor in smaller pages",
+        max_bytes >> 20
+    ))
+}
+
+/// An `INSERT INTO t (cols) VALUES (p1, …, pn)` of placeholders only, rebuilt from the parsed
+/// statement (never from the guest's text): backends turn a batch of it into one multi-row
+/// INSERT or one `COPY … FROM STDIN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertPlan {
+    /// The target, quoted for the dialect (`"public"."users"`, `` `users` ``).
+    pub table: String,
+    /// The columns, quoted; empty when the statement names none.
+    pub columns: Vec<String>,
+    /// Values per row.
+    pub width: usize,
+}
+
+impl InsertPlan {
+    /// `table (c1, c2)` or `table`.
+    pub fn target(&self) -> String {
+        if self.columns.is_empty() { self.table.clone() } else { format!("{} ({})", self.table, self.columns.join(", ")) }
+    }
+
+    /// `INSERT INTO target VALUES (?, …), …` for `rows` rows (`?` placeholders: SQLite, MySQL).
+    pub fn multi_row(&self, rows: usize) -> String {
+        let tuple = format!("({})", vec!["?"; self.width].join(", "));
+        let target = self.target();
+        let mut text = String::with_capacity(20 + target.len() + rows * (tuple.len() + 1));
+        text.push_str("INSERT INTO ");
+        text.push_str(&target);
+        text.push_str(" VALUES ");
+        for i in 0..rows {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&tuple);
         }
-        text.push_str(tuple);
+        text
     }
-    text
-}
-
-/// For PostgreSQL's `INSERT INTO target [(cols)] VALUES ($1, …, $n)` — placeholders in order
-/// and nothing else — the `target [(cols)]` part, so a batch can become one `COPY … FROM STDIN`.
-pub fn pg_copy_target(statement: &str) -> Option<&str> {
-    let s = statement.trim().trim_end_matches(';').trim_end();
-    if !s.ends_with(')') {
-        return None;
-    }
-    let open = s.rfind('(')?;
-    let inner = &s[open + 1..s.len() - 1];
-    let in_order = inner.split(',').enumerate().all(|(i, p)| p.trim().strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) == Some(i + 1));
-    if inner.trim().is_empty() || !in_order {
-        return None;
-    }
-    let head = s[..open].trim_end();
-    let head = head.len().checked_sub(6).filter(|&i| head.get(i..).is_some_and(|t| t.eq_ignore_ascii_case("values")))
-        .map(|i| head[..i].trim_end())?;
-    let mut words = head.splitn(3, char::is_whitespace);
-    let (insert, into, target) = (words.next()?, words.next()?, words.next()?.trim());
-    if !insert.eq_ignore_ascii_case("insert") || !into.eq_ignore_ascii_case("into") || target.is_empty() {
-        return None;
-    }
-    // Anything beyond a name and a column list (a subquery, `DEFAULT VALUES`, …) is not COPY's.
-    let name_end = target.find('(').unwrap_or(target.len());
-    let name = target[..name_end].trim();
-    if name.is_empty() || name.contains(char::is_whitespace) && !name.starts_with('"') {
-        return None;
-    }
-    Some(target)
 }
 
 /// Appends one value in COPY's text format.
@@ -269,12 +338,6 @@ mod tests {
 
     #[test]
     fn copy_targets_and_text() {
-        assert_eq!(pg_copy_target("INSERT INTO users (id, name) VALUES ($1, $2)"), Some("users (id, name)"));
-        assert_eq!(pg_copy_target("insert into public.t values ($1)"), Some("public.t"));
-        assert_eq!(pg_copy_target("INSERT INTO t (a, b) VALUES ($2, $1)"), None);
-        assert_eq!(pg_copy_target("INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING"), None);
-        assert_eq!(pg_copy_target("INSERT INTO t (a) VALUES ($1, now())"), None);
-        assert_eq!(pg_copy_target("INSERT INTO t (a) SELECT x FROM y WHERE z IN ($1)"), None);
         let mut out = Vec::new();
         for v in [SqlValue::Null, SqlValue::Bool(true), SqlValue::Int(-3), SqlValue::Float(0.5), SqlValue::Text("a\tb\\c\n".into()), SqlValue::Blob(vec![1, 255])] {
             copy_text(&mut out, &v);
@@ -284,18 +347,14 @@ mod tests {
     }
 
     #[test]
-    fn values_tuple_detection() {
-        assert_eq!(single_values_tuple("INSERT INTO t (a, b) VALUES (?, ?)"), Some(("INSERT INTO t (a, b) VALUES", "(?, ?)")));
-        assert_eq!(single_values_tuple("insert into t values (?);"), Some(("insert into t values", "(?)")));
-        assert_eq!(single_values_tuple("INSERT INTO t (a) VALUES (?) ON CONFLICT DO NOTHING"), None);
-        assert_eq!(single_values_tuple("INSERT INTO t (a) SELECT x FROM y WHERE z IN (?)"), None);
-        assert_eq!(single_values_tuple("UPDATE t SET a = ? WHERE b = (?)"), None);
-        assert_eq!(single_values_tuple("INSERT INTO t (a) VALUES (?, 1)"), None);
+    fn multi_row_inserts_repeat_the_tuple() {
+        let p = InsertPlan { table: "`t`".into(), columns: vec!["`a`".into(), "`b`".into()], width: 2 };
+        assert_eq!(p.multi_row(2), "INSERT INTO `t` (`a`, `b`) VALUES (?, ?),(?, ?)");
     }
 
     #[test]
     fn limits() {
-        let l = CallLimits { max_statement_bytes: 20, max_params: 2, max_rows: 1 };
+        let l = CallLimits { max_statement_bytes: 20, max_params: 2, max_rows: 1, max_bytes: 100 };
         assert!(l.check("SELECT 1", 0).is_ok());
         assert!(matches!(l.check("SELECT 1; SELECT 2", 0), Err(GuestSqlError::InvalidInput(_))));
         assert!(matches!(l.check("SELECT 1", 3), Err(GuestSqlError::Denied(_))));

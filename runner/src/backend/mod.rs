@@ -7,11 +7,13 @@
 //! row commit together; a non-transactional one is recorded `dirty` first and flipped when done,
 //! so a crash leaves a visible mark instead of a silent half-state.
 
+pub mod functions;
 pub mod guest;
 pub mod mongo;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+pub mod sqlite_guard;
 pub mod url;
 
 use std::time::{Duration, Instant};
@@ -332,19 +334,28 @@ impl GuestSql for AnyBackend {
     async fn execute(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
         dispatch_sql!(self, b => b.execute(s, p).await, mongo => Err(not_sql()))
     }
-    async fn query(&mut self, s: &str, p: Vec<SqlValue>, max: usize) -> std::result::Result<Rows, GuestSqlError> {
-        dispatch_sql!(self, b => b.query(s, p, max).await, mongo => Err(not_sql()))
+    async fn query(&mut self, s: &str, p: Vec<SqlValue>, max: usize, bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        dispatch_sql!(self, b => b.query(s, p, max, bytes).await, mongo => Err(not_sql()))
     }
-    async fn execute_batch(&mut self, s: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
-        dispatch_sql!(self, b => b.execute_batch(s, rows).await, mongo => Err(not_sql()))
+    async fn execute_batch(&mut self, s: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+        dispatch_sql!(self, b => b.execute_batch(s, rows, plan).await, mongo => Err(not_sql()))
     }
     async fn open_cursor(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
         dispatch_sql!(self, b => b.open_cursor(s, p).await, mongo => Err(not_sql()))
     }
-    async fn cursor_next(&mut self, id: u64, max: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
-        dispatch_sql!(self, b => b.cursor_next(id, max).await, mongo => Err(not_sql()))
+    async fn cursor_next(&mut self, id: u64, max: usize, bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        dispatch_sql!(self, b => b.cursor_next(id, max, bytes).await, mongo => Err(not_sql()))
     }
     async fn close_cursor(&mut self, id: u64) {
         dispatch_sql!(self, b => b.close_cursor(id).await, mongo => ())
+    }
+    async fn host_query(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
+        dispatch_sql!(self, b => b.host_query(s, p).await, mongo => Err(not_sql()))
+    }
+    async fn enter_guest(&mut self, scope: &guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
+    }
+    async fn leave_guest(&mut self) {
+        dispatch_sql!(self, b => b.leave_guest().await, mongo => ())
     }
 }

@@ -33,6 +33,10 @@ pub struct MySqlBackend {
     manual_commit: bool,
     cursors: HashMap<u64, (String, i64)>,
     next_cursor: u64,
+    /// MariaDB (which has `SET STATEMENT … FOR`), not MySQL.
+    mariadb: bool,
+    /// The open guest session's deadline: its statements are stopped by the server then.
+    deadline: Option<std::time::Instant>,
 }
 
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
@@ -66,7 +70,19 @@ impl MySqlBackend {
             Err(e) => return Err(connect_error(&redacted, e)),
         };
         super::disable_nagle();
-        Ok(Some(MySqlBackend { conn, table: table.to_string(), lock_name: None, table_lock: None, manual_commit: false, cursors: HashMap::new(), next_cursor: 0 }))
+        let mut conn = conn;
+        let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.unwrap_or_default();
+        Ok(Some(MySqlBackend {
+            conn,
+            table: table.to_string(),
+            lock_name: None,
+            table_lock: None,
+            manual_commit: false,
+            cursors: HashMap::new(),
+            next_cursor: 0,
+            mariadb: version.to_ascii_lowercase().contains("mariadb"),
+            deadline: None,
+        }))
     }
 
     fn t(&self) -> String {
@@ -441,19 +457,38 @@ fn row_values(row: &MySqlRow, skip: usize) -> std::result::Result<Vec<SqlValue>,
         .collect()
 }
 
+impl MySqlBackend {
+    /// A guest statement with the server's own time limit attached (MariaDB's
+    /// `SET STATEMENT max_statement_time = … FOR`): a statement still running at the guest's
+    /// deadline is killed by the server, not waited for. (MySQL has no per-statement form for
+    /// every statement; there the deadline is checked between statements.)
+    fn timed(&self, statement: &str) -> String {
+        match self.deadline {
+            Some(d) if self.mariadb => {
+                let left = d.saturating_duration_since(std::time::Instant::now()).as_secs_f64().max(0.001);
+                format!("SET STATEMENT max_statement_time = {left:.3} FOR {statement}")
+            }
+            _ => statement.to_string(),
+        }
+    }
+}
+
 impl GuestSql for MySqlBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
-        bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params).execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
+        let text = self.timed(statement);
+        bind_all(sqlx::query(AssertSqlSafe(text)), params).execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
     }
 
-    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
-        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let text = self.timed(statement);
+        let q = bind_all(sqlx::query(AssertSqlSafe(text)), params);
         let mut stream = q.fetch(&mut self.conn);
         let mut out = Rows::default();
+        let mut bytes = 0;
         while let Some(row) = stream.next().await {
             let row = row.map_err(guest_error)?;
             if out.columns.is_empty() {
@@ -462,12 +497,17 @@ impl GuestSql for MySqlBackend {
             if out.rows.len() == max_rows {
                 return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
             }
-            out.rows.push(row_values(&row, 0)?);
+            let v = row_values(&row, 0)?;
+            bytes += v.iter().map(super::guest::value_bytes).sum::<usize>();
+            if bytes > max_bytes {
+                return Err(super::guest::too_many_bytes(max_bytes));
+            }
+            out.rows.push(v);
         }
         Ok(out)
     }
 
-    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&super::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
         let Some(first) = rows.first() else { return Ok(0) };
         let width = first.len();
         if rows.iter().any(|r| r.len() != width) {
@@ -475,14 +515,14 @@ impl GuestSql for MySqlBackend {
         }
         // `INSERT … VALUES (?, ?)` becomes multi-row statements within MySQL's 65,535
         // placeholders per statement: one round trip per chunk instead of one per row.
-        if let Some((head, tuple)) = super::guest::single_values_tuple(statement).filter(|_| width > 0) {
+        if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
             let per_chunk = (65_535 / width).clamp(1, 5_000);
             let mut total = 0;
             let mut rows = rows.into_iter().peekable();
             while rows.peek().is_some() {
                 let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
-                let text = super::guest::multi_row(head, tuple, chunk.len());
-                let q = bind_all(sqlx::query(AssertSqlSafe(text)), chunk.into_iter().flatten());
+                let text = plan.multi_row(chunk.len());
+                let q = bind_all(sqlx::query(AssertSqlSafe(self.timed(&text))), chunk.into_iter().flatten());
                 total += q.execute(&mut self.conn).await.map_err(guest_error)?.rows_affected();
             }
             return Ok(total);
@@ -499,9 +539,9 @@ impl GuestSql for MySqlBackend {
         let id = self.next_cursor;
         self.next_cursor += 1;
         let table = format!("dbm_cursor_{id}");
-        let create = format!(
+        let create = self.timed(&format!(
             "CREATE TEMPORARY TABLE `{table}` (dbm_row BIGINT AUTO_INCREMENT PRIMARY KEY) SELECT * FROM ({statement}) AS q"
-        );
+        ));
         bind_all(sqlx::query(AssertSqlSafe(create)), params).execute(&mut self.conn).await.map_err(guest_error)?;
         // Temporary tables are not in information_schema on older servers: ask the statement.
         let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM `{table}` LIMIT 0")))).await;
@@ -514,16 +554,49 @@ impl GuestSql for MySqlBackend {
         Ok((id, columns))
     }
 
-    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
         let Some((table, last)) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
         let q = format!("SELECT * FROM `{table}` WHERE dbm_row > ? ORDER BY dbm_row LIMIT ?");
-        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(&mut self.conn).await.map_err(guest_error)?;
-        let Some(lastrow) = rows.last() else { return Ok(None) };
-        let new_last: i64 = lastrow.try_get("dbm_row").map_err(guest_error)?;
+        // Streamed: a page stops at the byte budget, and the rest comes with the next page.
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        let mut new_last = last;
+        {
+            let mut stream = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch(&mut self.conn);
+            while let Some(row) = stream.next().await {
+                let row = row.map_err(guest_error)?;
+                let v = row_values(&row, 1)?;
+                bytes += v.iter().map(super::guest::value_bytes).sum::<usize>();
+                if bytes > max_bytes {
+                    if page.is_empty() {
+                        return Err(super::guest::too_many_bytes(max_bytes));
+                    }
+                    break;
+                }
+                new_last = row.try_get("dbm_row").map_err(guest_error)?;
+                page.push(v);
+            }
+        }
+        if page.is_empty() {
+            return Ok(None);
+        }
         self.cursors.insert(id, (table, new_last));
-        rows.iter().map(|r| row_values(r, 1)).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+        Ok(Some(page))
+    }
+
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
+        self.query(statement, params, usize::MAX, usize::MAX).await
+    }
+
+    async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        self.deadline = scope.deadline;
+        Ok(())
+    }
+
+    async fn leave_guest(&mut self) {
+        self.deadline = None;
     }
 
     async fn close_cursor(&mut self, id: u64) {

@@ -77,6 +77,8 @@ pub struct PgBackend {
     in_tx: bool,
     /// `BEGIN` not sent yet: it goes out just before the first statement (see `begin`).
     pending_begin: bool,
+    /// The open guest session's deadline: its statements are stopped by the server then.
+    deadline: Option<std::time::Instant>,
 }
 
 fn db_error(e: sqlx::Error) -> DbError {
@@ -118,7 +120,7 @@ impl PgBackend {
             Err(e) => return Err(connect_error(&redacted, e)),
         };
         super::disable_nagle();
-        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false }))
+        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false, deadline: None }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -145,14 +147,29 @@ impl PgBackend {
         &mut self,
         op: impl AsyncFnOnce(&mut PgConnection) -> std::result::Result<T, sqlx::Error>,
     ) -> std::result::Result<T, GuestSqlError> {
+        // The server stops a guest statement still running at the deadline (statement_timeout,
+        // set in the same round trip as the savepoint).
+        let timeout = self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis().max(1));
         if !self.in_tx {
-            return op(&mut self.conn).await.map_err(guest_error);
+            if let Some(ms) = timeout {
+                self.conn.execute(AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(guest_error)?;
+            }
+            let r = op(&mut self.conn).await.map_err(guest_error);
+            if timeout.is_some() {
+                let _ = self.conn.execute("RESET statement_timeout").await;
+            }
+            return r;
         }
         self.ensure_begun().await.map_err(guest_error)?;
-        self.conn.execute("SAVEPOINT dbm_guest").await.map_err(guest_error)?;
+        let open = match timeout {
+            Some(ms) => format!("SAVEPOINT dbm_guest; SET LOCAL statement_timeout = {ms}"),
+            None => "SAVEPOINT dbm_guest".to_string(),
+        };
+        self.conn.execute(AssertSqlSafe(open)).await.map_err(guest_error)?;
         match op(&mut self.conn).await {
             Ok(v) => {
-                self.conn.execute("RELEASE SAVEPOINT dbm_guest").await.map_err(guest_error)?;
+                let close = if timeout.is_some() { "RELEASE SAVEPOINT dbm_guest; SET LOCAL statement_timeout TO DEFAULT" } else { "RELEASE SAVEPOINT dbm_guest" };
+                self.conn.execute(close).await.map_err(guest_error)?;
                 Ok(v)
             }
             Err(e) => {
@@ -576,6 +593,43 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
         .collect()
 }
 
+/// Why a result stopped being read.
+enum Over {
+    Rows,
+    Bytes,
+    Decode(GuestSqlError),
+}
+
+/// Reads rows as they arrive, decoding each, until `max_rows` + 1 or `max_bytes` is passed.
+async fn fetch_within(
+    mut stream: impl futures_util::Stream<Item = std::result::Result<sqlx::postgres::PgRow, sqlx::Error>> + Unpin,
+    max_rows: usize,
+    max_bytes: usize,
+) -> std::result::Result<(Rows, Option<Over>), sqlx::Error> {
+    let mut out = Rows::default();
+    let mut bytes = 0;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if out.columns.is_empty() {
+            out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+        }
+        if out.rows.len() == max_rows {
+            return Ok((out, Some(Over::Rows)));
+        }
+        match row_values(&row) {
+            Ok(v) => {
+                bytes += v.iter().map(super::guest::value_bytes).sum::<usize>();
+                if bytes > max_bytes {
+                    return Ok((out, Some(Over::Bytes)));
+                }
+                out.rows.push(v);
+            }
+            Err(e) => return Ok((out, Some(Over::Decode(e)))),
+        }
+    }
+    Ok((out, None))
+}
+
 impl GuestSql for PgBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -586,36 +640,20 @@ impl GuestSql for PgBackend {
         self.guarded(async |c| q.execute(c).await.map(|r| r.rows_affected())).await
     }
 
-    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        // Fetch one row past the cap, so a larger result is refused without being held.
-        let rows = self
-            .guarded(async |c| {
-                let mut stream = q.fetch(c);
-                let mut rows = Vec::new();
-                while let Some(row) = stream.next().await {
-                    rows.push(row?);
-                    if rows.len() > max_rows {
-                        break;
-                    }
-                }
-                Ok(rows)
-            })
-            .await?;
-        if rows.len() > max_rows {
-            return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
+        // Rows are decoded as they arrive and counted against both caps, so a larger result is
+        // refused without being held.
+        let (out, over) = self.guarded(async |c| fetch_within(q.fetch(c), max_rows, max_bytes).await).await?;
+        match over {
+            Some(Over::Rows) => Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor"))),
+            Some(Over::Bytes) => Err(super::guest::too_many_bytes(max_bytes)),
+            Some(Over::Decode(e)) => Err(e),
+            None => Ok(out),
         }
-        let mut out = Rows::default();
-        if let Some(first) = rows.first() {
-            out.columns = first.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
-        }
-        for row in &rows {
-            out.rows.push(row_values(row)?);
-        }
-        Ok(out)
     }
 
-    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&super::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
         let Some(first) = rows.first() else { return Ok(0) };
         let width = first.len();
         if rows.iter().any(|r| r.len() != width) {
@@ -623,7 +661,8 @@ impl GuestSql for PgBackend {
         }
         // A plain `INSERT … VALUES ($1, …)` becomes one COPY: the fastest way rows reach the
         // server (no parameter limit, no per-row round trip). Anything else runs row by row.
-        if let Some(target) = super::guest::pg_copy_target(statement).filter(|_| width > 0) {
+        if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
+            let target = plan.target();
             let mut data = Vec::with_capacity(rows.len() * width * 12);
             for row in &rows {
                 for (i, v) in row.iter().enumerate() {
@@ -671,16 +710,35 @@ impl GuestSql for PgBackend {
         Ok((id, columns))
     }
 
-    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
         let Some(name) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
         let fetch = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}")));
-        let rows = self.guarded(async |c| fetch.fetch_all(c).await).await?;
-        if rows.is_empty() {
-            return Ok(None);
+        let (out, over) = self.guarded(async |c| fetch_within(fetch.fetch(c), max_rows, max_bytes).await).await?;
+        match over {
+            // The server's cursor has moved past the rows; the page cannot be cut short.
+            Some(Over::Bytes) => Err(GuestSqlError::Denied(format!(
+                "a page of this cursor holds more than {} MiB of values; ask for fewer rows per page",
+                max_bytes >> 20
+            ))),
+            Some(Over::Decode(e)) => Err(e),
+            _ if out.rows.is_empty() => Ok(None),
+            _ => Ok(Some(out.rows)),
         }
-        rows.iter().map(row_values).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+    }
+
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
+        self.query(statement, params, usize::MAX, usize::MAX).await
+    }
+
+    async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        self.deadline = scope.deadline;
+        Ok(())
+    }
+
+    async fn leave_guest(&mut self) {
+        self.deadline = None;
     }
 
     async fn close_cursor(&mut self, id: u64) {

@@ -19,7 +19,7 @@ use super::OpenMode;
 use super::url::SqliteTarget;
 use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus, now_utc};
-use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue, single_values_tuple};
+use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 use crate::migrate::source::Migration;
 
 /// SQLite's result code for a constraint violation (primary key, unique).
@@ -93,6 +93,8 @@ pub struct SqliteBackend {
     /// Open guest cursors: id → (temp table, last rowid read).
     cursors: HashMap<u64, (String, i64)>,
     next_cursor: u64,
+    /// The authorizer of the open guest session, if any.
+    guard: Option<super::sqlite_guard::Installed>,
 }
 
 impl SqliteBackend {
@@ -122,7 +124,7 @@ impl SqliteBackend {
             };
             Error::Connect(format!("cannot open the SQLite database {shown}: {}", DbError::from(e)))
         })?;
-        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0 }))
+        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -422,53 +424,127 @@ fn row_values(row: &SqliteRow, skip: usize) -> std::result::Result<Vec<SqlValue>
         .collect()
 }
 
+/// Pages of the temporary database a guest session may fill with cursor results (×4 KiB).
+const TEMP_PAGES: i64 = 262_144;
+
+impl SqliteBackend {
+    /// Marks whose statement runs next (see [`super::sqlite_guard`]).
+    fn mode(&self, mode: super::sqlite_guard::Mode) {
+        if let Some(g) = &self.guard {
+            g.guard().set(mode);
+        }
+    }
+
+    /// A guest statement's failure: the authorizer's reason when it refused, a deadline when
+    /// the progress handler stopped it.
+    fn guest_failure(&self, e: sqlx::Error) -> GuestSqlError {
+        self.mode(super::sqlite_guard::Mode::Off);
+        if let Some(g) = &self.guard {
+            if let Some(why) = g.guard().take_denied() {
+                return GuestSqlError::Denied(why);
+            }
+        }
+        guest_error(e)
+    }
+}
+
 impl GuestSql for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
-        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        q.execute(&mut self.conn).await.map(|r| r.rows_affected()).map_err(guest_error)
-    }
-
-    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize) -> std::result::Result<Rows, GuestSqlError> {
-        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        let mut stream = q.fetch(&mut self.conn);
-        let mut out = Rows::default();
-        while let Some(row) = stream.next().await {
-            let row = row.map_err(guest_error)?;
-            if out.columns.is_empty() {
-                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+        // Not kept in sqlx's statement cache: each guest statement is compiled (and so
+        // authorized) anew, never served from a statement the host prepared.
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
+        self.mode(super::sqlite_guard::Mode::Guest);
+        let r = q.execute(&mut self.conn).await;
+        match r {
+            Ok(r) => {
+                self.mode(super::sqlite_guard::Mode::Off);
+                Ok(r.rows_affected())
             }
-            if out.rows.len() == max_rows {
-                return Err(GuestSqlError::Denied(format!(
-                    "the query returns more than {max_rows} rows; read large results with a cursor"
-                )));
-            }
-            out.rows.push(row_values(&row, 0)?);
+            Err(e) => Err(self.guest_failure(e)),
         }
-        Ok(out)
     }
 
-    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>) -> std::result::Result<u64, GuestSqlError> {
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
+        self.mode(super::sqlite_guard::Mode::Guest);
+        let mut out = Rows::default();
+        let mut bytes = 0;
+        let mut failure = None;
+        {
+            let mut stream = q.fetch(&mut self.conn);
+            while let Some(row) = stream.next().await {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failure = Some(Err(e));
+                        break;
+                    }
+                };
+                if out.columns.is_empty() {
+                    out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+                }
+                if out.rows.len() == max_rows {
+                    failure = Some(Ok(GuestSqlError::Denied(format!(
+                        "the query returns more than {max_rows} rows; read large results with a cursor"
+                    ))));
+                    break;
+                }
+                match row_values(&row, 0) {
+                    Ok(v) => {
+                        bytes += v.iter().map(super::guest::value_bytes).sum::<usize>();
+                        if bytes > max_bytes {
+                            failure = Some(Ok(super::guest::too_many_bytes(max_bytes)));
+                            break;
+                        }
+                        out.rows.push(v);
+                    }
+                    Err(e) => {
+                        failure = Some(Ok(e));
+                        break;
+                    }
+                }
+            }
+        }
+        match failure {
+            None => {
+                self.mode(super::sqlite_guard::Mode::Off);
+                Ok(out)
+            }
+            Some(Ok(e)) => {
+                self.mode(super::sqlite_guard::Mode::Off);
+                Err(e)
+            }
+            Some(Err(e)) => Err(self.guest_failure(e)),
+        }
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&super::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
         let Some(first) = rows.first() else { return Ok(0) };
         let width = first.len();
         if rows.iter().any(|r| r.len() != width) {
             return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
         }
         // `INSERT … VALUES (?, ?)` becomes one multi-row statement per chunk: one round trip
-        // instead of one per row.
-        if let Some((head, tuple)) = single_values_tuple(statement).filter(|_| width > 0) {
+        // instead of one per row. The statement is rebuilt from the parsed one (the plan).
+        if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
             let per_chunk = (MAX_VARIABLES / width).max(1);
             let mut total = 0;
             let mut rows = rows.into_iter().peekable();
             while rows.peek().is_some() {
                 let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
-                let text = super::guest::multi_row(head, tuple, chunk.len());
-                let q = bind_all(sqlx::query(AssertSqlSafe(text)), chunk.into_iter().flatten());
-                total += q.execute(&mut self.conn).await.map_err(guest_error)?.rows_affected();
+                let text = plan.multi_row(chunk.len());
+                let q = bind_all(sqlx::query(AssertSqlSafe(text)).persistent(false), chunk.into_iter().flatten());
+                self.mode(super::sqlite_guard::Mode::Guest);
+                match q.execute(&mut self.conn).await {
+                    Ok(r) => total += r.rows_affected(),
+                    Err(e) => return Err(self.guest_failure(e)),
+                }
             }
+            self.mode(super::sqlite_guard::Mode::Off);
             return Ok(total);
         }
         let mut total = 0;
@@ -479,21 +555,27 @@ impl GuestSql for SqliteBackend {
     }
 
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
-        // The result is materialised into a temporary table (on disk, not in memory) and read
-        // back by rowid: pages stay small, the guest may change the source table between pages,
-        // and the rows are those of the moment the cursor opened.
+        // The result is materialised into a temporary table (on disk, not in memory, within
+        // the session's page cap) and read back by rowid: pages stay small, the guest may
+        // change the source table between pages, and the rows are those of the moment the
+        // cursor opened. The authorizer checks the guest's query inside the wrapper.
         let id = self.next_cursor;
         self.next_cursor += 1;
         let table = format!("_dbm_cursor_{id}");
         let create = format!("CREATE TEMP TABLE \"{table}\" AS {statement}");
-        bind_all(sqlx::query(AssertSqlSafe(create)), params).execute(&mut self.conn).await.map_err(guest_error)?;
+        self.mode(super::sqlite_guard::Mode::Cursor);
+        let r = bind_all(sqlx::query(AssertSqlSafe(create)).persistent(false), params).execute(&mut self.conn).await;
+        if let Err(e) = r {
+            return Err(self.guest_failure(e));
+        }
+        self.mode(super::sqlite_guard::Mode::Off);
         let info = format!("SELECT name FROM pragma_table_info('{table}', 'temp') ORDER BY cid");
         let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(&mut self.conn).await.map_err(guest_error)?;
         self.cursors.insert(id, (table, 0));
         Ok((id, columns))
     }
 
-    async fn cursor_next(&mut self, id: u64, max_rows: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
         let Some((table, last)) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
@@ -502,9 +584,50 @@ impl GuestSql for SqliteBackend {
         if rows.is_empty() {
             return Ok(None);
         }
-        let new_last: i64 = rows.last().unwrap().try_get(0).map_err(guest_error)?;
+        // A page stops early at the byte budget; the rest comes with the next page.
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        let mut new_last = last;
+        for r in &rows {
+            let v = row_values(r, 1)?;
+            bytes += v.iter().map(super::guest::value_bytes).sum::<usize>();
+            if bytes > max_bytes {
+                if page.is_empty() {
+                    return Err(super::guest::too_many_bytes(max_bytes));
+                }
+                break;
+            }
+            new_last = r.try_get(0).map_err(guest_error)?;
+            page.push(v);
+        }
         self.cursors.insert(id, (table, new_last));
-        rows.iter().map(|r| row_values(r, 1)).collect::<std::result::Result<Vec<_>, _>>().map(Some)
+        Ok(Some(page))
+    }
+
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
+        // With the guard set aside, the mode stays `Off`: the authorizer lets it through.
+        let guard = self.guard.take();
+        let r = self.query(statement, params, usize::MAX, usize::MAX).await;
+        self.guard = guard;
+        r
+    }
+
+    async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        if self.guard.is_some() {
+            return Ok(());
+        }
+        let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
+        let _ = self.conn.execute(AssertSqlSafe(pages)).await;
+        let guard = super::sqlite_guard::Guard::new(scope.clone());
+        self.guard = Some(super::sqlite_guard::install(&mut self.conn, guard).await.map_err(guest_error)?);
+        Ok(())
+    }
+
+    async fn leave_guest(&mut self) {
+        if let Some(installed) = self.guard.take() {
+            super::sqlite_guard::remove(&mut self.conn, installed).await;
+            let _ = self.conn.execute("PRAGMA temp.max_page_count = 4294967294").await;
+        }
     }
 
     async fn close_cursor(&mut self, id: u64) {

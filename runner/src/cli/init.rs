@@ -32,6 +32,19 @@ pub fn run(dir: &Path, out: &Output) -> Result<ExitCode, Error> {
             created.push(format!("{}/", p.display()));
         }
     }
+    // `.db-migrate/` holds the compiled-component cache and the audit log: machine- and
+    // user-specific, never worth committing (a committed cache is refused anyway: entries carry
+    // a MAC under a per-user key).
+    let state = at(".db-migrate");
+    let ignore = state.join(".gitignore");
+    if ignore.exists() {
+        kept.push(ignore.display().to_string());
+    } else {
+        std::fs::create_dir_all(&state).map_err(|e| io(&state, e))?;
+        std::fs::write(&ignore, "# db-migrate's local state (compiled components, audit log): not for version control\n*\n")
+            .map_err(|e| io(&ignore, e))?;
+        created.push(ignore.display().to_string());
+    }
     for c in &created {
         out.line(&format!("created {c}"));
     }

@@ -436,7 +436,7 @@ impl Migrator {
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else {
             return Err(Error::Config("the database does not exist yet: there is no history to adopt".into()));
         };
-        let rows = b.query(sql, Vec::new(), 1_000_000).await;
+        let rows = b.query(sql, Vec::new(), 1_000_000, usize::MAX).await;
         b.close().await;
         let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, crate::seed::SeedRecord::describe_error(&e))))?;
         Ok(rows
@@ -527,7 +527,7 @@ impl Migrator {
                     }
                     Body::Component => {
                         if sandbox.is_none() {
-                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?);
+                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table));
                         }
                         let sb = sandbox.as_ref().expect("created above");
                         let db = slot.take().expect("backend present");

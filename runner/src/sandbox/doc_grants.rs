@@ -173,7 +173,7 @@ mod tests {
     use mongodb::bson::doc;
 
     fn pack(colls: &[&str]) -> Grants {
-        Grants { classes: [Class::Read, Class::Write].into(), tables: Some(colls.iter().map(|c| c.to_string()).collect()) }
+        Grants { classes: [Class::Read, Class::Write].into(), tables: Some(colls.iter().map(|c| c.to_string()).collect()), functions: Default::default() }
     }
 
     #[test]

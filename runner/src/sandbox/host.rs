@@ -99,9 +99,11 @@ pub struct HostState {
     pub(super) db: AnyBackend,
     pub(super) call_limits: CallLimits,
     pub(super) grants: super::grants::Grants,
+    /// db-migrate's own tables in this run, never a guest's.
+    pub(super) reserved: super::grants::Reserved,
     /// Statements already admitted in this run: guests repeat the same text (a seed's INSERT),
     /// and the grants cannot change mid-run, so each text is parsed and checked once.
-    pub(super) admitted: std::collections::HashSet<String>,
+    pub(super) admitted: std::collections::HashMap<String, super::grants::Admitted>,
     pub(super) migration: MigrationFile,
     pub(super) context: Arc<GuestContext>,
     pub(super) observer: Option<Observer>,
@@ -113,14 +115,17 @@ pub struct HostState {
     pub(super) stderr: CappedOutput,
     /// Rows changed per table (seeds report them).
     pub(super) rows: BTreeMap<String, u64>,
-    /// The table each statement text writes, worked out once per text.
-    pub(super) targets: std::collections::HashMap<String, Option<String>>,
     /// Commit after each batch (seed packs that opt in).
     pub(super) batch_commits: bool,
     /// Batches committed so far.
     pub(super) commits: u64,
     /// A failure of the host's own (a commit that failed), reported instead of the guest's.
     pub(super) host_error: Option<String>,
+    /// When the guest's time is up (the epoch deadline's instant): a host call that returns
+    /// after it stops the guest, so time inside database calls counts too.
+    pub(super) deadline: Option<std::time::Instant>,
+    /// Set when a host call ended past the deadline.
+    pub(super) deadline_hit: bool,
 }
 
 impl WasiView for HostState {
@@ -137,33 +142,49 @@ impl HostState {
     }
 
     /// Limits first, then grants; a refusal is audited and returned to the guest as `denied`.
-    fn admit(&mut self, statement: &str, params: usize) -> Result<(), types::Error> {
+    fn admit(&mut self, statement: &str, params: usize) -> Result<super::grants::Admitted, types::Error> {
         self.call_limits.check(statement, params).map_err(to_wit_error)?;
-        if self.admitted.contains(statement) {
-            return Ok(());
+        if let Some(a) = self.admitted.get(statement) {
+            return Ok(a.clone());
         }
-        self.grants.check(self.db.dialect(), statement).map_err(|reason| {
-            self.emit(Event::Audit { migration: &self.migration, statement, reason: &reason });
+        let admitted = self.grants.check_with(self.db.dialect(), statement, &self.reserved).map_err(|reason| {
+            self.emit(Event::Audit { migration: &self.migration, statement: &clip(statement, 1024), reason: &reason });
             types::Error::Denied(reason)
         })?;
         if self.admitted.len() >= 1024 {
             self.admitted.clear();
         }
-        self.admitted.insert(statement.to_string());
-        Ok(())
+        self.admitted.insert(statement.to_string(), admitted.clone());
+        Ok(admitted)
     }
 }
 
+/// At most `max` bytes of `s` (on a character boundary), with a note of what was cut: every
+/// guest-supplied string is bounded before it is shown, logged or kept.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… [{} more bytes cut]", &s[..end], s.len() - end))
+}
+
 impl HostState {
-    /// Counts `n` changed rows against the table `statement` writes.
-    fn count_rows(&mut self, statement: &str, n: u64) {
-        if !self.targets.contains_key(statement) {
-            if self.targets.len() >= 1024 {
-                self.targets.clear();
-            }
-            self.targets.insert(statement.to_string(), write_target(statement));
+    /// Stops the guest when a host call ended past its deadline.
+    fn check_deadline(&mut self) -> wasmtime::Result<()> {
+        if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            self.deadline_hit = true;
+            return Err(wasmtime::Error::msg("the component's time limit passed inside a database call"));
         }
-        if let Some(Some(t)) = self.targets.get(statement) {
+        Ok(())
+    }
+
+    /// Counts `n` changed rows against the table the statement writes.
+    fn count_rows(&mut self, admitted: &super::grants::Admitted, n: u64) {
+        if let Some(t) = &admitted.target {
             *self.rows.entry(t.clone()).or_default() += n;
         }
     }
@@ -190,51 +211,6 @@ impl HostState {
             }
         }
     }
-}
-
-/// The table an `INSERT`/`REPLACE`/`UPDATE`/`DELETE` writes, read lexically (lower-case, quotes
-/// removed); `None` for anything else.
-pub fn write_target(statement: &str) -> Option<String> {
-    let mut words = statement.split_whitespace().filter(|w| !w.starts_with("--"));
-    let first = words.next()?.to_ascii_uppercase();
-    let mut next = || words.next().map(str::to_string);
-    let mut name = match first.as_str() {
-        "INSERT" | "REPLACE" => {
-            let mut w = next()?;
-            if w.eq_ignore_ascii_case("OR") {
-                next()?;
-                w = next()?;
-            }
-            if w.eq_ignore_ascii_case("IGNORE") {
-                w = next()?;
-            }
-            if !w.eq_ignore_ascii_case("INTO") {
-                return None;
-            }
-            next()?
-        }
-        "UPDATE" => {
-            let mut w = next()?;
-            if w.eq_ignore_ascii_case("OR") {
-                next()?;
-                w = next()?;
-            }
-            w
-        }
-        "DELETE" => {
-            let w = next()?;
-            if !w.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            next()?
-        }
-        _ => return None,
-    };
-    if let Some(i) = name.find('(') {
-        name.truncate(i);
-    }
-    let name: String = name.chars().filter(|c| !matches!(c, '"' | '`' | '[' | ']')).collect();
-    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
 fn to_sql(v: types::Value) -> SqlValue {
@@ -303,13 +279,15 @@ impl sql::Host for HostState {
     }
 
     async fn execute(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<u64, types::Error>> {
-        if let Err(e) = self.admit(&statement, params.len()) {
-            return Ok(Err(e));
-        }
+        let admitted = match self.admit(&statement, params.len()) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
         let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
         self.writes += 1;
+        self.check_deadline()?;
         if let Ok(n) = r {
-            self.count_rows(&statement, n);
+            self.count_rows(&admitted, n);
         }
         Ok(r.map_err(to_wit_error))
     }
@@ -319,22 +297,25 @@ impl sql::Host for HostState {
             return Ok(Err(e));
         }
         let max = self.call_limits.max_rows;
-        let r = self.db.query(&statement, params.into_iter().map(to_sql).collect(), max).await;
+        let r = self.db.query(&statement, params.into_iter().map(to_sql).collect(), max, self.call_limits.max_bytes).await;
         // A query may write too (`INSERT … RETURNING`); count it as one for the dirty rule.
         self.writes += 1;
+        self.check_deadline()?;
         Ok(r.map(|rows| types::RowSet { columns: rows.columns, rows: to_wit_rows(rows.rows) }).map_err(to_wit_error))
     }
 
     async fn execute_batch(&mut self, statement: String, rows: Vec<Vec<types::Value>>) -> wasmtime::Result<Result<u64, types::Error>> {
         let params: usize = rows.iter().map(Vec::len).sum();
-        if let Err(e) = self.admit(&statement, params) {
-            return Ok(Err(e));
-        }
+        let admitted = match self.admit(&statement, params) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
         let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
-        let r = self.db.execute_batch(&statement, rows).await;
+        let r = self.db.execute_batch(&statement, rows, admitted.insert.as_ref()).await;
         self.writes += 1;
+        self.check_deadline()?;
         if let Ok(n) = r {
-            self.count_rows(&statement, n);
+            self.count_rows(&admitted, n);
             self.after_batch().await?;
         }
         Ok(r.map_err(to_wit_error))
@@ -348,10 +329,14 @@ impl sql::Host for HostState {
     }
 
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
-        if let Err(e) = self.admit(&statement, params.len()) {
-            return Ok(Err(e));
+        match self.admit(&statement, params.len()) {
+            Ok(a) if a.query => {}
+            Ok(_) => return Ok(Err(types::Error::InvalidInput("a cursor reads a query (`SELECT …`); run other statements with execute".into()))),
+            Err(e) => return Ok(Err(e)),
         }
-        match self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await {
+        let r = self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await;
+        self.check_deadline()?;
+        match r {
             Ok((id, columns)) => Ok(Ok(self.table.push(CursorHandle { id, columns })?)),
             Err(e) => Ok(Err(to_wit_error(e))),
         }
@@ -397,7 +382,7 @@ impl HostState {
                 vec![schema_value, SqlValue::Text(name.clone())],
             ),
         };
-        let rows = self.db.query(&q, params, 10_000).await.map_err(to_wit_error)?;
+        let rows = self.db.host_query(&q, params).await.map_err(to_wit_error)?;
         if rows.rows.is_empty() {
             return Err(types::Error::InvalidInput(format!("there is no table `{table}`")));
         }
@@ -419,7 +404,9 @@ impl sql::HostCursor for HostState {
     async fn next_page(&mut self, cursor: Resource<CursorHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<Vec<Vec<types::Value>>>, types::Error>> {
         let id = self.table.get(&cursor)?.id;
         let max = (max_rows as usize).clamp(1, self.call_limits.max_rows);
-        Ok(self.db.cursor_next(id, max).await.map(|page| page.map(to_wit_rows)).map_err(to_wit_error))
+        let r = self.db.cursor_next(id, max, self.call_limits.max_bytes).await;
+        self.check_deadline()?;
+        Ok(r.map(|page| page.map(to_wit_rows)).map_err(to_wit_error))
     }
 
     async fn drop(&mut self, cursor: Resource<CursorHandle>) -> wasmtime::Result<()> {
@@ -622,6 +609,8 @@ impl log::Host for HostState {
         if self.log_bytes >= self.log_cap {
             return Ok(());
         }
+        // Bounded when received: one line never carries more than what is left of the cap.
+        let message = clip(&message, self.log_cap - self.log_bytes).into_owned();
         self.log_bytes += message.len();
         let message = if self.log_bytes >= self.log_cap {
             format!("{message} [log limit of {} bytes reached: later lines dropped]", self.log_cap)
@@ -662,21 +651,5 @@ impl context::Host for HostState {
         // Same configuration, same migration: same seed. Mixing in the version keeps two
         // migrations from drawing the same numbers.
         Ok(self.context.seed ^ (self.migration.version as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-}
-
-
-#[cfg(test)]
-mod tests {
-    use super::write_target;
-
-    #[test]
-    fn write_targets_are_read_from_the_statement() {
-        assert_eq!(write_target("INSERT INTO users (id, name) VALUES (?, ?)").as_deref(), Some("users"));
-        assert_eq!(write_target("insert or replace into \"Posts\"(id) values (1)").as_deref(), Some("posts"));
-        assert_eq!(write_target("INSERT IGNORE INTO `t` VALUES (1)").as_deref(), Some("t"));
-        assert_eq!(write_target("UPDATE public.users SET x = 1").as_deref(), Some("public.users"));
-        assert_eq!(write_target("DELETE FROM users WHERE id = 1").as_deref(), Some("users"));
-        assert_eq!(write_target("SELECT 1"), None);
     }
 }

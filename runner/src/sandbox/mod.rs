@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::guest::CallLimits;
-use crate::backend::{AnyBackend, Backend};
+use crate::backend::{AnyBackend, Backend, GuestSql};
 use crate::migrate::error::{Blame, Direction, Error, MigrationRef, Result};
 use crate::migrate::migrator::{Event, Observer};
 use crate::migrate::source::Migration;
@@ -34,6 +34,9 @@ use host::Seed as SeedWorld;
 use host::Migration as MigrationWorld;
 pub use host::GuestContext;
 use policy::Policy;
+
+/// The most of a guest's own error text that is shown.
+const GUEST_TEXT: usize = 4096;
 
 /// How often the epoch ticks; deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(10);
@@ -107,6 +110,7 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     cache: cache::Cache,
     ticker: Arc<AtomicBool>,
+    reserved: grants::Reserved,
 }
 
 impl Drop for Sandbox {
@@ -169,7 +173,15 @@ impl Sandbox {
                 })
                 .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
         }
-        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, features, linker, ticker })
+        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, features, linker, ticker, reserved: Default::default() })
+    }
+
+    /// Names the run's history table (its lock and the seed history go with it): no guest
+    /// may touch them, whatever it was granted.
+    pub fn history_table(mut self, table: &str) -> Self {
+        let bare = table.rsplit('.').next().unwrap_or(table);
+        self.reserved = grants::Reserved { history: bare.to_ascii_lowercase() };
+        self
     }
 
     /// Loads (from the cache or by compiling) the component at `path`, checking its checksum.
@@ -239,10 +251,33 @@ impl Sandbox {
             Ok(s) => s,
             Err((db, msg)) => return (db, Err(fail(Blame::Host, msg, false))),
         };
-        let result = self.call(&mut store, &component, m, direction, limits, &fail).await;
+        let scope = self.scope(policy, store.data().deadline);
+        let result = match store.data_mut().db.enter_guest(&scope).await {
+            Ok(()) => {
+                let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
+                store.data_mut().db.leave_guest().await;
+                r
+            }
+            Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {e:?}"), false)),
+        };
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), limits);
         (state.db, result)
+    }
+
+    /// The database side of a policy: what the backend hands to the database to enforce.
+    fn scope(&self, policy: &Policy, deadline: Option<Instant>) -> crate::backend::guest::GuestScope {
+        let c = &policy.grants.classes;
+        crate::backend::guest::GuestScope {
+            read: c.contains(&grants::Class::Read),
+            write: c.contains(&grants::Class::Write),
+            ddl: c.contains(&grants::Class::Ddl),
+            tables: policy.grants.tables.clone(),
+            functions: policy.grants.functions.clone(),
+            reserved: self.reserved.clone(),
+            deadline,
+            max_bytes: policy.limits.calls.max_bytes,
+        }
     }
 
     /// A store for one guest run: its WASI (deny by default), memory cap, deadline and fuel.
@@ -276,16 +311,18 @@ impl Sandbox {
         }
         let state = HostState {
             rows: Default::default(),
-            targets: Default::default(),
             batch_commits,
             commits: 0,
             host_error: None,
+            deadline: limits.timeout.map(|t| Instant::now() + t),
+            deadline_hit: false,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(limits.memory),
             db,
             call_limits: limits.calls,
             grants: policy.grants.clone(),
+            reserved: self.reserved.clone(),
             admitted: Default::default(),
             migration: m.clone(),
             context,
@@ -355,15 +392,21 @@ impl Sandbox {
             Err((db, msg)) => return (db, Err(SeedFailure { blame: Blame::Host, message: msg, commits: 0 })),
         };
         let started = Instant::now();
+        let scope = self.scope(policy, store.data().deadline);
+        if let Err(e) = store.data_mut().db.enter_guest(&scope).await {
+            let db = store.into_data().db;
+            return (db, Err(SeedFailure { blame: Blame::Host, message: format!("cannot open the seed's database session: {e:?}"), commits: 0 }));
+        }
         let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
             Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
             Ok(instance) => match instance.call_run(&mut store).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {guest_says}"))),
+                Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
                 Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
             },
         };
         let took = started.elapsed();
+        store.data_mut().db.leave_guest().await;
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), &limits);
         let commits = state.commits;
@@ -400,6 +443,12 @@ pub struct SeedOutcome {
 
 /// Why a guest stopped, in a user's words.
 fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -> String {
+    if store.data().deadline_hit {
+        return format!(
+            "the component exceeded its time limit of {:?} (inside a database call) and was stopped",
+            limits.timeout.unwrap_or_default()
+        );
+    }
     if let Some(asked) = store.data().limiter.denied {
         return format!(
             "guest memory cap of {} MiB exceeded (it asked for {} MiB) and the component stopped",
@@ -477,9 +526,9 @@ impl Sandbox {
                 return Ok(took);
             }
             Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
-                format!("{} (the component then said: {guest_says})", why(store, &wasmtime::Error::msg("")))
+                format!("{} (the component then said: {})", why(store, &wasmtime::Error::msg("")), host::clip(&guest_says, GUEST_TEXT))
             }
-            Ok(Err(guest_says)) => format!("the component returned an error: {guest_says}"),
+            Ok(Err(guest_says)) => format!("the component returned an error: {}", host::clip(&guest_says, GUEST_TEXT)),
             Err(e) => why(store, &e),
         };
         let dirty = store.data_mut().db.abort(m, direction, tx, changed).await;

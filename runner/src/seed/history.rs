@@ -74,7 +74,7 @@ pub async fn ensure(b: &mut AnyBackend, table: &str) -> Result<()> {
 /// Every record; a missing table reads as empty.
 pub async fn read(b: &mut AnyBackend, table: &str) -> Result<Vec<SeedRecord>> {
     let q = format!("SELECT name, kind, checksum, args, seed, rows_written, applied_at, execution_ms FROM {table} ORDER BY name");
-    let rows = match b.query(&q, Vec::new(), usize::MAX).await {
+    let rows = match b.query(&q, Vec::new(), usize::MAX, usize::MAX).await {
         Ok(r) => r,
         // No table yet: nothing has run.
         Err(GuestSqlError::Database { .. }) => return Ok(Vec::new()),

@@ -343,7 +343,7 @@ impl Seeder {
                         Some(p) => crate::sandbox::EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
                         None => self.policies.features(),
                     };
-                    *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?);
+                    *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?.history_table(&self.history_table));
                 }
                 let sb = sandbox.as_ref().expect("created above");
                 let policy = match pack {

@@ -1,0 +1,242 @@
+//! SQLite enforces a guest's grant itself.
+//!
+//! The host's parser check ([`crate::sandbox::grants`]) sees the statement as text; SQLite's
+//! authorizer sees what the statement actually touches once SQLite has compiled it — every
+//! table and column read or written, resolved through CTEs, views and triggers, every function
+//! called, every PRAGMA, ATTACH, transaction or schema change. So while a guest session is open
+//! the connection carries an authorizer callback that allows exactly the scope's grant, a
+//! progress handler that stops a statement when the guest's deadline passes (a runaway
+//! recursive CTE inside one call), a length limit on any single string or blob, and a page cap
+//! on the temporary database that cursors are materialised into.
+//!
+//! Host statements between the guest's (history rows, cursor pages) run with the guard in
+//! [`Mode::Off`]; the backend switches the mode around each guest statement.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libsqlite3_sys as ffi;
+
+use super::guest::GuestScope;
+
+/// Whose statement is being compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// The host's own: not checked.
+    Off = 0,
+    /// The guest's.
+    Guest = 1,
+    /// The guest's query, wrapped by the host into `CREATE TEMP TABLE _dbm_cursor_N AS …`.
+    Cursor = 2,
+}
+
+/// The state the callbacks read.
+pub struct Guard {
+    mode: AtomicU8,
+    scope: GuestScope,
+    /// Why the last statement was refused, for the guest's error message.
+    denied: Mutex<Option<String>>,
+}
+
+impl Guard {
+    /// A guard for `scope`, off until [`Guard::set`].
+    pub fn new(scope: GuestScope) -> Arc<Self> {
+        Arc::new(Guard { mode: AtomicU8::new(Mode::Off as u8), scope, denied: Mutex::new(None) })
+    }
+
+    /// Switches whose statements are compiled next.
+    pub fn set(&self, mode: Mode) {
+        if mode != Mode::Off {
+            if let Ok(mut d) = self.denied.lock() {
+                *d = None;
+            }
+        }
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::SeqCst) {
+            1 => Mode::Guest,
+            2 => Mode::Cursor,
+            _ => Mode::Off,
+        }
+    }
+
+    /// Takes the reason of the last refusal.
+    pub fn take_denied(&self) -> Option<String> {
+        self.denied.lock().ok().and_then(|mut d| d.take())
+    }
+
+    /// Whether the deadline has passed while a guest statement runs.
+    pub fn expired(&self) -> bool {
+        self.mode() != Mode::Off && self.scope.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn table(&self, name: &str, db: Option<&str>, need: &str, granted: bool) -> Result<(), String> {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("sqlite_") {
+            return Err(format!("`{name}` is SQLite's own table; components may not {need} it"));
+        }
+        if !granted {
+            return Err(format!("{need} on `{name}` needs a class this component is not granted"));
+        }
+        let qualified = match db {
+            Some(d) if d != "main" && d != "temp" => return Err(format!("`{d}.{name}` is another database")),
+            _ => lower.clone(),
+        };
+        if !self.scope.table_allowed(&qualified) {
+            return Err(format!("table `{name}` is not this component's to {need} (the database refused it)"));
+        }
+        Ok(())
+    }
+
+    /// The authorizer's decision for one action.
+    fn decide(&self, action: c_int, a1: Option<&str>, a2: Option<&str>, db: Option<&str>) -> Result<(), String> {
+        let mode = self.mode();
+        let s = &self.scope;
+        let name = a1.unwrap_or("");
+        let cursor_table = |n: &str| mode == Mode::Cursor && n.starts_with("_dbm_cursor_") && db == Some("temp");
+        match action {
+            ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE => Ok(()),
+            // Reads of a CTE or subquery name no database: only real tables carry one.
+            ffi::SQLITE_READ if db.is_none() => Ok(()),
+            // Schema changes read the schema table as they compile (the host refuses a guest's
+            // own reads of it before they get here).
+            ffi::SQLITE_READ if is_schema_table(name) && (s.ddl || (mode == Mode::Cursor && name.to_ascii_lowercase().starts_with("sqlite_temp"))) => Ok(()),
+            ffi::SQLITE_READ => self.table(name, db, "read", s.read),
+            ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE => {
+                let lower = name.to_ascii_lowercase();
+                // DDL records itself in the schema table (SQLite alone may write it).
+                if is_schema_table(&lower) {
+                    return if s.ddl || (mode == Mode::Cursor && lower.starts_with("sqlite_temp")) {
+                        Ok(())
+                    } else {
+                        Err("changing the schema needs `ddl`, which this component is not granted".into())
+                    };
+                }
+                if cursor_table(name) && action == ffi::SQLITE_INSERT {
+                    return Ok(());
+                }
+                self.table(name, db, "write", s.write)
+            }
+            ffi::SQLITE_CREATE_TEMP_TABLE if cursor_table(name) => Ok(()),
+            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_TEMP_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_CREATE_TEMP_VIEW
+            | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_TEMP_TABLE | ffi::SQLITE_DROP_VIEW | ffi::SQLITE_DROP_TEMP_VIEW => {
+                self.table(name, db, "create or drop", s.ddl)
+            }
+            // Index actions name the index, then its table.
+            ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_INDEX | ffi::SQLITE_DROP_TEMP_INDEX => {
+                self.table(a2.unwrap_or(""), db, "index", s.ddl)
+            }
+            // ALTER TABLE names the database, then the table.
+            ffi::SQLITE_ALTER_TABLE => self.table(a2.unwrap_or(""), a1, "alter", s.ddl),
+            ffi::SQLITE_FUNCTION => {
+                let f = a2.unwrap_or("").to_ascii_lowercase();
+                if super::functions::allowed(super::Dialect::Sqlite, &f) || s.functions.contains(&f) {
+                    Ok(())
+                } else {
+                    Err(format!("the function `{f}` is not one a component may call (the database refused it)"))
+                }
+            }
+            ffi::SQLITE_PRAGMA => Err("PRAGMA is never allowed to components".into()),
+            ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Err("attaching databases is never allowed to components".into()),
+            ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Err("the host owns the transaction".into()),
+            ffi::SQLITE_CREATE_TRIGGER | ffi::SQLITE_CREATE_TEMP_TRIGGER | ffi::SQLITE_DROP_TRIGGER | ffi::SQLITE_DROP_TEMP_TRIGGER => {
+                Err("triggers are never a component's: put them in a SQL migration".into())
+            }
+            _ => Err(format!("SQLite action {action} is never allowed to components")),
+        }
+    }
+}
+
+fn is_schema_table(name: &str) -> bool {
+    matches!(name.to_ascii_lowercase().as_str(), "sqlite_master" | "sqlite_schema" | "sqlite_temp_master" | "sqlite_temp_schema")
+}
+
+fn text<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: SQLite passes NUL-terminated UTF-8 strings that live for the callback's duration.
+    unsafe { CStr::from_ptr(p) }.to_str().ok()
+}
+
+/// The callback SQLite calls while compiling a statement.
+unsafe extern "C" fn authorize(
+    user: *mut c_void,
+    action: c_int,
+    a1: *const c_char,
+    a2: *const c_char,
+    db: *const c_char,
+    _trigger_or_view: *const c_char,
+) -> c_int {
+    // SAFETY: `user` is the `Guard` the backend keeps alive (an `Arc`) for as long as the
+    // callback is installed; it is removed before the `Arc` is dropped.
+    let guard = unsafe { &*(user as *const Guard) };
+    if guard.mode() == Mode::Off {
+        return ffi::SQLITE_OK;
+    }
+    match guard.decide(action, text(a1), text(a2), text(db)) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(why) => {
+            if let Ok(mut d) = guard.denied.lock() {
+                d.get_or_insert(why);
+            }
+            ffi::SQLITE_DENY
+        }
+    }
+}
+
+/// The settings a guard replaced, put back when it is removed.
+pub struct Installed {
+    guard: Arc<Guard>,
+    length: c_int,
+}
+
+impl Installed {
+    /// The guard.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
+    }
+}
+
+/// The default largest string or blob of the bundled SQLite.
+const DEFAULT_LENGTH: c_int = 1_000_000_000;
+
+/// Installs `guard` on the connection.
+pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection, guard: Arc<Guard>) -> Result<Installed, sqlx::Error> {
+    let mut h = conn.lock_handle().await?;
+    let db = h.as_raw_handle().as_ptr();
+    let length = guard.scope.max_bytes.min(DEFAULT_LENGTH as usize).max(1 << 16) as c_int;
+    // SAFETY: the handle is locked out from sqlx's worker; the guard outlives the callback
+    // (it is kept in `Installed` and the callback removed in `remove` before it is dropped).
+    let previous = unsafe {
+        ffi::sqlite3_set_authorizer(db, Some(authorize), Arc::as_ptr(&guard) as *mut c_void);
+        ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, length)
+    };
+    let g = guard.clone();
+    // Every 1,000 VM steps: a guest statement past its deadline is interrupted.
+    h.set_progress_handler(1000, move || !g.expired());
+    Ok(Installed { guard, length: previous.max(1).min(DEFAULT_LENGTH) })
+}
+
+/// Removes the guard again.
+pub async fn remove(conn: &mut sqlx::sqlite::SqliteConnection, installed: Installed) {
+    installed.guard.set(Mode::Off);
+    if let Ok(mut h) = conn.lock_handle().await {
+        let db = h.as_raw_handle().as_ptr();
+        // SAFETY: as in `install`; after this call SQLite no longer holds the guard's pointer.
+        unsafe {
+            ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
+            ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, installed.length);
+        }
+        h.remove_progress_handler();
+    } else {
+        // The worker is gone: the connection cannot run anything again, so the pointer can
+        // never be used; keep the guard alive anyway rather than risk it.
+        std::mem::forget(installed.guard);
+    }
+}
