@@ -217,3 +217,200 @@ fn a_huge_log_line_and_error_are_cut_when_received() {
     assert!(err.contains("more bytes cut"), "{}", &err[..err.len().min(2000)]);
     assert_eq!(a.snapshot(), before);
 }
+
+/// Payloads aimed at PostgreSQL's own ways out: SQL in strings, roles, server programs and
+/// files, transaction and lock state.
+const POSTGRES_PAYLOADS: &[(&str, &str)] = &[
+    ("query", "SELECT query_to_xml('SELECT * FROM secrets', true, true, '')"),
+    ("query", "SELECT database_to_xml(true, true, '')"),
+    ("query", "SELECT \"query_to_xml\"('SELECT * FROM secrets', true, true, '')"),
+    ("query", "SELECT pg_catalog.query_to_xml('SELECT * FROM secrets', true, true, '')"),
+    ("query", "SELECT name FROM users UNION ALL TABLE secrets"),
+    ("query", "SELECT set_config('role', 'postgres', true)"),
+    ("execute", "SET ROLE postgres"),
+    ("execute", "RESET ROLE"),
+    ("execute", "SET SESSION AUTHORIZATION postgres"),
+    ("execute", "SET LOCAL statement_timeout = 0"),
+    ("execute", "DO $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id > /tmp/dbm-pwned'''; END $$"),
+    ("execute", "COPY users FROM PROGRAM 'id'"),
+    ("execute", "COPY (SELECT 1) TO '/tmp/dbm-pwned'"),
+    ("query", "SELECT pg_read_file('/etc/passwd')"),
+    ("query", "SELECT * FROM pg_read_file('/etc/passwd')"),
+    ("query", "SELECT rolpassword FROM pg_authid"),
+    ("query", "SELECT * FROM pg_stat_activity"),
+    ("execute", "ABORT"),
+    ("execute", "END"),
+    ("query", "SELECT pg_advisory_unlock_all()"),
+    ("query", "SELECT setval('users_id_seq', 1000)"),
+    ("execute", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'"),
+    ("execute", "CREATE ROLE evil SUPERUSER"),
+    ("execute", "ALTER ROLE postgres PASSWORD 'x'"),
+    ("query", "SELECT pg_sleep(60)"),
+    ("query", "SELECT E'\\'' || (SELECT v FROM secrets)"),
+    ("query", "SELECT $x$ $x$ || (SELECT v FROM secrets)"),
+    ("execute", "LISTEN x"),
+    ("execute", "PREPARE p AS SELECT * FROM secrets"),
+    ("execute", "SELECT * INTO planted FROM users"),
+];
+
+#[test]
+fn postgres_refuses_what_the_grant_does_not_name() {
+    let a = Arena::new(Some(Kind::Postgres), RESTRICTED);
+    for (call, sql) in RESTRICTED_PAYLOADS.iter().chain(POSTGRES_PAYLOADS) {
+        a.refuses(call, sql);
+    }
+    assert!(!std::path::Path::new("/tmp/dbm-pwned").exists(), "a server program ran");
+    let err = a.refuses("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
+    assert!(err.contains("time limit") || err.contains("statement timeout"), "{err}");
+    a.refuses("query", "SELECT repeat('x', 20000000)");
+    a.allows("query", "SELECT name FROM users WHERE id > 0");
+}
+
+#[test]
+fn postgres_unrestricted_guests_cannot_reach_the_server_or_the_history() {
+    let a = Arena::new(Some(Kind::Postgres), UNRESTRICTED);
+    // Reading `secrets` is this grant's right; everything else in the list is not.
+    let reads_only = |sql: &str| sql.contains("UNION ALL TABLE secrets") || sql.contains("|| (SELECT v FROM secrets)");
+    for (call, sql) in POSTGRES_PAYLOADS.iter().filter(|(_, s)| !reads_only(s)).chain(&[
+        ("execute", "DELETE FROM db_migrate_history"),
+        ("execute", "WITH db_migrate_history AS (SELECT 1) DELETE FROM db_migrate_history"),
+        ("execute", "CREATE TABLE x AS SELECT * FROM db_migrate_history"),
+        ("execute", "DROP SCHEMA public CASCADE"),
+        ("execute", "DROP DATABASE postgres"),
+    ]) {
+        a.refuses(call, sql);
+    }
+    assert!(!std::path::Path::new("/tmp/dbm-pwned").exists(), "a server program ran");
+    a.allows("execute", "CREATE TABLE allowed (id int)");
+}
+
+#[test]
+fn postgres_itself_refuses_a_restricted_guest() {
+    // A trigger of the user's (a SQL migration wrote it) fires on the guest's insert into its
+    // granted table and writes `secrets`: the host's check cannot see that, the server can.
+    let a = Arena::new(Some(Kind::Postgres), RESTRICTED);
+    let db = a.db.as_ref().unwrap();
+    db.query(
+        "CREATE FUNCTION users_copy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO secrets VALUES (NEW.name); RETURN NEW; END $$",
+    );
+    db.query("CREATE TRIGGER users_copy AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION users_copy()");
+    let err = a.refuses("query", "SELECT 1");
+    assert!(err.contains("permission denied for table secrets"), "{err}");
+
+    // The role the server enforced it with: no superuser, no memberships, nothing on `secrets`,
+    // and nothing to switch back to.
+    let role = db.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'dbm_guest_%' ORDER BY oid DESC LIMIT 1");
+    let role = role.first().expect("a guest role was created").clone();
+    let attrs = db.query(&format!(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolcanlogin, (SELECT count(*) FROM pg_auth_members WHERE member = r.oid) FROM pg_roles r WHERE rolname = '{role}'"
+    ));
+    assert_eq!(attrs, vec!["f|f|f|f|f|0".to_string()], "no attributes, login retired after the run, member of nothing");
+    let privs = db.query(&format!("SELECT has_table_privilege('{role}', 'secrets', 'SELECT'), has_table_privilege('{role}', 'users', 'SELECT')"));
+    assert_eq!(privs, vec!["f|t".to_string()]);
+    // Log in as that role (the test lets it) and try the ways back to the superuser.
+    db.query(&format!("ALTER ROLE {role} LOGIN"));
+    for sql in [
+        "SELECT set_config('role', 'postgres', false)",
+        "SET ROLE postgres",
+        "SET SESSION AUTHORIZATION postgres",
+        "SELECT v FROM secrets",
+        "SELECT query_to_xml('SELECT * FROM secrets', true, true, '')",
+        "SELECT pg_read_file('/etc/passwd')",
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "CREATE ROLE evil",
+    ] {
+        let out = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", &role, "-d", &db.name, "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the server let the guest role run `{sql}`: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    db.query(&format!("ALTER ROLE {role} NOLOGIN"));
+}
+
+/// Payloads aimed at MySQL/MariaDB's ways out.
+const MARIADB_PAYLOADS: &[(&str, &str)] = &[
+    ("query", "SELECT 1 /*!UNION SELECT v FROM secrets */"),
+    ("query", "SELECT 1 /*M!UNION SELECT v FROM secrets */"),
+    ("query", "SELECT 1 /*!50000 UNION SELECT v FROM secrets */"),
+    ("query", "SELECT name FROM users /*+ SET_VAR(max_statement_time=0) */"),
+    ("execute", "UPDATE users, secrets SET users.name = secrets.v"),
+    ("query", "SELECT LOAD_FILE('/etc/passwd')"),
+    ("query", "SELECT name FROM users INTO OUTFILE '/tmp/dbm-pwned'"),
+    ("query", "SELECT name INTO DUMPFILE '/tmp/dbm-pwned' FROM users"),
+    ("query", "SELECT GET_LOCK('x', 1)"),
+    ("query", "SELECT RELEASE_ALL_LOCKS()"),
+    ("query", "SELECT IS_USED_LOCK('x')"),
+    ("query", "SELECT * FROM mysql.user"),
+    ("query", "SELECT * FROM information_schema.processlist"),
+    ("query", "SELECT SLEEP(60)"),
+    ("query", "SELECT BENCHMARK(1000000000, md5('x'))"),
+    ("execute", "LOAD DATA INFILE '/etc/passwd' INTO TABLE users"),
+    ("execute", "SET GLOBAL general_log = 1"),
+    ("execute", "SET autocommit = 1"),
+    ("execute", "LOCK TABLES users WRITE"),
+    ("execute", "HANDLER secrets OPEN"),
+    ("execute", "CREATE USER evil"),
+    ("execute", "GRANT ALL ON *.* TO CURRENT_USER"),
+    ("execute", "CALL mysql.some_procedure()"),
+    ("execute", "XA START 'x'"),
+];
+
+#[test]
+fn mariadb_refuses_what_the_grant_does_not_name() {
+    let a = Arena::new(Some(Kind::Mariadb), RESTRICTED);
+    for (call, sql) in RESTRICTED_PAYLOADS.iter().chain(MARIADB_PAYLOADS) {
+        a.refuses(call, sql);
+    }
+    assert!(!std::path::Path::new("/tmp/dbm-pwned").exists(), "the server wrote a file");
+    let err = a.refuses("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
+    assert!(err.contains("time limit") || err.contains("max_statement_time") || err.contains("interrupted"), "{err}");
+    a.allows("query", "SELECT name FROM users WHERE id > 0");
+}
+
+#[test]
+fn mariadb_itself_refuses_a_restricted_guest() {
+    let a = Arena::new(Some(Kind::Mariadb), RESTRICTED);
+    a.refuses("query", "SELECT 1 FROM secrets");
+    let db = a.db.as_ref().unwrap();
+    // The account the server enforces the grant with holds exactly its tables, and no FILE,
+    // SUPER, PROCESS or GRANT OPTION.
+    let account = db.query("SELECT user FROM mysql.user WHERE user LIKE 'dbm_guest_%' ORDER BY user LIMIT 1");
+    let account = account.first().expect("a guest account was created").clone();
+    let grants = db.query(&format!("SHOW GRANTS FOR '{account}'@'%'")).join("\n");
+    for forbidden in ["FILE", "SUPER", "PROCESS", "GRANT OPTION", "`secrets`", "ALL PRIVILEGES"] {
+        assert!(!grants.contains(forbidden), "{forbidden} in:\n{grants}");
+    }
+    assert!(grants.contains("`users`"), "{grants}");
+    // Log in as that account (with a password the test sets) and try what the host refuses.
+    db.query(&format!("ALTER USER '{account}'@'%' IDENTIFIED BY 'test-only'"));
+    let run = |sql: &str| {
+        std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", &account, "-ptest-only", "-N", "-B", &db.name, "-e", sql])
+            .output()
+            .unwrap()
+    };
+    for sql in ["SELECT v FROM secrets", "SELECT name FROM users INTO OUTFILE '/tmp/dbm-pwned'", "SELECT * FROM mysql.user", "CREATE USER evil"] {
+        let out = run(sql);
+        assert!(!out.status.success(), "the server let the guest account run `{sql}`: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = run("SELECT LOAD_FILE('/etc/passwd') IS NULL");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "LOAD_FILE read a server file: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::path::Path::new("/tmp/dbm-pwned").exists());
+}
+
+#[test]
+fn sqlite_and_servers_keep_the_history_true_after_attacks() {
+    // After every payload above, `status` must still tell the truth: 1 applied, 2 pending.
+    for kind in [None, Some(Kind::Postgres), Some(Kind::Mariadb)] {
+        let a = Arena::new(kind, RESTRICTED);
+        for (call, sql) in RESTRICTED_PAYLOADS.iter().take(4) {
+            a.refuses(call, sql);
+        }
+        let (code, out, err) = a.run(&["status", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let states: Vec<&str> = v["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["applied", "pending"], "{kind:?}: {out}");
+    }
+}

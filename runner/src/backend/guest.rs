@@ -133,6 +133,43 @@ impl GuestScope {
     pub fn restricted(&self) -> bool {
         self.tables.is_some()
     }
+
+    /// A stable name for the database role (account) that enforces this scope on `database`:
+    /// the same grant on the same database gets the same role, another grant another one.
+    pub fn role_name(&self, database: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(database.as_bytes());
+        h.update([0, self.read as u8, self.write as u8, self.ddl as u8]);
+        for t in self.tables.iter().flatten() {
+            h.update(t.as_bytes());
+            h.update([0]);
+        }
+        h.update([1]);
+        for f in &self.functions {
+            h.update(f.as_bytes());
+            h.update([0]);
+        }
+        h.update(self.reserved.history.as_bytes());
+        let d = h.finalize();
+        format!("dbm_guest_{}", d[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+/// A fresh password for a guest role's login (set anew on every run; only the host knows it).
+pub fn random_password() -> String {
+    let mut b = [0u8; 24];
+    getrandom::fill(&mut b).expect("the operating system's random source");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl std::fmt::Display for GuestSqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuestSqlError::Denied(m) | GuestSqlError::InvalidInput(m) => f.write_str(m),
+            GuestSqlError::Database { message, .. } => f.write_str(message),
+        }
+    }
 }
 
 /// Limits on what one guest call may make the host do.
@@ -218,6 +255,8 @@ pub trait GuestSql {
     /// A catalog query of the host's own on the guest's behalf (already checked against its
     /// grant), run outside the guest's enforcement.
     async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<Rows, GuestSqlError>;
+    /// A statement of the host's own inside a guest session (a seed's record, a reset).
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<u64, GuestSqlError>;
     /// Starts a guest session: from here until [`GuestSql::leave_guest`], the database
     /// enforces `scope` on the guest's statements (host statements in between are the host's).
     async fn enter_guest(&mut self, scope: &GuestScope) -> Result<(), GuestSqlError>;

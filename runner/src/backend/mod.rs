@@ -352,6 +352,9 @@ impl GuestSql for AnyBackend {
     async fn host_query(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
         dispatch_sql!(self, b => b.host_query(s, p).await, mongo => Err(not_sql()))
     }
+    async fn host_execute(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        dispatch_sql!(self, b => b.host_execute(s, p).await, mongo => Err(not_sql()))
+    }
     async fn enter_guest(&mut self, scope: &guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
     }

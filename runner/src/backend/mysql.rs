@@ -37,6 +37,19 @@ pub struct MySqlBackend {
     mariadb: bool,
     /// The open guest session's deadline: its statements are stopped by the server then.
     deadline: Option<std::time::Instant>,
+    /// How to connect (the guest's login reuses it with the guest account's name).
+    opts: MySqlConnectOptions,
+    /// Guest sessions entered and not yet left.
+    guest_depth: u32,
+    /// While a restricted guest session is open: the runner's own connection (holding the
+    /// run's `GET_LOCK`) and its autocommit state, parked while `conn` is the guest's login.
+    parked: Option<(MySqlConnection, bool)>,
+    /// Guest logins by account (with their autocommit state), kept for the next component.
+    guest_conns: HashMap<String, (MySqlConnection, bool)>,
+    /// The account of the open restricted session.
+    guest_account: Option<String>,
+    /// The session's `sql_mode` before a guest session removed `NO_BACKSLASH_ESCAPES`.
+    saved_sql_mode: Option<String>,
 }
 
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
@@ -82,6 +95,12 @@ impl MySqlBackend {
             next_cursor: 0,
             mariadb: version.to_ascii_lowercase().contains("mariadb"),
             deadline: None,
+            opts,
+            guest_depth: 0,
+            parked: None,
+            guest_conns: HashMap::new(),
+            guest_account: None,
+            saved_sql_mode: None,
         }))
     }
 
@@ -306,6 +325,16 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn close(mut self) {
+        if let Some((own, manual)) = self.parked.take() {
+            let guest = std::mem::replace(&mut self.conn, own);
+            self.manual_commit = manual;
+            let _ = guest.close().await;
+        }
+        // The guest accounts' logins end with the run (a new password is set on the next).
+        for (account, (c, _)) in std::mem::take(&mut self.guest_conns) {
+            let _ = c.close().await;
+            let _ = self.conn.execute(AssertSqlSafe(format!("ALTER USER '{account}'@'%' IDENTIFIED BY '{}'", super::guest::random_password()))).await;
+        }
         self.unlock().await;
         let _ = self.conn.close().await;
     }
@@ -473,6 +502,81 @@ impl MySqlBackend {
     }
 }
 
+impl MySqlBackend {
+    /// Opens a restricted guest session. MySQL cannot drop privileges inside a session, so a
+    /// component whose grant names its tables runs on its own login: an account with exactly
+    /// those privileges (and none of FILE, PROCESS, SUPER, lock or user administration), so the
+    /// server refuses other tables, `LOAD_FILE`, `INTO OUTFILE` and other sessions' locks. The
+    /// history row is written on the same session (the account may write the history table,
+    /// which the host's check keeps every guest statement away from): a data-only migration
+    /// still commits with its row in one transaction, and DDL keeps the dirty protocol. The
+    /// run's `GET_LOCK` stays on the runner's own connection, parked meanwhile.
+    async fn restricted_session(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        let database = self.opts.get_database().unwrap_or_default().to_string();
+        let account = scope.role_name(&database);
+        let password = super::guest::random_password();
+        let who = format!("'{account}'@'%'");
+        let setup = |e: sqlx::Error| GuestSqlError::Denied(format!(
+            "cannot set up the restricted account `{account}` that enforces this component's grant: {} \
+             (db-migrate's database user needs CREATE USER and GRANT OPTION on the granted tables)",
+            DbError::from(e)
+        ));
+        let db = format!("`{}`", database.replace('`', "``"));
+        let mut grants = vec![
+            format!("CREATE USER IF NOT EXISTS {who} IDENTIFIED BY '{password}'"),
+            format!("ALTER USER {who} IDENTIFIED BY '{password}' WITH MAX_USER_CONNECTIONS 8"),
+            // Cursors are materialised into temporary tables of the session.
+            format!("GRANT CREATE TEMPORARY TABLES ON {db}.* TO {who}"),
+        ];
+        let mut privileges = Vec::new();
+        if scope.read {
+            privileges.push("SELECT");
+        }
+        if scope.write {
+            privileges.extend(["INSERT", "UPDATE", "DELETE"]);
+        }
+        if scope.ddl {
+            privileges.extend(["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]);
+        }
+        let own = [self.table.clone(), format!("{}_lock", self.table), "db_migrate_seeds".to_string()];
+        let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
+        if !privileges.is_empty() {
+            tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
+        }
+        for (t, privs) in &tables {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?")
+                .bind(t)
+                .fetch_optional(&mut self.conn)
+                .await
+                .map_err(setup)?;
+            // Creating a table needs the grant before the table exists.
+            if exists.is_none() && !privs.contains(&"CREATE") {
+                continue;
+            }
+            grants.push(format!("GRANT {} ON {db}.`{}` TO {who}", privs.join(", "), t.replace('`', "``")));
+        }
+        for g in &grants {
+            self.conn.execute(AssertSqlSafe(g.clone())).await.map_err(setup)?;
+        }
+        let (guest, manual) = match self.guest_conns.remove(&account) {
+            Some(c) => c,
+            None => {
+                let opts = self.opts.clone().username(&account).password(&password);
+                let c = opts.connect().await.map_err(|e| GuestSqlError::Denied(format!(
+                    "cannot log in as the restricted account `{account}` that enforces this component's grant: {}",
+                    DbError::from(e)
+                )))?;
+                super::disable_nagle();
+                (c, false)
+            }
+        };
+        let own_manual = std::mem::replace(&mut self.manual_commit, manual);
+        self.parked = Some((std::mem::replace(&mut self.conn, guest), own_manual));
+        self.guest_account = Some(account);
+        Ok(())
+    }
+}
+
 impl GuestSql for MySqlBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
@@ -590,13 +694,50 @@ impl GuestSql for MySqlBackend {
         self.query(statement, params, usize::MAX, usize::MAX).await
     }
 
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.execute(statement, params).await
+    }
+
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         self.deadline = scope.deadline;
+        self.guest_depth += 1;
+        if self.guest_depth > 1 {
+            return Ok(());
+        }
+        let r = if scope.restricted() { self.restricted_session(scope).await } else { Ok(()) };
+        if let Err(e) = r {
+            self.guest_depth -= 1;
+            return Err(e);
+        }
+        // The host reads a guest's strings with backslash escapes (MySQL's default); a server
+        // set to NO_BACKSLASH_ESCAPES would end them elsewhere. Guests get the default.
+        let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode").fetch_one(&mut self.conn).await.unwrap_or_default();
+        if mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES") {
+            let cleaned: Vec<&str> = mode.split(',').filter(|m| !m.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")).collect();
+            let set = format!("SET SESSION sql_mode = '{}'", cleaned.join(",").replace('\'', ""));
+            if let Err(e) = self.conn.execute(AssertSqlSafe(set)).await {
+                self.guest_depth -= 1;
+                return Err(guest_error(e));
+            }
+            self.saved_sql_mode = Some(mode);
+        }
         Ok(())
     }
 
     async fn leave_guest(&mut self) {
+        self.guest_depth = self.guest_depth.saturating_sub(1);
+        if self.guest_depth > 0 {
+            return;
+        }
         self.deadline = None;
+        if let Some(mode) = self.saved_sql_mode.take() {
+            let _ = self.conn.execute(AssertSqlSafe(format!("SET SESSION sql_mode = '{}'", mode.replace('\'', "")))).await;
+        }
+        if let (Some((own, manual)), Some(account)) = (self.parked.take(), self.guest_account.take()) {
+            let guest = std::mem::replace(&mut self.conn, own);
+            let guest_manual = std::mem::replace(&mut self.manual_commit, manual);
+            self.guest_conns.insert(account, (guest, guest_manual));
+        }
     }
 
     async fn close_cursor(&mut self, id: u64) {

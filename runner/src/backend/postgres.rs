@@ -34,7 +34,7 @@ struct HistorySql {
 }
 
 fn quote_ident(name: &str) -> String {
-    name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")
+    name.split('.').map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
 }
 
 impl HistorySql {
@@ -79,6 +79,21 @@ pub struct PgBackend {
     pending_begin: bool,
     /// The open guest session's deadline: its statements are stopped by the server then.
     deadline: Option<std::time::Instant>,
+    /// How to connect (the guest's login reuses it with the guest role's name).
+    opts: PgConnectOptions,
+    /// Guest sessions entered and not yet left (seeds enter around their transaction, and the
+    /// sandbox again around the guest).
+    guest_depth: u32,
+    /// While a restricted guest session is open: the runner's own connection (holding the
+    /// run's lock), parked while `conn` is the guest role's login.
+    parked: Option<PgConnection>,
+    /// Guest logins by role, kept for the next component with the same grant.
+    guest_conns: HashMap<String, PgConnection>,
+    /// The role of the open restricted session.
+    guest_role: Option<String>,
+    /// The history as it stood when a restricted guest began: checked again before the
+    /// migration is recorded, since that role may write the history table.
+    history_print: Option<String>,
 }
 
 fn db_error(e: sqlx::Error) -> DbError {
@@ -120,7 +135,23 @@ impl PgBackend {
             Err(e) => return Err(connect_error(&redacted, e)),
         };
         super::disable_nagle();
-        Ok(Some(PgBackend { conn, sql: HistorySql::new(table), lock_key: None, table_lock: None, cursors: HashMap::new(), next_cursor: 0, in_tx: false, pending_begin: false, deadline: None }))
+        Ok(Some(PgBackend {
+            conn,
+            sql: HistorySql::new(table),
+            lock_key: None,
+            table_lock: None,
+            cursors: HashMap::new(),
+            next_cursor: 0,
+            in_tx: false,
+            pending_begin: false,
+            deadline: None,
+            opts,
+            guest_depth: 0,
+            parked: None,
+            guest_conns: HashMap::new(),
+            guest_role: None,
+            history_print: None,
+        }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -399,22 +430,11 @@ impl super::Backend for PgBackend {
     }
 
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
-        if transactional {
-            // The run holds the advisory lock, so no other runner can record this migration
-            // meanwhile: the history row is written at the end, in the same transaction, and
-            // `BEGIN` waits until the first statement (of the script or of a guest) needs it.
-            self.pending_begin = true;
-            self.in_tx = true;
-            return Ok(());
+        let r = self.begin_unchecked(m, direction, transactional).await;
+        if r.is_ok() && self.guest_role.is_some() {
+            self.history_print = self.history_fingerprint().await;
         }
-        match direction {
-            Direction::Up => self.insert_row(m, RowStatus::Dirty).await,
-            Direction::Down => match self.exec(self.sql.mark_dirty.clone(), m.version).await {
-                Ok(1) => Ok(()),
-                Ok(_) => Err(Self::conflict(m)),
-                Err(e) => Err(self.db_err("cannot update the history", e)),
-            },
-        }
+        r
     }
 
     async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
@@ -435,6 +455,18 @@ impl super::Backend for PgBackend {
 
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
+        if let Some(before) = self.history_print.take() {
+            if self.history_fingerprint().await.as_deref() != Some(before.as_str()) {
+                if transactional {
+                    self.rollback().await;
+                }
+                return Err(Error::Config(format!(
+                    "migration {} changed db-migrate's history table while it ran; {}",
+                    m.version,
+                    if transactional { "nothing of it was kept" } else { "it stays dirty: check the history before `repair`" }
+                )));
+            }
+        }
         let ms = took.as_millis() as i64;
         if transactional {
             self.ensure_begun().await.map_err(|e| self.db_err("cannot start a transaction", e))?;
@@ -527,6 +559,16 @@ impl super::Backend for PgBackend {
     }
 
     async fn close(mut self) {
+        if let Some(own) = self.parked.take() {
+            let guest = std::mem::replace(&mut self.conn, own);
+            let _ = guest.close().await;
+        }
+        // The guest roles' logins end with the run: the password only this run knew is
+        // retired too.
+        for (role, c) in std::mem::take(&mut self.guest_conns) {
+            let _ = c.close().await;
+            let _ = self.conn.execute(AssertSqlSafe(format!("ALTER ROLE {} NOLOGIN", quote_ident(&role)))).await;
+        }
         self.unlock().await;
         let _ = self.conn.close().await;
     }
@@ -591,6 +633,135 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
             })
         })
         .collect()
+}
+
+impl PgBackend {
+    /// `begin`, without the history fingerprint.
+    async fn begin_unchecked(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
+        if transactional {
+            // The run holds the advisory lock, so no other runner can record this migration
+            // meanwhile: the history row is written at the end, in the same transaction, and
+            // `BEGIN` waits until the first statement (of the script or of a guest) needs it.
+            self.pending_begin = true;
+            self.in_tx = true;
+            return Ok(());
+        }
+        match direction {
+            Direction::Up => self.insert_row(m, RowStatus::Dirty).await,
+            Direction::Down => match self.exec(self.sql.mark_dirty.clone(), m.version).await {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(Self::conflict(m)),
+                Err(e) => Err(self.db_err("cannot update the history", e)),
+            },
+        }
+    }
+
+
+    /// A digest of the whole history (absent table: `None`).
+    async fn history_fingerprint(&mut self) -> Option<String> {
+        let q = format!(
+            "SELECT md5(coalesce(string_agg(version::text || '/' || status || '/' || checksum, ',' ORDER BY version), '')) FROM {}",
+            quote_ident(&self.sql.table)
+        );
+        sqlx::query_scalar(AssertSqlSafe(q)).fetch_one(&mut self.conn).await.ok()
+    }
+
+    /// Opens a restricted guest session: the statements of a component whose grant names its
+    /// tables run on a login of a role that has exactly those privileges, so PostgreSQL itself
+    /// refuses everything else — other tables, server files and programs, other roles. That
+    /// session has no other role to switch back to (`SET ROLE`, `RESET ROLE`, `set_config`,
+    /// `SET SESSION AUTHORIZATION` all fail: it is not a member of anything). The migration's
+    /// history row is written on the same session, so it still commits with the guest's work in
+    /// one transaction; the role may therefore write the history table, which the host's check
+    /// keeps every guest statement away from. The run's advisory lock stays on the runner's own
+    /// connection, parked meanwhile, where the guest cannot reach it.
+    async fn restricted_session(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        let database = self.opts.get_database().unwrap_or("postgres").to_string();
+        let role = scope.role_name(&database);
+        let password = super::guest::random_password();
+        let r = quote_ident(&role);
+        let setup = |e: sqlx::Error| GuestSqlError::Denied(format!(
+            "cannot set up the restricted role `{role}` that enforces this component's grant: {} \
+             (db-migrate's database user needs CREATEROLE, and the right to grant on the granted tables)",
+            DbError::from(e)
+        ));
+        // CREATE ROLE may race with another runner creating the same role: then it exists.
+        let create = format!("CREATE ROLE {r} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS");
+        match self.conn.execute(AssertSqlSafe(create)).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("42710" | "23505")) => {}
+            Err(e) => return Err(setup(e)),
+        }
+        let mut grants = vec![
+            format!("ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 8 PASSWORD '{password}'"),
+            format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {r}", quote_ident(&database)),
+            format!("GRANT USAGE ON SCHEMA public TO {r}"),
+            // The runner may act on what the guest creates (a later SQL migration altering it).
+            format!("GRANT {r} TO CURRENT_USER"),
+        ];
+        if scope.ddl {
+            grants.push(format!("GRANT CREATE ON SCHEMA public TO {r}"));
+        }
+        let mut privileges = Vec::new();
+        if scope.read {
+            privileges.push("SELECT");
+        }
+        if scope.write {
+            privileges.extend(["INSERT", "UPDATE", "DELETE"]);
+        }
+        // db-migrate's own tables: the history row is written on this session.
+        let own = [self.sql.table.clone(), format!("{}_lock", self.sql.table), "db_migrate_seeds".to_string()];
+        let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
+        if !privileges.is_empty() {
+            tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
+        }
+        for (t, privs) in &tables {
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(quote_ident(t)).fetch_one(&mut self.conn).await.map_err(setup)?;
+            let Some(_) = exists else { continue };
+            let qt = quote_ident(t);
+            if let Some((schema, _)) = t.split_once('.') {
+                grants.push(format!("GRANT USAGE ON SCHEMA {} TO {r}", quote_ident(schema)));
+            }
+            grants.push(format!("GRANT {} ON TABLE {qt} TO {r}", privs.join(", ")));
+            // Sequences behind serial and identity columns, for the inserts' defaults.
+            let seqs: Vec<String> = sqlx::query_scalar(
+                "SELECT d.objid::regclass::text FROM pg_depend d JOIN pg_class c ON c.oid = d.objid \
+                 WHERE c.relkind = 'S' AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
+            )
+            .bind(&qt)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(setup)?;
+            for s in seqs {
+                grants.push(format!("GRANT USAGE, SELECT ON SEQUENCE {s} TO {r}"));
+            }
+        }
+        for g in &grants {
+            if let Err(e) = self.conn.execute(AssertSqlSafe(g.clone())).await {
+                // GRANT role TO CURRENT_USER fails harmlessly when it is already a member.
+                if g.starts_with(&format!("GRANT {r} TO")) {
+                    continue;
+                }
+                return Err(setup(e));
+            }
+        }
+        let guest = match self.guest_conns.remove(&role) {
+            Some(c) => c,
+            None => {
+                let opts = self.opts.clone().username(&role).password(&password).application_name("db-migrate guest");
+                let c = opts.connect().await.map_err(|e| GuestSqlError::Denied(format!(
+                    "cannot log in as the restricted role `{role}` that enforces this component's grant: {} \
+                     (the server's pg_hba.conf must let it connect like db-migrate's own user, with a password)",
+                    DbError::from(e)
+                )))?;
+                super::disable_nagle();
+                c
+            }
+        };
+        self.parked = Some(std::mem::replace(&mut self.conn, guest));
+        self.guest_role = Some(role);
+        Ok(())
+    }
 }
 
 /// Why a result stopped being read.
@@ -732,13 +903,35 @@ impl GuestSql for PgBackend {
         self.query(statement, params, usize::MAX, usize::MAX).await
     }
 
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.execute(statement, params).await
+    }
+
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         self.deadline = scope.deadline;
-        Ok(())
+        self.guest_depth += 1;
+        if self.guest_depth > 1 || !scope.restricted() {
+            return Ok(());
+        }
+        match self.restricted_session(scope).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.guest_depth -= 1;
+                Err(e)
+            }
+        }
     }
 
     async fn leave_guest(&mut self) {
+        self.guest_depth = self.guest_depth.saturating_sub(1);
+        if self.guest_depth > 0 {
+            return;
+        }
         self.deadline = None;
+        if let (Some(own), Some(role)) = (self.parked.take(), self.guest_role.take()) {
+            let guest = std::mem::replace(&mut self.conn, own);
+            self.guest_conns.insert(role, guest);
+        }
     }
 
     async fn close_cursor(&mut self, id: u64) {

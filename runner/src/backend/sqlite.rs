@@ -95,6 +95,9 @@ pub struct SqliteBackend {
     next_cursor: u64,
     /// The authorizer of the open guest session, if any.
     guard: Option<super::sqlite_guard::Installed>,
+    /// Guest sessions entered and not yet left (seeds enter around their transaction, and the
+    /// sandbox again around the guest).
+    guest_depth: u32,
 }
 
 impl SqliteBackend {
@@ -124,7 +127,7 @@ impl SqliteBackend {
             };
             Error::Connect(format!("cannot open the SQLite database {shown}: {}", DbError::from(e)))
         })?;
-        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None }))
+        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -612,18 +615,50 @@ impl GuestSql for SqliteBackend {
         r
     }
 
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        let guard = self.guard.take();
+        let r = self.execute(statement, params).await;
+        self.guard = guard;
+        r
+    }
+
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
-        if self.guard.is_some() {
+        self.guest_depth += 1;
+        if let Some(g) = &self.guard {
+            g.guard().set_deadline(scope.deadline);
             return Ok(());
         }
         let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
         let _ = self.conn.execute(AssertSqlSafe(pages)).await;
-        let guard = super::sqlite_guard::Guard::new(scope.clone());
-        self.guard = Some(super::sqlite_guard::install(&mut self.conn, guard).await.map_err(guest_error)?);
-        Ok(())
+        // Foreign keys between granted tables and others: SQLite reads their columns to check
+        // the guest's writes.
+        let fks: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .unwrap_or_default();
+        let guard = super::sqlite_guard::Guard::new(scope.clone(), &fks);
+        match super::sqlite_guard::install(&mut self.conn, guard).await {
+            Ok(g) => {
+                self.guard = Some(g);
+                Ok(())
+            }
+            Err(e) => {
+                self.guest_depth -= 1;
+                Err(guest_error(e))
+            }
+        }
     }
 
     async fn leave_guest(&mut self) {
+        self.guest_depth = self.guest_depth.saturating_sub(1);
+        if self.guest_depth > 0 {
+            if let Some(g) = &self.guard {
+                g.guard().set_deadline(None);
+            }
+            return;
+        }
         if let Some(installed) = self.guard.take() {
             super::sqlite_guard::remove(&mut self.conn, installed).await;
             let _ = self.conn.execute("PRAGMA temp.max_page_count = 4294967294").await;

@@ -39,12 +39,37 @@ pub struct Guard {
     scope: GuestScope,
     /// Why the last statement was refused, for the guest's error message.
     denied: Mutex<Option<String>>,
+    /// When running guest statements are stopped (updated when a nested session starts).
+    deadline: Mutex<Option<Instant>>,
+    /// Columns SQLite reads to enforce foreign keys between a granted table and another
+    /// (`(table, column)`, lower-case; `*` for a parent's primary key): the guest's write needs
+    /// them checked, and their values never reach it.
+    fk_columns: std::collections::HashSet<(String, String)>,
 }
 
 impl Guard {
     /// A guard for `scope`, off until [`Guard::set`].
-    pub fn new(scope: GuestScope) -> Arc<Self> {
-        Arc::new(Guard { mode: AtomicU8::new(Mode::Off as u8), scope, denied: Mutex::new(None) })
+    pub fn new(scope: GuestScope, foreign_keys: &[(String, String, String, Option<String>)]) -> Arc<Self> {
+        let deadline = Mutex::new(scope.deadline);
+        let mut fk_columns = std::collections::HashSet::new();
+        // (child table, child column, parent table, parent column)
+        for (child, from, parent, to) in foreign_keys {
+            let (child, parent) = (child.to_ascii_lowercase(), parent.to_ascii_lowercase());
+            if scope.table_allowed(&parent) {
+                fk_columns.insert((child.clone(), from.to_ascii_lowercase()));
+            }
+            if scope.table_allowed(&child) {
+                fk_columns.insert((parent, to.as_deref().unwrap_or("*").to_ascii_lowercase()));
+            }
+        }
+        Arc::new(Guard { mode: AtomicU8::new(Mode::Off as u8), scope, denied: Mutex::new(None), deadline, fk_columns })
+    }
+
+    /// Moves the deadline (a guest run inside a session its caller opened).
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = deadline;
+        }
     }
 
     /// Switches whose statements are compiled next.
@@ -72,7 +97,7 @@ impl Guard {
 
     /// Whether the deadline has passed while a guest statement runs.
     pub fn expired(&self) -> bool {
-        self.mode() != Mode::Off && self.scope.deadline.is_some_and(|d| Instant::now() >= d)
+        self.mode() != Mode::Off && self.deadline.lock().ok().and_then(|d| *d).is_some_and(|d| Instant::now() >= d)
     }
 
     fn table(&self, name: &str, db: Option<&str>, need: &str, granted: bool) -> Result<(), String> {
@@ -106,7 +131,14 @@ impl Guard {
             // Schema changes read the schema table as they compile (the host refuses a guest's
             // own reads of it before they get here).
             ffi::SQLITE_READ if is_schema_table(name) && (s.ddl || (mode == Mode::Cursor && name.to_ascii_lowercase().starts_with("sqlite_temp"))) => Ok(()),
-            ffi::SQLITE_READ => self.table(name, db, "read", s.read),
+            ffi::SQLITE_READ => {
+                let col = a2.unwrap_or("").to_ascii_lowercase();
+                let lower = name.to_ascii_lowercase();
+                if self.fk_columns.contains(&(lower.clone(), col)) || self.fk_columns.contains(&(lower, "*".into())) {
+                    return Ok(());
+                }
+                self.table(name, db, "read", s.read)
+            }
             ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE => {
                 let lower = name.to_ascii_lowercase();
                 // DDL records itself in the schema table (SQLite alone may write it).

@@ -258,7 +258,7 @@ impl Sandbox {
                 store.data_mut().db.leave_guest().await;
                 r
             }
-            Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {e:?}"), false)),
+            Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {}", e), false)),
         };
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), limits);
@@ -267,17 +267,7 @@ impl Sandbox {
 
     /// The database side of a policy: what the backend hands to the database to enforce.
     fn scope(&self, policy: &Policy, deadline: Option<Instant>) -> crate::backend::guest::GuestScope {
-        let c = &policy.grants.classes;
-        crate::backend::guest::GuestScope {
-            read: c.contains(&grants::Class::Read),
-            write: c.contains(&grants::Class::Write),
-            ddl: c.contains(&grants::Class::Ddl),
-            tables: policy.grants.tables.clone(),
-            functions: policy.grants.functions.clone(),
-            reserved: self.reserved.clone(),
-            deadline,
-            max_bytes: policy.limits.calls.max_bytes,
-        }
+        guest_scope(policy, &self.reserved, deadline)
     }
 
     /// A store for one guest run: its WASI (deny by default), memory cap, deadline and fuel.
@@ -395,7 +385,7 @@ impl Sandbox {
         let scope = self.scope(policy, store.data().deadline);
         if let Err(e) = store.data_mut().db.enter_guest(&scope).await {
             let db = store.into_data().db;
-            return (db, Err(SeedFailure { blame: Blame::Host, message: format!("cannot open the seed's database session: {e:?}"), commits: 0 }));
+            return (db, Err(SeedFailure { blame: Blame::Host, message: format!("cannot open the seed's database session: {}", e), commits: 0 }));
         }
         let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
             Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
@@ -416,6 +406,21 @@ impl Sandbox {
             (Err((blame, message)), None) => Err(SeedFailure { blame, message, commits }),
         };
         (state.db, result)
+    }
+}
+
+/// The database side of a policy: what the backend hands to the database to enforce.
+pub fn guest_scope(policy: &Policy, reserved: &grants::Reserved, deadline: Option<Instant>) -> crate::backend::guest::GuestScope {
+    let c = &policy.grants.classes;
+    crate::backend::guest::GuestScope {
+        read: c.contains(&grants::Class::Read),
+        write: c.contains(&grants::Class::Write),
+        ddl: c.contains(&grants::Class::Ddl),
+        tables: policy.grants.tables.clone(),
+        functions: policy.grants.functions.clone(),
+        reserved: reserved.clone(),
+        deadline,
+        max_bytes: policy.limits.calls.max_bytes,
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn ensure(b: &mut AnyBackend, table: &str) -> Result<()> {
              args TEXT NOT NULL, seed BIGINT NOT NULL, rows_written BIGINT NOT NULL, applied_at TEXT NOT NULL, execution_ms BIGINT NOT NULL)"
         ),
     };
-    b.execute(&ddl, Vec::new()).await.map(drop).map_err(|e| db_err("cannot create the seed history table", table, e))
+    b.host_execute(&ddl, Vec::new()).await.map(drop).map_err(|e| db_err("cannot create the seed history table", table, e))
 }
 
 /// Every record; a missing table reads as empty.
@@ -112,7 +112,7 @@ pub async fn write(b: &mut AnyBackend, table: &str, r: &SeedRecord) -> Result<()
     let pg = b.dialect() == Dialect::Postgres;
     let p = |i: usize| if pg { format!("${i}") } else { "?".to_string() };
     let delete = format!("DELETE FROM {table} WHERE name = {}", p(1));
-    b.execute(&delete, vec![SqlValue::Text(r.name.clone())]).await.map_err(|e| db_err("cannot record the seed", table, e))?;
+    b.host_execute(&delete, vec![SqlValue::Text(r.name.clone())]).await.map_err(|e| db_err("cannot record the seed", table, e))?;
     let insert = format!(
         "INSERT INTO {table} (name, kind, checksum, args, seed, rows_written, applied_at, execution_ms) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
         p(1),
@@ -134,5 +134,5 @@ pub async fn write(b: &mut AnyBackend, table: &str, r: &SeedRecord) -> Result<()
         SqlValue::Text(r.applied_at.clone()),
         SqlValue::Int(r.execution_ms),
     ];
-    b.execute(&insert, params).await.map(drop).map_err(|e| db_err("cannot record the seed", table, e))
+    b.host_execute(&insert, params).await.map(drop).map_err(|e| db_err("cannot record the seed", table, e))
 }

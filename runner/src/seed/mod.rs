@@ -291,7 +291,55 @@ impl Seeder {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Runs one seed; a component's runs inside a guest session opened before its transaction
+    /// (on PostgreSQL and MySQL a restricted login, where the reset, the guest's writes and
+    /// the seed's record commit together).
+    #[allow(clippy::too_many_arguments)]
     async fn run_one(
+        &self,
+        slot: &mut Option<AnyBackend>,
+        sandbox: &mut Option<Sandbox>,
+        s: &SeedSource,
+        m: &crate::migrate::source::Migration,
+        pack: Option<&SeedPack>,
+        reset: bool,
+        context: Arc<GuestContext>,
+        args_json: &str,
+    ) -> Result<SeedReport> {
+        use crate::backend::GuestSql;
+        let guest = match s.kind {
+            SeedKind::Sql => None,
+            SeedKind::Component | SeedKind::Pack => Some(match pack {
+                Some(p) => &p.policy,
+                None => self.policies.get(&s.name, &s.name),
+            }),
+        };
+        if let Some(policy) = guest {
+            let bare = self.history_table.rsplit('.').next().unwrap_or(&self.history_table).to_ascii_lowercase();
+            let scope = crate::sandbox::guest_scope(policy, &crate::sandbox::grants::Reserved { history: bare }, None);
+            let b = slot.as_mut().expect("backend present");
+            if let Err(e) = b.enter_guest(&scope).await {
+                return Err(Error::SeedFailed {
+                    seed: s.name.clone(),
+                    path: s.path.clone(),
+                    line: None,
+                    blame: Some(crate::migrate::error::Blame::Host),
+                    message: format!("cannot open the seed's database session: {}", crate::seed::SeedRecord::describe_error(&e)),
+                    committed: 0,
+                });
+            }
+        }
+        let r = self.run_one_inner(slot, sandbox, s, m, pack, reset, context, args_json).await;
+        if guest.is_some() {
+            if let Some(b) = slot.as_mut() {
+                b.leave_guest().await;
+            }
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_one_inner(
         &self,
         slot: &mut Option<AnyBackend>,
         sandbox: &mut Option<Sandbox>,
@@ -317,7 +365,7 @@ impl Seeder {
             let tables: Vec<String> = pack.map(|p| p.policy.grants.tables.iter().flatten().cloned().collect()).unwrap_or_default();
             // Reverse order: tables listed parent first empty child first.
             for t in tables.iter().rev() {
-                if let Err(e) = crate::backend::GuestSql::execute(b, &format!("DELETE FROM {t}"), Vec::new()).await {
+                if let Err(e) = crate::backend::GuestSql::host_execute(b, &format!("DELETE FROM {t}"), Vec::new()).await {
                     b.rollback_plain().await;
                     return Err(fail(None, None, format!("--reset could not empty `{t}`: {}", history::message(&e)), 0));
                 }
