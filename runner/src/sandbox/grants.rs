@@ -199,7 +199,19 @@ impl Grants {
                 if granted.is_empty() { "nothing".to_string() } else { granted.join(", ") }
             ));
         }
+        if dialect == Dialect::Mysql && matches!(stmt, Statement::CreateTable(_) | Statement::AlterTable(_)) {
+            mysql_table_options(stmt)?;
+        }
         if self.tables.is_some() {
+            // A cascade reaches tables the statement does not name.
+            let cascades = match stmt {
+                Statement::Drop { cascade, .. } => *cascade,
+                Statement::Truncate(t) => matches!(t.cascade, Some(sqlparser::ast::CascadeOption::Cascade)),
+                _ => false,
+            };
+            if cascades {
+                return Err("`CASCADE` reaches tables the statement does not name; it is refused under a table allowlist".into());
+            }
             // What this grant cannot see into is refused when tables are restricted.
             if let Statement::CreateTable(c) = stmt {
                 if c.like.is_some() || c.clone.is_some() || !c.inherits.as_ref().is_none_or(|i| i.is_empty()) {
@@ -327,6 +339,27 @@ fn named_objects(stmt: &Statement) -> Result<Vec<ObjectName>, String> {
     })
 }
 
+/// MySQL table options that reach outside the database: files elsewhere (`DATA DIRECTORY`,
+/// `INDEX DIRECTORY`), other servers (`CONNECTION`, the FEDERATED and CONNECT engines). Only
+/// the storage engines that keep rows in the server's own files are allowed.
+fn mysql_table_options(stmt: &Statement) -> Result<(), String> {
+    let text = stmt.to_string().to_ascii_uppercase();
+    for word in ["DIRECTORY", "CONNECTION"] {
+        if text.contains(word) {
+            return Err(format!("the table option `{word}` reaches outside the database; it is never allowed to components"));
+        }
+    }
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("ENGINE") {
+        rest = &rest[i + 6..];
+        let engine: String = rest.trim_start_matches([' ', '=']).chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !matches!(engine.as_str(), "INNODB" | "MYISAM" | "ARIA" | "MEMORY" | "HEAP") {
+            return Err(format!("the storage engine `{engine}` is not one a component may use (InnoDB, MyISAM, Aria, MEMORY)"));
+        }
+    }
+    Ok(())
+}
+
 /// The table a `REFERENCES` constraint points at.
 fn constraint_reference(c: &sqlparser::ast::TableConstraint) -> Option<ObjectName> {
     match c {
@@ -361,7 +394,11 @@ fn classify(dialect: Dialect, stmt: &Statement) -> Result<(Class, &'static str),
         S::CreateView(_) => (Class::Ddl, "CREATE VIEW"),
         S::AlterView(_) => (Class::Ddl, "ALTER VIEW"),
         S::CreateSequence { .. } => (Class::Ddl, "CREATE SEQUENCE"),
-        S::CreateType { .. } if dialect == Dialect::Postgres => (Class::Ddl, "CREATE TYPE"),
+        S::CreateType { representation: Some(sqlparser::ast::UserDefinedTypeRepresentation::Enum { .. } | sqlparser::ast::UserDefinedTypeRepresentation::Composite { .. }), .. }
+            if dialect == Dialect::Postgres =>
+        {
+            (Class::Ddl, "CREATE TYPE")
+        }
         S::Truncate(_) => (Class::Ddl, "TRUNCATE"),
         S::Comment { .. } => (Class::Ddl, "COMMENT"),
         S::RenameTable(_) => (Class::Ddl, "RENAME TABLE"),
@@ -679,7 +716,15 @@ impl Visitor for Walk<'_> {
                     }
                 }
             }
-            Statement::Merge(_) => self.writes = true,
+            Statement::Merge(m) => {
+                self.writes = true;
+                if let TableFactor::Table { name, .. } = &m.table {
+                    match parts(self.dialect, name) {
+                        Some(p) => self.targets.push(p),
+                        None => return self.fail("a computed table name cannot be checked".into()),
+                    }
+                }
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -779,9 +824,19 @@ mod tests {
             "SELECT * INTO newtab FROM t",
             "DROP DATABASE postgres",
             "DROP SCHEMA public CASCADE",
+            "CREATE TYPE t (INPUT = f, OUTPUT = g)",
         ] {
             refused(&g, Dialect::Postgres, sql);
         }
+        assert!(g.check(Dialect::Postgres, "CREATE TYPE mood AS ENUM ('sad', 'ok')").is_ok());
+        for sql in [
+            "CREATE TABLE t (id INT) DATA DIRECTORY = '/tmp'",
+            "CREATE TABLE t (id INT) ENGINE = FEDERATED CONNECTION = 'mysql://u@h/db/t'",
+            "CREATE TABLE t (id INT) ENGINE = CONNECT",
+        ] {
+            refused(&g, Dialect::Mysql, sql);
+        }
+        assert!(g.check(Dialect::Mysql, "CREATE TABLE t (id INT) ENGINE = InnoDB").is_ok());
         for sql in [
             "SELECT LOAD_FILE('/etc/passwd')",
             "SELECT 1 /*!UNION SELECT * FROM secret */",
@@ -877,6 +932,9 @@ mod tests {
             (Dialect::Postgres, "CREATE TABLE users (LIKE secrets)"),
             (Dialect::Mysql, "RENAME TABLE secrets TO users"),
             (Dialect::Sqlite, "CREATE TABLE other (id INT)"),
+            (Dialect::Postgres, "TRUNCATE users CASCADE"),
+            (Dialect::Postgres, "DROP TABLE users CASCADE"),
+            (Dialect::Postgres, "MERGE INTO secrets USING users ON secrets.id = users.id WHEN MATCHED THEN DELETE"),
         ] {
             refused(&g, d, sql);
         }
