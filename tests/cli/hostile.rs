@@ -216,3 +216,50 @@ fn fuel_budget_stops_a_busy_guest() {
     assert!(err.contains("exhausted its fuel budget of 50000000"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(25), "fuel, not the deadline, stopped it");
 }
+
+#[test]
+fn a_substituted_compiled_entry_is_never_run() {
+    // A shared cache (a CI cache, a committed `.db-migrate/`): the attacker's compiled hostile
+    // component is copied over the entry of the benign probe, MAC file and all.
+    let cache = tempfile::tempdir().unwrap();
+    let run = |p: &Project, args: &[&str]| {
+        let out = p.cmd().env("DB_MIGRATE_CACHE_DIR", cache.path()).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), String::new(), text)
+    };
+    let benign = Project::new();
+    benign.migration(1, "before", "CREATE TABLE before (id INTEGER);", None);
+    benign.component("probe", 2, "probe");
+    let (code, _, err) = run(&benign, &["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    let attacker = arena();
+    let _ = run(&attacker, &["up", "--arg", "mode=none"]);
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let probe_sha = {
+        let bytes = std::fs::read(benign.path().join("migrations/2_probe.wasm")).unwrap();
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let (probe_entry, hostile_entry): (Vec<_>, Vec<_>) =
+        entries.into_iter().partition(|p| p.file_name().unwrap().to_string_lossy().starts_with(&probe_sha));
+    let (probe_entry, hostile_entry) = (&probe_entry[0], &hostile_entry[0]);
+    std::fs::copy(hostile_entry, probe_entry).unwrap();
+    std::fs::copy(hostile_entry.with_extension("mac"), probe_entry.with_extension("mac")).unwrap();
+
+    // A fresh database: the probe runs again from the poisoned cache.
+    std::fs::remove_dir_all(benign.path().join("db")).unwrap();
+    let (code, _, err) = run(&benign, &["-v", "up"]);
+    assert_eq!(code, 0, "the probe must run as itself: {err}");
+    assert!(err.contains("[2_probe] component compiled"), "the substituted entry was loaded: {err}");
+    assert!(err.contains("[2_probe] info: inserted 250 rows"), "{err}");
+    // And the repaired entry is trusted again on the next run.
+    std::fs::remove_dir_all(benign.path().join("db")).unwrap();
+    let (code, _, err) = run(&benign, &["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
+}

@@ -263,7 +263,7 @@ fn postgres_refuses_what_the_grant_does_not_name() {
     let err = a.refuses("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
     assert!(err.contains("time limit") || err.contains("statement timeout"), "{err}");
     a.refuses("query", "SELECT repeat('x', 20000000)");
-    a.allows("query", "SELECT name FROM users WHERE id > 0");
+    a.allows("cursor", "SELECT name FROM users WHERE id > 0");
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn mariadb_refuses_what_the_grant_does_not_name() {
     // MariaDB stops recursion at 1,000 levels; a billion-row join is the long statement here.
     let err = a.refuses("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT count(*) FROM c a, c b, c d");
     assert!(err.contains("time limit") || err.contains("max_statement_time") || err.contains("interrupted"), "{err}");
-    a.allows("query", "SELECT name FROM users WHERE id > 0");
+    a.allows("cursor", "SELECT name FROM users WHERE id > 0");
 }
 
 #[test]

@@ -356,9 +356,19 @@ impl GuestSql for AnyBackend {
         dispatch_sql!(self, b => b.host_execute(s, p).await, mongo => Err(not_sql()))
     }
     async fn enter_guest(&mut self, scope: &guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        if let AnyBackend::Mongo(m) = self {
+            m.deadline = scope.deadline;
+            m.max_bytes = scope.max_bytes;
+            return Ok(());
+        }
         dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
     }
     async fn leave_guest(&mut self) {
+        if let AnyBackend::Mongo(m) = self {
+            m.deadline = None;
+            m.max_bytes = usize::MAX;
+            return;
+        }
         dispatch_sql!(self, b => b.leave_guest().await, mongo => ())
     }
 }

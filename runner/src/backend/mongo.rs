@@ -39,6 +39,11 @@ pub struct MongoBackend {
     session: Option<ClientSession>,
     cursors: HashMap<u64, DocCursor>,
     next_cursor: u64,
+    /// The open guest session's deadline: finds carry the time left as the server's
+    /// `maxTimeMS`, so a slow query stops there.
+    pub deadline: Option<std::time::Instant>,
+    /// Bytes of documents one result or cursor page may carry.
+    pub max_bytes: usize,
 }
 
 enum DocCursor {
@@ -164,7 +169,7 @@ impl MongoBackend {
         }
         // Read-only or not, nothing is created here: an absent history reads as empty.
         let _ = mode;
-        Ok(Some(MongoBackend { client, db, table: table.to_string(), lock_owner: None, session: None, cursors: HashMap::new(), next_cursor: 0 }))
+        Ok(Some(MongoBackend { client, db, table: table.to_string(), lock_owner: None, session: None, cursors: HashMap::new(), next_cursor: 0, deadline: None, max_bytes: usize::MAX }))
     }
 
     /// The migration's database.
@@ -497,6 +502,9 @@ impl MongoBackend {
         if let Some(n) = o.limit {
             find = find.limit(n.min(i64::MAX as u64) as i64);
         }
+        if let Some(d) = self.deadline {
+            find = find.max_time(d.saturating_duration_since(std::time::Instant::now()).max(std::time::Duration::from_millis(1)));
+        }
         match self.session.as_mut() {
             Some(s) => find.session(&mut *s).await.map(DocCursor::Session),
             None => find.await.map(DocCursor::Plain),
@@ -509,6 +517,7 @@ impl MongoBackend {
             return Ok(None);
         };
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while out.len() < max {
             let next = match cursor {
                 DocCursor::Plain(c) => c.next().await,
@@ -518,7 +527,15 @@ impl MongoBackend {
                 }
             };
             match next {
-                Some(Ok(d)) => out.push(document_text(d)),
+                Some(Ok(d)) => {
+                    let text = document_text(d);
+                    bytes += text.len();
+                    if bytes > self.max_bytes {
+                        self.cursors.remove(&id);
+                        return Err(super::guest::too_many_bytes(self.max_bytes));
+                    }
+                    out.push(text)
+                }
                 Some(Err(e)) => return Err(guest_error(e)),
                 None => break,
             }

@@ -50,6 +50,8 @@ pub struct MySqlBackend {
     guest_account: Option<String>,
     /// The session's `sql_mode` before a guest session removed `NO_BACKSLASH_ESCAPES`.
     saved_sql_mode: Option<String>,
+    /// The history as it stood when a restricted guest began.
+    history_print: Option<String>,
 }
 
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
@@ -101,6 +103,7 @@ impl MySqlBackend {
             guest_conns: HashMap::new(),
             guest_account: None,
             saved_sql_mode: None,
+            history_print: None,
         }))
     }
 
@@ -218,6 +221,9 @@ impl super::Backend for MySqlBackend {
         let r = self.begin_row(m, direction).await;
         if r.is_err() {
             let _ = self.conn.execute("ROLLBACK").await;
+        } else if self.guest_account.is_some() {
+            // The guest account may write the history: remember it as it stands now.
+            self.history_print = self.history_fingerprint().await;
         }
         r
     }
@@ -236,6 +242,15 @@ impl super::Backend for MySqlBackend {
 
     async fn finish(&mut self, m: &Migration, direction: Direction, _transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
+        if let Some(before) = self.history_print.take() {
+            if self.history_fingerprint().await.as_deref() != Some(before.as_str()) {
+                let _ = self.conn.execute("ROLLBACK").await;
+                return Err(Error::Config(format!(
+                    "migration {} changed db-migrate's history table while it ran; it was rolled back (if it ran DDL, it stays dirty: check the history before `repair`)",
+                    m.version
+                )));
+            }
+        }
         let r = match direction {
             Direction::Up => {
                 let q = format!("UPDATE {} SET status = 'applied', execution_ms = ? WHERE version = ?", self.t());
@@ -503,6 +518,15 @@ impl MySqlBackend {
 }
 
 impl MySqlBackend {
+    /// A digest of the whole history (absent table: `None`).
+    async fn history_fingerprint(&mut self) -> Option<String> {
+        let q = format!(
+            "SELECT MD5(COALESCE(GROUP_CONCAT(CONCAT(version, '/', status, '/', checksum) ORDER BY version SEPARATOR ','), '')) FROM {}",
+            self.t()
+        );
+        sqlx::query_scalar(AssertSqlSafe(q)).fetch_one(&mut self.conn).await.ok()
+    }
+
     /// Opens a restricted guest session. MySQL cannot drop privileges inside a session, so a
     /// component whose grant names its tables runs on its own login: an account with exactly
     /// those privileges (and none of FILE, PROCESS, SUPER, lock or user administration), so the
@@ -538,7 +562,8 @@ impl MySqlBackend {
         if scope.ddl {
             privileges.extend(["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]);
         }
-        let own = [self.table.clone(), format!("{}_lock", self.table), "db_migrate_seeds".to_string()];
+        // (Not its `_lock` table: the run's lock is renewed on the runner's own connection.)
+        let own = [self.table.clone(), "db_migrate_seeds".to_string()];
         let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
         if !privileges.is_empty() {
             tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));

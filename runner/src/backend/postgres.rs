@@ -710,7 +710,8 @@ impl PgBackend {
             privileges.extend(["INSERT", "UPDATE", "DELETE"]);
         }
         // db-migrate's own tables: the history row is written on this session.
-        let own = [self.sql.table.clone(), format!("{}_lock", self.sql.table), "db_migrate_seeds".to_string()];
+        // (Not its `_lock` table: the run's lock is renewed on the runner's own connection.)
+        let own = [self.sql.table.clone(), "db_migrate_seeds".to_string()];
         let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
         if !privileges.is_empty() {
             tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));

@@ -93,7 +93,8 @@ pub struct SqliteBackend {
     /// Open guest cursors: id → (temp table, last rowid read).
     cursors: HashMap<u64, (String, i64)>,
     next_cursor: u64,
-    /// The authorizer of the open guest session, if any.
+    /// The authorizer and progress handler, installed at the first guest session and kept
+    /// (idle outside sessions). Declared after `conn`, so it outlives the connection.
     guard: Option<super::sqlite_guard::Installed>,
     /// Guest sessions entered and not yet left (seeds enter around their transaction, and the
     /// sandbox again around the guest).
@@ -433,7 +434,8 @@ const TEMP_PAGES: i64 = 262_144;
 impl SqliteBackend {
     /// Marks whose statement runs next (see [`super::sqlite_guard`]).
     fn mode(&self, mode: super::sqlite_guard::Mode) {
-        if let Some(g) = &self.guard {
+        // Outside a guest session these methods serve the host (reading another tool's history).
+        if let Some(g) = self.guard.as_ref().filter(|_| self.guest_depth > 0) {
             g.guard().set(mode);
         }
     }
@@ -624,44 +626,52 @@ impl GuestSql for SqliteBackend {
 
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         self.guest_depth += 1;
-        if let Some(g) = &self.guard {
-            g.guard().set_deadline(scope.deadline);
+        if self.guest_depth > 1 {
+            if let Some(g) = &self.guard {
+                g.guard().set_deadline(scope.deadline);
+            }
             return Ok(());
         }
-        let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
-        let _ = self.conn.execute(AssertSqlSafe(pages)).await;
-        // Foreign keys between granted tables and others: SQLite reads their columns to check
-        // the guest's writes.
-        let fks: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
-        )
-        .fetch_all(&mut self.conn)
-        .await
-        .unwrap_or_default();
-        let guard = super::sqlite_guard::Guard::new(scope.clone(), &fks);
-        match super::sqlite_guard::install(&mut self.conn, guard).await {
-            Ok(g) => {
-                self.guard = Some(g);
-                Ok(())
+        let r = async {
+            if self.guard.is_none() {
+                // Once per connection: the temporary database's cap, and the guard itself.
+                let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
+                self.conn.execute(AssertSqlSafe(pages)).await?;
+                self.guard = Some(super::sqlite_guard::install(&mut self.conn).await?);
             }
-            Err(e) => {
-                self.guest_depth -= 1;
-                Err(guest_error(e))
-            }
+            // Foreign keys between granted tables and others: SQLite reads their columns to
+            // check the guest's writes. (Unrestricted guests may read every table but
+            // db-migrate's, which have none.)
+            let fks: Vec<(String, String, String, Option<String>)> = if scope.restricted() {
+                sqlx::query_as(
+                    "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+                )
+                .fetch_all(&mut self.conn)
+                .await?
+            } else {
+                Vec::new()
+            };
+            super::sqlite_guard::limit_length(&mut self.conn, Some(scope.max_bytes)).await?;
+            self.guard.as_ref().expect("installed above").guard().start(scope.clone(), &fks);
+            Ok::<(), sqlx::Error>(())
         }
+        .await;
+        if let Err(e) = r {
+            self.guest_depth -= 1;
+            return Err(guest_error(e));
+        }
+        Ok(())
     }
 
     async fn leave_guest(&mut self) {
         self.guest_depth = self.guest_depth.saturating_sub(1);
-        if self.guest_depth > 0 {
-            if let Some(g) = &self.guard {
+        if let Some(g) = &self.guard {
+            if self.guest_depth > 0 {
                 g.guard().set_deadline(None);
+                return;
             }
-            return;
-        }
-        if let Some(installed) = self.guard.take() {
-            super::sqlite_guard::remove(&mut self.conn, installed).await;
-            let _ = self.conn.execute("PRAGMA temp.max_page_count = 4294967294").await;
+            g.guard().stop();
+            let _ = super::sqlite_guard::limit_length(&mut self.conn, None).await;
         }
     }
 

@@ -33,26 +33,36 @@ pub enum Mode {
     Cursor = 2,
 }
 
-/// The state the callbacks read.
-pub struct Guard {
-    mode: AtomicU8,
+/// One guest session's rules.
+struct Session {
     scope: GuestScope,
-    /// Why the last statement was refused, for the guest's error message.
-    denied: Mutex<Option<String>>,
-    /// When running guest statements are stopped (updated when a nested session starts).
-    deadline: Mutex<Option<Instant>>,
     /// Columns SQLite reads to enforce foreign keys between a granted table and another
     /// (`(table, column)`, lower-case; `*` for a parent's primary key): the guest's write needs
     /// them checked, and their values never reach it.
     fk_columns: std::collections::HashSet<(String, String)>,
+    /// When running guest statements are stopped (moved when a nested session starts).
+    deadline: Option<Instant>,
+}
+
+/// The state the callbacks read. Installed once per connection; a guest session sets its
+/// rules, and leaving clears them.
+pub struct Guard {
+    mode: AtomicU8,
+    session: Mutex<Option<Session>>,
+    /// Why the last statement was refused, for the guest's error message.
+    denied: Mutex<Option<String>>,
 }
 
 impl Guard {
-    /// A guard for `scope`, off until [`Guard::set`].
-    pub fn new(scope: GuestScope, foreign_keys: &[(String, String, String, Option<String>)]) -> Arc<Self> {
-        let deadline = Mutex::new(scope.deadline);
+    /// A guard with no session: everything compiled is the host's.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Guard { mode: AtomicU8::new(Mode::Off as u8), session: Mutex::new(None), denied: Mutex::new(None) })
+    }
+
+    /// Starts enforcing `scope` (with the foreign keys of the database, as
+    /// `(child table, child column, parent table, parent column)`).
+    pub fn start(&self, scope: GuestScope, foreign_keys: &[(String, String, String, Option<String>)]) {
         let mut fk_columns = std::collections::HashSet::new();
-        // (child table, child column, parent table, parent column)
         for (child, from, parent, to) in foreign_keys {
             let (child, parent) = (child.to_ascii_lowercase(), parent.to_ascii_lowercase());
             if scope.table_allowed(&parent) {
@@ -62,13 +72,27 @@ impl Guard {
                 fk_columns.insert((parent, to.as_deref().unwrap_or("*").to_ascii_lowercase()));
             }
         }
-        Arc::new(Guard { mode: AtomicU8::new(Mode::Off as u8), scope, denied: Mutex::new(None), deadline, fk_columns })
+        let deadline = scope.deadline;
+        if let Ok(mut s) = self.session.lock() {
+            *s = Some(Session { scope, fk_columns, deadline });
+        }
+        self.set(Mode::Off);
+    }
+
+    /// Ends the session.
+    pub fn stop(&self) {
+        self.set(Mode::Off);
+        if let Ok(mut s) = self.session.lock() {
+            *s = None;
+        }
     }
 
     /// Moves the deadline (a guest run inside a session its caller opened).
     pub fn set_deadline(&self, deadline: Option<Instant>) {
-        if let Ok(mut d) = self.deadline.lock() {
-            *d = deadline;
+        if let Ok(mut s) = self.session.lock() {
+            if let Some(s) = s.as_mut() {
+                s.deadline = deadline;
+            }
         }
     }
 
@@ -97,9 +121,12 @@ impl Guard {
 
     /// Whether the deadline has passed while a guest statement runs.
     pub fn expired(&self) -> bool {
-        self.mode() != Mode::Off && self.deadline.lock().ok().and_then(|d| *d).is_some_and(|d| Instant::now() >= d)
+        self.mode() != Mode::Off
+            && self.session.lock().ok().and_then(|s| s.as_ref().and_then(|s| s.deadline)).is_some_and(|d| Instant::now() >= d)
     }
+}
 
+impl Session {
     fn table(&self, name: &str, db: Option<&str>, need: &str, granted: bool) -> Result<(), String> {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("sqlite_") {
@@ -119,8 +146,7 @@ impl Guard {
     }
 
     /// The authorizer's decision for one action.
-    fn decide(&self, action: c_int, a1: Option<&str>, a2: Option<&str>, db: Option<&str>) -> Result<(), String> {
-        let mode = self.mode();
+    fn decide(&self, mode: Mode, action: c_int, a1: Option<&str>, a2: Option<&str>, db: Option<&str>) -> Result<(), String> {
         let s = &self.scope;
         let name = a1.unwrap_or("");
         let cursor_table = |n: &str| mode == Mode::Cursor && n.starts_with("_dbm_cursor_") && db == Some("temp");
@@ -208,10 +234,18 @@ unsafe extern "C" fn authorize(
     // SAFETY: `user` is the `Guard` the backend keeps alive (an `Arc`) for as long as the
     // callback is installed; it is removed before the `Arc` is dropped.
     let guard = unsafe { &*(user as *const Guard) };
-    if guard.mode() == Mode::Off {
+    let mode = guard.mode();
+    if mode == Mode::Off {
         return ffi::SQLITE_OK;
     }
-    match guard.decide(action, text(a1), text(a2), text(db)) {
+    let decision = match guard.session.lock() {
+        Ok(s) => match s.as_ref() {
+            Some(s) => s.decide(mode, action, text(a1), text(a2), text(db)),
+            None => Err("no guest session is open".to_string()),
+        },
+        Err(_) => Err("the guard is poisoned".to_string()),
+    };
+    match decision {
         Ok(()) => ffi::SQLITE_OK,
         Err(why) => {
             if let Ok(mut d) = guard.denied.lock() {
@@ -222,10 +256,9 @@ unsafe extern "C" fn authorize(
     }
 }
 
-/// The settings a guard replaced, put back when it is removed.
+/// The guard installed on a connection.
 pub struct Installed {
     guard: Arc<Guard>,
-    length: c_int,
 }
 
 impl Installed {
@@ -238,37 +271,30 @@ impl Installed {
 /// The default largest string or blob of the bundled SQLite.
 const DEFAULT_LENGTH: c_int = 1_000_000_000;
 
-/// Installs `guard` on the connection.
-pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection, guard: Arc<Guard>) -> Result<Installed, sqlx::Error> {
+/// Installs an (idle) guard on the connection: the authorizer and the progress handler stay for
+/// the connection's life and cost nothing while no guest session is open.
+pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<Installed, sqlx::Error> {
+    let guard = Guard::new();
     let mut h = conn.lock_handle().await?;
     let db = h.as_raw_handle().as_ptr();
-    let length = guard.scope.max_bytes.min(DEFAULT_LENGTH as usize).max(1 << 16) as c_int;
-    // SAFETY: the handle is locked out from sqlx's worker; the guard outlives the callback
-    // (it is kept in `Installed` and the callback removed in `remove` before it is dropped).
-    let previous = unsafe {
+    // SAFETY: the handle is locked out from sqlx's worker; the guard outlives the callback: it
+    // is kept in `Installed` for the connection's life (and leaked if the connection is, see
+    // `SqliteBackend`'s drop order: the connection closes first).
+    unsafe {
         ffi::sqlite3_set_authorizer(db, Some(authorize), Arc::as_ptr(&guard) as *mut c_void);
-        ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, length)
-    };
+    }
     let g = guard.clone();
     // Every 1,000 VM steps: a guest statement past its deadline is interrupted.
     h.set_progress_handler(1000, move || !g.expired());
-    Ok(Installed { guard, length: previous.max(1).min(DEFAULT_LENGTH) })
+    Ok(Installed { guard })
 }
 
-/// Removes the guard again.
-pub async fn remove(conn: &mut sqlx::sqlite::SqliteConnection, installed: Installed) {
-    installed.guard.set(Mode::Off);
-    if let Ok(mut h) = conn.lock_handle().await {
-        let db = h.as_raw_handle().as_ptr();
-        // SAFETY: as in `install`; after this call SQLite no longer holds the guard's pointer.
-        unsafe {
-            ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
-            ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, installed.length);
-        }
-        h.remove_progress_handler();
-    } else {
-        // The worker is gone: the connection cannot run anything again, so the pointer can
-        // never be used; keep the guard alive anyway rather than risk it.
-        std::mem::forget(installed.guard);
-    }
+/// Limits any one string or blob to `max` bytes (a guest session) or back to the default.
+pub async fn limit_length(conn: &mut sqlx::sqlite::SqliteConnection, max: Option<usize>) -> Result<(), sqlx::Error> {
+    let mut h = conn.lock_handle().await?;
+    let db = h.as_raw_handle().as_ptr();
+    let length = max.map_or(DEFAULT_LENGTH, |m| m.min(DEFAULT_LENGTH as usize).max(1 << 16) as c_int);
+    // SAFETY: the handle is locked out from sqlx's worker for this call.
+    unsafe { ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, length) };
+    Ok(())
 }

@@ -476,6 +476,7 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &what);
         let r = db.insert_many(&collection, docs).await;
         self.writes += 1;
+        self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
 
@@ -483,7 +484,9 @@ impl documents::Host for HostState {
         let o = guest_try!(Self::find_options(options));
         let max = self.call_limits.max_rows;
         let db = db_or_deny!(self, vec![(Class::Read, collection.clone())], &format!("find in {collection}"));
-        Ok(db.find(&collection, &filter, &o, max).await.map_err(to_wit_error))
+        let r = db.find(&collection, &filter, &o, max).await;
+        self.check_deadline()?;
+        Ok(r.map_err(to_wit_error))
     }
 
     async fn open_cursor(&mut self, collection: String, filter: String, options: documents::FindOptions) -> wasmtime::Result<Result<Resource<DocCursorHandle>, types::Error>> {
@@ -499,6 +502,7 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("update-many in {collection}"));
         let r = db.update_many(&collection, &filter, &update).await;
         self.writes += 1;
+        self.check_deadline()?;
         Ok(r.map(|(matched, modified)| documents::UpdateResult { matched, modified }).map_err(to_wit_error))
     }
 
@@ -506,12 +510,15 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("delete-many in {collection}"));
         let r = db.delete_many(&collection, &filter).await;
         self.writes += 1;
+        self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
 
     async fn count(&mut self, collection: String, filter: String) -> wasmtime::Result<Result<u64, types::Error>> {
         let db = db_or_deny!(self, vec![(Class::Read, collection.clone())], &format!("count in {collection}"));
-        Ok(db.count(&collection, &filter).await.map_err(to_wit_error))
+        let r = db.count(&collection, &filter).await;
+        self.check_deadline()?;
+        Ok(r.map_err(to_wit_error))
     }
 
     async fn create_collection(&mut self, name: String, options: Option<String>) -> wasmtime::Result<Result<(), types::Error>> {
@@ -581,6 +588,7 @@ impl HostState {
         if writes {
             self.writes += 1;
         }
+        self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
 }
@@ -592,7 +600,9 @@ impl documents::HostDocumentCursor for HostState {
         let Some(db) = self.db.as_mongo() else {
             return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database"));
         };
-        Ok(db.cursor_next(id, max).await.map_err(to_wit_error))
+        let r = db.cursor_next(id, max).await;
+        self.check_deadline()?;
+        Ok(r.map_err(to_wit_error))
     }
 
     async fn drop(&mut self, cursor: Resource<DocCursorHandle>) -> wasmtime::Result<()> {
