@@ -11,6 +11,8 @@ cd "$root"
 
 need_apt=()
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+# Peak-RSS checks of the hostile suite.
+[ -x /usr/bin/time ] || need_apt+=(time)
 # C guests: clang for wasm32-wasi with wasi-libc, lld, and the compiler runtime for wasm32.
 command -v clang >/dev/null || need_apt+=(clang)
 command -v wasm-ld >/dev/null || need_apt+=(lld)

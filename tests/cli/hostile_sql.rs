@@ -187,6 +187,25 @@ fn sqlite_own_tables_and_escapes_are_refused_to_unrestricted_guests() {
 }
 
 #[test]
+fn a_database_call_that_cannot_be_interrupted_still_ends_near_the_deadline() {
+    // One SQL function call SQLite's progress handler cannot break into (a quadratic search):
+    // the watchdog stops the process 5 s past the 3 s deadline, and the open transaction dies
+    // with it.
+    let a = Arena::new(None, RESTRICTED);
+    let before = a.snapshot();
+    let started = Instant::now();
+    let sql = "sql=SELECT instr(hex(zeroblob(1000000)), hex(zeroblob(500000)) || '1')";
+    let (code, _, err) = a.run(&["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", sql]);
+    assert_eq!(code, 2, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(err.contains("past its time limit") && err.contains("nothing of it is kept"), "{err}");
+    assert_eq!(a.snapshot(), before);
+    let (code, out, err) = a.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pending"), "{out}");
+}
+
+#[test]
 fn sqlite_runaway_statements_stop_at_the_deadline() {
     let a = Arena::new(None, RESTRICTED);
     let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
@@ -251,6 +270,18 @@ const POSTGRES_PAYLOADS: &[(&str, &str)] = &[
     ("execute", "LISTEN x"),
     ("execute", "PREPARE p AS SELECT * FROM secrets"),
     ("execute", "SELECT * INTO planted FROM users"),
+    // Found by a red-team run: a dollar-quote tag PostgreSQL accepts and the parser does not.
+    ("query", "WITH z AS (SELECT $q\u{b7}$, $$ $q\u{b7}$ AS a), d AS (DELETE FROM db_migrate_history RETURNING 1) SELECT $q\u{b7}$ $$) SELECT $q\u{b7}$"),
+    ("query", "SELECT U&'\\0041'"),
+    ("execute", "CREATE TABLE x () INHERITS (db_migrate_history)"),
+    ("execute", "CREATE TABLE x () INHERITS (pg_authid)"),
+    ("execute", "ALTER TABLE users OWNER TO postgres"),
+    ("execute", "CREATE TYPE pg_catalog.mood AS ENUM ('planted')"),
+    ("execute", "ALTER TABLE users RENAME TO db_migrate_seeds"),
+    ("execute", "CREATE INDEX db_migrate_seeds ON users (name)"),
+    ("execute", "CREATE TEMP TABLE users (id int)"),
+    ("query", "SELECT nextval('users_seq')"),
+    ("execute", "SET LOCAL work_mem = '2000GB'"),
 ];
 
 #[test]
@@ -357,6 +388,15 @@ const MARIADB_PAYLOADS: &[(&str, &str)] = &[
     ("execute", "GRANT ALL ON *.* TO CURRENT_USER"),
     ("execute", "CALL mysql.some_procedure()"),
     ("execute", "XA START 'x'"),
+    // Found by a red-team run: `--` and a non-breaking space is a comment to the parser and not
+    // to MariaDB.
+    ("execute", "INSERT INTO users (id, name) SELECT 5, 'x' FROM (SELECT 1 AS `\u{a0}`) t WHERE 0 --\u{a0} UNION SELECT 6, (SELECT v FROM secrets)\n"),
+    ("query", "SELECT 1 FROM (SELECT 1 AS `\u{a0}`) t WHERE 0 --\u{a0} UNION SELECT 'x' INTO OUTFILE '/tmp/dbm-pwned'\n"),
+    ("execute", "UPDATE users JOIN (SELECT 1 AS `\u{a0}`) t ON 1 --\u{a0} JOIN db_migrate_history h ON 1\nSET users.name = 'x', h.status = 'applied'"),
+    ("execute", "ALTER TABLE users RENAME TO mysql.planted"),
+    ("execute", "ALTER TABLE users RENAME TO db_migrate_seeds"),
+    ("query", "SELECT 1 # comment"),
+    ("execute", "CREATE DEFINER = 'mariadb.sys'@'localhost' SQL SECURITY DEFINER VIEW v AS SELECT 1"),
 ];
 
 #[test]
@@ -418,4 +458,45 @@ fn sqlite_and_servers_keep_the_history_true_after_attacks() {
         let states: Vec<&str> = v["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
         assert_eq!(states, ["applied", "pending"], "{kind:?}: {out}");
     }
+}
+
+/// Peak RSS (KiB) of `db-migrate ARGS` in the arena, measured by /usr/bin/time.
+fn peak_rss_kib(a: &Arena, args: &[&str]) -> (i32, u64, String) {
+    let mut all: Vec<String> = Vec::new();
+    if let Some(db) = &a.db {
+        all.extend(["--database-url".to_string(), db.url()]);
+    }
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "peak-rss-kib=%M"])
+        .arg(assert_cmd::cargo::cargo_bin("db-migrate"))
+        .args(&all)
+        .current_dir(a.p.path())
+        .output()
+        .expect("/usr/bin/time (tests/run.sh installs it)");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rss = err.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).expect("time's output");
+    (out.status.code().unwrap_or(-1), rss, err)
+}
+
+#[test]
+fn host_memory_stays_bounded_when_a_guest_asks_for_huge_results() {
+    // The review's payload: 30 values of 100 MB each, against a guest capped at 64 MiB. The
+    // host stops at the result's byte budget (8 MiB here) instead of holding 3 GB.
+    let a = Arena::new(Some(Kind::Postgres), RESTRICTED);
+    let before = a.snapshot();
+    for call in ["query", "cursor"] {
+        let sql = "SELECT repeat('x', 100000000) FROM generate_series(1, 30)";
+        let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", &format!("call={call}"), "--arg", &format!("sql={sql}")]);
+        assert_eq!(code, 2, "{err}");
+        // The byte budget stops it, or the deadline first (the server takes a while to build
+        // 100 MB values): either way nothing is held.
+        assert!(err.contains("MiB") || err.contains("time limit"), "{err}");
+        assert!(rss < 700 * 1024, "{call}: peak RSS {} MiB", rss / 1024);
+        assert_eq!(a.snapshot(), before);
+    }
+    let a = Arena::new(None, RESTRICTED);
+    let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", "sql=SELECT zeroblob(100000000) FROM (SELECT 1 UNION ALL SELECT 2)"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(rss < 300 * 1024, "SQLite: peak RSS {} MiB", rss / 1024);
 }

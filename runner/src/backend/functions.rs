@@ -48,7 +48,7 @@ const POSTGRES: &[&str] = &[
     "jsonb_object_keys", "json_object_keys", "format", "regexp_replace", "regexp_match", "regexp_matches",
     "regexp_split_to_array", "regexp_split_to_table", "split_part", "initcap", "btrim", "encode", "decode",
     "sha224", "sha256", "sha384", "sha512", "translate", "starts_with", "strpos", "quote_ident", "quote_literal",
-    "quote_nullable", "to_hex", "chr", "ascii", "nextval", "currval", "lastval", "bool_and", "bool_or", "every",
+    "quote_nullable", "to_hex", "chr", "ascii", "currval", "lastval", "bool_and", "bool_or", "every",
     "bit_and", "bit_or", "percentile_cont", "percentile_disc", "mode", "stddev", "stddev_pop", "stddev_samp",
     "variance", "var_pop", "var_samp", "corr", "div", "cbrt", "gcd", "lcm", "width_bucket", "num_nonnulls",
     "num_nulls", "lower_inc", "upper_inc", "isempty", "lower_inf", "upper_inf", "extract", "timezone",
@@ -86,6 +86,7 @@ mod tests {
         for f in [
             "pg_read_file", "query_to_xml", "database_to_xml", "set_config", "pg_advisory_unlock_all", "setval",
             "pg_sleep", "dblink", "lo_import", "current_setting", "pg_terminate_backend", "random", "gen_random_uuid",
+            "nextval", "lo_from_bytea", "lo_export",
         ] {
             assert!(!allowed(Dialect::Postgres, f), "{f}");
         }

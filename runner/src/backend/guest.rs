@@ -73,11 +73,13 @@ pub enum GuestSqlError {
 pub struct Reserved {
     /// The history table (bare name, lower-case); its `_lock` table is reserved with it.
     pub history: String,
+    /// The seed history table (bare name, lower-case).
+    pub seeds: String,
 }
 
 impl Default for Reserved {
     fn default() -> Self {
-        Reserved { history: "db_migrate_history".into() }
+        Reserved { history: "db_migrate_history".into(), seeds: "db_migrate_seeds".into() }
     }
 }
 
@@ -87,6 +89,7 @@ impl Reserved {
         bare == self.history
             || bare.strip_suffix("_lock") == Some(self.history.as_str())
             || bare == "db_migrate_seeds"
+            || bare == self.seeds
             || bare.starts_with("_dbm_cursor_")
             || bare.starts_with("dbm_cursor_")
     }

@@ -563,7 +563,7 @@ impl MySqlBackend {
             privileges.extend(["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]);
         }
         // (Not its `_lock` table: the run's lock is renewed on the runner's own connection.)
-        let own = [self.table.clone(), "db_migrate_seeds".to_string()];
+        let own = [self.table.clone(), scope.reserved.seeds.clone()];
         let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
         if !privileges.is_empty() {
             tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
@@ -737,8 +737,9 @@ impl GuestSql for MySqlBackend {
         // The host reads a guest's strings with backslash escapes (MySQL's default); a server
         // set to NO_BACKSLASH_ESCAPES would end them elsewhere. Guests get the default.
         let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode").fetch_one(&mut self.conn).await.unwrap_or_default();
-        if mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES") {
-            let cleaned: Vec<&str> = mode.split(',').filter(|m| !m.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")).collect();
+        let differs = |m: &str| m.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES") || m.eq_ignore_ascii_case("ANSI_QUOTES") || m.eq_ignore_ascii_case("ANSI");
+        if mode.split(',').any(differs) {
+            let cleaned: Vec<&str> = mode.split(',').filter(|m| !differs(m)).collect();
             let set = format!("SET SESSION sql_mode = '{}'", cleaned.join(",").replace('\'', ""));
             if let Err(e) = self.conn.execute(AssertSqlSafe(set)).await {
                 self.guest_depth -= 1;

@@ -711,7 +711,7 @@ impl PgBackend {
         }
         // db-migrate's own tables: the history row is written on this session.
         // (Not its `_lock` table: the run's lock is renewed on the runner's own connection.)
-        let own = [self.sql.table.clone(), "db_migrate_seeds".to_string()];
+        let own = [self.sql.table.clone(), scope.reserved.seeds.clone()];
         let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
         if !privileges.is_empty() {
             tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
@@ -756,6 +756,9 @@ impl PgBackend {
                     DbError::from(e)
                 )))?;
                 super::disable_nagle();
+                let mut c = c;
+                // Strings end where the host's parser thinks they do.
+                c.execute("SET standard_conforming_strings = on").await.map_err(|e| GuestSqlError::Denied(DbError::from(e).to_string()))?;
                 c
             }
         };
@@ -911,7 +914,18 @@ impl GuestSql for PgBackend {
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         self.deadline = scope.deadline;
         self.guest_depth += 1;
-        if self.guest_depth > 1 || !scope.restricted() {
+        if self.guest_depth > 1 {
+            return Ok(());
+        }
+        if !scope.restricted() {
+            // Strings end where the host's parser thinks they do (the default since 9.1).
+            let scs: String = sqlx::query_scalar("SHOW standard_conforming_strings").fetch_one(&mut self.conn).await.unwrap_or_default();
+            if scs != "on" {
+                if let Err(e) = self.conn.execute("SET standard_conforming_strings = on").await {
+                    self.guest_depth -= 1;
+                    return Err(guest_error(e));
+                }
+            }
             return Ok(());
         }
         match self.restricted_session(scope).await {

@@ -199,6 +199,8 @@ impl Session {
                     Err(format!("the function `{f}` is not one a component may call (the database refused it)"))
                 }
             }
+            // Creating an index re-indexes it as it compiles.
+            ffi::SQLITE_REINDEX if s.ddl => Ok(()),
             ffi::SQLITE_PRAGMA => Err("PRAGMA is never allowed to components".into()),
             ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Err("attaching databases is never allowed to components".into()),
             ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Err("the host owns the transaction".into()),

@@ -281,6 +281,7 @@ fn migrator(settings: &Settings) -> crate::Migrator {
         .lock_mode(settings.lock_mode)
         .base_dir(&settings.project_dir)
         .history_table(&settings.history_table)
+        .seed_table(&settings.seed_table)
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.cache_dir.clone())
         .policies(settings.policies.clone())

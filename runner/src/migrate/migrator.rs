@@ -173,6 +173,7 @@ pub struct Migrator {
     url: String,
     base: Option<PathBuf>,
     table: String,
+    seed_table: String,
     allow_out_of_order: bool,
     observer: Option<Observer>,
     cache_dir: Option<PathBuf>,
@@ -192,6 +193,7 @@ impl Migrator {
             url: url.into(),
             base: None,
             table: history::DEFAULT_TABLE.to_string(),
+            seed_table: "db_migrate_seeds".to_string(),
             allow_out_of_order: false,
             observer: None,
             cache_dir: None,
@@ -205,6 +207,13 @@ impl Migrator {
     /// Resolves relative SQLite paths against `base` (the CLI passes the project directory).
     pub fn base_dir(mut self, base: impl Into<PathBuf>) -> Self {
         self.base = Some(base.into());
+        self
+    }
+
+    /// Names the seed history table (default `db_migrate_seeds`): like the history, no
+    /// component may touch it.
+    pub fn seed_table(mut self, table: impl Into<String>) -> Self {
+        self.seed_table = table.into();
         self
     }
 
@@ -527,7 +536,7 @@ impl Migrator {
                     }
                     Body::Component => {
                         if sandbox.is_none() {
-                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table));
+                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table).seed_table(&self.seed_table));
                         }
                         let sb = sandbox.as_ref().expect("created above");
                         let db = slot.take().expect("backend present");

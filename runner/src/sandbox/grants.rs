@@ -171,11 +171,7 @@ impl Grants {
             .tokenize_with_location()
             .map_err(|e| format!("the statement cannot be read, so it is refused ({e})"))?;
         for t in &tokens {
-            if let Token::Whitespace(Whitespace::MultiLineComment(c)) = &t.token {
-                if c.starts_with('!') || c.starts_with("M!") || c.starts_with('+') {
-                    return Err("executable comments and optimizer hints (`/*! … */`, `/*+ … */`) are never allowed to components".into());
-                }
-            }
+            check_token(dialect, &t.token)?;
         }
         let statements = Parser::new(&*pd)
             .with_tokens_with_locations(tokens)
@@ -201,6 +197,19 @@ impl Grants {
         }
         if dialect == Dialect::Mysql && matches!(stmt, Statement::CreateTable(_) | Statement::AlterTable(_)) {
             mysql_table_options(stmt)?;
+        }
+        if let Statement::CreateTable(c) = stmt {
+            if c.temporary {
+                return Err("temporary tables are not a component's: they would shadow real tables for the rest of the session".into());
+            }
+        }
+        if let Statement::CreateView(v) = stmt {
+            if v.temporary || v.params.is_some() {
+                return Err("temporary views and views with a DEFINER or SQL SECURITY clause are not a component's".into());
+            }
+        }
+        if let Statement::CreateSequence { temporary: true, .. } = stmt {
+            return Err("temporary sequences are not a component's".into());
         }
         if self.tables.is_some() {
             // A cascade reaches tables the statement does not name.
@@ -237,12 +246,64 @@ impl Grants {
             let p = parts(dialect, &n).ok_or("a computed name cannot be checked")?;
             self.relation_allowed(dialect, reserved, &p)?;
         }
+        // Names of new indexes, sequences and types share the namespace of tables: never
+        // db-migrate's names, never a system schema (the allowlist is about tables).
+        let any = Grants { tables: None, ..self.clone() };
+        for n in new_names(stmt) {
+            let p = parts(dialect, &n).ok_or("a computed name cannot be checked")?;
+            any.relation_allowed(dialect, reserved, &p)?;
+        }
         let target = walk.targets.first().map(|t| t.join(".").to_ascii_lowercase());
         let insert = match stmt {
             Statement::Insert(i) => insert_plan(dialect, i),
             _ => None,
         };
         Ok(Admitted { class, query: matches!(stmt, Statement::Query(_)) && !walk.writes, target, insert })
+    }
+}
+
+/// Refuses tokens where the parser and the server could read the text differently. Outside
+/// string literals and quoted identifiers only ASCII is accepted: servers take bytes the parser
+/// does not (PostgreSQL dollar-quote tags, MySQL identifiers), and a non-ASCII space after `--`
+/// is a comment to one and an identifier to the other. Dollar-quote tags must be plain words.
+/// On MySQL no comment is accepted at all: its comment syntax has executable, version-dependent
+/// and whitespace-dependent forms.
+fn check_token(dialect: Dialect, token: &Token) -> Result<(), String> {
+    let non_ascii = "characters outside ASCII are only allowed inside string literals and quoted identifiers";
+    match token {
+        Token::Whitespace(Whitespace::MultiLineComment(c)) | Token::Whitespace(Whitespace::SingleLineComment { comment: c, .. }) => {
+            if dialect == Dialect::Mysql {
+                return Err("comments are not allowed in components' statements on MySQL (some of its comments execute)".into());
+            }
+            if c.starts_with('!') || c.starts_with("M!") || c.starts_with('+') {
+                return Err("executable comments and optimizer hints (`/*! … */`, `/*+ … */`) are never allowed to components".into());
+            }
+            if !c.is_ascii() {
+                return Err(format!("{non_ascii} (a comment holds some)"));
+            }
+            Ok(())
+        }
+        Token::Whitespace(_) => Ok(()),
+        Token::Word(w) if w.quote_style.is_none() && !w.value.is_ascii() => Err(format!("{non_ascii} (`{}`)", w.value)),
+        Token::Word(_) => Ok(()),
+        Token::DollarQuotedString(d) => match &d.tag {
+            Some(tag) if !(tag.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => {
+                Err("a dollar-quote tag must be a plain ASCII word".into())
+            }
+            _ => Ok(()),
+        },
+        Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::NationalStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::HexStringLiteral(_)
+        | Token::SingleQuotedByteStringLiteral(_)
+        | Token::DoubleQuotedByteStringLiteral(_) => Ok(()),
+        Token::UnicodeStringLiteral(_) => Err("`U&'…'` strings are not accepted from components; send the text as a parameter".into()),
+        other => {
+            let text = other.to_string();
+            if text.is_ascii() { Ok(()) } else { Err(format!("{non_ascii} (`{text}`)")) }
+        }
     }
 }
 
@@ -312,7 +373,14 @@ fn named_objects(stmt: &Statement) -> Result<Vec<ObjectName>, String> {
             _ => return Err("`COMMENT` on anything but a table, view, index or column is never allowed to components".into()),
         },
         Statement::CreateTable(c) => {
-            let mut out = Vec::new();
+            let mut out = vec![c.name.clone()];
+            out.extend(c.clone.iter().cloned());
+            out.extend(c.inherits.iter().flatten().cloned());
+            if let Some(like) = &c.like {
+                out.push(match like {
+                    sqlparser::ast::CreateTableLikeKind::Parenthesized(l) | sqlparser::ast::CreateTableLikeKind::Plain(l) => l.name.clone(),
+                });
+            }
             for col in &c.columns {
                 out.extend(column_references(col.options.iter().map(|o| &o.option)));
             }
@@ -321,8 +389,31 @@ fn named_objects(stmt: &Statement) -> Result<Vec<ObjectName>, String> {
         }
         Statement::AlterTable(a) => {
             use sqlparser::ast::AlterTableOperation as Op;
-            let mut out = Vec::new();
+            let mut out = vec![a.name.clone()];
             for op in &a.operations {
+                match op {
+                    Op::RenameTable { table_name } => out.push(match table_name {
+                        sqlparser::ast::RenameTableNameKind::As(n) | sqlparser::ast::RenameTableNameKind::To(n) => n.clone(),
+                    }),
+                    Op::AddColumn { .. }
+                    | Op::DropColumn { .. }
+                    | Op::RenameColumn { .. }
+                    | Op::AlterColumn { .. }
+                    | Op::AddConstraint { .. }
+                    | Op::DropConstraint { .. }
+                    | Op::RenameConstraint { .. }
+                    | Op::ValidateConstraint { .. }
+                    | Op::ChangeColumn { .. }
+                    | Op::ModifyColumn { .. }
+                    | Op::DropPrimaryKey { .. }
+                    | Op::DropForeignKey { .. }
+                    | Op::DropIndex { .. } => {}
+                    other => {
+                        let text = other.to_string();
+                        let head: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                        return Err(format!("`ALTER TABLE … {head}` is not one a component may send (columns, constraints, indexes and renames are)"));
+                    }
+                }
                 match op {
                     Op::AddConstraint { constraint, .. } => out.extend(constraint_reference(constraint)),
                     Op::AddColumn { column_def, .. } => out.extend(column_references(column_def.options.iter().map(|o| &o.option))),
@@ -333,6 +424,8 @@ fn named_objects(stmt: &Statement) -> Result<Vec<ObjectName>, String> {
             out
         }
         Statement::AlterIndex { name, .. } => vec![name.clone()],
+        Statement::CreateIndex(i) => vec![i.table_name.clone()],
+        Statement::CreateView(v) => vec![v.name.clone()],
         Statement::AlterView(v) => vec![v.name.clone()],
         Statement::RenameTable(r) => r.iter().flat_map(|r| [r.old_name.clone(), r.new_name.clone()]).collect(),
         _ => Vec::new(),
@@ -358,6 +451,15 @@ fn mysql_table_options(stmt: &Statement) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Names of indexes, sequences and types a statement creates.
+fn new_names(stmt: &Statement) -> Vec<ObjectName> {
+    match stmt {
+        Statement::CreateIndex(i) => i.name.iter().cloned().collect(),
+        Statement::CreateSequence { name, .. } | Statement::CreateType { name, .. } => vec![name.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// The table a `REFERENCES` constraint points at.
@@ -410,7 +512,7 @@ fn classify(dialect: Dialect, stmt: &Statement) -> Result<(Class, &'static str),
         // The few settings that only tune the migration's own statements.
         S::Set(sqlparser::ast::Set::SingleAssignment { scope: Some(sqlparser::ast::ContextModifier::Local), variable, .. })
             if dialect == Dialect::Postgres
-                && matches!(variable.to_string().to_ascii_lowercase().as_str(), "lock_timeout" | "work_mem" | "maintenance_work_mem") =>
+                && variable.to_string().eq_ignore_ascii_case("lock_timeout") =>
         {
             (Class::Read, "SET LOCAL")
         }
@@ -825,6 +927,17 @@ mod tests {
             "DROP DATABASE postgres",
             "DROP SCHEMA public CASCADE",
             "CREATE TYPE t (INPUT = f, OUTPUT = g)",
+            "CREATE TABLE x () INHERITS (db_migrate_history)",
+            "CREATE TABLE x () INHERITS (pg_authid)",
+            "CREATE TABLE x (LIKE db_migrate_history)",
+            "ALTER TABLE secrets OWNER TO someone",
+            "CREATE TYPE pg_catalog.mood AS ENUM ('planted')",
+            "ALTER TABLE users RENAME TO db_migrate_seeds",
+            "CREATE INDEX db_migrate_seeds ON users (name)",
+            "SELECT nextval('invoice_no')",
+            "SET LOCAL work_mem = '2000GB'",
+            "SELECT $q\u{b7}$, $$ $q\u{b7}$ AS a, (DELETE FROM db_migrate_history) $q\u{b7}$ $$, $q\u{b7}$",
+            "SELECT U&'\\0041'",
         ] {
             refused(&g, Dialect::Postgres, sql);
         }
@@ -853,9 +966,14 @@ mod tests {
             "LOCK TABLES t WRITE",
             "SET GLOBAL general_log = 1",
             "CREATE USER evil",
+            "SELECT 1 FROM t WHERE 0 --\u{a0} UNION SELECT v FROM secrets",
+            "SELECT 1 -- a comment",
+            "SELECT 1 # a comment",
+            "ALTER TABLE secrets RENAME TO mysql.planted",
         ] {
             refused(&g, Dialect::Mysql, sql);
         }
+        assert!(g.check(Dialect::Postgres, "SELECT 'caf\u{e9}', \"na\u{ef}ve\" FROM t").is_ok(), "non-ASCII inside strings and quoted names is fine");
     }
 
     #[test]
@@ -933,6 +1051,11 @@ mod tests {
             (Dialect::Mysql, "RENAME TABLE secrets TO users"),
             (Dialect::Sqlite, "CREATE TABLE other (id INT)"),
             (Dialect::Postgres, "TRUNCATE users CASCADE"),
+            (Dialect::Postgres, "CREATE TEMP TABLE users (id int)"),
+            (Dialect::Postgres, "CREATE SEQUENCE db_migrate_seeds"),
+            (Dialect::Postgres, "CREATE TYPE db_migrate_history_lock AS ENUM ('x')"),
+            (Dialect::Postgres, "ALTER TABLE users OWNER TO postgres"),
+            (Dialect::Postgres, "ALTER TABLE users RENAME TO db_migrate_seeds"),
             (Dialect::Postgres, "DROP TABLE users CASCADE"),
             (Dialect::Postgres, "MERGE INTO secrets USING users ON secrets.id = users.id WHEN MATCHED THEN DELETE"),
         ] {

@@ -126,6 +126,8 @@ pub struct HostState {
     pub(super) deadline: Option<std::time::Instant>,
     /// Set when a host call ended past the deadline.
     pub(super) deadline_hit: bool,
+    /// The time limit, for messages.
+    pub(super) timeout: Option<std::time::Duration>,
 }
 
 impl WasiView for HostState {
@@ -245,10 +247,16 @@ fn to_wit_rows(rows: Vec<Vec<SqlValue>>) -> Vec<Vec<types::Value>> {
     rows.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect()
 }
 
+/// The most of a database's error message handed to a guest (a server may echo a huge value).
+const ERROR_TEXT: usize = 8192;
+
 fn to_wit_error(e: GuestSqlError) -> types::Error {
     match e {
-        GuestSqlError::Denied(m) => types::Error::Denied(m),
-        GuestSqlError::InvalidInput(m) => types::Error::InvalidInput(m),
+        GuestSqlError::Denied(m) => types::Error::Denied(clip(&m, ERROR_TEXT).into_owned()),
+        GuestSqlError::InvalidInput(m) => types::Error::InvalidInput(clip(&m, ERROR_TEXT).into_owned()),
+        GuestSqlError::Database { kind, message, code } if message.len() > ERROR_TEXT => {
+            to_wit_error(GuestSqlError::Database { kind, message: clip(&message, ERROR_TEXT).into_owned(), code })
+        }
         GuestSqlError::Database { kind, message, code } => types::Error::Database(types::DatabaseError {
             kind: match kind {
                 DbErrorKind::UniqueViolation => types::DatabaseErrorKind::UniqueViolation,
@@ -283,7 +291,9 @@ impl sql::Host for HostState {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
+        super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
+        super::db_call_ends();
         self.writes += 1;
         self.check_deadline()?;
         if let Ok(n) = r {
@@ -297,7 +307,9 @@ impl sql::Host for HostState {
             return Ok(Err(e));
         }
         let max = self.call_limits.max_rows;
+        super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.query(&statement, params.into_iter().map(to_sql).collect(), max, self.call_limits.max_bytes).await;
+        super::db_call_ends();
         // A query may write too (`INSERT … RETURNING`); count it as one for the dirty rule.
         self.writes += 1;
         self.check_deadline()?;
@@ -311,7 +323,9 @@ impl sql::Host for HostState {
             Err(e) => return Ok(Err(e)),
         };
         let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
+        super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.execute_batch(&statement, rows, admitted.insert.as_ref()).await;
+        super::db_call_ends();
         self.writes += 1;
         self.check_deadline()?;
         if let Ok(n) = r {
@@ -334,7 +348,9 @@ impl sql::Host for HostState {
             Ok(_) => return Ok(Err(types::Error::InvalidInput("a cursor reads a query (`SELECT …`); run other statements with execute".into()))),
             Err(e) => return Ok(Err(e)),
         }
+        super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await;
+        super::db_call_ends();
         self.check_deadline()?;
         match r {
             Ok((id, columns)) => Ok(Ok(self.table.push(CursorHandle { id, columns })?)),
@@ -404,7 +420,9 @@ impl sql::HostCursor for HostState {
     async fn next_page(&mut self, cursor: Resource<CursorHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<Vec<Vec<types::Value>>>, types::Error>> {
         let id = self.table.get(&cursor)?.id;
         let max = (max_rows as usize).clamp(1, self.call_limits.max_rows);
+        super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.cursor_next(id, max, self.call_limits.max_bytes).await;
+        super::db_call_ends();
         self.check_deadline()?;
         Ok(r.map(|page| page.map(to_wit_rows)).map_err(to_wit_error))
     }

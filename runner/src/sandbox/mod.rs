@@ -35,6 +35,45 @@ use host::Migration as MigrationWorld;
 pub use host::GuestContext;
 use policy::Policy;
 
+/// How long a database call may run past the guest's deadline before the process gives up on
+/// it (a single SQL function the server cannot interrupt, such as a quadratic string search).
+const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
+
+static WATCHDOG_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static WATCHDOG_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Marks the start of a guest's database call: if it has not returned `WATCHDOG_GRACE` after
+/// the deadline, the process stops (exit 2). Nothing false is left: the open transaction dies
+/// with the connection, and the run's lock with the session.
+pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration>) {
+    let Some(d) = deadline else { return };
+    let start = *WATCHDOG_START.get_or_init(Instant::now);
+    let limit = (d + WATCHDOG_GRACE).saturating_duration_since(start).as_millis() as u64 + 1;
+    WATCHDOG_LIMIT.store(limit, Ordering::SeqCst);
+    static SPAWN: std::sync::Once = std::sync::Once::new();
+    let secs = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
+    SPAWN.call_once(|| {
+        let _ = std::thread::Builder::new().name("db-migrate-watchdog".into()).spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let limit = WATCHDOG_LIMIT.load(Ordering::SeqCst);
+            if limit != 0 && start.elapsed().as_millis() as u64 > limit {
+                eprintln!(
+                    "error: a component's database call was still running {}s past its time limit ({secs}s) and the database \
+                     could not stop it; db-migrate stops here. The migration's open transaction is discarded with the \
+                     connection (nothing of it is kept; on MySQL, DDL it already ran leaves the migration dirty for `repair`)",
+                    WATCHDOG_GRACE.as_secs()
+                );
+                std::process::exit(2);
+            }
+        });
+    });
+}
+
+/// Marks the end of a guest's database call.
+pub(crate) fn db_call_ends() {
+    WATCHDOG_LIMIT.store(0, Ordering::SeqCst);
+}
+
 /// The most of a guest's own error text that is shown.
 const GUEST_TEXT: usize = 4096;
 
@@ -180,7 +219,14 @@ impl Sandbox {
     /// may touch them, whatever it was granted.
     pub fn history_table(mut self, table: &str) -> Self {
         let bare = table.rsplit('.').next().unwrap_or(table);
-        self.reserved = grants::Reserved { history: bare.to_ascii_lowercase() };
+        self.reserved.history = bare.to_ascii_lowercase();
+        self
+    }
+
+    /// Names the seed history table, equally out of every guest's reach.
+    pub fn seed_table(mut self, table: &str) -> Self {
+        let bare = table.rsplit('.').next().unwrap_or(table);
+        self.reserved.seeds = bare.to_ascii_lowercase();
         self
     }
 
@@ -306,6 +352,7 @@ impl Sandbox {
             host_error: None,
             deadline: limits.timeout.map(|t| Instant::now() + t),
             deadline_hit: false,
+            timeout: limits.timeout,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(limits.memory),

@@ -316,7 +316,8 @@ impl Seeder {
         };
         if let Some(policy) = guest {
             let bare = self.history_table.rsplit('.').next().unwrap_or(&self.history_table).to_ascii_lowercase();
-            let scope = crate::sandbox::guest_scope(policy, &crate::sandbox::grants::Reserved { history: bare }, None);
+            let seeds = self.seed_table.rsplit('.').next().unwrap_or(&self.seed_table).to_ascii_lowercase();
+            let scope = crate::sandbox::guest_scope(policy, &crate::sandbox::grants::Reserved { history: bare, seeds }, None);
             let b = slot.as_mut().expect("backend present");
             if let Err(e) = b.enter_guest(&scope).await {
                 return Err(Error::SeedFailed {
@@ -391,7 +392,7 @@ impl Seeder {
                         Some(p) => crate::sandbox::EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
                         None => self.policies.features(),
                     };
-                    *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?.history_table(&self.history_table));
+                    *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?.history_table(&self.history_table).seed_table(&self.seed_table));
                 }
                 let sb = sandbox.as_ref().expect("created above");
                 let policy = match pack {
