@@ -180,10 +180,12 @@ fn sqlite_own_tables_and_escapes_are_refused_to_unrestricted_guests() {
         ("execute", "PRAGMA foreign_keys = OFF"),
         ("query", "SELECT writefile('/tmp/dbm-x', 'y')"),
         ("execute", "CREATE TABLE x AS SELECT * FROM db_migrate_history"),
+        ("execute", "CREATE TABLE temp.users (id INTEGER, name TEXT)"),
+        ("execute", "CREATE INDEX db_migrate_seeds ON users (name)"),
     ] {
         a.refuses(call, sql);
     }
-    a.allows("execute", "CREATE TABLE allowed (id INTEGER)");
+    a.allows("execute", "CREATE INDEX users_name ON users (name)");
 }
 
 #[test]
@@ -282,6 +284,14 @@ const POSTGRES_PAYLOADS: &[(&str, &str)] = &[
     ("execute", "CREATE TEMP TABLE users (id int)"),
     ("query", "SELECT nextval('users_seq')"),
     ("execute", "SET LOCAL work_mem = '2000GB'"),
+    // Round two: db-migrate's names through constraints and index renames, temporary objects
+    // through schema qualification.
+    ("execute", "ALTER TABLE users RENAME CONSTRAINT users_pkey TO db_migrate_history_lock"),
+    ("execute", "ALTER INDEX users_pkey RENAME TO db_migrate_seeds"),
+    ("execute", "ALTER INDEX db_migrate_history_pkey RENAME TO zz"),
+    ("execute", "CREATE SEQUENCE s OWNED BY db_migrate_history.version"),
+    ("execute", "CREATE TABLE pg_temp.users (id int, name text)"),
+    ("execute", "CREATE TYPE pg_temp.text AS ENUM ('pwned')"),
 ];
 
 #[test]
@@ -397,6 +407,8 @@ const MARIADB_PAYLOADS: &[(&str, &str)] = &[
     ("execute", "ALTER TABLE users RENAME TO db_migrate_seeds"),
     ("query", "SELECT 1 # comment"),
     ("execute", "CREATE DEFINER = 'mariadb.sys'@'localhost' SQL SECURITY DEFINER VIEW v AS SELECT 1"),
+    ("execute", "INSERT INTO users (id, name) VALUES (101, CONCAT(@@datadir, '|', @@hostname))"),
+    ("execute", "CREATE TABLE t2 (id int) ENGINE=InnoDB TABLESPACE innodb_system"),
 ];
 
 #[test]

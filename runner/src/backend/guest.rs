@@ -84,6 +84,12 @@ impl Default for Reserved {
 }
 
 impl Reserved {
+    /// Whether the name is db-migrate's or begins like one (its indexes, constraints and
+    /// sequences carry the table's name first).
+    pub fn prefixes(&self, name: &str) -> bool {
+        self.contains(name) || name.starts_with(&self.history) || name.starts_with(&self.seeds) || name.starts_with("db_migrate_")
+    }
+
     /// Whether the bare (unqualified, lower-case) name is db-migrate's.
     pub fn contains(&self, bare: &str) -> bool {
         bare == self.history

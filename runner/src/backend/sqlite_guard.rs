@@ -181,12 +181,14 @@ impl Session {
                 self.table(name, db, "write", s.write)
             }
             ffi::SQLITE_CREATE_TEMP_TABLE if cursor_table(name) => Ok(()),
-            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_TEMP_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_CREATE_TEMP_VIEW
-            | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_TEMP_TABLE | ffi::SQLITE_DROP_VIEW | ffi::SQLITE_DROP_TEMP_VIEW => {
+            // Temporary objects would shadow the database's own for the rest of the session.
+            ffi::SQLITE_CREATE_TEMP_TABLE | ffi::SQLITE_CREATE_TEMP_VIEW | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_TEMP_TABLE
+            | ffi::SQLITE_DROP_TEMP_VIEW | ffi::SQLITE_DROP_TEMP_INDEX => Err("temporary objects are not a component's".into()),
+            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_VIEW => {
                 self.table(name, db, "create or drop", s.ddl)
             }
             // Index actions name the index, then its table.
-            ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_INDEX | ffi::SQLITE_DROP_TEMP_INDEX => {
+            ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX => {
                 self.table(a2.unwrap_or(""), db, "index", s.ddl)
             }
             // ALTER TABLE names the database, then the table.

@@ -128,9 +128,11 @@ impl Grants {
         }
         let system_schema = schema.map(str::to_ascii_lowercase);
         let system = match dialect {
-            Dialect::Sqlite => bare_lc.starts_with("sqlite_") || system_schema.as_deref().is_some_and(|s| s != "main" && s != "temp"),
+            // `temp` objects would shadow the database's own for the rest of the session.
+            Dialect::Sqlite => bare_lc.starts_with("sqlite_") || bare_lc.starts_with("pragma_") || system_schema.as_deref().is_some_and(|s| s != "main"),
             Dialect::Postgres => {
-                bare_lc.starts_with("pg_") || matches!(system_schema.as_deref(), Some("pg_catalog" | "pg_toast" | "information_schema"))
+                // `pg_temp` among them: temporary objects shadow real ones for the session.
+                bare_lc.starts_with("pg_") || system_schema.as_deref().is_some_and(|s| s.starts_with("pg_") || s == "information_schema")
             }
             Dialect::Mysql => system_schema.is_some(),
         };
@@ -142,7 +144,7 @@ impl Grants {
         }
         let Some(allowed) = &self.tables else { return Ok(()) };
         let default_schema = match dialect {
-            Dialect::Sqlite => matches!(system_schema.as_deref(), None | Some("main" | "temp")),
+            Dialect::Sqlite => matches!(system_schema.as_deref(), None | Some("main")),
             Dialect::Postgres => matches!(system_schema.as_deref(), None | Some("public")),
             Dialect::Mysql => system_schema.is_none(),
         };
@@ -172,6 +174,13 @@ impl Grants {
             .map_err(|e| format!("the statement cannot be read, so it is refused ({e})"))?;
         for t in &tokens {
             check_token(dialect, &t.token)?;
+            // db-migrate's names (and every name they prefix: their indexes, constraints,
+            // sequences) are never a guest's to mention, whatever the statement does with them.
+            if let Token::Word(w) = &t.token {
+                if reserved.prefixes(&w.value.to_ascii_lowercase()) {
+                    return Err(format!("`{}` is one of db-migrate's own names; no component may use it", w.value));
+                }
+            }
         }
         let statements = Parser::new(&*pd)
             .with_tokens_with_locations(tokens)
@@ -285,6 +294,10 @@ fn check_token(dialect: Dialect, token: &Token) -> Result<(), String> {
         }
         Token::Whitespace(_) => Ok(()),
         Token::Word(w) if w.quote_style.is_none() && !w.value.is_ascii() => Err(format!("{non_ascii} (`{}`)", w.value)),
+        // Server and user variables: server settings, and session state the host shares.
+        Token::Word(w) if dialect == Dialect::Mysql && w.quote_style.is_none() && w.value.starts_with('@') => {
+            Err(format!("variables (`{}`) are not a component's on MySQL", w.value))
+        }
         Token::Word(_) => Ok(()),
         Token::DollarQuotedString(d) => match &d.tag {
             Some(tag) if !(tag.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => {
@@ -437,7 +450,7 @@ fn named_objects(stmt: &Statement) -> Result<Vec<ObjectName>, String> {
 /// the storage engines that keep rows in the server's own files are allowed.
 fn mysql_table_options(stmt: &Statement) -> Result<(), String> {
     let text = stmt.to_string().to_ascii_uppercase();
-    for word in ["DIRECTORY", "CONNECTION"] {
+    for word in ["DIRECTORY", "CONNECTION", "TABLESPACE"] {
         if text.contains(word) {
             return Err(format!("the table option `{word}` reaches outside the database; it is never allowed to components"));
         }
@@ -892,6 +905,7 @@ mod tests {
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END",
             "SELECT random()",
             "FROBNICATE the database",
+            "CREATE TABLE temp.users (id INTEGER, name TEXT)",
         ] {
             refused(&g, Dialect::Sqlite, sql);
         }
@@ -935,6 +949,13 @@ mod tests {
             "ALTER TABLE users RENAME TO db_migrate_seeds",
             "CREATE INDEX db_migrate_seeds ON users (name)",
             "SELECT nextval('invoice_no')",
+            "CREATE TABLE mine (id int, CONSTRAINT db_migrate_seeds PRIMARY KEY (id))",
+            "ALTER INDEX users_pkey RENAME TO db_migrate_seeds",
+            "ALTER TABLE users RENAME CONSTRAINT users_pkey TO db_migrate_history_lock",
+            "ALTER INDEX db_migrate_history_pkey RENAME TO zz",
+            "CREATE SEQUENCE s OWNED BY db_migrate_history.version",
+            "CREATE TABLE pg_temp.users (id int)",
+            "CREATE TYPE pg_temp.text AS ENUM ('pwned')",
             "SET LOCAL work_mem = '2000GB'",
             "SELECT $q\u{b7}$, $$ $q\u{b7}$ AS a, (DELETE FROM db_migrate_history) $q\u{b7}$ $$, $q\u{b7}$",
             "SELECT U&'\\0041'",
@@ -970,6 +991,9 @@ mod tests {
             "SELECT 1 -- a comment",
             "SELECT 1 # a comment",
             "ALTER TABLE secrets RENAME TO mysql.planted",
+            "INSERT INTO users (id, name) VALUES (101, CONCAT(@@datadir, '|', @@hostname))",
+            "SELECT @x := 1",
+            "CREATE TABLE t2 (id int) ENGINE=InnoDB TABLESPACE innodb_system",
         ] {
             refused(&g, Dialect::Mysql, sql);
         }
