@@ -17,7 +17,7 @@ pub struct ChecksumMemo {
 }
 
 /// The identity of a file, or `None` where the platform gives none.
-fn identity(meta: &std::fs::Metadata) -> Option<String> {
+pub(crate) fn identity(meta: &std::fs::Metadata) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -98,19 +98,7 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
-/// The identity of a file, as the MAC file remembers it.
-fn identity(meta: &std::fs::Metadata) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(format!("{}:{}:{}:{}.{}:{}.{}", meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        None
-    }
-}
+use crate::migrate::memo::identity;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
