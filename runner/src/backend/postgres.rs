@@ -943,6 +943,10 @@ impl GuestSql for PgBackend {
             return;
         }
         self.deadline = None;
+        // The guest's scratch tables go with its session: they shadow nothing afterwards.
+        if !self.in_tx {
+            let _ = self.conn.execute("DISCARD TEMP").await;
+        }
         if let (Some(own), Some(role)) = (self.parked.take(), self.guest_role.take()) {
             let guest = std::mem::replace(&mut self.conn, own);
             self.guest_conns.insert(role, guest);

@@ -672,6 +672,16 @@ impl GuestSql for SqliteBackend {
             }
             g.guard().stop();
             let _ = super::sqlite_guard::limit_length(&mut self.conn, None).await;
+            // The guest's scratch tables go with its session: they shadow nothing afterwards.
+            let scratch: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
+            )
+            .fetch_all(&mut self.conn)
+            .await
+            .unwrap_or_default();
+            for t in scratch {
+                let _ = self.conn.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\"")))).await;
+            }
         }
     }
 

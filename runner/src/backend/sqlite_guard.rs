@@ -181,21 +181,22 @@ impl Session {
                 self.table(name, db, "write", s.write)
             }
             ffi::SQLITE_CREATE_TEMP_TABLE if cursor_table(name) => Ok(()),
-            // Temporary objects would shadow the database's own for the rest of the session.
-            ffi::SQLITE_CREATE_TEMP_TABLE | ffi::SQLITE_CREATE_TEMP_VIEW | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_TEMP_TABLE
-            | ffi::SQLITE_DROP_TEMP_VIEW | ffi::SQLITE_DROP_TEMP_INDEX => Err("temporary objects are not a component's".into()),
-            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_VIEW => {
-                self.table(name, db, "create or drop", s.ddl)
-            }
+            // Temporary views would outlive the session's cleanup of scratch tables.
+            ffi::SQLITE_CREATE_TEMP_VIEW | ffi::SQLITE_DROP_TEMP_VIEW => Err("temporary views are not a component's".into()),
+            // Scratch tables (dropped by the host when the guest's session ends).
+            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_VIEW | ffi::SQLITE_CREATE_TEMP_TABLE
+            | ffi::SQLITE_DROP_TEMP_TABLE => self.table(name, db, "create or drop", s.ddl),
             // Index actions name the index, then its table.
-            ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX => {
+            ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_TEMP_INDEX => {
                 self.table(a2.unwrap_or(""), db, "index", s.ddl)
             }
             // ALTER TABLE names the database, then the table.
             ffi::SQLITE_ALTER_TABLE => self.table(a2.unwrap_or(""), a1, "alter", s.ddl),
             ffi::SQLITE_FUNCTION => {
                 let f = a2.unwrap_or("").to_ascii_lowercase();
-                if super::functions::allowed(super::Dialect::Sqlite, &f) || s.functions.contains(&f) {
+                // SQLite's own helpers of ALTER TABLE (internal: user SQL cannot call them).
+                let alter_helper = s.ddl && f.starts_with("sqlite_") && (f.contains("rename") || f.contains("drop_column"));
+                if super::functions::allowed(super::Dialect::Sqlite, &f) || s.functions.contains(&f) || alter_helper {
                     Ok(())
                 } else {
                     Err(format!("the function `{f}` is not one a component may call (the database refused it)"))

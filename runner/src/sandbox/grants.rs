@@ -128,8 +128,7 @@ impl Grants {
         }
         let system_schema = schema.map(str::to_ascii_lowercase);
         let system = match dialect {
-            // `temp` objects would shadow the database's own for the rest of the session.
-            Dialect::Sqlite => bare_lc.starts_with("sqlite_") || bare_lc.starts_with("pragma_") || system_schema.as_deref().is_some_and(|s| s != "main"),
+            Dialect::Sqlite => bare_lc.starts_with("sqlite_") || bare_lc.starts_with("pragma_") || system_schema.as_deref().is_some_and(|s| s != "main" && s != "temp"),
             Dialect::Postgres => {
                 // `pg_temp` among them: temporary objects shadow real ones for the session.
                 bare_lc.starts_with("pg_") || system_schema.as_deref().is_some_and(|s| s.starts_with("pg_") || s == "information_schema")
@@ -144,7 +143,7 @@ impl Grants {
         }
         let Some(allowed) = &self.tables else { return Ok(()) };
         let default_schema = match dialect {
-            Dialect::Sqlite => matches!(system_schema.as_deref(), None | Some("main")),
+            Dialect::Sqlite => matches!(system_schema.as_deref(), None | Some("main" | "temp")),
             Dialect::Postgres => matches!(system_schema.as_deref(), None | Some("public")),
             Dialect::Mysql => system_schema.is_none(),
         };
@@ -208,8 +207,10 @@ impl Grants {
             mysql_table_options(stmt)?;
         }
         if let Statement::CreateTable(c) = stmt {
-            if c.temporary {
-                return Err("temporary tables are not a component's: they would shadow real tables for the rest of the session".into());
+            // Scratch tables are fine where the host drops them when the guest's session ends
+            // (so they shadow nothing afterwards); MySQL's outlive it on the shared session.
+            if c.temporary && dialect == Dialect::Mysql {
+                return Err("temporary tables are not a component's on MySQL: they would outlive it on the session".into());
             }
         }
         if let Statement::CreateView(v) = stmt {
@@ -905,7 +906,6 @@ mod tests {
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END",
             "SELECT random()",
             "FROBNICATE the database",
-            "CREATE TABLE temp.users (id INTEGER, name TEXT)",
         ] {
             refused(&g, Dialect::Sqlite, sql);
         }
@@ -1075,7 +1075,6 @@ mod tests {
             (Dialect::Mysql, "RENAME TABLE secrets TO users"),
             (Dialect::Sqlite, "CREATE TABLE other (id INT)"),
             (Dialect::Postgres, "TRUNCATE users CASCADE"),
-            (Dialect::Postgres, "CREATE TEMP TABLE users (id int)"),
             (Dialect::Postgres, "CREATE SEQUENCE db_migrate_seeds"),
             (Dialect::Postgres, "CREATE TYPE db_migrate_history_lock AS ENUM ('x')"),
             (Dialect::Postgres, "ALTER TABLE users OWNER TO postgres"),
