@@ -263,9 +263,14 @@ pub trait GuestSql {
     async fn close_cursor(&mut self, id: u64);
     /// A catalog query of the host's own on the guest's behalf (already checked against its
     /// grant), run outside the guest's enforcement.
-    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<Rows, GuestSqlError>;
+    /// (Servers need nothing special: the host's check already ran; SQLite sets its guard aside.)
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<Rows, GuestSqlError> {
+        self.query(statement, params, usize::MAX, usize::MAX).await
+    }
     /// A statement of the host's own inside a guest session (a seed's record, a reset).
-    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<u64, GuestSqlError>;
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<u64, GuestSqlError> {
+        self.execute(statement, params).await
+    }
     /// Starts a guest session: from here until [`GuestSql::leave_guest`], the database
     /// enforces `scope` on the guest's statements (host statements in between are the host's).
     async fn enter_guest(&mut self, scope: &GuestScope) -> Result<(), GuestSqlError>;

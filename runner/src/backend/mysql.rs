@@ -715,14 +715,6 @@ impl GuestSql for MySqlBackend {
         Ok(Some(page))
     }
 
-    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
-        self.query(statement, params, usize::MAX, usize::MAX).await
-    }
-
-    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
-        self.execute(statement, params).await
-    }
-
     async fn enter_guest(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
         self.deadline = scope.deadline;
         self.guest_depth += 1;
