@@ -163,10 +163,12 @@ impl LimitsConfig {
             }
         }
         if let Some(m) = self.memory_mib {
-            if m == 0 {
-                problems.push(format!("{at} memory_mib must be at least 1"));
+            // A component's memory is 32-bit: 4 GiB is the most it can address.
+            if m == 0 || m > 4096 {
+                problems.push(format!("{at} memory_mib must be between 1 and 4096 (MiB), not {m}"));
+            } else {
+                base.memory = (m as usize) << 20;
             }
-            base.memory = (m as usize).saturating_mul(1 << 20);
         }
         if let Some(f) = self.fuel {
             base.fuel = Some(f);
@@ -175,6 +177,9 @@ impl LimitsConfig {
             base.calls.max_rows = v.max(1);
         }
         if let Some(v) = self.max_statement_bytes {
+            if v == 0 {
+                problems.push(format!("{at} max_statement_bytes must be at least 1"));
+            }
             base.calls.max_statement_bytes = v;
         }
         if let Some(v) = self.max_params {

@@ -25,6 +25,7 @@ pub mod backend;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod interrupt;
 pub mod lint;
 pub mod migrate;
 pub mod sandbox;

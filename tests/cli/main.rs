@@ -6,6 +6,7 @@ mod baseline;
 mod common;
 mod components;
 mod errors;
+mod faults;
 mod formats;
 mod hostile;
 mod hostile_sql;

@@ -31,6 +31,12 @@ impl TestDb {
         db
     }
 
+    /// A unique name for a database that does not exist yet (dropped at the end all the same).
+    pub fn fresh(kind: Kind) -> Self {
+        let name = format!("dbm_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        TestDb { kind, name }
+    }
+
     pub fn url(&self) -> String {
         match self.kind {
             Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
@@ -108,7 +114,7 @@ impl Drop for TestDb {
     }
 }
 
-fn run(p: &Project, db: &TestDb, args: &[&str]) -> (i32, String, String) {
+pub fn run(p: &Project, db: &TestDb, args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["--database-url", &db.url()[..]].into_iter().map(String::from).collect::<Vec<_>>();
     all.extend(args.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();

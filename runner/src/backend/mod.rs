@@ -7,6 +7,7 @@
 //! row commit together; a non-transactional one is recorded `dirty` first and flipped when done,
 //! so a crash leaves a visible mark instead of a silent half-state.
 
+mod cancel;
 pub mod functions;
 pub mod guest;
 pub mod mongo;
@@ -14,11 +15,12 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod sqlite_guard;
+mod sqlite_script;
 pub mod url;
 
 use std::time::{Duration, Instant};
 
-use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::AppliedMigration;
 use crate::migrate::source::Migration;
 use crate::migrate::statements;
@@ -44,9 +46,10 @@ pub trait Backend {
     /// transaction commits, or the dirty mark is resolved.
     async fn finish(&mut self, migration: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()>;
     /// Abandons what [`Backend::begin`] started: rolls back, or — outside a transaction, when
-    /// nothing was changed — removes the dirty mark again. Returns true when the migration is
-    /// left recorded as dirty (part of it may have been applied).
-    async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool;
+    /// nothing was changed — removes the dirty mark again. Says what is left: nothing, a dirty
+    /// row (part of it may have been applied), or — when the database could not be asked —
+    /// unknown.
+    async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept;
     /// Records a dirty migration as applied (after a human checked the schema).
     async fn mark_applied(&mut self, version: i64) -> Result<bool>;
     /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
@@ -145,7 +148,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
         Err((done, source)) => {
             // Each statement is atomic: if the first one failed, nothing changed.
             let changed = done > 0;
-            let dirty = b.abort(m, direction, script.transaction, changed).await;
+            let kept = b.abort(m, direction, script.transaction, changed).await;
             let line = statements::split(&script.sql).get(done).map(|s| script.file_line(s.line));
             Err(Error::MigrationFailed {
                 migration: MigrationRef { version: m.version, name: m.name.clone() },
@@ -153,7 +156,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
                 path: script.path.clone(),
                 line,
                 source,
-                dirty,
+                kept,
             })
         }
     }
@@ -173,7 +176,7 @@ pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction:
             Ok(took)
         }
         Err((done, mut source)) => {
-            let dirty = b.abort(m, direction, false, done > 0).await;
+            let kept = b.abort(m, direction, false, done > 0).await;
             let c = &script.commands[done];
             source.message = format!("command {} of {} (`{}`): {}", done + 1, script.commands.len(), c.name, source.message);
             Err(Error::MigrationFailed {
@@ -182,7 +185,7 @@ pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction:
                 path: script.path.clone(),
                 line: Some(c.line),
                 source,
-                dirty,
+                kept,
             })
         }
     }
@@ -291,7 +294,7 @@ impl Backend for AnyBackend {
     async fn finish(&mut self, m: &Migration, d: Direction, tx: bool, took: Duration) -> Result<()> {
         dispatch!(self, b => b.finish(m, d, tx, took).await)
     }
-    async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) -> bool {
+    async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) -> Kept {
         dispatch!(self, b => b.abort(m, d, tx, changed).await)
     }
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

@@ -19,7 +19,7 @@ use mongodb::{Client, ClientSession, Collection, Cursor, Database, SessionCursor
 
 use super::OpenMode;
 use super::guest::{DbErrorKind, GuestSqlError};
-use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};
 use crate::migrate::source::Migration;
 
@@ -377,14 +377,15 @@ impl super::Backend for MongoBackend {
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, changed: bool) -> bool {
+    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, changed: bool) -> Kept {
         self.drop_cursors().await;
         if let Some(mut s) = self.session.take() {
+            // The server aborts an uncommitted transaction on its own if this cannot reach it.
             let _ = s.abort_transaction().await;
-            return false;
+            return Kept::Nothing;
         }
         if changed {
-            return true;
+            return Kept::Dirty;
         }
         // Nothing was changed: undo the dirty mark.
         let coll = self.history();
@@ -392,7 +393,7 @@ impl super::Backend for MongoBackend {
             Direction::Up => coll.delete_one(doc! { "_id": m.version, "status": "dirty" }).await.is_ok(),
             Direction::Down => coll.update_one(doc! { "_id": m.version }, doc! { "$set": { "status": "applied" } }).await.is_ok(),
         };
-        !undone
+        if undone { Kept::Nothing } else { Kept::Dirty }
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, V
 
 use super::OpenMode;
 use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
-use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};
 use crate::migrate::source::Migration;
 
@@ -52,13 +52,18 @@ pub struct MySqlBackend {
     saved_sql_mode: Option<String>,
     /// The history as it stood when a restricted guest began.
     history_print: Option<String>,
+    /// The runner's own connection id, asked once, for cancelling a statement on Ctrl-C.
+    connection_id: Option<u64>,
 }
 
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
-    Error::Connect(format!(
-        "cannot connect to MySQL/MariaDB at `{redacted}`: {}; is the server running and the URL right? (`--wait` waits for it to start)",
-        super::url::redact(&DbError::from(e).to_string())
-    ))
+    // Only a failure to reach the server is blamed on the connection.
+    let hint = if matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut) {
+        "; is the server running and the URL right? (`--wait` waits for it to start)"
+    } else {
+        ""
+    };
+    Error::Connect(format!("cannot connect to MySQL/MariaDB at `{redacted}`: {}{hint}", super::url::redact(&DbError::from(e).to_string())))
 }
 
 impl MySqlBackend {
@@ -78,7 +83,19 @@ impl MySqlBackend {
                 }
                 let mut admin = opts.clone().database("").connect().await.map_err(|e| connect_error(&redacted, e))?;
                 let create = format!("CREATE DATABASE IF NOT EXISTS `{}`", name.replace('`', "``"));
-                admin.execute(AssertSqlSafe(create)).await.map_err(|e| connect_error(&redacted, e))?;
+                match admin.execute(AssertSqlSafe(create)).await {
+                    Ok(_) => {}
+                    // ER_DB_CREATE_EXISTS: another runner created it at the same moment.
+                    Err(sqlx::Error::Database(d)) if d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|m| m.number() == 1007) => {}
+                    Err(e) => {
+                        return Err(Error::Database {
+                            context: format!(
+                                "the database `{name}` does not exist and db-migrate could not create it (create it yourself, or grant db-migrate's user CREATE)"
+                            ),
+                            source: DbError::from(e),
+                        });
+                    }
+                }
                 let _ = admin.close().await;
                 opts.connect().await.map_err(|e| connect_error(&redacted, e))?
             }
@@ -104,6 +121,7 @@ impl MySqlBackend {
             guest_account: None,
             saved_sql_mode: None,
             history_print: None,
+            connection_id: None,
         }))
     }
 
@@ -229,6 +247,10 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
+        if self.connection_id.is_none() {
+            self.connection_id = sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut self.conn).await.ok();
+        }
+        let _cancel = self.connection_id.map(|id| crate::interrupt::on_request(super::cancel::MySql { opts: self.opts.clone(), id }));
         let mut done = 0usize;
         let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
         while let Some(r) = stream.next().await {
@@ -268,16 +290,22 @@ impl super::Backend for MySqlBackend {
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, _changed: bool) -> bool {
+    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, _changed: bool) -> Kept {
         self.drop_cursors().await;
         let _ = self.conn.execute("ROLLBACK").await;
-        // What survived the rollback is what a DDL statement committed: the truth about dirtiness.
+        // What survived the rollback is what a DDL statement committed: the truth about
+        // dirtiness. If the history cannot be read back (the connection is gone), nobody knows
+        // what DDL committed before the failure, and the message must say so.
         let q = format!("SELECT status FROM {} WHERE version = ?", self.t());
-        let status: Option<String> = sqlx::query_scalar(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await.ok().flatten();
-        match direction {
+        let status: Option<String> = match sqlx::query_scalar(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await {
+            Ok(s) => s,
+            Err(_) => return Kept::Unknown,
+        };
+        let dirty = match direction {
             Direction::Up => status.is_some(),
             Direction::Down => status.as_deref() == Some("dirty"),
-        }
+        };
+        if dirty { Kept::Dirty } else { Kept::Nothing }
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, V
 
 use super::OpenMode;
 use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
-use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};
 use crate::migrate::source::Migration;
 use crate::migrate::statements;
@@ -94,6 +94,8 @@ pub struct PgBackend {
     /// The history as it stood when a restricted guest began: checked again before the
     /// migration is recorded, since that role may write the history table.
     history_print: Option<String>,
+    /// The runner's own backend's pid, asked once, for cancelling a statement on Ctrl-C.
+    pid: Option<i32>,
 }
 
 fn db_error(e: sqlx::Error) -> DbError {
@@ -111,7 +113,14 @@ impl PgBackend {
         let redacted = super::url::redact(url);
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?
-            .application_name("db-migrate");
+            .application_name("db-migrate")
+            // TCP keepalives: a runner whose machine vanished without closing the socket is
+            // noticed in about a minute (see `watch_client` for a killed runner).
+            .options([
+                ("tcp_keepalives_idle", "30"),
+                ("tcp_keepalives_interval", "10"),
+                ("tcp_keepalives_count", "3"),
+            ]);
         let conn = match opts.connect().await {
             Ok(c) => c,
             Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("3D000") => {
@@ -125,9 +134,11 @@ impl PgBackend {
                 let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
                 match admin.execute(AssertSqlSafe(create)).await {
                     Ok(_) => {}
-                    // Another runner created it a moment ago.
-                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42P04") => {}
-                    Err(e) => return Err(connect_error(&redacted, e)),
+                    // Another runner created it a moment ago: `duplicate_database` when its
+                    // creation had committed, a unique violation on pg_database's name index
+                    // when both were creating it at once.
+                    Err(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("42P04" | "23505")) => {}
+                    Err(e) => return Err(create_error(&name, e)),
                 }
                 let _ = admin.close().await;
                 opts.connect().await.map_err(|e| connect_error(&redacted, e))?
@@ -135,6 +146,10 @@ impl PgBackend {
             Err(e) => return Err(connect_error(&redacted, e)),
         };
         super::disable_nagle();
+        let mut conn = conn;
+        if mode == OpenMode::ReadWrite {
+            watch_client(&mut conn).await;
+        }
         Ok(Some(PgBackend {
             conn,
             sql: HistorySql::new(table),
@@ -151,6 +166,7 @@ impl PgBackend {
             guest_conns: HashMap::new(),
             guest_role: None,
             history_print: None,
+            pid: None,
         }))
     }
 
@@ -357,10 +373,35 @@ impl PgBackend {
 }
 
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
-    Error::Connect(format!(
-        "cannot connect to PostgreSQL at `{redacted}`: {}; is the server running and the URL right? (`--wait` waits for it to start)",
-        super::url::redact(&DbError::from(e).to_string())
-    ))
+    // Only a failure to reach the server is blamed on the connection; anything the server
+    // answered (a refused login, a missing role) is reported as what it is.
+    let hint = if matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut) {
+        "; is the server running and the URL right? (`--wait` waits for it to start)"
+    } else {
+        ""
+    };
+    Error::Connect(format!("cannot connect to PostgreSQL at `{redacted}`: {}{hint}", super::url::redact(&DbError::from(e).to_string())))
+}
+
+/// A runner killed mid-statement (kill -9, Ctrl-\\, the OOM killer) must not leave its backend
+/// running the statement and holding the run's lock until the statement ends: from PostgreSQL
+/// 14 on, the server can poll the client's socket while a statement runs and end the session as
+/// soon as the client is gone. One poll(2) a second costs nothing measurable. Older servers
+/// lack the setting (and refuse it as a startup option), so it is set only where it exists.
+async fn watch_client(conn: &mut PgConnection) {
+    if conn.server_version_num().is_some_and(|v| v >= 140000) {
+        let _ = conn.execute("SET client_connection_check_interval = 1000").await;
+    }
+}
+
+/// Creating a missing database failed although the server answered.
+fn create_error(name: &str, e: sqlx::Error) -> Error {
+    Error::Database {
+        context: format!(
+            "the database `{name}` does not exist and db-migrate could not create it (create it yourself, or give db-migrate's user CREATEDB)"
+        ),
+        source: DbError::from(e),
+    }
 }
 
 impl super::Backend for PgBackend {
@@ -445,6 +486,10 @@ impl super::Backend for PgBackend {
         // one multi-statement query, and outside a transaction it is required (several
         // statements in one simple query form an implicit transaction block, which
         // `CREATE INDEX CONCURRENTLY` refuses).
+        if self.pid.is_none() {
+            self.pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut self.conn).await.ok();
+        }
+        let _cancel = self.pid.map(|pid| crate::interrupt::on_request(super::cancel::Pg { opts: self.opts.clone(), pid }));
         for (done, stmt) in statements::split(script).iter().enumerate() {
             if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
                 return Err((done, e.into()));
@@ -508,25 +553,31 @@ impl super::Backend for PgBackend {
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool {
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.drop_cursors().await;
         if transactional && std::mem::take(&mut self.pending_begin) {
             // Nothing was sent: nothing to undo.
             self.in_tx = false;
-            return false;
+            return Kept::Nothing;
         }
         if transactional {
+            // Even when the connection is gone: the server rolls back a transaction whose
+            // session ends, and the COMMIT is only ever sent by `finish`.
             self.rollback().await;
-            return false;
+            return Kept::Nothing;
         }
-        if !changed {
-            let undo = match direction {
-                Direction::Up => self.sql.delete.clone(),
-                Direction::Down => self.sql.mark_applied.clone(),
-            };
-            let _ = self.exec(undo, m.version).await;
+        if changed {
+            return Kept::Dirty;
         }
-        changed
+        let undo = match direction {
+            Direction::Up => self.sql.delete.clone(),
+            Direction::Down => self.sql.mark_applied.clone(),
+        };
+        match self.exec(undo, m.version).await {
+            Ok(_) => Kept::Nothing,
+            // The dirty row was committed by `begin` and is still there.
+            Err(_) => Kept::Dirty,
+        }
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {
@@ -759,6 +810,7 @@ impl PgBackend {
                 let mut c = c;
                 // Strings end where the host's parser thinks they do.
                 c.execute("SET standard_conforming_strings = on").await.map_err(|e| GuestSqlError::Denied(DbError::from(e).to_string()))?;
+                watch_client(&mut c).await;
                 c
             }
         };

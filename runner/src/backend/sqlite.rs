@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, V
 
 use super::OpenMode;
 use super::url::SqliteTarget;
-use crate::migrate::error::{DbError, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus, now_utc};
 use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 use crate::migrate::source::Migration;
@@ -294,15 +294,7 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
-        let mut done = 0usize;
-        let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
-        while let Some(r) = stream.next().await {
-            match r {
-                Ok(_) => done += 1,
-                Err(e) => return Err((done, e.into())),
-            }
-        }
-        Ok(())
+        super::sqlite_script::exec_script(&mut self.conn, script).await
     }
 
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
@@ -323,20 +315,24 @@ impl super::Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> bool {
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.drop_cursors().await;
         if transactional {
+            // SQLite rolls back an open transaction itself if this fails (the journal).
             self.rollback().await;
-            return false;
+            return Kept::Nothing;
         }
-        if !changed {
-            let undo = match direction {
-                Direction::Up => &self.sql.delete,
-                Direction::Down => &self.sql.mark_applied,
-            };
-            let _ = sqlx::query(sql(undo)).bind(m.version).execute(&mut self.conn).await;
+        if changed {
+            return Kept::Dirty;
         }
-        changed
+        let undo = match direction {
+            Direction::Up => &self.sql.delete,
+            Direction::Down => &self.sql.mark_applied,
+        };
+        match sqlx::query(sql(undo)).bind(m.version).execute(&mut self.conn).await {
+            Ok(_) => Kept::Nothing,
+            Err(_) => Kept::Dirty,
+        }
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {

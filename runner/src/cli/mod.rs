@@ -87,16 +87,16 @@ struct Global {
     /// Print more: where the database URL came from, each migration's file, component cache use.
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Seconds to wait for another run's migration lock before giving up.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60.0)]
-    lock_timeout: f64,
+    /// Seconds to wait for another run's migration lock before giving up (0 to a year; default 60).
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    lock_timeout: std::time::Duration,
     /// How runs lock each other out: `session` (the server's own lock; default) or `table` (a
     /// lock row with an expiry, for PgBouncer transaction pooling and similar).
     #[arg(long, global = true, value_name = "MODE", value_enum)]
     lock_mode: Option<CliLockMode>,
     /// Wait until the database accepts connections (default 60 s), e.g. while a container starts.
-    #[arg(long, global = true, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
-    wait: Option<f64>,
+    #[arg(long, global = true, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true, value_parser = parse_seconds)]
+    wait: Option<std::time::Duration>,
     /// An argument for component migrations (`context.args`), KEY=VALUE; repeatable.
     #[arg(long = "arg", global = true, value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
@@ -106,6 +106,19 @@ struct Global {
 enum CliLockMode {
     Session,
     Table,
+}
+
+/// The longest duration a flag takes: a year. Beyond it a number is a typo, and `Instant`
+/// arithmetic would overflow.
+const MAX_SECONDS: f64 = 31_536_000.0;
+
+/// A number of seconds from the command line: finite, not negative, at most a year.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !secs.is_finite() || !(0.0..=MAX_SECONDS).contains(&secs) {
+        return Err(format!("`{s}` is out of range: give a number of seconds from 0 to {MAX_SECONDS} (a year)"));
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn parse_arg(s: &str) -> Result<(String, String), String> {
@@ -168,7 +181,8 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             out.error(&e);
-            ExitCode::from(2)
+            // 128 + SIGINT, as shells report a process Ctrl-C stopped.
+            ExitCode::from(if matches!(e, Error::Interrupted { .. }) { 130 } else { 2 })
         }
     }
 }
@@ -187,10 +201,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         _ => {}
     }
     let mut settings = Settings::resolve(&overrides)?;
-    if !(cli.global.lock_timeout.is_finite() && cli.global.lock_timeout >= 0.0) {
-        return Err(Error::Config("--lock-timeout takes a number of seconds".into()));
-    }
-    settings.lock_timeout = std::time::Duration::from_secs_f64(cli.global.lock_timeout);
+    settings.lock_timeout = cli.global.lock_timeout;
     if let Some(m) = cli.global.lock_mode {
         settings.lock_mode = match m {
             CliLockMode::Session => crate::backend::LockMode::Session,
@@ -206,6 +217,12 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         crate::backend::url::redact(&settings.database_url),
         settings.url_source.describe()
     ));
+    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_)) {
+        // Ctrl-C and SIGTERM roll back the migration in flight and release the lock (exit 130).
+        if let Err(e) = crate::interrupt::install() {
+            out.verbose(&format!("cannot install the Ctrl-C handler ({e}); a signal stops the run without cleanup"));
+        }
+    }
     match cli.command {
         Command::Init | Command::Inspect(_) => unreachable!("handled above"),
         Command::Build(a) => build::run(&settings, a, out),
@@ -236,13 +253,14 @@ fn default_db_file(settings: &Settings) -> Option<PathBuf> {
 }
 
 /// `--wait`: retries connecting until the server answers or `secs` pass.
-async fn wait_for_database(settings: &Settings, secs: f64, out: &Output) -> Result<(), Error> {
+async fn wait_for_database(settings: &Settings, wait: std::time::Duration, out: &Output) -> Result<(), Error> {
     use crate::backend::{DatabaseUrl, OpenMode};
     let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
     if matches!(url, DatabaseUrl::Sqlite(_)) {
         return Ok(());
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0));
+    let secs = wait.as_secs_f64();
+    let deadline = std::time::Instant::now() + wait;
     let mut announced = false;
     loop {
         match crate::backend::connect(&url, &settings.history_table, OpenMode::ReadOnly).await {

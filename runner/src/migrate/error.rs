@@ -224,8 +224,8 @@ pub enum Error {
         line: Option<usize>,
         /// The database's error.
         source: DbError,
-        /// True when the migration ran outside a transaction and is now recorded as dirty.
-        dirty: bool,
+        /// What the failure left behind.
+        kept: Kept,
     },
     /// A component migration failed: it returned an error, trapped, ran out of time, or could not
     /// be loaded. Its changes were rolled back unless `dirty` is set.
@@ -241,8 +241,8 @@ pub enum Error {
         blame: Blame,
         /// What happened, in the guest's words where it said something.
         message: String,
-        /// True when the migration ran outside a transaction and is now recorded as dirty.
-        dirty: bool,
+        /// What the failure left behind.
+        kept: Kept,
     },
     /// A seed failed: its SQL, its component, or its bookkeeping.
     #[error("{}", seed_failed(self))]
@@ -269,6 +269,17 @@ pub enum Error {
          Run `db-migrate status` to see where things stand"
     )]
     Conflict(MigrationRef),
+    /// A signal (Ctrl-C, SIGTERM) stopped the run: the migration in flight, if any, failed and
+    /// was handled like any failure (`during` says what it left); the ones before it stay.
+    #[error("{}", interrupted(self))]
+    Interrupted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// Migrations (or seeds) this run completed before the signal: they stay.
+        completed: usize,
+        /// The failure of the step in flight, when one was running.
+        during: Option<Box<Error>>,
+    },
     /// A file operation of the CLI (init, create) failed.
     #[error("{path}: {message}")]
     Io {
@@ -279,16 +290,36 @@ pub enum Error {
     },
 }
 
+/// What a failed migration left behind. A message about it must be true, so when the runner
+/// could not find out (the connection was lost before it could roll back or read the history
+/// back) it says so instead of guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kept {
+    /// Everything was rolled back: the migration's changes and its history row.
+    Nothing,
+    /// It ran outside a transaction and part of it may have been applied; it is recorded as dirty.
+    Dirty,
+    /// The runner lost the database before it could tell: it may be partly applied (DDL commits
+    /// implicitly on MySQL) and its history row may be dirty.
+    Unknown,
+}
+
 /// What a failed migration left behind, and what to do about it.
-fn aftermath(migration: &MigrationRef, dirty: bool) -> String {
-    if dirty {
-        format!(
+fn aftermath(migration: &MigrationRef, kept: Kept) -> String {
+    let v = migration.version;
+    match kept {
+        Kept::Dirty => format!(
             "\nthe migration ran outside a transaction, so part of it may have been applied; it is recorded as dirty. \
-             Check the schema, then run `db-migrate repair --mark-applied {v}` or `db-migrate repair --mark-reverted {v}`",
-            v = migration.version
-        )
-    } else {
-        "\nnothing of this migration was kept: its changes and its history row were rolled back".to_string()
+             Check the schema, then run `db-migrate repair --mark-applied {v}` or `db-migrate repair --mark-reverted {v}`"
+        ),
+        Kept::Nothing => "\nnothing of this migration was kept: its changes and its history row were rolled back".to_string(),
+        Kept::Unknown => format!(
+            "\nthe connection was lost before db-migrate could roll back or read the history back, so what was kept is unknown: \
+             statements that commit implicitly (DDL on MySQL/MariaDB, anything outside a transaction) may have been applied and \
+             the history row of {v} may be dirty. Run `db-migrate status` once the database is back: if {v} shows `dirty`, \
+             check the schema and run `db-migrate repair --mark-applied {v}` or `--mark-reverted {v}`"
+        ),
     }
 }
 
@@ -303,25 +334,57 @@ pub enum Blame {
 }
 
 fn component_failed(e: &Error) -> String {
-    let Error::ComponentFailed { migration, direction, path, blame, message, dirty } = e else { unreachable!() };
+    let Error::ComponentFailed { migration, direction, path, blame, message, kept } = e else { unreachable!() };
     let who = match blame {
         Blame::Guest => "the component (guest) is at fault",
         Blame::Host => "the host (db-migrate or the database) is at fault, not the component",
     };
     let mut s = format!("migration {migration} failed ({direction}) in {}: {message}
 {who}", path.display());
-    s.push_str(&aftermath(migration, *dirty));
+    s.push_str(&aftermath(migration, *kept));
     s
 }
 
 fn migration_failed(e: &Error) -> String {
-    let Error::MigrationFailed { migration, direction, path, line, source, dirty } = e else { unreachable!() };
+    let Error::MigrationFailed { migration, direction, path, line, source, kept } = e else { unreachable!() };
     let loc = match line {
         Some(l) => format!("{}:{l}", path.display()),
         None => path.display().to_string(),
     };
     let mut s = format!("migration {migration} failed ({direction}) at {loc}: {source}");
-    s.push_str(&aftermath(migration, *dirty));
+    s.push_str(&aftermath(migration, *kept));
+    s
+}
+
+impl Error {
+    /// When a signal asked the run to stop, the failure of the step in flight becomes an
+    /// [`Error::Interrupted`] carrying it; otherwise the error is returned as it is.
+    pub fn or_interrupted(self, completed: usize) -> Error {
+        match crate::interrupt::requested() {
+            Some(signal) if !matches!(self, Error::Interrupted { .. }) => {
+                Error::Interrupted { signal: signal.name(), completed, during: Some(Box::new(self)) }
+            }
+            _ => self,
+        }
+    }
+
+    /// [`Error::Interrupted`] between steps, when a signal asked the run to stop.
+    pub fn check_interrupted(completed: usize) -> Result<()> {
+        match crate::interrupt::requested() {
+            Some(signal) => Err(Error::Interrupted { signal: signal.name(), completed, during: None }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn interrupted(e: &Error) -> String {
+    let Error::Interrupted { signal, completed, during } = e else { unreachable!() };
+    let mut s = format!("interrupted by {signal}: the run stopped and released its lock; {completed} step(s) completed before it and stay");
+    match during {
+        Some(inner) => s.push_str(&format!("
+the step in flight was stopped: {inner}")),
+        None => s.push_str("; no migration was running"),
+    }
     s
 }
 

@@ -525,6 +525,7 @@ impl Migrator {
             let mut report = Report::default();
             for step in steps {
                 let m = &migrations[step.index];
+                Error::check_interrupted(report.steps.len())?;
                 if let Some(o) = &observer {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
@@ -565,7 +566,7 @@ impl Migrator {
                         }
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.or_interrupted(report.steps.len())),
                 };
                 slot.as_mut().expect("backend present").heartbeat().await;
                 if let Some(o) = &observer {

@@ -335,11 +335,37 @@ fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
 /// (`openat`) spares the kernel a walk of the whole path per file, which is most of what
 /// reading a thousand small migrations costs.
 fn read_text(dir: &Dir, rel: &Path, path: &Path) -> Result<String, SourceError> {
-    let bytes = read_bytes(dir, rel, path)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        SourceError::file(path, format!("not valid UTF-8 (byte {}): migrations must be UTF-8 text", e.utf8_error().valid_up_to()))
-    })?;
+    decode_sql(read_bytes(dir, rel, path)?, path)
+}
+
+/// Turns a SQL file's bytes into normalised text, refusing what no database reads as SQL: bytes
+/// that are not UTF-8, and NUL characters (C APIs such as SQLite's stop reading at a NUL, so the
+/// rest of the file would silently not run — or, in a driver, never finish). The error names the
+/// line, so the user can find the byte.
+pub fn decode_sql(bytes: Vec<u8>, path: &Path) -> Result<String, SourceError> {
+    let line_of = |bytes: &[u8], at: usize| bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let line = line_of(e.as_bytes(), at);
+            return Err(SourceError::at(
+                path,
+                line,
+                format!("byte {at} (0x{:02x}) is not valid UTF-8: SQL files must be UTF-8 text (re-save it as UTF-8)", e.as_bytes()[at]),
+            ));
+        }
+    };
+    if let Some(at) = memchr_nul(text.as_bytes()) {
+        let line = line_of(text.as_bytes(), at);
+        return Err(SourceError::at(path, line, format!("byte {at} is a NUL character: SQL files must be text (is this a binary file?)")));
+    }
     Ok(normalize(&text))
+}
+
+/// Position of the first NUL byte.
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
 }
 
 /// Reads a whole file through the directory handle without asking its size first (a `statx`

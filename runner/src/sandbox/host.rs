@@ -181,6 +181,10 @@ impl HostState {
             self.deadline_hit = true;
             return Err(wasmtime::Error::msg("the component's time limit passed inside a database call"));
         }
+        // Ctrl-C / SIGTERM: the component stops at its next host call and its work rolls back.
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(wasmtime::Error::msg(format!("stopped by {} at a database call", signal.name())));
+        }
         Ok(())
     }
 

@@ -24,7 +24,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::guest::CallLimits;
 use crate::backend::{AnyBackend, Backend, GuestSql};
-use crate::migrate::error::{Blame, Direction, Error, MigrationRef, Result};
+use crate::migrate::error::{Blame, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::migrator::{Event, Observer};
 use crate::migrate::source::Migration;
 pub use cache::Origin;
@@ -261,13 +261,13 @@ impl Sandbox {
         observer: Option<Observer>,
         policy: &Policy,
     ) -> (AnyBackend, Result<Duration>) {
-        let fail = |blame: Blame, message: String, dirty: bool| Error::ComponentFailed {
+        let fail = |blame: Blame, message: String, kept: Kept| Error::ComponentFailed {
             migration: MigrationRef { version: m.version, name: m.name.clone() },
             direction,
             path: m.path.clone(),
             blame,
             message,
-            dirty,
+            kept,
         };
         if let Some(pinned) = &policy.sha256 {
             if !pinned.eq_ignore_ascii_case(&m.checksum) {
@@ -275,7 +275,7 @@ impl Sandbox {
                     "the configuration pins sha256 {pinned}, but the file's is {}; refusing to run a component that is not the one you pinned",
                     m.checksum
                 );
-                return (db, Err(fail(Blame::Guest, msg, false)));
+                return (db, Err(fail(Blame::Guest, msg, Kept::Nothing)));
             }
         }
         let loaded = Instant::now();
@@ -286,16 +286,16 @@ impl Sandbox {
                 }
                 c
             }
-            Err(msg) => return (db, Err(fail(Blame::Guest, msg, false))),
+            Err(msg) => return (db, Err(fail(Blame::Guest, msg, Kept::Nothing))),
         };
         if let Err(msg) = inspect::check_migration_world(&self.engine, &component, db.kind_name(), db.is_documents()) {
-            return (db, Err(fail(Blame::Guest, msg, false)));
+            return (db, Err(fail(Blame::Guest, msg, Kept::Nothing)));
         }
 
         let limits = &policy.limits;
         let mut store = match self.store(db, m, context, observer.clone(), policy, false) {
             Ok(s) => s,
-            Err((db, msg)) => return (db, Err(fail(Blame::Host, msg, false))),
+            Err((db, msg)) => return (db, Err(fail(Blame::Host, msg, Kept::Nothing))),
         };
         let scope = self.scope(policy, store.data().deadline);
         let result = match store.data_mut().db.enter_guest(&scope).await {
@@ -304,7 +304,7 @@ impl Sandbox {
                 store.data_mut().db.leave_guest().await;
                 r
             }
-            Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {}", e), false)),
+            Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {}", e), Kept::Nothing)),
         };
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), limits);
@@ -544,7 +544,7 @@ impl Sandbox {
         m: &Migration,
         direction: Direction,
         limits: &Limits,
-        fail: &dyn Fn(Blame, String, bool) -> Error,
+        fail: &dyn Fn(Blame, String, Kept) -> Error,
     ) -> Result<Duration> {
         let why = |store: &Store<HostState>, e: &wasmtime::Error| trap_reason(store, e, limits);
         let instance = if store.data().db.is_documents() {
@@ -554,11 +554,11 @@ impl Sandbox {
         };
         let instance = match instance {
             Ok(i) => i,
-            Err(e) => return Err(fail(Blame::Guest, format!("cannot instantiate the component: {e:#}"), false)),
+            Err(e) => return Err(fail(Blame::Guest, format!("cannot instantiate the component: {e:#}"), Kept::Nothing)),
         };
         let meta = match instance.metadata(&mut *store).await {
             Ok(meta) => meta,
-            Err(e) => return Err(fail(Blame::Guest, why(store, &e), false)),
+            Err(e) => return Err(fail(Blame::Guest, why(store, &e), Kept::Nothing)),
         };
         if direction == Direction::Down && !meta.reversible {
             return Err(Error::Plan(crate::migrate::error::PlanError::Irreversible(MigrationRef {
@@ -583,8 +583,8 @@ impl Sandbox {
             Ok(Err(guest_says)) => format!("the component returned an error: {}", host::clip(&guest_says, GUEST_TEXT)),
             Err(e) => why(store, &e),
         };
-        let dirty = store.data_mut().db.abort(m, direction, tx, changed).await;
-        Err(fail(Blame::Guest, failure, dirty))
+        let kept = store.data_mut().db.abort(m, direction, tx, changed).await;
+        Err(fail(Blame::Guest, failure, kept))
     }
 }
 

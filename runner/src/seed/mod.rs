@@ -249,6 +249,7 @@ impl Seeder {
             let records = history::read(slot.as_mut().expect("present"), &self.seed_table).await?;
             let mut report = SeedRunReport::default();
             for s in selected {
+                Error::check_interrupted(report.seeds.len())?;
                 let pack = s.pack.map(|i| &self.packs[i]);
                 let mut args = match pack {
                     Some(p) => p.args.clone(),
@@ -275,7 +276,10 @@ impl Seeder {
                 }
                 self.emit(Event::Started { migration: &m, direction: crate::migrate::error::Direction::Up });
                 let context = Arc::new(GuestContext { environment: self.context.environment.clone(), args: args.clone(), seed: self.context.seed });
-                let r = self.run_one(&mut slot, &mut sandbox, s, &m, pack, reset, context, &args_json).await?;
+                let r = self
+                    .run_one(&mut slot, &mut sandbox, s, &m, pack, reset, context, &args_json)
+                    .await
+                    .map_err(|e| e.or_interrupted(report.seeds.len()))?;
                 self.emit(Event::SeedFinished { seed: &m, report: &r });
                 report.seeds.push(r);
             }

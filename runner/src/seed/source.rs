@@ -84,8 +84,7 @@ pub fn discover(dir: &Path, packs: &[SeedPack]) -> Result<Vec<SeedSource>> {
             }
             let bytes = read(&path)?;
             if path.extension().and_then(|x| x.to_str()) == Some("sql") {
-                let text = String::from_utf8(bytes).map_err(|_| Error::Config(format!("{}: not valid UTF-8", path.display())))?;
-                let text = source::normalize(&text);
+                let text = source::decode_sql(bytes, &path)?;
                 out.push(SeedSource { name: stem, kind: SeedKind::Sql, checksum: source::checksum([text.as_str()]), sql: Some(text), path, pack: None });
             } else {
                 out.push(SeedSource { name: stem, kind: SeedKind::Component, checksum: source::checksum_bytes(&bytes), sql: None, path, pack: None });
