@@ -112,5 +112,7 @@ fn errors_in_json_mode_are_json_too() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON error document");
     assert_eq!(v["error"]["kind"], "migration_failed");
     assert!(v["error"]["message"].as_str().unwrap().contains("1_bad.sql:2"));
-    assert!(err.contains("error:"), "{err}");
+    assert_eq!(v["error"]["line"], 2);
+    // Once, as JSON: no prose copy on stderr.
+    assert!(!err.contains("error:"), "{err}");
 }
