@@ -78,7 +78,7 @@ fn lint_dialect_comes_from_the_flag_the_config_or_is_announced_as_assumed() {
     assert_eq!(v["dialect"], "sqlite");
     assert_eq!(v["dialect_assumed"], true);
     assert!(err.contains("assumed the sqlite dialect") && err.contains("--dialect"), "{err}");
-    let (_, err) = lint(&["lint"]);
+    let (_, _, err) = p.run(&["lint"]);
     assert!(err.contains("assumed the sqlite dialect"), "{err}");
 
     // The flag decides, with no note.

@@ -67,6 +67,7 @@ fn modified_applied_migration_is_drift_and_blocks_up() {
     let before = p.snapshot();
     let err = p.fails(&["up"]);
     assert!(err.contains("modified after being applied") && err.contains("1_a"), "{err}");
+    assert!(err.contains("repair --accept-checksum 1"), "the way out is named: {err}");
     assert_eq!(p.snapshot(), before, "nothing applied while drifted");
 }
 
@@ -84,6 +85,7 @@ fn missing_applied_migration_is_drift() {
     assert_eq!(v["drift"][0]["state"], "missing");
     let err = p.fails(&["up"]);
     assert!(err.contains("files are missing") && err.contains("1_a"), "{err}");
+    assert!(err.contains("repair --forget 1"), "the way out is named: {err}");
 }
 
 #[test]
