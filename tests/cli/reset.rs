@@ -178,3 +178,32 @@ fn drop_drops_the_database_on_postgres_and_mariadb() {
         assert_eq!(db.tables(), vec!["a", "db_migrate_history"], "{kind:?}");
     }
 }
+
+#[test]
+fn reset_on_mariadb_drops_tables_views_and_routines() {
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.migration(
+        1,
+        "schema",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER, FOREIGN KEY (user_id) REFERENCES users (id));\n\
+         CREATE VIEW user_ids AS SELECT id FROM users;\nINSERT INTO users VALUES (1);",
+        Some("DROP VIEW user_ids;\nDROP TABLE posts;\nDROP TABLE users;"),
+    );
+    let url = db.url();
+    p.ok(&["--database-url", &url, "up"]);
+    server(Kind::Mariadb, Some(&db.name), "CREATE TABLE scratch (x INT); CREATE PROCEDURE noop() SELECT 1; INSERT INTO users VALUES (2); INSERT INTO posts VALUES (1, 2)");
+    let catalog = || {
+        server(
+            Kind::Mariadb,
+            Some(&db.name),
+            "SELECT CONCAT(table_type, ' ', table_name) FROM information_schema.tables WHERE table_schema = DATABASE() \
+             UNION ALL SELECT CONCAT(routine_type, ' ', routine_name) FROM information_schema.routines WHERE routine_schema = DATABASE() ORDER BY 1",
+        )
+    };
+    assert!(catalog().contains(&"PROCEDURE noop".to_string()));
+    p.ok(&["--database-url", &url, "reset", "--yes"]);
+    assert_eq!(catalog(), vec!["BASE TABLE db_migrate_history", "BASE TABLE posts", "BASE TABLE users", "VIEW user_ids"]);
+    assert_eq!(server(Kind::Mariadb, Some(&db.name), "SELECT id FROM users"), vec!["1"]);
+    assert_eq!(db.history(), vec!["1|applied"]);
+}
