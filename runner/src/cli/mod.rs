@@ -54,7 +54,7 @@ Examples:
   db-migrate up --dry-run                  print the SQL that would run
   db-migrate down --steps 2                revert the last two migrations
   db-migrate status --check                exit 1 if the database is not up to date
-  db-migrate reset --yes                   drop every object and apply every migration again (not in production)
+  db-migrate reset --yes                   drop everything, apply every migration again
   db-migrate seed                          fill the database with seeds and seed packs";
 
 /// Command-line arguments.
