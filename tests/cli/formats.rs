@@ -66,3 +66,72 @@ fn triggers_with_inner_semicolons_run_whole() {
     assert!(err.contains("1_trigger.sql:9"), "{err}");
     assert!(err.contains("no such column: nope"), "{err}");
 }
+
+#[test]
+fn near_miss_file_names_are_warned_about() {
+    let p = Project::new();
+    p.migration(1, "users", "CREATE TABLE users (id INTEGER);", Some("DROP TABLE users;"));
+    p.write("migrations/2_posts.SQL", "-- migrate:up\nCREATE TABLE posts (id INTEGER);\n");
+    p.write("migrations/3_tags.sql.txt", "-- migrate:up\nCREATE TABLE tags (id INTEGER);\n");
+    p.write("migrations/4_likes.up.SQL", "CREATE TABLE likes (id INTEGER);\n");
+    p.write("migrations/notes.txt", "todo\n");
+    p.write("migrations/drafts/5_x.sql", "-- migrate:up\nSELECT 1;\n");
+    p.write("migrations/README.md", "silently ignored\n");
+    p.write("migrations/.gitkeep", "");
+
+    let (code, _, err) = p.run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    for (file, expect) in [
+        ("2_posts.SQL", "`2_posts.sql`"),
+        ("3_tags.sql.txt", "`3_tags.sql`"),
+        ("4_likes.up.SQL", "`4_likes.up.sql`"),
+        ("notes.txt", "VERSION_name.sql"),
+        ("drafts", "VERSION_name/"),
+    ] {
+        let line = err.lines().find(|l| l.starts_with("warning:") && l.contains(file)).unwrap_or_else(|| panic!("{file}: {err}"));
+        assert!(line.contains(expect), "{line}");
+    }
+    assert!(!err.contains("README") && !err.contains(".gitkeep"), "{err}");
+
+    let (code, out, err) = p.run(&["--json", "up"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let files: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["file"].as_str().unwrap()).collect();
+    assert_eq!(files.len(), 5, "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("2_posts.SQL")));
+    assert!(v["warnings"][0]["message"].is_string());
+    assert_eq!(p.tables(), vec!["db_migrate_history", "users"], "only the real migration ran");
+    let v: serde_json::Value = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn flyway_file_names_are_refused_with_the_name_to_use() {
+    let p = Project::new();
+    p.write("migrations/V1__create_users.sql", "CREATE TABLE users (id INTEGER);\n");
+    let err = p.fails(&["up"]);
+    assert!(err.contains("V1__create_users.sql") && err.contains("`1_create_users.sql`") && err.contains("import --from flyway"), "{err}");
+}
+
+#[test]
+fn dbmate_marker_rules_are_enforced_with_file_and_line() {
+    let p = Project::new();
+    let cases = [
+        ("-- migrate:down\nDROP TABLE a;\n-- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql:1", "comes before `-- migrate:up`"),
+        ("/* header */\n-- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql:1", "before the `-- migrate:up` marker"),
+        ("  -- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql", "line 1 looks like one"),
+        ("-- migrate:up\nCREATE TABLE a (id INTEGER);\n  -- migrate:down\nDROP TABLE a;\n", "1_a.sql:3", "looks like a `-- migrate:down` marker"),
+        ("-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down transaction:false x:y\nDROP TABLE a;\n", "1_a.sql:3", "at most one option"),
+    ];
+    for (text, at, why) in cases {
+        p.write("migrations/1_a.sql", text);
+        let err = p.fails(&["up"]);
+        assert!(err.contains(at) && err.contains(why), "{text:?}:\n{err}");
+        assert!(!p.db().exists(), "a refused file creates nothing");
+    }
+    // What dbmate accepts: options it does not know are ignored; comments may come first.
+    p.write("migrations/1_a.sql", "-- a comment\n\n--migrate:up owner:me\nCREATE TABLE a (id INTEGER);\n--migrate:down\nDROP TABLE a;\n");
+    p.ok(&["up"]);
+    p.ok(&["down"]);
+    assert_eq!(p.tables(), vec!["db_migrate_history"]);
+}

@@ -63,3 +63,46 @@ fn production_up_refuses_lint_errors_unless_forced() {
     p.ok(&["--env", "production", "up", "--force"]);
     assert_eq!(db.history(), vec!["1|applied", "2|applied"]);
 }
+
+#[test]
+fn lint_dialect_comes_from_the_flag_the_config_or_is_announced_as_assumed() {
+    let p = Project::new();
+    hazards(&p);
+    let lint = |args: &[&str]| -> (serde_json::Value, String) {
+        let (code, out, err) = p.run(args);
+        assert!(code == 0 || code == 1, "{args:?}: {out}{err}");
+        (serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")), err)
+    };
+    // Nothing configured: sqlite, and it says so.
+    let (v, err) = lint(&["lint", "--format", "json"]);
+    assert_eq!(v["dialect"], "sqlite");
+    assert_eq!(v["dialect_assumed"], true);
+    assert!(err.contains("assumed the sqlite dialect") && err.contains("--dialect"), "{err}");
+    let (_, _, err) = p.run(&["lint"]);
+    assert!(err.contains("assumed the sqlite dialect"), "{err}");
+
+    // The flag decides, with no note.
+    let (v, err) = lint(&["lint", "--dialect", "postgres", "--format", "json"]);
+    assert_eq!((v["dialect"].as_str(), v["dialect_assumed"].as_bool()), (Some("postgres"), Some(false)));
+    assert_eq!(v["findings"][0]["rule"], "DM001");
+    assert!(!err.contains("assumed"), "{err}");
+    let (v, _) = lint(&["lint", "--dialect", "mysql", "--format", "json"]);
+    assert_eq!(v["dialect"], "mysql");
+
+    // Environments in the config, unreachable: read, never connected to.
+    p.write("db-migrate.toml", "[environments.production]\ndatabase_url = \"postgres://nobody@127.0.0.1:1/app\"\n");
+    let (v, err) = lint(&["lint", "--format", "json"]);
+    assert_eq!((v["dialect"].as_str(), v["dialect_assumed"].as_bool()), (Some("postgres"), Some(false)), "{err}");
+    let (v, _) = lint(&["--env", "production", "lint", "--format", "json"]);
+    assert_eq!(v["dialect"], "postgres");
+    // Environments that disagree: assumed, and the note names them.
+    p.write(
+        "db-migrate.toml",
+        "[environments.production]\ndatabase_url = \"postgres://nobody@127.0.0.1:1/app\"\n[environments.legacy]\ndatabase_url = \"mysql://nobody@127.0.0.1:1/app\"\n",
+    );
+    let (v, err) = lint(&["lint", "--format", "json"]);
+    assert_eq!(v["dialect_assumed"], true);
+    assert!(err.contains("disagree") && err.contains("postgres (production)") && err.contains("mysql (legacy)"), "{err}");
+    let (v, _) = lint(&["--env", "legacy", "lint", "--format", "json"]);
+    assert_eq!((v["dialect"].as_str(), v["dialect_assumed"].as_bool()), (Some("mysql"), Some(false)));
+}

@@ -15,6 +15,8 @@ mod lint;
 mod mongo;
 mod polyglot;
 mod project;
+mod repair;
+mod reset;
 mod run;
 mod seeds;
 mod servers;

@@ -365,3 +365,32 @@ fn create_writes_a_command_file_and_urls_keep_their_secrets() {
     let err = p.fails(&["--database-url", "mongodb://127.0.0.1:27017", "status"]);
     assert!(err.contains("names no database"), "{err}");
 }
+
+#[test]
+fn repair_reset_and_drop_on_mongodb() {
+    let db = TestDb::new();
+    let p = Project::new();
+    p.write("migrations/1_users.mongo.json", USERS);
+    ok(&p, &db, &["up"]);
+    db.insert("users", doc! { "_id": 2, "email": "hand@example.com" });
+    db.insert("scratch", doc! { "x": 1 });
+
+    // An edited command file, accepted on purpose.
+    p.write("migrations/1_users.mongo.json", USERS.replace("users with a unique email", "users, unique email"));
+    assert!(fails(&p, &db, &["up"]).contains("repair --accept-checksum 1"));
+    ok(&p, &db, &["repair", "--accept-checksum", "1", "--yes"]);
+    ok(&p, &db, &["validate"]);
+
+    // Reset: every collection goes, the migration runs again.
+    let v: serde_json::Value = serde_json::from_str(&ok(&p, &db, &["--json", "reset", "--yes"])).unwrap();
+    let dropped: Vec<&str> = v["dropped"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert!(dropped.contains(&"collection scratch") && dropped.contains(&"collection users"), "{dropped:?}");
+    assert_eq!(db.user_collections(), vec!["users"]);
+    assert_eq!(db.count("users"), 1, "only the migration's document");
+    assert_eq!(db.history(), vec![(1, "applied".to_string())]);
+
+    // Drop: the database is gone.
+    let v: serde_json::Value = serde_json::from_str(&ok(&p, &db, &["--json", "drop", "--yes"])).unwrap();
+    assert_eq!(v["dropped"], true);
+    assert!(db.collections().is_empty());
+}

@@ -64,9 +64,11 @@ fn redo_reverts_and_reapplies_the_last() {
     assert!(out.contains("reverted 3_c") && out.contains("applied  3_c"), "{out}");
     assert_eq!(p.query("SELECT id FROM c"), vec![vec!["5".to_string()]]);
     assert_eq!(p.history().len(), 3);
+    // Nothing applied: like `down`, a message and exit 0.
     let empty = Project::new();
-    let err = empty.fails(&["redo"]);
-    assert!(err.contains("nothing to redo"), "{err}");
+    let out = empty.ok(&["redo"]);
+    assert!(out.contains("nothing to redo"), "{out}");
+    assert_eq!(empty.ok(&["down"]).trim(), "nothing to revert: no migration is applied");
 }
 
 #[test]
@@ -220,4 +222,15 @@ fn concurrent_runners_apply_each_migration_once() {
     for v in 1..=30 {
         assert_eq!(p.query(&format!("SELECT count(*) FROM t{v}")), vec![vec!["1".to_string()]]);
     }
+}
+
+#[test]
+fn down_steps_zero_is_an_error_not_a_no_op() {
+    let p = Project::new();
+    p.migration(1, "a", "CREATE TABLE a (id INTEGER);", Some("DROP TABLE a;"));
+    p.ok(&["up"]);
+    let err = p.fails(&["down", "--steps", "0"]);
+    assert!(err.contains("--steps 0") && err.contains("1 or more"), "{err}");
+    assert!(!err.contains("no migration is applied"), "{err}");
+    assert_eq!(p.history(), vec![("1".to_string(), "applied".to_string())]);
 }

@@ -67,6 +67,7 @@ fn modified_applied_migration_is_drift_and_blocks_up() {
     let before = p.snapshot();
     let err = p.fails(&["up"]);
     assert!(err.contains("modified after being applied") && err.contains("1_a"), "{err}");
+    assert!(err.contains("repair --accept-checksum 1"), "the way out is named: {err}");
     assert_eq!(p.snapshot(), before, "nothing applied while drifted");
 }
 
@@ -84,6 +85,7 @@ fn missing_applied_migration_is_drift() {
     assert_eq!(v["drift"][0]["state"], "missing");
     let err = p.fails(&["up"]);
     assert!(err.contains("files are missing") && err.contains("1_a"), "{err}");
+    assert!(err.contains("repair --forget 1"), "the way out is named: {err}");
 }
 
 #[test]
@@ -110,4 +112,33 @@ fn empty_project_status() {
     let p = Project::new();
     let out = p.ok(&["status"]);
     assert!(out.contains("no migrations"), "{out}");
+}
+
+#[test]
+fn status_flags_pending_migrations_older_than_the_newest_applied() {
+    let p = Project::new();
+    p.migration(1, "a", "CREATE TABLE a (id INTEGER);", Some("DROP TABLE a;"));
+    p.migration(3, "c", "CREATE TABLE c (id INTEGER);", Some("DROP TABLE c;"));
+    p.ok(&["up"]);
+    // Merged from another branch: older than 3, which is applied.
+    p.migration(2, "b", "CREATE TABLE b (id INTEGER);", Some("DROP TABLE b;"));
+    p.migration(4, "d", "CREATE TABLE d (id INTEGER);", Some("DROP TABLE d;"));
+    let v: serde_json::Value = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
+    let flags: Vec<(i64, &str, bool)> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_i64().unwrap(), m["state"].as_str().unwrap(), m["out_of_order"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(flags, vec![(1, "applied", false), (2, "pending", true), (3, "applied", false), (4, "pending", false)]);
+
+    let (code, out, err) = p.run(&["status"]);
+    assert_eq!(code, 0);
+    let row = out.lines().find(|l| l.starts_with("2 ")).unwrap();
+    assert!(row.contains("pending*"), "{out}");
+    assert!(!out.lines().find(|l| l.starts_with("4 ")).unwrap().contains('*'), "{out}");
+    assert!(err.contains("2_b") && err.contains("older than the newest applied one (3)") && err.contains("--allow-out-of-order"), "{err}");
+    // And `up` refuses exactly those.
+    let err = p.fails(&["up"]);
+    assert!(err.contains("2_b"), "{err}");
 }

@@ -17,6 +17,7 @@ pub mod sqlite;
 pub mod sqlite_guard;
 mod sqlite_script;
 pub mod url;
+pub mod wipe;
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ pub trait Backend {
     async fn mark_applied(&mut self, version: i64) -> Result<bool>;
     /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
     async fn remove(&mut self, version: i64) -> Result<bool>;
+    /// Re-records an applied migration's checksum and name (after a deliberate edit of its file).
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool>;
     /// Takes the run-wide migration lock, waiting up to `timeout`; [`Error::Locked`] says who
     /// holds it. (SQLite needs none: each migration takes the write lock and writes its history
     /// row first.)
@@ -302,6 +305,9 @@ impl Backend for AnyBackend {
     }
     async fn remove(&mut self, version: i64) -> Result<bool> {
         dispatch!(self, b => b.remove(version).await)
+    }
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
+        dispatch!(self, b => b.set_checksum(version, name, checksum).await)
     }
     async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()> {
         dispatch!(self, b => b.lock(timeout, mode).await)

@@ -410,6 +410,15 @@ impl super::Backend for MongoBackend {
         Ok(r.deleted_count == 1)
     }
 
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
+        let r = self
+            .history()
+            .update_one(doc! { "_id": version }, doc! { "$set": { "checksum": checksum, "name": name } })
+            .await
+            .map_err(|e| self.db_err("cannot update the history", e))?;
+        Ok(r.matched_count == 1)
+    }
+
     /// MongoDB has no session lock: both modes take the lock document (owner and expiry,
     /// renewed between migrations; a dead runner's lock expires).
     async fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> Result<()> {
@@ -471,6 +480,41 @@ impl super::Backend for MongoBackend {
     async fn close(mut self) {
         self.unlock().await;
         self.client.shutdown().await;
+    }
+}
+
+impl MongoBackend {
+    /// Drops every collection and view of the database (the history included, except `keep`,
+    /// and never `system.*`): what `reset` starts from. Returns `collection name` of each.
+    pub async fn drop_objects(&mut self, keep: Option<&str>) -> Result<Vec<String>> {
+        let names = self.db.list_collection_names().await.map_err(|e| self.db_err("cannot list the collections", e))?;
+        let mut dropped = Vec::new();
+        for name in names {
+            if name.starts_with("system.") || Some(name.as_str()) == keep {
+                continue;
+            }
+            self.db.collection::<Document>(&name).drop().await.map_err(|e| self.db_err(&format!("cannot drop the collection {name}"), e))?;
+            dropped.push(format!("collection {name}"));
+        }
+        Ok(dropped)
+    }
+
+    /// The name of the lock collection (kept by `reset` while it holds the lock).
+    pub fn lock_collection_name(&self) -> String {
+        self.lock_collection().name().to_string()
+    }
+
+    /// `dropDatabase` on the URL's database. Returns whether it existed.
+    pub async fn drop_database(self) -> Result<bool> {
+        let name = self.db.name().to_string();
+        let r = async {
+            let existed = self.client.list_database_names().await?.contains(&name);
+            self.db.drop().await?;
+            Ok::<_, mongodb::error::Error>(existed)
+        }
+        .await;
+        self.client.shutdown().await;
+        r.map_err(|e| Error::Database { context: format!("cannot drop the database `{name}`"), source: db_error(&e) })
     }
 }
 

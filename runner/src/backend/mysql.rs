@@ -56,6 +56,76 @@ pub struct MySqlBackend {
     connection_id: Option<u64>,
 }
 
+fn quote_one(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+impl MySqlBackend {
+    /// Drops every table, view, sequence, routine and event of the database (the history
+    /// included, except `keep`): what `reset` starts from. MySQL commits each DDL statement, so
+    /// this is not atomic; foreign keys are ignored meanwhile. Returns `kind name` of each.
+    pub async fn drop_objects(&mut self, keep: Option<&str>) -> Result<Vec<String>> {
+        let listed: std::result::Result<Vec<(String, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT CAST(CASE table_type WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' ELSE 'table' END AS CHAR), CAST(table_name AS CHAR) \
+               FROM information_schema.tables WHERE table_schema = DATABASE() \
+             UNION ALL SELECT CAST(LOWER(routine_type) AS CHAR), CAST(routine_name AS CHAR) FROM information_schema.routines WHERE routine_schema = DATABASE() \
+             UNION ALL SELECT 'event', CAST(event_name AS CHAR) FROM information_schema.events WHERE event_schema = DATABASE()",
+        )
+        .fetch_all(&mut self.conn)
+        .await;
+        let mut objects = listed.map_err(|e| self.db_err("cannot list the schema", e))?;
+        let rank = |k: &str| match k {
+            "view" => 0,
+            "table" => 1,
+            _ => 2,
+        };
+        objects.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.1.cmp(&b.1)));
+        let keep = keep.map(|k| k.rsplit('.').next().unwrap_or(k).to_string());
+        let _ = self.conn.execute("SET FOREIGN_KEY_CHECKS = 0").await;
+        let mut dropped = Vec::new();
+        let mut failed = None;
+        for (kind, name) in objects {
+            if kind == "table" && keep.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            let q = format!("DROP {} IF EXISTS {}", kind.to_ascii_uppercase(), quote_one(&name));
+            if let Err(e) = self.conn.execute(AssertSqlSafe(q)).await {
+                failed = Some(e);
+                break;
+            }
+            dropped.push(format!("{kind} {name}"));
+        }
+        let _ = self.conn.execute("SET FOREIGN_KEY_CHECKS = 1").await;
+        match failed {
+            Some(e) => Err(self.db_err(&format!("cannot drop the schema (dropped so far: {})", dropped.join(", ")), e)),
+            None => Ok(dropped),
+        }
+    }
+}
+
+/// `DROP DATABASE` of the URL's database, over a connection without a default database.
+/// Returns whether it existed.
+pub async fn drop_database(url: &str) -> Result<bool> {
+    let redacted = super::url::redact(url);
+    let opts = MySqlConnectOptions::from_str(url)
+        .map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?;
+    let Some(name) = opts.get_database().map(String::from).filter(|n| !n.is_empty()) else {
+        return Err(Error::Config(format!("the URL `{redacted}` names no database to drop")));
+    };
+    if ["mysql", "information_schema", "performance_schema", "sys"].contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(Error::Config(format!("refusing to drop `{name}`: it is one of the server's own databases")));
+    }
+    let mut admin = opts.clone().database("").connect().await.map_err(|e| connect_error(&redacted, e))?;
+    let r = async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?").bind(&name).fetch_one(&mut admin).await?;
+        admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", quote_one(&name)))).await?;
+        Ok::<_, sqlx::Error>(n > 0)
+    }
+    .await;
+    let _ = admin.close().await;
+    r.map_err(|e| Error::Database { context: format!("cannot drop the database `{name}`"), source: DbError::from(e) })
+}
+
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
     // Only a failure to reach the server is blamed on the connection.
     let hint = if matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut) {
@@ -127,6 +197,12 @@ impl MySqlBackend {
 
     fn t(&self) -> String {
         quote_ident(&self.table)
+    }
+
+    async fn history_has(&mut self, version: i64) -> Result<bool> {
+        let q = format!("SELECT COUNT(*) FROM {} WHERE version = ?", self.t());
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(q)).bind(version).fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history", e))?;
+        Ok(n == 1)
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -316,6 +392,14 @@ impl super::Backend for MySqlBackend {
     async fn remove(&mut self, version: i64) -> Result<bool> {
         let q = format!("DELETE FROM {} WHERE version = ?", self.t());
         Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+    }
+
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
+        let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", self.t());
+        let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
+        let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
+        // MySQL counts changed rows: an identical checksum is still a match.
+        Ok(r.rows_affected() == 1 || self.history_has(version).await?)
     }
 
     async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {

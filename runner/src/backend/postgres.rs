@@ -98,6 +98,94 @@ pub struct PgBackend {
     pid: Option<i32>,
 }
 
+/// Objects of the current schema that `reset` drops, as (`DROP …` statement, `kind name`),
+/// leaving out what belongs to an extension (the extension itself is dropped instead).
+const SCHEMA_OBJECTS: &str = "\
+    WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
+    SELECT 0 AS ord, format('DROP EXTENSION IF EXISTS %I CASCADE', e.extname), 'extension ' || e.extname \
+      FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM s) \
+    UNION ALL \
+    SELECT 1, format('DROP %s IF EXISTS %I.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' \
+             WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, n.nspname, c.relname), \
+           CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' WHEN 'S' THEN 'sequence ' ELSE 'table ' END || c.relname \
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relnamespace = (SELECT oid FROM s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition \
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i')) \
+    UNION ALL \
+    SELECT 2, format('DROP %s IF EXISTS %s CASCADE', CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure), \
+           'function ' || p.proname \
+      FROM pg_proc p WHERE p.pronamespace = (SELECT oid FROM s) \
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') \
+    UNION ALL \
+    SELECT 3, format('DROP %s IF EXISTS %I.%I CASCADE', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname), \
+           CASE t.typtype WHEN 'd' THEN 'domain ' ELSE 'type ' END || t.typname \
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+     WHERE t.typnamespace = (SELECT oid FROM s) AND t.typtype IN ('e', 'd', 'r', 'c') \
+       AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c') \
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e') \
+    ORDER BY 1, 3";
+
+impl PgBackend {
+    /// Drops every table, view, sequence, function, type, domain and extension of the current
+    /// schema (the history included, except `keep`), in one transaction: what `reset` starts
+    /// from. Returns `kind name` of each.
+    pub async fn drop_objects(&mut self, keep: Option<&str>) -> Result<Vec<String>> {
+        let objects: Vec<(i32, String, String)> =
+            sqlx::query_as(SCHEMA_OBJECTS).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot list the schema", e))?;
+        let keep = keep.map(|k| format!("table {}", k.rsplit('.').next().unwrap_or(k)));
+        let result = async {
+            self.conn.execute("BEGIN").await?;
+            let mut dropped = Vec::new();
+            for (_, statement, what) in objects {
+                if Some(&what) == keep.as_ref() {
+                    continue;
+                }
+                self.conn.execute(AssertSqlSafe(statement)).await?;
+                dropped.push(what);
+            }
+            self.conn.execute("COMMIT").await?;
+            Ok::<_, sqlx::Error>(dropped)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.execute("ROLLBACK").await;
+        }
+        result.map_err(|e| self.db_err("cannot drop the schema", e))
+    }
+}
+
+/// `DROP DATABASE` of the URL's database, from the `postgres` maintenance database. Returns
+/// whether it existed.
+pub async fn drop_database(url: &str) -> Result<bool> {
+    let redacted = super::url::redact(url);
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?
+        .application_name("db-migrate");
+    let Some(name) = database_name(&opts) else {
+        return Err(Error::Config(format!("the URL `{redacted}` names no database to drop")));
+    };
+    if ["postgres", "template0", "template1"].contains(&name.as_str()) {
+        return Err(Error::Config(format!("refusing to drop `{name}`: it is one of PostgreSQL's own databases")));
+    }
+    let mut admin = opts.clone().database("postgres").connect().await.map_err(|e| connect_error(&redacted, e))?;
+    let existed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .map_err(|e| Error::Database { context: "cannot list the databases".into(), source: db_error(e) })?;
+    let drop = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
+    let r = admin.execute(AssertSqlSafe(drop)).await;
+    let _ = admin.close().await;
+    match r {
+        Ok(_) => Ok(existed),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("55006") => Err(Error::Config(format!(
+            "cannot drop the database `{name}`: other sessions are connected to it ({}); close them (or stop the application) and try again",
+            d.message()
+        ))),
+        Err(e) => Err(Error::Database { context: format!("cannot drop the database `{name}`"), source: db_error(e) }),
+    }
+}
+
 fn db_error(e: sqlx::Error) -> DbError {
     DbError::from(e)
 }
@@ -588,6 +676,13 @@ impl super::Backend for PgBackend {
     async fn remove(&mut self, version: i64) -> Result<bool> {
         let n = self.exec(self.sql.delete.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
         Ok(n == 1)
+    }
+
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
+        let q = format!("UPDATE {} SET checksum = $1, name = $2 WHERE version = $3", quote_ident(&self.sql.table));
+        let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
+        let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {

@@ -353,6 +353,18 @@ impl super::Backend for SqliteBackend {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
+        let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", quote_ident(&self.sql.table));
+        let r = sqlx::query(AssertSqlSafe(q))
+            .bind(checksum)
+            .bind(name)
+            .bind(version)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.db_err("cannot update the history", e))?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn lock(&mut self, _timeout: Duration, _mode: super::LockMode) -> Result<()> {
         // Each migration runs under `BEGIN IMMEDIATE` (SQLite's write lock, waited for up to the
         // busy timeout) and writes its history row first: no run-wide lock is needed.
@@ -364,6 +376,64 @@ impl super::Backend for SqliteBackend {
     async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+impl SqliteBackend {
+    /// Drops every table, view and trigger (indexes go with their tables), the history
+    /// included, in one transaction: what `reset` starts from. Returns `kind name` of each.
+    pub async fn drop_objects(&mut self) -> Result<Vec<String>> {
+        let objects: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%' \
+             ORDER BY CASE type WHEN 'trigger' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, \
+             CASE WHEN sql LIKE 'CREATE VIRTUAL%' THEN 0 ELSE 1 END, name",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| self.db_err("cannot list the schema", e))?;
+        // Foreign keys would make the order of drops matter; the pragma is a no-op inside a transaction.
+        let _ = self.conn.execute("PRAGMA foreign_keys = OFF").await;
+        let result = async {
+            self.conn.execute("BEGIN IMMEDIATE").await?;
+            let mut dropped = Vec::new();
+            for (kind, name, _) in &objects {
+                let q = format!("DROP {} IF EXISTS {}", kind.to_ascii_uppercase(), quote_ident_one(name));
+                self.conn.execute(AssertSqlSafe(q)).await?;
+                dropped.push(format!("{kind} {name}"));
+            }
+            self.conn.execute("COMMIT").await?;
+            Ok::<_, sqlx::Error>(dropped)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.conn.execute("ROLLBACK").await;
+        }
+        let _ = self.conn.execute("PRAGMA foreign_keys = ON").await;
+        result.map_err(|e| self.db_err("cannot drop the schema", e))
+    }
+}
+
+/// Deletes a SQLite database file with its `-wal`, `-shm` and `-journal` companions. Returns
+/// whether the database existed.
+pub fn drop_database(target: &SqliteTarget) -> Result<bool> {
+    let SqliteTarget::File(path) = target else {
+        return Err(Error::Config("an in-memory SQLite database has nothing to drop".into()));
+    };
+    let existed = path.exists();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Config(format!("cannot delete {}: {e}", std::path::Path::new(&p).display()))),
+        }
+    }
+    Ok(existed)
+}
+
+/// One identifier in double quotes, embedded quotes doubled (catalog names may hold anything).
+fn quote_ident_one(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// SQLite's bound-parameter limit (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled library).

@@ -1,5 +1,6 @@
-//! The audit log: every statement a component was refused, one JSON line each, in
-//! `.db-migrate/audit.log` (and on stderr as it happens).
+//! The audit log, `.db-migrate/audit.log`, one JSON line each: every statement a component was
+//! refused (also shown on stderr as it happens), and every change an operator made to the
+//! history or the database by hand (`repair`, `reset`, `drop`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +28,24 @@ impl AuditLog {
             "reason": reason,
             "statement": statement,
         });
+        self.append(&line);
+    }
+
+    /// Records an operator's change: `command` (`repair`, `reset`, `drop`), the OS user, and
+    /// `fields` (what was changed, e.g. `action`, `migration`, checksums, the database).
+    pub fn operation(&self, command: &str, fields: serde_json::Value) {
+        let mut line = serde_json::json!({
+            "at": crate::migrate::history::now_utc(),
+            "command": command,
+            "user": std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default(),
+        });
+        if let (Some(l), serde_json::Value::Object(f)) = (line.as_object_mut(), fields) {
+            l.extend(f);
+        }
+        self.append(&line);
+    }
+
+    fn append(&self, line: &serde_json::Value) {
         let write = || -> std::io::Result<()> {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;

@@ -27,6 +27,99 @@ pub struct LintArgs {
     /// List the rules and exit.
     #[arg(long)]
     rules: bool,
+    /// The SQL dialect to parse with. Default: the configured database URL's (never connected
+    /// to), else the one the config's environments agree on, else sqlite (with a note saying so).
+    #[arg(long, value_name = "DIALECT", value_enum)]
+    dialect: Option<CliDialect>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CliDialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl From<CliDialect> for Dialect {
+    fn from(d: CliDialect) -> Self {
+        match d {
+            CliDialect::Sqlite => Dialect::Sqlite,
+            CliDialect::Postgres => Dialect::Postgres,
+            CliDialect::Mysql => Dialect::Mysql,
+        }
+    }
+}
+
+fn dialect_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+        Dialect::Mysql => "mysql",
+    }
+}
+
+/// The dialect of a URL by its scheme alone; `Some(None)` for MongoDB, `None` when unknown.
+fn scheme_dialect(url: &str) -> Option<Option<Dialect>> {
+    let scheme = url.trim().split(':').next()?.to_ascii_lowercase();
+    Some(match scheme.as_str() {
+        "sqlite" => Some(Dialect::Sqlite),
+        "postgres" | "postgresql" => Some(Dialect::Postgres),
+        "mysql" | "mariadb" => Some(Dialect::Mysql),
+        "mongodb" | "mongodb+srv" => None,
+        _ => return None,
+    })
+}
+
+/// The `database_url`s of the config file's environments (and its top level), by name.
+fn configured_urls(settings: &Settings) -> Vec<(String, String)> {
+    let Some(text) = settings.config_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else { return Vec::new() };
+    let Ok(doc) = text.parse::<toml::Table>() else { return Vec::new() };
+    let mut urls = Vec::new();
+    if let Some(u) = doc.get("database_url").and_then(|v| v.as_str()) {
+        urls.push(("(top level)".to_string(), u.to_string()));
+    }
+    if let Some(envs) = doc.get("environments").and_then(|v| v.as_table()) {
+        for (name, env) in envs {
+            if let Some(u) = env.get("database_url").and_then(|v| v.as_str()) {
+                urls.push((name.clone(), crate::config::expand_vars(u).unwrap_or_else(|_| u.to_string())));
+            }
+        }
+    }
+    urls
+}
+
+/// Which dialect `lint` parses with, and — when it had to guess — a note saying so.
+/// `Ok((None, _))`: the database is MongoDB, which has no SQL to lint.
+fn choose_dialect(settings: &Settings, flag: Option<CliDialect>) -> Result<(Option<Dialect>, Option<String>), Error> {
+    if let Some(d) = flag {
+        return Ok((Some(d.into()), None));
+    }
+    if settings.url_source != crate::config::UrlSource::Default {
+        if let Some(d) = scheme_dialect(&settings.database_url) {
+            return Ok((d, None));
+        }
+        return Ok((dialect(settings)?, None));
+    }
+    let mut seen: std::collections::BTreeMap<&'static str, (Dialect, Vec<String>)> = std::collections::BTreeMap::new();
+    for (env, url) in configured_urls(settings) {
+        if let Some(Some(d)) = scheme_dialect(&url) {
+            seen.entry(dialect_name(d)).or_insert((d, Vec::new())).1.push(env);
+        }
+    }
+    if seen.len() == 1 {
+        let (d, _) = seen.into_values().next().expect("one entry");
+        return Ok((Some(d), None));
+    }
+    let why = if seen.is_empty() {
+        "no database URL is configured".to_string()
+    } else {
+        let list: Vec<String> = seen.iter().map(|(n, (_, envs))| format!("{n} ({})", envs.join(", "))).collect();
+        format!("the configured environments disagree: {}", list.join(", "))
+    };
+    Ok((
+        Some(Dialect::Sqlite),
+        Some(format!("note: lint assumed the sqlite dialect ({why}); choose with --dialect sqlite|postgres|mysql")),
+    ))
 }
 
 /// The dialect the configured database speaks (no connection needed), if it is a SQL one.
@@ -71,10 +164,14 @@ pub fn run(settings: &Settings, args: LintArgs, out: &Output) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(dialect) = dialect(settings)? else {
-        out.line("nothing to lint: MongoDB migrations are command files and components, not SQL");
+    let (dialect, assumed) = choose_dialect(settings, args.dialect)?;
+    let Some(dialect) = dialect else {
+        out.line("nothing to lint: MongoDB migrations are command files and components, not SQL (--dialect lints them as SQL anyway)");
         return Ok(ExitCode::SUCCESS);
     };
+    if let Some(note) = &assumed {
+        out.note(note);
+    }
     let all = crate::migrate::source::discover(&settings.migrations_dir)?;
     let wanted: Vec<PathBuf> = args.files.iter().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())).collect();
     for (f, c) in args.files.iter().zip(&wanted) {
@@ -92,7 +189,7 @@ pub fn run(settings: &Settings, args: LintArgs, out: &Output) -> Result<ExitCode
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     let warnings = findings.len() - errors;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings, "errors": errors, "warnings": warnings })).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "dialect": dialect_name(dialect), "dialect_assumed": assumed.is_some(), "findings": findings, "errors": errors, "warnings": warnings })).unwrap_or_default());
     } else {
         print(&findings, out);
         out.line(&format!("{errors} error(s), {warnings} warning(s)"));

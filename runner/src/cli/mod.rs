@@ -8,6 +8,7 @@ mod backup;
 mod baseline;
 mod build;
 mod create;
+mod drop;
 mod guest;
 mod init;
 mod inspect;
@@ -15,6 +16,7 @@ mod lint;
 mod output;
 mod progress;
 mod repair;
+mod reset;
 mod run;
 mod seed;
 mod status;
@@ -52,6 +54,7 @@ Examples:
   db-migrate up --dry-run                  print the SQL that would run
   db-migrate down --steps 2                revert the last two migrations
   db-migrate status --check                exit 1 if the database is not up to date
+  db-migrate reset --yes                   drop everything, apply every migration again
   db-migrate seed                          fill the database with seeds and seed packs";
 
 /// Command-line arguments.
@@ -144,8 +147,12 @@ enum Command {
     Status(status::StatusArgs),
     /// Check that applied migrations still match their files; exit 1 on drift.
     Validate,
-    /// Resolve a dirty migration (one that failed outside a transaction) after checking the schema.
+    /// Fix the history by hand: resolve a dirty migration, accept a modified one's new checksum, forget a missing one.
     Repair(repair::RepairArgs),
+    /// Drop every object of the database (history included) and apply every migration again; not in production without --force.
+    Reset(reset::ResetArgs),
+    /// Drop the database itself (SQLite: delete the file); not in production without --force.
+    Drop(drop::DropArgs),
     /// Adopt an existing database: record migrations up to a version as applied, without running them.
     Baseline(baseline::BaselineArgs),
     /// Identify the migration tools a project uses (Prisma, Knex, Alembic, Flyway, …).
@@ -233,6 +240,8 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Status(a) => status::status(&settings, a, out).await,
         Command::Validate => status::validate(&settings, out).await,
         Command::Repair(a) => repair::run(&settings, a, out).await,
+        Command::Reset(a) => reset::run(&settings, a, out).await,
+        Command::Drop(a) => drop::run(&settings, a, out).await,
         Command::Baseline(a) => baseline::run(&settings, a, out).await,
         Command::Backup(a) => backup::backup(&settings, a, out).await,
         Command::Lint(a) => lint::run(&settings, a, out),
@@ -283,6 +292,18 @@ async fn wait_for_database(settings: &Settings, wait: std::time::Duration, out: 
             Err(other) => return Err(other),
         }
     }
+}
+
+/// Prints the near-miss file names of the migrations directory on stderr (one `warning:` line
+/// each) and returns them for `--json`.
+fn name_warnings(settings: &Settings, out: &Output) -> Vec<crate::migrate::source::NameWarning> {
+    let warnings = crate::migrate::source::name_warnings(&settings.migrations_dir);
+    if !out.json {
+        for w in &warnings {
+            out.note(&format!("warning: {}: {}", w.file, w.message));
+        }
+    }
+    warnings
 }
 
 /// The warning for a database with tables but no migration history.

@@ -32,7 +32,7 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").args(["steps", "to", "all"])))]
 pub struct DownArgs {
-    /// Revert the last N applied migrations (default 1).
+    /// Revert the last N applied migrations (default 1; 0 is an error).
     #[arg(long, value_name = "N")]
     steps: Option<usize>,
     /// Revert every migration newer than VERSION (VERSION stays applied).
@@ -61,6 +61,7 @@ pub struct RedoArgs {
 
 pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {
     let opts = UpOptions { to: args.to, allow_out_of_order: args.allow_out_of_order };
+    let warnings = super::name_warnings(settings, out);
     if args.dry_run {
         let plan = migrator(settings).plan_up(opts).await?;
         return Ok(print_plan(&plan, out));
@@ -75,10 +76,13 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
     let announce = announce_default(settings);
     let report = with_progress(settings, out).up_with(opts).await;
     announce(out);
-    finish(report?, Direction::Up, out)
+    finish_with(report?, Direction::Up, out, &warnings)
 }
 
 pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<ExitCode, Error> {
+    if args.steps == Some(0) {
+        return Err(Error::Config("--steps 0 reverts nothing: give the number of migrations to revert (1 or more), or use --to VERSION / --all".into()));
+    }
     let target = match (args.steps, args.to, args.all) {
         (_, _, true) => DownTarget::All,
         (_, Some(v), _) => DownTarget::To(v),
@@ -105,7 +109,10 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
     super::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).redo().await?;
     if report.steps.is_empty() {
-        return Err(Error::Config("nothing to redo: no migration is applied".into()));
+        // Like `down` with nothing applied: nothing to do is not an error.
+        out.line("nothing to redo: no migration is applied");
+        out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms }));
+        return Ok(ExitCode::SUCCESS);
     }
     finish(report, Direction::Up, out)
 }
@@ -146,7 +153,7 @@ fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
     }
 }
 
-fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
+pub(super) fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
     let out = *out;
     let progress = super::progress::Progress::new(&out);
     let audit = super::audit::AuditLog::new(settings.project_dir.join(".db-migrate").join("audit.log"));
@@ -186,6 +193,10 @@ fn with_progress(settings: &Settings, out: &Output) -> crate::Migrator {
 }
 
 fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode, Error> {
+    finish_with(report, direction, out, &[])
+}
+
+fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[crate::migrate::source::NameWarning]) -> Result<ExitCode, Error> {
     let n = report.steps.len();
     let plural = if n == 1 { "" } else { "s" };
     if n == 0 {
@@ -198,7 +209,7 @@ fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode
         let verb = if report.steps.iter().all(|s| s.direction == Direction::Up) { "applied" } else { verb };
         out.line(&format!("{verb} {n} migration{plural} in {:.1} ms", report.total_ms));
     }
-    out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms }));
+    out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms, "warnings": warnings }));
     Ok(ExitCode::SUCCESS)
 }
 

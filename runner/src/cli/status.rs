@@ -19,6 +19,7 @@ pub struct StatusArgs {
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
     let entries = migrator(settings).status().await?;
+    let warnings = super::name_warnings(settings, out);
     if entries.is_empty() {
         out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
     } else if !out.quiet && !out.json {
@@ -33,6 +34,20 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
     if !summary.is_empty() {
         out.line(&format!("\n{}", summary.join(", ")));
     }
+    let early: Vec<String> = entries.iter().filter(|e| e.out_of_order).map(|e| format!("{}_{}", e.version, e.name)).collect();
+    if !early.is_empty() {
+        let newest = entries.iter().filter(|e| e.applied_at.is_some()).map(|e| e.version).max().unwrap_or_default();
+        let what = if settings.allow_out_of_order {
+            "`up` applies them, since out-of-order migrations are allowed here".to_string()
+        } else {
+            "`up` refuses them: rename them to a newer version, or run `up --allow-out-of-order` (or set allow_out_of_order = true)".to_string()
+        };
+        out.note(&format!(
+            "hint: {} pending migration(s) marked * are older than the newest applied one ({newest}): {}; {what}",
+            early.len(),
+            early.join(", ")
+        ));
+    }
     if !entries.is_empty() && entries.iter().all(|e| e.state == State::Pending) {
         if let Some(n) = migrator(settings).unadopted().await? {
             out.note(&super::baseline_hint(n));
@@ -42,6 +57,7 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
         "environment": settings.environment,
         "database": redact(&settings.database_url),
         "migrations": entries,
+        "warnings": warnings,
     }));
     let clean = entries.iter().all(|e| e.state == State::Applied);
     Ok(if args.check && !clean { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -55,7 +71,7 @@ fn print_table(entries: &[StatusEntry], out: &Output) {
                 e.version.to_string(),
                 e.name.clone(),
                 e.kind.clone(),
-                e.state.as_str().to_string(),
+                if e.out_of_order { format!("{}*", e.state.as_str()) } else { e.state.as_str().to_string() },
                 e.applied_at.clone().unwrap_or_else(|| "-".into()),
                 e.execution_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into()),
             ]

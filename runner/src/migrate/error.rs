@@ -135,6 +135,12 @@ fn drift_message(modified: &[MigrationRef], missing: &[MigrationRef]) -> String 
         "\nrestore the files as they were applied (`db-migrate validate` shows the drift); \
          change the schema with a new migration instead of editing an applied one",
     );
+    if let Some(m) = modified.first() {
+        s.push_str(&format!(". If an edit was deliberate (the schema already matches), `db-migrate repair --accept-checksum {}` records it", m.version));
+    }
+    if let Some(m) = missing.first() {
+        s.push_str(&format!(". If a file was deleted on purpose, `db-migrate repair --forget {}` removes its history row", m.version));
+    }
     s
 }
 

@@ -158,13 +158,17 @@ pub struct PlannedRun {
     pub steps: Vec<(Direction, Migration)>,
 }
 
-/// How `repair` resolves a dirty migration.
+/// How `repair` resolves a dirty, modified or missing migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
-    /// The migration's changes are in place: record it as applied.
+    /// Dirty: the migration's changes are in place: record it as applied.
     MarkApplied,
-    /// The migration's changes are not in place: forget its history row.
+    /// Dirty: the migration's changes are not in place: forget its history row.
     MarkReverted,
+    /// Modified: the file was edited on purpose: record its current checksum (and name).
+    AcceptChecksum,
+    /// Missing: the file was deleted on purpose: forget its history row.
+    Forget,
 }
 
 /// Runs the migrations of one directory against one database.
@@ -277,6 +281,12 @@ impl Migrator {
         &self.dir
     }
 
+    /// Files in the migrations directory that are not read but look as if they were meant to be
+    /// (`1_x.SQL`, `1_x.sql.txt`, a folder without a version…), each with what is expected.
+    pub fn warnings(&self) -> Vec<source::NameWarning> {
+        source::name_warnings(&self.dir)
+    }
+
     /// Reads the migrations directory.
     pub fn migrations(&self) -> Result<Vec<Migration>> {
         Ok(self.discover()?)
@@ -342,6 +352,15 @@ impl Migrator {
     pub async fn status(&self) -> Result<Vec<StatusEntry>> {
         let (m, h) = self.read_only().await?;
         Ok(plan::status(&m, &h))
+    }
+
+    /// The history row of `version`, if there is one. Creates nothing.
+    pub async fn history_row(&self, version: i64) -> Result<Option<AppliedMigration>> {
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
+        let h = b.read_history().await;
+        b.close().await;
+        Ok(h?.into_iter().find(|h| h.version == version))
     }
 
     /// Applied migrations that were modified or whose files are missing (empty when none).
@@ -480,13 +499,51 @@ impl Migrator {
     /// Resolves a dirty migration after a human checked the schema. Returns false when the
     /// version has no history row.
     pub async fn repair(&mut self, version: i64, resolution: Resolution) -> Result<bool> {
-        let (_, mut b) = self.writable().await?;
+        let (migrations, mut b) = self.writable().await?;
         let r = match resolution {
             Resolution::MarkApplied => b.mark_applied(version).await,
-            Resolution::MarkReverted => b.remove(version).await,
+            Resolution::MarkReverted | Resolution::Forget => b.remove(version).await,
+            Resolution::AcceptChecksum => match migrations.iter().find(|m| m.version == version) {
+                Some(m) => b.set_checksum(version, &m.name, &m.checksum).await,
+                None => Err(Error::Config(format!("no migration file has version {version}: there is no checksum to accept"))),
+            },
         };
         b.close().await;
         r
+    }
+
+    /// Drops every object of the database — tables, views, sequences, functions, types, the
+    /// history — and applies every migration from scratch, all under one lock. Returns what was
+    /// dropped and the run's report. A broken migrations directory stops it before anything is
+    /// dropped.
+    pub async fn reset(&mut self) -> Result<(Vec<String>, Report)> {
+        let started = Instant::now();
+        let (migrations, mut b) = self.writable().await?;
+        // A table-mode lock (and MongoDB's lock document) lives in a table this run must keep.
+        let lock_table = format!("{}_lock", self.table.rsplit('.').next().unwrap_or(&self.table));
+        let keep = (self.lock_mode == backend::LockMode::Table || b.is_documents()).then_some(lock_table.as_str());
+        let dropped = async {
+            let d = backend::wipe::drop_objects(&mut b, keep).await?;
+            b.ensure_history().await?;
+            Ok::<_, Error>(d)
+        }
+        .await;
+        let dropped = match dropped {
+            Ok(d) => d,
+            Err(e) => {
+                b.close().await;
+                return Err(e);
+            }
+        };
+        let opts = self.up_opts(UpOptions::default());
+        let mut report = self.execute_on(migrations, b, |m, h| plan::plan_up(m, h, opts)).await?;
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok((dropped, report))
+    }
+
+    /// Drops the database itself (a SQLite file is deleted). Returns whether it existed.
+    pub async fn drop_database(&self) -> Result<bool> {
+        backend::wipe::drop_database(&self.parsed_url()?, &self.table).await
     }
 
     async fn execute(
@@ -495,6 +552,18 @@ impl Migrator {
     ) -> Result<Report> {
         let started = Instant::now();
         let (migrations, b) = self.writable().await?;
+        let mut report = self.execute_on(migrations, b, planner).await?;
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(report)
+    }
+
+    /// Plans with the history of `b` and runs the steps; closes `b` on every path.
+    async fn execute_on(
+        &mut self,
+        migrations: Vec<Migration>,
+        b: AnyBackend,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
+    ) -> Result<Report> {
         // The backend is lent to the sandbox for each component migration and comes back.
         let mut slot = Some(b);
         let observer = self.observer.clone();
@@ -585,9 +654,7 @@ impl Migrator {
         if let Some(b) = slot {
             b.close().await;
         }
-        let mut report = result?;
-        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(report)
+        result
     }
 }
 

@@ -57,6 +57,9 @@ pub struct StatusEntry {
     pub execution_ms: Option<i64>,
     /// The file, if there is one.
     pub file: Option<String>,
+    /// Pending, but older than the newest applied migration (merged from another branch, say):
+    /// `up` refuses it unless out-of-order migrations are allowed.
+    pub out_of_order: bool,
 }
 
 impl StatusEntry {
@@ -68,6 +71,7 @@ impl StatusEntry {
 /// The state of every migration known from either side, by version.
 pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<StatusEntry> {
     let applied: BTreeMap<i64, &AppliedMigration> = history.iter().map(|h| (h.version, h)).collect();
+    let newest = history.iter().map(|h| h.version).max();
     let mut out: BTreeMap<i64, StatusEntry> = BTreeMap::new();
     for m in migrations {
         let h = applied.get(&m.version);
@@ -87,6 +91,7 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
                 applied_at: h.map(|h| h.applied_at.clone()),
                 execution_ms: h.map(|h| h.execution_ms),
                 file: Some(m.path.display().to_string()),
+                out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
             },
         );
     }
@@ -99,6 +104,7 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
             applied_at: Some(h.applied_at.clone()),
             execution_ms: Some(h.execution_ms),
             file: None,
+            out_of_order: false,
         });
     }
     out.into_values().collect()
@@ -353,5 +359,16 @@ mod tests {
             vec![(1, State::Applied), (2, State::Modified), (3, State::Pending), (4, State::Dirty), (5, State::Missing)]
         );
         assert!(st[4].file.is_none());
+        // 3 is pending while 4 and 5 are recorded: out of order.
+        assert_eq!(st.iter().filter(|e| e.out_of_order).map(|e| e.version).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn status_flags_pending_migrations_older_than_the_newest_applied() {
+        let ms = vec![mig(1, true), mig(2, true), mig(3, true), mig(4, true)];
+        let st = status(&ms, &[row(1), row(3)]);
+        let flagged: Vec<(i64, bool)> = st.iter().map(|e| (e.version, e.out_of_order)).collect();
+        assert_eq!(flagged, vec![(1, false), (2, true), (3, false), (4, false)]);
+        assert!(status(&ms, &[]).iter().all(|e| !e.out_of_order));
     }
 }

@@ -226,45 +226,60 @@ pub fn parse_stem(stem: &str) -> Option<Result<(i64, String), String>> {
     }
 }
 
-/// Options on a marker line: `-- migrate:up transaction:false`.
-fn parse_marker_options(rest: &str, path: &Path, line: usize) -> Result<bool, SourceError> {
+/// Options on a marker line, read as dbmate reads them: whitespace-separated `key:value` pairs;
+/// only `transaction` means anything, and only `transaction:false` turns the transaction off.
+/// Other keys, and words that are not one `key:value` pair, are ignored (dbmate ignores them).
+fn parse_marker_options(rest: &str) -> bool {
     let mut transaction = true;
     for opt in rest.split_whitespace() {
-        match opt {
-            "transaction:false" => transaction = false,
-            "transaction:true" => transaction = true,
-            other => {
-                return Err(SourceError::at(
-                    path,
-                    line,
-                    format!("unknown marker option `{other}` (known: transaction:false, transaction:true)"),
-                ));
-            }
+        let parts: Vec<&str> = opt.split(':').collect();
+        if let ["transaction", value] = parts[..] {
+            transaction = value != "false";
         }
     }
-    Ok(transaction)
+    transaction
 }
 
-/// Recognises `-- migrate:up` / `-- migrate:down` lines; returns the direction and the rest.
+/// Recognises a `-- migrate:up` / `-- migrate:down` marker as dbmate does: `--` at the very
+/// start of the line, optional whitespace, `migrate:up` or `migrate:down`, then the end of the
+/// line or whitespace and options. Returns the direction and the options text.
 fn marker(line: &str) -> Option<(&'static str, &str)> {
-    let l = line.trim_start().strip_prefix("--")?.trim_start();
+    let l = line.strip_prefix("--")?.trim_start_matches([' ', '\t']);
     let l = l.strip_prefix("migrate:")?;
-    if let Some(rest) = l.strip_prefix("up") {
-        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
-            return Some(("up", rest));
-        }
-    }
-    if let Some(rest) = l.strip_prefix("down") {
-        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
-            return Some(("down", rest));
+    for dir in ["up", "down"] {
+        if let Some(rest) = l.strip_prefix(dir) {
+            if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+                return Some((if dir == "up" { "up" } else { "down" }, rest));
+            }
         }
     }
     None
 }
 
-/// Reads a dbmate-style file with `-- migrate:up` / `-- migrate:down` sections.
+/// A line that looks like a marker but is not one to dbmate (indented, other case, a space
+/// after the colon): which marker it resembles.
+fn near_marker(line: &str) -> Option<&'static str> {
+    if marker(line).is_some() {
+        return None;
+    }
+    let squeezed: String = line.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let rest = squeezed.strip_prefix("--migrate:")?;
+    if rest.starts_with("down") {
+        Some("down")
+    } else if rest.starts_with("up") && !rest[2..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        Some("up")
+    } else {
+        None
+    }
+}
+
+/// Reads a dbmate-style file with `-- migrate:up` / `-- migrate:down` sections, by dbmate's
+/// rules: markers start at the very beginning of a line; the up section comes first; before
+/// it only blank lines and `--` comment lines are allowed. db-migrate adds two: each marker
+/// appears once, and a file without a down section is irreversible (dbmate refuses it).
 pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>), SourceError> {
     struct Section {
+        marker_line: usize,
         start_line: usize,
         begin: usize,
         end: usize,
@@ -274,40 +289,92 @@ pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>),
     let mut down: Option<Section> = None;
     let mut current: Option<&'static str> = None;
     let mut offset = 0;
-    let mut preamble_sql_line = None;
+    let mut near: Vec<(usize, &'static str)> = Vec::new();
+    let mut duplicate = None;
     for (idx, line) in text.split_inclusive('\n').enumerate() {
         let lineno = idx + 1;
         let next = offset + line.len();
         if let Some((dir, rest)) = marker(line) {
-            let transaction = parse_marker_options(rest, path, lineno)?;
+            if dir == "down" && rest.split_whitespace().count() > 1 {
+                return Err(SourceError::at(
+                    path,
+                    lineno,
+                    "a `-- migrate:down` line takes at most one option (dbmate does not recognise this line as a marker, \
+                     so its SQL would run with the up section); keep just `transaction:false` if that is what you need",
+                ));
+            }
             let slot = if dir == "up" { &mut up } else { &mut down };
             if slot.is_some() {
-                return Err(SourceError::at(path, lineno, format!("a second `-- migrate:{dir}` marker")));
+                duplicate.get_or_insert((lineno, dir));
+            } else {
+                *slot = Some(Section { marker_line: lineno, start_line: lineno + 1, begin: next, end: next, transaction: parse_marker_options(rest) });
             }
-            *slot = Some(Section { start_line: lineno + 1, begin: next, end: next, transaction });
             current = Some(dir);
         } else {
+            if let Some(dir) = near_marker(line) {
+                near.push((lineno, dir));
+            }
             match current {
                 Some("up") => up.as_mut().unwrap().end = next,
                 Some(_) => down.as_mut().unwrap().end = next,
-                None => {
-                    if preamble_sql_line.is_none() && !statements::split(line).is_empty() {
-                        preamble_sql_line = Some(lineno);
-                    }
-                }
+                None => {}
             }
         }
         offset = next;
     }
+    let looks_like = |dir: &str| near.iter().find(|(_, d)| *d == dir).map(|(l, _)| *l);
     let Some(up) = up else {
+        let hint = match looks_like("up") {
+            Some(l) => format!(
+                " (line {l} looks like one, but a marker must be exactly `-- migrate:up` at the very start of its line, in lower case)"
+            ),
+            None => String::new(),
+        };
         return Err(SourceError::file(
             path,
-            "no `-- migrate:up` section: a migration file starts its SQL with a `-- migrate:up` line \
-             (and may add a `-- migrate:down` section to make it reversible)",
+            format!(
+                "no `-- migrate:up` section{hint}: a migration file starts its SQL with a `-- migrate:up` line \
+                 (and may add a `-- migrate:down` section to make it reversible)"
+            ),
         ));
     };
-    if let Some(line) = preamble_sql_line {
-        return Err(SourceError::at(path, line, "SQL before the `-- migrate:up` marker would never run"));
+    if down.is_none() {
+        if let Some(l) = looks_like("down") {
+            return Err(SourceError::at(
+                path,
+                l,
+                "this line looks like a `-- migrate:down` marker but is not one (a marker starts at the very beginning of its line, \
+                 in lower case, with no space after the colon), so its SQL would run with the up section",
+            ));
+        }
+    }
+    if let Some(d) = &down {
+        if d.marker_line < up.marker_line {
+            return Err(SourceError::at(
+                path,
+                d.marker_line,
+                format!("`-- migrate:down` comes before `-- migrate:up` (line {}): the up section must come first", up.marker_line),
+            ));
+        }
+    }
+    // Before the up marker: blank lines and `--` comments only (dbmate's rule; `/* */` counts as SQL).
+    let preamble = &text[..up.begin];
+    for (idx, line) in preamble.split_inclusive('\n').enumerate().take(up.marker_line - 1) {
+        let t = line.trim_start();
+        if !(t.trim().is_empty() || t.starts_with("--")) {
+            return Err(SourceError::at(
+                path,
+                idx + 1,
+                "text before the `-- migrate:up` marker would never run: only blank lines and `--` comments may come before it",
+            ));
+        }
+    }
+    if let Some((line, dir)) = duplicate {
+        return Err(SourceError::at(
+            path,
+            line,
+            format!("a second `-- migrate:{dir}` marker: a file holds one up and one down section; put further changes in a new migration"),
+        ));
     }
     let to_script = |s: Section| Script {
         sql: text[s.begin..s.end].to_string(),
@@ -324,7 +391,7 @@ fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
     let first = text.lines().next().unwrap_or("");
     let mut transaction = true;
     if let Some((_, rest)) = marker(first) {
-        transaction = parse_marker_options(rest, path, 1)?;
+        transaction = parse_marker_options(rest);
     } else if first.trim() == "-- no-transaction" {
         transaction = false;
     }
@@ -407,6 +474,104 @@ enum Found {
     Dir(PathBuf),
 }
 
+/// What discovery makes of a directory entry: its stem and layout, or `None` when it is not
+/// read at all.
+fn kind_of(file_name: &str, is_dir: bool) -> Option<(&str, fn(PathBuf) -> Found)> {
+    if is_dir {
+        return Some((file_name, Found::Dir));
+    }
+    let kinds: [(&str, fn(PathBuf) -> Found); 5] = [
+        (".mongo.json", Found::Commands),
+        (".up.sql", Found::Up),
+        (".down.sql", Found::Down),
+        (".sql", Found::Marked),
+        (".wasm", Found::Component),
+    ];
+    kinds.into_iter().find_map(|(suffix, found)| file_name.strip_suffix(suffix).map(|s| (s, found)))
+}
+
+/// Why a `.sql` name without a leading version is refused, with the fix for the usual cases.
+fn unversioned_hint(stem: &str) -> String {
+    let flyway = stem.strip_prefix(['V', 'v']).and_then(|rest| {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))?;
+        let (version, name) = rest.split_at(digits);
+        let version = version.strip_suffix("__")?;
+        Some((version.replace(['.', '_'], ""), name.to_string()))
+    });
+    match flyway {
+        Some((v, name)) if !v.is_empty() => format!(
+            "`{stem}` is a Flyway name (V<version>__<name>); db-migrate expects `VERSION_name.sql`, e.g. `{v}_{name}.sql` \
+             (`db-migrate import --from flyway` converts a whole folder)"
+        ),
+        _ => "expected `VERSION_name.sql` (e.g. `20240101120000_add_users.sql`); \
+              `db-migrate create --name NAME` makes one"
+            .to_string(),
+    }
+}
+
+/// A file in the migrations directory that is not read, with what db-migrate expects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NameWarning {
+    /// The file or folder.
+    pub file: String,
+    /// Why it is not read, and what name would be.
+    pub message: String,
+}
+
+/// What to say about a directory entry discovery skips; `None` for dotfiles and `README*`,
+/// which are plainly not migrations.
+pub fn skipped_name_warning(file_name: &str, is_dir: bool) -> Option<String> {
+    let lower = file_name.to_ascii_lowercase();
+    if file_name.starts_with('.') || lower.starts_with("readme") {
+        return None;
+    }
+    if is_dir {
+        if file_name.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        return Some("a folder without a version is not read: a folder migration is `VERSION_name/` holding `up.sql` (and `down.sql`)".into());
+    }
+    if kind_of(file_name, false).is_some() {
+        return None;
+    }
+    for suffix in [".mongo.json", ".up.sql", ".down.sql", ".sql", ".wasm"] {
+        if lower.ends_with(suffix) {
+            let stem = &file_name[..file_name.len() - suffix.len()];
+            return Some(format!("not read: extensions are lower-case; rename it to `{stem}{suffix}`"));
+        }
+    }
+    if let Some(at) = lower.find(".sql") {
+        let extra = &file_name[at + 4..];
+        return Some(format!(
+            "not read: a migration's name ends in `.sql`, and this one goes on with `{extra}`; if it is a migration, rename it to `{}.sql`",
+            &file_name[..at]
+        ));
+    }
+    Some(
+        "not a migration, so it is not read: db-migrate reads `VERSION_name.sql` (with `-- migrate:up`), \
+         `VERSION_name.up.sql`/`.down.sql`, `VERSION_name/` folders, `.wasm` components and `.mongo.json` command files"
+            .into(),
+    )
+}
+
+/// Every entry of the migrations directory that discovery skips and that deserves a word.
+/// Read-only, cheap (one directory listing), and never an error: an unreadable directory is
+/// reported by discovery itself.
+pub fn name_warnings(dir: &Path) -> Vec<NameWarning> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<NameWarning> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let is_dir = e.file_type().map(|t| if t.is_symlink() { e.path().is_dir() } else { t.is_dir() }).unwrap_or(false);
+            let message = skipped_name_warning(&name, is_dir)?;
+            Some(NameWarning { file: e.path().display().to_string(), message })
+        })
+        .collect();
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
 /// Reads every migration in `dir`, sorted by version.
 ///
 /// Files that are not migrations (`README.md`, `.gitkeep`, …) are ignored; a `.sql` file or a
@@ -456,30 +621,12 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
             Ok(t) => t.is_dir(),
             Err(_) => path.is_dir(),
         };
-        let (stem, found): (&str, fn(PathBuf) -> Found) = if is_dir {
-            (file_name, Found::Dir)
-        } else if let Some(s) = file_name.strip_suffix(".mongo.json") {
-            (s, Found::Commands)
-        } else if let Some(s) = file_name.strip_suffix(".up.sql") {
-            (s, Found::Up)
-        } else if let Some(s) = file_name.strip_suffix(".down.sql") {
-            (s, Found::Down)
-        } else if let Some(s) = file_name.strip_suffix(".sql") {
-            (s, Found::Marked)
-        } else if let Some(s) = file_name.strip_suffix(".wasm") {
-            (s, Found::Component)
-        } else {
-            continue;
-        };
+        let Some((stem, found)) = kind_of(file_name, is_dir) else { continue };
         match parse_stem(stem) {
             Some(Ok(key)) => groups.entry(key).or_default().push(found(path)),
             Some(Err(why)) => problems.push(SourceError::file(&path, format!("bad migration name: {why}"))),
             None if is_dir => {}
-            None => problems.push(SourceError::file(
-                &path,
-                "bad migration name: expected `VERSION_name.sql` (e.g. `20240101120000_add_users.sql`); \
-                 `db-migrate create --name NAME` makes one",
-            )),
+            None => problems.push(SourceError::file(&path, format!("bad migration name: {}", unversioned_hint(stem)))),
         }
     }
 
@@ -669,22 +816,140 @@ mod tests {
         assert!(!down.transaction);
     }
 
+    // dbmate's parser cases (pkg/dbmate/migration_test.go), restated for db-migrate.
+    fn err(text: &str) -> String {
+        parse_marked(text, Path::new("x.sql")).unwrap_err().to_string()
+    }
+
     #[test]
-    fn marked_file_errors() {
-        let p = Path::new("x.sql");
-        let e = parse_marked("CREATE TABLE a (id int);\n", p).unwrap_err().to_string();
-        assert!(e.contains("no `-- migrate:up`"), "{e}");
-        let e = parse_marked("SELECT 1;\n-- migrate:up\nSELECT 2;\n", p).unwrap_err().to_string();
-        assert!(e.contains("x.sql:1"), "{e}");
-        let e = parse_marked("-- migrate:up nonsense\n", p).unwrap_err().to_string();
-        assert!(e.contains("unknown marker option"), "{e}");
-        let e = parse_marked("-- migrate:up\n-- migrate:up\n", p).unwrap_err().to_string();
-        assert!(e.contains("x.sql:2"), "{e}");
+    fn dbmate_typical_file() {
+        let (up, down) = parse_marked("-- migrate:up\ncreate table users (id serial);\n-- migrate:down\ndrop table users;", Path::new("x.sql")).unwrap();
+        assert_eq!(up.sql, "create table users (id serial);\n");
+        assert_eq!(down.unwrap().sql, "drop table users;");
+        assert!(up.transaction);
+    }
+
+    #[test]
+    fn dbmate_no_space_needed_after_the_dashes() {
+        let (up, down) = parse_marked("\n--migrate:up\nselect 1;\n\n--migrate:down\nselect 2;\n", Path::new("x.sql")).unwrap();
+        assert_eq!((up.sql.as_str(), up.first_line), ("select 1;\n\n", 3));
+        assert_eq!(down.unwrap().sql, "select 2;\n");
+    }
+
+    #[test]
+    fn dbmate_up_must_come_before_down() {
+        let e = err("-- migrate:down\ndrop table users;\n-- migrate:up\ncreate table users (id int);\n");
+        assert!(e.contains("x.sql:1") && e.contains("comes before `-- migrate:up` (line 3)"), "{e}");
+    }
+
+    #[test]
+    fn dbmate_transaction_option() {
+        let (up, down) = parse_marked("-- migrate:up transaction:false\nselect 1;\n-- migrate:down transaction:true\nselect 2;\n", Path::new("x.sql")).unwrap();
+        assert!(!up.transaction);
+        assert!(down.unwrap().transaction);
+        // Only the exact value `false` turns it off; unknown keys and stray words are ignored.
+        for line in ["-- migrate:up transaction:False", "-- migrate:up foo:bar", "-- migrate:up nonsense", "-- migrate:up transaction:false:x"] {
+            let (up, _) = parse_marked(&format!("{line}\nselect 1;\n"), Path::new("x.sql")).unwrap();
+            assert!(up.transaction, "{line}");
+        }
+        let (up, _) = parse_marked("-- migrate:up foo:bar  transaction:false\nselect 1;\n", Path::new("x.sql")).unwrap();
+        assert!(!up.transaction);
+    }
+
+    #[test]
+    fn dbmate_requires_an_up_block() {
+        assert!(err("\nALTER TABLE users ADD COLUMN status int;\n").contains("no `-- migrate:up` section"));
+        assert!(err("-- migrate:down\ndrop table users;\n").contains("no `-- migrate:up` section"));
+    }
+
+    #[test]
+    fn missing_down_block_is_irreversible_where_dbmate_refuses() {
+        let (_, down) = parse_marked("-- migrate:up\ncreate table users (id int);\n", Path::new("x.sql")).unwrap();
+        assert!(down.is_none());
+    }
+
+    #[test]
+    fn dbmate_allows_comments_and_blank_lines_before_up() {
+        let text = "\n-- This migration creates the users table.\n  -- indented comment\n\n-- migrate:up\ncreate table users (id int);\n\n-- migrate:down\ndrop table users;\n";
+        let (up, down) = parse_marked(text, Path::new("x.sql")).unwrap();
+        assert_eq!(up.first_line, 6);
+        assert_eq!(down.unwrap().first_line, 9);
+    }
+
+    #[test]
+    fn dbmate_refuses_statements_before_up() {
+        let e = err("\n-- create status_type\nCREATE TYPE status AS ENUM ('a');\n\n-- migrate:up\nselect 1;\n");
+        assert!(e.contains("x.sql:3") && e.contains("before the `-- migrate:up` marker"), "{e}");
+        // A block comment is not a `--` comment line.
+        assert!(err("/* header */\n-- migrate:up\nselect 1;\n").contains("x.sql:1"));
+    }
+
+    #[test]
+    fn dbmate_crlf_files_parse_after_normalisation() {
+        let text = normalize("-- migrate:up transaction:true\r\ncreate table users (id int);\r\n-- migrate:down\r\ndrop table users;\r\n");
+        let (up, down) = parse_marked(&text, Path::new("x.sql")).unwrap();
+        assert_eq!(up.sql, "create table users (id int);\n");
+        assert!(up.transaction);
+        assert_eq!(down.unwrap().sql, "drop table users;\n");
+    }
+
+    #[test]
+    fn each_marker_appears_once() {
+        let e = err("-- migrate:up\nselect 1;\n-- migrate:up\nselect 2;\n-- migrate:down\nselect 3;\n");
+        assert!(e.contains("x.sql:3") && e.contains("second `-- migrate:up`"), "{e}");
+        let e = err("-- migrate:up\nselect 1;\n-- migrate:down\nselect 2;\n-- migrate:down\nselect 3;\n");
+        assert!(e.contains("x.sql:5") && e.contains("second `-- migrate:down`"), "{e}");
+    }
+
+    #[test]
+    fn markers_start_at_the_very_beginning_of_the_line() {
+        let e = err("  -- migrate:up\nselect 1;\n");
+        assert!(e.contains("no `-- migrate:up` section (line 1 looks like one"), "{e}");
+        // An indented down marker is SQL to dbmate: refused rather than run with the up section.
+        let e = err("-- migrate:up\nselect 1;\n  -- migrate:down\nselect 2;\n");
+        assert!(e.contains("x.sql:3") && e.contains("looks like a `-- migrate:down` marker"), "{e}");
+        let e = err("-- migrate:up\nselect 1;\n-- Migrate:Down\nselect 2;\n");
+        assert!(e.contains("x.sql:3"), "{e}");
+        // With the real markers present, a look-alike is just a comment.
+        assert!(parse_marked("-- migrate:up\n  -- migrate:down is below\nselect 1;\n-- migrate:down\nselect 2;\n", Path::new("x.sql")).is_ok());
+    }
+
+    #[test]
+    fn down_marker_takes_at_most_one_option() {
+        let e = err("-- migrate:up\nselect 1;\n-- migrate:down transaction:false foo:bar\nselect 2;\n");
+        assert!(e.contains("x.sql:3") && e.contains("at most one option"), "{e}");
+        assert!(parse_marked("-- migrate:up transaction:false foo:bar\nselect 1;\n", Path::new("x.sql")).is_ok());
+    }
+
+    #[test]
+    fn near_miss_names_get_a_warning_and_plain_notes_do_not() {
+        for silent in [".gitkeep", "README.md", "readme.txt", "1_users.sql", "1_users.up.SQL.sql", "2_x.wasm"] {
+            assert_eq!(skipped_name_warning(silent, false), None, "{silent}");
+        }
+        let w = skipped_name_warning("1_users.SQL", false).unwrap();
+        assert!(w.contains("`1_users.sql`"), "{w}");
+        let w = skipped_name_warning("1_users.up.SQL", false).unwrap();
+        assert!(w.contains("`1_users.up.sql`"), "{w}");
+        let w = skipped_name_warning("1_users.sql.txt", false).unwrap();
+        assert!(w.contains("`.txt`") && w.contains("`1_users.sql`"), "{w}");
+        assert!(skipped_name_warning("notes.txt", false).unwrap().contains("VERSION_name.sql"));
+        assert!(skipped_name_warning("drafts", true).unwrap().contains("VERSION_name/"));
+        assert_eq!(skipped_name_warning("3_tags", true), None);
+    }
+
+    #[test]
+    fn flyway_names_get_a_rename_hint() {
+        let h = unversioned_hint("V1__create_users");
+        assert!(h.contains("`1_create_users.sql`") && h.contains("import --from flyway"), "{h}");
+        assert!(unversioned_hint("V2_1__x").contains("`21_x.sql`"));
+        assert!(unversioned_hint("add_users").contains("VERSION_name.sql"));
     }
 
     #[test]
     fn marker_needs_exact_word() {
         assert!(marker("-- migrate:upgrade").is_none());
+        assert!(marker("  -- migrate:up").is_none());
         assert_eq!(marker("--migrate:down").map(|m| m.0), Some("down"));
+        assert_eq!(marker("-- \tmigrate:up \n").map(|m| m.0), Some("up"));
     }
 }
