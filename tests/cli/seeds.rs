@@ -344,3 +344,51 @@ fn sql_seeds_ignore_the_random_seed() {
     let err = f.fails(&["seed", "--seed", "2"]);
     assert!(err.contains("seed demo failed"), "another random seed runs the pack again (and collides with its rows): {err}");
 }
+
+#[test]
+fn create_seed_writes_a_numbered_sql_seed_that_runs() {
+    let p = Project::new();
+    p.migration(1, "roles", "CREATE TABLE roles (name TEXT PRIMARY KEY);", None);
+    p.write("seeds/01_base.sql", "INSERT INTO roles VALUES ('admin');\n");
+    p.ok(&["up"]);
+    let (code, out, err) = p.run(&["create", "--seed", "editors", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["seed"], "02_editors", "{out}");
+    let file = p.path().join("seeds/02_editors.sql");
+    assert!(file.is_file());
+    // The scaffold runs as it is (comments only), and again once edited.
+    let out = p.ok(&["seed"]);
+    assert!(out.contains("seeded   01_base") && out.contains("seeded   02_editors"), "{out}");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap() + "INSERT INTO roles VALUES ('editor');\n").unwrap();
+    let out = p.ok(&["seed"]);
+    assert!(out.contains("seeded   02_editors") && out.contains("skipped  01_base"), "{out}");
+    assert_eq!(count(&p, "roles"), 2);
+    let err = p.fails(&["create", "--seed", "bad name"]);
+    assert!(err.contains("invalid seed name"), "{err}");
+    let err = p.fails(&["create", "--seed", "x", "--name", "y"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn create_seed_lang_rust_builds_into_seeds_and_runs() {
+    let p = Project::new();
+    p.migration(1, "example", "CREATE TABLE example (id INTEGER PRIMARY KEY, name TEXT NOT NULL);", None);
+    p.ok(&["up"]);
+    let out = p.ok(&["create", "--seed", "demo", "--lang", "rust"]);
+    assert!(out.contains("components/01_demo") && out.contains("db-migrate build"), "{out}");
+    let manifest = std::fs::read_to_string(p.path().join("components/01_demo/Cargo.toml")).unwrap();
+    assert!(manifest.contains("features = [\"seed\"]"), "{manifest}");
+    let (code, out, err) = p.run(&["build"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(p.path().join("seeds/01_demo.wasm").is_file(), "build writes seeds to seeds/: {out}");
+    assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 1, "nothing went to migrations/");
+    let out = p.ok(&["seed", "--arg", "rows=5"]);
+    assert!(out.contains("seeded   01_demo: 5 rows (example 5)"), "{out}");
+    assert_eq!(count(&p, "example"), 5);
+    // The next seed, in another language, gets the next number.
+    let out = p.ok(&["create", "--seed", "more", "--lang", "python"]);
+    assert!(out.contains("components/02_more"), "{out}");
+    let manifest = std::fs::read_to_string(p.path().join("components/02_more/component.toml")).unwrap();
+    assert!(manifest.contains("world = \"seed\""), "{manifest}");
+}
