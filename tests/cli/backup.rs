@@ -112,3 +112,127 @@ fn mongodb_round_trip_keeps_types_and_indexes() {
     let backup = std::fs::read_to_string(p.path().join("m.mongo.json")).unwrap();
     assert!(backup.contains("$date") && backup.contains("$numberLong"), "types survive: {backup}");
 }
+
+/// A migration that changes schema and data after the backup: a new table, a new column, new
+/// rows (PostgreSQL adds a schema, a view and a function too).
+fn changes_after_the_backup(p: &Project, postgres: bool) {
+    let extra = if postgres {
+        "\nCREATE SCHEMA side;\nCREATE TABLE side.t (id INTEGER PRIMARY KEY);\nCREATE VIEW user_names AS SELECT name FROM users;\n\
+         CREATE FUNCTION twice(x INTEGER) RETURNS INTEGER LANGUAGE sql AS 'SELECT x * 2';\nCREATE SEQUENCE counter;"
+    } else {
+        "\nCREATE VIEW user_names AS SELECT name FROM users;"
+    };
+    p.migration(
+        2,
+        "later",
+        &format!("CREATE TABLE later (id INTEGER PRIMARY KEY);\nALTER TABLE users ADD COLUMN age INTEGER;\nINSERT INTO users (id, name) VALUES (3, 'linus');{extra}"),
+        None,
+    );
+}
+
+fn tool_output(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The database as its own dump tool prints it (schema and data), minus per-run noise.
+fn full_dump(kind: Option<Kind>, p: &Project, db: Option<&TestDb>) -> String {
+    let text = match (kind, db) {
+        (Some(Kind::Postgres), Some(db)) => {
+            let schema = tool_output("pg_dump", &["-h", "127.0.0.1", "-U", "postgres", "--schema-only", &db.name]);
+            let data = tool_output("pg_dump", &["-h", "127.0.0.1", "-U", "postgres", "--data-only", &db.name]);
+            schema + &data
+        }
+        (Some(Kind::Mariadb), Some(db)) => {
+            tool_output("mariadb-dump", &["-h", "127.0.0.1", "-u", "root", "--skip-comments", "--routines", "--triggers", "--events", &db.name])
+        }
+        _ => tool_output("sqlite3", &[p.db().to_str().unwrap(), ".dump"]),
+    };
+    // PostgreSQL's `\restrict KEY` lines carry a random key per run.
+    text.lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn restore_replaces_everything_then_up_runs_again() {
+    for kind in [None, Some(Kind::Postgres), Some(Kind::Mariadb)] {
+        let db = kind.map(TestDb::new);
+        let url = db.as_ref().map(|d| d.url());
+        let p = Project::new();
+        let run = |args: &[&str]| {
+            let mut all: Vec<&str> = url.as_deref().map(|u| vec!["--database-url", u]).unwrap_or_default();
+            all.extend_from_slice(args);
+            p.ok(&all)
+        };
+        data_and_a_destructive_migration(&p);
+        run(&["up"]);
+        let at_backup = full_dump(kind, &p, db.as_ref());
+        assert!(at_backup.contains("ada"), "{kind:?}: {at_backup}");
+        run(&["backup", "--out", "saved.backup"]);
+        changes_after_the_backup(&p, kind == Some(Kind::Postgres));
+        run(&["up"]);
+        assert_ne!(full_dump(kind, &p, db.as_ref()), at_backup, "{kind:?}: the migration changed something");
+        let out = run(&["restore", "saved.backup", "--yes"]);
+        assert!(out.contains("restored"), "{kind:?}: {out}");
+        assert_eq!(full_dump(kind, &p, db.as_ref()), at_backup, "{kind:?}: the database is exactly the backup again");
+        // Nothing made after the backup survives, so the later migration applies again.
+        let out = run(&["up"]);
+        assert!(out.contains("2_later"), "{kind:?}: {out}");
+    }
+}
+
+#[test]
+fn mongodb_restore_drops_collections_made_after_the_backup() {
+    let db = crate::mongo::TestDb::new();
+    let url = db.url();
+    let p = Project::new();
+    p.write("migrations/1_users.mongo.json", r#"{"up": [{"create": "users"}, {"insert": "users", "documents": [{"_id": 1, "name": "ada"}]}]}"#);
+    p.ok(&["--database-url", &url, "up"]);
+    let (collections, users, history) = (db.collections(), db.docs("users"), db.docs("db_migrate_history"));
+    p.ok(&["--database-url", &url, "backup", "--out", "m.mongo.json"]);
+    p.write(
+        "migrations/2_later.mongo.json",
+        r#"{"up": [{"create": "later"}, {"insert": "later", "documents": [{"_id": 1}]}, {"insert": "users", "documents": [{"_id": 2, "name": "grace"}]}]}"#,
+    );
+    p.ok(&["--database-url", &url, "up"]);
+    p.ok(&["--database-url", &url, "restore", "m.mongo.json", "--yes"]);
+    assert_eq!(db.collections(), collections);
+    assert_eq!(db.docs("users"), users);
+    assert_eq!(db.docs("db_migrate_history"), history);
+    p.ok(&["--database-url", &url, "up"]);
+    assert_eq!(db.docs("later").len(), 1);
+}
+
+#[test]
+fn a_failing_backup_leaves_no_file() {
+    for (kind, url) in [
+        (Kind::Postgres, format!("postgres://postgres@127.0.0.1:5432/dbm_missing_{}", std::process::id())),
+        (Kind::Mariadb, format!("mariadb://root@127.0.0.1:3306/dbm_missing_{}", std::process::id())),
+    ] {
+        let p = Project::new();
+        let err = p.fails(&["--database-url", &url, "backup"]);
+        assert!(err.contains("failed"), "{kind:?}: {err}");
+        let left: Vec<_> = std::fs::read_dir(p.path().join("backups")).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "{kind:?}: a failed backup left {left:?}");
+        p.fails(&["--database-url", &url, "backup", "--out", "x.backup"]);
+        assert!(!p.path().join("x.backup").exists(), "{kind:?}");
+    }
+}
+
+#[test]
+fn backups_at_the_same_moment_get_distinct_files() {
+    let p = Project::new();
+    data_and_a_destructive_migration(&p);
+    p.ok(&["up"]);
+    crate::common::run_concurrently(&p, 4, &["backup"]);
+    p.ok(&["backup"]);
+    let mut names: Vec<String> = std::fs::read_dir(p.path().join("backups")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("development-") && n.ends_with(".sqlite3")), "{names:?}");
+    // An explicit --out never replaces a file.
+    p.write("taken.sqlite3", "keep");
+    let err = p.fails(&["backup", "--out", "taken.sqlite3"]);
+    assert!(err.contains("exists already"), "{err}");
+    assert_eq!(std::fs::read_to_string(p.path().join("taken.sqlite3")).unwrap(), "keep");
+}

@@ -45,7 +45,7 @@ impl TestDb {
         self.client.database(&self.name).collection(name)
     }
 
-    fn docs(&self, coll: &str) -> Vec<Document> {
+    pub fn docs(&self, coll: &str) -> Vec<Document> {
         use futures_util::TryStreamExt;
         self.rt.block_on(async { self.coll(coll).find(doc! {}).sort(doc! {"_id": 1}).await.unwrap().try_collect().await.unwrap() })
     }
@@ -54,7 +54,7 @@ impl TestDb {
         self.rt.block_on(async { self.coll(coll).count_documents(doc! {}).await }).unwrap()
     }
 
-    fn collections(&self) -> Vec<String> {
+    pub fn collections(&self) -> Vec<String> {
         let mut names = self.rt.block_on(async { self.client.database(&self.name).list_collection_names().await }).unwrap();
         names.sort();
         names

@@ -270,3 +270,125 @@ fn csv_import_on_postgres() {
     p.ok(&["--database-url", &url, "seed"]);
     assert_eq!(db.query("SELECT id, name, born, score, active FROM people ORDER BY id"), vec!["1|Ada|1815-12-10|9.50|t", "2|Grace||7.25|f"]);
 }
+
+/// `seed demo --reset` on users ← posts ← comments with the foreign keys enforced: the pack's
+/// tables are emptied children first, whatever order they are listed or kept in.
+#[test]
+fn reset_empties_children_before_parents_on_every_database() {
+    let args = "users = 20, posts_per_user = 2, comments_per_post = 2";
+    // SQLite (db-migrate's connections enforce foreign keys).
+    let p = faker_project("", args, ALL);
+    p.ok(&["up"]);
+    p.ok(&["seed"]);
+    let (code, out, err) = p.run(&["seed", "demo", "--reset", "--arg", "users=10", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["seeds"][0]["reset"], serde_json::json!(["comments", "posts", "users"]), "{out}");
+    assert_eq!((count(&p, "users"), count(&p, "posts"), count(&p, "comments")), (10, 20, 40));
+
+    for kind in [Kind::Postgres, Kind::Mariadb] {
+        let db = TestDb::new(kind);
+        let url = db.url();
+        let p = faker_project("", args, r#"["users", "posts", "comments"]"#);
+        p.ok(&["--database-url", &url, "up"]);
+        p.ok(&["--database-url", &url, "seed"]);
+        let (code, out, err) = p.run(&["--database-url", &url, "seed", "demo", "--reset", "--arg", "users=10"]);
+        assert_eq!(code, 0, "{kind:?}: {out}{err}");
+        assert!(out.contains("after emptying comments, posts, users"), "{kind:?}: {out}");
+        let n = |t: &str| db.query(&format!("SELECT COUNT(*) FROM {t}"));
+        assert_eq!((n("users"), n("posts"), n("comments")), (vec!["10".to_string()], vec!["20".to_string()], vec!["40".to_string()]), "{kind:?}");
+    }
+}
+
+#[test]
+fn reset_names_a_foreign_key_cycle_and_a_referring_table_outside_the_pack() {
+    // users.best_comment → comments → posts → users: a cycle; nothing is emptied.
+    let p = faker_project("", "users = 5, posts_per_user = 1, comments_per_post = 1", ALL);
+    p.migration(2, "best_comment", "ALTER TABLE users ADD COLUMN best_comment BIGINT REFERENCES comments (id);", None);
+    p.ok(&["up"]);
+    p.ok(&["seed"]);
+    let err = p.fails(&["seed", "demo", "--reset"]);
+    assert!(err.contains("cycle") && err.contains("`comments`, `posts`, `users`") && err.contains("--force"), "{err}");
+    assert_eq!((count(&p, "users"), count(&p, "posts"), count(&p, "comments")), (5, 5, 5), "nothing was emptied");
+
+    // comments refer to users but are not the pack's: the error says so, and nothing changes.
+    let p = faker_project("", "users = 5, posts_per_user = 1, comments_per_post = 0", r#"["users", "posts"]"#);
+    p.ok(&["up"]);
+    p.ok(&["seed"]);
+    p.write("seeds/01_comment.sql", "INSERT INTO comments VALUES (1, 1, 1, 'hi', '2024-01-01 00:00:00');\n");
+    p.ok(&["seed", "01_comment"]);
+    let err = p.fails(&["seed", "demo", "--reset"]);
+    assert!(err.contains("could not empty `posts`") && err.contains("comments refers to it"), "{err}");
+    assert_eq!((count(&p, "users"), count(&p, "posts"), count(&p, "comments")), (5, 5, 1));
+}
+
+/// A SQL seed is its content: another `--seed` does not run it again.
+#[test]
+fn sql_seeds_ignore_the_random_seed() {
+    let p = Project::new();
+    p.migration(1, "roles", "CREATE TABLE roles (name TEXT PRIMARY KEY);", None);
+    p.write("seeds/01_roles.sql", "INSERT INTO roles VALUES ('admin');\n");
+    p.ok(&["up"]);
+    p.ok(&["seed", "--seed", "42"]);
+    let out = p.ok(&["seed"]);
+    assert!(out.contains("skipped  01_roles (already run with the same content"), "{out}");
+    let out = p.ok(&["seed", "--seed", "7", "--arg", "x=1"]);
+    assert!(out.contains("skipped  01_roles"), "{out}");
+    assert_eq!(count(&p, "roles"), 1);
+    // Components still count the random seed: faker runs again under another one.
+    let f = faker_project("", "users = 3", r#"["users"]"#);
+    f.ok(&["up"]);
+    f.ok(&["seed", "--seed", "1"]);
+    let out = f.ok(&["seed", "--seed", "1"]);
+    assert!(out.contains("skipped  demo"), "{out}");
+    let err = f.fails(&["seed", "--seed", "2"]);
+    assert!(err.contains("seed demo failed"), "another random seed runs the pack again (and collides with its rows): {err}");
+}
+
+#[test]
+fn create_seed_writes_a_numbered_sql_seed_that_runs() {
+    let p = Project::new();
+    p.migration(1, "roles", "CREATE TABLE roles (name TEXT PRIMARY KEY);", None);
+    p.write("seeds/01_base.sql", "INSERT INTO roles VALUES ('admin');\n");
+    p.ok(&["up"]);
+    let (code, out, err) = p.run(&["create", "--seed", "editors", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["seed"], "02_editors", "{out}");
+    let file = p.path().join("seeds/02_editors.sql");
+    assert!(file.is_file());
+    // The scaffold runs as it is (comments only), and again once edited.
+    let out = p.ok(&["seed"]);
+    assert!(out.contains("seeded   01_base") && out.contains("seeded   02_editors"), "{out}");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap() + "INSERT INTO roles VALUES ('editor');\n").unwrap();
+    let out = p.ok(&["seed"]);
+    assert!(out.contains("seeded   02_editors") && out.contains("skipped  01_base"), "{out}");
+    assert_eq!(count(&p, "roles"), 2);
+    let err = p.fails(&["create", "--seed", "bad name"]);
+    assert!(err.contains("invalid seed name"), "{err}");
+    let err = p.fails(&["create", "--seed", "x", "--name", "y"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn create_seed_lang_rust_builds_into_seeds_and_runs() {
+    let p = Project::new();
+    p.migration(1, "example", "CREATE TABLE example (id INTEGER PRIMARY KEY, name TEXT NOT NULL);", None);
+    p.ok(&["up"]);
+    let out = p.ok(&["create", "--seed", "demo", "--lang", "rust"]);
+    assert!(out.contains("components/01_demo") && out.contains("db-migrate build"), "{out}");
+    let manifest = std::fs::read_to_string(p.path().join("components/01_demo/Cargo.toml")).unwrap();
+    assert!(manifest.contains("features = [\"seed\"]"), "{manifest}");
+    let (code, out, err) = p.run(&["build"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(p.path().join("seeds/01_demo.wasm").is_file(), "build writes seeds to seeds/: {out}");
+    assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 1, "nothing went to migrations/");
+    let out = p.ok(&["seed", "--arg", "rows=5"]);
+    assert!(out.contains("seeded   01_demo: 5 rows (example 5)"), "{out}");
+    assert_eq!(count(&p, "example"), 5);
+    // The next seed, in another language, gets the next number.
+    let out = p.ok(&["create", "--seed", "more", "--lang", "python"]);
+    assert!(out.contains("components/02_more"), "{out}");
+    let manifest = std::fs::read_to_string(p.path().join("components/02_more/component.toml")).unwrap();
+    assert!(manifest.contains("world = \"seed\""), "{manifest}");
+}

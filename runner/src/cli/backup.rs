@@ -13,18 +13,28 @@ use crate::migrate::error::Error;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 SQLite: an online copy (VACUUM INTO); PostgreSQL: pg_dump -Fc; MySQL/MariaDB: mariadb-dump or
-mysqldump; MongoDB: every collection with its indexes and documents, as JSON.
+mysqldump; MongoDB: every collection with its indexes and documents, as JSON. The file is written
+under a temporary name and renamed when complete: a failed backup leaves no file, and a backup
+never replaces an existing one (default names get -2, -3… when taken).
 
 Examples:
-  db-migrate backup                         backups/<env>-<timestamp>.<ext>
+  db-migrate backup                         backups/<env>-<yyyymmdd-HHMMSS-mmm>.<ext>
   db-migrate --env production backup --out /var/backups/app.pgdump")]
 pub struct BackupArgs {
-    /// Where to write the backup (default: backups/<environment>-<UTC timestamp>.<ext>).
+    /// Where to write the backup (default: backups/<environment>-<UTC timestamp, ms>.<ext>); an
+    /// existing file is refused.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+The database afterwards holds exactly what the backup holds: tables, data and other objects made
+after the backup are gone. SQLite: the file is swapped in with a rename. PostgreSQL: pg_restore
+turns the backup into SQL, then one psql transaction drops the database's objects (extensions,
+schemas other than public, and everything in public) and runs it, so a failure changes nothing.
+MySQL/MariaDB: every table, view, routine and event is dropped, then the dump runs (DDL commits
+as it goes there). MongoDB: every collection is dropped, then the backup's are created.")]
 pub struct RestoreArgs {
     /// A backup written by `db-migrate backup`.
     file: PathBuf,
@@ -36,9 +46,11 @@ pub struct RestoreArgs {
 /// Backs up the configured database; returns where the backup went.
 pub async fn take(settings: &Settings, out: Option<PathBuf>) -> Result<PathBuf, Error> {
     let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
-    let path = out.unwrap_or_else(|| crate::backup::default_path(&settings.project_dir, &settings.environment, &url));
-    crate::backup::backup(&url, &path).await?;
-    Ok(path)
+    let dest = match out {
+        Some(p) => crate::backup::Destination::Exact(p),
+        None => crate::backup::default_destination(&settings.project_dir, &settings.environment, &url),
+    };
+    crate::backup::backup(&url, &dest).await
 }
 
 pub async fn backup(settings: &Settings, args: BackupArgs, out: &Output) -> Result<ExitCode, Error> {

@@ -1,4 +1,6 @@
-//! `db-migrate create`: write a new, empty migration.
+//! `db-migrate create`: write a new, empty migration (or, with `--seed`, a seed).
+
+mod seed;
 
 use std::process::ExitCode;
 
@@ -10,13 +12,26 @@ use crate::migrate::error::Error;
 use crate::migrate::source;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  db-migrate create --name add_users              migrations/<yyyymmddHHMMSS>_add_users.sql
+  db-migrate create --name backfill --lang rust   components/<version>_backfill/ (build: migrations/)
+  db-migrate create --seed roles                  seeds/NN_roles.sql (NN: the next ordering number)
+  db-migrate create --seed demo --lang python     components/NN_demo/ of the `seed` world (build: seeds/)
+
+Seeds run in file-name order, so a seed's name gets the next two-digit number after the
+project's seeds (01_, 02_, …) unless it starts with digits and `_` itself.")]
 pub struct CreateArgs {
     /// Name of the migration: letters, digits, `_` and `-` (e.g. add_users_table).
-    #[arg(long, short)]
-    name: String,
+    #[arg(long, short, required_unless_present = "seed", conflicts_with = "seed")]
+    name: Option<String>,
+    /// Write a seed instead: seeds/NN_NAME.sql, or with --lang rust|python|js|c a guest folder
+    /// components/NN_NAME/ of the `seed` world that `db-migrate build` writes to seeds/.
+    #[arg(long, value_name = "NAME")]
+    seed: Option<String>,
     /// What to write: a SQL file (the default), a MongoDB command file (the default when the
     /// database URL is `mongodb://`), or a component in a language — a guest crate in
-    /// components/, built into migrations/ by `db-migrate build`.
+    /// components/, built into migrations/ (or seeds/) by `db-migrate build`.
     #[arg(long, value_enum)]
     lang: Option<Lang>,
 }
@@ -162,12 +177,18 @@ db_migrate_sdk::export_migration!(ThisMigration);
 const TEMPLATE: &str = "-- migrate:up\n\n\n-- migrate:down\n\n";
 
 pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCode, Error> {
-    if !source::is_valid_name(&args.name) {
+    let what = if args.seed.is_some() { "seed" } else { "migration" };
+    let name = args.seed.clone().or(args.name.clone()).unwrap_or_default();
+    if !source::is_valid_name(&name) {
         return Err(Error::Config(format!(
-            "invalid migration name `{}`: use letters, digits, `_` and `-` only (e.g. `add_users_table`), \
-             at most 200 characters",
-            args.name
+            "invalid {what} name `{name}`: use letters, digits, `_` and `-` only (e.g. `add_users_table`), \
+             at most 200 characters"
         )));
+    }
+    if args.seed.is_some() {
+        let (path, full) = seed::run(settings, &name, args.lang, out)?;
+        out.json(&serde_json::json!({ "seed": full, "file": path.display().to_string() }));
+        return Ok(ExitCode::SUCCESS);
     }
     let dir = &settings.migrations_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), message: e.to_string() })?;
@@ -184,13 +205,13 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
     let lang = args.lang.unwrap_or(if mongo { Lang::Mongo } else { Lang::Sql });
     let path = match lang {
         Lang::Mongo => {
-            let path = dir.join(format!("{version}_{}.mongo.json", args.name));
+            let path = dir.join(format!("{version}_{name}.mongo.json"));
             std::fs::write(&path, crate::migrate::commands::TEMPLATE).map_err(|e| io(&path, e))?;
             out.line(&format!("created {}", path.display()));
             path
         }
         Lang::Sql => {
-            let path = dir.join(format!("{version}_{}.sql", args.name));
+            let path = dir.join(format!("{version}_{name}.sql"));
             std::fs::write(&path, TEMPLATE).map_err(|e| io(&path, e))?;
             out.line(&format!("created {}", path.display()));
             path
@@ -201,7 +222,7 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
                     "JavaScript and C migrations for MongoDB are not supported yet: use a `.mongo.json` command file, Rust or Python".into(),
                 ));
             }
-            let dir = settings.project_dir.join("components").join(format!("{version}_{}", args.name));
+            let dir = settings.project_dir.join("components").join(format!("{version}_{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             let (file, text, language) = match (lang, mongo) {
                 (Lang::Python, false) => ("app.py", PY_APP, "python"),
@@ -224,10 +245,10 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
         }
         Lang::Rust => {
             let sdk = super::build::materialize_sdk(&settings.project_dir)?;
-            let crate_dir = settings.project_dir.join("components").join(format!("{version}_{}", args.name));
+            let crate_dir = settings.project_dir.join("components").join(format!("{version}_{name}"));
             std::fs::create_dir_all(crate_dir.join("src")).map_err(|e| io(&crate_dir, e))?;
             let sdk_rel = pathdiff(&sdk, &crate_dir);
-            let package = format!("migration_{version}_{}", args.name.replace('-', "_")).to_lowercase();
+            let package = format!("migration_{version}_{}", name.replace('-', "_")).to_lowercase();
             let manifest = format!(
                 "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
                  [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\ndb-migrate-sdk = {{ path = \"{sdk_rel}\" }}\n\n\
@@ -241,7 +262,7 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
             crate_dir
         }
     };
-    out.json(&serde_json::json!({ "version": version, "name": args.name, "file": path.display().to_string() }));
+    out.json(&serde_json::json!({ "version": version, "name": name, "file": path.display().to_string() }));
     Ok(ExitCode::SUCCESS)
 }
 

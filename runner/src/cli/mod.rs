@@ -135,7 +135,7 @@ fn parse_arg(s: &str) -> Result<(String, String), String> {
 enum Command {
     /// Set up a project: db-migrate.toml (commented), migrations/ and seeds/.
     Init,
-    /// Write a new migration file named with the current UTC time.
+    /// Write a new migration file named with the current UTC time (or, with --seed, a new seed).
     Create(create::CreateArgs),
     /// Apply pending migrations, oldest first.
     Up(run::UpArgs),

@@ -14,9 +14,12 @@ use crate::seed::{SeedOptions, Seeder};
 #[command(after_help = "\
 Seeds run in this order: seeds/*.sql and seeds/*.wasm (components of the `seed` world) by file
 name, then the [[seeds.pack]] sections of db-migrate.toml. Each runs in one transaction with its
-record in the seed history; one already run with the same content, arguments and random seed is
-skipped. A pack writes only the tables it lists, and runs only in the environments it lists
-(development and test unless it says otherwise).
+record in the seed history. A SQL seed already run with the same content is skipped (it takes no
+arguments, and --seed does not change it); a component already run with the same content,
+arguments and random seed is skipped. A pack writes only the tables it lists, and runs only in
+the environments it lists (development and test unless it says otherwise). --reset empties them
+children first, in the order the database's foreign keys give. `db-migrate create --seed NAME`
+scaffolds a new seed.
 
 Examples:
   db-migrate seed                          run every seed that has not run yet
@@ -30,10 +33,12 @@ pub struct SeedArgs {
     /// Random seed for the generated data (default: `seed` in db-migrate.toml, else 0).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Run seeds even if they already ran with the same content, arguments and random seed.
+    /// Run seeds even if they already ran (SQL seeds: with the same content; components: with
+    /// the same content, arguments and random seed).
     #[arg(long)]
     force: bool,
-    /// Empty each selected pack's tables first (only the tables it lists), then run it.
+    /// Empty each selected pack's tables first (only the tables it lists, children before
+    /// parents by their foreign keys), then run it.
     #[arg(long)]
     reset: bool,
     /// List the seeds and when each last ran; run nothing.

@@ -7,12 +7,13 @@
 //! default), and may be pinned by SHA-256.
 //!
 //! Each seed runs in one transaction with its record in the seed history (`db_migrate_seeds`:
-//! name, checksum, arguments, random seed, rows written, time). A seed already run with the same
-//! checksum, arguments and random seed is skipped unless forced; `reset` empties a pack's tables
-//! first. The same random seed gives byte-identical data: components get it through
+//! name, checksum, arguments, random seed, rows written, time). A SQL seed already run with the
+//! same content, or a component with the same content, arguments and random seed, is skipped
+//! unless forced; `reset` empties a pack's tables first, children before parents. The same random seed gives byte-identical data: components get it through
 //! `context.random-seed` and as their only source of WASI randomness.
 
 mod history;
+mod reset;
 mod source;
 
 use std::collections::BTreeMap;
@@ -251,11 +252,15 @@ impl Seeder {
             for s in selected {
                 Error::check_interrupted(report.seeds.len())?;
                 let pack = s.pack.map(|i| &self.packs[i]);
-                let mut args = match pack {
-                    Some(p) => p.args.clone(),
-                    None => self.context.args.clone(),
+                // SQL seeds take no arguments; components get the configured ones and `--arg`s.
+                let mut args = match (pack, s.kind) {
+                    (_, SeedKind::Sql) => BTreeMap::new(),
+                    (Some(p), _) => p.args.clone(),
+                    (None, _) => self.context.args.clone(),
                 };
-                args.extend(self.cli_args.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if s.kind != SeedKind::Sql {
+                    args.extend(self.cli_args.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
                 let args_json = serde_json::to_string(&args).expect("a map of strings");
                 let m = s.as_migration();
                 if let Some(p) = pack {
@@ -267,9 +272,19 @@ impl Seeder {
                     }
                 }
                 let reset = opts.reset && pack.is_some();
-                let same = records.iter().any(|r| r.name == s.name && r.checksum == s.checksum && r.args == args_json && r.seed == self.context.seed as i64);
+                // A SQL seed is its content: the random seed and arguments cannot change what it
+                // writes. A component is its content, arguments and random seed.
+                let same = records.iter().any(|r| {
+                    r.name == s.name
+                        && r.checksum == s.checksum
+                        && (s.kind == SeedKind::Sql || (r.args == args_json && r.seed == self.context.seed as i64))
+                });
                 if same && !opts.force && !reset {
-                    let why = "already run with the same content, arguments and random seed (--force runs it again)".to_string();
+                    let why = if s.kind == SeedKind::Sql {
+                        "already run with the same content (--force runs it again)".to_string()
+                    } else {
+                        "already run with the same content, arguments and random seed (--force runs it again)".to_string()
+                    };
                     self.emit(Event::SeedSkipped { seed: &m, reason: &why });
                     report.skipped.push((s.name.clone(), why));
                     continue;
@@ -311,6 +326,10 @@ impl Seeder {
         args_json: &str,
     ) -> Result<SeedReport> {
         use crate::backend::GuestSql;
+        let reset = match (reset, pack) {
+            (true, Some(p)) => Some(self.reset_plan(slot.as_mut().expect("backend present"), s, p).await?),
+            _ => None,
+        };
         let guest = match s.kind {
             SeedKind::Sql => None,
             SeedKind::Component | SeedKind::Pack => Some(match pack {
@@ -334,7 +353,7 @@ impl Seeder {
                 });
             }
         }
-        let r = self.run_one_inner(slot, sandbox, s, m, pack, reset, context, args_json).await;
+        let r = self.run_one_inner(slot, sandbox, s, m, pack, reset.as_ref(), context, args_json).await;
         if guest.is_some() {
             if let Some(b) = slot.as_mut() {
                 b.leave_guest().await;
@@ -351,7 +370,7 @@ impl Seeder {
         s: &SeedSource,
         m: &crate::migrate::source::Migration,
         pack: Option<&SeedPack>,
-        reset: bool,
+        reset: Option<&ResetPlan>,
         context: Arc<GuestContext>,
         args_json: &str,
     ) -> Result<SeedReport> {
@@ -366,13 +385,25 @@ impl Seeder {
         let b = slot.as_mut().expect("backend present");
         b.begin_plain().await?;
         let mut reset_tables = Vec::new();
-        if reset {
-            let tables: Vec<String> = pack.map(|p| p.policy.grants.tables.iter().flatten().cloned().collect()).unwrap_or_default();
-            // Reverse order: tables listed parent first empty child first.
-            for t in tables.iter().rev() {
+        if let Some(plan) = reset {
+            // Children first: the plan is ordered by the database's foreign keys.
+            for t in &plan.tables {
                 if let Err(e) = crate::backend::GuestSql::host_execute(b, &format!("DELETE FROM {t}"), Vec::new()).await {
                     b.rollback_plain().await;
-                    return Err(fail(None, None, format!("--reset could not empty `{t}`: {}", history::message(&e)), 0));
+                    let blockers = reset::outside_referrers(t, &plan.tables, &plan.fks);
+                    let hint = if blockers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} refer{} to it and {} not among the pack's tables: empty {} first or add {} to its `tables`",
+                            blockers.join(", "),
+                            if blockers.len() == 1 { "s" } else { "" },
+                            if blockers.len() == 1 { "is" } else { "are" },
+                            if blockers.len() == 1 { "it" } else { "them" },
+                            if blockers.len() == 1 { "it" } else { "them" },
+                        )
+                    };
+                    return Err(fail(None, None, format!("--reset could not empty `{t}`: {}{hint}", history::message(&e)), 0));
                 }
                 reset_tables.push(t.clone());
             }
@@ -450,6 +481,35 @@ impl Seeder {
             reset: reset_tables,
             commits: committed,
         })
+    }
+}
+
+/// The tables `--reset` empties, children first, and the foreign keys that ordered them.
+struct ResetPlan {
+    tables: Vec<String>,
+    fks: Vec<reset::ForeignKey>,
+}
+
+impl Seeder {
+    /// Orders a pack's tables for `--reset` by the database's foreign keys (read on the host's
+    /// connection, before the seed's session); a cycle among them is refused before anything runs.
+    async fn reset_plan(&self, b: &mut AnyBackend, s: &SeedSource, pack: &SeedPack) -> Result<ResetPlan> {
+        let listed: Vec<String> = pack.policy.grants.tables.iter().flatten().cloned().collect();
+        let fks = reset::foreign_keys(b).await?;
+        let tables = reset::order(&listed, &fks).map_err(|reset::Cycle(c)| Error::SeedFailed {
+            seed: s.name.clone(),
+            path: s.path.clone(),
+            line: None,
+            blame: None,
+            message: format!(
+                "--reset cannot empty {} one after another: their foreign keys refer to each other in a cycle. \
+                 Empty them yourself in one transaction (e.g. with deferred constraints), then run `seed {} --force`",
+                c.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+                s.name
+            ),
+            committed: 0,
+        })?;
+        Ok(ResetPlan { tables, fks })
     }
 }
 

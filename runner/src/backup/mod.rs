@@ -1,13 +1,21 @@
 //! Backups before migrating, and restoring them.
 //!
 //! Each database with its own native tool: SQLite online (`VACUUM INTO`, a consistent copy while
-//! others read and write); PostgreSQL `pg_dump -Fc` / `pg_restore`; MySQL and MariaDB
+//! others read and write); PostgreSQL `pg_dump -Fc` / `pg_restore` + `psql`; MySQL and MariaDB
 //! `mariadb-dump` (or `mysqldump`) / `mariadb` (or `mysql`); MongoDB through the driver, as one
 //! JSON file of collections, their indexes and their documents in canonical Extended JSON.
 //! Passwords reach the tools through their environment variables, never their command lines.
+//!
+//! A backup is written under a temporary name and published only when complete ([`output`]). A
+//! restore replaces the database: what was created after the backup goes too ([`clean`]).
+
+mod clean;
+mod output;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use output::Destination;
 
 use crate::backend::DatabaseUrl;
 use crate::migrate::error::Error;
@@ -22,11 +30,12 @@ pub fn extension(url: &DatabaseUrl) -> &'static str {
     }
 }
 
-/// A default backup path: `backups/<environment>-<UTC timestamp>.<ext>` in the project.
-pub fn default_path(project: &Path, environment: &str, url: &DatabaseUrl) -> PathBuf {
-    let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+/// The default destination: `backups/<environment>-<UTC timestamp with milliseconds>.<ext>` in
+/// the project, with `-2`, `-3`… added when that name is taken.
+pub fn default_destination(project: &Path, environment: &str, url: &DatabaseUrl) -> Destination {
+    let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]-[subsecond digits:3]");
     let stamp = time::OffsetDateTime::now_utc().format(&f).unwrap_or_default();
-    project.join("backups").join(format!("{environment}-{stamp}.{}", extension(url)))
+    Destination::Fresh { dir: project.join("backups"), stem: format!("{environment}-{stamp}"), ext: extension(url) }
 }
 
 fn tool(names: &[&str], package: &str) -> Result<PathBuf, Error> {
@@ -63,6 +72,10 @@ fn run(mut c: Command, what: &str, stdin: Option<&Path>, stdout: Option<&Path>) 
     Ok(())
 }
 
+fn file_stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -90,14 +103,29 @@ fn split_password(u: &str) -> Result<(String, Option<String>), Error> {
     Ok((parsed.to_string(), password))
 }
 
-/// Writes a backup of the database at `url` to `out`.
-pub async fn backup(url: &DatabaseUrl, out: &Path) -> Result<(), Error> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), message: e.to_string() })?;
+/// Writes a backup of the database at `url` to `dest`; returns the file it wrote. The tool
+/// writes a temporary file next to it, renamed when complete; a failure leaves no file.
+pub async fn backup(url: &DatabaseUrl, dest: &Destination) -> Result<PathBuf, Error> {
+    let dir = dest.dir();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), message: e.to_string() })?;
     }
-    if out.exists() {
-        return Err(Error::Config(format!("{} exists already; choose another --out", out.display())));
+    if let Destination::Exact(out) = dest {
+        if out.exists() {
+            return Err(output::exists(out));
+        }
     }
+    let tmp = dest.temporary();
+    match write(url, &tmp).await {
+        Ok(()) => dest.publish(&tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+async fn write(url: &DatabaseUrl, out: &Path) -> Result<(), Error> {
     match url {
         DatabaseUrl::Sqlite(crate::backend::url::SqliteTarget::File(db)) => {
             use sqlx::{Connection, Executor};
@@ -108,11 +136,9 @@ pub async fn backup(url: &DatabaseUrl, out: &Path) -> Result<(), Error> {
                 .await
                 .map_err(|e| Error::Connect(format!("cannot open {}: {e}", db.display())))?;
             let target = out.display().to_string().replace('\'', "''");
-            c.execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")))
-                .await
-                .map_err(|e| Error::Config(format!("the SQLite backup failed: {e}")))?;
+            let r = c.execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'"))).await;
             let _ = c.close().await;
-            Ok(())
+            r.map(drop).map_err(|e| Error::Config(format!("the SQLite backup failed: {e}")))
         }
         DatabaseUrl::Sqlite(_) => Err(Error::Config("an in-memory SQLite database cannot be backed up".into())),
         DatabaseUrl::Postgres(u) => {
@@ -129,7 +155,7 @@ pub async fn backup(url: &DatabaseUrl, out: &Path) -> Result<(), Error> {
             let dump = tool(&["mariadb-dump", "mysqldump"], "the MariaDB or MySQL client (`apt install mariadb-client`)")?;
             let (opts, password) = mysql_parts(u)?;
             let mut c = Command::new(dump);
-            c.args(["--single-transaction", "--routines", "--triggers", "--skip-lock-tables"]);
+            c.args(["--single-transaction", "--routines", "--triggers", "--events", "--skip-lock-tables"]);
             c.args(opts);
             if let Some(p) = password {
                 c.env("MYSQL_PWD", p);
@@ -152,7 +178,10 @@ fn mysql_parts(u: &str) -> Result<(Vec<String>, Option<String>), Error> {
     ))
 }
 
-/// Replaces the database at `url` with the backup in `file`.
+/// Replaces the database at `url` with the backup in `file`: afterwards it holds exactly what
+/// the backup holds. SQLite swaps the file in with a rename; PostgreSQL empties the database and
+/// restores in one transaction; MySQL/MariaDB drops everything in the database, then restores
+/// (DDL is not transactional there); MongoDB drops every collection, then restores.
 pub async fn restore(url: &DatabaseUrl, file: &Path) -> Result<(), Error> {
     if !file.is_file() {
         return Err(Error::Config(format!("{} is not a backup file", file.display())));
@@ -174,23 +203,40 @@ pub async fn restore(url: &DatabaseUrl, file: &Path) -> Result<(), Error> {
         DatabaseUrl::Sqlite(_) => Err(Error::Config("an in-memory SQLite database cannot be restored".into())),
         DatabaseUrl::Postgres(u) => {
             let pg_restore = tool(&["pg_restore"], "the PostgreSQL client (`apt install postgresql-client`)")?;
-            let (plain, password) = split_password(u)?;
+            let psql = tool(&["psql"], "the PostgreSQL client (`apt install postgresql-client`)")?;
+            // The backup as SQL first (this reads only the file), so a damaged backup stops
+            // here; then one transaction empties the database and runs that SQL.
+            let script = std::env::temp_dir().join(format!("db-migrate-restore-{}-{}.sql", std::process::id(), file_stamp()));
             let mut c = Command::new(pg_restore);
-            c.args(["--clean", "--if-exists", "--no-owner", "--single-transaction"]).arg(format!("--dbname={plain}")).arg(file);
-            if let Some(p) = password {
-                c.env("PGPASSWORD", p);
-            }
-            run(c, "pg_restore", None, None)
+            c.args(["--no-owner", "-f"]).arg(&script).arg(file);
+            let r = run(c, "pg_restore (reading the backup)", None, None).and_then(|()| {
+                let (plain, password) = split_password(u)?;
+                let mut c = Command::new(psql);
+                c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-c", clean::POSTGRES, "-f"])
+                    .arg(&script)
+                    .arg(format!("--dbname={plain}"));
+                if let Some(p) = password {
+                    c.env("PGPASSWORD", p);
+                }
+                run(c, "the PostgreSQL restore (psql; nothing was changed)", None, None)
+            });
+            let _ = std::fs::remove_file(&script);
+            r
         }
         DatabaseUrl::Mysql(u) => {
             let client = tool(&["mariadb", "mysql"], "the MariaDB or MySQL client (`apt install mariadb-client`)")?;
+            let head = std::fs::read(file).map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned()).unwrap_or_default();
+            if !(head.contains("-- MariaDB dump") || head.contains("-- MySQL dump")) {
+                return Err(Error::Config(format!("{} is not a MySQL or MariaDB dump; nothing was changed", file.display())));
+            }
             let (opts, password) = mysql_parts(u)?;
+            clean::mysql(u).await?;
             let mut c = Command::new(client);
             c.args(opts);
             if let Some(p) = password {
                 c.env("MYSQL_PWD", p);
             }
-            run(c, "the MySQL restore", Some(file), None)
+            run(c, "the MySQL restore (the database was emptied first: run `restore` again once this is fixed)", Some(file), None)
         }
         DatabaseUrl::Mongo(u) => crate::backend::mongo::import(u, file).await,
     }
