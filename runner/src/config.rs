@@ -631,7 +631,7 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 #
 # [[seeds.pack]]
 # name = "demo"
-# component = "plugins/faker.wasm"
+# component = "plugins/dist/faker.wasm"
 # tables = ["users", "posts", "comments"]
 # args = { users = 1000, posts_per_user = 5 }
 # environments = ["development", "test"]

@@ -142,3 +142,32 @@ fn help_teaches_and_version_prints() {
     let (code, _, err) = p.run(&["down", "--steps", "1", "--all"]);
     assert_eq!(code, 2, "conflicting flags are a usage error: {err}");
 }
+
+#[test]
+fn help_shows_each_option_where_it_applies() {
+    let p = Project::new();
+    let help = |cmd: &str| p.ok(&[cmd, "--help"]);
+    let up = help("up");
+    assert!(up.contains("--lock-timeout") && up.contains("--wait") && up.contains("--lock-mode") && up.contains("--arg"), "{up}");
+    let status = help("status");
+    assert!(status.contains("--lock-timeout") && !status.contains("--arg"), "status runs no component: {status}");
+    for offline in ["lint", "create", "build", "detect", "inspect", "init"] {
+        let h = help(offline);
+        assert!(!h.contains("--lock-timeout") && !h.contains("--wait") && !h.contains("--arg "), "{offline} never connects: {h}");
+    }
+    let build = help("build");
+    assert!(build.contains("Python") && build.contains("C") && !build.contains("(cargo, target wasm32-wasip2)"), "{build}");
+    // An option given to a command it does not apply to is refused, not ignored.
+    let (code, _, err) = p.run(&["lint", "--lock-timeout", "5"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn init_template_names_the_plugin_path_the_readme_uses() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    let toml = std::fs::read_to_string(p.path().join("db-migrate.toml")).unwrap();
+    assert!(toml.contains("plugins/dist/faker.wasm") && !toml.contains("\"plugins/faker.wasm\""), "{toml}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains("plugins/dist/faker.wasm"));
+}

@@ -40,6 +40,8 @@ pub struct ImportArgs {
     /// Also read the tool's history in the database and record it as db-migrate's.
     #[arg(long)]
     adopt: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 pub fn detect(settings: &Settings, args: DetectArgs, out: &Output) -> Result<ExitCode, Error> {

@@ -25,6 +25,8 @@ pub struct BackupArgs {
     /// existing file is refused.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +43,8 @@ pub struct RestoreArgs {
     /// Do not ask for confirmation (it is only asked on an interactive terminal).
     #[arg(long, short)]
     yes: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 /// Backs up the configured database; returns where the backup went.

@@ -24,6 +24,8 @@ pub struct BaselineArgs {
     /// Also when the database already has a history (only missing migrations are recorded).
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 pub async fn run(settings: &Settings, args: BaselineArgs, out: &Output) -> Result<ExitCode, Error> {

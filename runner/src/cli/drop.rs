@@ -22,6 +22,8 @@ pub struct DropArgs {
     /// Do not ask for confirmation (needed when there is no terminal to ask on).
     #[arg(long, short)]
     yes: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 pub async fn run(settings: &Settings, args: DropArgs, out: &Output) -> Result<ExitCode, Error> {

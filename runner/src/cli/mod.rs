@@ -90,19 +90,39 @@ struct Global {
     /// Print more: where the database URL came from, each migration's file, component cache use.
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// Seconds to wait for another run's migration lock before giving up (0 to a year; default 60).
-    #[arg(long, global = true, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+}
+
+/// How a command that reaches the database waits for it and for other runs. Only commands that
+/// connect take these, so only their `--help` shows them.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database options")]
+pub struct DbArgs {
+    /// Seconds to wait for another run's migration lock before giving up (0 to a year).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     lock_timeout: std::time::Duration,
     /// How runs lock each other out: `session` (the server's own lock; default) or `table` (a
     /// lock row with an expiry, for PgBouncer transaction pooling and similar).
-    #[arg(long, global = true, value_name = "MODE", value_enum)]
+    #[arg(long, value_name = "MODE", value_enum)]
     lock_mode: Option<CliLockMode>,
     /// Wait until the database accepts connections (default 60 s), e.g. while a container starts.
-    #[arg(long, global = true, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60", require_equals = true, value_parser = parse_seconds)]
     wait: Option<std::time::Duration>,
-    /// An argument for component migrations (`context.args`), KEY=VALUE; repeatable.
-    #[arg(long = "arg", global = true, value_name = "KEY=VALUE", value_parser = parse_arg)]
+}
+
+/// Arguments for components (`context.args`): only the commands that run components take them.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Component options")]
+pub struct GuestArgs {
+    /// An argument for components (`context.args`), KEY=VALUE; repeatable; overrides `args` of db-migrate.toml.
+    #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
+}
+
+/// `validate` takes only the database options.
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -146,7 +166,7 @@ enum Command {
     /// Show every migration: applied, pending, modified, missing or dirty.
     Status(status::StatusArgs),
     /// Check that applied migrations still match their files; exit 1 on drift.
-    Validate,
+    Validate(ValidateArgs),
     /// Fix the history by hand: resolve a dirty migration, accept a modified one's new checksum, forget a missing one.
     Repair(repair::RepairArgs),
     /// Drop every object of the database (history included) and apply every migration again; not in production without --force.
@@ -167,10 +187,43 @@ enum Command {
     Restore(backup::RestoreArgs),
     /// Fill the database: seeds/*.sql, seed components and sandboxed seed packs.
     Seed(seed::SeedArgs),
-    /// Compile guest crates in components/ into migrations/*.wasm (cargo, target wasm32-wasip2).
+    /// Build every guest in components/ (Rust, Python, JavaScript, C) into migrations/ or seeds/ and precompile it.
     Build(build::BuildArgs),
     /// Show a component's world, imports and exports without running it.
     Inspect(inspect::InspectArgs),
+}
+
+impl Command {
+    /// The database options of a command that connects.
+    fn db(&self) -> Option<&DbArgs> {
+        Some(match self {
+            Command::Up(a) => &a.db,
+            Command::Down(a) => &a.db,
+            Command::Redo(a) => &a.db,
+            Command::Status(a) => &a.db,
+            Command::Validate(a) => &a.db,
+            Command::Repair(a) => &a.db,
+            Command::Reset(a) => &a.db,
+            Command::Drop(a) => &a.db,
+            Command::Baseline(a) => &a.db,
+            Command::Import(a) => &a.db,
+            Command::Backup(a) => &a.db,
+            Command::Restore(a) => &a.db,
+            Command::Seed(a) => &a.db,
+            Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) => return None,
+        })
+    }
+
+    /// `--arg`s of a command that runs components.
+    fn guest_args(&self) -> &[(String, String)] {
+        match self {
+            Command::Up(a) => &a.guest.args,
+            Command::Down(a) => &a.guest.args,
+            Command::Redo(a) => &a.guest.args,
+            Command::Seed(a) => &a.guest.args,
+            _ => &[],
+        }
+    }
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -200,7 +253,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         database_url: cli.global.database_url.clone(),
         config: cli.global.config.clone(),
         env: cli.global.env.clone(),
-        args: cli.global.args.clone(),
+        args: cli.command.guest_args().to_vec(),
     };
     match cli.command {
         Command::Init => return init::run(&cli.global.dir, out),
@@ -208,15 +261,17 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         _ => {}
     }
     let mut settings = Settings::resolve(&overrides)?;
-    settings.lock_timeout = cli.global.lock_timeout;
-    if let Some(m) = cli.global.lock_mode {
-        settings.lock_mode = match m {
-            CliLockMode::Session => crate::backend::LockMode::Session,
-            CliLockMode::Table => crate::backend::LockMode::Table,
-        };
-    }
-    if let Some(secs) = cli.global.wait {
-        wait_for_database(&settings, secs, out).await?;
+    if let Some(db) = cli.command.db() {
+        settings.lock_timeout = db.lock_timeout;
+        if let Some(m) = db.lock_mode {
+            settings.lock_mode = match m {
+                CliLockMode::Session => crate::backend::LockMode::Session,
+                CliLockMode::Table => crate::backend::LockMode::Table,
+            };
+        }
+        if let Some(wait) = db.wait {
+            wait_for_database(&settings, wait, out).await?;
+        }
     }
     out.verbose(&format!(
         "environment {}; database {} (from {})",
@@ -238,7 +293,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Down(a) => run::down(&settings, a, out).await,
         Command::Redo(a) => run::redo(&settings, a, out).await,
         Command::Status(a) => status::status(&settings, a, out).await,
-        Command::Validate => status::validate(&settings, out).await,
+        Command::Validate(_) => status::validate(&settings, out).await,
         Command::Repair(a) => repair::run(&settings, a, out).await,
         Command::Reset(a) => reset::run(&settings, a, out).await,
         Command::Drop(a) => drop::run(&settings, a, out).await,

@@ -8,6 +8,20 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Output;
 
+/// A rate, rounded for people: `950/s`, `12.4 k/s`, `3.10 M/s` (with `unit` after the number).
+pub fn rate(r: f64, unit: &str) -> String {
+    if !r.is_finite() || r < 0.0 {
+        return format!("? {unit}");
+    }
+    if r >= 1e6 {
+        format!("{:.2} M{unit}", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1} k{unit}", r / 1e3)
+    } else {
+        format!("{r:.0}{unit}")
+    }
+}
+
 /// Shared, thread-safe progress display for one command.
 #[derive(Clone)]
 pub struct Progress {
@@ -36,11 +50,17 @@ impl Progress {
             let bar = s.bar.get_or_insert_with(|| {
                 let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
                 let style = if total.is_some() {
-                    "{prefix} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)"
+                    "{prefix} [{bar:30}] {pos}/{len} ({rate}, {eta} left)"
                 } else {
-                    "{prefix} {spinner} {pos} ({per_sec})"
+                    "{prefix} {spinner} {pos} ({rate})"
                 };
-                bar.set_style(ProgressStyle::with_template(style).unwrap_or_else(|_| ProgressStyle::default_bar()));
+                // indicatif's own `{per_sec}` prints four decimals ("24437722.5976/s").
+                let style = ProgressStyle::with_template(style)
+                    .map(|s| s.with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rate(st.per_sec(), "/s"));
+                    }))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                bar.set_style(style);
                 bar.set_prefix(label.to_string());
                 bar
             });
@@ -71,5 +91,16 @@ impl Progress {
             bar.finish_and_clear();
         }
         s.last_line = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_are_rounded_for_people() {
+        assert_eq!(super::rate(24_437_722.5976, "/s"), "24.44 M/s");
+        assert_eq!(super::rate(12_345.678, " rows/s"), "12.3 k rows/s");
+        assert_eq!(super::rate(7.6, "/s"), "8/s");
+        assert_eq!(super::rate(f64::NAN, "/s"), "? /s");
     }
 }

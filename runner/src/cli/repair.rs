@@ -37,6 +37,8 @@ pub struct RepairArgs {
     /// Do not ask for confirmation.
     #[arg(long, short)]
     yes: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 /// Asks on the terminal; anything but `y`/`yes` declines.

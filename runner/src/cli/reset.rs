@@ -24,6 +24,8 @@ pub struct ResetArgs {
     /// Do not ask for confirmation (needed when there is no terminal to ask on).
     #[arg(long, short)]
     yes: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 /// `reset` and `drop` destroy data: in `production` they need `--force`.

@@ -27,6 +27,10 @@ pub struct UpArgs {
     /// In `production`, run even when lint finds errors in the pending migrations.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
+    #[command(flatten)]
+    pub guest: super::GuestArgs,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +51,10 @@ pub struct DownArgs {
     /// Back the database up first (also `backup = "always"` in the environment's configuration).
     #[arg(long)]
     backup: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
+    #[command(flatten)]
+    pub guest: super::GuestArgs,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +65,10 @@ pub struct RedoArgs {
     /// Back the database up first (also `backup = "always"` in the environment's configuration).
     #[arg(long)]
     backup: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
+    #[command(flatten)]
+    pub guest: super::GuestArgs,
 }
 
 pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {

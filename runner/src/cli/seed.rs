@@ -44,16 +44,14 @@ pub struct SeedArgs {
     /// List the seeds and when each last ran; run nothing.
     #[arg(long, conflicts_with_all = ["force", "reset"])]
     list: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
+    #[command(flatten)]
+    pub guest: super::GuestArgs,
 }
 
 fn rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.2} M rows/s", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1} k rows/s", r / 1e3)
-    } else {
-        format!("{r:.0} rows/s")
-    }
+    super::progress::rate(r, " rows/s")
 }
 
 pub async fn run(settings: &Settings, args: SeedArgs, out: &Output) -> Result<ExitCode, Error> {

@@ -15,6 +15,8 @@ pub struct StatusArgs {
     /// Exit 1 if anything is pending, modified, missing or dirty.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    pub db: super::DbArgs,
 }
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {

@@ -475,7 +475,8 @@ impl Seeder {
             name: s.name.clone(),
             kind: s.kind,
             total_rows,
-            rows_per_sec: if secs > 0.0 { total_rows as f64 / secs } else { 0.0 },
+            // Whole rows: a fraction of a row per second is noise, not information.
+            rows_per_sec: if secs > 0.0 { (total_rows as f64 / secs).round() } else { 0.0 },
             rows,
             duration_ms: secs * 1e3,
             reset: reset_tables,
