@@ -126,6 +126,41 @@ pub async fn drop_database(url: &str) -> Result<bool> {
     r.map_err(|e| Error::Database { context: format!("cannot drop the database `{name}`"), source: DbError::from(e) })
 }
 
+/// Most bytes of a script sent in one multi-statement query. The server refuses a packet over
+/// `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on MySQL 8), so a big data
+/// migration goes out in pieces that end on statement boundaries; a few MiB per round trip keeps
+/// the round trips themselves negligible.
+const SCRIPT_CHUNK: usize = 4 << 20;
+
+/// Splits `script` into runs of whole statements of about `max` bytes (a single statement larger
+/// than that is one run of its own). Small scripts, the usual case, are one run and not split.
+fn chunks(script: &str, max: usize) -> Vec<&str> {
+    if script.len() <= max {
+        return vec![script];
+    }
+    let base = script.as_ptr() as usize;
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut end = 0;
+    for stmt in crate::migrate::statements::split(script) {
+        let s = stmt.text.as_ptr() as usize - base;
+        let e = s + stmt.text.len();
+        match start {
+            Some(first) if e - first > max => {
+                out.push(&script[first..end]);
+                start = Some(s);
+            }
+            None => start = Some(s),
+            _ => {}
+        }
+        end = e;
+    }
+    if let Some(first) = start {
+        out.push(&script[first..end]);
+    }
+    out
+}
+
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
     // Only a failure to reach the server is blamed on the connection.
     let hint = if matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut) {
@@ -328,11 +363,13 @@ impl super::Backend for MySqlBackend {
         }
         let _cancel = self.connection_id.map(|id| crate::interrupt::on_request(super::cancel::MySql { opts: self.opts.clone(), id }));
         let mut done = 0usize;
-        let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(script)));
-        while let Some(r) = stream.next().await {
-            match r {
-                Ok(_) => done += 1,
-                Err(e) => return Err((done, e.into())),
+        for chunk in chunks(script, SCRIPT_CHUNK) {
+            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(chunk.to_string())));
+            while let Some(r) = stream.next().await {
+                match r {
+                    Ok(_) => done += 1,
+                    Err(e) => return Err((done, e.into())),
+                }
             }
         }
         Ok(())
@@ -874,5 +911,18 @@ impl GuestSql for MySqlBackend {
         if let Some((table, _)) = self.cursors.remove(&id) {
             let _ = self.conn.execute(AssertSqlSafe(format!("DROP TEMPORARY TABLE IF EXISTS `{table}`"))).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    #[test]
+    fn big_scripts_split_on_statement_boundaries_and_keep_every_statement() {
+        let script = "INSERT INTO t VALUES ('a;b');\n-- c;\nINSERT INTO t VALUES (2);\nINSERT INTO t VALUES (3);\n";
+        assert_eq!(super::chunks(script, 1 << 20), vec![script]);
+        let parts = super::chunks(script, 55);
+        assert_eq!(parts, vec!["INSERT INTO t VALUES ('a;b')", "INSERT INTO t VALUES (2);\nINSERT INTO t VALUES (3)"]);
+        let rejoined: usize = parts.iter().map(|p| crate::migrate::statements::split(p).len()).sum();
+        assert_eq!(rejoined, crate::migrate::statements::split(script).len());
     }
 }
