@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::Project;
+use crate::common::{self, Project};
 use crate::servers::{Kind, TestDb};
 
 fn fixture(tool: &str) -> PathBuf {
@@ -243,4 +243,275 @@ fn real_migrate_mongo_changelog_is_baselined() {
     p.write("migrations/99999999999999_next.mongo.json", r#"{"up": [{"insert": "users", "documents": [{"email": "b@example.com"}]}], "down": []}"#);
     let out = p.ok(&["--database-url", &url, "up"]);
     assert!(out.contains("applied  99999999999999_next") && out.contains("applied 1 migration"), "{out}");
+}
+
+/// A tool's project in a temporary folder, from (path, content) pairs.
+fn tool_project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+/// Runs statements on a SQLite file (created if missing), as another tool would have.
+fn sqlite_exec(db: &Path, statements: &[&str]) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    });
+}
+
+/// The `detect --json` entry of `tool`.
+fn detected(p: &Project, dir: &Path, tool: &str) -> serde_json::Value {
+    let out = p.ok(&["--json", "detect", dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["tools"].as_array().unwrap().iter().find(|t| t["tool"] == tool).cloned().unwrap_or_else(|| panic!("{tool} not detected: {out}"))
+}
+
+#[test]
+fn detect_reads_each_tools_own_folder_and_history_table() {
+    let p = Project::new();
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str, u64, &str)> = vec![
+        (
+            "knex",
+            vec![
+                ("knexfile.js", "const path = require('path');\nmodule.exports = {\n  development: {\n    client: 'pg',\n    migrations: {\n      directory: path.join(__dirname, 'db', 'migrations'),\n      tableName: 'knex_history',\n    },\n  },\n};\n"),
+                ("db/migrations/20240101000000_a.js", "module.exports = {};\n"),
+                ("db/migrations/20240102000000_b.js", "module.exports = {};\n"),
+            ],
+            "db/migrations",
+            2,
+            "knex_history",
+        ),
+        (
+            "sequelize",
+            vec![
+                (".sequelizerc", "const path = require('path');\nmodule.exports = {\n  'config': path.resolve('config', 'database.json'),\n  'migrations-path': path.resolve('db', 'migrations'),\n};\n"),
+                ("config/database.json", r#"{"development": {"dialect": "postgres", "migrationStorageTableName": "sequelize_history"}}"#),
+                ("db/migrations/20240101000000-a.js", "module.exports = {};\n"),
+            ],
+            "db/migrations",
+            1,
+            "sequelize_history",
+        ),
+        (
+            "typeorm",
+            vec![
+                ("src/data-source.ts", "export const AppDataSource = new DataSource({\n  type: 'postgres',\n  entities: [__dirname + '/entity/*.ts'],\n  migrations: [__dirname + '/db/migrations/*.ts'],\n  migrationsTableName: 'typeorm_history',\n});\n"),
+                ("src/db/migrations/1704067200000-Init.ts", "export class Init1704067200000 {}\n"),
+            ],
+            "src/db/migrations",
+            1,
+            "typeorm_history",
+        ),
+        (
+            "flyway",
+            vec![
+                ("flyway.conf", "flyway.url=jdbc:postgresql://localhost/app\nflyway.locations=filesystem:database/sql\nflyway.table=fw_history\n"),
+                ("database/sql/V1__a.sql", "SELECT 1;\n"),
+                ("database/sql/V1.1__b.sql", "SELECT 1;\n"),
+            ],
+            "database/sql",
+            2,
+            "fw_history",
+        ),
+        (
+            "flyway",
+            vec![("flyway.toml", "[flyway]\nlocations = [\"filesystem:db/flyway\"]\ntable = \"fw_toml\"\n"), ("db/flyway/V1__a.sql", "SELECT 1;\n")],
+            "db/flyway",
+            1,
+            "fw_toml",
+        ),
+        (
+            "alembic",
+            vec![
+                ("alembic.ini", "[alembic]\nscript_location = %(here)s/migrations\n"),
+                ("migrations/env.py", "context.configure(\n    connection=connection,\n    version_table=\"alembic_history\",\n)\n"),
+                ("migrations/versions/a1b2c3_init.py", "revision = 'a1b2c3'\n"),
+            ],
+            "migrations/versions",
+            1,
+            "alembic_history",
+        ),
+        (
+            "alembic",
+            vec![
+                ("alembic.ini", "[alembic]\nscript_location = alembic\nversion_table = ini_versions\n"),
+                ("alembic/env.py", "context.configure(version_table=config.get_main_option('version_table'))\n"),
+                ("alembic/versions/a1b2c3_init.py", "revision = 'a1b2c3'\n"),
+            ],
+            "alembic/versions",
+            1,
+            "ini_versions",
+        ),
+        (
+            "prisma",
+            vec![
+                ("package.json", r#"{"name": "app", "prisma": {"schema": "db/schema.prisma"}}"#),
+                ("db/schema.prisma", "datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n"),
+                ("db/migrations/20240101000000_init/migration.sql", "CREATE TABLE a (id INTEGER);\n"),
+            ],
+            "db/migrations",
+            1,
+            "_prisma_migrations",
+        ),
+    ];
+    for (tool, files, dir, count, table) in cases {
+        let theirs = tool_project(&files);
+        let d = detected(&p, theirs.path(), tool);
+        assert_eq!(d["migrations_dir"], dir, "{tool}: {d}");
+        assert_eq!(d["migrations"], count, "{tool}: {d}");
+        assert_eq!(d["history_table"], table, "{tool}: {d}");
+        let text = p.ok(&["detect", theirs.path().to_str().unwrap()]);
+        assert!(text.contains(&format!("{count} migration(s) in {dir}/")) && text.contains(&format!("history table {table}")), "{tool}: {text}");
+    }
+}
+
+/// Flyway's V1, V1.1, V1.2, V2, V10: each appends its version to `steps`, so the table shows the
+/// order they ran in.
+fn flyway_dotted_set(conf: &str) -> tempfile::TempDir {
+    tool_project(&[
+        ("flyway.conf", conf),
+        ("sql/V1__create_steps.sql", "CREATE TABLE steps (n VARCHAR(10));\nINSERT INTO steps VALUES ('1');\n"),
+        ("sql/V1.1__one_one.sql", "INSERT INTO steps VALUES ('1.1');\n"),
+        ("sql/V1_2__one_two.sql", "INSERT INTO steps VALUES ('1.2');\n"),
+        ("sql/V2__two.sql", "INSERT INTO steps VALUES ('2');\n"),
+        ("sql/V10__ten.sql", "INSERT INTO steps VALUES ('10');\n"),
+    ])
+}
+
+fn status_versions(p: &Project, url: &str) -> Vec<(i64, String, String)> {
+    let out = p.ok(&["--database-url", url, "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_i64().unwrap(), m["name"].as_str().unwrap().to_string(), m["state"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn flyway_dotted_versions_keep_flyway_order() {
+    let theirs = flyway_dotted_set("flyway.locations=filesystem:sql\n");
+    let p = Project::new();
+    let url = format!("sqlite:{}", p.path().join("app.db").display());
+    p.ok(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
+    let status = status_versions(&p, &url);
+    let listed: Vec<(i64, &str)> = status.iter().map(|(v, n, _)| (*v, n.as_str())).collect();
+    assert_eq!(listed, vec![(1000, "create_steps"), (1001, "one_one"), (1002, "one_two"), (2000, "two"), (10000, "ten")]);
+    p.ok(&["--database-url", &url, "up"]);
+    let steps: Vec<String> = common::query_file(&p.path().join("app.db"), "SELECT n FROM steps ORDER BY rowid").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(steps, vec!["1", "1.1", "1.2", "2", "10"], "up applies them in Flyway's order");
+
+    // A version that needs more than 19 digits is refused, naming the file; nothing is written.
+    let theirs = tool_project(&[("flyway.conf", ""), ("sql/V20240101120000.1__a.sql", "SELECT 1;\n"), ("sql/V20240101120000.1.1__b.sql", "SELECT 1;\n")]);
+    let p = Project::new();
+    let err = p.fails(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
+    assert!(err.contains("V20240101120000.1") && err.contains("cannot be imported") && err.contains("19 digits"), "{err}");
+    assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 0, "nothing written");
+}
+
+const FLYWAY_HISTORY: &str = "(installed_rank INTEGER NOT NULL PRIMARY KEY, version VARCHAR(50), description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, \
+    script VARCHAR(1000) NOT NULL, checksum INTEGER, installed_by VARCHAR(100) NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+    execution_time INTEGER NOT NULL, success BOOLEAN NOT NULL)";
+
+/// What Flyway leaves after applying V1 and V1.1 and failing V1.2 (its row says success = false).
+fn flyway_history_rows(table: &str) -> Vec<String> {
+    vec![
+        format!("CREATE TABLE {table} {FLYWAY_HISTORY}"),
+        format!("INSERT INTO {table} (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES \
+            (1, '1', 'create steps', 'SQL', 'V1__create_steps.sql', 1, 'app', 4, true), \
+            (2, '1.1', 'one one', 'SQL', 'V1.1__one_one.sql', 2, 'app', 1, true), \
+            (3, '1.2', 'one two', 'SQL', 'V1_2__one_two.sql', 3, 'app', 1, false)"),
+        "CREATE TABLE steps (n VARCHAR(10))".to_string(),
+        "INSERT INTO steps VALUES ('1'), ('1.1')".to_string(),
+    ]
+}
+
+#[test]
+fn flyway_history_with_dotted_versions_is_adopted_after_import_on_sqlite() {
+    // The table name comes from flyway.conf; `import` first, then `import --adopt`.
+    let theirs = flyway_dotted_set("flyway.locations=filesystem:sql\nflyway.table=fw_history\n");
+    let p = Project::new();
+    let db = p.path().join("app.db");
+    let url = format!("sqlite:{}", db.display());
+    let rows = flyway_history_rows("fw_history");
+    sqlite_exec(&db, &rows.iter().map(String::as_str).collect::<Vec<_>>());
+    p.ok(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
+    let out = p.ok(&["--database-url", &url, "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("kept") && out.contains("5 file(s) were there already"), "{out}");
+    assert!(out.contains("adopted  1000_create_steps") && out.contains("adopted  1001_one_one") && !out.contains("adopted  1002"), "{out}");
+    let states: Vec<(i64, String)> = status_versions(&p, &url).into_iter().map(|(v, _, s)| (v, s)).collect();
+    assert_eq!(states, vec![(1000, "applied".into()), (1001, "applied".into()), (1002, "pending".into()), (2000, "pending".into()), (10000, "pending".into())]);
+    p.ok(&["--database-url", &url, "up"]);
+    let steps: Vec<String> = common::query_file(&db, "SELECT n FROM steps ORDER BY rowid").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(steps, vec!["1", "1.1", "1.2", "2", "10"], "only what Flyway had not applied runs, in order");
+
+    // A file that differs from what import would write is refused, named, and nothing changes.
+    std::fs::write(p.path().join("migrations/2000_two.up.sql"), "INSERT INTO steps VALUES ('changed');\n").unwrap();
+    let before = common::query_file(&db, "SELECT version, status FROM db_migrate_history ORDER BY version");
+    let err = p.fails(&["--database-url", &url, "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(err.contains("2000_two.up.sql exists already with content different from") && err.contains("V2__two.sql"), "{err}");
+    assert_eq!(common::query_file(&db, "SELECT version, status FROM db_migrate_history ORDER BY version"), before);
+}
+
+#[test]
+fn flyway_history_is_adopted_on_postgres_with_history_table_override() {
+    // flyway.table is not in the configuration (set on Flyway's command line): --history-table says it.
+    let db = TestDb::new(Kind::Postgres);
+    for s in flyway_history_rows("schema_history") {
+        db.query(&s);
+    }
+    let theirs = flyway_dotted_set("flyway.locations=filesystem:sql\n");
+    let p = Project::new();
+    let url = db.url();
+    let err = p.fails(&["--database-url", &url, "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(err.contains("flyway_schema_history") && err.contains("--history-table"), "the default table is tried: {err}");
+    assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 0, "nothing written when the history cannot be read");
+    let out = p.ok(&["--database-url", &url, "--json", "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt", "--history-table", "schema_history"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["history_table"], "schema_history");
+    assert_eq!(v["adopted"], serde_json::json!([1000, 1001]), "{out}");
+    let out = p.ok(&["--database-url", &url, "up"]);
+    let applied: Vec<&str> = out.lines().filter(|l| l.starts_with("applied  ")).collect();
+    assert!(applied.len() == 3 && applied[0].contains("1002_one_two") && applied[1].contains("2000_two") && applied[2].contains("10000_ten"), "{out}");
+    let mut steps = db.query("SELECT n FROM steps");
+    steps.sort();
+    assert_eq!(steps, vec!["1", "1.1", "1.2", "10", "2"]);
+    assert_eq!(db.history(), vec!["1000|applied", "1001|applied", "1002|applied", "2000|applied", "10000|applied"]);
+}
+
+#[test]
+fn finding_no_migrations_where_a_tool_is_detected_is_an_error() {
+    // flyway.conf without locations (given on the command line), migrations in database/.
+    let theirs = tool_project(&[("flyway.conf", "flyway.url=jdbc:sqlite:app.db\n"), ("database/V1__a.sql", "CREATE TABLE a (id INTEGER);\n")]);
+    let p = Project::new();
+    let (code, out, err) = p.run(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("found no flyway migrations in") && err.contains("/sql") && err.contains("--migrations-dir"), "{err}");
+    let out = p.ok(&["import", "--from", "flyway", theirs.path().to_str().unwrap(), "--migrations-dir", "database"]);
+    assert!(out.contains("imported 1 migration(s) from flyway (database/"), "{out}");
+
+    // knex whose folder is computed: the baseline refuses rather than guessing.
+    let theirs = tool_project(&[
+        ("knexfile.js", "const dir = process.env.MIGRATIONS;\nmodule.exports = { client: 'sqlite3', migrations: { directory: dir, tableName: 'knex_history' } };\n"),
+        ("db/migrations/20240101000000_users.js", "exports.up = () => {}; exports.down = () => {};\n"),
+    ]);
+    let p = Project::new();
+    let db = p.path().join("app.db");
+    sqlite_exec(&db, &["CREATE TABLE knex_history (id INTEGER PRIMARY KEY, name VARCHAR(255), batch INTEGER, migration_time DATETIME)", "INSERT INTO knex_history (name, batch) VALUES ('20240101000000_users.js', 1)"]);
+    let url = format!("sqlite:{}", db.display());
+    let err = p.fails(&["--database-url", &url, "import", "--from", "knex", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(err.contains("found no knex migrations in") && err.contains("--migrations-dir"), "{err}");
+    assert!(common::query_file(&db, "SELECT name FROM sqlite_master WHERE name = 'db_migrate_history'").is_empty(), "nothing recorded");
+    let out = p.ok(&["--database-url", &url, "import", "--from", "knex", theirs.path().to_str().unwrap(), "--adopt", "--migrations-dir", "db/migrations"]);
+    assert!(out.contains("1 knex migration(s) applied"), "the table name was read: {out}");
 }
