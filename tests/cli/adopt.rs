@@ -47,7 +47,7 @@ fn sql_sets_are_copied_byte_for_byte_keeping_versions() {
     ] {
         let p = Project::new();
         let out = p.ok(&["import", "--from", tool, fixture(tool).to_str().unwrap()]);
-        for (ours, theirs) in files {
+        for &(ours, theirs) in &files {
             let a = std::fs::read(p.path().join("migrations").join(ours)).unwrap_or_else(|_| panic!("{tool}: {ours} missing\n{out}"));
             assert_eq!(a, std::fs::read(fixture(tool).join(theirs)).unwrap(), "{tool}: {ours} is a byte-for-byte copy");
         }
@@ -56,8 +56,14 @@ fn sql_sets_are_copied_byte_for_byte_keeping_versions() {
         if tool == "flyway" {
             assert!(out.contains("skipped") && out.contains("R__views.sql") && out.contains("repeatable"), "{out}");
         }
+        let again = p.ok(&["import", "--from", tool, fixture(tool).to_str().unwrap()]);
+        assert!(again.contains("kept") && !again.contains("copied"), "{tool}: a second import keeps identical files: {again}");
+        let (ours, _) = files[0];
+        let changed = p.path().join("migrations").join(ours);
+        std::fs::write(&changed, "-- edited\n").unwrap();
         let err = p.fails(&["import", "--from", tool, fixture(tool).to_str().unwrap()]);
-        assert!(err.contains("exists already"), "{tool}: a second import refuses: {err}");
+        let named = format!("migrations/{} exists already with content different", ours.split('/').next().unwrap());
+        assert!(err.contains(&named), "{tool}: other content is refused, naming the file: {err}");
     }
     let p = Project::new();
     let err = p.fails(&["import", "--from", "knex", fixture("dbmate").to_str().unwrap()]);
