@@ -470,9 +470,15 @@ fn flyway_history_with_dotted_versions_is_adopted_after_import_on_sqlite() {
 }
 
 #[test]
-fn flyway_history_is_adopted_on_postgres_with_history_table_override() {
+fn flyway_history_is_adopted_on_the_servers_with_history_table_override() {
+    for kind in [Kind::Postgres, Kind::Mariadb] {
+        flyway_history_is_adopted_with_history_table_override(kind);
+    }
+}
+
+fn flyway_history_is_adopted_with_history_table_override(kind: Kind) {
     // flyway.table is not in the configuration (set on Flyway's command line): --history-table says it.
-    let db = TestDb::new(Kind::Postgres);
+    let db = TestDb::new(kind);
     for s in flyway_history_rows("schema_history") {
         db.query(&s);
     }
@@ -480,7 +486,7 @@ fn flyway_history_is_adopted_on_postgres_with_history_table_override() {
     let p = Project::new();
     let url = db.url();
     let err = p.fails(&["--database-url", &url, "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt"]);
-    assert!(err.contains("flyway_schema_history") && err.contains("--history-table"), "the default table is tried: {err}");
+    assert!(err.contains("flyway_schema_history") && err.contains("--history-table"), "{kind:?}: the default table is tried: {err}");
     assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 0, "nothing written when the history cannot be read");
     let out = p.ok(&["--database-url", &url, "--json", "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt", "--history-table", "schema_history"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -488,7 +494,7 @@ fn flyway_history_is_adopted_on_postgres_with_history_table_override() {
     assert_eq!(v["adopted"], serde_json::json!([1000, 1001]), "{out}");
     let out = p.ok(&["--database-url", &url, "up"]);
     let applied: Vec<&str> = out.lines().filter(|l| l.starts_with("applied  ")).collect();
-    assert!(applied.len() == 3 && applied[0].contains("1002_one_two") && applied[1].contains("2000_two") && applied[2].contains("10000_ten"), "{out}");
+    assert!(applied.len() == 3 && applied[0].contains("1002_one_two") && applied[1].contains("2000_two") && applied[2].contains("10000_ten"), "{kind:?}: {out}");
     let mut steps = db.query("SELECT n FROM steps");
     steps.sort();
     assert_eq!(steps, vec!["1", "1.1", "1.2", "10", "2"]);
@@ -520,4 +526,123 @@ fn finding_no_migrations_where_a_tool_is_detected_is_an_error() {
     assert!(common::query_file(&db, "SELECT name FROM sqlite_master WHERE name = 'db_migrate_history'").is_empty(), "nothing recorded");
     let out = p.ok(&["--database-url", &url, "import", "--from", "knex", theirs.path().to_str().unwrap(), "--adopt", "--migrations-dir", "db/migrations"]);
     assert!(out.contains("1 knex migration(s) applied"), "the table name was read: {out}");
+}
+
+/// The marker migration `import --adopt` wrote for a code-based tool.
+fn marker_text(p: &Project) -> String {
+    let marker = std::fs::read_dir(p.path().join("migrations")).unwrap().next().unwrap().unwrap().path();
+    std::fs::read_to_string(marker).unwrap()
+}
+
+#[test]
+fn real_knex_with_its_own_folder_and_table_is_baselined() {
+    let theirs = node_project("knex");
+    std::fs::write(
+        theirs.path().join("knexfile.js"),
+        "module.exports = {\n  development: {\n    client: 'better-sqlite3',\n    connection: { filename: './dev.sqlite3' },\n    useNullAsDefault: true,\n    migrations: {\n      directory: './db/migrations',\n      tableName: 'knex_history',\n    },\n  },\n};\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(theirs.path().join("db/migrations")).unwrap();
+    std::fs::copy(fixture("knex").join("migrations/20240101000000_users.js"), theirs.path().join("db/migrations/20240101000000_users.js")).unwrap();
+    real(theirs.path(), "knex", &["migrate:latest", "--knexfile", "knexfile.js"]);
+    let p = Project::new();
+    let d = detected(&p, theirs.path(), "knex");
+    assert_eq!((d["migrations_dir"].as_str(), d["migrations"].as_u64(), d["history_table"].as_str()), (Some("db/migrations"), Some(1), Some("knex_history")), "{d}");
+    let url = format!("sqlite:{}", theirs.path().join("dev.sqlite3").display());
+    let out = p.ok(&["--database-url", &url, "import", "--from", "knex", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 knex migration(s) applied"), "{out}");
+    assert!(marker_text(&p).contains("20240101000000_users.js"), "the marker lists what knex applied");
+}
+
+#[test]
+fn real_alembic_with_its_own_version_table_is_baselined() {
+    let theirs = tempfile::tempdir().unwrap();
+    real(theirs.path(), "alembic", &["init", "alembic"]);
+    let ini = std::fs::read_to_string(theirs.path().join("alembic.ini")).unwrap().replace("driver://user:pass@localhost/dbname", "sqlite:///app.db");
+    std::fs::write(theirs.path().join("alembic.ini"), ini).unwrap();
+    let env_py = std::fs::read_to_string(theirs.path().join("alembic/env.py")).unwrap();
+    assert!(env_py.contains("target_metadata=target_metadata"), "alembic's env.py template changed:\n{env_py}");
+    std::fs::write(theirs.path().join("alembic/env.py"), env_py.replace("target_metadata=target_metadata", "target_metadata=target_metadata, version_table=\"alembic_history\"")).unwrap();
+    std::fs::write(
+        theirs.path().join("alembic/versions/a1b2c3_users.py"),
+        "from alembic import op\nimport sqlalchemy as sa\nrevision = 'a1b2c3'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\ndef upgrade():\n    op.create_table('users', sa.Column('id', sa.Integer, primary_key=True))\n\ndef downgrade():\n    op.drop_table('users')\n",
+    )
+    .unwrap();
+    real(theirs.path(), "alembic", &["upgrade", "head"]);
+    let db = theirs.path().join("app.db");
+    assert_eq!(common::query_file(&db, "SELECT version_num FROM alembic_history"), vec![vec!["a1b2c3".to_string()]], "alembic used its own table");
+    let p = Project::new();
+    assert_eq!(detected(&p, theirs.path(), "alembic")["history_table"], "alembic_history");
+    let url = format!("sqlite:{}", db.display());
+    let out = p.ok(&["--database-url", &url, "import", "--from", "alembic", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 alembic migration(s) applied"), "{out}");
+    assert!(marker_text(&p).contains("a1b2c3"));
+}
+
+#[test]
+fn real_sequelize_with_sequelizerc_and_its_own_table_is_baselined() {
+    let db = TestDb::new(Kind::Postgres);
+    let theirs = node_project("sequelize-cli");
+    std::fs::write(
+        theirs.path().join(".sequelizerc"),
+        "const path = require('path');\n\nmodule.exports = {\n  'config': path.resolve('config', 'database.json'),\n  'migrations-path': path.resolve('db', 'migrations'),\n};\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(theirs.path().join("config")).unwrap();
+    std::fs::create_dir_all(theirs.path().join("db/migrations")).unwrap();
+    std::fs::write(
+        theirs.path().join("config/database.json"),
+        r#"{"development": {"use_env_variable": "DATABASE_URL", "dialect": "postgres", "migrationStorageTableName": "sequelize_history"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        theirs.path().join("db/migrations/20240101000000-create-user.js"),
+        "module.exports = {\n  async up(q, S) { await q.createTable('users', { id: { type: S.INTEGER, primaryKey: true } }); },\n  async down(q) { await q.dropTable('users'); },\n};\n",
+    )
+    .unwrap();
+    let url = db.url();
+    let out = std::process::Command::new("sequelize-cli").arg("db:migrate").current_dir(theirs.path()).env("DATABASE_URL", &url).output().unwrap();
+    assert!(out.status.success(), "sequelize-cli failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(db.query("SELECT name FROM sequelize_history"), vec!["20240101000000-create-user.js"]);
+    let p = Project::new();
+    let d = detected(&p, theirs.path(), "sequelize");
+    assert_eq!((d["migrations_dir"].as_str(), d["history_table"].as_str()), (Some("db/migrations"), Some("sequelize_history")), "{d}");
+    let out = p.ok(&["--database-url", &url, "import", "--from", "sequelize", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 sequelize migration(s) applied"), "{out}");
+    assert!(marker_text(&p).contains("20240101000000-create-user.js"));
+}
+
+#[test]
+fn typeorm_and_prisma_settings_are_followed_on_postgres() {
+    // TypeORM's migrations table as it creates it, under the name its ormconfig gives.
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE TABLE typeorm_history (id SERIAL PRIMARY KEY, timestamp BIGINT NOT NULL, name VARCHAR NOT NULL)");
+    db.query("INSERT INTO typeorm_history (timestamp, name) VALUES (1704067200000, 'Init1704067200000')");
+    let theirs = tool_project(&[
+        ("ormconfig.json", r#"{"type": "postgres", "migrationsTableName": "typeorm_history", "migrations": ["db/migrations/*.ts"]}"#),
+        ("db/migrations/1704067200000-Init.ts", "export class Init1704067200000 { async up() {} async down() {} }\n"),
+    ]);
+    let p = Project::new();
+    let url = db.url();
+    let out = p.ok(&["--database-url", &url, "import", "--from", "typeorm", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("1 typeorm migration(s) applied"), "{out}");
+    assert!(marker_text(&p).contains("Init1704067200000"));
+
+    // Prisma with its schema moved by package.json: the migrations sit next to it.
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE TABLE _prisma_migrations (id VARCHAR(36) PRIMARY KEY, checksum VARCHAR(64) NOT NULL, finished_at TIMESTAMPTZ, migration_name VARCHAR(255) NOT NULL, logs TEXT, rolled_back_at TIMESTAMPTZ, started_at TIMESTAMPTZ NOT NULL DEFAULT now(), applied_steps_count INTEGER NOT NULL DEFAULT 0)");
+    db.query("INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ('a', 'x', now(), '20240101000000_init', 1)");
+    db.query("CREATE TABLE users (id INTEGER PRIMARY KEY)");
+    let theirs = tool_project(&[
+        ("package.json", r#"{"name": "app", "prisma": {"schema": "db/schema.prisma"}}"#),
+        ("db/schema.prisma", "datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n"),
+        ("db/migrations/20240101000000_init/migration.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+        ("db/migrations/20240102000000_posts/migration.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n"),
+    ]);
+    let p = Project::new();
+    let url = db.url();
+    let out = p.ok(&["--database-url", &url, "import", "--from", "prisma", theirs.path().to_str().unwrap(), "--adopt"]);
+    assert!(out.contains("adopted  20240101000000_init") && out.contains("imported 2 migration(s) from prisma (db/migrations/"), "{out}");
+    let out = p.ok(&["--database-url", &url, "up"]);
+    assert!(out.contains("applied  20240102000000_posts") && !out.contains("20240101000000_init"), "{out}");
 }
