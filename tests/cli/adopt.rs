@@ -368,6 +368,26 @@ fn detect_reads_each_tools_own_folder_and_history_table() {
             1,
             "_prisma_migrations",
         ),
+        (
+            "dbmate",
+            vec![
+                (".env", "DATABASE_URL=postgres://app@localhost/app\nDBMATE_MIGRATIONS_DIR=database/migrations\nDBMATE_MIGRATIONS_TABLE=dbmate_history\n"),
+                ("database/migrations/20240101000000_users.sql", "-- migrate:up\nCREATE TABLE users (id INTEGER);\n"),
+            ],
+            "database/migrations",
+            1,
+            "dbmate_history",
+        ),
+        (
+            "diesel",
+            vec![
+                ("diesel.toml", "[print_schema]\nfile = \"src/schema.rs\"\n\n[migrations_directory]\ndir = \"db/diesel\"\n"),
+                ("db/diesel/2024-01-01-000000_users/up.sql", "CREATE TABLE users (id INTEGER);\n"),
+            ],
+            "db/diesel",
+            1,
+            "__diesel_schema_migrations",
+        ),
     ];
     for (tool, files, dir, count, table) in cases {
         let theirs = tool_project(&files);

@@ -263,7 +263,7 @@ pub fn detect(root: &Path) -> Vec<Detected> {
     }
     let diesel = root.join("diesel.toml");
     if diesel.is_file() {
-        let dir = setting(&read(&diesel), "dir").map(|d| root.join(d)).unwrap_or_else(|| root.join("migrations"));
+        let dir = root.join(settings::diesel(&read(&diesel)).unwrap_or_else(|| "migrations".into()));
         push(Tool::Diesel, &diesel, "unknown".into(), "the DATABASE_URL environment variable".into(), &dir, None);
     }
     let flyway = ["flyway.conf", "flyway.toml", "conf/flyway.conf"].iter().map(|f| root.join(f)).find(|p| p.is_file());

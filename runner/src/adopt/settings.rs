@@ -121,6 +121,12 @@ pub fn prisma_schema(package_json: &str) -> Option<String> {
     v.get("prisma")?.get("schema")?.as_str().map(|s| s.trim_start_matches("./").to_string())
 }
 
+/// diesel: `dir` of `[migrations_directory]` in `diesel.toml`.
+pub fn diesel(text: &str) -> Option<String> {
+    let v = text.parse::<toml::Table>().ok()?;
+    v.get("migrations_directory")?.get("dir")?.as_str().map(|d| d.trim_start_matches("./").to_string())
+}
+
 /// migrate-mongo: `migrationsDir` and `changelogCollectionName`.
 pub fn migrate_mongo(text: &str) -> ToolSettings {
     let text = strip_js_comments(text);
@@ -487,6 +493,12 @@ mod tests {
         let env = "context.configure(\n    connection=connection,\n    target_metadata=target_metadata,\n    version_table=\"alembic_history\",\n    version_table_schema='app',\n)\n";
         assert_eq!(alembic_env(env).as_deref(), Some("app.alembic_history"));
         assert_eq!(alembic_env("context.configure(version_table=config.get_main_option('vt'))"), None);
+    }
+
+    #[test]
+    fn diesel_migrations_directory() {
+        assert_eq!(diesel("[print_schema]\nfile = \"src/schema.rs\"\n\n[migrations_directory]\ndir = \"./db/migrations\"\n").as_deref(), Some("db/migrations"));
+        assert_eq!(diesel("[print_schema]\nfile = \"src/schema.rs\"\n"), None);
     }
 
     #[test]
