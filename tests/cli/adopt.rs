@@ -490,6 +490,30 @@ fn flyway_history_with_dotted_versions_is_adopted_after_import_on_sqlite() {
 }
 
 #[test]
+fn flyway_baseline_counts_every_version_up_to_it() {
+    // `flyway baseline -baselineVersion=1.1` on an existing database, then V1.2 migrated.
+    let theirs = flyway_dotted_set("flyway.locations=filesystem:sql\n");
+    let p = Project::new();
+    let db = p.path().join("app.db");
+    let url = format!("sqlite:{}", db.display());
+    sqlite_exec(&db, &[
+        &format!("CREATE TABLE flyway_schema_history {FLYWAY_HISTORY}"),
+        "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES \
+            (1, '1.1', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'app', 0, true), \
+            (2, '1.2', 'one two', 'SQL', 'V1_2__one_two.sql', 3, 'app', 1, true)",
+        "CREATE TABLE steps (n VARCHAR(10))",
+        "INSERT INTO steps VALUES ('1'), ('1.1'), ('1.2')",
+    ]);
+    let out = p.ok(&["--database-url", &url, "--json", "import", "--from", "flyway", theirs.path().to_str().unwrap(), "--adopt"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["adopted"], serde_json::json!([1000, 1001, 1002]), "{out}");
+    assert_eq!(v["unmapped"], serde_json::json!([]), "{out}");
+    p.ok(&["--database-url", &url, "up"]);
+    let steps: Vec<String> = common::query_file(&db, "SELECT n FROM steps ORDER BY rowid").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(steps, vec!["1", "1.1", "1.2", "2", "10"]);
+}
+
+#[test]
 fn flyway_history_is_adopted_on_the_servers_with_history_table_override() {
     for kind in [Kind::Postgres, Kind::Mariadb] {
         flyway_history_is_adopted_with_history_table_override(kind);

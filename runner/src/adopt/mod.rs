@@ -496,8 +496,7 @@ pub fn apply(plan: &ImportPlan) -> Result<(), Error> {
 /// `table` comes from the tool's settings or the user, so it must be a plain identifier
 /// (optionally `schema.table`); it is quoted for MySQL (`mysql`) or standard SQL.
 pub fn applied_query(tool: Tool, table: &str, mysql: bool) -> Result<String, Error> {
-    crate::migrate::history::validate_table_name(table).map_err(|e| Error::Config(format!("{} (the history table of {}): pass `--history-table NAME`", e, tool.name())))?;
-    let t = table.split('.').map(|p| if mysql { format!("`{p}`") } else { format!("\"{p}\"") }).collect::<Vec<_>>().join(".");
+    let t = quoted_table(tool, table, mysql)?;
     let text = if mysql { "CHAR" } else { "TEXT" };
     Ok(match tool {
         Tool::Prisma => format!("SELECT migration_name FROM {t} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"),
@@ -505,16 +504,44 @@ pub fn applied_query(tool: Tool, table: &str, mysql: bool) -> Result<String, Err
         Tool::GolangMigrate => format!("SELECT CAST(version AS {text}) FROM {t} WHERE dirty = false"),
         Tool::Sqlx => format!("SELECT CAST(version AS {text}) FROM {t} WHERE success = true"),
         Tool::Diesel => format!("SELECT version FROM {t}"),
-        Tool::Flyway => format!("SELECT version FROM {t} WHERE success = true AND version IS NOT NULL ORDER BY installed_rank"),
+        Tool::Flyway => format!("SELECT version FROM {t} WHERE success = true AND version IS NOT NULL AND type <> 'BASELINE' ORDER BY installed_rank"),
         Tool::Knex | Tool::Sequelize | Tool::Typeorm => format!("SELECT name FROM {t}"),
         Tool::Alembic => format!("SELECT version_num FROM {t}"),
         Tool::MigrateMongo => String::new(),
     })
 }
 
+/// The SQL that lists the versions a tool baselined at (`flyway baseline`): every version up to
+/// one of them counts as applied. Only Flyway has them.
+pub fn baseline_query(tool: Tool, table: &str, mysql: bool) -> Result<Option<String>, Error> {
+    if tool != Tool::Flyway {
+        return Ok(None);
+    }
+    let t = quoted_table(tool, table, mysql)?;
+    Ok(Some(format!("SELECT version FROM {t} WHERE success = true AND version IS NOT NULL AND type = 'BASELINE'")))
+}
+
+/// A tool's history table, checked to be a plain identifier and quoted for splicing into SQL.
+fn quoted_table(tool: Tool, table: &str, mysql: bool) -> Result<String, Error> {
+    crate::migrate::history::validate_table_name(table).map_err(|e| Error::Config(format!("{} (the history table of {}): pass `--history-table NAME`", e, tool.name())))?;
+    Ok(table.split('.').map(|p| if mysql { format!("`{p}`") } else { format!("\"{p}\"") }).collect::<Vec<_>>().join("."))
+}
+
+/// Whether the migration with history key `key` is covered by a baseline at `baseline`
+/// (Flyway versions, compared segment by segment).
+pub fn below_baseline(key: &str, baseline: &str) -> bool {
+    matches!((flyway::Version::parse(key), flyway::Version::parse(baseline)), (Some(k), Some(b)) if k <= b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn baselines_cover_lower_versions() {
+        assert!(below_baseline("1", "1.1") && below_baseline("1.1", "1.1") && below_baseline("1.0.9", "1.1"));
+        assert!(!below_baseline("1.2", "1.1") && !below_baseline("2", "1.10") && !below_baseline("x", "1"));
+    }
 
     #[test]
     fn flyway_names() {

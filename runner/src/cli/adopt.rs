@@ -126,6 +126,10 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
     let plan = adopt::plan_import(args.from, &dir, &settings.migrations_dir)?;
     // Read the tool's history before writing anything, so a wrong table changes nothing.
     let applied = if args.adopt { Some(read_history(settings, &d).await?) } else { None };
+    let baselines = match adopt::baseline_query(d.tool, &d.history_table, is_mysql(settings))? {
+        Some(sql) if args.adopt => migrator(settings).read_column(&sql).await?,
+        _ => Vec::new(),
+    };
     adopt::apply(&plan)?;
     for c in &plan.copies {
         if c.kept {
@@ -157,6 +161,12 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
                 None => unmapped.push(name.clone()),
             }
         }
+        // A baseline stands for every version up to it (Flyway), whether its files ran or not.
+        for b in &baselines {
+            versions.extend(plan.versions.iter().filter(|(k, _)| adopt::below_baseline(k, b)).map(|(_, v)| *v));
+        }
+        versions.sort_unstable();
+        versions.dedup();
         let recorded = migrator(settings).record_applied(&versions).await?;
         for m in &recorded {
             out.line(&format!("adopted  {} (applied by {}, not run again)", m.label(), args.from.name()));
@@ -170,10 +180,13 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
+fn is_mysql(settings: &Settings) -> bool {
+    settings.database_url.starts_with("mysql:") || settings.database_url.starts_with("mariadb:")
+}
+
 /// What the tool recorded as applied in its history table.
 async fn read_history(settings: &Settings, d: &adopt::Detected) -> Result<Vec<String>, Error> {
-    let mysql = settings.database_url.starts_with("mysql:") || settings.database_url.starts_with("mariadb:");
-    let sql = adopt::applied_query(d.tool, &d.history_table, mysql)?;
+    let sql = adopt::applied_query(d.tool, &d.history_table, is_mysql(settings))?;
     migrator(settings).read_column(&sql).await.map_err(|e| match e {
         Error::Config(m) => Error::Config(format!(
             "{m}\nif {} records its history in another table, pass `--history-table NAME`",
