@@ -550,6 +550,8 @@ fn finding_no_migrations_where_a_tool_is_detected_is_an_error() {
     // flyway.conf without locations (given on the command line), migrations in database/.
     let theirs = tool_project(&[("flyway.conf", "flyway.url=jdbc:sqlite:app.db\n"), ("database/V1__a.sql", "CREATE TABLE a (id INTEGER);\n")]);
     let p = Project::new();
+    let (_, _, note) = p.run(&["detect", theirs.path().to_str().unwrap()]);
+    assert!(note.contains("no flyway migrations in sql/") && note.contains("--migrations-dir"), "detect says so too: {note}");
     let (code, out, err) = p.run(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("found no flyway migrations in") && err.contains("/sql") && err.contains("--migrations-dir"), "{err}");

@@ -77,6 +77,13 @@ pub fn detect(settings: &Settings, args: DetectArgs, out: &Output) -> Result<Exi
             if d.sql_based { "SQL: `import` converts it" } else { "code: `import --adopt` baselines it" },
             d.evidence
         ));
+        if d.migrations == 0 {
+            out.note(&format!(
+                "note: no {} migrations in {}/; if its settings put them elsewhere, `import --migrations-dir PATH` says where",
+                d.tool.name(),
+                d.migrations_dir
+            ));
+        }
     }
     out.json(&serde_json::json!({ "tools": found }));
     Ok(ExitCode::SUCCESS)
@@ -246,6 +253,6 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
         d.tool.name(),
         d.tool.name()
     ));
-    out.json(&serde_json::json!({ "tool": d.tool, "marker": file.display().to_string(), "applied_by_tool": applied }));
+    out.json(&serde_json::json!({ "tool": d.tool, "history_table": d.history_table, "marker": file.display().to_string(), "applied_by_tool": applied }));
     Ok(ExitCode::SUCCESS)
 }
