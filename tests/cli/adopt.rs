@@ -558,6 +558,14 @@ fn finding_no_migrations_where_a_tool_is_detected_is_an_error() {
     let out = p.ok(&["import", "--from", "flyway", theirs.path().to_str().unwrap(), "--migrations-dir", "database"]);
     assert!(out.contains("imported 1 migration(s) from flyway (database/"), "{out}");
 
+    // No configuration at all and an unusual folder: --migrations-dir alone is enough.
+    let theirs = tool_project(&[("database/V1__a.sql", "CREATE TABLE a (id INTEGER);\n")]);
+    let p = Project::new();
+    let err = p.fails(&["import", "--from", "flyway", theirs.path().to_str().unwrap()]);
+    assert!(err.contains("no flyway project found") && err.contains("--migrations-dir"), "{err}");
+    let out = p.ok(&["import", "--from", "flyway", theirs.path().to_str().unwrap(), "--migrations-dir", "database"]);
+    assert!(out.contains("imported 1 migration(s) from flyway"), "{out}");
+
     // knex whose folder is computed: the baseline refuses rather than guessing.
     let theirs = tool_project(&[
         ("knexfile.js", "const dir = process.env.MIGRATIONS;\nmodule.exports = { client: 'sqlite3', migrations: { directory: dir, tableName: 'knex_history' } };\n"),
