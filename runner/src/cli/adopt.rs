@@ -8,7 +8,7 @@ use clap::Args;
 use super::{Output, migrator};
 use crate::adopt::{self, Tool};
 use crate::config::Settings;
-use crate::migrate::error::Error;
+use crate::migrate::error::{Error, ImportError};
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
@@ -26,11 +26,22 @@ Code-based tools (knex, sequelize, typeorm, alembic): their migrations cannot be
 --adopt records one marker migration as applied (the database as the tool left it), and new
 migrations continue in db-migrate.
 
+The folder and the history table come from the tool's own settings (knexfile `migrations`,
+.sequelizerc `migrations-path`, TypeORM `migrations`/`migrationsTableName`, flyway.conf
+`flyway.locations`/`flyway.table`, alembic `script_location`/`version_table`, package.json
+`prisma.schema`); `db-migrate detect` shows what was read. When a setting is computed at run
+time and cannot be read, say it with --migrations-dir and --history-table.
+
+Running `import` again (e.g. `import` first, `import --adopt` later) keeps files identical to
+the ones it would write; a file with other content is refused. Flyway's dotted versions (V1.1)
+become fixed-width numbers that keep Flyway's order (V1 → 1000, V1.1 → 1001, V2 → 2000).
+
 Examples:
   db-migrate detect
   db-migrate import --from prisma
   db-migrate import --from dbmate --adopt
-  db-migrate import --from knex --adopt")]
+  db-migrate import --from knex --adopt
+  db-migrate import --from flyway --migrations-dir database/sql --history-table schema_history --adopt")]
 pub struct ImportArgs {
     /// The tool to import from (`detect` tells which).
     #[arg(long, value_enum)]
@@ -40,6 +51,12 @@ pub struct ImportArgs {
     /// Also read the tool's history in the database and record it as db-migrate's.
     #[arg(long)]
     adopt: bool,
+    /// The tool's migrations folder, relative to PATH, when its settings cannot be read.
+    #[arg(long, value_name = "PATH")]
+    migrations_dir: Option<PathBuf>,
+    /// The table the tool records its history in, when its settings cannot be read.
+    #[arg(long, value_name = "NAME")]
+    history_table: Option<String>,
     #[command(flatten)]
     pub db: super::DbArgs,
 }
@@ -62,6 +79,13 @@ pub fn detect(settings: &Settings, args: DetectArgs, out: &Output) -> Result<Exi
             if d.sql_based { "SQL: `import` converts it" } else { "code: `import --adopt` baselines it" },
             d.evidence
         ));
+        if d.migrations == 0 {
+            out.note(&format!(
+                "note: no {} migrations in {}/; if its settings put them elsewhere, `import --migrations-dir PATH` says where",
+                d.tool.name(),
+                d.migrations_dir
+            ));
+        }
     }
     out.json(&serde_json::json!({ "tools": found }));
     Ok(ExitCode::SUCCESS)
@@ -70,38 +94,88 @@ pub fn detect(settings: &Settings, args: DetectArgs, out: &Output) -> Result<Exi
 pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Result<ExitCode, Error> {
     let root = args.path.unwrap_or_else(|| settings.project_dir.clone());
     let found = adopt::detect(&root);
-    let Some(d) = found.iter().find(|d| d.tool == args.from) else {
-        let seen: Vec<&str> = found.iter().map(|d| d.tool.name()).collect();
-        return Err(Error::Config(format!(
-            "no {} project found in {} (found: {}); `db-migrate detect` shows what is there",
-            args.from.name(),
-            root.display(),
-            if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") }
-        )));
+    let seen: Vec<&str> = found.iter().map(|d| d.tool.name()).collect();
+    let mut d = match (found.iter().find(|d| d.tool == args.from), &args.migrations_dir) {
+        (Some(d), _) => d.clone(),
+        // Not recognised from its files, but the user says where its migrations are.
+        (None, Some(dir)) => adopt::Detected {
+            tool: args.from,
+            evidence: "--migrations-dir".into(),
+            database: "unknown".into(),
+            url_source: "the database URL given to db-migrate".into(),
+            migrations_dir: dir.display().to_string(),
+            migrations: 0,
+            history_table: args.from.history_table().to_string(),
+            sql_based: args.from.sql_based(),
+        },
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "no {} project found in {} (found: {}); `db-migrate detect` shows what is there, \
+                 `--migrations-dir PATH` says where its migrations are",
+                args.from.name(),
+                root.display(),
+                if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") }
+            )));
+        }
     };
-    if !d.sql_based {
-        return baseline_code_tool(settings, d, args.adopt, out).await;
+    if let Some(dir) = &args.migrations_dir {
+        d.migrations_dir = dir.display().to_string();
     }
-    let plan = adopt::plan_import(args.from, &root.join(&d.migrations_dir), &settings.migrations_dir)?;
+    if let Some(t) = &args.history_table {
+        d.history_table = t.clone();
+    }
+    let dir = root.join(&d.migrations_dir);
+    d.migrations = adopt::count(d.tool, &dir);
+    if d.migrations == 0 {
+        return Err(ImportError::NothingFound { tool: d.tool.name().to_string(), dir }.into());
+    }
+    if !d.sql_based {
+        return baseline_code_tool(settings, &d, args.adopt, out).await;
+    }
+    let plan = adopt::plan_import(args.from, &dir, &settings.migrations_dir)?;
+    // Read the tool's history before writing anything, so a wrong table changes nothing.
+    let applied = if args.adopt { Some(read_history(settings, &d).await?) } else { None };
+    let baselines = match adopt::baseline_query(d.tool, &d.history_table, is_mysql(settings))? {
+        Some(sql) if args.adopt => migrator(settings).read_column(&sql).await?,
+        _ => Vec::new(),
+    };
     adopt::apply(&plan)?;
     for c in &plan.copies {
-        out.line(&format!("copied   {} -> {}", c.from.display(), c.to.display()));
+        if c.kept {
+            out.line(&format!("kept     {} (identical to {})", c.to.display(), c.from.display()));
+        } else {
+            out.line(&format!("copied   {} -> {}", c.from.display(), c.to.display()));
+        }
     }
     for (f, why) in &plan.skipped {
         out.line(&format!("skipped  {}: {why}", f.display()));
     }
-    out.line(&format!("imported {} migration(s) from {}", plan.versions.len(), args.from.name()));
+    let kept = plan.copies.iter().filter(|c| c.kept).count();
+    out.line(&format!(
+        "imported {} migration(s) from {} ({}/, history table {}){}",
+        plan.versions.len(),
+        args.from.name(),
+        d.migrations_dir,
+        d.history_table,
+        if kept > 0 { format!("; {kept} file(s) were there already") } else { String::new() }
+    ));
     let mut adopted = Vec::new();
     let mut unmapped = Vec::new();
-    if args.adopt {
-        let applied = migrator(settings).read_column(adopt::applied_query(args.from)).await?;
+    if let Some(applied) = applied {
         let mut versions = Vec::new();
         for name in &applied {
-            match plan.versions.iter().find(|(n, _)| n == name || n.trim_start_matches('0') == name.trim_start_matches('0')) {
+            let key = adopt::history_key(args.from, name);
+            match plan.versions.iter().find(|(n, _)| *n == key) {
                 Some((_, v)) => versions.push(*v),
                 None => unmapped.push(name.clone()),
             }
         }
+        // A baseline stands for every version up to it (Flyway), whether its files ran or not.
+        for b in &baselines {
+            versions.extend(plan.versions.iter().filter(|(k, _)| adopt::below_baseline(k, b)).map(|(_, v)| *v));
+        }
+        versions.sort_unstable();
+        versions.dedup();
         let recorded = migrator(settings).record_applied(&versions).await?;
         for m in &recorded {
             out.line(&format!("adopted  {} (applied by {}, not run again)", m.label(), args.from.name()));
@@ -111,8 +185,24 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
             out.note(&format!("warning: {} recorded `{n}` as applied, but no imported migration matches it; check it by hand", args.from.name()));
         }
     }
-    out.json(&serde_json::json!({ "tool": args.from, "copies": plan.copies, "skipped": plan.skipped, "adopted": adopted, "unmapped": unmapped }));
+    out.json(&serde_json::json!({ "tool": args.from, "migrations_dir": d.migrations_dir, "history_table": d.history_table, "copies": plan.copies, "skipped": plan.skipped, "adopted": adopted, "unmapped": unmapped }));
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_mysql(settings: &Settings) -> bool {
+    settings.database_url.starts_with("mysql:") || settings.database_url.starts_with("mariadb:")
+}
+
+/// What the tool recorded as applied in its history table.
+async fn read_history(settings: &Settings, d: &adopt::Detected) -> Result<Vec<String>, Error> {
+    let sql = adopt::applied_query(d.tool, &d.history_table, is_mysql(settings))?;
+    migrator(settings).read_column(&sql).await.map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!(
+            "{m}\nif {} records its history in another table, pass `--history-table NAME`",
+            d.tool.name()
+        )),
+        other => other,
+    })
 }
 
 /// Code-based tools: a marker migration recorded as applied stands for everything the tool did.
@@ -130,9 +220,9 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
         if !(settings.database_url.starts_with("mongodb://") || settings.database_url.starts_with("mongodb+srv://")) {
             return Err(Error::Config("migrate-mongo's history is in MongoDB: set the database URL to its mongodb:// database".into()));
         }
-        crate::backend::mongo::migrate_mongo_applied(&settings.database_url, d.history_table).await?
+        crate::backend::mongo::migrate_mongo_applied(&settings.database_url, &d.history_table).await?
     } else {
-        migrator(settings).read_column(adopt::applied_query(d.tool)).await?
+        read_history(settings, d).await?
     };
     let f = time::macros::format_description!("[year][month][day][hour][minute][second]");
     let stamp = time::OffsetDateTime::now_utc().format(&f).unwrap_or_default();
@@ -165,6 +255,6 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
         d.tool.name(),
         d.tool.name()
     ));
-    out.json(&serde_json::json!({ "tool": d.tool, "marker": file.display().to_string(), "applied_by_tool": applied }));
+    out.json(&serde_json::json!({ "tool": d.tool, "history_table": d.history_table, "marker": file.display().to_string(), "applied_by_tool": applied }));
     Ok(ExitCode::SUCCESS)
 }

@@ -118,6 +118,17 @@ pub fn error_json(e: &Error) -> serde_json::Value {
             set("during", during.as_deref().map(error_json).unwrap_or(Value::Null));
         }
         Error::Io { path, .. } => set("file", json!(path)),
+        Error::Import(i) => {
+            use crate::migrate::error::ImportError;
+            match i {
+                ImportError::NothingFound { dir, .. } => set("folder", json!(dir)),
+                ImportError::Version { path, version, .. } => {
+                    set("file", json!(path));
+                    set("version", json!(version));
+                }
+                ImportError::Differs { existing, .. } => set("file", json!(existing)),
+            }
+        }
         Error::Config(_) | Error::Plan(_) | Error::Connect(_) | Error::Locked(_) => {}
     }
     if let Some(h) = hint(e) {
@@ -172,5 +183,6 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Locked(_) => "locked",
         Error::Interrupted { .. } => "interrupted",
         Error::Io { .. } => "io",
+        Error::Import(_) => "import",
     }
 }

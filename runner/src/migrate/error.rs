@@ -286,6 +286,9 @@ pub enum Error {
         /// The failure of the step in flight, when one was running.
         during: Option<Box<Error>>,
     },
+    /// Another tool's migrations could not be carried over (`import`).
+    #[error("{0}")]
+    Import(#[from] ImportError),
     /// A file operation of the CLI (init, create) failed.
     #[error("{path}: {message}")]
     Io {
@@ -293,6 +296,47 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         message: String,
+    },
+}
+
+/// Why `import` cannot carry another tool's migrations over. Nothing is written when it fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The tool was detected but its migrations folder holds none of its migrations.
+    #[error(
+        "found no {tool} migrations in {}: the folder is missing or empty, or {tool}'s settings put them elsewhere. \
+         Pass `--migrations-dir PATH` (relative to the project) to say where they are",
+        .dir.display()
+    )]
+    NothingFound {
+        /// The tool.
+        tool: String,
+        /// Where it looked.
+        dir: PathBuf,
+    },
+    /// A version cannot become a db-migrate version without changing the order.
+    #[error("{}: version {version} cannot be imported: {why}", .path.display())]
+    Version {
+        /// The tool's file.
+        path: PathBuf,
+        /// The version as the tool writes it.
+        version: String,
+        /// Why.
+        why: String,
+    },
+    /// The file import would write exists with other content.
+    #[error(
+        "{} exists already with content different from {}: import only writes new files or keeps identical ones; \
+         move it away (or compare the two) and import again",
+        .existing.display(),
+        .from.display()
+    )]
+    Differs {
+        /// db-migrate's file.
+        existing: PathBuf,
+        /// The tool's file.
+        from: PathBuf,
     },
 }
 

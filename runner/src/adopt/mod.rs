@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::migrate::error::Error;
+use crate::migrate::error::{Error, ImportError};
+
+mod flyway;
+pub mod settings;
 
 /// A migration tool db-migrate recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -37,7 +40,7 @@ pub enum Tool {
 }
 
 impl Tool {
-    /// The table (collection) the tool records applied migrations in.
+    /// The table (collection) the tool records applied migrations in by default.
     pub fn history_table(self) -> &'static str {
         match self {
             Tool::Prisma => "_prisma_migrations",
@@ -91,8 +94,8 @@ pub struct Detected {
     pub migrations_dir: String,
     /// How many migrations it holds.
     pub migrations: usize,
-    /// The table it records history in.
-    pub history_table: &'static str,
+    /// The table it records history in, as its settings name it.
+    pub history_table: String,
     /// Whether `import` converts its migrations (SQL) or baselines (code).
     pub sql_based: bool,
 }
@@ -155,107 +158,166 @@ fn env_source(text: &str) -> String {
     "its configuration file".to_string()
 }
 
-/// Identifies the migration tools a project uses, from its files alone.
+/// How many of `tool`'s migrations `dir` holds.
+pub fn count(tool: Tool, dir: &Path) -> usize {
+    let ext = |exts: &'static [&'static str]| move |n: &str| exts.iter().any(|e| n.ends_with(e));
+    match tool {
+        Tool::Prisma => files(dir, |_| true).iter().filter(|p| p.join("migration.sql").is_file()).count(),
+        Tool::Diesel => files(dir, |_| true).iter().filter(|p| p.join("up.sql").is_file()).count(),
+        Tool::Knex => files(dir, ext(&[".js", ".ts", ".cjs", ".mjs"])).len(),
+        Tool::Sequelize => files(dir, ext(&[".js", ".cjs"])).len(),
+        Tool::Typeorm => files(dir, ext(&[".ts", ".js"])).len(),
+        Tool::Alembic => files(dir, |n| n.ends_with(".py") && n != "__init__.py").len(),
+        Tool::MigrateMongo => files(dir, ext(&[".js", ".cjs"])).len(),
+        Tool::Flyway => files(dir, is_flyway_versioned).len(),
+        Tool::Dbmate => files(dir, ext(&[".sql"])).len(),
+        Tool::Sqlx => files(dir, |n| n.ends_with(".sql") && !n.ends_with(".down.sql")).len(),
+        Tool::GolangMigrate => files(dir, ext(&[".up.sql"])).len(),
+    }
+}
+
+/// `NAME=value` in a `.env` file.
+fn dotenv(text: &str, name: &str) -> Option<String> {
+    text.lines().filter_map(|l| l.trim().strip_prefix(name)?.trim_start().strip_prefix('=')).map(|v| v.trim().trim_matches(['"', '\'']).to_string()).find(|v| !v.is_empty())
+}
+
+/// Identifies the migration tools a project uses, from its files alone. Each tool's own settings
+/// (see [`settings`]) give its folder and history table; its defaults fill the rest.
 pub fn detect(root: &Path) -> Vec<Detected> {
     let mut out = Vec::new();
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let mut push = |tool: Tool, evidence: &Path, database: String, url_source: String, dir: &Path, count: usize| {
+    let rel = |p: &Path| {
+        let r = p.strip_prefix(root).unwrap_or(p).display().to_string();
+        if r.is_empty() { ".".to_string() } else { r }
+    };
+    let mut push = |tool: Tool, evidence: &Path, database: String, url_source: String, dir: &Path, table: Option<String>| {
         out.push(Detected {
             tool,
             evidence: rel(evidence),
             database,
             url_source,
             migrations_dir: rel(dir),
-            migrations: count,
-            history_table: tool.history_table(),
+            migrations: count(tool, dir),
+            history_table: table.unwrap_or_else(|| tool.history_table().to_string()),
             sql_based: tool.sql_based(),
         });
     };
 
-    let schema = root.join("prisma/schema.prisma");
-    if schema.is_file() {
-        let text = read(&schema);
+    let package_json = read(&root.join("package.json"));
+    let schema = settings::prisma_schema(&package_json).map(|s| root.join(s)).unwrap_or_else(|| root.join("prisma/schema.prisma"));
+    if schema.exists() {
+        let (text, dir) = if schema.is_dir() {
+            (files(&schema, |n| n.ends_with(".prisma")).iter().map(|f| read(f)).collect::<Vec<_>>().join("\n"), schema.join("migrations"))
+        } else {
+            (read(&schema), schema.parent().unwrap_or(root).join("migrations"))
+        };
         let provider = setting(&text, "provider").map(|p| database_of(&format!("\"{p}\""))).unwrap_or_else(|| database_of(&text));
-        let dir = root.join("prisma/migrations");
-        let n = files(&dir, |_| true).iter().filter(|p| p.join("migration.sql").is_file()).count();
-        push(Tool::Prisma, &schema, provider, env_source(&text), &dir, n);
+        push(Tool::Prisma, &schema, provider, env_source(&text), &dir, None);
     }
     if let Some(f) = ["knexfile.js", "knexfile.ts", "knexfile.cjs", "knexfile.mjs"].iter().map(|f| root.join(f)).find(|p| p.is_file()) {
         let text = read(&f);
-        let dir = root.join(setting(&text, "directory").unwrap_or_else(|| "migrations".into()));
-        let n = files(&dir, |n| n.ends_with(".js") || n.ends_with(".ts") || n.ends_with(".cjs")).len();
+        let s = settings::knex(&text);
+        let dir = root.join(s.dir.unwrap_or_else(|| "migrations".into()));
         let client = setting(&text, "client").unwrap_or_default();
-        push(Tool::Knex, &f, database_of(&format!("'{client}'")), env_source(&text), &dir, n);
+        push(Tool::Knex, &f, database_of(&format!("'{client}'")), env_source(&text), &dir, s.table);
     }
     let sequelizerc = root.join(".sequelizerc");
-    let seq_config = root.join("config/config.json");
+    let (seq_dir, seq_config) = settings::sequelizerc(&read(&sequelizerc));
+    let seq_config = root.join(seq_config.unwrap_or_else(|| "config/config.json".into()));
     if sequelizerc.is_file() || (seq_config.is_file() && read(&seq_config).contains("\"dialect\"")) {
         let evidence = if sequelizerc.is_file() { sequelizerc.clone() } else { seq_config.clone() };
-        let dir = root.join("migrations");
-        let n = files(&dir, |n| n.ends_with(".js") || n.ends_with(".cjs")).len();
+        let dir = root.join(seq_dir.unwrap_or_else(|| "migrations".into()));
         let cfg = read(&seq_config);
-        let source = if cfg.contains("use_env_variable") { "an environment variable (use_env_variable)".to_string() } else { "config/config.json".to_string() };
-        push(Tool::Sequelize, &evidence, database_of(&cfg), source, &dir, n);
+        let source = if cfg.contains("use_env_variable") { "an environment variable (use_env_variable)".to_string() } else { rel(&seq_config) };
+        push(Tool::Sequelize, &evidence, database_of(&cfg), source, &dir, settings::sequelize_table(&cfg));
     }
-    let typeorm = ["ormconfig.json", "ormconfig.js", "ormconfig.ts", "ormconfig.yml", "src/data-source.ts", "data-source.ts"].iter().map(|f| root.join(f)).find(|p| p.is_file());
+    let typeorm = ["ormconfig.json", "ormconfig.js", "ormconfig.ts", "ormconfig.yml", "ormconfig.yaml", "src/data-source.ts", "data-source.ts", "src/data-source.js", "data-source.js"]
+        .iter()
+        .map(|f| root.join(f))
+        .find(|p| p.is_file());
     if let Some(f) = typeorm {
         let text = read(&f);
-        let dir = ["src/migrations", "migrations", "src/migration"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| root.join("src/migrations"));
-        let n = files(&dir, |n| n.ends_with(".ts") || n.ends_with(".js")).len();
-        push(Tool::Typeorm, &f, database_of(&text), env_source(&text), &dir, n);
+        let yaml = f.extension().is_some_and(|e| e == "yml" || e == "yaml");
+        let s = settings::typeorm(&text, &rel(f.parent().unwrap_or(root)), yaml);
+        let dir = match s.dir {
+            Some(d) => root.join(d),
+            None => ["src/migrations", "migrations", "src/migration"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| root.join("src/migrations")),
+        };
+        push(Tool::Typeorm, &f, database_of(&text), env_source(&text), &dir, s.table);
     }
     let alembic = root.join("alembic.ini");
     if alembic.is_file() {
         let text = read(&alembic);
-        let location = setting(&text, "script_location").unwrap_or_else(|| "alembic".into()).replace("%(here)s/", "");
-        let dir = root.join(location).join("versions");
-        let n = files(&dir, |n| n.ends_with(".py")).len();
+        let (location, ini_table) = settings::alembic_ini(&text);
+        let scripts = root.join(location.unwrap_or_else(|| "alembic".into()));
+        let table = settings::alembic_env(&read(&scripts.join("env.py"))).or(ini_table);
         let url = setting(&text, "sqlalchemy.url").unwrap_or_default();
-        let source = if url.is_empty() || url.contains("driver://") { "alembic/env.py".to_string() } else { "sqlalchemy.url in alembic.ini".to_string() };
-        push(Tool::Alembic, &alembic, database_of(&url), source, &dir, n);
+        let source = if url.is_empty() || url.contains("driver://") { rel(&scripts.join("env.py")) } else { "sqlalchemy.url in alembic.ini".to_string() };
+        push(Tool::Alembic, &alembic, database_of(&url), source, &scripts.join("versions"), table);
     }
     let mongo = root.join("migrate-mongo-config.js");
     if mongo.is_file() {
         let text = read(&mongo);
-        let dir = root.join(setting(&text, "migrationsDir").unwrap_or_else(|| "migrations".into()));
-        let n = files(&dir, |n| n.ends_with(".js")).len();
-        push(Tool::MigrateMongo, &mongo, "mongodb".into(), env_source(&text), &dir, n);
+        let s = settings::migrate_mongo(&text);
+        let dir = root.join(s.dir.unwrap_or_else(|| "migrations".into()));
+        push(Tool::MigrateMongo, &mongo, "mongodb".into(), env_source(&text), &dir, s.table);
     }
     let diesel = root.join("diesel.toml");
     if diesel.is_file() {
-        let dir = root.join("migrations");
-        let n = files(&dir, |_| true).iter().filter(|p| p.join("up.sql").is_file()).count();
-        push(Tool::Diesel, &diesel, "unknown".into(), "the DATABASE_URL environment variable".into(), &dir, n);
+        let dir = root.join(settings::diesel(&read(&diesel)).unwrap_or_else(|| "migrations".into()));
+        push(Tool::Diesel, &diesel, "unknown".into(), "the DATABASE_URL environment variable".into(), &dir, None);
     }
     let flyway = ["flyway.conf", "flyway.toml", "conf/flyway.conf"].iter().map(|f| root.join(f)).find(|p| p.is_file());
-    let flyway_dir = ["sql", "db/migration", "src/main/resources/db/migration", "migrations"].iter().map(|d| root.join(d)).find(|d| !files(d, is_flyway_versioned).is_empty());
+    let (locations, flyway_table) = match &flyway {
+        Some(f) if f.extension().is_some_and(|e| e == "toml") => settings::flyway_toml(&read(f)),
+        Some(f) => settings::flyway_conf(&read(f)),
+        None => (Vec::new(), None),
+    };
+    let configured = locations.iter().map(|l| root.join(l)).collect::<Vec<_>>();
+    let flyway_dir = configured
+        .iter()
+        .find(|d| !files(d, is_flyway_versioned).is_empty())
+        .or_else(|| configured.iter().find(|d| d.is_dir()))
+        .or(configured.first())
+        .cloned()
+        .or_else(|| ["sql", "db/migration", "src/main/resources/db/migration", "migrations"].iter().map(|d| root.join(d)).find(|d| !files(d, is_flyway_versioned).is_empty()));
     if flyway.is_some() || flyway_dir.is_some() {
         let dir = flyway_dir.clone().unwrap_or_else(|| root.join("sql"));
         let evidence = flyway.clone().unwrap_or_else(|| dir.clone());
         let text = flyway.as_ref().map(|f| read(f)).unwrap_or_default();
-        push(Tool::Flyway, &evidence, database_of(&text), "flyway.url in its configuration".into(), &dir, files(&dir, is_flyway_versioned).len());
+        push(Tool::Flyway, &evidence, database_of(&text), "flyway.url in its configuration".into(), &dir, flyway_table);
     }
-    let dbmate_dir = root.join("db/migrations");
+    let dotenv_text = read(&root.join(".env"));
+    let dbmate_dir = root.join(dotenv(&dotenv_text, "DBMATE_MIGRATIONS_DIR").unwrap_or_else(|| "db/migrations".into()));
     let dbmate = files(&dbmate_dir, |n| n.ends_with(".sql"));
     if dbmate.iter().any(|p| read(p).contains("-- migrate:up")) {
-        push(Tool::Dbmate, &dbmate_dir, database_of(&read(&root.join(".env"))), "DATABASE_URL (environment or .env)".into(), &dbmate_dir, dbmate.len());
+        let table = dotenv(&dotenv_text, "DBMATE_MIGRATIONS_TABLE");
+        push(Tool::Dbmate, &dbmate_dir, database_of(&dotenv_text), "DATABASE_URL (environment or .env)".into(), &dbmate_dir, table);
     }
     let cargo = read(&root.join("Cargo.toml"));
     let migrations = root.join("migrations");
     if cargo.contains("sqlx") && migrations.is_dir() {
-        let n = files(&migrations, |n| n.ends_with(".sql") && !n.ends_with(".down.sql")).len();
-        push(Tool::Sqlx, &root.join("Cargo.toml"), database_of(&cargo), "the DATABASE_URL environment variable".into(), &migrations, n);
-    } else if !diesel.is_file() {
-        let ups = files(&migrations, |n| n.ends_with(".up.sql"));
-        if !ups.is_empty() {
-            push(Tool::GolangMigrate, &migrations, "unknown".into(), "the -database flag or its environment".into(), &migrations, ups.len());
-        }
+        push(Tool::Sqlx, &root.join("Cargo.toml"), database_of(&cargo), "the DATABASE_URL environment variable".into(), &migrations, None);
+    } else if !diesel.is_file() && !files(&migrations, |n| n.ends_with(".up.sql")).is_empty() {
+        push(Tool::GolangMigrate, &migrations, "unknown".into(), "the -database flag or its environment".into(), &migrations, None);
     }
     out
 }
 
 fn is_flyway_versioned(name: &str) -> bool {
     name.starts_with('V') && name.contains("__") && name.ends_with(".sql") && name[1..].starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The form of a migration's name in the tool's history that `import` matches on: Flyway
+/// versions as dotted numbers (`1_1`, `1.1` and `01.1.0` are one version), other names without
+/// leading zeros.
+pub fn history_key(tool: Tool, name: &str) -> String {
+    if tool == Tool::Flyway {
+        if let Some(v) = flyway::Version::parse(name) {
+            return v.to_string();
+        }
+    }
+    let t = name.trim_start_matches('0');
+    if t.is_empty() { name.to_string() } else { t.to_string() }
 }
 
 /// One file to write: from, to.
@@ -265,6 +327,25 @@ pub struct Copy {
     pub from: PathBuf,
     /// db-migrate's.
     pub to: PathBuf,
+    /// True when `to` exists already with the same content (an earlier import): left as it is.
+    pub kept: bool,
+}
+
+/// Whether `to` holds exactly what copying `from` would write (files and folders alike).
+fn same_content(from: &Path, to: &Path) -> bool {
+    if from.is_dir() {
+        let names = |d: &Path| -> Option<Vec<std::ffi::OsString>> {
+            let mut v: Vec<_> = std::fs::read_dir(d).ok()?.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+            v.sort();
+            Some(v)
+        };
+        match (names(from), names(to)) {
+            (Some(a), Some(b)) if a == b => a.iter().all(|n| same_content(&from.join(n), &to.join(n))),
+            _ => false,
+        }
+    } else {
+        to.is_file() && matches!((std::fs::read(from), std::fs::read(to)), (Ok(a), Ok(b)) if a == b)
+    }
 }
 
 /// What `import` does: the copies, and what it could not carry over.
@@ -293,7 +374,7 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
                 let name = stem(&d);
                 let Some((ts, rest)) = name.split_once('_') else { continue };
                 let v = version_of(ts).ok_or_else(|| Error::Config(format!("{}: no timestamp in the folder name", d.display())))?;
-                plan.copies.push(Copy { from: d.join("migration.sql"), to: into.join(format!("{v}_{rest}.up.sql")) });
+                plan.copies.push(Copy { from: d.join("migration.sql"), to: into.join(format!("{v}_{rest}.up.sql")), kept: false });
                 plan.versions.push((name.clone(), v));
             }
         }
@@ -302,7 +383,7 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
                 let name = stem(&f);
                 let v = version_of(name.split('_').next().unwrap_or_default());
                 if let Some(v) = v {
-                    plan.copies.push(Copy { from: f.clone(), to: into.join(&name) });
+                    plan.copies.push(Copy { from: f.clone(), to: into.join(&name), kept: false });
                     plan.versions.push((name.split('_').next().unwrap_or_default().to_string(), v));
                 }
             }
@@ -314,7 +395,7 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
                 let Some(v) = version_of(ver) else { continue };
                 // sqlx's one-file migrations become `.up.sql` (no markers needed).
                 let to = if name.ends_with(".up.sql") || name.ends_with(".down.sql") { name.clone() } else { name.replace(".sql", ".up.sql") };
-                plan.copies.push(Copy { from: f.clone(), to: into.join(to) });
+                plan.copies.push(Copy { from: f.clone(), to: into.join(to), kept: false });
                 if !name.ends_with(".down.sql") {
                     plan.versions.push((ver.to_string(), v));
                 }
@@ -325,11 +406,12 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
                 let name = stem(&d);
                 let Some((ver, _)) = name.split_once('_') else { continue };
                 let Some(v) = version_of(ver) else { continue };
-                plan.copies.push(Copy { from: d.clone(), to: into.join(&name) });
+                plan.copies.push(Copy { from: d.clone(), to: into.join(&name), kept: false });
                 plan.versions.push((ver.chars().filter(char::is_ascii_digit).collect(), v));
             }
         }
         Tool::Flyway => {
+            let mut found = Vec::new();
             for f in files(dir, |n| n.ends_with(".sql")) {
                 let name = stem(&f);
                 if name.starts_with("R__") {
@@ -340,10 +422,19 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
                     continue;
                 }
                 let (ver, desc) = name[1..].split_once("__").expect("checked");
-                let v = version_of(ver).ok_or_else(|| Error::Config(format!("{}: no version", f.display())))?;
+                let version = flyway::Version::parse(ver).ok_or_else(|| ImportError::Version {
+                    path: f.clone(),
+                    version: ver.to_string(),
+                    why: "Flyway versions are numbers separated by `.` or `_`".into(),
+                })?;
                 let desc: String = desc.trim_end_matches(".sql").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
-                plan.copies.push(Copy { from: f.clone(), to: into.join(format!("{v}_{desc}.up.sql")) });
-                plan.versions.push((ver.replace('_', "."), v));
+                found.push((f, ver.to_string(), version, desc));
+            }
+            let mapping = flyway::Mapping::for_set(found.iter().map(|(_, _, v, _)| v));
+            for (f, raw, version, desc) in found {
+                let v = mapping.map(&version).map_err(|why| ImportError::Version { path: f.clone(), version: raw, why })?;
+                plan.copies.push(Copy { from: f, to: into.join(format!("{v}_{desc}.up.sql")), kept: false });
+                plan.versions.push((version.to_string(), v));
             }
         }
         other => {
@@ -354,16 +445,25 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
             )));
         }
     }
+    if plan.versions.is_empty() {
+        return Err(ImportError::NothingFound { tool: tool.name().to_string(), dir: dir.to_path_buf() }.into());
+    }
     let mut seen = std::collections::BTreeMap::new();
     for (name, v) in &plan.versions {
         if let Some(other) = seen.insert(*v, name.clone()) {
             return Err(Error::Config(format!("{other} and {name} both become version {v}: rename one before importing")));
         }
     }
-    for c in &plan.copies {
+    for c in &mut plan.copies {
         if c.to.exists() {
-            return Err(Error::Config(format!("{} exists already: import writes into an empty migrations folder (or one without these versions)", c.to.display())));
+            if !same_content(&c.from, &c.to) {
+                return Err(ImportError::Differs { existing: c.to.clone(), from: c.from.clone() }.into());
+            }
+            c.kept = true;
         }
+    }
+    for (name, _) in &mut plan.versions {
+        *name = history_key(tool, name);
     }
     Ok(plan)
 }
@@ -386,32 +486,62 @@ fn copy_all(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Carries out a plan: copies byte for byte.
 pub fn apply(plan: &ImportPlan) -> Result<(), Error> {
-    for c in &plan.copies {
+    for c in plan.copies.iter().filter(|c| !c.kept) {
         copy_all(&c.from, &c.to).map_err(|e| Error::Io { path: c.to.clone(), message: e.to_string() })?;
     }
     Ok(())
 }
 
-/// The SQL that lists what `tool` recorded as applied, as one text column per row.
-pub fn applied_query(tool: Tool) -> &'static str {
-    match tool {
-        Tool::Prisma => "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
-        Tool::Dbmate => "SELECT CAST(version AS TEXT) FROM schema_migrations",
-        Tool::GolangMigrate => "SELECT CAST(version AS TEXT) FROM schema_migrations WHERE dirty = false",
-        Tool::Sqlx => "SELECT CAST(version AS TEXT) FROM _sqlx_migrations WHERE success = true",
-        Tool::Diesel => "SELECT version FROM __diesel_schema_migrations",
-        Tool::Flyway => "SELECT version FROM flyway_schema_history WHERE success = true AND version IS NOT NULL",
-        Tool::Knex => "SELECT name FROM knex_migrations",
-        Tool::Sequelize => "SELECT name FROM \"SequelizeMeta\"",
-        Tool::Typeorm => "SELECT name FROM migrations",
-        Tool::Alembic => "SELECT version_num FROM alembic_version",
-        Tool::MigrateMongo => "",
+/// The SQL that lists what `tool` recorded as applied in `table`, as one text column per row.
+/// `table` comes from the tool's settings or the user, so it must be a plain identifier
+/// (optionally `schema.table`); it is quoted for MySQL (`mysql`) or standard SQL.
+pub fn applied_query(tool: Tool, table: &str, mysql: bool) -> Result<String, Error> {
+    let t = quoted_table(tool, table, mysql)?;
+    let text = if mysql { "CHAR" } else { "TEXT" };
+    Ok(match tool {
+        Tool::Prisma => format!("SELECT migration_name FROM {t} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"),
+        Tool::Dbmate => format!("SELECT CAST(version AS {text}) FROM {t}"),
+        Tool::GolangMigrate => format!("SELECT CAST(version AS {text}) FROM {t} WHERE dirty = false"),
+        Tool::Sqlx => format!("SELECT CAST(version AS {text}) FROM {t} WHERE success = true"),
+        Tool::Diesel => format!("SELECT version FROM {t}"),
+        Tool::Flyway => format!("SELECT version FROM {t} WHERE success = true AND version IS NOT NULL AND type <> 'BASELINE' ORDER BY installed_rank"),
+        Tool::Knex | Tool::Sequelize | Tool::Typeorm => format!("SELECT name FROM {t}"),
+        Tool::Alembic => format!("SELECT version_num FROM {t}"),
+        Tool::MigrateMongo => String::new(),
+    })
+}
+
+/// The SQL that lists the versions a tool baselined at (`flyway baseline`): every version up to
+/// one of them counts as applied. Only Flyway has them.
+pub fn baseline_query(tool: Tool, table: &str, mysql: bool) -> Result<Option<String>, Error> {
+    if tool != Tool::Flyway {
+        return Ok(None);
     }
+    let t = quoted_table(tool, table, mysql)?;
+    Ok(Some(format!("SELECT version FROM {t} WHERE success = true AND version IS NOT NULL AND type = 'BASELINE'")))
+}
+
+/// A tool's history table, checked to be a plain identifier and quoted for splicing into SQL.
+fn quoted_table(tool: Tool, table: &str, mysql: bool) -> Result<String, Error> {
+    crate::migrate::history::validate_table_name(table).map_err(|e| Error::Config(format!("{} (the history table of {}): pass `--history-table NAME`", e, tool.name())))?;
+    Ok(table.split('.').map(|p| if mysql { format!("`{p}`") } else { format!("\"{p}\"") }).collect::<Vec<_>>().join("."))
+}
+
+/// Whether the migration with history key `key` is covered by a baseline at `baseline`
+/// (Flyway versions, compared segment by segment).
+pub fn below_baseline(key: &str, baseline: &str) -> bool {
+    matches!((flyway::Version::parse(key), flyway::Version::parse(baseline)), (Some(k), Some(b)) if k <= b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn baselines_cover_lower_versions() {
+        assert!(below_baseline("1", "1.1") && below_baseline("1.1", "1.1") && below_baseline("1.0.9", "1.1"));
+        assert!(!below_baseline("1.2", "1.1") && !below_baseline("2", "1.10") && !below_baseline("x", "1"));
+    }
 
     #[test]
     fn flyway_names() {
