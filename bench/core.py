@@ -53,7 +53,7 @@ def main():
     args = ap.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate-cli"], cwd=ROOT, check=True)
     if not shutil.which("sqlite3"):
         sys.exit("the sqlite3 CLI is needed for the floor: apt-get install sqlite3")
 

@@ -43,7 +43,7 @@ def main():
     args = ap.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate-cli"], cwd=ROOT, check=True)
 
     work = ROOT / "bench/out/sandbox"
     shutil.rmtree(work, ignore_errors=True)

@@ -44,7 +44,7 @@ def main():
     binary = Path(args.binary)
     profile = "release" if "release" in binary.parts else "debug"
     if not binary.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "db-migrate-cli"], cwd=ROOT, check=True)
     if args.floor:
         floor = Path(args.floor)
     else:

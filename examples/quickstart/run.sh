@@ -11,7 +11,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 echo "==> building db-migrate"
-cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p db-migrate
+cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p db-migrate-cli
 dbm() { echo "\$ db-migrate $*"; "$root/target/debug/db-migrate" --dir "$here" "$@"; echo; }
 
 rm -rf "$here/db"

@@ -15,18 +15,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`migrate`] holds the pure core (reading migrations, the planner, history types,
-//! errors) and the [`Migrator`]; [`backend`] one module per database; [`config`] the project
-//! configuration; `cli` the command line.
+//! Layers, each importing only those before it: [`migrate`] is the base (the migration model,
+//! reading migrations, statement splitting, the pure planner, history types, events, errors) and
+//! also holds the [`Migrator`]; [`backend`] one module per database; [`sandbox`] the wasmtime host
+//! for components; [`seed`] the seeder. The command line (clap, config files, output, import,
+//! backup, lint) is the `db-migrate-cli` crate on top.
 #![warn(missing_docs)]
 
-pub mod adopt;
 pub mod backend;
-pub mod backup;
-pub mod cli;
-pub mod config;
 pub mod interrupt;
-pub mod lint;
 pub mod migrate;
 pub mod sandbox;
 pub mod seed;

@@ -50,7 +50,7 @@ impl CommandScript {
     pub fn documents(&self) -> Result<Vec<mongodb::bson::Document>, String> {
         self.commands
             .iter()
-            .map(|c| crate::backend::mongo::json_to_document(c.json.clone(), &format!("the command at line {}", c.line)))
+            .map(|c| super::extjson::json_to_document(c.json.clone(), &format!("the command at line {}", c.line)))
             .collect()
     }
 }
@@ -93,7 +93,7 @@ pub fn parse(text: &str, path: &Path) -> Result<(CommandScript, Option<CommandSc
                             ));
                         }
                     };
-                    if let Err(e) = crate::backend::mongo::json_to_document(item.clone(), "the command") {
+                    if let Err(e) = super::extjson::json_to_document(item.clone(), "the command") {
                         return Err(SourceError::at(path, line, format!("`{key}` command {} (`{name}`): {e}", i + 1)));
                     }
                     commands.push(Command { name, line, json: item.clone() });

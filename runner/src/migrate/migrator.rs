@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::error::{Direction, Error, Result};
+pub use super::events::{Event, LogLevel, Observer};
 use super::history::{self, AppliedMigration};
 use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use super::source::{self, Migration};
@@ -22,112 +23,6 @@ use super::source::Body;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
-
-/// Severity of a guest's log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Trace.
-    Trace,
-    /// Debug.
-    Debug,
-    /// Info.
-    Info,
-    /// Warning.
-    Warn,
-    /// Error.
-    Error,
-}
-
-/// Receives [`Event`]s; shared with the sandbox, hence `Fn` and `Sync`.
-pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
-
-/// Something that happened during a run, for progress output.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A component was loaded, from the cache or by compiling it.
-    ComponentLoaded {
-        /// The migration.
-        migration: &'a Migration,
-        /// Cache hit or compilation.
-        origin: crate::sandbox::Origin,
-        /// How long loading took.
-        duration: Duration,
-    },
-    /// A component logged a line through the `log` interface.
-    GuestLog {
-        /// The migration.
-        migration: &'a Migration,
-        /// Severity.
-        level: LogLevel,
-        /// The message.
-        message: &'a str,
-    },
-    /// A line the component wrote to stdout or stderr (shown after it returns).
-    GuestOutput {
-        /// The migration.
-        migration: &'a Migration,
-        /// `stdout` or `stderr`.
-        stream: &'a str,
-        /// The line.
-        line: &'a str,
-    },
-    /// A component's statement was refused by its grants (an audit record).
-    Audit {
-        /// The migration.
-        migration: &'a Migration,
-        /// The statement (as sent).
-        statement: &'a str,
-        /// Why it was refused.
-        reason: &'a str,
-    },
-    /// A component reported progress.
-    Progress {
-        /// The migration.
-        migration: &'a Migration,
-        /// Units done.
-        done: u64,
-        /// Units in all, when known.
-        total: Option<u64>,
-    },
-    /// A migration is about to run.
-    Started {
-        /// The migration.
-        migration: &'a Migration,
-        /// Which way.
-        direction: Direction,
-    },
-    /// Another runner applied (or reverted) this migration while this run was under way.
-    Skipped {
-        /// The migration.
-        migration: &'a Migration,
-        /// Which way.
-        direction: Direction,
-    },
-    /// A seed was not run, and why.
-    SeedSkipped {
-        /// The seed.
-        seed: &'a Migration,
-        /// Why.
-        reason: &'a str,
-    },
-    /// A seed ran and is committed.
-    SeedFinished {
-        /// The seed.
-        seed: &'a Migration,
-        /// What it did.
-        report: &'a crate::seed::SeedReport,
-    },
-    /// A migration finished and is committed.
-    Finished {
-        /// The migration.
-        migration: &'a Migration,
-        /// Which way.
-        direction: Direction,
-        /// How long its own work took.
-        duration: Duration,
-    },
-}
 
 /// One migration a run applied or reverted.
 #[derive(Debug, Clone, Serialize)]
@@ -204,7 +99,7 @@ impl Migrator {
             lock_timeout: Duration::from_secs(60),
             lock_mode: backend::LockMode::Session,
             policies: Policies::default(),
-            context: GuestContext { environment: crate::config::DEFAULT_ENV.into(), ..Default::default() },
+            context: GuestContext { environment: super::DEFAULT_ENV.into(), ..Default::default() },
         }
     }
 
@@ -466,7 +361,7 @@ impl Migrator {
         };
         let rows = b.query(sql, Vec::new(), 1_000_000, usize::MAX).await;
         b.close().await;
-        let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, crate::seed::SeedRecord::describe_error(&e))))?;
+        let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, e)))?;
         Ok(rows
             .rows
             .iter()

@@ -28,14 +28,8 @@ use wasmtime::component::Component;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Where a component came from on this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// Deserialized from the cache (its MAC verified).
-    Cached,
-    /// Compiled now (and stored, when a cache directory and a key are available).
-    Compiled,
-}
+pub use crate::migrate::events::Origin;
+
 
 /// The per-user key file: `DB_MIGRATE_KEY_FILE`, else `$XDG_CONFIG_HOME/db-migrate/cache.key`,
 /// else `~/.config/db-migrate/cache.key`. `None` when there is no home to keep it in.

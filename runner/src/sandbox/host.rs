@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::output::CappedOutput;
 use crate::backend::guest::{CallLimits, DbErrorKind, Dialect, GuestSql, GuestSqlError, SqlValue};
 use crate::backend::AnyBackend;
-use crate::migrate::migrator::{Event, LogLevel, Observer};
+use crate::migrate::events::{Event, LogLevel, Observer};
 use crate::migrate::source::Migration as MigrationFile;
 
 /// Bindings generated from `wit/` (the one source of truth).

@@ -25,7 +25,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::backend::guest::CallLimits;
 use crate::backend::{AnyBackend, Backend, GuestSql};
 use crate::migrate::error::{Blame, Direction, Error, Kept, MigrationRef, Result};
-use crate::migrate::migrator::{Event, Observer};
+use crate::migrate::events::{Event, Observer};
 use crate::migrate::source::Migration;
 pub use cache::Origin;
 use host::HostState;

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use history::SeedRecord;
-pub use source::{SeedKind, SeedSource};
+pub use crate::migrate::events::{SeedKind, SeedReport};
+pub use source::SeedSource;
 
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
-use crate::config::SeedPack;
 use crate::migrate::error::{Error, Result};
-use crate::migrate::migrator::{Event, Observer};
+use crate::migrate::events::{Event, Observer};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Sandbox};
 
@@ -42,27 +42,6 @@ pub struct SeedOptions {
     pub force: bool,
     /// Empty each pack's tables first (implies `force` for packs).
     pub reset: bool,
-}
-
-/// What one seed did.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeedReport {
-    /// Its name.
-    pub name: String,
-    /// `sql`, `component` or `pack`.
-    pub kind: SeedKind,
-    /// Rows written per table (components; SQL seeds report none).
-    pub rows: BTreeMap<String, u64>,
-    /// Rows written in all.
-    pub total_rows: u64,
-    /// Time its own work took, in milliseconds.
-    pub duration_ms: f64,
-    /// Rows per second of its own work.
-    pub rows_per_sec: f64,
-    /// Tables emptied first (`--reset`).
-    pub reset: Vec<String>,
-    /// Batches committed along the way (packs with `batch_commits`).
-    pub commits: u64,
 }
 
 /// What a whole `seed` run did.
@@ -99,6 +78,23 @@ pub struct SeedInfo {
     pub changed: bool,
 }
 
+/// A seed pack, resolved.
+#[derive(Debug, Clone)]
+pub struct SeedPack {
+    /// Name.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    /// Arguments from the configuration (CLI `--arg`s override them when it runs).
+    pub args: BTreeMap<String, String>,
+    /// Environments it may run in.
+    pub environments: Vec<String>,
+    /// Commit per batch.
+    pub batch_commits: bool,
+    /// Grants (read + write on its tables), limits, pin and data folder.
+    pub policy: crate::sandbox::policy::Policy,
+}
+
 /// Runs the seeds of one project against one database.
 pub struct Seeder {
     dir: PathBuf,
@@ -117,23 +113,73 @@ pub struct Seeder {
 }
 
 impl Seeder {
-    /// A seeder for the project's settings.
-    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+    /// A seeder for the seeds in `dir` (`seeds/*.sql`, `seeds/*.wasm`) and the database at `url`.
+    pub fn new(dir: impl Into<PathBuf>, url: impl Into<String>) -> Self {
         Seeder {
-            dir: settings.seeds_dir.clone(),
-            url: settings.database_url.clone(),
-            base: settings.project_dir.clone(),
-            history_table: settings.history_table.clone(),
-            seed_table: settings.seed_table.clone(),
-            packs: settings.seed_packs.clone(),
-            policies: settings.policies.clone(),
-            context: GuestContext { environment: settings.environment.clone(), args: settings.args.clone(), seed: settings.seed },
-            cli_args: settings.cli_args.clone(),
-            cache_dir: Some(settings.cache_dir.clone()),
+            dir: dir.into(),
+            url: url.into(),
+            base: PathBuf::from("."),
+            history_table: crate::migrate::history::DEFAULT_TABLE.to_string(),
+            seed_table: "db_migrate_seeds".to_string(),
+            packs: Vec::new(),
+            policies: Policies::default(),
+            context: GuestContext { environment: crate::migrate::DEFAULT_ENV.into(), ..Default::default() },
+            cli_args: BTreeMap::new(),
+            cache_dir: None,
             observer: None,
-            lock_timeout: settings.lock_timeout,
-            lock_mode: settings.lock_mode,
+            lock_timeout: Duration::from_secs(60),
+            lock_mode: backend::LockMode::default(),
         }
+    }
+
+    /// Where relative SQLite paths and pack components are resolved (default `.`).
+    pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base = dir.into();
+        self
+    }
+
+    /// The migration history table (its name is reserved from guests) and the seed history table.
+    pub fn tables(mut self, history: impl Into<String>, seeds: impl Into<String>) -> Self {
+        self.history_table = history.into();
+        self.seed_table = seeds.into();
+        self
+    }
+
+    /// The seed packs to run after the project's own seeds.
+    pub fn packs(mut self, packs: Vec<SeedPack>) -> Self {
+        self.packs = packs;
+        self
+    }
+
+    /// Grants and limits per component.
+    pub fn policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// What components learn of the run (environment, configured arguments, random seed).
+    pub fn context(mut self, context: GuestContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Arguments from the command line: they override every seed's configured ones.
+    pub fn cli_args(mut self, args: BTreeMap<String, String>) -> Self {
+        self.cli_args = args;
+        self
+    }
+
+    /// Where compiled components are cached.
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// How long to wait for the migration lock, and which kind of lock.
+    pub fn lock(mut self, timeout: Duration, mode: backend::LockMode) -> Self {
+        self.lock_timeout = timeout;
+        self.lock_mode = mode;
+        self
     }
 
     /// Uses `seed` as the random seed instead of the configured one (`--seed N`).

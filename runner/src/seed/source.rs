@@ -2,34 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 
-use crate::config::SeedPack;
+use super::SeedPack;
 use crate::migrate::error::{Error, Result};
+pub use crate::migrate::events::SeedKind;
 use crate::migrate::source::{self, Body, Migration, Script};
 
-/// What a seed is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SeedKind {
-    /// `seeds/NAME.sql`: trusted SQL, run as a script.
-    Sql,
-    /// `seeds/NAME.wasm`: the project's own component (world `seed`).
-    Component,
-    /// A `[[seeds.pack]]`: a component held to its grants.
-    Pack,
-}
-
-impl SeedKind {
-    /// The name stored in the seed history.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SeedKind::Sql => "sql",
-            SeedKind::Component => "component",
-            SeedKind::Pack => "pack",
-        }
-    }
-}
 
 /// One seed, read.
 #[derive(Debug, Clone)]

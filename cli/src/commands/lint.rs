@@ -1,0 +1,198 @@
+//! `db-migrate lint`: zero-downtime hazards in the SQL of migrations.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::Output;
+use db_migrate::backend::{DatabaseUrl, Dialect};
+use crate::config::Settings;
+use crate::lint::{Finding, RULES, Severity};
+use db_migrate::migrate::error::Error;
+use db_migrate::migrate::source::Migration;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Suppress a finding with a comment on the statement or the line before it, with a reason:
+  -- db-migrate:nolint DM006 the column has been unused since v42
+`up` lints pending migrations by itself in the `production` environment and refuses on errors
+(unless --force). docs/zero-downtime.md explains the safe patterns.")]
+pub struct LintArgs {
+    /// Migration files to lint (default: every SQL migration).
+    files: Vec<PathBuf>,
+    /// `text` (default) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    format: String,
+    /// List the rules and exit.
+    #[arg(long)]
+    rules: bool,
+    /// The SQL dialect to parse with. Default: the configured database URL's (never connected
+    /// to), else the one the config's environments agree on, else sqlite (with a note saying so).
+    #[arg(long, value_name = "DIALECT", value_enum)]
+    dialect: Option<CliDialect>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CliDialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl From<CliDialect> for Dialect {
+    fn from(d: CliDialect) -> Self {
+        match d {
+            CliDialect::Sqlite => Dialect::Sqlite,
+            CliDialect::Postgres => Dialect::Postgres,
+            CliDialect::Mysql => Dialect::Mysql,
+        }
+    }
+}
+
+fn dialect_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+        Dialect::Mysql => "mysql",
+    }
+}
+
+/// The dialect of a URL by its scheme alone; `Some(None)` for MongoDB, `None` when unknown.
+fn scheme_dialect(url: &str) -> Option<Option<Dialect>> {
+    let scheme = url.trim().split(':').next()?.to_ascii_lowercase();
+    Some(match scheme.as_str() {
+        "sqlite" => Some(Dialect::Sqlite),
+        "postgres" | "postgresql" => Some(Dialect::Postgres),
+        "mysql" | "mariadb" => Some(Dialect::Mysql),
+        "mongodb" | "mongodb+srv" => None,
+        _ => return None,
+    })
+}
+
+/// The `database_url`s of the config file's environments (and its top level), by name.
+fn configured_urls(settings: &Settings) -> Vec<(String, String)> {
+    let Some(text) = settings.config_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else { return Vec::new() };
+    let Ok(doc) = text.parse::<toml::Table>() else { return Vec::new() };
+    let mut urls = Vec::new();
+    if let Some(u) = doc.get("database_url").and_then(|v| v.as_str()) {
+        urls.push(("(top level)".to_string(), u.to_string()));
+    }
+    if let Some(envs) = doc.get("environments").and_then(|v| v.as_table()) {
+        for (name, env) in envs {
+            if let Some(u) = env.get("database_url").and_then(|v| v.as_str()) {
+                urls.push((name.clone(), crate::config::expand_vars(u).unwrap_or_else(|_| u.to_string())));
+            }
+        }
+    }
+    urls
+}
+
+/// Which dialect `lint` parses with, and — when it had to guess — a note saying so.
+/// `Ok((None, _))`: the database is MongoDB, which has no SQL to lint.
+fn choose_dialect(settings: &Settings, flag: Option<CliDialect>) -> Result<(Option<Dialect>, Option<String>), Error> {
+    if let Some(d) = flag {
+        return Ok((Some(d.into()), None));
+    }
+    if settings.url_source != crate::config::UrlSource::Default {
+        if let Some(d) = scheme_dialect(&settings.database_url) {
+            return Ok((d, None));
+        }
+        return Ok((dialect(settings)?, None));
+    }
+    let mut seen: std::collections::BTreeMap<&'static str, (Dialect, Vec<String>)> = std::collections::BTreeMap::new();
+    for (env, url) in configured_urls(settings) {
+        if let Some(Some(d)) = scheme_dialect(&url) {
+            seen.entry(dialect_name(d)).or_insert((d, Vec::new())).1.push(env);
+        }
+    }
+    if seen.len() == 1 {
+        let (d, _) = seen.into_values().next().expect("one entry");
+        return Ok((Some(d), None));
+    }
+    let why = if seen.is_empty() {
+        "no database URL is configured".to_string()
+    } else {
+        let list: Vec<String> = seen.iter().map(|(n, (_, envs))| format!("{n} ({})", envs.join(", "))).collect();
+        format!("the configured environments disagree: {}", list.join(", "))
+    };
+    Ok((
+        Some(Dialect::Sqlite),
+        Some(format!("note: lint assumed the sqlite dialect ({why}); choose with --dialect sqlite|postgres|mysql")),
+    ))
+}
+
+/// The dialect the configured database speaks (no connection needed), if it is a SQL one.
+pub fn dialect(settings: &Settings) -> Result<Option<Dialect>, Error> {
+    Ok(match DatabaseUrl::parse(&settings.database_url, &settings.project_dir)? {
+        DatabaseUrl::Sqlite(_) => Some(Dialect::Sqlite),
+        DatabaseUrl::Postgres(_) => Some(Dialect::Postgres),
+        DatabaseUrl::Mysql(_) => Some(Dialect::Mysql),
+        DatabaseUrl::Mongo(_) => None,
+    })
+}
+
+/// Lints the `up` scripts of `migrations`.
+pub fn lint_migrations<'a>(migrations: impl IntoIterator<Item = &'a Migration>, dialect: Dialect) -> Vec<Finding> {
+    migrations
+        .into_iter()
+        .filter_map(|m| m.script(db_migrate::migrate::error::Direction::Up))
+        .flat_map(|s| crate::lint::lint_script(s, dialect))
+        .collect()
+}
+
+/// Prints findings as `file:line: RULE severity: message` with the fix underneath.
+pub fn print(findings: &[Finding], out: &Output) {
+    for f in findings {
+        let sev = if f.severity == Severity::Error { "error" } else { "warning" };
+        out.line(&format!("{}:{}: {} {sev}: {}", f.file, f.line, f.rule, f.message));
+        out.line(&format!("    instead: {}", f.fix));
+    }
+}
+
+pub fn run(settings: &Settings, args: LintArgs, out: &Output) -> Result<ExitCode, Error> {
+    let json = out.json || args.format == "json";
+    if !["text", "json"].contains(&args.format.as_str()) {
+        return Err(Error::Config(format!("--format is `text` or `json`, not `{}`", args.format)));
+    }
+    if args.rules {
+        for r in RULES {
+            out.line(&format!("{} {:<7} {}\n        instead: {}", r.id, if r.severity == Severity::Error { "error" } else { "warning" }, r.why, r.fix));
+        }
+        if json {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "rules": RULES })).unwrap_or_default());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (dialect, assumed) = choose_dialect(settings, args.dialect)?;
+    let Some(dialect) = dialect else {
+        out.line("nothing to lint: MongoDB migrations are command files and components, not SQL (--dialect lints them as SQL anyway)");
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Some(note) = &assumed {
+        out.note(note);
+    }
+    let all = db_migrate::migrate::source::discover(&settings.migrations_dir)?;
+    let wanted: Vec<PathBuf> = args.files.iter().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())).collect();
+    for (f, c) in args.files.iter().zip(&wanted) {
+        if !all.iter().any(|m| std::fs::canonicalize(&m.path).is_ok_and(|p| &p == c || p.parent() == Some(c.as_path())) || m.script(db_migrate::migrate::error::Direction::Up).is_some_and(|s| std::fs::canonicalize(&s.path).is_ok_and(|p| &p == c))) {
+            return Err(Error::Config(format!("{} is not a migration in {}", f.display(), settings.migrations_dir.display())));
+        }
+    }
+    let selected = all.iter().filter(|m| {
+        wanted.is_empty()
+            || m.script(db_migrate::migrate::error::Direction::Up)
+                .is_some_and(|s| std::fs::canonicalize(&s.path).is_ok_and(|p| wanted.contains(&p)))
+            || std::fs::canonicalize(&m.path).is_ok_and(|p| wanted.contains(&p))
+    });
+    let findings = lint_migrations(selected, dialect);
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = findings.len() - errors;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "dialect": dialect_name(dialect), "dialect_assumed": assumed.is_some(), "findings": findings, "errors": errors, "warnings": warnings })).unwrap_or_default());
+    } else {
+        print(&findings, out);
+        out.line(&format!("{errors} error(s), {warnings} warning(s)"));
+    }
+    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand.
+
+pub mod adopt;
+pub mod backup;
+pub mod baseline;
+pub mod build;
+pub mod create;
+pub mod drop;
+pub mod guest;
+pub mod init;
+pub mod inspect;
+pub mod lint;
+pub mod repair;
+pub mod reset;
+pub mod run;
+pub mod seed;
+pub mod status;

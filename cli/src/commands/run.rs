@@ -1,0 +1,277 @@
+//! `up`, `down` and `redo`: the commands that change the database (or, with `--dry-run`, show how).
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+
+use crate::{Output, default_db_file, migrator};
+use crate::config::Settings;
+use db_migrate::migrate::error::{Direction, Error};
+use db_migrate::migrate::migrator::{Event, PlannedRun, Report};
+use db_migrate::migrate::plan::{DownTarget, UpOptions};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply migrations up to and including this version.
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply pending migrations older than the newest applied one.
+    #[arg(long)]
+    allow_out_of_order: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
+    /// In `production`, run even when lint finds errors in the pending migrations.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+    #[command(flatten)]
+    pub guest: crate::GuestArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").args(["steps", "to", "all"])))]
+pub struct DownArgs {
+    /// Revert the last N applied migrations (default 1; 0 is an error).
+    #[arg(long, value_name = "N")]
+    steps: Option<usize>,
+    /// Revert every migration newer than VERSION (VERSION stays applied).
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Revert every applied migration.
+    #[arg(long)]
+    all: bool,
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+    #[command(flatten)]
+    pub guest: crate::GuestArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RedoArgs {
+    /// Print the SQL that would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Back the database up first (also `backup = "always"` in the environment's configuration).
+    #[arg(long)]
+    backup: bool,
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+    #[command(flatten)]
+    pub guest: crate::GuestArgs,
+}
+
+pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {
+    let opts = UpOptions { to: args.to, allow_out_of_order: args.allow_out_of_order };
+    let warnings = crate::name_warnings(settings, out);
+    if args.dry_run {
+        let plan = migrator(settings).plan_up(opts).await?;
+        return Ok(print_plan(&plan, out));
+    }
+    if let Some(n) = migrator(settings).unadopted().await? {
+        out.note(&crate::baseline_hint(n));
+    }
+    if settings.environment == "production" && !args.force {
+        refuse_on_lint_errors(settings, opts, out).await?;
+    }
+    crate::commands::backup::before_run(settings, args.backup, out).await?;
+    let announce = announce_default(settings);
+    let report = with_progress(settings, out).up_with(opts).await;
+    announce(out);
+    finish_with(report?, Direction::Up, out, &warnings)
+}
+
+pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<ExitCode, Error> {
+    if args.steps == Some(0) {
+        return Err(Error::Config("--steps 0 reverts nothing: give the number of migrations to revert (1 or more), or use --to VERSION / --all".into()));
+    }
+    let target = match (args.steps, args.to, args.all) {
+        (_, _, true) => DownTarget::All,
+        (_, Some(v), _) => DownTarget::To(v),
+        (Some(n), _, _) => DownTarget::Steps(n),
+        _ => DownTarget::Steps(1),
+    };
+    if args.dry_run {
+        let plan = migrator(settings).plan_down(target).await?;
+        return Ok(print_plan(&plan, out));
+    }
+    crate::commands::backup::before_run(settings, args.backup, out).await?;
+    let report = with_progress(settings, out).down(target).await?;
+    finish(report, Direction::Down, out)
+}
+
+pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<ExitCode, Error> {
+    if args.dry_run {
+        let mut plan = migrator(settings).plan_down(DownTarget::Steps(1)).await?;
+        if let Some((_, m)) = plan.steps.first().cloned() {
+            plan.steps.push((Direction::Up, m));
+        }
+        return Ok(print_plan(&plan, out));
+    }
+    crate::commands::backup::before_run(settings, args.backup, out).await?;
+    let report = with_progress(settings, out).redo().await?;
+    if report.steps.is_empty() {
+        // Like `down` with nothing applied: nothing to do is not an error.
+        out.line("nothing to redo: no migration is applied");
+        out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    finish(report, Direction::Up, out)
+}
+
+/// In production, pending migrations with lint errors are refused before anything runs.
+async fn refuse_on_lint_errors(settings: &Settings, opts: UpOptions, out: &Output) -> Result<(), Error> {
+    let Some(dialect) = crate::commands::lint::dialect(settings)? else { return Ok(()) };
+    let plan = migrator(settings).plan_up(opts).await?;
+    let findings = crate::commands::lint::lint_migrations(plan.steps.iter().map(|(_, m)| m), dialect);
+    let errors: Vec<_> = findings.iter().filter(|f| f.severity == crate::lint::Severity::Error).cloned().collect();
+    if errors.is_empty() {
+        for f in &findings {
+            out.note(&format!("lint: {}:{}: {} warning: {}", f.file, f.line, f.rule, f.message));
+        }
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(|f| format!("  {}:{}: {} {}
+      instead: {}", f.file, f.line, f.rule, f.message, f.fix)).collect();
+    Err(Error::Config(format!(
+        "lint found {} error(s) in the pending migrations, and the environment is production; nothing was run:\n{}\n\
+         fix them, suppress one with `-- db-migrate:nolint RULE reason`, or run `up --force`",
+        errors.len(),
+        list.join("\n")
+    )))
+}
+
+/// Says once that the embedded default database was created, so nobody wonders where data went.
+fn announce_default(settings: &Settings) -> impl FnOnce(&Output) {
+    let file = default_db_file(settings).filter(|f| !f.exists());
+    move |out: &Output| {
+        if let Some(f) = file.filter(|f| f.exists()) {
+            out.note(&format!(
+                "note: no database URL is configured, so db-migrate created the embedded SQLite database {}; \
+                 set DATABASE_URL or `database_url` in db-migrate.toml to use another database",
+                f.display()
+            ));
+        }
+    }
+}
+
+pub(super) fn with_progress(settings: &Settings, out: &Output) -> db_migrate::Migrator {
+    let out = *out;
+    let progress = crate::progress::Progress::new(&out);
+    let audit = crate::audit::AuditLog::new(settings.project_dir.join(".db-migrate").join("audit.log"));
+    migrator(settings).on_event(move |e| match e {
+        Event::Skipped { migration, .. } => {
+            out.line(&format!("skipped  {} (another db-migrate run did it meanwhile)", migration.label()));
+        }
+        Event::Finished { migration, direction, duration } => {
+            progress.finish();
+            let verb = match direction {
+                Direction::Up => "applied ",
+                Direction::Down => "reverted",
+            };
+            out.line(&format!("{verb} {} ({:.1} ms)", migration.label(), duration.as_secs_f64() * 1e3));
+            out.verbose(&format!("         from {}", migration.path.display()));
+        }
+        Event::ComponentLoaded { migration, origin, duration } => {
+            let how = match origin {
+                db_migrate::sandbox::Origin::Cached => "loaded from the compiled cache",
+                db_migrate::sandbox::Origin::Compiled => "compiled",
+            };
+            out.verbose(&format!("[{}] component {how} in {:.1} ms", migration.label(), duration.as_secs_f64() * 1e3));
+        }
+        Event::GuestLog { migration, level, message } => {
+            progress.suspend(|| out.note(&format!("[{}] {}: {message}", migration.label(), serde_json::to_value(level).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())));
+        }
+        Event::GuestOutput { migration, stream, line } => {
+            out.note(&format!("[{}] {stream}: {line}", migration.label()));
+        }
+        Event::Progress { migration, done, total } => progress.update(&migration.label(), *done, *total),
+        Event::Audit { migration, statement, reason } => {
+            progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
+            audit.record(&migration.label(), statement, reason);
+        }
+        Event::Started { .. } | Event::SeedSkipped { .. } | Event::SeedFinished { .. } => {}
+    })
+}
+
+fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode, Error> {
+    finish_with(report, direction, out, &[])
+}
+
+fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[db_migrate::migrate::source::NameWarning]) -> Result<ExitCode, Error> {
+    let n = report.steps.len();
+    let plural = if n == 1 { "" } else { "s" };
+    if n == 0 {
+        out.line(match direction {
+            Direction::Up => "nothing to apply: the database is up to date",
+            Direction::Down => "nothing to revert: no migration is applied",
+        });
+    } else {
+        let verb = if report.steps.iter().all(|s| s.direction == Direction::Down) { "reverted" } else { "done:" };
+        let verb = if report.steps.iter().all(|s| s.direction == Direction::Up) { "applied" } else { verb };
+        out.line(&format!("{verb} {n} migration{plural} in {:.1} ms", report.total_ms));
+    }
+    out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms, "warnings": warnings }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
+    if plan.steps.is_empty() {
+        out.line("-- dry run: nothing to do");
+    }
+    let mut items = Vec::new();
+    for (direction, m) in &plan.steps {
+        let verb = if *direction == Direction::Up { "apply" } else { "revert" };
+        let mut item = serde_json::json!({
+            "version": m.version,
+            "name": m.name,
+            "kind": m.kind(),
+            "direction": direction,
+        });
+        if let Some(commands) = m.commands(*direction) {
+            out.line(&format!("-- dry run: would {verb} {} from {} ({} MongoDB commands)", m.label(), commands.path.display(), commands.commands.len()));
+            for c in &commands.commands {
+                out.line(&c.json.to_string());
+            }
+            item["file"] = commands.path.display().to_string().into();
+            item["commands"] = commands.commands.iter().map(|c| c.json.clone()).collect::<Vec<_>>().into();
+            out.line("");
+            items.push(item);
+            continue;
+        }
+        match m.script(*direction) {
+            None => {
+                // A component is described, never compiled or run, by a dry run.
+                out.line(&format!("-- dry run: would {verb} {} by running the component {} (sha256 {})", m.label(), m.path.display(), m.checksum));
+                item["file"] = m.path.display().to_string().into();
+                item["sha256"] = m.checksum.clone().into();
+            }
+            Some(script) => {
+                out.line(&format!(
+                    "-- dry run: would {verb} {} from {}{}",
+                    m.label(),
+                    script.path.display(),
+                    if script.transaction { "" } else { " (outside a transaction)" }
+                ));
+                out.line(script.sql.trim_end());
+                item["file"] = script.path.display().to_string().into();
+                item["transaction"] = script.transaction.into();
+                item["sql"] = script.sql.clone().into();
+            }
+        }
+        out.line("");
+        items.push(item);
+    }
+    out.json(&serde_json::json!({ "dry_run": true, "steps": items }));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,113 @@
+//! `status` and `validate`: read-only views of the migrations and the history.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::{Output, migrator};
+use db_migrate::backend::url::redact;
+use crate::config::Settings;
+use db_migrate::migrate::error::Error;
+use db_migrate::migrate::plan::{State, StatusEntry};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit 1 if anything is pending, modified, missing or dirty.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+}
+
+pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
+    let entries = migrator(settings).status().await?;
+    let warnings = crate::name_warnings(settings, out);
+    if entries.is_empty() {
+        out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
+    } else if !out.quiet && !out.json {
+        print_table(&entries, out);
+    }
+    let count = |s: State| entries.iter().filter(|e| e.state == s).count();
+    let summary: Vec<String> = [State::Applied, State::Pending, State::Modified, State::Missing, State::Dirty]
+        .into_iter()
+        .filter(|&s| count(s) > 0)
+        .map(|s| format!("{} {}", count(s), s.as_str()))
+        .collect();
+    if !summary.is_empty() {
+        out.line(&format!("\n{}", summary.join(", ")));
+    }
+    let early: Vec<String> = entries.iter().filter(|e| e.out_of_order).map(|e| format!("{}_{}", e.version, e.name)).collect();
+    if !early.is_empty() {
+        let newest = entries.iter().filter(|e| e.applied_at.is_some()).map(|e| e.version).max().unwrap_or_default();
+        let what = if settings.allow_out_of_order {
+            "`up` applies them, since out-of-order migrations are allowed here".to_string()
+        } else {
+            "`up` refuses them: rename them to a newer version, or run `up --allow-out-of-order` (or set allow_out_of_order = true)".to_string()
+        };
+        out.note(&format!(
+            "hint: {} pending migration(s) marked * are older than the newest applied one ({newest}): {}; {what}",
+            early.len(),
+            early.join(", ")
+        ));
+    }
+    if !entries.is_empty() && entries.iter().all(|e| e.state == State::Pending) {
+        if let Some(n) = migrator(settings).unadopted().await? {
+            out.note(&crate::baseline_hint(n));
+        }
+    }
+    out.json(&serde_json::json!({
+        "environment": settings.environment,
+        "database": redact(&settings.database_url),
+        "migrations": entries,
+        "warnings": warnings,
+    }));
+    let clean = entries.iter().all(|e| e.state == State::Applied);
+    Ok(if args.check && !clean { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_table(entries: &[StatusEntry], out: &Output) {
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.version.to_string(),
+                e.name.clone(),
+                e.kind.clone(),
+                if e.out_of_order { format!("{}*", e.state.as_str()) } else { e.state.as_str().to_string() },
+                e.applied_at.clone().unwrap_or_else(|| "-".into()),
+                e.execution_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["VERSION", "NAME", "KIND", "STATE", "APPLIED AT", "DURATION"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let fmt = |r: &[String; 6]| {
+        r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    let mut text = fmt(&header);
+    for r in &rows {
+        text.push('\n');
+        text.push_str(&fmt(r));
+    }
+    out.line(&text);
+}
+
+pub async fn validate(settings: &Settings, out: &Output) -> Result<ExitCode, Error> {
+    let drift = migrator(settings).validate().await?;
+    if drift.is_empty() {
+        out.line("ok: every applied migration matches its file");
+    } else {
+        out.line("drift: applied migrations no longer match their files");
+        for e in &drift {
+            let why = if e.state == State::Modified { "modified after being applied" } else { "file missing" };
+            out.line(&format!("  {}_{}: {why}", e.version, e.name));
+        }
+    }
+    out.json(&serde_json::json!({ "ok": drift.is_empty(), "drift": drift }));
+    Ok(if drift.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,189 @@
+//! Where output goes: human text on stdout, notes and errors on stderr, JSON alone on stdout.
+
+use std::io::Write;
+
+use db_migrate::migrate::error::Error;
+
+/// Output settings of one invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// `--json`: stdout carries exactly one JSON document.
+    pub json: bool,
+    /// `-q`: errors only.
+    pub quiet: bool,
+    /// `-v`: extra detail.
+    pub verbose: bool,
+}
+
+impl Output {
+    /// Output for the given flags.
+    pub fn new(json: bool, quiet: bool, verbose: bool) -> Self {
+        Output { json, quiet, verbose }
+    }
+
+    /// A line of human output (suppressed by `--json` and `-q`).
+    pub fn line(&self, s: &str) {
+        if !self.json && !self.quiet {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{s}");
+        }
+    }
+
+    /// A note on stderr (suppressed by `-q`).
+    pub fn note(&self, s: &str) {
+        if !self.quiet {
+            eprintln!("{s}");
+        }
+    }
+
+    /// A detail shown with `-v` only, on stderr.
+    pub fn verbose(&self, s: &str) {
+        if self.verbose && !self.quiet {
+            eprintln!("{s}");
+        }
+    }
+
+    /// The JSON document of a command.
+    pub fn json(&self, v: &serde_json::Value) {
+        if self.json {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        }
+    }
+
+    /// An error: prose on stderr, or — with `--json` — one JSON document on stdout instead,
+    /// with the fields a script needs to act on it (see [`error_json`]).
+    pub fn error(&self, e: &Error) {
+        if self.json {
+            let v = serde_json::json!({ "error": error_json(e) });
+            let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+/// An error as JSON: `kind`, `message` (the prose, whole), and where they apply `migration`
+/// (`version`, `name`), `direction`, `file`, `line`, `database_code`, `database_message`,
+/// `kept` (`nothing`, `dirty`, `unknown`), `blame` (`guest`, `host`), `problems` (every problem
+/// with the migration files) and `hint` (what to do next).
+pub fn error_json(e: &Error) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut v = json!({ "kind": error_kind(e), "message": e.to_string() });
+    let o = v.as_object_mut().expect("an object");
+    let mut set = |k: &str, val: Value| {
+        o.insert(k.to_string(), val);
+    };
+    match e {
+        Error::Source(src) => {
+            let mut problems = Vec::new();
+            flatten(src, &mut problems);
+            if let [only] = problems.as_slice() {
+                set("file", only["file"].clone());
+                set("line", only["line"].clone());
+            }
+            set("problems", Value::Array(problems));
+        }
+        Error::Database { source, .. } => {
+            set("database_code", json!(source.code));
+            set("database_message", json!(source.message));
+        }
+        Error::MigrationFailed { migration, direction, path, line, source, kept } => {
+            set("migration", json!(migration));
+            set("direction", json!(direction));
+            set("file", json!(path));
+            set("line", json!(line));
+            set("database_code", json!(source.code));
+            set("database_message", json!(source.message));
+            set("kept", json!(kept));
+        }
+        Error::ComponentFailed { migration, direction, path, blame, kept, .. } => {
+            set("migration", json!(migration));
+            set("direction", json!(direction));
+            set("file", json!(path));
+            set("blame", json!(blame));
+            set("kept", json!(kept));
+        }
+        Error::SeedFailed { seed, path, line, blame, committed, .. } => {
+            set("seed", json!(seed));
+            set("file", json!(path));
+            set("line", json!(line));
+            set("blame", json!(blame));
+            set("committed_batches", json!(committed));
+        }
+        Error::Conflict(m) => set("migration", json!(m)),
+        Error::Interrupted { signal, completed, during } => {
+            set("signal", json!(signal));
+            set("completed", json!(completed));
+            set("during", during.as_deref().map(error_json).unwrap_or(Value::Null));
+        }
+        Error::Io { path, .. } => set("file", json!(path)),
+        Error::Import(i) => {
+            use db_migrate::migrate::error::ImportError;
+            match i {
+                ImportError::NothingFound { dir, .. } => set("folder", json!(dir)),
+                ImportError::Version { path, version, .. } => {
+                    set("file", json!(path));
+                    set("version", json!(version));
+                }
+                ImportError::Differs { existing, .. } => set("file", json!(existing)),
+                _ => {}
+            }
+        }
+        Error::Config(_) | Error::Plan(_) | Error::Connect(_) | Error::Locked(_) => {}
+    }
+    if let Some(h) = hint(e) {
+        set("hint", json!(h));
+    }
+    v
+}
+
+fn flatten(e: &db_migrate::migrate::error::SourceError, out: &mut Vec<serde_json::Value>) {
+    use db_migrate::migrate::error::SourceError;
+    match e {
+        SourceError::At { path, line, message } => out.push(serde_json::json!({ "file": path, "line": line, "message": message })),
+        SourceError::Many(list) => list.iter().for_each(|e| flatten(e, out)),
+    }
+}
+
+/// What to do next, in one line, for errors where the next step does not depend on reading
+/// the whole message.
+fn hint(e: &Error) -> Option<String> {
+    use db_migrate::migrate::error::{Kept, PlanError};
+    Some(match e {
+        Error::Connect(_) => "check the database URL and that the server runs; `--wait=SECONDS` waits for it to start".into(),
+        Error::Locked(_) => "another run holds the migration lock: wait for it, or raise --lock-timeout".into(),
+        Error::Conflict(_) => "another run applied this migration meanwhile: run `db-migrate status`".into(),
+        Error::MigrationFailed { kept, migration, .. } | Error::ComponentFailed { kept, migration, .. } => match kept {
+            Kept::Nothing => "nothing was kept: fix the migration and run `up` again".into(),
+            Kept::Dirty => format!(
+                "check the schema, then `db-migrate repair --mark-applied {v}` or `--mark-reverted {v}`",
+                v = migration.version
+            ),
+            Kept::Unknown => format!("run `db-migrate status` once the database is back and check migration {}", migration.version),
+        },
+        Error::Plan(PlanError::Dirty(_)) => "check the schema, then `db-migrate repair --mark-applied V` or `--mark-reverted V`".into(),
+        Error::Plan(PlanError::Drift { .. }) => "restore the applied files as they were (`db-migrate validate` lists them)".into(),
+        Error::Plan(PlanError::OutOfOrder { .. }) => "pass --allow-out-of-order, or give the pending migrations newer versions".into(),
+        Error::Interrupted { .. } => "run `db-migrate status` to see where things stand, then run the command again".into(),
+        _ => return None,
+    })
+}
+
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Source(_) => "source",
+        Error::Config(_) => "config",
+        Error::Plan(_) => "plan",
+        Error::Connect(_) => "connect",
+        Error::Database { .. } => "database",
+        Error::MigrationFailed { .. } => "migration_failed",
+        Error::ComponentFailed { .. } => "component_failed",
+        Error::SeedFailed { .. } => "seed_failed",
+        Error::Conflict(_) => "conflict",
+        Error::Locked(_) => "locked",
+        Error::Interrupted { .. } => "interrupted",
+        Error::Io { .. } => "io",
+        Error::Import(_) => "import",
+    }
+}
