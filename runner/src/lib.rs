@@ -25,11 +25,12 @@
 pub mod backend;
 pub mod interrupt;
 pub mod migrate;
+pub mod run;
 pub mod sandbox;
 pub mod seed;
 
 pub use migrate::error::{Error, Result};
-pub use migrate::migrator::{Event, Migrator, Report, Resolution};
+pub use run::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
 pub use migrate::source::Migration;
 pub use seed::{SeedOptions, Seeder};

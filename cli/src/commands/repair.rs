@@ -9,7 +9,7 @@ use clap::{ArgGroup, Args};
 use crate::{Output, migrator};
 use crate::config::Settings;
 use db_migrate::migrate::error::Error;
-use db_migrate::migrate::migrator::Resolution;
+use db_migrate::run::migrator::Resolution;
 use db_migrate::migrate::plan::State;
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args};
 use crate::{Output, default_db_file, migrator};
 use crate::config::Settings;
 use db_migrate::migrate::error::{Direction, Error};
-use db_migrate::migrate::migrator::{Event, PlannedRun, Report};
+use db_migrate::run::migrator::{Event, PlannedRun, Report};
 use db_migrate::migrate::plan::{DownTarget, UpOptions};
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::Output;
 use crate::config::Settings;
 use db_migrate::migrate::error::Error;
-use db_migrate::migrate::migrator::Event;
+use db_migrate::run::migrator::Event;
 use db_migrate::seed::{SeedOptions, Seeder};
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! SQLite enforces a guest's grant itself.
 //!
-//! The host's parser check ([`crate::sandbox::grants`]) sees the statement as text; SQLite's
+//! The host's parser check (the sandbox's `grants` module) sees the statement as text; SQLite's
 //! authorizer sees what the statement actually touches once SQLite has compiled it — every
 //! table and column read or written, resolved through CTEs, views and triggers, every function
 //! called, every PRAGMA, ATTACH, transaction or schema change. So while a guest session is open

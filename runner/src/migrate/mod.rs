@@ -1,4 +1,6 @@
-//! The migration core: reading migrations, planning runs, and carrying them out.
+//! The base layer: the migration model, reading migrations, statement splitting, the pure
+//! planner, history types, events and errors. It imports nothing from the layers above
+//! (backends, sandbox, the migrator).
 
 pub mod commands;
 pub mod error;
@@ -6,7 +8,6 @@ pub mod events;
 pub mod extjson;
 pub mod history;
 pub mod memo;
-pub mod migrator;
 pub mod plan;
 pub mod source;
 pub mod statements;

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::error::{Direction, Error, Result};
-pub use super::events::{Event, LogLevel, Observer};
-use super::history::{self, AppliedMigration};
-use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
-use super::source::{self, Migration};
-use super::source::Body;
+use crate::migrate::error::{Direction, Error, Result};
+pub use crate::migrate::events::{Event, LogLevel, Observer};
+use crate::migrate::history::{self, AppliedMigration};
+use crate::migrate::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
+use crate::migrate::source::{self, Migration};
+use crate::migrate::source::Body;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
@@ -99,7 +99,7 @@ impl Migrator {
             lock_timeout: Duration::from_secs(60),
             lock_mode: backend::LockMode::Session,
             policies: Policies::default(),
-            context: GuestContext { environment: super::DEFAULT_ENV.into(), ..Default::default() },
+            context: GuestContext { environment: crate::migrate::DEFAULT_ENV.into(), ..Default::default() },
         }
     }
 
@@ -443,7 +443,7 @@ impl Migrator {
 
     async fn execute(
         &mut self,
-        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         let started = Instant::now();
         let (migrations, b) = self.writable().await?;
@@ -457,7 +457,7 @@ impl Migrator {
         &mut self,
         migrations: Vec<Migration>,
         b: AnyBackend,
-        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         // The backend is lent to the sandbox for each component migration and comes back.
         let mut slot = Some(b);
@@ -570,8 +570,8 @@ async fn record<'a>(b: &mut AnyBackend, migrations: impl Iterator<Item = &'a Mig
 
 /// Reads the migrations, taking components' checksums from the memo next to the compiled cache;
 /// `remember` writes new ones back (commands that change nothing only read it).
-fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
-    let memo = super::memo::ChecksumMemo::open(cache);
+fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
+    let memo = crate::migrate::memo::ChecksumMemo::open(cache);
     let found = source::discover_with(dir, &memo);
     if remember {
         memo.save();
@@ -580,7 +580,7 @@ fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result:
 }
 
 impl Migrator {
-    fn discover(&self) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
+    fn discover(&self) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
         discover_in(&self.dir, self.cache_dir.as_deref(), false)
     }
 }
