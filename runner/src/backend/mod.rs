@@ -16,10 +16,11 @@ pub mod postgres;
 pub mod sqlite;
 pub mod sqlite_guard;
 mod sqlite_script;
+pub mod unit;
 pub mod url;
 pub mod wipe;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::AppliedMigration;
@@ -27,6 +28,7 @@ use crate::migrate::source::Migration;
 use crate::migrate::statements;
 
 pub use guest::{Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
+pub use unit::{BodyFailed, Unit, UnitError};
 pub use url::DatabaseUrl;
 
 /// What every database backend does for the runner.
@@ -136,51 +138,48 @@ pub fn lock_key(what: &str) -> i64 {
     i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-/// Applies or reverts a SQL migration: begin, the script in one call, finish — or abort, naming
-/// the line of the statement that failed.
+/// Applies or reverts a SQL migration: the script in one call inside the migration's unit —
+/// or, when it fails, the line of the statement that failed and what was kept.
 pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction) -> Result<Duration> {
-    let script = m.script(direction).expect("the planner only runs scripts that exist");
-    b.begin(m, direction, script.transaction).await?;
-    let started = Instant::now();
-    match b.exec_script(&script.sql, script.transaction).await {
-        Ok(()) => {
-            let took = started.elapsed();
-            b.finish(m, direction, script.transaction, took).await?;
-            Ok(took)
-        }
-        Err((done, source)) => {
+    let script = m.script(direction).ok_or_else(|| missing_script(m, direction))?;
+    let unit = Unit::new(m, direction, script.transaction);
+    let ran = unit
+        .run(b, unit::itself, async |b: &mut B| {
             // Each statement is atomic: if the first one failed, nothing changed.
-            let changed = done > 0;
-            let kept = b.abort(m, direction, script.transaction, changed).await;
-            let line = statements::split(&script.sql).get(done).map(|s| script.file_line(s.line));
-            Err(Error::MigrationFailed {
-                migration: MigrationRef { version: m.version, name: m.name.clone() },
-                direction,
-                path: script.path.clone(),
-                line,
-                source,
-                kept,
-            })
-        }
+            b.exec_script(&script.sql, script.transaction).await.map_err(|(done, source)| BodyFailed { changed: done > 0, error: (done, source) })
+        })
+        .await;
+    match ran {
+        Ok(took) => Ok(took),
+        Err(UnitError::Protocol(e)) => Err(e),
+        Err(UnitError::Body { error: (done, source), kept }) => Err(Error::MigrationFailed {
+            migration: MigrationRef { version: m.version, name: m.name.clone() },
+            direction,
+            path: script.path.clone(),
+            line: statements::split(&script.sql).get(done).map(|s| script.file_line(s.line)),
+            source,
+            kept,
+        }),
     }
 }
 
-/// Applies or reverts a MongoDB command file: begin (dirty), the commands in order, finish — or
-/// abort, naming the line and number of the command that failed.
+/// Applies or reverts a MongoDB command file: the commands in order inside the migration's unit
+/// (never transactional: MongoDB has no transactional DDL) — or the line and number of the
+/// command that failed.
 pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction: Direction) -> Result<Duration> {
-    let script = m.commands(direction).expect("the planner only runs scripts that exist");
+    let script = m.commands(direction).ok_or_else(|| missing_script(m, direction))?;
     let docs = script.documents().map_err(|e| Error::Config(format!("{}: {e}", script.path.display())))?;
-    b.begin(m, direction, false).await?;
-    let started = Instant::now();
-    match b.exec_commands(&docs).await {
-        Ok(()) => {
-            let took = started.elapsed();
-            b.finish(m, direction, false, took).await?;
-            Ok(took)
-        }
-        Err((done, mut source)) => {
-            let kept = b.abort(m, direction, false, done > 0).await;
-            let c = &script.commands[done];
+    let unit = Unit::new(m, direction, false);
+    let ran = unit
+        .run(b, unit::itself, async |b: &mut mongo::MongoBackend| {
+            b.exec_commands(&docs).await.map_err(|(done, source)| BodyFailed { changed: done > 0, error: (done, source) })
+        })
+        .await;
+    match ran {
+        Ok(took) => Ok(took),
+        Err(UnitError::Protocol(e)) => Err(e),
+        Err(UnitError::Body { error: (done, mut source), kept }) => {
+            let c = &script.commands[done.min(script.commands.len().saturating_sub(1))];
             source.message = format!("command {} of {} (`{}`): {}", done + 1, script.commands.len(), c.name, source.message);
             Err(Error::MigrationFailed {
                 migration: MigrationRef { version: m.version, name: m.name.clone() },
@@ -191,6 +190,14 @@ pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction:
                 kept,
             })
         }
+    }
+}
+
+/// The planner only schedules directions a migration has; this is the error if it ever did not.
+fn missing_script(m: &Migration, direction: Direction) -> Error {
+    match direction {
+        Direction::Down => Error::Plan(crate::migrate::error::PlanError::Irreversible(MigrationRef { version: m.version, name: m.name.clone() })),
+        Direction::Up => Error::Source(crate::migrate::error::SourceError::file(&m.path, "the migration has nothing to apply")),
     }
 }
 

@@ -561,8 +561,7 @@ async fn record<'a>(b: &mut AnyBackend, migrations: impl Iterator<Item = &'a Mig
         if history.iter().any(|h| h.version == m.version) {
             continue;
         }
-        b.begin(m, Direction::Up, true).await?;
-        b.finish(m, Direction::Up, true, Duration::ZERO).await?;
+        backend::Unit::new(m, Direction::Up, true).record(b).await?;
         recorded.push(m.clone());
     }
     Ok(recorded)

@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::guest::CallLimits;
-use crate::backend::{AnyBackend, Backend, GuestSql};
+use crate::backend::{AnyBackend, GuestSql};
 use crate::migrate::error::{Blame, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::events::{Event, Observer};
 use crate::migrate::source::Migration;
@@ -566,25 +566,26 @@ impl Sandbox {
                 name: m.name.clone(),
             })));
         }
-        let tx = meta.transactional;
-        store.data_mut().db.begin(m, direction, tx).await?;
-        let started = Instant::now();
-        let outcome = instance.run(&mut *store, direction).await;
-        let took = started.elapsed();
-        let changed = store.data().writes > 0;
-        let failure = match outcome {
-            Ok(Ok(())) => {
-                store.data_mut().db.finish(m, direction, tx, took).await?;
-                return Ok(took);
-            }
-            Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
-                format!("{} (the component then said: {})", why(store, &wasmtime::Error::msg("")), host::clip(&guest_says, GUEST_TEXT))
-            }
-            Ok(Err(guest_says)) => format!("the component returned an error: {}", host::clip(&guest_says, GUEST_TEXT)),
-            Err(e) => why(store, &e),
-        };
-        let kept = store.data_mut().db.abort(m, direction, tx, changed).await;
-        Err(fail(Blame::Guest, failure, kept))
+        let unit = crate::backend::Unit::new(m, direction, meta.transactional);
+        let ran = unit
+            .run(store, |s| &mut s.data_mut().db, async |store: &mut Store<HostState>| {
+                let outcome = instance.run(&mut *store, direction).await;
+                let failure = match outcome {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
+                        format!("{} (the component then said: {})", why(store, &wasmtime::Error::msg("")), host::clip(&guest_says, GUEST_TEXT))
+                    }
+                    Ok(Err(guest_says)) => format!("the component returned an error: {}", host::clip(&guest_says, GUEST_TEXT)),
+                    Err(e) => why(store, &e),
+                };
+                Err(crate::backend::BodyFailed { changed: store.data().writes > 0, error: failure })
+            })
+            .await;
+        match ran {
+            Ok(took) => Ok(took),
+            Err(crate::backend::UnitError::Protocol(e)) => Err(e),
+            Err(crate::backend::UnitError::Body { error, kept }) => Err(fail(Blame::Guest, error, kept)),
+        }
     }
 }
 
