@@ -8,6 +8,7 @@
 //! so a crash leaves a visible mark instead of a silent half-state.
 
 mod cancel;
+pub mod documents;
 pub mod functions;
 pub mod guest;
 pub mod mongo;
@@ -166,12 +167,12 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
 /// Applies or reverts a MongoDB command file: the commands in order inside the migration's unit
 /// (never transactional: MongoDB has no transactional DDL) — or the line and number of the
 /// command that failed.
-pub async fn run_commands(b: &mut mongo::MongoBackend, m: &Migration, direction: Direction) -> Result<Duration> {
+pub async fn run_commands<B: Backend + documents::Documents>(b: &mut B, m: &Migration, direction: Direction) -> Result<Duration> {
     let script = m.commands(direction).ok_or_else(|| missing_script(m, direction))?;
     let docs = script.documents().map_err(|e| Error::Config(format!("{}: {e}", script.path.display())))?;
     let unit = Unit::new(m, direction, false);
     let ran = unit
-        .run(b, unit::itself, async |b: &mut mongo::MongoBackend| {
+        .run(b, unit::itself, async |b: &mut B| {
             b.exec_commands(&docs).await.map_err(|(done, source)| BodyFailed { changed: done > 0, error: (done, source) })
         })
         .await;
@@ -214,8 +215,9 @@ pub enum AnyBackend {
 }
 
 impl AnyBackend {
-    /// The MongoDB backend, when this is one.
-    pub fn as_mongo(&mut self) -> Option<&mut mongo::MongoBackend> {
+    /// The document-database capability, when the database has it (MongoDB). Callers see
+    /// only the [`documents::Documents`] trait (and the migration protocol), never the driver.
+    pub fn documents(&mut self) -> Option<&mut (impl documents::Documents + Backend + use<>)> {
         match self {
             AnyBackend::Mongo(m) => Some(m),
             _ => None,

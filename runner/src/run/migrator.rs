@@ -496,7 +496,7 @@ impl Migrator {
                 let ran = match m.body {
                     Body::Sql { .. } => backend::run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
                     Body::Commands { .. } => {
-                        let mongo = slot.as_mut().and_then(AnyBackend::as_mongo).expect("checked above");
+                        let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
                     Body::Component => {

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::output::CappedOutput;
 use crate::backend::guest::{CallLimits, DbErrorKind, Dialect, GuestSql, GuestSqlError, SqlValue};
 use crate::backend::AnyBackend;
+use crate::backend::documents::Documents;
 use crate::migrate::events::{Event, LogLevel, Observer};
 use crate::migrate::source::Migration as MigrationFile;
 
@@ -442,9 +443,9 @@ impl HostState {
     /// The MongoDB backend and the grants check for one `documents` call. A component that
     /// imports `documents` is refused before it runs against a SQL database, so the first
     /// error is a last line only.
-    fn documents(&mut self, needs: super::doc_grants::Needs, what: &str) -> wasmtime::Result<Result<&mut crate::backend::mongo::MongoBackend, types::Error>> {
+    fn documents(&mut self, needs: super::doc_grants::Needs, what: &str) -> wasmtime::Result<Result<&mut (impl Documents + use<'_>), types::Error>> {
         let grants = &self.grants;
-        let Some(mongo) = self.db.as_mongo() else {
+        let Some(mongo) = self.db.documents() else {
             return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database"));
         };
         if let Err(reason) = super::doc_grants::check(grants, &needs, |c| mongo.is_reserved(c)) {
@@ -453,15 +454,15 @@ impl HostState {
             }
             return Ok(Err(types::Error::Denied(reason)));
         }
-        let mongo = self.db.as_mongo().expect("checked above");
+        let mongo = self.db.documents().expect("checked above");
         Ok(Ok(mongo))
     }
 
-    fn find_options(o: documents::FindOptions) -> Result<crate::backend::mongo::FindOptions, types::Error> {
+    fn find_options(o: documents::FindOptions) -> Result<crate::backend::documents::FindOptions, types::Error> {
         let parse = |t: Option<String>, what: &str| -> Result<_, types::Error> {
-            t.map(|t| crate::backend::mongo::parse_document(&t, what).map_err(types::Error::InvalidInput)).transpose()
+            t.map(|t| crate::backend::documents::parse_document(&t, what).map_err(types::Error::InvalidInput)).transpose()
         };
-        Ok(crate::backend::mongo::FindOptions {
+        Ok(crate::backend::documents::FindOptions {
             projection: parse(o.projection, "the projection")?,
             sort: parse(o.sort, "the sort")?,
             skip: o.skip,
@@ -546,7 +547,7 @@ impl documents::Host for HostState {
     async fn create_collection(&mut self, name: String, options: Option<String>) -> wasmtime::Result<Result<(), types::Error>> {
         let mut cmd = mongodb::bson::doc! { "create": &name };
         if let Some(o) = options {
-            let o = guest_try!(crate::backend::mongo::parse_document(&o, "the options").map_err(types::Error::InvalidInput));
+            let o = guest_try!(crate::backend::documents::parse_document(&o, "the options").map_err(types::Error::InvalidInput));
             cmd.extend(o.into_iter().filter(|(k, _)| k != "create"));
         }
         self.command(cmd, vec![(Class::Ddl, name.clone())], format!("create-collection {name}")).await.map(|r| r.map(drop))
@@ -562,14 +563,14 @@ impl documents::Host for HostState {
     }
 
     async fn create_index(&mut self, collection: String, keys: String, options: Option<String>) -> wasmtime::Result<Result<String, types::Error>> {
-        let keys = guest_try!(crate::backend::mongo::parse_document(&keys, "the index keys").map_err(types::Error::InvalidInput));
+        let keys = guest_try!(crate::backend::documents::parse_document(&keys, "the index keys").map_err(types::Error::InvalidInput));
         let mut index = mongodb::bson::doc! { "key": keys.clone() };
         if let Some(o) = options {
-            let o = guest_try!(crate::backend::mongo::parse_document(&o, "the index options").map_err(types::Error::InvalidInput));
+            let o = guest_try!(crate::backend::documents::parse_document(&o, "the index options").map_err(types::Error::InvalidInput));
             index.extend(o.into_iter().filter(|(k, _)| k != "key"));
         }
         if !index.contains_key("name") {
-            index.insert("name", crate::backend::mongo::default_index_name(&keys));
+            index.insert("name", crate::backend::documents::default_index_name(&keys));
         }
         let name = index.get_str("name").unwrap_or_default().to_string();
         let cmd = mongodb::bson::doc! { "createIndexes": &collection, "indexes": [index] };
@@ -583,8 +584,8 @@ impl documents::Host for HostState {
     }
 
     async fn run_command(&mut self, command: String) -> wasmtime::Result<Result<String, types::Error>> {
-        let cmd = guest_try!(crate::backend::mongo::parse_document(&command, "the command").map_err(types::Error::InvalidInput));
-        let db_name = match self.db.as_mongo() {
+        let cmd = guest_try!(crate::backend::documents::parse_document(&command, "the command").map_err(types::Error::InvalidInput));
+        let db_name = match self.db.documents() {
             Some(m) => m.database_name().to_string(),
             None => return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database")),
         };
@@ -598,7 +599,7 @@ impl documents::Host for HostState {
         };
         let what = format!("run-command {}", cmd.keys().next().map(String::as_str).unwrap_or("?"));
         let r = self.command(cmd, needs, what).await?;
-        Ok(r.map(crate::backend::mongo::document_text))
+        Ok(r.map(crate::backend::documents::document_text))
     }
 }
 
@@ -619,7 +620,7 @@ impl documents::HostDocumentCursor for HostState {
     async fn next_page(&mut self, cursor: Resource<DocCursorHandle>, max: u32) -> wasmtime::Result<Result<Option<Vec<String>>, types::Error>> {
         let id = self.table.get(&cursor)?.id;
         let max = (max as usize).clamp(1, self.call_limits.max_rows);
-        let Some(db) = self.db.as_mongo() else {
+        let Some(db) = self.db.documents() else {
             return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database"));
         };
         let r = db.cursor_next(id, max).await;
@@ -629,7 +630,7 @@ impl documents::HostDocumentCursor for HostState {
 
     async fn drop(&mut self, cursor: Resource<DocCursorHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(cursor)?;
-        if let Some(db) = self.db.as_mongo() {
+        if let Some(db) = self.db.documents() {
             db.close_cursor(handle.id);
         }
         Ok(())
