@@ -63,10 +63,15 @@ impl<B: Target> Suite<B> {
         v
     }
 
-    /// Runs a command that must fail with exit 2; returns its `error` object.
+    /// Runs a command that must fail with exit 2; returns its `error` object, which is the only
+    /// output (nothing on stderr).
     fn err(&self, args: &[&str]) -> Value {
-        let (code, v) = self.run(args);
-        assert_eq!(code, 2, "{:?} {args:?} should fail with 2: {v:#}", B::DIALECT);
+        let all = self.args(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (code, out, err) = self.p.run(&refs);
+        assert_eq!(code, 2, "{:?} {args:?} should fail with 2:\n{out}\n{err}", B::DIALECT);
+        assert_eq!(err, "", "{:?} {args:?}: with --json an error is printed once, on stdout", B::DIALECT);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document ({e}):\n{out}"));
         v["error"].clone()
     }
 
@@ -205,6 +210,26 @@ fn failure_at_the_first_statement_keeps_nothing<B: Target>() {
     assert_failed(&e, 2, "broken", &s.file_name(2, "broken"), 2, "nothing");
     assert_eq!(s.db.snapshot(), before, "nothing changed, no history row");
     assert_eq!(s.states(), vec![(1, "applied".into()), (2, "pending".into())]);
+}
+
+/// A failing data-only migration: one transaction wherever the backend has one for it (on
+/// MariaDB too, where only DDL commits by itself); command files have none, so they are dirty.
+fn data_failure_is_atomic<B: Target>() {
+    let s = Suite::<B>::new();
+    s.write(1, "base", &Migration::table("base"));
+    s.ok(&["up"]);
+    s.write(2, "data", &Migration::steps(vec![insert("base", 2), insert("base", 3), insert("base", 1)], vec![]));
+    let before = s.db.snapshot();
+    let e = s.err(&["up"]);
+    let file = s.file_name(2, "data");
+    if B::DIALECT.transactional_data() {
+        assert_failed(&e, 2, "data", &file, 4, "nothing");
+        assert_eq!(s.db.snapshot(), before, "the two good inserts were taken back, no history row");
+    } else {
+        assert_failed(&e, 2, "data", &file, 4, "dirty");
+        assert_eq!(s.db.keys("base"), vec![1, 2, 3]);
+        assert_eq!(s.db.statuses(), vec![(1, "applied".into()), (2, "dirty".into())]);
+    }
 }
 
 /// A migration without a transaction that fails mid-way is `dirty`; `up` refuses until
@@ -410,6 +435,10 @@ macro_rules! conformance {
             #[test]
             fn failure_at_the_first_statement_keeps_nothing() {
                 super::failure_at_the_first_statement_keeps_nothing::<$target>()
+            }
+            #[test]
+            fn data_failure_is_atomic() {
+                super::data_failure_is_atomic::<$target>()
             }
             #[test]
             fn dirty_protocol() {

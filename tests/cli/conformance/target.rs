@@ -20,6 +20,11 @@ impl Dialect {
         matches!(self, Dialect::Sqlite | Dialect::Postgres)
     }
 
+    /// A failing migration of data only (no DDL) keeps nothing: it runs in one transaction.
+    pub fn transactional_data(self) -> bool {
+        self != Dialect::Mongo
+    }
+
     /// The `kind` a plain migration file has in the history and in `status --json`.
     pub fn kind(self) -> &'static str {
         match self {
