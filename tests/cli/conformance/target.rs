@@ -88,8 +88,8 @@ impl Dialect {
             (Dialect::Sqlite, Step::Slow) => {
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000000) SELECT count(*) FROM c;".into()
             }
-            (Dialect::Postgres, Step::Slow) => "SELECT pg_sleep(5);".into(),
-            (Dialect::Mariadb, Step::Slow) => "DO SLEEP(5);".into(),
+            (Dialect::Postgres, Step::Slow) => "SELECT pg_sleep(6);".into(),
+            (Dialect::Mariadb, Step::Slow) => "DO SLEEP(6);".into(),
         }
     }
 }
