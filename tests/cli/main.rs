@@ -5,6 +5,7 @@ mod backup;
 mod baseline;
 mod common;
 mod components;
+mod conformance;
 mod errors;
 mod faults;
 mod formats;

@@ -16,9 +16,9 @@ fn server() -> String {
 
 /// A throw-away database on the real server, inspected through the real driver.
 pub struct TestDb {
-    name: String,
-    rt: tokio::runtime::Runtime,
-    client: mongodb::Client,
+    pub name: String,
+    pub rt: tokio::runtime::Runtime,
+    pub client: mongodb::Client,
 }
 
 impl TestDb {
@@ -41,7 +41,7 @@ impl TestDb {
         format!("{}/{}", server(), self.name)
     }
 
-    fn coll(&self, name: &str) -> mongodb::Collection<Document> {
+    pub fn coll(&self, name: &str) -> mongodb::Collection<Document> {
         self.client.database(&self.name).collection(name)
     }
 
@@ -50,7 +50,7 @@ impl TestDb {
         self.rt.block_on(async { self.coll(coll).find(doc! {}).sort(doc! {"_id": 1}).await.unwrap().try_collect().await.unwrap() })
     }
 
-    fn count(&self, coll: &str) -> u64 {
+    pub fn count(&self, coll: &str) -> u64 {
         self.rt.block_on(async { self.coll(coll).count_documents(doc! {}).await }).unwrap()
     }
 
@@ -81,7 +81,7 @@ impl TestDb {
     }
 
     /// Every collection with every document, and the history: a before/after dump.
-    fn snapshot(&self) -> String {
+    pub fn snapshot(&self) -> String {
         let mut s: String = self.user_collections().iter().map(|c| format!("{c}: {:?}\n", self.docs(c))).collect();
         s.push_str(&format!("history: {:?}\n", self.docs("db_migrate_history")));
         s

@@ -44,7 +44,7 @@ impl TestDb {
         }
     }
 
-    fn client(&self, db: Option<&str>, sql: &str) -> std::process::Output {
+    pub fn client(&self, db: Option<&str>, sql: &str) -> std::process::Output {
         let mut c = match self.kind {
             Kind::Postgres => {
                 let mut c = Command::new("psql");
@@ -63,7 +63,7 @@ impl TestDb {
         c.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run the {:?} client: {e}", self.kind))
     }
 
-    fn admin(&self, sql: &str) {
+    pub fn admin(&self, sql: &str) {
         let out = self.client(None, sql);
         assert!(
             out.status.success(),

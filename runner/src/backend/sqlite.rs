@@ -236,7 +236,11 @@ impl super::Backend for SqliteBackend {
                 if !self.history_exists().await? {
                     return Ok(Vec::new());
                 }
-                return Err(self.db_err("cannot read the history table", e));
+                // Another runner may have created the table between the two queries: read again.
+                match sqlx::query(sql(&self.sql.select)).fetch_one(&mut self.conn).await {
+                    Ok(row) => row,
+                    Err(_) => return Err(self.db_err("cannot read the history table", e)),
+                }
             }
         };
         let json: String = row.try_get(0).map_err(|e| self.db_err("cannot read the history table", e))?;
