@@ -16,6 +16,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod sqlite_guard;
+mod sqlite_lock;
 mod sqlite_script;
 pub mod unit;
 pub mod url;

@@ -89,6 +89,10 @@ fn sql(s: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
 /// A SQLite database with its history table.
 pub struct SqliteBackend {
     conn: SqliteConnection,
+    /// The database file (none in memory), for the run-wide lock beside it.
+    file: Option<std::path::PathBuf>,
+    /// The run-wide migration lock, while held.
+    run_lock: Option<super::sqlite_lock::FileLock>,
     sql: HistorySql,
     /// Open guest cursors: id → (temp table, last rowid read).
     cursors: HashMap<u64, (String, i64)>,
@@ -128,7 +132,11 @@ impl SqliteBackend {
             };
             Error::Connect(format!("cannot open the SQLite database {shown}: {}", DbError::from(e)))
         })?;
-        Ok(Some(SqliteBackend { conn, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
+        let file = match target {
+            SqliteTarget::File(p) => Some(p.clone()),
+            SqliteTarget::Memory => None,
+        };
+        Ok(Some(SqliteBackend { conn, file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -369,13 +377,20 @@ impl super::Backend for SqliteBackend {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn lock(&mut self, _timeout: Duration, _mode: super::LockMode) -> Result<()> {
-        // Each migration runs under `BEGIN IMMEDIATE` (SQLite's write lock, waited for up to the
-        // busy timeout) and writes its history row first: no run-wide lock is needed.
+    async fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> Result<()> {
+        // Each migration also runs under `BEGIN IMMEDIATE` and writes its history row first; the
+        // run-wide lock adds `--lock-timeout` and the holder's name. Both lock modes take the
+        // same file lock: the kernel frees it with the process, and no pooler stands between
+        // db-migrate and a SQLite file. An in-memory database is this connection's alone.
+        if let Some(file) = &self.file {
+            self.run_lock = Some(super::sqlite_lock::acquire(file, timeout, &super::lock_owner()).await?);
+        }
         Ok(())
     }
 
-    async fn unlock(&mut self) {}
+    async fn unlock(&mut self) {
+        self.run_lock = None;
+    }
 
     async fn close(self) {
         let _ = self.conn.close().await;
@@ -423,7 +438,7 @@ pub fn drop_database(target: &SqliteTarget) -> Result<bool> {
         return Err(Error::Config("an in-memory SQLite database has nothing to drop".into()));
     };
     let existed = path.exists();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
+    for suffix in ["", "-wal", "-shm", "-journal", ".db-migrate.lock"] {
         let mut p = path.clone().into_os_string();
         p.push(suffix);
         match std::fs::remove_file(&p) {
