@@ -130,7 +130,7 @@ pub fn error_json(e: &Error) -> serde_json::Value {
                 _ => {}
             }
         }
-        Error::Config(_) | Error::Plan(_) | Error::Connect(_) | Error::Locked(_) => {}
+        _ => {}
     }
     if let Some(h) = hint(e) {
         set("hint", json!(h));
@@ -185,5 +185,6 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Interrupted { .. } => "interrupted",
         Error::Io { .. } => "io",
         Error::Import(_) => "import",
+        _ => "other",
     }
 }

@@ -90,7 +90,7 @@ pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<
             State::Dirty => " (a dirty one takes --mark-applied or --mark-reverted)",
             State::Modified => " (a modified one takes --accept-checksum)",
             State::Missing => " (a missing one takes --forget)",
-            State::Applied | State::Pending => " (nothing to repair)",
+            _ => " (nothing to repair)",
         };
         return Err(Error::Config(format!(
             "migration {version}_{} is {}, not {}: {flag} only resolves {} migrations{hint}",

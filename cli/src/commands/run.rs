@@ -72,7 +72,9 @@ pub struct RedoArgs {
 }
 
 pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitCode, Error> {
-    let opts = UpOptions { to: args.to, allow_out_of_order: args.allow_out_of_order };
+    let mut opts = UpOptions::default();
+    opts.to = args.to;
+    opts.allow_out_of_order = args.allow_out_of_order;
     let warnings = crate::name_warnings(settings, out);
     if args.dry_run {
         let plan = migrator(settings).plan_up(opts).await?;
@@ -200,7 +202,7 @@ pub(super) fn with_progress(settings: &Settings, out: &Output) -> db_migrate::Mi
             progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
             audit.record(&migration.label(), statement, reason);
         }
-        Event::Started { .. } | Event::SeedSkipped { .. } | Event::SeedFinished { .. } => {}
+        _ => {}
     })
 }
 

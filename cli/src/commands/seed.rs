@@ -126,9 +126,13 @@ pub async fn run(settings: &Settings, args: SeedArgs, out: &Output) -> Result<Ex
             };
             o.verbose(&format!("[{}] component {how} in {:.1} ms", migration.name, duration.as_secs_f64() * 1e3));
         }
-        Event::Started { .. } | Event::Skipped { .. } | Event::Finished { .. } => {}
+        _ => {}
     });
-    let report = seeder.run(&SeedOptions { names: args.names, force: args.force, reset: args.reset }).await?;
+    let mut opts = SeedOptions::default();
+    opts.names = args.names;
+    opts.force = args.force;
+    opts.reset = args.reset;
+    let report = seeder.run(&opts).await?;
     let rows: u64 = report.seeds.iter().map(|s| s.total_rows).sum();
     let n = report.seeds.len();
     if n == 0 && report.skipped.is_empty() {

@@ -84,6 +84,7 @@ pub trait Backend {
 /// How a run locks out other runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LockMode {
     /// The server's session lock (PostgreSQL advisory lock, MySQL `GET_LOCK`): released by the
     /// server if the runner dies. Needs a real session (not PgBouncer transaction pooling).

@@ -73,6 +73,7 @@ fn list(items: &[MigrationRef]) -> String {
 
 /// Why the planner refuses a run. Nothing has touched the database when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// A migration was left half-applied by a failed non-transactional run.
     #[error("{}", dirty_message(.0))]
@@ -196,6 +197,7 @@ impl fmt::Display for Direction {
 
 /// Every error the library returns.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The migration files are wrong.
     #[error("{0}")]

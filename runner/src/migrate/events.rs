@@ -42,6 +42,7 @@ pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Something that happened during a run, for progress output.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A component was loaded, from the cache or by compiling it.
     ComponentLoaded {

@@ -14,6 +14,7 @@ use super::source::Migration;
 /// The state of one migration, as `status` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum State {
     /// In the history, checksum matches.
     Applied,
@@ -121,6 +122,7 @@ pub struct Step {
 
 /// Options of `up`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UpOptions {
     /// Apply up to and including this version.
     pub to: Option<i64>,
@@ -130,6 +132,7 @@ pub struct UpOptions {
 
 /// How far `down` goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DownTarget {
     /// Revert the newest `n` applied migrations.
     Steps(usize),

@@ -25,6 +25,7 @@ use super::statements;
 /// What a migration is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum MigrationKind {
     /// Plain SQL text.
     Sql,

@@ -35,6 +35,7 @@ use crate::sandbox::{GuestContext, Sandbox};
 
 /// What `seed` runs and how.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SeedOptions {
     /// Only these seeds (by name); empty runs them all.
     pub names: Vec<String>,
