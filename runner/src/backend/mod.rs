@@ -251,6 +251,13 @@ pub enum OpenMode {
     ReadWrite,
 }
 
+/// Connects to `url` to change it: a missing database is created, so there is always a backend.
+pub async fn connect_writable(url: &DatabaseUrl, history_table: &str) -> Result<AnyBackend> {
+    connect(url, history_table, OpenMode::ReadWrite)
+        .await?
+        .ok_or_else(|| Error::Connect("the database does not exist and could not be created".into()))
+}
+
 /// Connects to `url`. In [`OpenMode::ReadOnly`], a database that does not exist yet gives `None`
 /// (it has no history), and nothing is created.
 pub async fn connect(url: &DatabaseUrl, history_table: &str, mode: OpenMode) -> Result<Option<AnyBackend>> {

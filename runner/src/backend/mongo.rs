@@ -661,7 +661,7 @@ impl MongoBackend {
 
 /// The `fileName`s migrate-mongo recorded as applied in its changelog collection.
 pub async fn migrate_mongo_applied(url: &str, collection: &str) -> Result<Vec<String>> {
-    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.expect("connect yields a backend");
+    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.ok_or_else(|| Error::Connect("MongoDB did not answer".into()))?;
     let mut cursor = b
         .db
         .collection::<Document>(collection)
@@ -685,7 +685,7 @@ pub async fn migrate_mongo_applied(url: &str, collection: &str) -> Result<Vec<St
 /// Writes every collection of the URL's database — its index specifications and its documents in
 /// canonical Extended JSON (types survive the round trip) — to one JSON file.
 pub async fn export(url: &str, out: &std::path::Path) -> Result<()> {
-    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.expect("connect yields a backend");
+    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.ok_or_else(|| Error::Connect("MongoDB did not answer".into()))?;
     let err = |what: &str, e: mongodb::error::Error| Error::Database { context: format!("the MongoDB backup could not {what}"), source: db_error(&e) };
     let mut names = b.db.list_collection_names().await.map_err(|e| err("list the collections", e))?;
     names.retain(|n| !n.starts_with("system."));
@@ -719,7 +719,7 @@ pub async fn import(url: &str, file: &std::path::Path) -> Result<()> {
     if backup.get("format").and_then(|f| f.as_str()) != Some("db-migrate MongoDB backup 1") {
         return Err(Error::Config(format!("{} is not a db-migrate MongoDB backup", file.display())));
     }
-    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadWrite).await?.expect("connect yields a backend");
+    let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadWrite).await?.ok_or_else(|| Error::Connect("MongoDB did not answer".into()))?;
     let err = |what: &str, e: mongodb::error::Error| Error::Database { context: format!("the MongoDB restore could not {what}"), source: db_error(&e) };
     for name in b.db.list_collection_names().await.map_err(|e| err("list the collections", e))? {
         if !name.starts_with("system.") {

@@ -25,7 +25,7 @@ pub async fn drop_database(url: &DatabaseUrl, history_table: &str) -> Result<boo
         DatabaseUrl::Postgres(u) => postgres::drop_database(u).await,
         DatabaseUrl::Mysql(u) => mysql::drop_database(u).await,
         DatabaseUrl::Mongo(u) => {
-            let b = mongo::MongoBackend::connect(u, history_table, super::OpenMode::ReadOnly).await?.expect("MongoDB always connects");
+            let b = mongo::MongoBackend::connect(u, history_table, super::OpenMode::ReadOnly).await?.ok_or_else(|| crate::migrate::error::Error::Connect("MongoDB did not answer".into()))?;
             b.drop_database().await
         }
     }

@@ -228,7 +228,7 @@ impl Migrator {
         let migrations = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), true))
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
-        let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
+        let mut b = backend::connect_writable(&url, &self.table).await?;
         // Lock before anything else touches the history; `close` releases it on every path.
         let prepared = async {
             b.lock(self.lock_timeout, self.lock_mode).await?;

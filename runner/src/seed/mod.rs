@@ -281,7 +281,7 @@ impl Seeder {
                 "seeds run on SQL databases; on MongoDB, seed data with a migration (a `.mongo.json` command file or a component)".into(),
             ));
         }
-        let mut b = backend::connect(&url, &self.history_table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
+        let mut b = backend::connect_writable(&url, &self.history_table).await?;
         let prepared = async {
             b.lock(self.lock_timeout, self.lock_mode).await?;
             history::ensure(&mut b, &self.seed_table).await
