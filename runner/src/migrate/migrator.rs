@@ -19,6 +19,7 @@ use super::history::{self, AppliedMigration};
 use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use super::source::{self, Migration};
 use super::source::Body;
+use super::embedded::{DirectorySource, MigrationSource};
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
@@ -173,7 +174,7 @@ pub enum Resolution {
 
 /// Runs the migrations of one directory against one database.
 pub struct Migrator {
-    dir: PathBuf,
+    source: Arc<dyn MigrationSource>,
     url: String,
     base: Option<PathBuf>,
     table: String,
@@ -192,8 +193,14 @@ impl Migrator {
     /// (`sqlite:PATH`; relative paths are relative to the working directory unless
     /// [`Migrator::base_dir`] says otherwise).
     pub fn new(dir: impl Into<PathBuf>, url: impl Into<String>) -> Self {
+        Self::with_source(DirectorySource::new(dir), url)
+    }
+
+    /// A migrator for the migrations of `source` — a [`DirectorySource`], or the
+    /// [`super::embedded::MemorySource`] that `embed_migrations!` builds — and the database at `url`.
+    pub fn with_source(source: impl MigrationSource + 'static, url: impl Into<String>) -> Self {
         Migrator {
-            dir: dir.into(),
+            source: Arc::new(source),
             url: url.into(),
             base: None,
             table: history::DEFAULT_TABLE.to_string(),
@@ -276,15 +283,15 @@ impl Migrator {
         self
     }
 
-    /// The migrations directory.
+    /// The migrations directory (for an embedded set, the folder it was embedded from).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.source.location()
     }
 
     /// Files in the migrations directory that are not read but look as if they were meant to be
     /// (`1_x.SQL`, `1_x.sql.txt`, a folder without a version…), each with what is expected.
     pub fn warnings(&self) -> Vec<source::NameWarning> {
-        source::name_warnings(&self.dir)
+        self.source.warnings()
     }
 
     /// Reads the migrations directory.
@@ -307,9 +314,9 @@ impl Migrator {
     /// thread while the database connection opens.
     async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
         let url = self.parsed_url()?;
-        let dir = self.dir.clone();
+        let src = self.source.clone();
         let cache = self.cache_dir.clone();
-        let files = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), false));
+        let files = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), false));
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
@@ -327,10 +334,10 @@ impl Migrator {
 
     async fn writable(&self) -> Result<(Vec<Migration>, AnyBackend)> {
         let url = self.parsed_url()?;
-        let dir = self.dir.clone();
+        let src = self.source.clone();
         // Read the files first: a broken migration directory must not create a database.
         let cache = self.cache_dir.clone();
-        let migrations = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), true))
+        let migrations = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), true))
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
         let mut b = backend::connect(&url, &self.table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
@@ -580,7 +587,7 @@ impl Migrator {
                 let mismatch = match m.body {
                     Body::Sql { .. } => b.is_documents(),
                     Body::Commands { .. } => !b.is_documents(),
-                    Body::Component => false,
+                    Body::Component(_) => false,
                 };
                 if mismatch {
                     return Err(Error::Config(format!(
@@ -604,7 +611,7 @@ impl Migrator {
                         let mongo = slot.as_mut().and_then(AnyBackend::as_mongo).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
-                    Body::Component => {
+                    Body::Component(_) => {
                         if sandbox.is_none() {
                             sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table).seed_table(&self.seed_table));
                         }
@@ -675,9 +682,9 @@ async fn record<'a>(b: &mut AnyBackend, migrations: impl Iterator<Item = &'a Mig
 
 /// Reads the migrations, taking components' checksums from the memo next to the compiled cache;
 /// `remember` writes new ones back (commands that change nothing only read it).
-fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
+fn discover_in(src: &dyn MigrationSource, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
     let memo = super::memo::ChecksumMemo::open(cache);
-    let found = source::discover_with(dir, &memo);
+    let found = src.migrations(&memo);
     if remember {
         memo.save();
     }
@@ -686,7 +693,7 @@ fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result:
 
 impl Migrator {
     fn discover(&self) -> std::result::Result<Vec<Migration>, super::error::SourceError> {
-        discover_in(&self.dir, self.cache_dir.as_deref(), false)
+        discover_in(&*self.source, self.cache_dir.as_deref(), false)
     }
 }
 
