@@ -34,5 +34,11 @@ pub mod seed;
 pub use migrate::error::{Error, Result};
 pub use migrate::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
+pub use migrate::embedded::{DirectorySource, MemorySource, MigrationSource};
 pub use migrate::source::Migration;
+
+/// Compiles a migrations folder into the program: `embed_migrations!("migrations")` evaluates to
+/// a [`MemorySource`] for [`Migrator::with_source`]. See the `db-migrate-macros` crate.
+#[cfg(feature = "macros")]
+pub use db_migrate_macros::embed_migrations;
 pub use seed::{SeedOptions, Seeder};
