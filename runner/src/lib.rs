@@ -34,6 +34,7 @@ pub mod seed;
 pub use migrate::error::{Error, Result};
 pub use migrate::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
+pub use backend::lent::ExistingConnection;
 pub use migrate::embedded::{DirectorySource, MemorySource, MigrationSource};
 pub use migrate::source::Migration;
 

@@ -10,6 +10,7 @@
 mod cancel;
 pub mod functions;
 pub mod guest;
+pub mod lent;
 pub mod mongo;
 pub mod mysql;
 pub mod postgres;

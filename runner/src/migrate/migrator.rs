@@ -20,6 +20,7 @@ use super::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use super::source::{self, Migration};
 use super::source::Body;
 use super::embedded::{DirectorySource, MigrationSource};
+use crate::backend::lent::ExistingConnection;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
@@ -571,6 +572,21 @@ impl Migrator {
         b: AnyBackend,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
     ) -> Result<Report> {
+        let (b, result) = self.run_steps(migrations, b, planner).await;
+        if let Some(b) = b {
+            b.close().await;
+        }
+        result
+    }
+
+    /// Plans with the history of `b` and runs the steps; returns `b` (always `Some`: the
+    /// sandbox gives back the backend it is lent) with the outcome.
+    async fn run_steps(
+        &mut self,
+        migrations: Vec<Migration>,
+        b: AnyBackend,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, super::error::PlanError>,
+    ) -> (Option<AnyBackend>, Result<Report>) {
         // The backend is lent to the sandbox for each component migration and comes back.
         let mut slot = Some(b);
         let observer = self.observer.clone();
@@ -658,10 +674,78 @@ impl Migrator {
             Ok::<Report, Error>(report)
         }
         .await;
-        if let Some(b) = slot {
-            b.close().await;
+        (slot, result)
+    }
+}
+
+// Running on a connection the application already holds (the library embedded in a program).
+impl Migrator {
+    /// Applies every pending migration on a connection the application already holds
+    /// (`sqlx::SqliteConnection` or `sqlx::PgConnection`, outside a transaction) instead of
+    /// connecting: the URL is not used. The connection comes back with the outcome, whatever
+    /// happened, with the run's lock released.
+    pub async fn up_on<C: ExistingConnection>(&mut self, conn: C) -> (C, Result<Report>) {
+        self.up_on_with(conn, UpOptions::default()).await
+    }
+
+    /// [`Migrator::up_on`], as `opts` says.
+    pub async fn up_on_with<C: ExistingConnection>(&mut self, conn: C, opts: UpOptions) -> (C, Result<Report>) {
+        let started = Instant::now();
+        let opts = self.up_opts(opts);
+        // Read the files first: a broken migration set must not touch the database.
+        let read = async {
+            history::validate_table_name(&self.table).map_err(Error::Config)?;
+            let src = self.source.clone();
+            let cache = self.cache_dir.clone();
+            let found = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), true))
+                .await
+                .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))?;
+            Ok::<_, Error>(found?)
+        };
+        let migrations = match read.await {
+            Ok(m) => m,
+            Err(e) => return (conn, Err(e)),
+        };
+        let mut b = conn.lend(&self.table);
+        let prepared = async {
+            b.lock(self.lock_timeout, self.lock_mode).await?;
+            b.ensure_history().await
         }
-        result
+        .await;
+        let (b, result) = match prepared {
+            Ok(()) => self.run_steps(migrations, b, |m, h| plan::plan_up(m, h, opts)).await,
+            Err(e) => (Some(b), Err(e)),
+        };
+        // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
+        let b = b.expect("the lent backend comes back");
+        let conn = match C::give_back(b).await {
+            Ok(c) => c,
+            Err(_) => unreachable!("the backend `lend` made is of the connection's own database"),
+        };
+        let result = result.map(|mut r| {
+            r.total_ms = started.elapsed().as_secs_f64() * 1e3;
+            r
+        });
+        (conn, result)
+    }
+
+    /// Applies every pending migration on a connection taken from the application's `pool`
+    /// (SQLite or PostgreSQL). The connection is detached from the pool for the run and closed
+    /// after it (the pool opens another when it needs one). An in-memory SQLite database lives
+    /// in one connection: migrate that connection with [`Migrator::up_on`] instead.
+    pub async fn up_on_pool<DB>(&mut self, pool: &sqlx::Pool<DB>) -> Result<Report>
+    where
+        DB: sqlx::Database,
+        DB::Connection: ExistingConnection,
+    {
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| Error::Connect(format!("cannot take a connection from the application's pool: {}", super::error::DbError::from(e))))?
+            .detach();
+        let (conn, report) = self.up_on(conn).await;
+        let _ = sqlx::Connection::close(conn).await;
+        report
     }
 }
 
