@@ -15,6 +15,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A program can also carry its migrations inside its binary (`embed_migrations!`, feature
+//! `macros`) and apply them on a connection it already holds ([`Migrator::up_on`]); see
+//! [`MigrationSource`].
+//!
 //! Layout: [`migrate`] holds the pure core (reading migrations, the planner, history types,
 //! errors) and the [`Migrator`]; [`backend`] one module per database; [`config`] the project
 //! configuration; `cli` the command line.

@@ -1,4 +1,4 @@
-//! Finding migrations on disk and reading them into [`Migration`]s.
+//! Reading migration files — from a directory, or from memory through [`super::embedded`] — into [`Migration`]s.
 //!
 //! Three layouts are read side by side, so projects arriving from other tools work unchanged:
 //! - `VERSION_name.sql` with `-- migrate:up` / `-- migrate:down` markers (dbmate);
