@@ -15,10 +15,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A program can also carry its migrations inside its binary (`embed_migrations!`, feature
+//! `macros`) and apply them on a connection it already holds ([`Migrator::up_on`]); see
+//! [`MigrationSource`].
+//!
 //! Layers, each importing only those before it: [`migrate`] is the base (the migration model,
-//! reading migrations, statement splitting, the pure planner, history types, events, errors) and
-//! also holds the [`Migrator`]; [`backend`] one module per database; [`sandbox`] the wasmtime host
-//! for components; [`seed`] the seeder. The command line (clap, config files, output, import,
+//! migration sources, statement splitting, the pure planner, history types, events, errors);
+//! [`backend`] one module per database and the one migration protocol ([`backend::Unit`]);
+//! [`sandbox`] the wasmtime host for components; [`run`] (the [`Migrator`]) and [`seed`] (the
+//! [`Seeder`]) orchestrate the rest. The command line (clap, config files, output, import,
 //! backup, lint) is the `db-migrate-cli` crate on top.
 #![warn(missing_docs)]
 
@@ -32,5 +37,12 @@ pub mod seed;
 pub use migrate::error::{Error, Result};
 pub use run::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
+pub use backend::lent::ExistingConnection;
+pub use migrate::embedded::{DirectorySource, MemorySource, MigrationSource};
 pub use migrate::source::Migration;
+
+/// Compiles a migrations folder into the program: `embed_migrations!("migrations")` evaluates to
+/// a [`MemorySource`] for [`Migrator::with_source`]. See the `db-migrate-macros` crate.
+#[cfg(feature = "macros")]
+pub use db_migrate_macros::embed_migrations;
 pub use seed::{SeedOptions, Seeder};

@@ -11,6 +11,7 @@ mod cancel;
 pub mod documents;
 pub mod functions;
 pub mod guest;
+pub mod lent;
 pub mod mongo;
 pub mod mysql;
 pub mod postgres;

@@ -79,8 +79,9 @@ pub struct PgBackend {
     pending_begin: bool,
     /// The open guest session's deadline: its statements are stopped by the server then.
     deadline: Option<std::time::Instant>,
-    /// How to connect (the guest's login reuses it with the guest role's name).
-    opts: PgConnectOptions,
+    /// How to connect (the guest's login reuses it with the guest role's name); unknown for a
+    /// connection the application lent ([`PgBackend::from_connection`]).
+    opts: Option<PgConnectOptions>,
     /// Guest sessions entered and not yet left (seeds enter around their transaction, and the
     /// sandbox again around the guest).
     guest_depth: u32,
@@ -248,7 +249,7 @@ impl PgBackend {
             in_tx: false,
             pending_begin: false,
             deadline: None,
-            opts,
+            opts: Some(opts),
             guest_depth: 0,
             parked: None,
             guest_conns: HashMap::new(),
@@ -492,6 +493,49 @@ fn create_error(name: &str, e: sqlx::Error) -> Error {
     }
 }
 
+// Running on a connection the application lends (the library embedded in an application).
+impl PgBackend {
+    /// A backend over a connection the application already holds: nothing is opened and no
+    /// session setting is changed; [`PgBackend::into_connection`] gives the connection back.
+    /// Components whose grant needs a restricted login are refused (the options to log in with
+    /// are unknown).
+    pub fn from_connection(conn: PgConnection, table: &str) -> Self {
+        PgBackend {
+            conn,
+            sql: HistorySql::new(table),
+            lock_key: None,
+            table_lock: None,
+            cursors: HashMap::new(),
+            next_cursor: 0,
+            in_tx: false,
+            pending_begin: false,
+            deadline: None,
+            opts: None,
+            guest_depth: 0,
+            parked: None,
+            guest_conns: HashMap::new(),
+            guest_role: None,
+            history_print: None,
+            pid: None,
+        }
+    }
+
+    /// Ends the run and returns the connection: the run's lock is released, and the connection
+    /// is the one lent (a guest login that stood in for it is closed).
+    pub async fn into_connection(mut self) -> PgConnection {
+        if let Some(own) = self.parked.take() {
+            let guest = std::mem::replace(&mut self.conn, own);
+            let _ = guest.close().await;
+        }
+        for (_, c) in std::mem::take(&mut self.guest_conns) {
+            let _ = c.close().await;
+        }
+        self.drop_cursors().await;
+        self.unlock().await;
+        self.conn
+    }
+}
+
 impl super::Backend for PgBackend {
     async fn user_tables(&mut self) -> Result<usize> {
         let names: Vec<String> = sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()")
@@ -577,7 +621,7 @@ impl super::Backend for PgBackend {
         if self.pid.is_none() {
             self.pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut self.conn).await.ok();
         }
-        let _cancel = self.pid.map(|pid| crate::interrupt::on_request(super::cancel::Pg { opts: self.opts.clone(), pid }));
+        let _cancel = self.pid.zip(self.opts.clone()).map(|(pid, opts)| crate::interrupt::on_request(super::cancel::Pg { opts, pid }));
         for (done, stmt) in statements::split(script).iter().enumerate() {
             if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
                 return Err((done, e.into()));
@@ -822,7 +866,14 @@ impl PgBackend {
     /// keeps every guest statement away from. The run's advisory lock stays on the runner's own
     /// connection, parked meanwhile, where the guest cannot reach it.
     async fn restricted_session(&mut self, scope: &super::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
-        let database = self.opts.get_database().unwrap_or("postgres").to_string();
+        let Some(base) = self.opts.clone() else {
+            return Err(GuestSqlError::Denied(
+                "this component's grant is enforced by a login of a restricted role, and a connection lent by the application \
+                 does not say how to log in: run it with `Migrator::up` and a URL, or grant it the whole database"
+                    .into(),
+            ));
+        };
+        let database = base.get_database().unwrap_or("postgres").to_string();
         let role = scope.role_name(&database);
         let password = super::guest::random_password();
         let r = quote_ident(&role);
@@ -895,7 +946,7 @@ impl PgBackend {
         let guest = match self.guest_conns.remove(&role) {
             Some(c) => c,
             None => {
-                let opts = self.opts.clone().username(&role).password(&password).application_name("db-migrate guest");
+                let opts = base.clone().username(&role).password(&password).application_name("db-migrate guest");
                 let c = opts.connect().await.map_err(|e| GuestSqlError::Denied(format!(
                     "cannot log in as the restricted role `{role}` that enforces this component's grant: {} \
                      (the server's pg_hba.conf must let it connect like db-migrate's own user, with a password)",

@@ -212,6 +212,35 @@ impl SqliteBackend {
     }
 }
 
+// Running on a connection the application lends (the library embedded in an application).
+impl SqliteBackend {
+    /// A backend over a connection the application already holds: nothing is opened, and
+    /// [`SqliteBackend::into_connection`] gives the connection back.
+    pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
+        // No run-wide file lock: the application owns the connection and its file; each
+        // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
+        SqliteBackend { conn, file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }
+    }
+
+    /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
+    /// guest guard (authorizer, progress handler, temporary-database cap) is taken off it.
+    pub async fn into_connection(mut self) -> SqliteConnection {
+        self.drop_cursors().await;
+        if let Some(installed) = self.guard.take() {
+            // If the handle cannot be locked the connection is unusable anyway; the guard is then
+            // kept alive for the connection's life rather than left dangling under SQLite.
+            if super::sqlite_guard::uninstall(&mut self.conn).await.is_ok() {
+                drop(installed);
+            } else {
+                std::mem::forget(installed);
+            }
+            // SQLite clamps this to its own maximum: the default cap again.
+            let _ = self.conn.execute("PRAGMA temp.max_page_count = 4294967294").await;
+        }
+        self.conn
+    }
+}
+
 impl super::Backend for SqliteBackend {
     async fn user_tables(&mut self) -> Result<usize> {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")

@@ -294,6 +294,20 @@ pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<Instal
     Ok(Installed { guard })
 }
 
+/// Takes the guard off a connection that goes back to the application that lent it: after this
+/// returns, SQLite no longer calls into the guard, which may then be dropped.
+pub async fn uninstall(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut h = conn.lock_handle().await?;
+    let db = h.as_raw_handle().as_ptr();
+    // SAFETY: the handle is locked out from sqlx's worker for this call; clearing the callback
+    // needs no user data.
+    unsafe {
+        ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
+    }
+    h.remove_progress_handler();
+    Ok(())
+}
+
 /// Limits any one string or blob to `max` bytes (a guest session) or back to the default.
 pub async fn limit_length(conn: &mut sqlx::sqlite::SqliteConnection, max: Option<usize>) -> Result<(), sqlx::Error> {
     let mut h = conn.lock_handle().await?;

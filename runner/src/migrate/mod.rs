@@ -3,6 +3,7 @@
 //! (backends, sandbox, the migrator).
 
 pub mod commands;
+pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod extjson;

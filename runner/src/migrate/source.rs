@@ -1,4 +1,4 @@
-//! Finding migrations on disk and reading them into [`Migration`]s.
+//! Reading migration files — from a directory, or from memory through [`super::embedded`] — into [`Migration`]s.
 //!
 //! Three layouts are read side by side, so projects arriving from other tools work unchanged:
 //! - `VERSION_name.sql` with `-- migrate:up` / `-- migrate:down` markers (dbmate);
@@ -56,9 +56,11 @@ pub enum Body {
         /// How to revert it.
         down: Option<Script>,
     },
-    /// A component at [`Migration::path`]. Whether it is reversible or transactional is its own
-    /// answer (`metadata`), learnt only when it runs: read-only commands never compile it.
-    Component,
+    /// A WebAssembly component: read from [`Migration::path`] when it runs, or — for a migration
+    /// read from memory ([`super::embedded::MemorySource`]) — these bytes. Whether it is
+    /// reversible or transactional is its own answer (`metadata`), learnt only when it runs:
+    /// read-only commands never compile it.
+    Component(Option<FileBytes>),
     /// MongoDB commands; no `down` makes the migration irreversible.
     Commands {
         /// How to apply it.
@@ -66,6 +68,59 @@ pub enum Body {
         /// How to revert it.
         down: Option<CommandScript>,
     },
+}
+
+/// The bytes of a file held in memory (an embedded migration set): compiled into the program
+/// (`include_bytes!`) or shared. Cheap to clone; shown by length, not content.
+#[derive(Clone)]
+pub struct FileBytes(Held);
+
+#[derive(Clone)]
+enum Held {
+    Static(&'static [u8]),
+    Shared(std::sync::Arc<[u8]>),
+}
+
+impl FileBytes {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Held::Static(b) => b,
+            Held::Shared(b) => b,
+        }
+    }
+}
+
+impl From<&'static [u8]> for FileBytes {
+    fn from(bytes: &'static [u8]) -> Self {
+        FileBytes(Held::Static(bytes))
+    }
+}
+
+impl From<Vec<u8>> for FileBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        FileBytes(Held::Shared(bytes.into()))
+    }
+}
+
+impl From<std::sync::Arc<[u8]>> for FileBytes {
+    fn from(bytes: std::sync::Arc<[u8]>) -> Self {
+        FileBytes(Held::Shared(bytes))
+    }
+}
+
+impl PartialEq for FileBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for FileBytes {}
+
+impl fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileBytes({} bytes)", self.as_bytes().len())
+    }
 }
 
 impl fmt::Display for MigrationKind {
@@ -99,14 +154,15 @@ impl Script {
     }
 }
 
-/// A migration found in the migrations directory.
+/// A migration, read from the migrations directory or from memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     /// Version: the file name's leading digits, as a number.
     pub version: i64,
     /// Name: the file name after the version and `_`, without extension.
     pub name: String,
-    /// The file or folder the migration was read from.
+    /// The file or folder the migration was read from (for a migration read from memory, the
+    /// path it had in the embedded folder, e.g. `migrations/1_init.sql`).
     pub path: PathBuf,
     /// What runs.
     pub body: Body,
@@ -119,7 +175,7 @@ impl Migration {
     pub fn kind(&self) -> MigrationKind {
         match self.body {
             Body::Sql { .. } => MigrationKind::Sql,
-            Body::Component => MigrationKind::Component,
+            Body::Component(_) => MigrationKind::Component,
             Body::Commands { .. } => MigrationKind::Commands,
         }
     }
@@ -129,7 +185,7 @@ impl Migration {
         match &self.body {
             Body::Sql { down, .. } => down.is_some(),
             Body::Commands { down, .. } => down.is_some(),
-            Body::Component => true,
+            Body::Component(_) => true,
         }
     }
 
@@ -138,7 +194,7 @@ impl Migration {
         match (&self.body, direction) {
             (Body::Sql { up, .. }, Direction::Up) => Some(up),
             (Body::Sql { down, .. }, Direction::Down) => down.as_ref(),
-            (Body::Component | Body::Commands { .. }, _) => None,
+            (Body::Component(_) | Body::Commands { .. }, _) => None,
         }
     }
 
@@ -388,7 +444,7 @@ pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>),
 
 /// Reads one side of a pair (`.up.sql`/`.down.sql` or diesel's `up.sql`/`down.sql`). An optional
 /// first line `-- migrate:up transaction:false` (or sqlx's `-- no-transaction`) sets options.
-fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
+pub fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
     let first = text.lines().next().unwrap_or("");
     let mut transaction = true;
     if let Some((_, rest)) = marker(first) {
@@ -397,13 +453,6 @@ fn parse_plain(text: &str, path: &Path) -> Result<Script, SourceError> {
         transaction = false;
     }
     Ok(Script { sql: text.to_string(), path: path.to_path_buf(), first_line: 1, transaction })
-}
-
-/// Reads `path`, which is `rel` inside `dir`. Opening relative to the directory handle
-/// (`openat`) spares the kernel a walk of the whole path per file, which is most of what
-/// reading a thousand small migrations costs.
-fn read_text(dir: &Dir, rel: &Path, path: &Path) -> Result<String, SourceError> {
-    decode_sql(read_bytes(dir, rel, path)?, path)
 }
 
 /// Turns a SQL file's bytes into normalised text, refusing what no database reads as SQL: bytes
@@ -436,7 +485,9 @@ fn memchr_nul(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == 0)
 }
 
-/// Reads a whole file through the directory handle without asking its size first (a `statx`
+/// Reads `path`, which is `rel` inside `dir`: opening relative to the directory handle
+/// (`openat`) spares the kernel a walk of the whole path per file, which is most of what
+/// reading a thousand small migrations costs. Reads the whole file without asking its size first (a `statx`
 /// per file is measurable on large projects); migrations are small, so one read usually does.
 fn read_bytes(dir: &Dir, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError> {
     use std::io::Read;
@@ -598,7 +649,7 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
     let entries = std::fs::read_dir(dir).map_err(|e| SourceError::file(dir, format!("cannot read the migrations directory: {e}")))?;
 
     let mut problems = Vec::new();
-    let mut groups: BTreeMap<(i64, String), Vec<Found>> = BTreeMap::new();
+    let mut listed = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
@@ -622,7 +673,63 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
             Ok(t) => t.is_dir(),
             Err(_) => path.is_dir(),
         };
-        let Some((stem, found)) = kind_of(file_name, is_dir) else { continue };
+        listed.push(Entry { file_name: file_name.to_string(), path, is_dir });
+    }
+    collect(&DirFiles { handle: &handle, memo }, dir, listed, problems)
+}
+
+/// One entry at the top of a migrations folder, on disk or in memory.
+pub(crate) struct Entry {
+    /// Its name.
+    pub file_name: String,
+    /// The folder joined with the name.
+    pub path: PathBuf,
+    /// Whether it is a folder.
+    pub is_dir: bool,
+}
+
+/// How discovery reads the files of a migrations folder, wherever they are.
+pub(crate) trait Files: Sync {
+    /// The bytes of `path` (`rel` inside the folder).
+    fn read(&self, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError>;
+    /// Whether `rel` is a file.
+    fn is_file(&self, rel: &Path) -> bool;
+    /// A component's checksum, and its bytes when they are in memory.
+    fn component(&self, rel: &Path, path: &Path) -> Result<(String, Option<FileBytes>), SourceError>;
+}
+
+/// The files of a directory on disk, read through its handle.
+struct DirFiles<'a> {
+    handle: &'a Dir,
+    memo: &'a super::memo::ChecksumMemo,
+}
+
+impl Files for DirFiles<'_> {
+    fn read(&self, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError> {
+        read_bytes(self.handle, rel, path)
+    }
+
+    fn is_file(&self, rel: &Path) -> bool {
+        self.handle.is_file(rel)
+    }
+
+    fn component(&self, rel: &Path, path: &Path) -> Result<(String, Option<FileBytes>), SourceError> {
+        if let Some(checksum) = self.memo.get(path) {
+            return Ok((checksum, None));
+        }
+        let checksum = checksum_bytes(&read_bytes(self.handle, rel, path)?);
+        self.memo.put(path, &checksum);
+        Ok((checksum, None))
+    }
+}
+
+/// Groups the entries of the folder `dir` into migrations, reads them, and reports every
+/// problem at once (the `problems` found while listing included): shared by the directory and
+/// the in-memory sources, so both read a set of files the same way.
+pub(crate) fn collect(files: &impl Files, dir: &Path, entries: Vec<Entry>, mut problems: Vec<SourceError>) -> Result<Vec<Migration>, SourceError> {
+    let mut groups: BTreeMap<(i64, String), Vec<Found>> = BTreeMap::new();
+    for Entry { file_name, path, is_dir } in entries {
+        let Some((stem, found)) = kind_of(&file_name, is_dir) else { continue };
         match parse_stem(stem) {
             Some(Ok(key)) => groups.entry(key).or_default().push(found(path)),
             Some(Err(why)) => problems.push(SourceError::file(&path, format!("bad migration name: {why}"))),
@@ -632,7 +739,7 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
     }
 
     let mut migrations: Vec<Migration> = Vec::new();
-    for result in assemble_all(&handle, dir, memo, groups.into_iter().collect()) {
+    for result in assemble_all(files, dir, groups.into_iter().collect()) {
         match result {
             Ok(m) => migrations.push(m),
             Err(e) => problems.push(e),
@@ -647,21 +754,19 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
             ));
         }
     }
-    if problems.is_empty() {
-        Ok(migrations)
-    } else if problems.len() == 1 {
-        Err(problems.pop().unwrap())
-    } else {
-        Err(SourceError::Many(problems))
+    match problems.len() {
+        0 => Ok(migrations),
+        1 => Err(problems.remove(0)),
+        _ => Err(SourceError::Many(problems)),
     }
 }
 
 /// Reads and parses every group. Reading is bound by system calls, so large directories are
 /// split across a few threads; results keep their order.
-fn assemble_all(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
+fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
     if groups.len() < 64 || threads < 2 {
-        return groups.into_iter().map(|((v, n), f)| assemble(handle, dir, memo, v, n, f)).collect();
+        return groups.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect();
     }
     let chunk = groups.len().div_ceil(threads);
     let mut groups = groups;
@@ -673,13 +778,13 @@ fn assemble_all(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, grou
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(handle, dir, memo, v, n, f)).collect::<Vec<_>>()))
+            .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("reading migrations panicked")).collect()
     })
 }
 
-fn assemble(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
+fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
     let mut marked = None;
     let mut component = None;
     let mut commands = None;
@@ -706,16 +811,11 @@ fn assemble(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, version:
     }
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
     if let Some(p) = component {
-        if let Some(checksum) = memo.get(&p) {
-            return Ok(Migration { version, name, path: p, body: Body::Component, checksum });
-        }
-        let bytes = read_bytes(handle, &rel(&p), &p)?;
-        let checksum = checksum_bytes(&bytes);
-        memo.put(&p, &checksum);
-        return Ok(Migration { version, name, path: p, body: Body::Component, checksum });
+        let (checksum, bytes) = files.component(&rel(&p), &p)?;
+        return Ok(Migration { version, name, path: p, body: Body::Component(bytes), checksum });
     }
     // Paths are read relative to the migrations directory, through its handle.
-    let read = |p: &Path| read_text(handle, &rel(p), p);
+    let read = |p: &Path| decode_sql(files.read(&rel(p), p)?, p);
     if let Some(p) = commands {
         let text = read(&p)?;
         let (up, down) = super::commands::parse(&text, &p)?;
@@ -729,13 +829,13 @@ fn assemble(handle: &Dir, dir: &Path, memo: &super::memo::ChecksumMemo, version:
     } else if let Some(dir) = folder {
         let up_path = dir.join("up.sql");
         let down_path = dir.join("down.sql");
-        if !handle.is_file(rel(&up_path)) {
+        if !files.is_file(&rel(&up_path)) {
             return Err(SourceError::file(&dir, "migration folder has no `up.sql`"));
         }
         let ut = read(&up_path)?;
         let u = parse_plain(&ut, &up_path)?;
         let mut texts = vec![ut];
-        let d = if handle.is_file(rel(&down_path)) {
+        let d = if files.is_file(&rel(&down_path)) {
             let dt = read(&down_path)?;
             let d = parse_plain(&dt, &down_path)?;
             texts.push(dt);

@@ -20,6 +20,8 @@ use crate::migrate::history::{self, AppliedMigration};
 use crate::migrate::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use crate::migrate::source::{self, Migration};
 use crate::migrate::source::Body;
+use crate::migrate::embedded::{DirectorySource, MigrationSource};
+use crate::backend::lent::ExistingConnection;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
 use crate::sandbox::{GuestContext, Limits, Sandbox};
@@ -68,7 +70,7 @@ pub enum Resolution {
 
 /// Runs the migrations of one directory against one database.
 pub struct Migrator {
-    dir: PathBuf,
+    source: Arc<dyn MigrationSource>,
     url: String,
     base: Option<PathBuf>,
     table: String,
@@ -87,8 +89,14 @@ impl Migrator {
     /// (`sqlite:PATH`; relative paths are relative to the working directory unless
     /// [`Migrator::base_dir`] says otherwise).
     pub fn new(dir: impl Into<PathBuf>, url: impl Into<String>) -> Self {
+        Self::with_source(DirectorySource::new(dir), url)
+    }
+
+    /// A migrator for the migrations of `source` — a [`DirectorySource`], or the
+    /// [`crate::migrate::embedded::MemorySource`] that `embed_migrations!` builds — and the database at `url`.
+    pub fn with_source(source: impl MigrationSource + 'static, url: impl Into<String>) -> Self {
         Migrator {
-            dir: dir.into(),
+            source: Arc::new(source),
             url: url.into(),
             base: None,
             table: history::DEFAULT_TABLE.to_string(),
@@ -171,15 +179,15 @@ impl Migrator {
         self
     }
 
-    /// The migrations directory.
+    /// The migrations directory (for an embedded set, the folder it was embedded from).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.source.location()
     }
 
     /// Files in the migrations directory that are not read but look as if they were meant to be
     /// (`1_x.SQL`, `1_x.sql.txt`, a folder without a version…), each with what is expected.
     pub fn warnings(&self) -> Vec<source::NameWarning> {
-        source::name_warnings(&self.dir)
+        self.source.warnings()
     }
 
     /// Reads the migrations directory.
@@ -202,9 +210,9 @@ impl Migrator {
     /// thread while the database connection opens.
     async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
         let url = self.parsed_url()?;
-        let dir = self.dir.clone();
+        let src = self.source.clone();
         let cache = self.cache_dir.clone();
-        let files = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), false));
+        let files = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), false));
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
@@ -222,10 +230,10 @@ impl Migrator {
 
     async fn writable(&self) -> Result<(Vec<Migration>, AnyBackend)> {
         let url = self.parsed_url()?;
-        let dir = self.dir.clone();
+        let src = self.source.clone();
         // Read the files first: a broken migration directory must not create a database.
         let cache = self.cache_dir.clone();
-        let migrations = tokio::task::spawn_blocking(move || discover_in(&dir, cache.as_deref(), true))
+        let migrations = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), true))
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
         let mut b = backend::connect_writable(&url, &self.table).await?;
@@ -459,6 +467,21 @@ impl Migrator {
         b: AnyBackend,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
+        let (b, result) = self.run_steps(migrations, b, planner).await;
+        if let Some(b) = b {
+            b.close().await;
+        }
+        result
+    }
+
+    /// Plans with the history of `b` and runs the steps; returns `b` (always `Some`: the
+    /// sandbox gives back the backend it is lent) with the outcome.
+    async fn run_steps(
+        &mut self,
+        migrations: Vec<Migration>,
+        b: AnyBackend,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
+    ) -> (Option<AnyBackend>, Result<Report>) {
         // The backend is lent to the sandbox for each component migration and comes back.
         let mut slot = Some(b);
         let observer = self.observer.clone();
@@ -475,7 +498,7 @@ impl Migrator {
                 let mismatch = match m.body {
                     Body::Sql { .. } => b.is_documents(),
                     Body::Commands { .. } => !b.is_documents(),
-                    Body::Component => false,
+                    Body::Component(_) => false,
                 };
                 if mismatch {
                     return Err(Error::Config(format!(
@@ -499,7 +522,7 @@ impl Migrator {
                         let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
-                    Body::Component => {
+                    Body::Component(_) => {
                         if sandbox.is_none() {
                             sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table).seed_table(&self.seed_table));
                         }
@@ -546,10 +569,78 @@ impl Migrator {
             Ok::<Report, Error>(report)
         }
         .await;
-        if let Some(b) = slot {
-            b.close().await;
+        (slot, result)
+    }
+}
+
+// Running on a connection the application already holds (the library embedded in a program).
+impl Migrator {
+    /// Applies every pending migration on a connection the application already holds
+    /// (`sqlx::SqliteConnection` or `sqlx::PgConnection`, outside a transaction) instead of
+    /// connecting: the URL is not used. The connection comes back with the outcome, whatever
+    /// happened, with the run's lock released.
+    pub async fn up_on<C: ExistingConnection>(&mut self, conn: C) -> (C, Result<Report>) {
+        self.up_on_with(conn, UpOptions::default()).await
+    }
+
+    /// [`Migrator::up_on`], as `opts` says.
+    pub async fn up_on_with<C: ExistingConnection>(&mut self, conn: C, opts: UpOptions) -> (C, Result<Report>) {
+        let started = Instant::now();
+        let opts = self.up_opts(opts);
+        // Read the files first: a broken migration set must not touch the database.
+        let read = async {
+            history::validate_table_name(&self.table).map_err(Error::Config)?;
+            let src = self.source.clone();
+            let cache = self.cache_dir.clone();
+            let found = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), true))
+                .await
+                .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))?;
+            Ok::<_, Error>(found?)
+        };
+        let migrations = match read.await {
+            Ok(m) => m,
+            Err(e) => return (conn, Err(e)),
+        };
+        let mut b = conn.lend(&self.table);
+        let prepared = async {
+            b.lock(self.lock_timeout, self.lock_mode).await?;
+            b.ensure_history().await
         }
-        result
+        .await;
+        let (b, result) = match prepared {
+            Ok(()) => self.run_steps(migrations, b, |m, h| plan::plan_up(m, h, opts)).await,
+            Err(e) => (Some(b), Err(e)),
+        };
+        // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
+        let b = b.expect("the lent backend comes back");
+        let conn = match C::give_back(b).await {
+            Ok(c) => c,
+            Err(_) => unreachable!("the backend `lend` made is of the connection's own database"),
+        };
+        let result = result.map(|mut r| {
+            r.total_ms = started.elapsed().as_secs_f64() * 1e3;
+            r
+        });
+        (conn, result)
+    }
+
+    /// Applies every pending migration on a connection taken from the application's `pool`
+    /// (SQLite or PostgreSQL). The connection is detached from the pool for the run and closed
+    /// after it (the pool opens another when it needs one). An in-memory SQLite database lives
+    /// in one connection: migrate that connection with [`Migrator::up_on`] instead.
+    pub async fn up_on_pool<DB>(&mut self, pool: &sqlx::Pool<DB>) -> Result<Report>
+    where
+        DB: sqlx::Database,
+        DB::Connection: ExistingConnection,
+    {
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| Error::Connect(format!("cannot take a connection from the application's pool: {}", crate::migrate::error::DbError::from(e))))?
+            .detach();
+        let (conn, report) = self.up_on(conn).await;
+        let _ = sqlx::Connection::close(conn).await;
+        report
     }
 }
 
@@ -569,9 +660,9 @@ async fn record<'a>(b: &mut AnyBackend, migrations: impl Iterator<Item = &'a Mig
 
 /// Reads the migrations, taking components' checksums from the memo next to the compiled cache;
 /// `remember` writes new ones back (commands that change nothing only read it).
-fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
+fn discover_in(src: &dyn MigrationSource, cache: Option<&Path>, remember: bool) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
     let memo = crate::migrate::memo::ChecksumMemo::open(cache);
-    let found = source::discover_with(dir, &memo);
+    let found = src.migrations(&memo);
     if remember {
         memo.save();
     }
@@ -580,7 +671,7 @@ fn discover_in(dir: &Path, cache: Option<&Path>, remember: bool) -> std::result:
 
 impl Migrator {
     fn discover(&self) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
-        discover_in(&self.dir, self.cache_dir.as_deref(), false)
+        discover_in(&*self.source, self.cache_dir.as_deref(), false)
     }
 }
 

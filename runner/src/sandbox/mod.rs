@@ -240,14 +240,34 @@ impl Sandbox {
             return Ok((c, Origin::Cached));
         }
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read the component: {e}"))?;
-        check_header(&bytes)?;
-        let sha = crate::migrate::source::checksum_bytes(&bytes);
+        self.load_bytes(&bytes, expected_sha256)
+    }
+
+    /// Loads a migration's component: from its bytes when they are held in memory (an embedded
+    /// set), else from its file.
+    fn load_migration(&self, m: &Migration) -> std::result::Result<(Component, Origin), String> {
+        match &m.body {
+            crate::migrate::source::Body::Component(Some(bytes)) => {
+                if let Some(c) = self.cache.cached(&self.engine, &m.checksum) {
+                    return Ok((c, Origin::Cached));
+                }
+                self.load_bytes(bytes.as_bytes(), Some(&m.checksum))
+            }
+            _ => self.load(&m.path, Some(&m.checksum)),
+        }
+    }
+
+    /// Loads a component from its bytes (compiling it unless the cache has it), checking them
+    /// against `expected_sha256`.
+    pub fn load_bytes(&self, bytes: &[u8], expected_sha256: Option<&str>) -> std::result::Result<(Component, Origin), String> {
+        check_header(bytes)?;
+        let sha = crate::migrate::source::checksum_bytes(bytes);
         if let Some(expected) = expected_sha256 {
             if sha != expected {
                 return Err("the file changed while db-migrate was running; run again".into());
             }
         }
-        self.cache.load(&self.engine, &bytes, &sha).map_err(|e| format!("not a valid component: {e:#}"))
+        self.cache.load(&self.engine, bytes, &sha).map_err(|e| format!("not a valid component: {e:#}"))
     }
 
     /// Applies or reverts a component migration in its own store, with `db` lent to the guest
@@ -279,7 +299,7 @@ impl Sandbox {
             }
         }
         let loaded = Instant::now();
-        let component = match self.load(&m.path, Some(&m.checksum)) {
+        let component = match self.load_migration(m) {
             Ok((c, origin)) => {
                 if let Some(o) = &observer {
                     o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });
@@ -411,7 +431,7 @@ impl Sandbox {
             }
         }
         let loaded = Instant::now();
-        let component = match self.load(&m.path, Some(&m.checksum)) {
+        let component = match self.load_migration(m) {
             Ok((c, origin)) => {
                 if let Some(o) = &observer {
                     o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });

@@ -34,7 +34,7 @@ impl SeedSource {
                 up: Script { sql: sql.clone(), path: self.path.clone(), first_line: 1, transaction: true },
                 down: None,
             },
-            None => Body::Component,
+            None => Body::Component(None),
         };
         Migration { version: 0, name: self.name.clone(), path: self.path.clone(), body, checksum: self.checksum.clone() }
     }

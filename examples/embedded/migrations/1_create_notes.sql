@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+
+-- migrate:down
+DROP TABLE notes;

@@ -1,0 +1,1 @@
+INSERT INTO notes (id, body, tag) VALUES (1, 'migrated at start-up', 'welcome');
