@@ -9,6 +9,7 @@
 
 mod cancel;
 pub mod functions;
+pub mod galera;
 pub mod guest;
 pub mod mongo;
 pub mod mysql;
