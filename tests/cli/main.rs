@@ -8,6 +8,7 @@ mod components;
 mod errors;
 mod faults;
 mod formats;
+mod galera;
 mod hostile;
 mod hostile_sql;
 mod library;
