@@ -85,6 +85,7 @@ wait_for() { # wait_for SECONDS CONDITION...
     done
 }
 
+up_or_dead() { up "$1" || ! alive "$1"; }
 synced() { up "$1" && [ "$(state "$1")" = Synced ]; }
 all_synced() { for n in "${nodes[@]}"; do synced "$n" && [ "$(size "$n")" = 3 ] || return 1; done; }
 
@@ -116,7 +117,9 @@ start() {
     fi
     for n in "${nodes[@]}"; do
         up "$n" && continue
-        alive "$n" && { wait_for 60 up "$n" || fail "node $n runs but does not answer"; continue; }
+        # A node still starting (or still dying after kill -9): wait until it answers or is gone.
+        alive "$n" && { wait_for 60 up_or_dead "$n" || fail "node $n runs but does not answer"; }
+        up "$n" && continue
         write_config "$n"
         rm -f "$(dir "$n")/mysqld.sock" "$(dir "$n")/mysqld.pid"
         launch "$n"
