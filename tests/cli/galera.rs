@@ -247,3 +247,33 @@ fn a_node_killed_mid_migration_keeps_the_history_true_and_a_rerun_elsewhere_fini
     drop(_restart);
     assert_eq!(db.history(0), h2, "the restarted node has the same history");
 }
+
+#[test]
+fn a_migration_aborted_by_a_conflicting_write_on_another_node_is_reported_not_retried() {
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = ClusterDb::new();
+    let p = Project::new();
+    p.write("migrations/0001_counter.sql", "-- migrate:up\nCREATE TABLE counter (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO counter VALUES (1, 0);\n");
+    p.write("migrations/0002_bump.sql", "-- migrate:up\nUPDATE counter SET n = n + 1 WHERE id = 1;\nSELECT SLEEP(5);\n");
+    p.ok(&["up", "--to", "1", "--database-url", &db.url(0)]);
+    let runner = spawn(&p, &db.url(0), &[]);
+    wait_until("migration 2 to sleep on node 1", Duration::from_secs(30), || {
+        let out = mariadb(&db.nodes[0], None, "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(5)%'");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    });
+    // An application writes the same row through node 2: Galera aborts the migration's transaction.
+    db.query(1, "UPDATE counter SET n = 100 WHERE id = 1");
+    let out = runner.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Deadlock") && err.contains("code 40001"), "Galera's refusal is shown: {err}");
+    assert!(err.contains("nothing of this migration was kept") || err.contains("nothing of it was kept"), "{err}");
+    // True on every node: the application's write stands, no history row, nothing re-run.
+    for node in 0..3 {
+        assert_eq!(db.query(node, "SELECT n FROM counter"), ["100"], "node {}", node + 1);
+        assert_eq!(db.query(node, "SELECT version, status FROM db_migrate_history"), ["1|applied"], "node {}", node + 1);
+    }
+    // Run again (through another node), it applies once.
+    p.ok(&["up", "--database-url", &db.url(2)]);
+    assert_eq!(db.query(1, "SELECT n FROM counter"), ["101"]);
+}
