@@ -277,3 +277,29 @@ fn a_migration_aborted_by_a_conflicting_write_on_another_node_is_reported_not_re
     p.ok(&["up", "--database-url", &db.url(2)]);
     assert_eq!(db.query(1, "SELECT n FROM counter"), ["101"]);
 }
+
+#[test]
+fn a_killed_runners_lock_is_taken_over_by_a_runner_on_the_same_node() {
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = ClusterDb::new();
+    let p = Project::new();
+    p.write("migrations/0001_counter.sql", "-- migrate:up\nCREATE TABLE counter (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO counter VALUES (1, 0);\n");
+    p.write("migrations/0002_slow.sql", "-- migrate:up\nUPDATE counter SET n = n + 1 WHERE id = 1;\nSELECT SLEEP(3);\n");
+    p.ok(&["up", "--to", "1", "--database-url", &db.url(0)]);
+    let mut a = spawn(&p, &db.url(0), &[]);
+    wait_until("migration 2 to sleep on node 1", Duration::from_secs(30), || {
+        let out = mariadb(&db.nodes[0], None, "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(3)%'");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    // Its lock row stays (a lock row outlives its runner), but its connection on node 1 closes.
+    assert_eq!(db.query(1, "SELECT COUNT(*) FROM db_migrate_history_lock"), ["1"]);
+    let t = Instant::now();
+    let (code, out, err) = p.run(&["up", "--lock-timeout", "20", "--database-url", &db.url(0)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("took over the migration lock"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(15), "taken over once the connection closed, not after the lock's expiry: {:?}", t.elapsed());
+    assert_eq!(db.query(2, "SELECT n FROM counter"), ["1"], "the killed run's transaction was rolled back, the rerun applied it once");
+    assert_eq!(db.query(2, "SELECT version, status FROM db_migrate_history"), ["1|applied", "2|applied"]);
+}
