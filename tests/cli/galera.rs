@@ -303,3 +303,25 @@ fn a_killed_runners_lock_is_taken_over_by_a_runner_on_the_same_node() {
     assert_eq!(db.query(2, "SELECT n FROM counter"), ["1"], "the killed run's transaction was rolled back, the rerun applied it once");
     assert_eq!(db.query(2, "SELECT version, status FROM db_migrate_history"), ["1|applied", "2|applied"]);
 }
+
+#[test]
+fn a_run_whose_lock_row_was_taken_stops_before_its_next_migration() {
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = ClusterDb::new();
+    let p = Project::new();
+    p.write("migrations/0001_slow.sql", "-- migrate:up\nCREATE TABLE one (id INT PRIMARY KEY);\nSELECT SLEEP(3);\n");
+    p.write("migrations/0002_two.sql", "-- migrate:up\nCREATE TABLE two (id INT PRIMARY KEY);\n");
+    let runner = spawn(&p, &db.url(0), &[]);
+    wait_until("migration 1 to start", Duration::from_secs(30), || {
+        mariadb(&db.nodes[1], Some(&db.name), "SELECT 1 FROM db_migrate_history_lock").status.success()
+            && db.query(1, "SELECT COUNT(*) FROM db_migrate_history_lock") == ["1"]
+    });
+    // Someone deletes the lock row on another node (as the time-out message allows).
+    db.query(1, "DELETE FROM db_migrate_history_lock");
+    let out = runner.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lost the migration lock"), "{err}");
+    assert_eq!(db.query(2, "SELECT version, status FROM db_migrate_history"), ["1|applied"], "1 finished, 2 never started");
+    assert_eq!(db.query(2, "SHOW TABLES LIKE 'two'"), Vec::<String>::new());
+}

@@ -28,6 +28,8 @@ pub struct Galera {
     pub node: String,
     /// The connection's id on that node.
     pub connection: u64,
+    /// The lock row was found gone or taken over when renewing it: the run must stop.
+    pub lost: bool,
 }
 
 /// Certification conflicts retried so far by this process (printed with each retry).
@@ -57,23 +59,29 @@ pub async fn detect(conn: &mut MySqlConnection) -> Option<Galera> {
     // Reads wait until this node applied everything the cluster committed before them.
     let _ = conn.execute("SET SESSION wsrep_sync_wait = 1").await;
     Some(Galera {
+        lost: false,
         node: status.map(|s| s.1).unwrap_or_default(),
         connection,
     })
 }
 
-/// Whether Galera asks for the transaction to be retried: a certification conflict or an abort
-/// by a replicated write (1213 / 40001), or a lock wait that timed out behind one (1205).
-pub fn retryable(e: &sqlx::Error) -> bool {
+fn error_number(e: &sqlx::Error) -> Option<u16> {
     match e {
-        sqlx::Error::Database(d) => {
-            let n = d
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .map(|m| m.number());
-            matches!(n, Some(1213 | 1205)) || d.code().as_deref() == Some("40001")
-        }
-        _ => false,
+        sqlx::Error::Database(d) => d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|m| m.number()),
+        _ => None,
     }
+}
+
+/// Whether the transaction failed certification or was aborted by a replicated write: Galera
+/// reports both as a deadlock (1213, SQLSTATE 40001) and rolls the whole transaction back.
+pub fn certification_failure(e: &sqlx::Error) -> bool {
+    error_number(e) == Some(1213) || matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("40001"))
+}
+
+/// Whether Galera asks for the statement to be retried: a certification failure, or a lock wait
+/// that timed out behind a replicated write (1205).
+pub fn retryable(e: &sqlx::Error) -> bool {
+    certification_failure(e) || error_number(e) == Some(1205)
 }
 
 /// Counts and reports one retry of `what`, then waits a little (longer each time, with jitter so
@@ -295,26 +303,41 @@ async fn take_over_stale(conn: &mut MySqlConnection, table: &str) -> bool {
 }
 
 /// Extends the lock row (and commits when autocommit is off), retrying conflicts.
-pub async fn heartbeat(conn: &mut MySqlConnection, table: &str, owner: &str, manual_commit: bool) {
+/// Returns false when the row is no longer this run's (taken over after its node was judged
+/// gone): the run must stop before its next migration.
+pub async fn heartbeat(conn: &mut MySqlConnection, table: &str, owner: &str, manual_commit: bool) -> bool {
     let q = format!(
         "UPDATE {table} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?"
     );
     let ttl = super::TABLE_LOCK_TTL.as_secs() as i64;
-    let _ = retry(conn, "renewing the migration lock", |c| {
+    let renewed = retry(conn, "renewing the migration lock", |c| {
         let (q, owner) = (q.clone(), owner.to_string());
         Box::pin(async move {
-            sqlx::query(AssertSqlSafe(q))
+            let n = sqlx::query(AssertSqlSafe(q))
                 .bind(ttl)
                 .bind(owner)
                 .execute(&mut *c)
-                .await?;
+                .await?
+                .rows_affected();
             if manual_commit {
                 c.execute("COMMIT").await?;
             }
-            Ok(())
+            Ok(n)
         })
     })
     .await;
+    // A failed renewal (connection trouble) is judged by the next statement; only a row that is
+    // certainly not ours any more stops the run.
+    !matches!(renewed, Ok(0))
+}
+
+/// The error of a run whose lock row was taken over.
+pub fn lost(history: &str, table: &str) -> Error {
+    Error::Locked(format!(
+        "this run lost the migration lock of {history} on the Galera cluster: its row in {table} was taken over \
+         (this node was judged gone from the cluster, or the lock expired); it stopped before the next migration. \
+         Run `db-migrate status` and `up` again"
+    ))
 }
 
 /// Deletes the lock row, retrying conflicts (a row left behind would block every other runner
@@ -379,6 +402,7 @@ mod tests {
     #[test]
     fn owner_names_node_and_connection() {
         let g = Galera {
+            lost: false,
             node: "0606501d-ee06-11f1-a95f-5e72df86bcf8".into(),
             connection: 42,
         };

@@ -359,6 +359,10 @@ impl super::Backend for MySqlBackend {
         // stays one transaction with its history row, all or nothing.
         // (Switched once per run: the run holds the migration lock, so nothing else writes the
         // history meanwhile, and each migration ends in its own COMMIT or ROLLBACK.)
+        // Galera hook: a run whose lock row was taken over stops here.
+        if self.galera.as_ref().is_some_and(|g| g.lost) {
+            return Err(super::galera::lost(&self.table, &self.lock_table_name()));
+        }
         if !self.manual_commit {
             self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start the migration", e))?;
             self.manual_commit = true;
@@ -418,7 +422,7 @@ impl super::Backend for MySqlBackend {
         };
         // Galera hook: a refused COMMIT rolled back the migration's last transaction; say what stayed.
         if let (Some(_), Err(e)) = (&self.galera, &r) {
-            if super::galera::retryable(e) {
+            if super::galera::certification_failure(e) {
                 let q = format!("SELECT status FROM {} WHERE version = ?", self.t());
                 let status = sqlx::query_scalar::<_, String>(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await;
                 let dirty = status.ok().map(|s| s.as_deref() == Some("dirty"));
@@ -504,7 +508,11 @@ impl super::Backend for MySqlBackend {
         // Galera hook: renewals retry certification conflicts.
         if let (Some(_), Some(owner)) = (&self.galera, self.table_lock.clone()) {
             let t = self.lock_table_name();
-            return super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
+            let held = super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
+            if let Some(g) = self.galera.as_mut() {
+                g.lost |= !held;
+            }
+            return;
         }
         if let Some(owner) = self.table_lock.clone() {
             let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
