@@ -325,3 +325,17 @@ fn a_run_whose_lock_row_was_taken_stops_before_its_next_migration() {
     assert_eq!(db.query(2, "SELECT version, status FROM db_migrate_history"), ["1|applied"], "1 finished, 2 never started");
     assert_eq!(db.query(2, "SHOW TABLES LIKE 'two'"), Vec::<String>::new());
 }
+
+#[test]
+fn reset_on_galera_keeps_the_lock_table_it_holds_its_lock_in() {
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = ClusterDb::new();
+    let p = Project::new();
+    forty(&p);
+    p.ok(&["up", "--database-url", &db.url(0)]);
+    // Default lock mode: on Galera the lock row is used all the same, and reset must not drop it.
+    let out = p.ok(&["reset", "--yes", "--database-url", &db.url(1)]);
+    assert!(out.contains("dropped 33 object(s)"), "32 tables and the history, not the lock table: {out}");
+    assert_eq!(db.query(2, "SELECT COUNT(*), SUM(status = 'applied') FROM db_migrate_history"), ["40|40"]);
+    assert_eq!(db.query(2, "SELECT COUNT(*) FROM db_migrate_history_lock"), ["0"], "released at the end");
+}
