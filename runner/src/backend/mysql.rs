@@ -353,16 +353,16 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn begin(&mut self, m: &Migration, direction: Direction, _transactional: bool) -> Result<()> {
+        // Galera hook: a run whose lock row was taken over stops here.
+        if self.galera.as_ref().is_some_and(|g| g.lost) {
+            return Err(super::galera::lost(&self.table, &self.lock_table_name()));
+        }
         // DDL commits implicitly, so the history row goes in first as `dirty`, with autocommit
         // off for the migration: the first DDL statement commits the dirty row together with
         // itself (a crash after it leaves a visible dirty row), and a migration of DML only
         // stays one transaction with its history row, all or nothing.
         // (Switched once per run: the run holds the migration lock, so nothing else writes the
         // history meanwhile, and each migration ends in its own COMMIT or ROLLBACK.)
-        // Galera hook: a run whose lock row was taken over stops here.
-        if self.galera.as_ref().is_some_and(|g| g.lost) {
-            return Err(super::galera::lost(&self.table, &self.lock_table_name()));
-        }
         if !self.manual_commit {
             self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start the migration", e))?;
             self.manual_commit = true;
