@@ -158,14 +158,15 @@ pub async fn lock(
     history: &str,
     timeout: Duration,
 ) -> Result<String> {
-    let bare = table
-        .rsplit('.')
-        .next()
-        .unwrap_or(table)
-        .trim_matches('`')
-        .to_string();
-    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?")
-        .bind(&bare)
+    let (schema, bare) = match table.split_once("`.`") {
+        Some((s, t)) => (Some(s.trim_matches('`').to_string()), t.trim_matches('`').to_string()),
+        None => (None, table.trim_matches('`').to_string()),
+    };
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+    )
+    .bind(schema)
+    .bind(&bare)
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| db_err(format!("cannot take the migration lock ({history})"), e))?;
@@ -212,7 +213,9 @@ pub async fn lock(
                 attempt += 1;
                 let _ = conn.execute("ROLLBACK").await;
                 back_off("taking the migration lock", attempt).await;
-                continue;
+                if started.elapsed() < timeout {
+                    continue;
+                }
             }
             Err(e) => return Err(db_err(format!("cannot take the table lock ({history})"), e)),
         }
