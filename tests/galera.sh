@@ -85,6 +85,7 @@ wait_for() { # wait_for SECONDS CONDITION...
     done
 }
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$(sql_port "$1")") 2>/dev/null; }
 up_or_dead() { up "$1" || ! alive "$1"; }
 synced() { up "$1" && [ "$(state "$1")" = Synced ]; }
 all_synced() { for n in "${nodes[@]}"; do synced "$n" && [ "$(size "$n")" = 3 ] || return 1; done; }
@@ -106,6 +107,9 @@ start() {
     if [ ${#running[@]} -eq 0 ]; then
         # No node answers: start a fresh cluster (test data only). Stray processes first.
         for n in "${nodes[@]}"; do alive "$n" && kill -9 "$(pid_of "$n")" 2>/dev/null || true; done
+        for n in "${nodes[@]}"; do
+            port_free "$n" || fail "port $(sql_port "$n") is in use by another server (another checkout's cluster? stop it with that checkout's tests/galera.sh stop)"
+        done
         rm -rf "$base"
         for n in "${nodes[@]}"; do write_config "$n"; done
         # One system database, made on node 1; nodes 2 and 3 receive it by state transfer.
@@ -120,6 +124,7 @@ start() {
         # A node still starting (or still dying after kill -9): wait until it answers or is gone.
         alive "$n" && { wait_for 60 up_or_dead "$n" || fail "node $n runs but does not answer"; }
         up "$n" && continue
+        port_free "$n" || fail "port $(sql_port "$n") is in use by another server (another checkout's cluster? stop it with that checkout's tests/galera.sh stop)"
         write_config "$n"
         rm -f "$(dir "$n")/mysqld.sock" "$(dir "$n")/mysqld.pid"
         launch "$n"
