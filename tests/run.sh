@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the sqlite3 CLI for the benchmark floor, the
 # wasm32-wasip2 Rust target, componentize-py, componentize-js, clang/wasi-libc and wit-bindgen for
-# guests, a MongoDB-wire server from PyPI), then runs unit and end-to-end tests (guests are built from
-# source by `db-migrate build`), the quickstart example, and smoke runs of the benchmark scripts
-# (their figures are not asserted).
+# guests, a MongoDB-wire server from PyPI, galera-4 and rsync for a 3-node Galera cluster), then
+# runs unit and end-to-end tests (guests are built from source by `db-migrate build`), the
+# quickstart example, and smoke runs of the benchmark scripts (their figures are not asserted).
 # CI (.ci/run) calls exactly this.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +18,9 @@ command -v clang >/dev/null || need_apt+=(clang)
 command -v wasm-ld >/dev/null || need_apt+=(lld)
 [ -f /usr/include/wasm32-wasi/stdlib.h ] || need_apt+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
+# The Galera tests' 3-node cluster (tests/galera.sh): the Galera provider, and rsync for state transfer.
+[ -f /usr/lib/galera/libgalera_smm.so ] || need_apt+=(galera-4)
+command -v rsync >/dev/null || need_apt+=(rsync)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -62,6 +65,12 @@ if ! mongo_up; then
     for _ in $(seq 1 60); do mongo_up && break; sleep 0.5; done
 fi
 mongo_up || { echo "the MongoDB-wire server is not reachable at 127.0.0.1:27017 (log: target/mongo.log): the MongoDB tests need it" >&2; exit 1; }
+
+# MariaDB Galera: a 3-node cluster on loopback under target/galera (ports 4406-4408), for
+# tests/cli/galera.rs. Idempotent: a running cluster is kept, a dead node restarted.
+echo "==> starting the 3-node Galera test cluster"
+DBM_GALERA_URLS="$(bash tests/galera.sh start | paste -sd, -)" || { echo "the Galera test cluster did not start (tests/galera.sh start): the Galera tests need it" >&2; exit 1; }
+export DBM_GALERA_URLS
 
 # Guests in Python, JavaScript and C: componentize-py (PyPI) and componentize-js (npm), kept in
 # target/guest-tools, and wit-bindgen (crates.io), all put on PATH for `db-migrate build`.

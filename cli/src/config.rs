@@ -580,7 +580,7 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 
 # How runs lock each other out on PostgreSQL/MySQL: "session" (the server's own lock) or "table"
 # (a lock row with an expiry; for PgBouncer transaction pooling). --lock-mode overrides.
-# MongoDB always uses a lock document with an expiry.
+# MongoDB always uses a lock document with an expiry, a MariaDB Galera cluster a lock row.
 # lock_mode = "session"
 
 # Arguments component migrations read (`--arg key=value` adds and overrides), and the seed of

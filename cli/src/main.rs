@@ -97,7 +97,8 @@ pub struct DbArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     lock_timeout: Option<std::time::Duration>,
     /// How runs lock each other out: `session` (the server's own lock; default) or `table` (a
-    /// lock row with an expiry, for PgBouncer transaction pooling and similar).
+    /// lock row with an expiry, for PgBouncer transaction pooling and similar). On a MariaDB
+    /// Galera cluster the lock row is always used: `GET_LOCK` holds on one node only.
     #[arg(long, value_name = "MODE", value_enum)]
     lock_mode: Option<CliLockMode>,
     /// Wait until the database accepts connections (default 60 s), e.g. while a container starts.

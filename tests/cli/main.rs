@@ -9,6 +9,7 @@ mod conformance;
 mod errors;
 mod faults;
 mod formats;
+mod galera;
 mod hostile;
 mod hostile_sql;
 mod library;

@@ -10,6 +10,7 @@
 mod cancel;
 pub mod documents;
 pub mod functions;
+pub mod galera;
 pub mod guest;
 pub mod lent;
 pub mod mongo;

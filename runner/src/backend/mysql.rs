@@ -54,6 +54,8 @@ pub struct MySqlBackend {
     history_print: Option<String>,
     /// The runner's own connection id, asked once, for cancelling a statement on Ctrl-C.
     connection_id: Option<u64>,
+    /// Galera hook: set when the server is a Galera cluster node (see `galera.rs`).
+    galera: Option<super::galera::Galera>,
 }
 
 fn quote_one(name: &str) -> String {
@@ -80,7 +82,9 @@ impl MySqlBackend {
             _ => 2,
         };
         objects.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.1.cmp(&b.1)));
-        let keep = keep.map(|k| k.rsplit('.').next().unwrap_or(k).to_string());
+        // Galera hook: the run's lock row lives in `<history>_lock` whatever the lock mode.
+        let galera_lock = self.galera.is_some().then(|| format!("{}_lock", self.table.rsplit('.').next().unwrap_or(&self.table)));
+        let keep = keep.map(|k| k.rsplit('.').next().unwrap_or(k).to_string()).or(galera_lock);
         let _ = self.conn.execute("SET FOREIGN_KEY_CHECKS = 0").await;
         let mut dropped = Vec::new();
         let mut failed = None;
@@ -209,6 +213,7 @@ impl MySqlBackend {
         super::disable_nagle();
         let mut conn = conn;
         let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.unwrap_or_default();
+        let galera = super::galera::detect(&mut conn).await; // Galera hook
         Ok(Some(MySqlBackend {
             conn,
             table: table.to_string(),
@@ -227,6 +232,7 @@ impl MySqlBackend {
             saved_sql_mode: None,
             history_print: None,
             connection_id: None,
+            galera,
         }))
     }
 
@@ -332,11 +338,25 @@ impl super::Backend for MySqlBackend {
              execution_ms BIGINT NOT NULL DEFAULT 0)",
             self.t()
         );
-        self.conn.execute(AssertSqlSafe(q)).await.map_err(|e| self.db_err("cannot create the history table", e))?;
-        Ok(())
+        let r = match self.galera {
+            // Galera hook: DDL under total order isolation may be asked to retry; this one is idempotent.
+            Some(_) => {
+                super::galera::retry(&mut self.conn, "creating the history table", |c| {
+                    let q = q.clone();
+                    Box::pin(async move { c.execute(AssertSqlSafe(q)).await.map(drop) })
+                })
+                .await
+            }
+            None => self.conn.execute(AssertSqlSafe(q)).await.map(drop),
+        };
+        r.map_err(|e| self.db_err("cannot create the history table", e))
     }
 
     async fn begin(&mut self, m: &Migration, direction: Direction, _transactional: bool) -> Result<()> {
+        // Galera hook: a run whose lock row was taken over stops here.
+        if self.galera.as_ref().is_some_and(|g| g.lost) {
+            return Err(super::galera::lost(&self.table, &self.lock_table_name()));
+        }
         // DDL commits implicitly, so the history row goes in first as `dirty`, with autocommit
         // off for the migration: the first DDL statement commits the dirty row together with
         // itself (a crash after it leaves a visible dirty row), and a migration of DML only
@@ -400,6 +420,15 @@ impl super::Backend for MySqlBackend {
                 Err(e)
             }
         };
+        // Galera hook: a refused COMMIT rolled back the migration's last transaction; say what stayed.
+        if let (Some(_), Err(e)) = (&self.galera, &r) {
+            if super::galera::certification_failure(e) {
+                let q = format!("SELECT status FROM {} WHERE version = ?", self.t());
+                let status = sqlx::query_scalar::<_, String>(AssertSqlSafe(q)).bind(m.version).fetch_optional(&mut self.conn).await;
+                let dirty = status.ok().map(|s| s.as_deref() == Some("dirty"));
+                return Err(super::galera::commit_refused(m.version, dirty, r.unwrap_err()));
+            }
+        }
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
@@ -414,6 +443,10 @@ impl super::Backend for MySqlBackend {
             Ok(s) => s,
             Err(_) => return Kept::Unknown,
         };
+        // Galera hook: a node cut off from the primary component cannot tell what the cluster kept.
+        if self.galera.is_some() && !super::galera::primary(&mut self.conn).await {
+            return Kept::Unknown;
+        }
         let dirty = match direction {
             Direction::Up => status.is_some(),
             Direction::Down => status.as_deref() == Some("dirty"),
@@ -440,6 +473,12 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {
+        // Galera hook: GET_LOCK is local to a node, so a Galera run always takes the lock row.
+        if let Some(g) = self.galera.clone() {
+            let (t, history) = (self.lock_table_name(), self.table.clone());
+            self.table_lock = Some(super::galera::lock(&mut self.conn, &g, &t, &history, timeout).await?);
+            return Ok(());
+        }
         if mode == super::LockMode::Table {
             return self.lock_table(timeout).await;
         }
@@ -466,6 +505,15 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn heartbeat(&mut self) {
+        // Galera hook: renewals retry certification conflicts.
+        if let (Some(_), Some(owner)) = (&self.galera, self.table_lock.clone()) {
+            let t = self.lock_table_name();
+            let held = super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
+            if let Some(g) = self.galera.as_mut() {
+                g.lost |= !held;
+            }
+            return;
+        }
         if let Some(owner) = self.table_lock.clone() {
             let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
             let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
@@ -478,6 +526,11 @@ impl super::Backend for MySqlBackend {
     async fn unlock(&mut self) {
         if std::mem::take(&mut self.manual_commit) {
             let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+        }
+        // Galera hook: the release retries certification conflicts.
+        if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {
+            let t = self.lock_table_name();
+            super::galera::unlock(&mut self.conn, &t, &owner).await;
         }
         if let Some(owner) = self.table_lock.take() {
             let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());

@@ -367,7 +367,7 @@ fn aftermath(migration: &MigrationRef, kept: Kept) -> String {
         ),
         Kept::Nothing => "\nnothing of this migration was kept: its changes and its history row were rolled back".to_string(),
         Kept::Unknown => format!(
-            "\nthe connection was lost before db-migrate could roll back or read the history back, so what was kept is unknown: \
+            "\nthe connection was lost (or its Galera node left the cluster) before db-migrate could roll back or read the history back, so what was kept is unknown: \
              statements that commit implicitly (DDL on MySQL/MariaDB, anything outside a transaction) may have been applied and \
              the history row of {v} may be dirty. Run `db-migrate status` once the database is back: if {v} shows `dirty`, \
              check the schema and run `db-migrate repair --mark-applied {v}` or `--mark-reverted {v}`"
