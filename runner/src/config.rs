@@ -43,6 +43,9 @@ pub struct ConfigFile {
     /// `[limits]`: what component migrations may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[lint]`: what `lint` assumes about the target server (read by `cli/lint.rs`).
+    #[serde(default)]
+    pub lint: crate::lint::LintConfig,
     /// `[components.NAME]`: grants, limits, pins and data folders per component.
     #[serde(default)]
     pub components: BTreeMap<String, ComponentConfig>,

@@ -119,6 +119,15 @@ impl LintOptions {
     }
 }
 
+/// The `[lint]` table of `db-migrate.toml`, checked for unknown keys when the config loads;
+/// values are validated where they are used (`cli::lint::options`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// The PostgreSQL major version the migrations target.
+    pub postgres_version: Option<toml::Value>,
+}
+
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
