@@ -1,5 +1,6 @@
 //! Locks: statements that hold a lock long enough to stall traffic, or that cannot run where the
-//! migration puts them (DM001–DM003, DM016–DM020, DM026, DM036, DM039, DM041).
+//! migration puts them (DM001–DM003, DM016–DM020, DM026, DM036, DM039, DM041). Transaction
+//! control (`BEGIN`, `COMMIT`) in a transactional migration is refused when migrations load.
 
 use sqlparser::ast::{FromTable, Statement, TableFactor};
 
@@ -56,12 +57,11 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
         }
         return c.pg();
     }
-    let tx_word = matches!(c.words[0], "BEGIN" | "COMMIT" | "ROLLBACK" | "END") || c.starts(&["START", "TRANSACTION"]);
-    // PostgreSQL's `BEGIN … END` only opens a transaction on its own; `ROLLBACK TO SAVEPOINT` is
-    // fine inside one.
-    if c.transaction && tx_word && !c.starts(&["ROLLBACK", "TO"]) {
-        out.push("DM039", format!("{} in a transactional migration", c.words[0]));
-        return true;
+    if c.starts(&["ALTER", "TABLE"]) && c.upper.contains(" DETACH PARTITION ") {
+        if !concurrently && !c.has_word("FINALIZE") {
+            out.push("DM039", format!("ALTER TABLE {} DETACH PARTITION", c.words.get(2).copied().unwrap_or_default()));
+        }
+        return c.pg();
     }
     false
 }
