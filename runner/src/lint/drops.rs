@@ -8,10 +8,10 @@ use super::{Ctx, Out};
 /// `DROP DATABASE`/`SCHEMA` and `DROP … CASCADE` need no parse.
 pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
     if c.starts(&["DROP", "DATABASE"]) || c.starts(&["DROP", "SCHEMA"]) {
-        out.push("DM032", c.words.iter().take(3).copied().collect::<Vec<_>>().join(" "));
+        out.push("DM032", c.phrase(0, 3));
     }
     if c.pg() && c.starts(&["DROP"]) && c.has_word("CASCADE") {
-        out.push("DM027", format!("DROP {} … CASCADE", c.words.get(1).copied().unwrap_or_default()));
+        out.push("DM027", format!("DROP {} … CASCADE", c.name(1)));
     }
     false
 }

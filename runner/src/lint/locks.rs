@@ -14,7 +14,7 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
         if concurrently {
             out.push("DM003", "CONCURRENTLY in a transactional migration");
         } else if c.starts(&["VACUUM"]) || c.starts(&["CREATE", "DATABASE"]) || c.starts(&["DROP", "DATABASE"]) || c.starts(&["ALTER", "SYSTEM"]) {
-            out.push("DM003", format!("{} {} in a transactional migration", c.words[0], c.words.get(1).copied().unwrap_or_default()));
+            out.push("DM003", format!("{} {} in a transactional migration", c.words[0], c.name(1)));
         }
     }
     if c.pg() && c.starts(&["DROP", "INDEX"]) {
@@ -31,21 +31,21 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
         return c.pg();
     }
     if c.starts(&["CLUSTER"]) {
-        out.push("DM017", format!("CLUSTER {}", c.words.get(1).copied().unwrap_or("(every clustered table)")));
+        out.push("DM017", format!("CLUSTER {}", if c.name(1).is_empty() { "(every clustered table)" } else { c.name(1) }));
         return c.pg();
     }
     if c.starts(&["REINDEX"]) {
         if !concurrently {
-            out.push("DM018", c.words.iter().take(3).copied().collect::<Vec<_>>().join(" "));
+            out.push("DM018", c.phrase(0, 3));
         }
         return c.pg();
     }
     if c.starts(&["LOCK"]) {
-        out.push("DM019", c.words.iter().take(3).copied().collect::<Vec<_>>().join(" "));
+        out.push("DM019", c.phrase(0, 3));
         return c.pg() || c.mysql();
     }
     if c.starts(&["TRUNCATE"]) {
-        out.push("DM020", c.words.iter().take(3).copied().collect::<Vec<_>>().join(" "));
+        out.push("DM020", c.phrase(0, 3));
         if c.has_word("CASCADE") {
             out.push("DM027", "TRUNCATE … CASCADE");
         }
@@ -53,13 +53,13 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
     }
     if c.starts(&["REFRESH", "MATERIALIZED", "VIEW"]) {
         if !concurrently {
-            out.push("DM036", format!("REFRESH MATERIALIZED VIEW {}", c.words.get(3).copied().unwrap_or_default()));
+            out.push("DM036", format!("REFRESH MATERIALIZED VIEW {}", c.name(3)));
         }
         return c.pg();
     }
     if c.starts(&["ALTER", "TABLE"]) && c.upper.contains(" DETACH PARTITION ") {
         if !concurrently && !c.has_word("FINALIZE") {
-            out.push("DM039", format!("ALTER TABLE {} DETACH PARTITION", c.words.get(2).copied().unwrap_or_default()));
+            out.push("DM039", format!("ALTER TABLE {} DETACH PARTITION", c.name(2)));
         }
         return c.pg();
     }

@@ -174,8 +174,8 @@ fn suppressed(sql: &str, line: usize, text: &str) -> Vec<String> {
     out
 }
 
-/// `text` without `--` and `/* */` comments, upper-cased: what the word-level checks read.
-fn strip_comments_upper(text: &str) -> String {
+/// `text` without `--` and `/* */` comments: what the word-level checks read.
+fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -186,7 +186,7 @@ fn strip_comments_upper(text: &str) -> String {
             out.push(' ');
         } else {
             let c = rest.chars().next().expect("non-empty");
-            out.push(c.to_ascii_uppercase());
+            out.push(c);
             rest = &rest[c.len_utf8()..];
         }
     }
@@ -229,6 +229,8 @@ pub(crate) struct Ctx<'a> {
     pub upper: &'a str,
     /// The words of `upper`.
     pub words: &'a [&'a str],
+    /// The same words as written (for names in messages).
+    pub names: &'a [&'a str],
     pub script: &'a ScriptState,
     pub schema: &'a schema::Schema,
 }
@@ -243,6 +245,14 @@ impl Ctx<'_> {
     /// The statement starts with these words.
     pub fn starts(&self, words: &[&str]) -> bool {
         self.words.starts_with(words)
+    }
+    /// Word `i` as written, or "".
+    pub fn name(&self, i: usize) -> &str {
+        self.names.get(i).copied().unwrap_or_default()
+    }
+    /// Words `from..to` as written, joined by spaces.
+    pub fn phrase(&self, from: usize, to: usize) -> String {
+        self.names.iter().skip(from).take(to.saturating_sub(from)).copied().collect::<Vec<_>>().join(" ")
     }
     /// The statement holds this word.
     pub fn has_word(&self, word: &str) -> bool {
@@ -289,8 +299,10 @@ impl Linter {
         let suppressed_anywhere = suppressed(&script.sql, 1, &script.sql);
         for st in statements::split(&script.sql) {
             let text = st.text.trim();
-            let upper = strip_comments_upper(text);
+            let plain = strip_comments(text);
+            let upper = plain.to_ascii_uppercase();
             let words: Vec<&str> = upper.split_whitespace().collect();
+            let names: Vec<&str> = plain.split_whitespace().collect();
             if words.is_empty() {
                 continue;
             }
@@ -298,7 +310,7 @@ impl Linter {
             let parsed = Parser::parse_sql(&*parser_dialect(dialect), text);
             let mut out = Out::default();
             {
-                let ctx = Ctx { dialect, opts: &self.opts, transaction: script.transaction, upper: &upper, words: &words, script: &state, schema: &self.schema };
+                let ctx = Ctx { dialect, opts: &self.opts, transaction: script.transaction, upper: &upper, words: &words, names: &names, script: &state, schema: &self.schema };
                 // Word-level checks: they need no parse (and the parser reads some of these poorly).
                 let recognised = locks::check_words(&ctx, &mut out) | rewrites::check_words(&ctx, &mut out) | mysql::check_words(&ctx, &mut out) | drops::check_words(&ctx, &mut out);
                 match &parsed {

@@ -35,7 +35,7 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
             out.push("DM034", format!("LOCK={mode}"));
         }
     }
-    let table = c.words.get(2).copied().unwrap_or_default();
+    let table = c.name(2);
     // Whether a form the parser cannot read was recognised here.
     let mut known = false;
     let convert = c.upper.contains(" CONVERT TO ");
@@ -49,7 +49,7 @@ pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
     }
     // `CREATE FULLTEXT|SPATIAL INDEX name ON table (…)`.
     if matches!(c.words.get(1).copied(), Some("FULLTEXT" | "SPATIAL")) {
-        let on = c.words.iter().position(|w| *w == "ON").and_then(|i| c.words.get(i + 1)).map(|t| t.split('(').next().unwrap_or_default()).unwrap_or_default();
+        let on = c.words.iter().position(|w| *w == "ON").map(|i| c.name(i + 1).split('(').next().unwrap_or_default()).unwrap_or_default();
         if c.existing(on) {
             out.push("DM035", format!("CREATE {} INDEX on {on}", c.words[1]));
         }

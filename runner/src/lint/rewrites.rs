@@ -50,7 +50,7 @@ fn type_change(old: Option<&str>, new: &DataType) -> TypeChange {
 /// `ALTER TYPE … ADD VALUE` needs no parse.
 pub fn check_words(c: &Ctx, out: &mut Out) -> bool {
     if c.pg() && c.starts(&["ALTER", "TYPE"]) && c.upper.contains(" ADD VALUE") && c.transaction && c.opts.postgres_before(12) {
-        out.push("DM015", format!("ALTER TYPE {} ADD VALUE", c.words.get(2).copied().unwrap_or_default()));
+        out.push("DM015", format!("ALTER TYPE {} ADD VALUE", c.name(2)));
     }
     false
 }

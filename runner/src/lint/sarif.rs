@@ -43,16 +43,16 @@ pub fn render(findings: &[Finding], project_dir: &Path) -> Value {
             })
         })
         .collect();
+    let mut driver = json!({ "name": "db-migrate", "version": env!("CARGO_PKG_VERSION"), "rules": rules });
+    let home = env!("CARGO_PKG_REPOSITORY");
+    if !home.is_empty() {
+        driver["informationUri"] = json!(home);
+    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
-            "tool": { "driver": {
-                "name": "db-migrate",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": rules,
-            }},
+            "tool": { "driver": driver },
             "originalUriBaseIds": { "%SRCROOT%": { "description": { "text": "the project directory" } } },
             "results": results,
         }],
