@@ -65,7 +65,7 @@ use crate::lint::dialect_name;
 /// What lint assumes about the server: `--postgres-version`, else `[lint] postgres_version` in
 /// the config file.
 pub fn options(settings: &Settings, postgres_version: Option<u32>) -> Result<LintOptions, Error> {
-    let mut opts = LintOptions { postgres_version, ..LintOptions::default() };
+    let mut opts = LintOptions { postgres_version };
     if opts.postgres_version.is_none() {
         let text = settings.config_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
         let doc = text.parse::<toml::Table>().unwrap_or_default();

@@ -80,10 +80,10 @@ pub fn check(c: &Ctx, stmt: &Statement, out: &mut Out) {
             }
         }
         Statement::Update(u) if u.selection.is_none() => {
-            if let TableFactor::Table { name, .. } = &u.table.relation {
-                if c.existing(&name.to_string()) {
-                    out.push("DM041", format!("UPDATE {name} without WHERE"));
-                }
+            if let TableFactor::Table { name, .. } = &u.table.relation
+                && c.existing(&name.to_string())
+            {
+                out.push("DM041", format!("UPDATE {name} without WHERE"));
             }
         }
         Statement::Delete(d) if d.selection.is_none() => {
@@ -91,10 +91,10 @@ pub fn check(c: &Ctx, stmt: &Statement, out: &mut Out) {
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             for t in tables {
-                if let TableFactor::Table { name, .. } = &t.relation {
-                    if c.existing(&name.to_string()) {
-                        out.push("DM041", format!("DELETE FROM {name} without WHERE"));
-                    }
+                if let TableFactor::Table { name, .. } = &t.relation
+                    && c.existing(&name.to_string())
+                {
+                    out.push("DM041", format!("DELETE FROM {name} without WHERE"));
                 }
             }
         }

@@ -215,7 +215,7 @@ impl ScriptState {
     /// True when `table` was created earlier in this script.
     pub fn is_new(&self, table: &str) -> bool {
         let t = norm(table);
-        self.new_tables.iter().any(|c| *c == t)
+        self.new_tables.contains(&t)
     }
 }
 
@@ -349,11 +349,13 @@ impl Linter {
                 state.dropped_if_exists.extend(words.iter().skip(2).map(|w| norm(w.trim_end_matches(','))));
             }
         }
-        if let Some(line) = state.first_ddl_on_existing {
-            if dialect == Dialect::Postgres && !script.sql.to_ascii_lowercase().contains("lock_timeout") && !suppressed_anywhere.iter().any(|s| s == "DM012") {
-                let r = rule("DM012");
-                findings.push(Finding { file, line, rule: "DM012", severity: r.severity, message: format!("ALTER TABLE on an existing table: {}", r.summary()), fix: r.fix });
-            }
+        if let Some(line) = state.first_ddl_on_existing
+            && dialect == Dialect::Postgres
+            && !script.sql.to_ascii_lowercase().contains("lock_timeout")
+            && !suppressed_anywhere.iter().any(|s| s == "DM012")
+        {
+            let r = rule("DM012");
+            findings.push(Finding { file, line, rule: "DM012", severity: r.severity, message: format!("ALTER TABLE on an existing table: {}", r.summary()), fix: r.fix });
         }
         findings
     }
@@ -368,10 +370,10 @@ fn learn(state: &mut ScriptState, stmt: &Statement, line: usize) {
                 state.first_ddl_on_existing = Some(line);
             }
             for op in &at.operations {
-                if let sqlparser::ast::AlterTableOperation::AddConstraint { constraint, not_valid: true } = op {
-                    if let Some(name) = constraint_name(constraint) {
-                        state.not_valid.push(name);
-                    }
+                if let sqlparser::ast::AlterTableOperation::AddConstraint { constraint, not_valid: true } = op
+                    && let Some(name) = constraint_name(constraint)
+                {
+                    state.not_valid.push(name);
                 }
             }
         }

@@ -90,11 +90,7 @@ impl Schema {
         for o in &col.options {
             match &o.option {
                 ColumnOption::Unique(_) | ColumnOption::PrimaryKey(_) => self.indexes.push(Index { name: None, table: t.clone(), columns: vec![c.clone()] }),
-                ColumnOption::Check(ch) => {
-                    if is_not_null_column(&ch.expr).is_some() {
-                        self.not_null_checks.push((t.clone(), c.clone()));
-                    }
-                }
+                ColumnOption::Check(ch) if is_not_null_column(&ch.expr).is_some() => self.not_null_checks.push((t.clone(), c.clone())),
                 _ => {}
             }
         }
