@@ -197,3 +197,23 @@ fn lint_reads_earlier_migrations_and_the_target_postgres_version() {
     let err = p.fails(&["--database-url", PG, "lint"]);
     assert!(err.contains("postgres_version") && err.contains("major version"), "{err}");
 }
+
+#[test]
+fn production_up_lints_pending_migrations_with_what_applied_ones_established() {
+    let db = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    p.write("db-migrate.toml", format!("[environments.production]\ndatabase_url = \"{}\"\n", db.url()));
+    p.migration(1, "users", "CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT, name TEXT);", None);
+    p.migration(2, "check", "SET lock_timeout = '5s';\nALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;", None);
+    p.migration(3, "validate", "SET lock_timeout = '5s';\nALTER TABLE users VALIDATE CONSTRAINT email_nn;", None);
+    p.ok(&["--env", "production", "up"]);
+    // Migration 4 relies on the CHECK that the applied migrations 2 and 3 validated: no DM010.
+    p.migration(4, "email", "SET lock_timeout = '5s';\nALTER TABLE users ALTER COLUMN email SET NOT NULL;", None);
+    p.ok(&["--env", "production", "up"]);
+    assert_eq!(db.history(), vec!["1|applied", "2|applied", "3|applied", "4|applied"]);
+    // A column without such a CHECK is still refused.
+    p.migration(5, "name", "SET lock_timeout = '5s';\nALTER TABLE users ALTER COLUMN name SET NOT NULL;", None);
+    let err = p.fails(&["--env", "production", "up"]);
+    assert!(err.contains("5_name.sql:3: DM010"), "{err}");
+    assert_eq!(db.history().len(), 4, "nothing ran");
+}

@@ -151,9 +151,14 @@ pub fn dialect(settings: &Settings) -> Result<Option<Dialect>, Error> {
     })
 }
 
-/// Lints the `up` scripts of `migrations`, in order, so later ones see what earlier ones created.
-pub fn lint_migrations<'a>(migrations: impl IntoIterator<Item = &'a Migration>, dialect: Dialect, opts: &LintOptions) -> Vec<Finding> {
-    lint_selected(migrations, dialect, opts, |_| true)
+/// Lints the `pending` migrations before a production `up`, as `lint` would: every migration in
+/// the directory is read in order (applied ones lend their schema facts, such as a CHECK they
+/// validated), and only the pending ones report.
+pub fn lint_pending<'a>(settings: &Settings, pending: impl IntoIterator<Item = &'a Migration>, dialect: Dialect) -> Result<Vec<Finding>, Error> {
+    let pending: Vec<&Migration> = pending.into_iter().collect();
+    let all = crate::migrate::source::discover(&settings.migrations_dir)?;
+    let opts = options(settings, None)?;
+    Ok(lint_selected(&all, dialect, &opts, |m| pending.iter().any(|p| p.version == m.version && p.path == m.path)))
 }
 
 /// Like [`lint_migrations`], keeping only the findings of the migrations `keep` selects (the

@@ -75,7 +75,7 @@ pub fn check(c: &Ctx, stmt: &Statement, out: &mut Out) {
                 out.push("DM001", format!("CREATE INDEX on {table}"));
             }
             let name = ix.name.as_ref().map(|n| norm(&n.to_string())).unwrap_or_default();
-            if c.pg() && !c.transaction && !ix.if_not_exists && !c.script.dropped_if_exists.contains(&name) {
+            if c.pg() && !c.transaction && !ix.if_not_exists && c.existing(&table) && !c.script.dropped_if_exists.contains(&name) {
                 out.push("DM026", format!("CREATE INDEX {name} in a transaction:false migration"));
             }
         }
