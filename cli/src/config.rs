@@ -43,6 +43,11 @@ pub struct ConfigFile {
     /// `[limits]`: what component migrations may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[lint]`: what `lint` assumes about the target server. Parsed here so the file's keys are
+    /// checked with the rest; `commands/lint.rs` reads the value itself.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub lint: crate::lint::LintConfig,
     /// `[components.NAME]`: grants, limits, pins and data folders per component.
     #[serde(default)]
     pub components: BTreeMap<String, ComponentConfig>,

@@ -135,7 +135,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
 async fn refuse_on_lint_errors(settings: &Settings, opts: UpOptions, out: &Output) -> Result<(), Error> {
     let Some(dialect) = crate::commands::lint::dialect(settings)? else { return Ok(()) };
     let plan = migrator(settings).plan_up(opts).await?;
-    let findings = crate::commands::lint::lint_migrations(plan.steps.iter().map(|(_, m)| m), dialect);
+    let findings = crate::commands::lint::lint_pending(settings, plan.steps.iter().map(|(_, m)| m), dialect)?;
     let errors: Vec<_> = findings.iter().filter(|f| f.severity == crate::lint::Severity::Error).cloned().collect();
     if errors.is_empty() {
         for f in &findings {
