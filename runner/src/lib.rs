@@ -11,7 +11,7 @@
 //! for entry in migrator.status().await? {
 //!     println!("{} {} {:?}", entry.version, entry.name, entry.state);
 //! }
-//! migrator.up_with(UpOptions { to: None, allow_out_of_order: false }).await?;
+//! migrator.up_with(UpOptions::default()).await?;
 //! # Ok(()) }
 //! ```
 //!
