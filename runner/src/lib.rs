@@ -29,6 +29,7 @@ pub mod interrupt;
 pub mod lint;
 pub mod migrate;
 pub mod sandbox;
+pub mod schema;
 pub mod seed;
 
 pub use migrate::error::{Error, Result};

@@ -18,6 +18,7 @@ mod progress;
 mod repair;
 mod reset;
 mod run;
+mod schema;
 mod seed;
 mod status;
 
@@ -191,6 +192,12 @@ enum Command {
     Build(build::BuildArgs),
     /// Show a component's world, imports and exports without running it.
     Inspect(inspect::InspectArgs),
+    /// The schema: `schema dump` prints it as canonical DDL or JSON (live, or replayed from the migrations).
+    Schema(schema::SchemaArgs),
+    /// Check on a shadow database that every migration's down restores the schema its up started from; exit 1 on findings.
+    Test(schema::TestArgs),
+    /// Compare the live schema with what its applied migrations produce (on a shadow database); exit 1 on drift.
+    Drift(schema::DriftArgs),
 }
 
 impl Command {
@@ -210,6 +217,9 @@ impl Command {
             Command::Backup(a) => &a.db,
             Command::Restore(a) => &a.db,
             Command::Seed(a) => &a.db,
+            Command::Schema(a) => a.db(),
+            Command::Test(a) => &a.db,
+            Command::Drift(a) => &a.db,
             Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) => return None,
         })
     }
@@ -304,6 +314,9 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Import(a) => adopt::import(&settings, a, out).await,
         Command::Restore(a) => backup::restore(&settings, a, out).await,
         Command::Seed(a) => seed::run(&settings, a, out).await,
+        Command::Schema(a) => schema::schema(&settings, a, out).await,
+        Command::Test(a) => schema::test(&settings, a, out).await,
+        Command::Drift(a) => schema::drift(&settings, a, out).await,
     }
 }
 
