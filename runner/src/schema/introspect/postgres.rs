@@ -31,7 +31,7 @@ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p'
 const COLUMNS: &str = "\
 SELECT a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attgenerated::text, a.attidentity::text,
-       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN co.collname::text END
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN co.collname::text END, a.attnum::int2
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_type t ON t.oid = a.atttypid
@@ -41,31 +41,22 @@ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p'
 ORDER BY a.attrelid, a.attnum";
 
 const CONSTRAINTS: &str = "\
-SELECT c.conrelid::int8, c.conname::text, c.contype::text,
-       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
-             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o),
-       f.relname::text,
-       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, o)
-             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o),
-       c.confupdtype::text, c.confdeltype::text, pg_get_constraintdef(c.oid, true)
+SELECT c.conrelid::int8, c.conname::text, c.contype::text, c.conkey::int2[], c.confrelid::int8, c.confkey::int2[],
+       c.confupdtype::text, c.confdeltype::text, CASE WHEN c.contype = 'c' THEN pg_get_constraintdef(c.oid, true) END
 FROM pg_constraint c
-LEFT JOIN pg_class f ON f.oid = c.confrelid
 WHERE c.connamespace = current_schema()::regnamespace AND c.contype IN ('p', 'u', 'f', 'c') AND c.conrelid <> 0";
 
 const INDEXES: &str = "\
 SELECT i.indrelid::int8, ic.relname::text, i.indisunique, am.amname::text,
-       pg_get_expr(i.indpred, i.indrelid, true),
-       ARRAY(SELECT CASE WHEN i.indkey[k] = 0 THEN pg_get_indexdef(i.indexrelid, k + 1, true)
-                         ELSE (SELECT attname::text FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[k]) END
-             FROM generate_series(0, i.indnkeyatts - 1) k ORDER BY k),
-       ARRAY(SELECT i.indkey[k] = 0 FROM generate_series(0, i.indnkeyatts - 1) k ORDER BY k),
-       ARRAY(SELECT (i.indoption[k] & 1) = 1 FROM generate_series(0, i.indnkeyatts - 1) k ORDER BY k)
+       pg_get_expr(i.indpred, i.indrelid, true), (i.indkey::int2[])[0:i.indnkeyatts - 1], (i.indoption::int2[])[0:i.indnkeyatts - 1],
+       CASE WHEN 0 = ANY (i.indkey::int2[]) THEN
+         ARRAY(SELECT pg_get_indexdef(i.indexrelid, k + 1, true) FROM generate_series(0, i.indnkeyatts - 1) k ORDER BY k) END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class tc ON tc.oid = i.indrelid
 JOIN pg_am am ON am.oid = ic.relam
 WHERE tc.relnamespace = current_schema()::regnamespace AND tc.relkind IN ('r', 'p')
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))";
+  AND i.indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE contype IN ('p', 'u', 'x') AND conindid <> 0)";
 
 const VIEWS: &str = "\
 SELECT c.relname::text, pg_get_viewdef(c.oid, true), c.relkind = 'm' FROM pg_class c
@@ -98,11 +89,46 @@ SELECT t.tgname::text, c.relname::text, pg_get_triggerdef(t.oid, true)
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal";
 
+/// Column names of `attnums` in table `oid`: from the columns already read, else (a table of
+/// another schema, referenced by a foreign key) asked for.
+async fn names(conn: &mut PgConnection, known: &mut BTreeMap<(i64, i16), String>, oid: i64, attnums: Vec<i16>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in attnums {
+        if let Some(name) = known.get(&(oid, n)) {
+            out.push(name.clone());
+            continue;
+        }
+        let name: String = sqlx::query_scalar("SELECT attname::text FROM pg_attribute WHERE attrelid = $1::int8::oid AND attnum = $2")
+            .bind(oid)
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| catalog_error("columns", e))?;
+        known.insert((oid, n), name.clone());
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// A referenced table's name (qualified when it lives in another schema).
+async fn table_name(conn: &mut PgConnection, known: &BTreeMap<i64, Table>, oid: i64) -> Result<String> {
+    if let Some(t) = known.get(&oid) {
+        return Ok(t.name.clone());
+    }
+    sqlx::query_scalar("SELECT CASE WHEN c.relnamespace = current_schema()::regnamespace THEN c.relname::text ELSE c.relnamespace::regnamespace::text || '.' || c.relname::text END FROM pg_class c WHERE c.oid = $1::int8::oid")
+        .bind(oid)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| catalog_error("tables", e))
+}
+
 /// Reads the schema of the connection's current schema.
 pub async fn read(conn: &mut PgConnection, own: &OwnTables) -> Result<Schema> {
     let mut schema = Schema::new(SchemaDialect::Postgres);
     let q = |sql: &'static str| sqlx::query(sqlx::AssertSqlSafe(sql));
     let mut by_oid: BTreeMap<i64, Table> = BTreeMap::new();
+    // Column names by (table, attnum), for constraint and index keys.
+    let mut attnames: BTreeMap<(i64, i16), String> = BTreeMap::new();
     for r in q(TABLES).fetch_all(&mut *conn).await.map_err(|e| catalog_error("tables", e))? {
         let name: String = r.get(1);
         if !own.contains(&name) {
@@ -111,6 +137,7 @@ pub async fn read(conn: &mut PgConnection, own: &OwnTables) -> Result<Schema> {
     }
     for r in q(COLUMNS).fetch_all(&mut *conn).await.map_err(|e| catalog_error("columns", e))? {
         let Some(t) = by_oid.get_mut(&r.get::<i64, _>(0)) else { continue };
+        attnames.insert((r.get(0), r.get(8)), r.get(1));
         let mut c = Column::new(r.get::<String, _>(1), r.get::<String, _>(2));
         c.nullable = !r.get::<bool, _>(3);
         let default: Option<String> = r.get(4);
@@ -129,42 +156,57 @@ pub async fn read(conn: &mut PgConnection, own: &OwnTables) -> Result<Schema> {
         t.columns.push(c);
     }
     for r in q(CONSTRAINTS).fetch_all(&mut *conn).await.map_err(|e| catalog_error("constraints", e))? {
-        let Some(t) = by_oid.get_mut(&r.get::<i64, _>(0)) else { continue };
+        let oid: i64 = r.get(0);
+        if !by_oid.contains_key(&oid) {
+            continue;
+        }
         let name: String = r.get(1);
-        let columns: Vec<String> = r.get(3);
-        match r.get::<String, _>(2).as_str() {
-            "p" => t.primary_key = Some(PrimaryKey { name: Some(name), columns }),
-            "u" => t.uniques.push(Unique { columns, name: Some(name) }),
-            "f" => t.foreign_keys.push(ForeignKey {
+        let columns = names(&mut *conn, &mut attnames, oid, r.get::<Option<Vec<i16>>, _>(3).unwrap_or_default()).await?;
+        let kind: String = r.get(2);
+        let fk = if kind == "f" {
+            let ref_oid: i64 = r.get(4);
+            Some((table_name(&mut *conn, &by_oid, ref_oid).await?, names(&mut *conn, &mut attnames, ref_oid, r.get::<Option<Vec<i16>>, _>(5).unwrap_or_default()).await?))
+        } else {
+            None
+        };
+        let Some(t) = by_oid.get_mut(&oid) else { continue };
+        match (kind.as_str(), fk) {
+            ("p", _) => t.primary_key = Some(PrimaryKey { name: Some(name), columns }),
+            ("u", _) => t.uniques.push(Unique { columns, name: Some(name) }),
+            ("f", Some((ref_table, ref_columns))) => t.foreign_keys.push(ForeignKey {
                 name: Some(name),
                 columns,
-                ref_table: r.get::<Option<String>, _>(4).unwrap_or_default(),
-                ref_columns: r.get(5),
+                ref_table,
+                ref_columns,
                 on_update: FkAction::parse(&r.get::<String, _>(6)),
                 on_delete: FkAction::parse(&r.get::<String, _>(7)),
             }),
             _ => {
-                let def: String = r.get(8);
+                let def: String = r.get::<Option<String>, _>(8).unwrap_or_default();
                 let expression = def.strip_prefix("CHECK ").unwrap_or(&def).to_string();
                 t.checks.push(Check { name: Some(name), expression });
             }
         }
     }
     for r in q(INDEXES).fetch_all(&mut *conn).await.map_err(|e| catalog_error("indexes", e))? {
-        let Some(t) = by_oid.get_mut(&r.get::<i64, _>(0)) else { continue };
-        let keys: Vec<String> = r.get(5);
-        let exprs: Vec<bool> = r.get(6);
-        let desc: Vec<bool> = r.get(7);
+        let oid: i64 = r.get(0);
+        let keys: Vec<i16> = r.get(5);
+        let options: Vec<i16> = r.get(6);
+        let exprs: Option<Vec<String>> = r.get(7);
+        let mut parts = Vec::new();
+        for (k, attnum) in keys.iter().enumerate() {
+            let (key, expression) = match attnum {
+                0 => (exprs.as_ref().and_then(|e| e.get(k).cloned()).unwrap_or_default(), true),
+                n => (attnames.get(&(oid, *n)).cloned().unwrap_or_default(), false),
+            };
+            parts.push(IndexPart { key, expression, descending: options.get(k).is_some_and(|o| o & 1 == 1), length: None });
+        }
+        let Some(t) = by_oid.get_mut(&oid) else { continue };
         let method: String = r.get(3);
         t.indexes.push(Index {
             name: r.get(1),
             unique: r.get(2),
-            parts: keys
-                .into_iter()
-                .zip(exprs)
-                .zip(desc)
-                .map(|((key, expression), descending)| IndexPart { key, expression, descending, length: None })
-                .collect(),
+            parts,
             predicate: r.get(4),
             method: (method != "btree").then_some(method),
         });
