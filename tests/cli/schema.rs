@@ -178,8 +178,8 @@ fn mariadb_dump_is_stable_and_loads_back() {
     let users = &m["tables"]["users"];
     assert_eq!(users["columns"][0]["identity"], "auto_increment");
     assert_eq!(users["columns"][2]["collation"], "utf8mb4_bin");
-    assert_eq!(users["indexes"][0]["parts"][0], serde_json::json!({ "key": "name", "descending": true, "length": 10 }));
-    assert_eq!(users["indexes"][1]["method"], "FULLTEXT");
+    assert_eq!(users["indexes"][0]["method"], "FULLTEXT");
+    assert_eq!(users["indexes"][1]["parts"][0], serde_json::json!({ "key": "name", "descending": true, "length": 10 }));
     assert_eq!(m["tables"]["posts"]["foreign_keys"][0]["name"], "posts_user");
 }
 

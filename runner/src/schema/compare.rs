@@ -184,18 +184,15 @@ impl Out {
         self.list.push(Difference { change, object, table: table.map(String::from), name: name.to_string(), field: field.map(String::from), expected, actual });
     }
 
-    /// Compares two maps of described objects.
+    /// Compares two maps of described objects, in name order.
     fn maps(&mut self, object: ObjectKind, table: Option<&str>, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) {
-        for (k, va) in a {
-            match b.get(k) {
-                None => self.push(Change::Removed, object, table, k, None, Some(va.clone()), None),
-                Some(vb) if vb != va => self.push(Change::Changed, object, table, k, Some("definition"), Some(va.clone()), Some(vb.clone())),
-                Some(_) => {}
-            }
-        }
-        for (k, vb) in b {
-            if !a.contains_key(k) {
-                self.push(Change::Added, object, table, k, None, None, Some(vb.clone()));
+        let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in names {
+            match (a.get(k), b.get(k)) {
+                (Some(va), None) => self.push(Change::Removed, object, table, k, None, Some(va.clone()), None),
+                (None, Some(vb)) => self.push(Change::Added, object, table, k, None, None, Some(vb.clone())),
+                (Some(va), Some(vb)) if va != vb => self.push(Change::Changed, object, table, k, Some("definition"), Some(va.clone()), Some(vb.clone())),
+                _ => {}
             }
         }
     }
