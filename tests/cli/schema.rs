@@ -392,3 +392,37 @@ fn schema_file_is_written_after_up_down_and_redo() {
     p.ok(&["-q", "up"]);
     assert_eq!(p.ok(&["schema", "dump", "--from-migrations"]), after_up);
 }
+
+#[test]
+fn mongo_dump_loads_back_and_drift_sees_a_hand_made_index() {
+    use mongodb::bson::doc;
+    let (a, b) = (crate::mongo::TestDb::new(), crate::mongo::TestDb::new());
+    let p = Project::new();
+    p.write(
+        "migrations/1_users.mongo.json",
+        r#"{"up": [{"create": "users", "validator": {"$jsonSchema": {"bsonType": "object", "required": ["email"]}}},
+                   {"createIndexes": "users", "indexes": [{"key": {"email": 1}, "name": "email_1", "unique": true}]}],
+            "down": [{"drop": "users"}]}"#,
+    );
+    ok_on(&p, Some(&a.url()), &["-q", "up"]);
+    let dump = ok_on(&p, Some(&a.url()), &["schema", "dump"]);
+    let model = ok_on(&p, Some(&a.url()), &["schema", "dump", "--json"]);
+    assert_eq!(json(&model)["collections"]["users"]["indexes"][0]["options"]["unique"], "true", "{model}");
+    let q = Project::new();
+    q.write("migrations/1_dump.mongo.json", &dump);
+    ok_on(&q, Some(&b.url()), &["-q", "up"]);
+    assert_eq!(ok_on(&q, Some(&b.url()), &["schema", "dump", "--json"]), model, "the dump is a migration that recreates the schema");
+    ok_on(&p, Some(&a.url()), &["test"]);
+    ok_on(&p, Some(&a.url()), &["drift"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(a.url()).await.unwrap();
+        let db = client.default_database().unwrap();
+        db.run_command(doc! { "createIndexes": "users", "indexes": [{ "key": { "name": 1 }, "name": "by_hand" }] }).await.unwrap();
+    });
+    let (code, out, _) = run_on(&p, Some(&a.url()), &["drift", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let d = &json(&out)["differences"];
+    assert_eq!(d.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!((d[0]["change"].as_str(), d[0]["object"].as_str(), d[0]["name"].as_str()), (Some("added"), Some("collection_index"), Some("by_hand")));
+}

@@ -7,14 +7,19 @@ use std::fmt::Write;
 
 use crate::schema::model::*;
 
-/// Renders `schema` as SQL (MongoDB: one JSON command per line, as in `.mongo.json` files).
+/// Renders `schema` as SQL (MongoDB: a `.mongo.json` migration whose `up` recreates it).
 pub fn render(schema: &Schema) -> String {
+    if schema.dialect == SchemaDialect::Mongo {
+        let mut out = String::new();
+        mongo(schema, &mut out);
+        return out;
+    }
     let mut out = format!("-- {} schema, written by `db-migrate schema dump`\n", schema.dialect.name());
     match schema.dialect {
         SchemaDialect::Sqlite => sqlite(schema, &mut out),
         SchemaDialect::Postgres => postgres(schema, &mut out),
         SchemaDialect::Mysql => mysql(schema, &mut out),
-        SchemaDialect::Mongo => mongo(schema, &mut out),
+        SchemaDialect::Mongo => unreachable!("rendered above"),
     }
     out
 }
@@ -353,37 +358,39 @@ fn mysql(schema: &Schema, out: &mut String) {
 }
 
 fn mongo(schema: &Schema, out: &mut String) {
+    use serde_json::{Map, Value};
+    let parse = |v: &str| serde_json::from_str(v).unwrap_or(Value::Null);
+    let mut commands = Vec::new();
     for c in schema.collections.values() {
-        let mut create = serde_json::Map::new();
+        let mut create = Map::new();
         create.insert("create".into(), c.name.clone().into());
         for (k, v) in &c.options {
-            create.insert(k.clone(), serde_json::from_str(v).unwrap_or(serde_json::Value::Null));
+            create.insert(k.clone(), parse(v));
         }
         if let Some(v) = &c.validator {
-            create.insert("validator".into(), serde_json::from_str(v).unwrap_or(serde_json::Value::Null));
+            create.insert("validator".into(), parse(v));
         }
-        let _ = writeln!(out, "{}", serde_json::Value::Object(create));
+        commands.push(Value::Object(create));
         if !c.indexes.is_empty() {
-            let indexes: Vec<serde_json::Value> = c
+            let indexes: Vec<Value> = c
                 .indexes
                 .iter()
                 .map(|i| {
-                    let mut key = serde_json::Map::new();
-                    for (f, v) in &i.keys {
-                        key.insert(f.clone(), serde_json::from_str(v).unwrap_or(serde_json::Value::Null));
-                    }
-                    let mut ix = serde_json::Map::new();
+                    let key: Map<String, Value> = i.keys.iter().map(|(f, v)| (f.clone(), parse(v))).collect();
+                    let mut ix = Map::new();
                     ix.insert("name".into(), i.name.clone().into());
                     ix.insert("key".into(), key.into());
                     for (k, v) in &i.options {
-                        ix.insert(k.clone(), serde_json::from_str(v).unwrap_or(serde_json::Value::Null));
+                        ix.insert(k.clone(), parse(v));
                     }
                     ix.into()
                 })
                 .collect();
-            let _ = writeln!(out, "{}", serde_json::json!({ "createIndexes": c.name, "indexes": indexes }));
+            commands.push(serde_json::json!({ "createIndexes": c.name, "indexes": indexes }));
         }
     }
+    out.push_str(&serde_json::to_string_pretty(&serde_json::json!({ "up": commands })).unwrap_or_default());
+    out.push('\n');
 }
 
 #[cfg(test)]
