@@ -79,7 +79,10 @@ impl Shadow {
         let name = fresh_name();
         let (kind, url) = match live {
             DatabaseUrl::Sqlite(_) => {
-                let path = std::env::temp_dir().join(format!("{name}.sqlite3"));
+                // On tmpfs where there is one: the shadow is disposable, so its commits need no disk.
+                let shm = Path::new("/dev/shm");
+                let dir = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+                let path = dir.join(format!("{name}.sqlite3"));
                 (Kind::SqliteFile(path.clone()), format!("sqlite:{}", path.display()))
             }
             DatabaseUrl::Postgres(u) => (Kind::Server { server: Server::Postgres, name: name.clone(), live_url: u.clone() }, with_database(u, &name)?),

@@ -46,6 +46,31 @@ pub async fn introspect(url: &DatabaseUrl, own: &OwnTables) -> Result<Schema> {
     Ok(schema)
 }
 
+/// Introspection of one database again and again (`test` reads the shadow four times per
+/// migration): SQLite tables that did not change are not read again.
+#[derive(Debug)]
+pub struct Introspector {
+    own: OwnTables,
+    sqlite: sqlite::Cache,
+}
+
+impl Introspector {
+    /// An introspector leaving out `own`.
+    pub fn new(own: OwnTables) -> Self {
+        Introspector { own, sqlite: sqlite::Cache::default() }
+    }
+
+    /// Reads the schema at `url`, as [`introspect`] does.
+    pub async fn read(&mut self, url: &DatabaseUrl) -> Result<Schema> {
+        let mut schema = match url {
+            DatabaseUrl::Sqlite(target) => sqlite::introspect_cached(target, &self.own, &mut self.sqlite).await?,
+            other => return introspect(other, &self.own).await,
+        };
+        schema.normalize();
+        Ok(schema)
+    }
+}
+
 /// A database error while reading the catalog.
 pub(crate) fn catalog_error(what: &str, e: sqlx::Error) -> Error {
     Error::Database { context: format!("cannot read the schema ({what})"), source: DbError::from(e) }

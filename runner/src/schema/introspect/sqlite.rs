@@ -12,8 +12,20 @@ use crate::backend::url::SqliteTarget;
 use crate::migrate::error::{DbError, Error, Result};
 use crate::schema::model::*;
 
+/// Tables already read, by everything their model depends on (the table's text, its flags and
+/// its indexes' names and texts): replaying hundreds of migrations re-reads only what changed.
+#[derive(Debug, Default)]
+pub struct Cache {
+    tables: std::collections::HashMap<String, Table>,
+}
+
 /// Reads the schema of a SQLite database, read-only.
 pub async fn introspect(target: &SqliteTarget, own: &OwnTables) -> Result<Schema> {
+    introspect_cached(target, own, &mut Cache::default()).await
+}
+
+/// [`introspect`], re-using the tables of `cache` that did not change.
+pub async fn introspect_cached(target: &SqliteTarget, own: &OwnTables, cache: &mut Cache) -> Result<Schema> {
     let opts = SqliteConnectOptions::new().busy_timeout(Duration::from_secs(60));
     let opts = match target {
         SqliteTarget::Memory => return Ok(Schema::new(SchemaDialect::Sqlite)),
@@ -21,26 +33,28 @@ pub async fn introspect(target: &SqliteTarget, own: &OwnTables) -> Result<Schema
         SqliteTarget::File(path) => opts.filename(path).read_only(true),
     };
     let mut conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot open the SQLite database: {}", DbError::from(e))))?;
-    let schema = read(&mut conn, own).await;
+    let schema = read(&mut conn, own, cache).await;
     let _ = conn.close().await;
     schema
 }
 
 /// Reads the schema through an open connection.
-pub async fn read(conn: &mut SqliteConnection, own: &OwnTables) -> Result<Schema> {
+pub async fn read(conn: &mut SqliteConnection, own: &OwnTables, cache: &mut Cache) -> Result<Schema> {
     let mut schema = Schema::new(SchemaDialect::Sqlite);
     let objects = sqlx::query("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| catalog_error("sqlite_master", e))?;
-    let table_opts: BTreeMap<String, (bool, bool)> = sqlx::query("SELECT name, wr, strict FROM pragma_table_list WHERE schema = 'main'")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| catalog_error("pragma table_list", e))?
-        .iter()
-        .map(|r| (r.get::<String, _>(0), (r.get::<i64, _>(1) != 0, r.get::<i64, _>(2) != 0)))
-        .collect();
     let mut index_sql = BTreeMap::new();
+    let mut index_key: BTreeMap<String, String> = BTreeMap::new();
+    for r in &objects {
+        let (kind, name, tbl, sql): (String, String, String, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        if kind == "index" {
+            let k = index_key.entry(tbl).or_default();
+            k.push_str(&format!("\0{name}\0{}", sql.as_deref().unwrap_or("auto")));
+        }
+    }
+    let mut cached: BTreeMap<String, String> = BTreeMap::new();
     for r in &objects {
         let (kind, name, tbl, sql): (String, String, String, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3));
         if own.contains(&tbl) {
@@ -49,18 +63,23 @@ pub async fn read(conn: &mut SqliteConnection, own: &OwnTables) -> Result<Schema
         match kind.as_str() {
             "table" => {
                 let Some(sql) = sql else { continue };
-                if sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE") {
+                if sql.get(..20).is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL TABLE")) {
                     schema.views.insert(name.clone(), View { name, definition: tidy(&sql), materialized: false });
                     continue;
                 }
+                let key = format!("{name}\0{sql}{}", index_key.get(&name).map(String::as_str).unwrap_or(""));
+                if let Some(t) = cache.tables.get(&key) {
+                    schema.tables.insert(name, t.clone());
+                    continue;
+                }
+                cached.insert(name.clone(), key);
                 let mut t = table(conn, &name, &sql).await?;
-                if let Some((wr, strict)) = table_opts.get(&name) {
-                    if *wr {
-                        t.options.insert("without_rowid".into(), "true".into());
-                    }
-                    if *strict {
-                        t.options.insert("strict".into(), "true".into());
-                    }
+                let (without_rowid, strict) = table_flags(&sql);
+                if without_rowid {
+                    t.options.insert("without_rowid".into(), "true".into());
+                }
+                if strict {
+                    t.options.insert("strict".into(), "true".into());
                 }
                 schema.tables.insert(name, t);
             }
@@ -78,10 +97,20 @@ pub async fn read(conn: &mut SqliteConnection, own: &OwnTables) -> Result<Schema
             _ => {}
         }
     }
-    for t in schema.tables.values_mut() {
+    for (name, key) in cached {
+        let Some(t) = schema.tables.get_mut(&name) else { continue };
         indexes(conn, t, &index_sql).await?;
+        t.normalize();
+        cache.tables.insert(key, t.clone());
     }
     Ok(schema)
+}
+
+/// `WITHOUT ROWID` and `STRICT`: the table options after the column list's closing parenthesis.
+fn table_flags(sql: &str) -> (bool, bool) {
+    let tail = sql.rsplit_once(')').map(|(_, t)| t).unwrap_or("").to_ascii_uppercase();
+    let words: Vec<&str> = tail.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty()).collect();
+    (words.windows(2).any(|w| w == ["WITHOUT", "ROWID"]), words.contains(&"STRICT"))
 }
 
 fn pragma(what: &str, table: &str) -> String {
@@ -268,5 +297,14 @@ fn parse_index(sql: &str, index: &mut Index) {
             }
             part.descending = matches!(c.column.options.sort, Some(OrderBySort::Desc));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_flags_come_from_the_tail() {
+        assert_eq!(super::table_flags("CREATE TABLE t (a TEXT, b TEXT, PRIMARY KEY (a)) WITHOUT ROWID, STRICT"), (true, true));
+        assert_eq!(super::table_flags("CREATE TABLE strict_rowid (a TEXT CHECK (a <> 'WITHOUT ROWID'))"), (false, false));
     }
 }
