@@ -289,7 +289,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         crate::backend::url::redact(&settings.database_url),
         settings.url_source.describe()
     ));
-    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_)) {
+    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_) | Command::Test(_) | Command::Drift(_)) {
         // Ctrl-C and SIGTERM roll back the migration in flight and release the lock (exit 130).
         if let Err(e) = crate::interrupt::install() {
             out.verbose(&format!("cannot install the Ctrl-C handler ({e}); a signal stops the run without cleanup"));

@@ -86,6 +86,9 @@ pub async fn test(
     }
     for m in migrations.iter().filter(|m| from.is_none_or(|f| m.version >= f)) {
         let finding = |problem, message: String, differences| Finding { version: m.version, name: m.name.clone(), problem, message, differences };
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(Error::Interrupted { signal: signal.name(), completed: report.tested.len(), during: None });
+        }
         report.tested.push(m.version);
         progress(&format!("testing {}", m.label()));
         // The schema after the previous migration's second up is this one's starting point.
@@ -93,9 +96,13 @@ pub async fn test(
             Some(s) => s,
             None => reader.read(&url).await?,
         };
-        if let Err(e) = up_to(m.version).await {
-            report.findings.push(finding(Problem::UpFailed, format!("{e:#}"), Vec::new()));
-            break;
+        match up_to(m.version).await {
+            Err(e @ Error::Interrupted { .. }) => return Err(e),
+            Err(e) => {
+                report.findings.push(finding(Problem::UpFailed, format!("{e:#}"), Vec::new()));
+                break;
+            }
+            Ok(()) => {}
         }
         let after_up = reader.read(&url).await?;
         match make(&shadow_url).down(DownTarget::Steps(1)).await {
@@ -105,6 +112,7 @@ pub async fn test(
                 known = Some(after_up);
                 continue;
             }
+            Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 report.findings.push(finding(Problem::DownFailed, format!("{e:#}"), Vec::new()));
                 rebuild(shadow, &up_to, m.version).await?;
@@ -119,6 +127,9 @@ pub async fn test(
             continue;
         }
         if let Err(e) = up_to(m.version).await {
+            if matches!(e, Error::Interrupted { .. }) {
+                return Err(e);
+            }
             report.findings.push(finding(Problem::UpAgainFailed, format!("{e:#}"), Vec::new()));
             rebuild(shadow, &up_to, m.version).await?;
             continue;
