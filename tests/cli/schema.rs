@@ -230,7 +230,12 @@ fn test_reports_irreversible_migrations_and_broken_downs_on_postgres() {
     assert_eq!(code, 1, "{out}{err}");
     let r = json(&out);
     let which: Vec<(i64, &str)> = r["findings"].as_array().unwrap().iter().map(|f| (f["version"].as_i64().unwrap(), f["problem"].as_str().unwrap())).collect();
-    assert_eq!(which, [(2, "not_restored"), (4, "not_restored"), (6, "irreversible")], "{out}");
+    assert_eq!(which, [(2, "not_restored"), (4, "not_restored")], "{out}");
+    assert_eq!(r["irreversible"], serde_json::json!([6]), "a missing down is listed");
+    let (code, out, err) = run_on(&p, Some(&db.url()), &["test", "--json", "--require-down"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let which: Vec<(i64, String)> = json(&out)["findings"].as_array().unwrap().iter().map(|f| (f["version"].as_i64().unwrap(), f["problem"].as_str().unwrap().to_string())).collect();
+    assert_eq!(which.last().unwrap(), &(6, "irreversible".to_string()), "{out}");
     let shadow = r["shadow"].as_str().unwrap();
     assert!(shadow.starts_with("dbm_shadow_"), "{shadow}");
     assert_eq!(db.query(&format!("SELECT count(*) FROM pg_database WHERE datname = '{shadow}'")), ["0"], "the shadow database was dropped");
@@ -247,6 +252,22 @@ fn copy_dir(from: &Path, to: &Path) {
         let dest = to.join(e.file_name());
         if e.file_type().unwrap().is_dir() { copy_dir(&e.path(), &dest) } else { std::fs::copy(e.path(), dest).map(drop).unwrap() }
     }
+}
+
+#[test]
+fn test_passes_on_the_zero_downtime_example_on_postgres() {
+    let db = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/zero-downtime"), p.path());
+    p.ok(&["-q", "build"]);
+    let (code, out, err) = run_on(&p, Some(&db.url()), &["test", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = json(&out);
+    assert_eq!(r["tested"].as_array().unwrap().len(), 5, "{out}");
+    assert_eq!(r["findings"], serde_json::json!([]));
+    assert_eq!(r["irreversible"], serde_json::json!([20240105000000i64]), "the contract step has no down");
+    assert!(err.contains("have no down"), "{err}");
+    assert!(db.tables().is_empty(), "the live database was not touched");
 }
 
 #[test]

@@ -66,6 +66,9 @@ pub struct TestArgs {
     /// Start at this version (the migrations before it are applied without testing).
     #[arg(long, value_name = "VERSION")]
     from: Option<i64>,
+    /// A migration without a down is a finding (by default it is listed, and only its up is run).
+    #[arg(long)]
+    require_down: bool,
     #[command(flatten)]
     shadow: ShadowArgs,
     #[command(flatten)]
@@ -166,7 +169,7 @@ pub async fn test(settings: &Settings, args: TestArgs, out: &Output) -> Result<E
     let make = runner_for(settings);
     let progress = |s: &str| out.verbose(s);
     let report = with_shadow(settings, &args.shadow, out, async |shadow: &mut Shadow| {
-        crate::schema::replay::test(shadow, &make, &own, &settings.project_dir, args.from, &progress).await
+        crate::schema::replay::test(shadow, &make, &own, &settings.project_dir, args.from, args.require_down, &progress).await
     })
     .await?;
     for f in &report.findings {
@@ -174,6 +177,10 @@ pub async fn test(settings: &Settings, args: TestArgs, out: &Output) -> Result<E
         for d in &f.differences {
             out.line(&format!("     {d}"));
         }
+    }
+    if !report.irreversible.is_empty() && !args.require_down {
+        let list: Vec<String> = report.irreversible.iter().map(|v| v.to_string()).collect();
+        out.note(&format!("note: {} migration(s) have no down and were only applied: {} (`--require-down` makes that a finding)", list.len(), list.join(", ")));
     }
     out.line(&format!(
         "tested {} migration(s) on the shadow database {} (dropped): {}",

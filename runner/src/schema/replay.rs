@@ -55,9 +55,12 @@ pub struct TestReport {
     pub tested: Vec<i64>,
     /// Findings, in migration order.
     pub findings: Vec<Finding>,
+    /// Migrations without a down (not round-tripped; a finding too with `require_down`).
+    pub irreversible: Vec<i64>,
 }
 
-/// Runs the round trip of every migration from `from` (all when None) on `shadow`.
+/// Runs the round trip of every migration from `from` (all when None) on `shadow`. A migration
+/// without a down is listed in `irreversible`, and is a finding only with `require_down`.
 /// `make(url)` builds the runner for a database URL (the real [`Migrator`], configured like
 /// `up`); `progress` hears one line per migration.
 pub async fn test(
@@ -66,6 +69,7 @@ pub async fn test(
     own: &OwnTables,
     base: &std::path::Path,
     from: Option<i64>,
+    require_down: bool,
     progress: &dyn Fn(&str),
 ) -> Result<TestReport> {
     let mut migrations = make(shadow.url()).migrations()?;
@@ -78,7 +82,7 @@ pub async fn test(
     };
     let mut reader = Introspector::new(own.clone());
     let mut known = None;
-    let mut report = TestReport { shadow: shadow.describe(), tested: Vec::new(), findings: Vec::new() };
+    let mut report = TestReport { shadow: shadow.describe(), tested: Vec::new(), findings: Vec::new(), irreversible: Vec::new() };
     if let Some(first) = from {
         if let Some(prev) = migrations.iter().filter(|m| m.version < first).map(|m| m.version).max() {
             up_to(prev).await?;
@@ -108,7 +112,10 @@ pub async fn test(
         match make(&shadow_url).down(DownTarget::Steps(1)).await {
             Ok(_) => {}
             Err(Error::Plan(PlanError::Irreversible(_))) => {
-                report.findings.push(finding(Problem::Irreversible, format!("{} has no down: it cannot be reverted", m.label()), Vec::new()));
+                report.irreversible.push(m.version);
+                if require_down {
+                    report.findings.push(finding(Problem::Irreversible, format!("{} has no down: it cannot be reverted", m.label()), Vec::new()));
+                }
                 known = Some(after_up);
                 continue;
             }
