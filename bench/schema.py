@@ -3,7 +3,8 @@
 
 1. Introspection of a 500-table schema on PostgreSQL (each table: 6 columns with defaults, a
    primary key, a unique constraint, a check, a foreign key and an index): `schema dump --timing`
-   reports the time from connecting to the finished model. Target: <= 150 ms.
+   reports the time from connecting to the finished model, and the part spent reading the catalog
+   once connected. Target: <= 150 ms.
 2. `db-migrate test` of 200 migrations on SQLite (up, down, up again with four introspections
    each, on a shadow database) against applying them once with `up`. Target: <= 3x.
 
@@ -56,11 +57,13 @@ def introspection(binary, tables, repeat, work):
         ms = []
         for _ in range(repeat):
             _, p = timed([binary, "--database-url", url, "schema", "dump", "--timing"], work)
-            m = re.search(r"introspected (\d+) table\(s\) in ([\d.]+) ms", p.stderr)
+            m = re.search(r"introspected (\d+) table\(s\) in ([\d.]+) ms \(([\d.]+) ms reading", p.stderr)
             if not m or int(m.group(1)) != tables:
                 sys.exit(f"unexpected output: {p.stderr}")
-            ms.append(float(m.group(2)))
-        return min(ms), statistics.median(ms)
+            ms.append((float(m.group(2)), float(m.group(3))))
+        total = [t for t, _ in ms]
+        read = [r for _, r in ms]
+        return min(total), statistics.median(total), min(read), statistics.median(read)
     finally:
         psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -100,9 +103,10 @@ def main():
     work.mkdir(parents=True)
     print(f"binary: {binary}")
 
-    best, median = introspection(binary, args.tables, args.repeat, work)
+    best, median, read_best, read_median = introspection(binary, args.tables, args.repeat, work)
     ok = "ok" if best <= 150 else "MISSED"
     print(f"introspect {args.tables} tables (PostgreSQL): best {best:.1f} ms, median {median:.1f} ms   target <= 150 ms  [{ok}]")
+    print(f"  of which reading the catalog once connected: best {read_best:.1f} ms, median {read_median:.1f} ms")
 
     up, test = replay(binary, args.migrations, min(args.repeat, 3), work)
     ratio = test / up

@@ -296,7 +296,8 @@ fn table(out: &mut Out, a: &Table, b: &Table) {
     out.maps(ObjectKind::Index, t, &indexes(a), &indexes(b));
     let fks = |x: &Table| keyed(x.foreign_keys.iter(), |f| (f.name.clone().unwrap_or_else(|| format!("({}) -> {}", f.columns.join(", "), f.ref_table)), describe_fk(f)));
     out.maps(ObjectKind::ForeignKey, t, &fks(a), &fks(b));
-    let checks = |x: &Table| keyed(x.checks.iter(), |c| (c.name.clone().unwrap_or_else(|| c.expression.clone()), format!("CHECK ({})", c.expression)));
+    let check = |e: &str| if e.starts_with('(') { format!("CHECK {e}") } else { format!("CHECK ({e})") };
+    let checks = |x: &Table| keyed(x.checks.iter(), |c| (c.name.clone().unwrap_or_else(|| c.expression.clone()), check(&c.expression)));
     out.maps(ObjectKind::Check, t, &checks(a), &checks(b));
 }
 

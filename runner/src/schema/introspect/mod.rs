@@ -46,6 +46,22 @@ pub async fn introspect(url: &DatabaseUrl, own: &OwnTables) -> Result<Schema> {
     Ok(schema)
 }
 
+/// [`introspect`], also saying how long reading the catalog took once connected (the rest is
+/// connecting: a TLS handshake, a login).
+pub async fn introspect_timed(url: &DatabaseUrl, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    let (mut schema, read) = match url {
+        DatabaseUrl::Postgres(u) => postgres::introspect_timed(u, own).await?,
+        DatabaseUrl::Mysql(u) => mysql::introspect_timed(u, own).await?,
+        other => {
+            let s = introspect(other, own).await?;
+            (s, started.elapsed())
+        }
+    };
+    schema.normalize();
+    Ok((schema, read))
+}
+
 /// Introspection of one database again and again (`test` reads the shadow four times per
 /// migration): SQLite tables that did not change are not read again.
 #[derive(Debug)]

@@ -14,12 +14,19 @@ use crate::schema::model::*;
 
 /// Reads the schema of the MySQL/MariaDB database at `url`.
 pub async fn introspect(url: &str, own: &OwnTables) -> Result<Schema> {
+    Ok(introspect_timed(url, own).await?.0)
+}
+
+/// [`introspect`], also saying how long reading took once connected.
+pub async fn introspect_timed(url: &str, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
     let redacted = crate::backend::url::redact(url);
     let opts = MySqlConnectOptions::from_str(url).map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {e}")))?;
     let mut conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to MySQL/MariaDB at `{redacted}`: {}", DbError::from(e))))?;
+    let started = std::time::Instant::now();
     let schema = read(&mut conn, own).await;
+    let took = started.elapsed();
     let _ = conn.close().await;
-    schema
+    Ok((schema?, took))
 }
 
 /// A text column whatever the server's column type (MySQL 8 reports some catalog columns as binary).

@@ -14,14 +14,21 @@ use crate::schema::model::*;
 
 /// Reads the schema of the PostgreSQL database at `url`.
 pub async fn introspect(url: &str, own: &OwnTables) -> Result<Schema> {
+    Ok(introspect_timed(url, own).await?.0)
+}
+
+/// [`introspect`], also saying how long reading took once connected.
+pub async fn introspect_timed(url: &str, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
     let redacted = crate::backend::url::redact(url);
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {e}")))?
         .application_name("db-migrate schema");
     let mut conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to PostgreSQL at `{redacted}`: {}", DbError::from(e))))?;
+    let started = std::time::Instant::now();
     let schema = read(&mut conn, own).await;
+    let took = started.elapsed();
     let _ = conn.close().await;
-    schema
+    Ok((schema?, took))
 }
 
 const TABLES: &str = "\
