@@ -447,3 +447,22 @@ fn mongo_dump_loads_back_and_drift_sees_a_hand_made_index() {
     assert_eq!(d.as_array().unwrap().len(), 1, "{out}");
     assert_eq!((d[0]["change"].as_str(), d[0]["object"].as_str(), d[0]["name"].as_str()), (Some("added"), Some("collection_index"), Some("by_hand")));
 }
+
+#[test]
+fn a_given_shadow_database_is_emptied_and_never_the_live_one() {
+    let (live, shadow) = (TestDb::new(Kind::Postgres), TestDb::new(Kind::Postgres));
+    shadow.query("CREATE TABLE leftover (id int)");
+    let p = Project::new();
+    broken_downs(&p);
+    let (code, out, err) = run_on(&p, Some(&live.url()), &["test", "--json", "--shadow-url", &shadow.url()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(json(&out)["findings"].as_array().unwrap().len(), 2, "{out}");
+    assert!(shadow.tables().is_empty(), "the given shadow is emptied before and after: {:?}", shadow.tables());
+    assert!(live.tables().is_empty(), "the live database is untouched");
+    // The configuration key works the same; the live database's own URL and another kind are refused.
+    p.write("db-migrate.toml", format!("shadow_database_url = \"{}\"\n", live.url()));
+    let err = p.fails(&["--database-url", &live.url(), "drift"]);
+    assert!(err.contains("the shadow database URL is the database's own URL"), "{err}");
+    let err = p.fails(&["--database-url", &live.url(), "drift", "--shadow-url", "sqlite:shadow.sqlite3"]);
+    assert!(err.contains("not of the same kind"), "{err}");
+}
