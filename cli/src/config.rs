@@ -59,6 +59,24 @@ pub struct ConfigFile {
     pub seeds: SeedsConfig,
     /// `"always"`: back up before every `up`, `down` and `redo`; `"never"` (the default).
     pub backup: Option<BackupPolicy>,
+    /// Where `up`, `down` and `redo` write `schema dump` after they succeed.
+    pub schema_file: Option<PathBuf>,
+    /// A disposable database for replaying migrations, instead of a temporary one.
+    pub shadow_database_url: Option<String>,
+    /// `status --check` also fails on drift.
+    pub drift_check: Option<bool>,
+}
+
+/// The schema keys of `db-migrate.toml` (top level).
+#[derive(Debug, Default, Clone)]
+pub struct SchemaConfig {
+    /// Where `up`, `down` and `redo` write `schema dump` after they succeed (e.g. `schema.sql`).
+    pub schema_file: Option<PathBuf>,
+    /// An existing, disposable database for replaying migrations (`schema dump
+    /// --from-migrations`, `test`, `drift`) instead of a temporary one db-migrate creates.
+    pub shadow_database_url: Option<String>,
+    /// `status --check` also fails on drift (the live schema differs from the migrations').
+    pub drift_check: Option<bool>,
 }
 
 /// When `up`, `down` and `redo` back the database up first.
@@ -315,6 +333,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// Back up before `up`, `down` and `redo`.
     pub backup_always: bool,
+    /// `schema_file`, `shadow_database_url`, `drift_check` (paths not yet resolved).
+    pub schema: SchemaConfig,
 }
 
 impl Settings {
@@ -376,6 +396,11 @@ impl Settings {
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
         Ok(Settings {
+            schema: SchemaConfig {
+                schema_file: file.schema_file.clone(),
+                shadow_database_url: file.shadow_database_url.as_deref().map(expand_vars).transpose()?,
+                drift_check: file.drift_check,
+            },
             backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),

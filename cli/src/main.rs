@@ -188,6 +188,12 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Show a component's world, imports and exports without running it.
     Inspect(commands::inspect::InspectArgs),
+    /// The schema: `schema dump` prints it as canonical DDL or JSON (live, or replayed from the migrations).
+    Schema(commands::schema::SchemaArgs),
+    /// Check on a shadow database that every migration's down restores the schema its up started from; exit 1 on findings.
+    Test(commands::schema::TestArgs),
+    /// Compare the live schema with what its applied migrations produce (on a shadow database); exit 1 on drift.
+    Drift(commands::schema::DriftArgs),
 }
 
 impl Command {
@@ -207,6 +213,9 @@ impl Command {
             Command::Backup(a) => &a.db,
             Command::Restore(a) => &a.db,
             Command::Seed(a) => &a.db,
+            Command::Schema(a) => a.db(),
+            Command::Test(a) => &a.db,
+            Command::Drift(a) => &a.db,
             Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) => return None,
         })
     }
@@ -277,7 +286,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         db_migrate::backend::url::redact(&settings.database_url),
         settings.url_source.describe()
     ));
-    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_)) {
+    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_) | Command::Test(_) | Command::Drift(_)) {
         // Ctrl-C and SIGTERM roll back the migration in flight and release the lock (exit 130).
         if let Err(e) = db_migrate::interrupt::install() {
             out.verbose(&format!("cannot install the Ctrl-C handler ({e}); a signal stops the run without cleanup"));
@@ -302,6 +311,9 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Import(a) => commands::adopt::import(&settings, a, out).await,
         Command::Restore(a) => commands::backup::restore(&settings, a, out).await,
         Command::Seed(a) => commands::seed::run(&settings, a, out).await,
+        Command::Schema(a) => commands::schema::schema(&settings, a, out).await,
+        Command::Test(a) => commands::schema::test(&settings, a, out).await,
+        Command::Drift(a) => commands::schema::drift(&settings, a, out).await,
     }
 }
 

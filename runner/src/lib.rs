@@ -32,6 +32,7 @@ pub mod interrupt;
 pub mod migrate;
 pub mod run;
 pub mod sandbox;
+pub mod schema;
 pub mod seed;
 
 pub use migrate::error::{Error, Result};

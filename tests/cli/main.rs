@@ -20,6 +20,7 @@ mod project;
 mod repair;
 mod reset;
 mod run;
+mod schema;
 mod seeds;
 mod servers;
 mod status;

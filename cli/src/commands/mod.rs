@@ -13,5 +13,6 @@ pub mod lint;
 pub mod repair;
 pub mod reset;
 pub mod run;
+pub mod schema;
 pub mod seed;
 pub mod status;

@@ -90,7 +90,9 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
     let announce = announce_default(settings);
     let report = with_progress(settings, out).up_with(opts).await;
     announce(out);
-    finish_with(report?, Direction::Up, out, &warnings)
+    let report = report?;
+    super::schema::write_schema_file(settings, out).await;
+    finish_with(report, Direction::Up, out, &warnings)
 }
 
 pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<ExitCode, Error> {
@@ -109,6 +111,7 @@ pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<E
     }
     crate::commands::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).down(target).await?;
+    super::schema::write_schema_file(settings, out).await;
     finish(report, Direction::Down, out)
 }
 
@@ -122,6 +125,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
     }
     crate::commands::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).redo().await?;
+    super::schema::write_schema_file(settings, out).await;
     if report.steps.is_empty() {
         // Like `down` with nothing applied: nothing to do is not an error.
         out.line("nothing to redo: no migration is applied");

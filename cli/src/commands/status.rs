@@ -55,13 +55,18 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
             out.note(&crate::baseline_hint(n));
         }
     }
-    out.json(&serde_json::json!({
+    let drift = if args.check { super::schema::status_drift(settings, out).await? } else { None };
+    let mut doc = serde_json::json!({
         "environment": settings.environment,
         "database": redact(&settings.database_url),
         "migrations": entries,
         "warnings": warnings,
-    }));
-    let clean = entries.iter().all(|e| e.state == State::Applied);
+    });
+    if let Some(d) = &drift {
+        doc["drift"] = serde_json::to_value(d).unwrap_or_default();
+    }
+    out.json(&doc);
+    let clean = entries.iter().all(|e| e.state == State::Applied) && drift.is_none_or(|d| d.is_empty());
     Ok(if args.check && !clean { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
