@@ -54,6 +54,9 @@ pub struct ConfigFile {
     pub seeds: SeedsConfig,
     /// `"always"`: back up before every `up`, `down` and `redo`; `"never"` (the default).
     pub backup: Option<BackupPolicy>,
+    /// `[placeholders]`: values of `${name}` in SQL (see `crate::placeholders`).
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, toml::Value>,
 }
 
 /// When `up`, `down` and `redo` back the database up first.
@@ -223,6 +226,9 @@ pub struct EnvironmentConfig {
     pub seed: Option<u64>,
     /// Backups before migrating in this environment (`"always"` for production).
     pub backup: Option<BackupPolicy>,
+    /// Placeholder values for this environment, over the top-level ones.
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, toml::Value>,
 }
 
 /// What the command line says before configuration is read.
@@ -238,6 +244,8 @@ pub struct Overrides {
     pub env: Option<String>,
     /// `--arg key=value`, in order.
     pub args: Vec<(String, String)>,
+    /// `--set name=value` (placeholders), in order.
+    pub sets: Vec<(String, String)>,
 }
 
 /// Where the database URL came from, so output can say it.
@@ -310,6 +318,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// Back up before `up`, `down` and `redo`.
     pub backup_always: bool,
+    /// Placeholder values: `[placeholders]`, the environment's, then `--set`.
+    pub placeholders: db_migrate::migrate::placeholders::Placeholders,
 }
 
 impl Settings {
@@ -370,7 +380,9 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
+        let placeholders = crate::placeholders::resolve(&file.placeholders, env_cfg.map(|e| &e.placeholders), &o.sets, &environment)?;
         Ok(Settings {
+            placeholders,
             backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),

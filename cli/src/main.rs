@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod lint;
 mod output;
+mod placeholders;
 mod progress;
 
 use std::path::PathBuf;
@@ -112,6 +113,10 @@ pub struct GuestArgs {
     /// An argument for components (`context.args`), KEY=VALUE; repeatable; overrides `args` of db-migrate.toml.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
+    /// A value for the placeholder `${NAME}` in SQL migrations, seeds, repeatable migrations and
+    /// callbacks; repeatable; overrides [placeholders] of db-migrate.toml.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_arg, help_heading = "Placeholder options")]
+    sets: Vec<(String, String)>,
 }
 
 /// `validate` takes only the database options.
@@ -210,6 +215,17 @@ impl Command {
         })
     }
 
+    /// `--set`s of a command that runs SQL (placeholders).
+    fn placeholder_sets(&self) -> &[(String, String)] {
+        match self {
+            Command::Up(a) => &a.guest.sets,
+            Command::Down(a) => &a.guest.sets,
+            Command::Redo(a) => &a.guest.sets,
+            Command::Seed(a) => &a.guest.sets,
+            _ => &[],
+        }
+    }
+
     /// `--arg`s of a command that runs components.
     fn guest_args(&self) -> &[(String, String)] {
         match self {
@@ -250,6 +266,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         config: cli.global.config.clone(),
         env: cli.global.env.clone(),
         args: cli.command.guest_args().to_vec(),
+        sets: cli.command.placeholder_sets().to_vec(),
     };
     match cli.command {
         Command::Init => return commands::init::run(&cli.global.dir, out),
@@ -376,6 +393,7 @@ fn migrator(settings: &Settings) -> db_migrate::Migrator {
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.cache_dir.clone())
         .policies(settings.policies.clone())
+        .placeholders(settings.placeholders.clone())
         .context(db_migrate::sandbox::GuestContext {
             environment: settings.environment.clone(),
             args: settings.args.clone(),
