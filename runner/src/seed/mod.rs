@@ -110,6 +110,8 @@ pub struct Seeder {
     observer: Option<Observer>,
     lock_timeout: Duration,
     lock_mode: backend::LockMode,
+    // [workflow] values of `${name}` in SQL seeds.
+    placeholders: crate::migrate::placeholders::Placeholders,
 }
 
 impl Seeder {
@@ -129,7 +131,14 @@ impl Seeder {
             observer: None,
             lock_timeout: Duration::from_secs(60),
             lock_mode: backend::LockMode::default(),
+            placeholders: Default::default(),
         }
+    }
+
+    /// Values for `${name}` placeholders in SQL seeds.
+    pub fn placeholders(mut self, values: crate::migrate::placeholders::Placeholders) -> Self {
+        self.placeholders = values;
+        self
     }
 
     /// Where relative SQLite paths and pack components are resolved (default `.`).
@@ -241,7 +250,14 @@ impl Seeder {
     /// (unless its pack commits per batch), and seeds before it stay.
     pub async fn run(&self, opts: &SeedOptions) -> Result<SeedRunReport> {
         let started = Instant::now();
-        let sources = self.sources()?;
+        let mut sources = self.sources()?;
+        // [workflow] placeholders in the selected SQL seeds; the checksum stays the raw file's.
+        for s in sources.iter_mut().filter(|s| opts.names.is_empty() || opts.names.contains(&s.name)) {
+            if let Some(sql) = s.sql.as_mut().filter(|t| t.contains("${") && !crate::migrate::placeholders::opts_out(t)) {
+                let done = crate::migrate::placeholders::substitute(sql, &self.placeholders, crate::migrate::placeholders::Mode::Run, &s.path, 1)?;
+                *sql = done.text;
+            }
+        }
         for n in &opts.names {
             if !sources.iter().any(|s| &s.name == n) {
                 let known: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
