@@ -18,6 +18,7 @@ mod placeholders;
 mod polyglot;
 mod project;
 mod repair;
+mod repeatable;
 mod reset;
 mod run;
 mod seeds;
