@@ -3,6 +3,7 @@
 mod adopt;
 mod backup;
 mod baseline;
+mod callbacks;
 mod common;
 mod components;
 mod conformance;
