@@ -192,6 +192,8 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Show a component's world, imports and exports without running it.
     Inspect(commands::inspect::InspectArgs),
+    /// Replace the migrations up to a version with one SQL migration (databases that applied them keep working).
+    Squash(commands::squash::SquashArgs),
 }
 
 impl Command {
@@ -211,7 +213,7 @@ impl Command {
             Command::Backup(a) => &a.db,
             Command::Restore(a) => &a.db,
             Command::Seed(a) => &a.db,
-            Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) => return None,
+            Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) | Command::Squash(_) => return None,
         })
     }
 
@@ -318,6 +320,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Import(a) => commands::adopt::import(&settings, a, out).await,
         Command::Restore(a) => commands::backup::restore(&settings, a, out).await,
         Command::Seed(a) => commands::seed::run(&settings, a, out).await,
+        Command::Squash(a) => commands::squash::run(&settings, a, out),
     }
 }
 

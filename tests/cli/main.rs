@@ -24,6 +24,7 @@ mod reset;
 mod run;
 mod seeds;
 mod servers;
+mod squash;
 mod status;
 mod workflow_db;
 mod zero_downtime;

@@ -14,4 +14,5 @@ pub mod repair;
 pub mod reset;
 pub mod run;
 pub mod seed;
+pub mod squash;
 pub mod status;

@@ -54,14 +54,15 @@ pub struct PartlyApplied {
 impl std::fmt::Display for PartlyApplied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let list = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let mut all = [self.applied.clone(), self.missing.clone()].concat();
+        all.sort_unstable();
         write!(
             f,
-            "{} replaces migrations {} and {}, but the database applied only {} of them (not {}): \
+            "{} replaces migrations {}, but the database applied only {} of them (not {}): \
              apply the rest with the original files first (squash moved them to migrations/squashed/; copy them back, run `up --to {}`, \
              and remove them again), then run `up`",
             self.squashed,
-            list(&self.applied),
-            list(&self.missing),
+            list(&all),
             list(&self.applied),
             list(&self.missing),
             self.missing.iter().max().copied().unwrap_or_default()
