@@ -15,6 +15,7 @@ mod hostile_sql;
 mod library;
 mod lint;
 mod mongo;
+mod mongo_seeds;
 mod placeholders;
 mod polyglot;
 mod project;

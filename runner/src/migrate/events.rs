@@ -137,6 +137,9 @@ pub enum SeedKind {
     Component,
     /// A `[[seeds.pack]]`: a component held to its grants.
     Pack,
+    /// `seeds/NAME.json` on MongoDB: documents by collection, or commands.
+    #[serde(rename = "json")]
+    Documents,
 }
 
 impl SeedKind {
@@ -146,6 +149,7 @@ impl SeedKind {
             SeedKind::Sql => "sql",
             SeedKind::Component => "component",
             SeedKind::Pack => "pack",
+            SeedKind::Documents => "json",
         }
     }
 }

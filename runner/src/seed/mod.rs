@@ -12,6 +12,7 @@
 //! unless forced; `reset` empties a pack's tables first, children before parents. The same random seed gives byte-identical data: components get it through
 //! `context.random-seed` and as their only source of WASI randomness.
 
+mod documents;
 mod history;
 mod reset;
 mod source;
@@ -250,6 +251,10 @@ impl Seeder {
     /// (unless its pack commits per batch), and seeds before it stay.
     pub async fn run(&self, opts: &SeedOptions) -> Result<SeedRunReport> {
         let started = Instant::now();
+        if let DatabaseUrl::Mongo(_) = DatabaseUrl::parse(&self.url, &self.base)? {
+            // [workflow] MongoDB seeds: seeds/*.json (see `documents`).
+            return documents::run(self, &DatabaseUrl::parse(&self.url, &self.base)?, opts, started).await;
+        }
         let mut sources = self.sources()?;
         // [workflow] placeholders in the selected SQL seeds; the checksum stays the raw file's.
         for s in sources.iter_mut().filter(|s| opts.names.is_empty() || opts.names.contains(&s.name)) {
@@ -291,11 +296,6 @@ impl Seeder {
         }
 
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
-        if matches!(url, DatabaseUrl::Mongo(_)) {
-            return Err(Error::Config(
-                "seeds run on SQL databases; on MongoDB, seed data with a migration (a `.mongo.json` command file or a component)".into(),
-            ));
-        }
         let mut b = backend::connect(&url, &self.history_table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
         let prepared = async {
             b.lock(self.lock_timeout, self.lock_mode).await?;
@@ -393,7 +393,7 @@ impl Seeder {
             _ => None,
         };
         let guest = match s.kind {
-            SeedKind::Sql => None,
+            SeedKind::Sql | SeedKind::Documents => None,
             SeedKind::Component | SeedKind::Pack => Some(match pack {
                 Some(p) => &p.policy,
                 None => self.policies.get(&s.name, &s.name),
@@ -483,6 +483,7 @@ impl Seeder {
                     }
                 }
             }
+            SeedKind::Documents => unreachable!("JSON seeds are read only for MongoDB (seed::documents)"),
             SeedKind::Component | SeedKind::Pack => {
                 if sandbox.is_none() {
                     let features = match pack {
