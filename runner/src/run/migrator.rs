@@ -639,6 +639,10 @@ impl Migrator {
     /// The state of every repeatable migration. Creates nothing.
     pub async fn repeatable_status(&self) -> Result<Vec<crate::run::workflow::RepeatableStatus>> {
         let files = crate::migrate::workflow_files::repeatables(&self.dir)?;
+        if files.is_empty() {
+            // No repeatable migrations: no connection (rows of deleted ones are not listed).
+            return Ok(Vec::new());
+        }
         Ok(crate::run::workflow::repeatable_status(&files, &self.repeatable_rows().await?))
     }
 
