@@ -107,3 +107,19 @@ fn bad_placeholder_configuration_is_reported_at_once() {
     let err = p.fails(&["up", "--set", "bad-name=1"]);
     assert!(err.contains("`bad-name` is not a placeholder name"), "{err}");
 }
+
+#[test]
+fn secrets_in_database_errors_are_masked_and_redo_dry_run_substitutes() {
+    for db in Db::all() {
+        let p = Project::new();
+        p.write("db-migrate.toml", "[placeholders]\napi_token = \"s3cr3tvalue\"\nname = \"t\"\n");
+        p.migration(1, "t", "CREATE TABLE ${name} (id INTEGER);", Some("DROP TABLE ${name};"));
+        db.json(&p, &["up", "--json"]);
+        let plan = db.json(&p, &["redo", "--dry-run", "--json"]);
+        let sql: Vec<&str> = plan["steps"].as_array().unwrap().iter().map(|s| s["sql"].as_str().unwrap()).collect();
+        assert_eq!(sql.iter().map(|s| s.trim()).collect::<Vec<_>>(), ["DROP TABLE t;", "CREATE TABLE t (id INTEGER);"], "{}", db.name());
+        p.migration(2, "bad", "SELECT s3cr3tvalue_col FROM ${api_token};", None);
+        let err = db.fails(&p, &["up"]);
+        assert!(err.contains("migrations/2_bad.sql:2") && !err.contains("s3cr3tvalue") && err.contains("***"), "{}: {err}", db.name());
+    }
+}

@@ -113,7 +113,8 @@ pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<E
 pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<ExitCode, Error> {
     if args.dry_run {
         let mut plan = migrator(settings).plan_down(DownTarget::Steps(1)).await?;
-        if let Some((_, m)) = plan.steps.first().cloned() {
+        if let Some((_, mut m)) = plan.steps.first().cloned() {
+            migrator(settings).display_placeholders(&mut m, Direction::Up)?;
             plan.steps.push((Direction::Up, m));
         }
         return Ok(print_plan(&plan, out));

@@ -84,6 +84,19 @@ impl Placeholders {
         self.values.is_empty()
     }
 
+    /// `text` with every secret value replaced by [`MASK`]: for database errors, which may quote
+    /// the statement that failed. Values shorter than 4 characters are left alone (they would
+    /// mask ordinary words).
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in self.values.values().filter(|v| v.secret) {
+            if let Some(x) = v.value.as_deref().filter(|x| x.len() >= 4) {
+                out = out.replace(x, MASK);
+            }
+        }
+        out
+    }
+
     /// Every declared name with the value to show ([`MASK`] for secrets, `None` when unset).
     pub fn shown(&self) -> BTreeMap<String, Option<String>> {
         self.values
@@ -243,6 +256,14 @@ mod tests {
         let e = run("SELECT 1;\nSELECT ${nope};\n\nSELECT ${missing};").unwrap_err().to_string();
         assert!(e.contains("x.sql:11") && e.contains("`${nope}` has no value"), "{e}");
         assert!(e.contains("x.sql:13") && e.contains("`env:NOPE`, which is not set"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_messages() {
+        let mut p = values();
+        p.insert("db_password", Some("hunter2".into()), false, "x");
+        assert_eq!(p.mask("syntax error at or near \"hunter2\" (alice)"), "syntax error at or near \"***\" (***)");
+        assert_eq!(p.mask("no secrets here"), "no secrets here");
     }
 
     #[test]

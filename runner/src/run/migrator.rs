@@ -655,6 +655,12 @@ impl Migrator {
         Ok(crate::run::workflow::due(files, &self.repeatable_rows().await?))
     }
 
+    /// Substitutes placeholders in one direction of `m` for display (secrets masked): what
+    /// `redo --dry-run` shows for the re-applied migration.
+    pub fn display_placeholders(&self, m: &mut Migration, direction: Direction) -> Result<()> {
+        crate::run::workflow::display(std::slice::from_mut(m), &[Step { direction, index: 0 }], &self.placeholders)
+    }
+
     /// The placeholder values recorded when `version` was applied (`***` for secrets).
     pub async fn recorded_placeholders(&self, version: i64) -> Result<std::collections::BTreeMap<String, String>> {
         let url = self.parsed_url()?;

@@ -240,6 +240,7 @@ pub struct Flow {
     used: BTreeMap<i64, BTreeMap<String, String>>,
     record_placeholders: bool,
     phase: Option<Direction>,
+    values: Placeholders,
 }
 
 impl Flow {
@@ -251,7 +252,7 @@ impl Flow {
         substitute_scripts(callbacks.iter_mut().map(|c| &mut c.script), values, Mode::Run)?;
         let repeatables = if repeatables { Some(read_repeatables(dir, values, Mode::Run)?) } else { None };
         let record_placeholders = !values.is_empty() || used.values().any(|u| !u.is_empty());
-        Ok(Flow { table: table.to_string(), callbacks, repeatables, used, record_placeholders, phase: None })
+        Ok(Flow { table: table.to_string(), callbacks, repeatables, used, record_placeholders, phase: None, values: values.clone() })
     }
 
     fn of(&self, event: CallbackEvent) -> impl Iterator<Item = &Callback> {
@@ -310,7 +311,7 @@ impl Flow {
 
     async fn run_callbacks(&self, b: &mut AnyBackend, event: CallbackEvent) -> Result<()> {
         for c in self.of(event) {
-            run_standalone(b, &c.script, &format!("callback {}", event.as_str()), async |_| Ok(())).await?;
+            run_standalone(b, &c.script, &format!("callback {}", event.as_str()), async |_| Ok(())).await.map_err(|e| self.masked(e))?;
         }
         Ok(())
     }
@@ -336,6 +337,7 @@ impl Flow {
         if before.is_empty() && after.is_empty() && record.is_none() {
             return backend::run_sql(b, m, direction).await;
         }
+        // (With placeholders declared, `record` is set, so failures below are masked.)
         let Some(script) = m.script(direction) else { return backend::run_sql(b, m, direction).await };
         let table = side_table(&self.table, "placeholders");
         let unit = Unit::new(m, direction, script.transaction);
@@ -367,14 +369,21 @@ impl Flow {
         match ran {
             Ok(took) => Ok(took),
             Err(UnitError::Protocol(e)) => Err(e),
-            Err(UnitError::Body { error: (path, line, source), kept }) => Err(Error::MigrationFailed {
-                migration: MigrationRef { version: m.version, name: m.name.clone() },
-                direction,
-                path,
-                line,
-                source,
-                kept,
-            }),
+            Err(UnitError::Body { error: (path, line, mut source), kept }) => {
+                source.message = self.values.mask(&source.message);
+                Err(Error::MigrationFailed { migration: MigrationRef { version: m.version, name: m.name.clone() }, direction, path, line, source, kept })
+            }
+        }
+    }
+
+    /// A database error with secret placeholder values masked (the database may quote them).
+    fn masked(&self, e: Error) -> Error {
+        match e {
+            Error::Database { context, mut source } => {
+                source.message = self.values.mask(&source.message);
+                Error::Database { context, source }
+            }
+            other => other,
         }
     }
 
@@ -412,7 +421,7 @@ impl Flow {
                 let params = vec![SqlValue::Text(r.name.clone()), SqlValue::Text(r.checksum.clone()), SqlValue::Text(history::now_utc()), SqlValue::Int(took)];
                 b.host_execute(&ins, params).await.map(drop).map_err(db_error)
             };
-            run_standalone(b, &r.script, &format!("repeatable migration {}", r.name), record).await?;
+            run_standalone(b, &r.script, &format!("repeatable migration {}", r.name), record).await.map_err(|e| self.masked(e))?;
             out.push(RepeatableReport { name: r.name.clone(), checksum: r.checksum.clone(), duration_ms: started.elapsed().as_secs_f64() * 1e3 });
         }
         Ok(out)
