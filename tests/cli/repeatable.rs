@@ -87,3 +87,22 @@ fn placeholders_reach_repeatables_without_changing_their_checksum() {
     let run: serde_json::Value = serde_json::from_str(&p.ok(&["up", "--json", "--set", "limit=25"])).unwrap();
     assert!(run["repeatable"].as_array().unwrap().is_empty(), "{run}");
 }
+
+#[test]
+fn placeholders_repeatables_and_callbacks_on_mariadb() {
+    use crate::servers::{Kind, TestDb};
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.write("db-migrate.toml", "[placeholders]\ntable = \"items\"\n");
+    p.migration(1, "items", "CREATE TABLE ${table} (id INTEGER PRIMARY KEY, price INTEGER);\nINSERT INTO ${table} VALUES (1, 10), (2, 20);", None);
+    p.write("migrations/repeatable/cheap.sql", "CREATE OR REPLACE VIEW cheap AS SELECT id FROM ${table} WHERE price < 15;\n");
+    p.write("migrations/callbacks/after_up.sql", "CREATE TABLE IF NOT EXISTS audit (what VARCHAR(20));\nINSERT INTO audit VALUES ('after_up');\n");
+    let url = db.url();
+    let run: serde_json::Value = serde_json::from_str(&p.ok(&["--database-url", &url, "up", "--json"])).unwrap();
+    assert_eq!(names(&run["repeatable"]), ["cheap"]);
+    assert_eq!(db.query("SELECT id FROM cheap"), ["1"]);
+    assert_eq!(db.query("SELECT what FROM audit"), ["after_up"]);
+    assert_eq!(db.query("SELECT version, name, value FROM db_migrate_history_placeholders"), ["1|table|items"]);
+    let status: serde_json::Value = serde_json::from_str(&p.ok(&["--database-url", &url, "status", "--json"])).unwrap();
+    assert_eq!(status["repeatable"][0]["state"], "applied");
+}
