@@ -114,3 +114,19 @@ fn data_changes_and_non_sql_migrations_are_refused_unless_said() {
     let err = p.fails(&["squash", "--to", "2", "--yes"]);
     assert!(err.contains("2_users.mongo.json (commands)") && err.contains("not SQL"), "{err}");
 }
+
+#[test]
+fn squashing_again_keeps_databases_that_ran_the_first_squash_working() {
+    for db in Db::all() {
+        let p = project();
+        squash(&p);
+        db.json(&p, &["up", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&p.ok(&["squash", "--to", "4", "--yes", "--json"])).unwrap();
+        assert_eq!(v["replaces"], serde_json::json!([1, 2, 3, 4]));
+        assert!(p.path().join("migrations/squashed/3_squashed.sql").exists());
+        let status = db.json(&p, &["status", "--json", "--check"]);
+        assert_eq!(versions(&status), [(4, "squashed".into(), "applied".into())], "{}", db.name());
+        let run = db.json(&p, &["up", "--json"]);
+        assert!(run["steps"].as_array().unwrap().is_empty(), "{}: {run}", db.name());
+    }
+}

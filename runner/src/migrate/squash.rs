@@ -80,17 +80,21 @@ pub fn reconcile(migrations: &[Migration], history: &[AppliedMigration]) -> Resu
         let Some(replaced) = replaces(m) else { continue };
         let recorded = view.get(&m.version).is_some_and(|h| h.checksum == m.checksum && h.name == m.name);
         let applied: Vec<i64> = replaced.iter().copied().filter(|v| view.get(v).is_some_and(|h| h.status == RowStatus::Applied)).collect();
+        // The newest replaced version applied means all of them are (the planner applies in
+        // order); this also covers a database that ran an earlier squashed migration, which
+        // has its row but not those of the versions it replaced.
+        let last = replaced.iter().copied().max().unwrap_or(m.version);
         if !recorded {
-            if applied.is_empty() {
+            if !replaced.iter().any(|v| view.contains_key(v)) {
                 continue;
             }
-            if applied.len() < replaced.len() {
+            if !applied.contains(&last) {
                 let missing = replaced.iter().copied().filter(|v| !applied.contains(v)).collect();
                 return Err(PartlyApplied { squashed: m.label(), applied, missing });
             }
             let latest = replaced.iter().filter_map(|v| view.get(v)).max_by(|a, b| a.applied_at.cmp(&b.applied_at)).cloned();
             let total: i64 = replaced.iter().filter_map(|v| view.get(v)).map(|h| h.execution_ms).sum();
-            let template = latest.expect("all replaced versions are applied");
+            let template = latest.expect("the newest replaced version is applied");
             view.insert(
                 m.version,
                 AppliedMigration {
@@ -343,5 +347,11 @@ mod tests {
         // Partly applied: refused.
         let e = reconcile(&ms, &[row(1, "old1")]).unwrap_err();
         assert_eq!((e.applied, e.missing), (vec![1], vec![2]));
+        // Squashed again (1..4 replaced) on a database that ran the first squashed migration
+        // fresh: it has rows 2 (the old squashed one), 3 and 4 only, and is up to date.
+        let again = sql(4, "-- db-migrate:replaces 1,2,3,4\nCREATE TABLE a (id int);\n", None);
+        let r = reconcile(&[again.clone()], &[row(2, &squashed.checksum), row(3, "c3"), row(4, "c4")]).unwrap();
+        assert_eq!(r.record, [0]);
+        assert_eq!(r.history.iter().map(|h| h.version).collect::<Vec<_>>(), [4]);
     }
 }
