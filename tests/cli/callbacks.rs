@@ -30,6 +30,9 @@ fn events(db: &Db, p: &Project) -> Vec<String> {
 fn callbacks_run_at_their_events_in_order() {
     for db in Db::all() {
         let p = project();
+        let plan = db.json(&p, &["up", "--dry-run", "--json"]);
+        let planned: Vec<&str> = plan["callbacks"].as_array().unwrap().iter().map(|c| c["event"].as_str().unwrap()).collect();
+        assert_eq!(planned, ["before_up", "after_up", "before_each", "after_each"], "{}: {plan}", db.name());
         let run = db.json(&p, &["up", "--json"]);
         assert_eq!(run["steps"].as_array().unwrap().len(), 2, "{}", db.name());
         assert_eq!(events(&db, &p), ["before_up", "before_each", "after_each", "before_each", "after_each", "after_up"], "{}", db.name());

@@ -287,6 +287,12 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
         out.line("");
         repeatable.push(serde_json::json!({ "name": r.name, "file": r.script.path.display().to_string(), "checksum": r.checksum, "sql": r.script.sql }));
     }
-    out.json(&serde_json::json!({ "dry_run": true, "steps": items, "repeatable": repeatable }));
+    let mut callbacks = Vec::new();
+    for c in &plan.callbacks {
+        out.line(&format!("-- dry run: callback {} from {}", c.event.as_str(), c.script.path.display()));
+        out.verbose(c.script.sql.trim_end());
+        callbacks.push(serde_json::json!({ "event": c.event, "file": c.script.path.display().to_string(), "sql": c.script.sql }));
+    }
+    out.json(&serde_json::json!({ "dry_run": true, "steps": items, "repeatable": repeatable, "callbacks": callbacks }));
     ExitCode::SUCCESS
 }

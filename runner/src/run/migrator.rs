@@ -55,6 +55,8 @@ pub struct PlannedRun {
     pub steps: Vec<(Direction, Migration)>,
     /// Repeatable migrations `up` would apply after the steps (new or changed).
     pub repeatables: Vec<crate::migrate::workflow_files::Repeatable>,
+    /// Callbacks that would run around the steps (none when there are no steps).
+    pub callbacks: Vec<crate::migrate::workflow_files::Callback>,
 }
 
 /// How `repair` resolves a dirty, modified or missing migration.
@@ -286,6 +288,7 @@ impl Migrator {
         crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
         let mut run = planned(&m, &steps);
         run.repeatables = self.due_repeatables().await?;
+        run.callbacks = crate::run::workflow::planned_callbacks(&self.dir, &steps, &self.placeholders)?;
         Ok(run)
     }
 
@@ -295,7 +298,9 @@ impl Migrator {
         let h = crate::run::workflow::squashed_view(&m, h)?;
         let steps = plan::plan_down(&m, &h, target)?;
         crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
-        Ok(planned(&m, &steps))
+        let mut run = planned(&m, &steps);
+        run.callbacks = crate::run::workflow::planned_callbacks(&self.dir, &steps, &self.placeholders)?;
+        Ok(run)
     }
 
     fn up_opts(&self, mut opts: UpOptions) -> UpOptions {
@@ -623,7 +628,7 @@ impl Migrator {
 }
 
 fn planned(migrations: &[Migration], steps: &[Step]) -> PlannedRun {
-    PlannedRun { steps: steps.iter().map(|s| (s.direction, migrations[s.index].clone())).collect(), repeatables: Vec::new() }
+    PlannedRun { steps: steps.iter().map(|s| (s.direction, migrations[s.index].clone())).collect(), repeatables: Vec::new(), callbacks: Vec::new() }
 }
 
 // [workflow] repeatable migrations and recorded placeholders, read without changing anything.

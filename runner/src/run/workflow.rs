@@ -195,6 +195,26 @@ fn substitute_scripts<'a>(scripts: impl Iterator<Item = &'a mut Script>, values:
     }
 }
 
+/// The callbacks a run of `steps` would use, substituted for display (secrets masked): the
+/// events of the steps' directions, `*_each` included. None when nothing would run.
+pub fn planned_callbacks(dir: &std::path::Path, steps: &[Step], values: &Placeholders) -> Result<Vec<Callback>> {
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let up = steps.iter().any(|s| s.direction == Direction::Up);
+    let down = steps.iter().any(|s| s.direction == Direction::Down);
+    let mut c: Vec<Callback> = workflow_files::callbacks(dir)?
+        .into_iter()
+        .filter(|c| match c.event {
+            CallbackEvent::BeforeUp | CallbackEvent::AfterUp => up,
+            CallbackEvent::BeforeDown | CallbackEvent::AfterDown => down,
+            CallbackEvent::BeforeEach | CallbackEvent::AfterEach | CallbackEvent::OnError => true,
+        })
+        .collect();
+    substitute_scripts(c.iter_mut().map(|c| &mut c.script), values, Mode::Display)?;
+    Ok(c)
+}
+
 /// Reads the repeatable migrations of `dir` with placeholders substituted for `mode`.
 pub fn read_repeatables(dir: &std::path::Path, values: &Placeholders, mode: Mode) -> Result<Vec<Repeatable>> {
     let mut r = workflow_files::repeatables(dir)?;
