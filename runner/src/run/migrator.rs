@@ -288,7 +288,7 @@ impl Migrator {
         crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
         let mut run = planned(&m, &steps);
         run.repeatables = self.due_repeatables().await?;
-        run.callbacks = crate::run::workflow::planned_callbacks(&self.dir, &steps, &self.placeholders)?;
+        run.callbacks = crate::run::workflow::planned_callbacks(self.dir(), &steps, &self.placeholders)?;
         Ok(run)
     }
 
@@ -299,7 +299,7 @@ impl Migrator {
         let steps = plan::plan_down(&m, &h, target)?;
         crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
         let mut run = planned(&m, &steps);
-        run.callbacks = crate::run::workflow::planned_callbacks(&self.dir, &steps, &self.placeholders)?;
+        run.callbacks = crate::run::workflow::planned_callbacks(self.dir(), &steps, &self.placeholders)?;
         Ok(run)
     }
 
@@ -519,7 +519,7 @@ impl Migrator {
             }
             // [workflow] placeholders, callbacks and repeatable migrations: read and checked
             // before anything runs.
-            let f = flow.insert(crate::run::workflow::Flow::prepare(&self.dir, &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
+            let f = flow.insert(crate::run::workflow::Flow::prepare(self.dir(), &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
             f.ensure_tables(slot.as_mut().expect("backend present")).await?;
             let mut report = Report::default();
             for step in steps {
@@ -643,7 +643,7 @@ impl Migrator {
 
     /// The state of every repeatable migration. Creates nothing.
     pub async fn repeatable_status(&self) -> Result<Vec<crate::run::workflow::RepeatableStatus>> {
-        let files = crate::migrate::workflow_files::repeatables(&self.dir)?;
+        let files = crate::migrate::workflow_files::repeatables(self.dir())?;
         if files.is_empty() {
             // No repeatable migrations: no connection (rows of deleted ones are not listed).
             return Ok(Vec::new());
@@ -653,7 +653,7 @@ impl Migrator {
 
     /// The repeatable migrations `up` would apply, with placeholders shown (secrets masked).
     pub async fn due_repeatables(&self) -> Result<Vec<crate::migrate::workflow_files::Repeatable>> {
-        let files = crate::run::workflow::read_repeatables(&self.dir, &self.placeholders, crate::migrate::placeholders::Mode::Display)?;
+        let files = crate::run::workflow::read_repeatables(self.dir(), &self.placeholders, crate::migrate::placeholders::Mode::Display)?;
         if files.is_empty() {
             return Ok(files);
         }
