@@ -65,6 +65,9 @@ pub struct ConfigFile {
     pub shadow_database_url: Option<String>,
     /// `status --check` also fails on drift.
     pub drift_check: Option<bool>,
+    /// `[placeholders]`: values of `${name}` in SQL (see `crate::placeholders`).
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, toml::Value>,
 }
 
 /// The schema keys of `db-migrate.toml` (top level).
@@ -246,6 +249,9 @@ pub struct EnvironmentConfig {
     pub seed: Option<u64>,
     /// Backups before migrating in this environment (`"always"` for production).
     pub backup: Option<BackupPolicy>,
+    /// Placeholder values for this environment, over the top-level ones.
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, toml::Value>,
 }
 
 /// What the command line says before configuration is read.
@@ -261,6 +267,8 @@ pub struct Overrides {
     pub env: Option<String>,
     /// `--arg key=value`, in order.
     pub args: Vec<(String, String)>,
+    /// `--set name=value` (placeholders), in order.
+    pub sets: Vec<(String, String)>,
 }
 
 /// Where the database URL came from, so output can say it.
@@ -335,6 +343,8 @@ pub struct Settings {
     pub backup_always: bool,
     /// `schema_file`, `shadow_database_url`, `drift_check` (paths not yet resolved).
     pub schema: SchemaConfig,
+    /// Placeholder values: `[placeholders]`, the environment's, then `--set`.
+    pub placeholders: db_migrate::migrate::placeholders::Placeholders,
 }
 
 impl Settings {
@@ -395,12 +405,14 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
+        let placeholders = crate::placeholders::resolve(&file.placeholders, env_cfg.map(|e| &e.placeholders), &o.sets, &environment)?;
         Ok(Settings {
             schema: SchemaConfig {
                 schema_file: file.schema_file.clone(),
                 shadow_database_url: file.shadow_database_url.as_deref().map(expand_vars).transpose()?,
                 drift_check: file.drift_check,
             },
+            placeholders,
             backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),

@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod lint;
 mod output;
+mod placeholders;
 mod progress;
 
 use std::path::PathBuf;
@@ -113,6 +114,10 @@ pub struct GuestArgs {
     /// An argument for components (`context.args`), KEY=VALUE; repeatable; overrides `args` of db-migrate.toml.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
+    /// A value for the placeholder `${NAME}` in SQL migrations, seeds, repeatable migrations and
+    /// callbacks; repeatable; overrides [placeholders] of db-migrate.toml.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_arg, help_heading = "Placeholder options")]
+    sets: Vec<(String, String)>,
 }
 
 /// `validate` takes only the database options.
@@ -194,6 +199,8 @@ enum Command {
     Test(commands::schema::TestArgs),
     /// Compare the live schema with what its applied migrations produce (on a shadow database); exit 1 on drift.
     Drift(commands::schema::DriftArgs),
+    /// Replace the migrations up to a version with one SQL migration (databases that applied them keep working).
+    Squash(commands::squash::SquashArgs),
 }
 
 impl Command {
@@ -216,8 +223,19 @@ impl Command {
             Command::Schema(a) => a.db(),
             Command::Test(a) => &a.db,
             Command::Drift(a) => &a.db,
-            Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) => return None,
+            Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) | Command::Squash(_) => return None,
         })
+    }
+
+    /// `--set`s of a command that runs SQL (placeholders).
+    fn placeholder_sets(&self) -> &[(String, String)] {
+        match self {
+            Command::Up(a) => &a.guest.sets,
+            Command::Down(a) => &a.guest.sets,
+            Command::Redo(a) => &a.guest.sets,
+            Command::Seed(a) => &a.guest.sets,
+            _ => &[],
+        }
     }
 
     /// `--arg`s of a command that runs components.
@@ -260,6 +278,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         config: cli.global.config.clone(),
         env: cli.global.env.clone(),
         args: cli.command.guest_args().to_vec(),
+        sets: cli.command.placeholder_sets().to_vec(),
     };
     match cli.command {
         Command::Init => return commands::init::run(&cli.global.dir, out),
@@ -314,6 +333,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Schema(a) => commands::schema::schema(&settings, a, out).await,
         Command::Test(a) => commands::schema::test(&settings, a, out).await,
         Command::Drift(a) => commands::schema::drift(&settings, a, out).await,
+        Command::Squash(a) => commands::squash::run(&settings, a, out),
     }
 }
 
@@ -389,6 +409,7 @@ fn migrator(settings: &Settings) -> db_migrate::Migrator {
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.cache_dir.clone())
         .policies(settings.policies.clone())
+        .placeholders(settings.placeholders.clone())
         .context(db_migrate::sandbox::GuestContext {
             environment: settings.environment.clone(),
             args: settings.args.clone(),

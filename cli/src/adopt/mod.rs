@@ -414,8 +414,10 @@ pub fn plan_import(tool: Tool, dir: &Path, into: &Path) -> Result<ImportPlan, Er
             let mut found = Vec::new();
             for f in files(dir, |n| n.ends_with(".sql")) {
                 let name = stem(&f);
-                if name.starts_with("R__") {
-                    plan.skipped.push((f.clone(), "a repeatable migration (R__): db-migrate has no equivalent; run it as a seed or by hand".into()));
+                // [workflow] Flyway's repeatable migrations become `repeatable/NAME.sql`.
+                if let Some(rest) = name.strip_prefix("R__").and_then(|r| r.strip_suffix(".sql")) {
+                    let desc: String = rest.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+                    plan.copies.push(Copy { from: f.clone(), to: into.join(db_migrate::migrate::workflow_files::REPEATABLE_DIR).join(format!("{desc}.sql")), kept: false });
                     continue;
                 }
                 if !is_flyway_versioned(&name) {

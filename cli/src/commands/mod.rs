@@ -15,4 +15,5 @@ pub mod reset;
 pub mod run;
 pub mod schema;
 pub mod seed;
+pub mod squash;
 pub mod status;

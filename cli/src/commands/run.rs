@@ -118,7 +118,8 @@ pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<E
 pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<ExitCode, Error> {
     if args.dry_run {
         let mut plan = migrator(settings).plan_down(DownTarget::Steps(1)).await?;
-        if let Some((_, m)) = plan.steps.first().cloned() {
+        if let Some((_, mut m)) = plan.steps.first().cloned() {
+            migrator(settings).display_placeholders(&mut m, Direction::Up)?;
             plan.steps.push((Direction::Up, m));
         }
         return Ok(print_plan(&plan, out));
@@ -217,7 +218,13 @@ fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode
 fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[db_migrate::migrate::source::NameWarning]) -> Result<ExitCode, Error> {
     let n = report.steps.len();
     let plural = if n == 1 { "" } else { "s" };
-    if n == 0 {
+    // [workflow] repeatable migrations applied after the versioned ones.
+    for r in &report.repeatable {
+        out.line(&format!("applied  repeatable {} ({:.1} ms)", r.name, r.duration_ms));
+    }
+    if n == 0 && !report.repeatable.is_empty() {
+        out.line(&format!("applied {} repeatable migration(s); no versioned migration was pending", report.repeatable.len()));
+    } else if n == 0 {
         out.line(match direction {
             Direction::Up => "nothing to apply: the database is up to date",
             Direction::Down => "nothing to revert: no migration is applied",
@@ -227,12 +234,12 @@ fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[d
         let verb = if report.steps.iter().all(|s| s.direction == Direction::Up) { "applied" } else { verb };
         out.line(&format!("{verb} {n} migration{plural} in {:.1} ms", report.total_ms));
     }
-    out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms, "warnings": warnings }));
+    out.json(&serde_json::json!({ "steps": report.steps, "repeatable": report.repeatable, "total_ms": report.total_ms, "warnings": warnings }));
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
-    if plan.steps.is_empty() {
+    if plan.steps.is_empty() && plan.repeatables.is_empty() {
         out.line("-- dry run: nothing to do");
     }
     let mut items = Vec::new();
@@ -278,6 +285,20 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
         out.line("");
         items.push(item);
     }
-    out.json(&serde_json::json!({ "dry_run": true, "steps": items }));
+    // [workflow] repeatable migrations, applied after the versioned ones.
+    let mut repeatable = Vec::new();
+    for r in &plan.repeatables {
+        out.line(&format!("-- dry run: would apply the repeatable migration {} from {} (new or changed)", r.name, r.script.path.display()));
+        out.line(r.script.sql.trim_end());
+        out.line("");
+        repeatable.push(serde_json::json!({ "name": r.name, "file": r.script.path.display().to_string(), "checksum": r.checksum, "sql": r.script.sql }));
+    }
+    let mut callbacks = Vec::new();
+    for c in &plan.callbacks {
+        out.line(&format!("-- dry run: callback {} from {}", c.event.as_str(), c.script.path.display()));
+        out.verbose(c.script.sql.trim_end());
+        callbacks.push(serde_json::json!({ "event": c.event, "file": c.script.path.display().to_string(), "sql": c.script.sql }));
+    }
+    out.json(&serde_json::json!({ "dry_run": true, "steps": items, "repeatable": repeatable, "callbacks": callbacks }));
     ExitCode::SUCCESS
 }

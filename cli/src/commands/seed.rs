@@ -61,6 +61,7 @@ fn seeder(settings: &Settings) -> Seeder {
         .cli_args(settings.cli_args.clone())
         .cache_dir(Some(settings.cache_dir.clone()))
         .lock(settings.lock_timeout, settings.lock_mode)
+        .placeholders(settings.placeholders.clone())
 }
 
 fn rate(r: f64) -> String {

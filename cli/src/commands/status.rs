@@ -21,6 +21,8 @@ pub struct StatusArgs {
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
     let entries = migrator(settings).status().await?;
+    // [workflow] repeatable migrations, with their own states.
+    let repeatable = migrator(settings).repeatable_status().await?;
     let warnings = crate::name_warnings(settings, out);
     if entries.is_empty() {
         out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
@@ -33,6 +35,13 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
         .filter(|&s| count(s) > 0)
         .map(|s| format!("{} {}", count(s), s.as_str()))
         .collect();
+    if !repeatable.is_empty() && !out.quiet && !out.json {
+        let rows: Vec<String> = repeatable
+            .iter()
+            .map(|r| format!("R  {:<30}  {:<8}  {}", r.name, serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), r.applied_at.clone().unwrap_or_else(|| "-".into())))
+            .collect();
+        out.line(&format!("\nrepeatable migrations:\n{}", rows.join("\n")));
+    }
     if !summary.is_empty() {
         out.line(&format!("\n{}", summary.join(", ")));
     }
@@ -60,13 +69,16 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
         "environment": settings.environment,
         "database": redact(&settings.database_url),
         "migrations": entries,
+        "repeatable": repeatable,
         "warnings": warnings,
     });
     if let Some(d) = &drift {
         doc["drift"] = serde_json::to_value(d).unwrap_or_default();
     }
     out.json(&doc);
-    let clean = entries.iter().all(|e| e.state == State::Applied) && drift.is_none_or(|d| d.is_empty());
+    let clean = entries.iter().all(|e| e.state == State::Applied)
+        && repeatable.iter().all(|r| r.state == db_migrate::run::workflow::RepeatableState::Applied)
+        && drift.is_none_or(|d| d.is_empty());
     Ok(if args.check && !clean { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -128,6 +128,8 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
     let bare = |t: &str| t.rsplit('.').next().unwrap_or(t).to_ascii_lowercase();
     let (n, h) = (bare(name), bare(history));
     n == h || n == format!("{h}_lock") || n == "db_migrate_seeds" || n.starts_with("_dbm_cursor_")
+        // [workflow] placeholder values and repeatable migrations (crate::run::workflow).
+        || n == format!("{h}_placeholders") || n == format!("{h}_repeatable")
 }
 
 /// Who this process is, for table locks and messages.

@@ -138,6 +138,9 @@ pub enum SeedKind {
     Component,
     /// A `[[seeds.pack]]`: a component held to its grants.
     Pack,
+    /// `seeds/NAME.json` on MongoDB: documents by collection, or commands.
+    #[serde(rename = "json")]
+    Documents,
 }
 
 impl SeedKind {
@@ -147,6 +150,7 @@ impl SeedKind {
             SeedKind::Sql => "sql",
             SeedKind::Component => "component",
             SeedKind::Pack => "pack",
+            SeedKind::Documents => "json",
         }
     }
 }

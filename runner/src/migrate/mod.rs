@@ -9,9 +9,12 @@ pub mod events;
 pub mod extjson;
 pub mod history;
 pub mod memo;
+pub mod placeholders;
 pub mod plan;
 pub mod source;
+pub mod squash;
 pub mod statements;
+pub mod workflow_files;
 
 /// The environment a run is in when nothing selects one (components see it in their context).
 pub const DEFAULT_ENV: &str = "development";

@@ -577,6 +577,10 @@ pub fn skipped_name_warning(file_name: &str, is_dir: bool) -> Option<String> {
     if file_name.starts_with('.') || lower.starts_with("readme") {
         return None;
     }
+    // [workflow] `repeatable/`, `callbacks/`, `squashed/` and `R__name.sql` are read elsewhere.
+    if super::workflow_files::is_reserved(file_name) {
+        return None;
+    }
     if is_dir {
         if file_name.starts_with(|c: char| c.is_ascii_digit()) {
             return None;
@@ -665,6 +669,10 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
             continue;
         };
         if file_name.starts_with('.') {
+            continue;
+        }
+        // [workflow] repeatable migrations (`R__name.sql`) are read by `super::workflow_files`.
+        if super::workflow_files::is_reserved(file_name) {
             continue;
         }
         // The directory entry's own type avoids a stat per file (discovery runs on every command).

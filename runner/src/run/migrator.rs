@@ -46,6 +46,8 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Wall time of the whole run, in milliseconds.
     pub total_ms: f64,
+    /// Repeatable migrations applied after the steps (new or changed).
+    pub repeatable: Vec<crate::run::workflow::RepeatableReport>,
 }
 
 /// A planned run, for `--dry-run`: what would run, in order.
@@ -53,6 +55,10 @@ pub struct Report {
 pub struct PlannedRun {
     /// Each migration with its direction.
     pub steps: Vec<(Direction, Migration)>,
+    /// Repeatable migrations `up` would apply after the steps (new or changed).
+    pub repeatables: Vec<crate::migrate::workflow_files::Repeatable>,
+    /// Callbacks that would run around the steps (none when there are no steps).
+    pub callbacks: Vec<crate::migrate::workflow_files::Callback>,
 }
 
 /// How `repair` resolves a dirty, modified or missing migration.
@@ -82,6 +88,8 @@ pub struct Migrator {
     lock_mode: backend::LockMode,
     policies: Policies,
     context: GuestContext,
+    // [workflow] placeholder values for SQL scripts (see `crate::run::workflow`).
+    placeholders: crate::migrate::placeholders::Placeholders,
 }
 
 impl Migrator {
@@ -108,7 +116,14 @@ impl Migrator {
             lock_mode: backend::LockMode::Session,
             policies: Policies::default(),
             context: GuestContext { environment: crate::migrate::DEFAULT_ENV.into(), ..Default::default() },
+            placeholders: Default::default(),
         }
+    }
+
+    /// Values for `${name}` placeholders in SQL migrations, repeatable migrations and callbacks.
+    pub fn placeholders(mut self, values: crate::migrate::placeholders::Placeholders) -> Self {
+        self.placeholders = values;
+        self
     }
 
     /// Resolves relative SQLite paths against `base` (the CLI passes the project directory).
@@ -254,6 +269,7 @@ impl Migrator {
     /// everything pending.
     pub async fn status(&self) -> Result<Vec<StatusEntry>> {
         let (m, h) = self.read_only().await?;
+        let h = crate::run::workflow::squashed_view(&m, h)?;
         Ok(plan::status(&m, &h))
     }
 
@@ -274,16 +290,25 @@ impl Migrator {
 
     /// What `up` would do, without doing it.
     pub async fn plan_up(&self, opts: UpOptions) -> Result<PlannedRun> {
-        let (m, h) = self.read_only().await?;
+        let (mut m, h) = self.read_only().await?;
+        let h = crate::run::workflow::squashed_view(&m, h)?;
         let steps = plan::plan_up(&m, &h, self.up_opts(opts))?;
-        Ok(planned(&m, &steps))
+        crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
+        let mut run = planned(&m, &steps);
+        run.repeatables = self.due_repeatables().await?;
+        run.callbacks = crate::run::workflow::planned_callbacks(self.dir(), &steps, &self.placeholders)?;
+        Ok(run)
     }
 
     /// What `down` would do, without doing it.
     pub async fn plan_down(&self, target: DownTarget) -> Result<PlannedRun> {
-        let (m, h) = self.read_only().await?;
+        let (mut m, h) = self.read_only().await?;
+        let h = crate::run::workflow::squashed_view(&m, h)?;
         let steps = plan::plan_down(&m, &h, target)?;
-        Ok(planned(&m, &steps))
+        crate::run::workflow::display(&mut m, &steps, &self.placeholders)?;
+        let mut run = planned(&m, &steps);
+        run.callbacks = crate::run::workflow::planned_callbacks(self.dir(), &steps, &self.placeholders)?;
+        Ok(run)
     }
 
     fn up_opts(&self, mut opts: UpOptions) -> UpOptions {
@@ -299,17 +324,17 @@ impl Migrator {
     /// Applies pending migrations as `opts` says.
     pub async fn up_with(&mut self, opts: UpOptions) -> Result<Report> {
         let opts = self.up_opts(opts);
-        self.execute(|m, h| plan::plan_up(m, h, opts)).await
+        self.execute(true, |m, h| plan::plan_up(m, h, opts)).await
     }
 
     /// Reverts applied migrations as `target` says.
     pub async fn down(&mut self, target: DownTarget) -> Result<Report> {
-        self.execute(|m, h| plan::plan_down(m, h, target)).await
+        self.execute(false, |m, h| plan::plan_down(m, h, target)).await
     }
 
     /// Reverts the newest applied migration and applies it again.
     pub async fn redo(&mut self) -> Result<Report> {
-        self.execute(|m, h| {
+        self.execute(false, |m, h| {
             let mut steps = plan::plan_down(m, h, DownTarget::Steps(1))?;
             if let Some(first) = steps.first().copied() {
                 steps.push(Step { direction: Direction::Up, index: first.index });
@@ -439,7 +464,7 @@ impl Migrator {
             }
         };
         let opts = self.up_opts(UpOptions::default());
-        let mut report = self.execute_on(migrations, b, |m, h| plan::plan_up(m, h, opts)).await?;
+        let mut report = self.execute_on(migrations, b, true, |m, h| plan::plan_up(m, h, opts)).await?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok((dropped, report))
     }
@@ -451,11 +476,12 @@ impl Migrator {
 
     async fn execute(
         &mut self,
+        repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         let started = Instant::now();
         let (migrations, b) = self.writable().await?;
-        let mut report = self.execute_on(migrations, b, planner).await?;
+        let mut report = self.execute_on(migrations, b, repeatables, planner).await?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
     }
@@ -465,9 +491,10 @@ impl Migrator {
         &mut self,
         migrations: Vec<Migration>,
         b: AnyBackend,
+        repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
-        let (b, result) = self.run_steps(migrations, b, planner).await;
+        let (b, result) = self.run_steps(migrations, b, repeatables, planner).await;
         if let Some(b) = b {
             b.close().await;
         }
@@ -480,6 +507,7 @@ impl Migrator {
         &mut self,
         migrations: Vec<Migration>,
         b: AnyBackend,
+        repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> (Option<AnyBackend>, Result<Report>) {
         // The backend is lent to the sandbox for each component migration and comes back.
@@ -487,8 +515,12 @@ impl Migrator {
         let observer = self.observer.clone();
         let context = Arc::new(self.context.clone());
         let mut sandbox: Option<Sandbox> = None;
+        let mut migrations = migrations;
+        let mut flow: Option<crate::run::workflow::Flow> = None;
         let result = async {
             let history = slot.as_mut().expect("backend present").read_history().await?;
+            // [workflow] squashed migrations whose replaced versions are all applied are recorded.
+            let history = crate::run::workflow::reconcile_squashed(slot.as_mut().expect("backend present"), &migrations, history, true).await?;
             let steps = planner(&migrations, &history)?;
             // A SQL file cannot run on MongoDB, nor a command file on a SQL database: refuse
             // before anything runs, so the database stays exactly as it was.
@@ -509,15 +541,20 @@ impl Migrator {
                     )));
                 }
             }
+            // [workflow] placeholders, callbacks and repeatable migrations: read and checked
+            // before anything runs.
+            let f = flow.insert(crate::run::workflow::Flow::prepare(self.dir(), &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
+            f.ensure_tables(slot.as_mut().expect("backend present")).await?;
             let mut report = Report::default();
             for step in steps {
                 let m = &migrations[step.index];
+                f.enter(slot.as_mut().expect("backend present"), step.direction).await?;
                 Error::check_interrupted(report.steps.len())?;
                 if let Some(o) = &observer {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
                 let ran = match m.body {
-                    Body::Sql { .. } => backend::run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
+                    Body::Sql { .. } => f.run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
                     Body::Commands { .. } => {
                         let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
@@ -555,6 +592,7 @@ impl Migrator {
                     }
                     Err(e) => return Err(e.or_interrupted(report.steps.len())),
                 };
+                f.after_step(slot.as_mut().expect("backend present"), m, step.direction).await?;
                 slot.as_mut().expect("backend present").heartbeat().await;
                 if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
@@ -566,9 +604,15 @@ impl Migrator {
                     duration_ms: duration.as_secs_f64() * 1e3,
                 });
             }
+            report.repeatable = f.finish(slot.as_mut().expect("backend present")).await?;
             Ok::<Report, Error>(report)
         }
         .await;
+        // [workflow] `on_error` callbacks.
+        let result = match (result, &flow) {
+            (Err(e), Some(f)) => Err(f.failed(slot.as_mut(), e).await),
+            (r, _) => r,
+        };
         (slot, result)
     }
 }
@@ -608,7 +652,7 @@ impl Migrator {
         }
         .await;
         let (b, result) = match prepared {
-            Ok(()) => self.run_steps(migrations, b, |m, h| plan::plan_up(m, h, opts)).await,
+            Ok(()) => self.run_steps(migrations, b, true, |m, h| plan::plan_up(m, h, opts)).await,
             Err(e) => (Some(b), Err(e)),
         };
         // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
@@ -676,5 +720,50 @@ impl Migrator {
 }
 
 fn planned(migrations: &[Migration], steps: &[Step]) -> PlannedRun {
-    PlannedRun { steps: steps.iter().map(|s| (s.direction, migrations[s.index].clone())).collect() }
+    PlannedRun { steps: steps.iter().map(|s| (s.direction, migrations[s.index].clone())).collect(), repeatables: Vec::new(), callbacks: Vec::new() }
+}
+
+// [workflow] repeatable migrations and recorded placeholders, read without changing anything.
+impl Migrator {
+    async fn repeatable_rows(&self) -> Result<Vec<(String, String, String)>> {
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Vec::new()) };
+        let rows = crate::run::workflow::repeatable_rows(&mut b, &self.table).await;
+        b.close().await;
+        rows
+    }
+
+    /// The state of every repeatable migration. Creates nothing.
+    pub async fn repeatable_status(&self) -> Result<Vec<crate::run::workflow::RepeatableStatus>> {
+        let files = crate::migrate::workflow_files::repeatables(self.dir())?;
+        if files.is_empty() {
+            // No repeatable migrations: no connection (rows of deleted ones are not listed).
+            return Ok(Vec::new());
+        }
+        Ok(crate::run::workflow::repeatable_status(&files, &self.repeatable_rows().await?))
+    }
+
+    /// The repeatable migrations `up` would apply, with placeholders shown (secrets masked).
+    pub async fn due_repeatables(&self) -> Result<Vec<crate::migrate::workflow_files::Repeatable>> {
+        let files = crate::run::workflow::read_repeatables(self.dir(), &self.placeholders, crate::migrate::placeholders::Mode::Display)?;
+        if files.is_empty() {
+            return Ok(files);
+        }
+        Ok(crate::run::workflow::due(files, &self.repeatable_rows().await?))
+    }
+
+    /// Substitutes placeholders in one direction of `m` for display (secrets masked): what
+    /// `redo --dry-run` shows for the re-applied migration.
+    pub fn display_placeholders(&self, m: &mut Migration, direction: Direction) -> Result<()> {
+        crate::run::workflow::display(std::slice::from_mut(m), &[Step { direction, index: 0 }], &self.placeholders)
+    }
+
+    /// The placeholder values recorded when `version` was applied (`***` for secrets).
+    pub async fn recorded_placeholders(&self, version: i64) -> Result<std::collections::BTreeMap<String, String>> {
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Default::default()) };
+        let r = crate::run::workflow::recorded_placeholders(&mut b, &self.table, version).await;
+        b.close().await;
+        r
+    }
 }

@@ -2,3 +2,4 @@
 //! sandbox. The seeder (`crate::seed`) sits beside it.
 
 pub mod migrator;
+pub mod workflow;

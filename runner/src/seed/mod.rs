@@ -12,6 +12,7 @@
 //! unless forced; `reset` empties a pack's tables first, children before parents. The same random seed gives byte-identical data: components get it through
 //! `context.random-seed` and as their only source of WASI randomness.
 
+mod documents;
 mod history;
 mod reset;
 mod source;
@@ -111,6 +112,8 @@ pub struct Seeder {
     observer: Option<Observer>,
     lock_timeout: Duration,
     lock_mode: backend::LockMode,
+    // [workflow] values of `${name}` in SQL seeds.
+    placeholders: crate::migrate::placeholders::Placeholders,
 }
 
 impl Seeder {
@@ -130,7 +133,14 @@ impl Seeder {
             observer: None,
             lock_timeout: Duration::from_secs(60),
             lock_mode: backend::LockMode::default(),
+            placeholders: Default::default(),
         }
+    }
+
+    /// Values for `${name}` placeholders in SQL seeds.
+    pub fn placeholders(mut self, values: crate::migrate::placeholders::Placeholders) -> Self {
+        self.placeholders = values;
+        self
     }
 
     /// Where relative SQLite paths and pack components are resolved (default `.`).
@@ -242,7 +252,18 @@ impl Seeder {
     /// (unless its pack commits per batch), and seeds before it stay.
     pub async fn run(&self, opts: &SeedOptions) -> Result<SeedRunReport> {
         let started = Instant::now();
-        let sources = self.sources()?;
+        if let DatabaseUrl::Mongo(_) = DatabaseUrl::parse(&self.url, &self.base)? {
+            // [workflow] MongoDB seeds: seeds/*.json (see `documents`).
+            return documents::run(self, &DatabaseUrl::parse(&self.url, &self.base)?, opts, started).await;
+        }
+        let mut sources = self.sources()?;
+        // [workflow] placeholders in the selected SQL seeds; the checksum stays the raw file's.
+        for s in sources.iter_mut().filter(|s| opts.names.is_empty() || opts.names.contains(&s.name)) {
+            if let Some(sql) = s.sql.as_mut().filter(|t| t.contains("${") && !crate::migrate::placeholders::opts_out(t)) {
+                let done = crate::migrate::placeholders::substitute(sql, &self.placeholders, crate::migrate::placeholders::Mode::Run, &s.path, 1)?;
+                *sql = done.text;
+            }
+        }
         for n in &opts.names {
             if !sources.iter().any(|s| &s.name == n) {
                 let known: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
@@ -276,11 +297,6 @@ impl Seeder {
         }
 
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
-        if matches!(url, DatabaseUrl::Mongo(_)) {
-            return Err(Error::Config(
-                "seeds run on SQL databases; on MongoDB, seed data with a migration (a `.mongo.json` command file or a component)".into(),
-            ));
-        }
         let mut b = backend::connect_writable(&url, &self.history_table).await?;
         let prepared = async {
             b.lock(self.lock_timeout, self.lock_mode).await?;
@@ -378,7 +394,7 @@ impl Seeder {
             _ => None,
         };
         let guest = match s.kind {
-            SeedKind::Sql => None,
+            SeedKind::Sql | SeedKind::Documents => None,
             SeedKind::Component | SeedKind::Pack => Some(match pack {
                 Some(p) => &p.policy,
                 None => self.policies.get(&s.name, &s.name),
@@ -468,6 +484,7 @@ impl Seeder {
                     }
                 }
             }
+            SeedKind::Documents => unreachable!("JSON seeds are read only for MongoDB (seed::documents)"),
             SeedKind::Component | SeedKind::Pack => {
                 if sandbox.is_none() {
                     let features = match pack {

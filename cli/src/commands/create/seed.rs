@@ -156,7 +156,8 @@ pub fn run(settings: &Settings, name: &str, lang: Option<Lang>, out: &Output) ->
     let mongo = settings.database_url.starts_with("mongodb://") || settings.database_url.starts_with("mongodb+srv://");
     if mongo || lang == Some(Lang::Mongo) {
         return Err(Error::Config(
-            "seeds run on SQL databases; on MongoDB, seed data with a migration (`create --name NAME`, a `.mongo.json` command file)".into(),
+            "`create --seed` writes SQL seeds and seed components; on MongoDB, write seeds/NN_NAME.json by hand: \
+             `{\"collection\": [documents…]}` or `{\"up\": [commands…]}` (see Seeds on MongoDB in the README)".into(),
         ));
     }
     let existing = existing(settings);
