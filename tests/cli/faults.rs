@@ -318,3 +318,17 @@ fn mariadb_lost_connection_mid_migration_says_what_is_unknown() {
     assert_eq!(db.tables(), vec!["db_migrate_history", "half"]);
     assert_eq!(db.history(), vec!["1|dirty"]);
 }
+
+#[test]
+fn a_symlink_planted_as_the_sqlite_lock_file_is_never_followed() {
+    // In a shared folder, someone may plant `<db>.db-migrate.lock` as a link to a file of the
+    // user's; the runner writes its name into the lock file, so following it would clobber that.
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE t (id INTEGER);", None);
+    let victim = p.write("precious.txt", "do not truncate me");
+    std::fs::create_dir_all(p.path().join("db")).unwrap();
+    std::os::unix::fs::symlink(&victim, p.path().join("db/development.sqlite3.db-migrate.lock")).unwrap();
+    let err = p.fails(&["up"]);
+    assert!(err.contains("db-migrate.lock") && err.contains("not a link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "do not truncate me");
+}

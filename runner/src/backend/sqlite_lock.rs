@@ -31,13 +31,18 @@ pub fn path_for(db: &Path) -> PathBuf {
 /// [`Error::Locked`] names the holder as it wrote itself into the file.
 pub async fn acquire(db: &Path, timeout: Duration, owner: &str) -> Result<FileLock> {
     let path = path_for(db);
+    // Never through a symbolic link: the holder truncates and writes the file, so a link planted
+    // beside a database in a shared folder would make db-migrate clobber whatever it points at.
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
         .open(&path)
-        .map_err(|e| Error::Io { path: path.clone(), message: format!("cannot open the migration lock file: {e}") })?;
+        .map_err(|e| Error::Io { path: path.clone(), message: format!("cannot open the migration lock file (it must be a regular file, not a link): {e}") })?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
