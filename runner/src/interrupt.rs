@@ -62,8 +62,10 @@ pub fn request(signal: Signal) {
         Signal::Terminate => 15,
     };
     if REQUESTED.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-        let hooks: Vec<Arc<dyn Cancel>> = lock().iter().map(|(_, h)| h.clone()).collect();
-        for h in hooks {
+        // Under the registry's lock: a `Registration` cannot be dropped (and the connection
+        // behind it closed) while its hook runs, so a hook never touches a closed handle.
+        let hooks = lock();
+        for (_, h) in hooks.iter() {
             h.cancel();
         }
     }

@@ -623,6 +623,10 @@ impl super::Backend for PgBackend {
         }
         let _cancel = self.pid.zip(self.opts.clone()).map(|(pid, opts)| crate::interrupt::on_request(super::cancel::Pg { opts, pid }));
         for (done, stmt) in statements::split(script).iter().enumerate() {
+            // A signal that came between statements: its cancel found nothing running.
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err((done, DbError { message: format!("stopped by {} before the next statement", signal.name()), code: None }));
+            }
             if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
                 return Err((done, e.into()));
             }

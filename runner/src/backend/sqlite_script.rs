@@ -33,6 +33,10 @@ pub async fn exec_script(conn: &mut SqliteConnection, script: &str) -> Result<()
     // SQLite's `pzTail` guarantees; each prepared statement is finalized before the next.
     unsafe {
         while *tail != 0 {
+            // A signal that came before this statement started: its hook found nothing to stop.
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err((done, DbError { message: format!("stopped by {} before the next statement", signal.name()), code: None }));
+            }
             let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
             let mut next: *const c_char = ptr::null();
             // -1: read up to the NUL, so SQLite parses in place instead of copying the rest.
