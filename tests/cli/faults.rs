@@ -208,7 +208,9 @@ fn postgres_ends_a_killed_runners_statement_and_frees_the_lock() {
     let url = db.url();
     let mut child = spawn(&p, &["--database-url", &url, "up"]);
     wait_until(30, "the migration's pg_sleep to start", || {
-        db.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'")[0] != "0"
+        // pg_stat_activity is server-wide: look only at this test's database, never at
+        // another test's sleep.
+        db.query(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'SELECT pg_sleep(120)%'", db.name))[0] != "0"
     });
     child.kill().unwrap(); // SIGKILL: no cleanup in the runner at all
     child.wait().unwrap();
@@ -273,7 +275,9 @@ fn sigterm_on_postgres_cancels_the_statement_releases_the_lock_and_exits_130() {
     let url = db.url();
     let child = spawn(&p, &["--database-url", &url, "up", "--json"]);
     wait_until(30, "the migration's pg_sleep to start", || {
-        db.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'")[0] != "0"
+        // pg_stat_activity is server-wide: look only at this test's database, never at
+        // another test's sleep.
+        db.query(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'SELECT pg_sleep(120)%'", db.name))[0] != "0"
     });
     let sent = Instant::now();
     interrupt(&child, "TERM");
@@ -301,7 +305,7 @@ fn mariadb_lost_connection_mid_migration_says_what_is_unknown() {
     let child = spawn(&p, &["--database-url", &url, "up", "--json"]);
     let mut victim = String::new();
     wait_until(30, "the migration's SLEEP to start", || {
-        let rows = db.query("SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(60)%'");
+        let rows = db.query(&format!("SELECT id FROM information_schema.processlist WHERE db = '{}' AND info LIKE 'SELECT SLEEP(60)%'", db.name));
         victim = rows.first().cloned().unwrap_or_default();
         !victim.is_empty()
     });
