@@ -263,3 +263,215 @@ fn a_substituted_compiled_entry_is_never_run() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
 }
+
+/// Peak RSS (KiB) and stderr of `db-migrate ARGS` in `p`, measured by /usr/bin/time.
+fn peak_rss_kib(p: &Project, args: &[&str]) -> (i32, u64, String) {
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "peak-rss-kib=%M"])
+        .arg(assert_cmd::cargo::cargo_bin("db-migrate"))
+        .args(args)
+        .current_dir(p.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("/usr/bin/time (tests/run.sh installs it)");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rss = err.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).expect("time's output");
+    (out.status.code().unwrap_or(-1), rss, err)
+}
+
+#[test]
+fn aliased_parameters_cannot_multiply_host_memory() {
+    // Red-team round three: the canonical ABI lets a guest pass 2,000 parameters that all point
+    // at one 1 MiB string. The guest spends 1 MiB of its 64; a host that lifts the call before
+    // looking at it copies 2 GiB (wasmtime's default hostcall budget stops it at 128 MiB, twice
+    // the guest's cap). The host stops at the guest's own memory cap, names the cause, and
+    // keeps nothing, for `execute` and for batches alike.
+    let p = arena();
+    for call in ["execute", "batch"] {
+        let before = p.snapshot();
+        let (code, rss, err) = peak_rss_kib(&p, &["up", "--arg", "mode=alias", "--arg", &format!("call={call}"), "--arg", "n=2000"]);
+        assert_eq!(code, 2, "{call}: {err}");
+        assert!(rss < 600 * 1024, "{call}: the host held {} MiB for a guest capped at 64 MiB", rss / 1024);
+        assert!(err.contains("more data to one host call than its memory cap of 64 MiB"), "{call}: {err}");
+        assert_eq!(p.snapshot(), before, "{call}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Red-team round three: the run's own surfaces (placeholders, callbacks, seeds, shadows).
+
+#[test]
+fn a_set_value_over_a_secret_placeholder_stays_secret() {
+    // `owner` is declared secret; `--set owner=…` overrides its value, never its secrecy: the
+    // dry run, the JSON plan and the recorded values must not show the new value.
+    let p = Project::new();
+    p.write("db-migrate.toml", "[placeholders]\nowner = { value = \"configured-owner\", secret = true }\n");
+    p.migration(1, "t", "CREATE TABLE t (id INTEGER, who TEXT DEFAULT '${owner}');", None);
+    let (code, out, err) = p.run(&["up", "--dry-run", "--json", "--set", "owner=overridden-secret-value"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("overridden-secret-value") && !err.contains("overridden-secret-value"), "a secret was printed:\n{out}\n{err}");
+    assert!(out.contains("DEFAULT '***'"), "{out}");
+    let (code, out, err) = p.run(&["up", "--json", "--set", "owner=overridden-secret-value"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("overridden-secret-value") && !err.contains("overridden-secret-value"), "{out}\n{err}");
+    assert_eq!(p.query("SELECT name, value FROM db_migrate_history_placeholders"), vec![vec!["owner".to_string(), "***".to_string()]]);
+}
+
+#[test]
+fn a_failing_sql_seed_never_prints_a_secret() {
+    // The database quotes the substituted text in its error; a SQL seed's failure must be
+    // masked like a migration's, on stderr and in `--json`.
+    let p = Project::new();
+    p.write("db-migrate.toml", "[placeholders]\napi_token = \"tok-9f8e7d6c5b\"\n");
+    p.migration(1, "t", "CREATE TABLE t (id INTEGER);", None);
+    p.ok(&["up"]);
+    p.write("seeds/01_bad.sql", "INSERT INTO \"${api_token}\" (id) VALUES (1);\n");
+    let (code, out, err) = p.run(&["seed"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!err.contains("tok-9f8e7d6c5b") && err.contains("***"), "{err}");
+    let (code, out, err) = p.run(&["seed", "--json"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("tok-9f8e7d6c5b") && out.contains("***"), "{out}");
+}
+
+#[test]
+fn callbacks_repeatables_and_seeds_cannot_end_their_transaction() {
+    // A transaction-control statement in SQL the runner wraps would commit half of a unit of
+    // work: the migration's own statements would run outside its transaction (and stay after
+    // a failure), a seed's rows would outlive its failed record. Refused before anything runs,
+    // naming the file and line, as in migrations.
+    for db in crate::workflow_db::Db::all() {
+        let p = Project::new();
+        p.migration(1, "base", "CREATE TABLE t (id INTEGER);", None);
+        db.json(&p, &["up", "--json"]);
+        p.write("migrations/callbacks/before_each.sql", "INSERT INTO t VALUES (1);\nCOMMIT;\n");
+        p.migration(2, "half", "CREATE TABLE kept (id INTEGER);\nINSERT INTO nowhere VALUES (1);", None);
+        let before = db.snapshot(&p);
+        let err = db.fails(&p, &["up"]);
+        assert!(err.contains("before_each.sql:2"), "{}: {err}", db.name());
+        assert_eq!(db.snapshot(&p), before, "{}: nothing may be kept", db.name());
+        std::fs::remove_file(p.path().join("migrations/callbacks/before_each.sql")).unwrap();
+        std::fs::remove_file(p.path().join("migrations/2_half.sql")).unwrap();
+
+        p.write("migrations/repeatable/views.sql", "INSERT INTO t VALUES (2);\nEND;\nINSERT INTO nowhere VALUES (1);\n");
+        let err = db.fails(&p, &["up"]);
+        assert!(err.contains("views.sql:2"), "{}: {err}", db.name());
+        assert_eq!(db.snapshot(&p), before, "{}", db.name());
+        std::fs::remove_file(p.path().join("migrations/repeatable/views.sql")).unwrap();
+
+        p.write("seeds/01_half.sql", "INSERT INTO t VALUES (3);\nCOMMIT;\nINSERT INTO nowhere VALUES (1);\n");
+        let err = db.fails(&p, &["seed"]);
+        assert!(err.contains("01_half.sql:2"), "{}: {err}", db.name());
+        assert_eq!(db.query(&p, "SELECT count(*) FROM t"), ["0"], "{}", db.name());
+    }
+}
+
+#[test]
+fn abort_is_transaction_control_too() {
+    // PostgreSQL's `ABORT` ends the migration's transaction like `ROLLBACK`: what follows it
+    // would run (and be recorded) outside any transaction.
+    let db = crate::workflow_db::Db::Server(crate::servers::TestDb::new(crate::servers::Kind::Postgres));
+    let p = Project::new();
+    p.migration(1, "half", "CREATE TABLE a (id int);\nABORT;\nCREATE TABLE b (id int);", None);
+    let err = db.fails(&p, &["up"]);
+    assert!(err.contains("1_half.sql:3"), "{err}");
+    assert!(!db.snapshot(&p).contains("\"b\"") && db.query(&p, "SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')") == ["0"], "{}", db.snapshot(&p));
+}
+
+#[test]
+fn a_shadow_url_spelled_differently_is_still_not_the_live_database() {
+    // `test` and `drift` empty a given shadow database. Another spelling of the live database's
+    // URL (a `..` in the path, `localhost` for `127.0.0.1`) must be recognised as the live one
+    // and refused, not emptied.
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE precious (id INTEGER);\nINSERT INTO precious VALUES (1);", Some("DROP TABLE precious;"));
+    p.ok(&["up"]);
+    let err = p.fails(&["test", "--shadow-url", "sqlite:db/../db/development.sqlite3"]);
+    assert!(err.contains("is the database itself"), "{err}");
+    assert_eq!(p.query("SELECT id FROM precious"), vec![vec!["1".to_string()]], "the live database was emptied");
+
+    let live = crate::servers::TestDb::new(crate::servers::Kind::Postgres);
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE precious (id INTEGER);\nINSERT INTO precious VALUES (1);", Some("DROP TABLE precious;"));
+    p.ok(&["--database-url", &live.url(), "up"]);
+    let alias = live.url().replace("127.0.0.1", "localhost");
+    let err = p.fails(&["--database-url", &live.url(), "drift", "--shadow-url", &alias]);
+    assert!(err.contains("is the database itself"), "{err}");
+    assert_eq!(live.query("SELECT id FROM precious"), ["1"], "the live database was emptied");
+}
+
+#[test]
+fn a_waiting_runner_names_the_holder_from_its_own_lock_file_only() {
+    // The lock file sits in the database's folder, which others may write. A runner that waits
+    // opened and locked one file; if the path is swapped for a link to another file while it
+    // waits, its time-out message must not print that file (it read the holder's name by path).
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE t (id INTEGER);", None);
+    p.ok(&["up"]);
+    let lock = p.path().join("db/development.sqlite3.db-migrate.lock");
+    let holder = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&lock).unwrap();
+    holder.lock().unwrap();
+    std::fs::write(&lock, "the test (pid 1)").unwrap();
+    let secret = p.write("private/key.pem", "-----BEGIN PRIVATE KEY----- do-not-print-me");
+    p.migration(2, "u", "CREATE TABLE u (id INTEGER);", None);
+    let child = p.cmd().args(["up", "--lock-timeout", "3"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::rename(&lock, p.path().join("db/moved.lock")).unwrap();
+    std::os::unix::fs::symlink(&secret, &lock).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("migration lock"), "{err}");
+    assert!(!err.contains("do-not-print-me"), "another file was printed: {err}");
+    assert!(err.contains("the test (pid 1)"), "{err}");
+    drop(holder);
+}
+
+#[test]
+fn backups_are_private_and_a_restore_writes_through_no_planted_link() {
+    // A backup holds the whole database: only its owner may read it (the tools create files
+    // with the umask's 0644). And SQLite's restore copies the backup to `<db>.restoring` beside
+    // the database before swapping it in: a link planted under that name (the folder may be
+    // shared) must not make it overwrite the link's target.
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE t (id INTEGER);\nINSERT INTO t VALUES (1);", None);
+    p.ok(&["up"]);
+    p.ok(&["backup", "--out", "saved.sqlite3"]);
+    let mode = std::fs::metadata(p.path().join("saved.sqlite3")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the backup is readable by others: {mode:o}");
+    p.ok(&["backup"]);
+    for e in std::fs::read_dir(p.path().join("backups")).unwrap() {
+        let mode = e.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "a default-named backup is readable by others: {mode:o}");
+    }
+
+    let victim = p.write("victim.txt", "not a database");
+    std::os::unix::fs::symlink(&victim, p.path().join("db/development.restoring")).unwrap();
+    p.ok(&["restore", "saved.sqlite3", "--yes"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not a database", "the restore wrote through the planted link");
+    assert_eq!(p.query("SELECT id FROM t"), vec![vec!["1".to_string()]]);
+}
+
+#[test]
+fn a_guest_sleeping_in_a_host_call_still_stops_at_the_deadline() {
+    // The epoch deadline interrupts WebAssembly code, and the database calls have their own;
+    // a guest blocked in WASI's clock (`sleep`, a pollable far in the future) ran neither.
+    let p = arena();
+    let before = p.snapshot();
+    let started = std::time::Instant::now();
+    let mut child = p.cmd().args(["up", "--arg", "mode=sleep"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("the guest slept past its 2 s deadline for {:?} (killed)", started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("exceeded its time limit of 2s"), "{err}");
+    assert_eq!(p.snapshot(), before);
+}

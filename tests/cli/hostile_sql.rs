@@ -328,6 +328,19 @@ fn postgres_unrestricted_guests_cannot_reach_the_server_or_the_history() {
 }
 
 #[test]
+fn postgres_scratch_tables_never_outlive_the_guest() {
+    // Red-team round three: a temporary table is scratch space for the guest, but PostgreSQL
+    // looks in `pg_temp` first. Made inside the migration's transaction, it stayed on
+    // db-migrate's session after the commit, and the next migration's `INSERT INTO users` went
+    // into it (gone when the run ended, recorded as applied).
+    let a = Arena::new(Some(Kind::Postgres), UNRESTRICTED);
+    a.p.migration(3, "after", "INSERT INTO users (id, name) VALUES (7, 'after');", None);
+    a.allows("execute", "CREATE TEMP TABLE users (id int, name text)");
+    let db = a.db.as_ref().unwrap();
+    assert_eq!(db.query("SELECT name FROM public.users WHERE id = 7"), ["after"], "the next migration wrote a scratch table");
+}
+
+#[test]
 fn postgres_itself_refuses_a_restricted_guest() {
     // A trigger of the user's (a SQL migration wrote it) fires on the guest's insert into its
     // granted table and writes `secrets`: the host's check cannot see that, the server can.

@@ -394,3 +394,41 @@ fn repair_reset_and_drop_on_mongodb() {
     assert_eq!(v["dropped"], true);
     assert!(db.collections().is_empty());
 }
+
+#[test]
+fn red_team_documents_grants_are_allowlists() {
+    // Red-team round three. Each payload must be refused by the host (`denied`, audited), with
+    // nothing written: aggregation stages outside the
+    // known list (`$listCatalog` shows every collection's definition, and needed no grant at
+    // all on `aggregate: 1`), `collMod` pointing a granted view at an ungranted collection, and
+    // db-migrate's seed history from an unrestricted migration.
+    let db = TestDb::new();
+    db.insert("secrets", doc! {"v": "s3cret"});
+    let p = Project::new();
+    p.component("mongo_probe", 1, "people");
+    p.write("db-migrate.toml", "[components.people]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"people\"]\n");
+    let payloads: &[(&str, &str)] = &[
+        ("mode=run", r#"cmd={"aggregate": 1, "pipeline": [{"$listCatalog": {}}], "cursor": {}}"#),
+        ("mode=run", r#"cmd={"aggregate": "people", "pipeline": [{"$madeUpStage": {"from": "secrets"}}], "cursor": {}}"#),
+        ("mode=run", r#"cmd={"collMod": "people", "viewOn": "secrets", "pipeline": []}"#),
+        // `*` stood for "the database" in the host's check: a collection of that name passed
+        // any collection allowlist.
+        ("mode=insert-into", "coll=*"),
+    ];
+    for (mode, arg) in payloads {
+        let before = db.snapshot();
+        let err = fails(&p, &db, &["up", "--arg", mode, "--arg", arg]);
+        assert!(err.contains("denied"), "{arg}: {err}");
+        assert_eq!(db.snapshot(), before, "{arg}: nothing written");
+    }
+    // Unrestricted: every collection of the database, never db-migrate's seed history.
+    p.write("db-migrate.toml", "");
+    let before = db.snapshot();
+    let err = fails(&p, &db, &["up", "--arg", "mode=insert-into", "--arg", "coll=db_migrate_seeds"]);
+    assert!(err.contains("denied") && err.contains("db-migrate's own"), "{err}");
+    assert_eq!(db.snapshot(), before);
+    // The positive control: the granted collection, spelled as granted.
+    p.write("db-migrate.toml", "[components.people]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"people\"]\n");
+    ok(&p, &db, &["up", "--arg", "mode=insert-into", "--arg", "coll=people"]);
+    assert_eq!(db.count("people"), 1);
+}
