@@ -264,6 +264,19 @@ fn a_substituted_compiled_entry_is_never_run() {
     assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
 }
 
+/// `db-migrate ARGS` started in `p`, its output piped.
+fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+        .current_dir(p.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DB_MIGRATE_ENV")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Peak RSS (KiB) and stderr of `db-migrate ARGS` in `p`, measured by /usr/bin/time.
 fn peak_rss_kib(p: &Project, args: &[&str]) -> (i32, u64, String) {
     let out = std::process::Command::new("/usr/bin/time")
@@ -414,7 +427,7 @@ fn a_waiting_runner_names_the_holder_from_its_own_lock_file_only() {
     std::fs::write(&lock, "the test (pid 1)").unwrap();
     let secret = p.write("private/key.pem", "-----BEGIN PRIVATE KEY----- do-not-print-me");
     p.migration(2, "u", "CREATE TABLE u (id INTEGER);", None);
-    let child = p.cmd().args(["up", "--lock-timeout", "3"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = spawn(&p, &["up", "--lock-timeout", "3"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     std::fs::rename(&lock, p.path().join("db/moved.lock")).unwrap();
     std::os::unix::fs::symlink(&secret, &lock).unwrap();
@@ -460,7 +473,7 @@ fn a_guest_sleeping_in_a_host_call_still_stops_at_the_deadline() {
     let p = arena();
     let before = p.snapshot();
     let started = std::time::Instant::now();
-    let mut child = p.cmd().args(["up", "--arg", "mode=sleep"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = spawn(&p, &["up", "--arg", "mode=sleep"]);
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > std::time::Duration::from_secs(30) {
             child.kill().unwrap();

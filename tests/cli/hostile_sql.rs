@@ -332,12 +332,23 @@ fn postgres_scratch_tables_never_outlive_the_guest() {
     // Red-team round three: a temporary table is scratch space for the guest, but PostgreSQL
     // looks in `pg_temp` first. Made inside the migration's transaction, it stayed on
     // db-migrate's session after the commit, and the next migration's `INSERT INTO users` went
-    // into it (gone when the run ended, recorded as applied).
+    // into it (gone when the run ended, recorded as applied). A migration's guest leaves after
+    // its commit, where the host discarded them; a seed component leaves inside the seed's
+    // transaction, where it did not, so the next seed wrote the scratch table.
     let a = Arena::new(Some(Kind::Postgres), UNRESTRICTED);
     a.p.migration(3, "after", "INSERT INTO users (id, name) VALUES (7, 'after');", None);
     a.allows("execute", "CREATE TEMP TABLE users (id int, name text)");
     let db = a.db.as_ref().unwrap();
     assert_eq!(db.query("SELECT name FROM public.users WHERE id = 7"), ["after"], "the next migration wrote a scratch table");
+
+    std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap_or_else(|_| {
+        std::fs::create_dir_all(a.p.path().join("seeds")).unwrap();
+        std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap()
+    });
+    a.p.write("seeds/02_after.sql", "INSERT INTO users (id, name) VALUES (8, 'seeded after');\n");
+    let (code, out, err) = a.run(&["seed", "--arg", "sql=CREATE TEMP TABLE users (id int, name text)"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(db.query("SELECT name FROM public.users WHERE id = 8"), ["seeded after"], "the next seed wrote a scratch table");
 }
 
 #[test]

@@ -400,8 +400,9 @@ fn red_team_documents_grants_are_allowlists() {
     // Red-team round three. Each payload must be refused by the host (`denied`, audited), with
     // nothing written: aggregation stages outside the
     // known list (`$listCatalog` shows every collection's definition, and needed no grant at
-    // all on `aggregate: 1`), `collMod` pointing a granted view at an ungranted collection, and
-    // db-migrate's seed history from an unrestricted migration.
+    // all on `aggregate: 1`), `collMod` pointing a granted view at an ungranted collection,
+    // command fields beyond the known ones, and db-migrate's seed history from an unrestricted
+    // migration.
     let db = TestDb::new();
     db.insert("secrets", doc! {"v": "s3cret"});
     let p = Project::new();
@@ -414,6 +415,10 @@ fn red_team_documents_grants_are_allowlists() {
         // `*` stood for "the database" in the host's check: a collection of that name passed
         // any collection allowlist.
         ("mode=insert-into", "coll=*"),
+        // Command fields are an allowlist too: `write` is not the right to skip the validator
+        // a migration put on the collection, nor to run in a session of the guest's choosing.
+        ("mode=run", r#"cmd={"insert": "people", "documents": [{"x": 1}], "bypassDocumentValidation": true}"#),
+        ("mode=run", r#"cmd={"insert": "people", "documents": [{"x": 1}], "lsid": {"id": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAA==", "subType": "04"}}}, "txnNumber": 1, "autocommit": false, "startTransaction": true}"#),
     ];
     for (mode, arg) in payloads {
         let before = db.snapshot();
