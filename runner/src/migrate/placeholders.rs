@@ -67,10 +67,12 @@ impl Placeholders {
         Self::default()
     }
 
-    /// Sets (or overrides) `name`. A name that looks like a credential is secret regardless.
+    /// Sets (or overrides) `name`. A name that looks like a credential is secret regardless, and
+    /// so is one that was declared secret before: an override (an environment's section,
+    /// `--set`) replaces the value, never its secrecy.
     pub fn insert(&mut self, name: impl Into<String>, value: Option<String>, secret: bool, origin: impl Into<String>) {
         let name = name.into();
-        let secret = secret || is_secret_name(&name);
+        let secret = secret || is_secret_name(&name) || self.values.get(&name).is_some_and(|v| v.secret);
         self.values.insert(name, Value { value, secret, origin: origin.into() });
     }
 
@@ -219,6 +221,14 @@ mod tests {
 
     fn run(text: &str) -> Result<Substituted, SourceError> {
         substitute(text, &values(), Mode::Run, Path::new("x.sql"), 10)
+    }
+
+    #[test]
+    fn an_override_keeps_the_secrecy_of_the_declaration() {
+        let mut p = values();
+        p.insert("owner", Some("bob".into()), false, "--set");
+        assert!(p.get("owner").unwrap().secret);
+        assert_eq!(p.shown()["owner"].as_deref(), Some(MASK));
     }
 
     #[test]
