@@ -480,7 +480,8 @@ impl Seeder {
                     Err((done, e)) => {
                         let line = crate::migrate::statements::split(&script.sql).get(done).map(|st| script.file_line(st.line));
                         b.rollback_plain().await;
-                        return Err(fail(line, None, e.to_string(), 0));
+                        // The database may quote the substituted text: secret values never show.
+                        return Err(fail(line, None, self.placeholders.mask(&e.to_string()), 0));
                     }
                 }
             }
