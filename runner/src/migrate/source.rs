@@ -501,16 +501,20 @@ fn read_bytes(dir: &Dir, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError
 /// Checks a script against rules that hold for every database: a transactional script may not
 /// manage the transaction itself.
 fn check_script(script: &Script) -> Result<(), SourceError> {
+    check_transaction_control(script, "this migration", "remove it, or mark the section `transaction:false`")
+}
+
+/// Refuses a transaction-control statement in a script db-migrate wraps in a transaction
+/// (migrations, callbacks, repeatable migrations, SQL seeds): it would end the unit of work
+/// early, and what follows it — the rest of the script, the history row or seed record — would
+/// run outside it. `what` names the script in the message; `fix` says what to do instead.
+pub fn check_transaction_control(script: &Script, what: &str, fix: &str) -> Result<(), SourceError> {
     if script.transaction {
         if let Some(stmt) = statements::split(&script.sql).iter().find(|s| statements::is_transaction_control(s)) {
             return Err(SourceError::at(
                 &script.path,
                 script.file_line(stmt.line),
-                format!(
-                    "`{}` controls the transaction, but db-migrate already runs this migration in one; \
-                     remove it, or mark the section `transaction:false`",
-                    stmt.keyword()
-                ),
+                format!("`{}` controls the transaction, but db-migrate already runs {what} in one; {fix}", stmt.keyword()),
             ));
         }
     }

@@ -193,8 +193,11 @@ pub fn is_transaction_control(stmt: &Statement<'_>) -> bool {
     let upper = stmt.text.to_ascii_uppercase();
     let mut words = upper.split_whitespace();
     match words.next().unwrap_or("") {
-        "BEGIN" | "COMMIT" | "END" => true,
+        // `ABORT` is PostgreSQL's `ROLLBACK`; `PREPARE TRANSACTION` detaches the transaction
+        // from the session, so what follows runs outside it.
+        "BEGIN" | "COMMIT" | "END" | "ABORT" => true,
         "START" => words.next() == Some("TRANSACTION"),
+        "PREPARE" => words.next() == Some("TRANSACTION"),
         "ROLLBACK" => !upper.contains(" TO "),
         _ => false,
     }
@@ -271,6 +274,8 @@ mod tests {
     fn transaction_control_is_recognised() {
         let check = |s: &str| is_transaction_control(&split(s)[0]);
         assert!(check("BEGIN;"));
+        assert!(check("ABORT;") && check("abort work;") && check("PREPARE TRANSACTION 'x';"));
+        assert!(!check("PREPARE q AS SELECT 1;"));
         assert!(check("begin transaction;"));
         assert!(check("COMMIT"));
         assert!(check("START TRANSACTION"));

@@ -48,7 +48,9 @@ fn read_script(path: &Path) -> Result<(Script, String), SourceError> {
     let text = source::decode_sql(bytes, path)?;
     let checksum = source::checksum([text.as_str()]);
     let transaction = !text.lines().next().is_some_and(|l| l.trim() == "-- migrate:up transaction:false" || l.trim() == "-- no-transaction");
-    Ok((Script { sql: text, path: path.to_path_buf(), first_line: 1, transaction }, checksum))
+    let script = Script { sql: text, path: path.to_path_buf(), first_line: 1, transaction };
+    source::check_transaction_control(&script, "this file", "remove it, or make the first line `-- migrate:up transaction:false`")?;
+    Ok((script, checksum))
 }
 
 fn sql_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {

@@ -63,6 +63,10 @@ pub fn discover(dir: &Path, packs: &[SeedPack]) -> Result<Vec<SeedSource>> {
             let bytes = read(&path)?;
             if path.extension().and_then(|x| x.to_str()) == Some("sql") {
                 let text = source::decode_sql(bytes, &path)?;
+                // A seed runs in one transaction with its record: it may not end it.
+                let script = Script { sql: text, path, first_line: 1, transaction: true };
+                source::check_transaction_control(&script, "each seed", "remove it")?;
+                let Script { sql: text, path, .. } = script;
                 out.push(SeedSource { name: stem, kind: SeedKind::Sql, checksum: source::checksum([text.as_str()]), sql: Some(text), path, pack: None });
             } else {
                 out.push(SeedSource { name: stem, kind: SeedKind::Component, checksum: source::checksum_bytes(&bytes), sql: None, path, pack: None });
