@@ -72,7 +72,22 @@ impl Shadow {
                     "the shadow database URL is the database's own URL: the shadow is emptied before use, so it must be another database".into(),
                 ));
             }
-            let shadow = Shadow { url: g.to_string(), kind: Kind::Given, history_table: history_table.to_string(), disposed: false };
+            // Another spelling of the same database (`..` in a path, a symlink, `localhost` for
+            // `127.0.0.1`, another port forwarding to the same server) is found by asking the
+            // files and servers themselves, before anything is emptied.
+            if same_database(live, &parsed).await? {
+                return Err(Error::Config(format!(
+                    "the shadow database `{}` is the database itself (another spelling of its URL): the shadow is emptied before use, \
+                     so it must be another database (shadow_database_url / --shadow-url)",
+                    redact(g)
+                )));
+            }
+            // A SQLite path is kept resolved against the project, as it was checked.
+            let url = match &parsed {
+                DatabaseUrl::Sqlite(SqliteTarget::File(p)) => format!("sqlite:{}", p.display()),
+                _ => g.to_string(),
+            };
+            let shadow = Shadow { url, kind: Kind::Given, history_table: history_table.to_string(), disposed: false };
             shadow.empty_given().await?;
             return Ok(shadow);
         }
@@ -206,6 +221,95 @@ impl Drop for Shadow {
             Kind::Given => {}
         }
     }
+}
+
+/// Whether two URLs of the same kind reach the same database. SQLite: the same file (device and
+/// inode, or the same canonical path for a file not created yet). PostgreSQL: the same server
+/// instance (start time) and database (oid and name). MySQL/MariaDB: the same database name on
+/// the same server (host name, port and data directory) or Galera cluster. MongoDB: a marker
+/// document written through the shadow URL is visible through the live one. A live database
+/// that cannot be reached cannot be emptied through the shadow either: then they count as
+/// different.
+async fn same_database(live: &DatabaseUrl, shadow: &DatabaseUrl) -> Result<bool> {
+    match (live, shadow) {
+        (DatabaseUrl::Sqlite(SqliteTarget::File(a)), DatabaseUrl::Sqlite(SqliteTarget::File(b))) => Ok(same_file(a, b)),
+        (DatabaseUrl::Postgres(a), DatabaseUrl::Postgres(b)) => {
+            let Some(live_id) = pg_identity(a).await else { return Ok(false) };
+            let shadow_id = pg_identity(b).await.ok_or_else(|| Error::Connect(format!("cannot connect to the shadow database `{}`", redact(b))))?;
+            Ok(live_id == shadow_id)
+        }
+        (DatabaseUrl::Mysql(a), DatabaseUrl::Mysql(b)) => {
+            let Some(live_id) = mysql_identity(a).await else { return Ok(false) };
+            let shadow_id = mysql_identity(b).await.ok_or_else(|| Error::Connect(format!("cannot connect to the shadow database `{}`", redact(b))))?;
+            Ok(live_id == shadow_id)
+        }
+        (DatabaseUrl::Mongo(a), DatabaseUrl::Mongo(b)) => mongo_same(a, b).await,
+        _ => Ok(false),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    // Not created yet: the same place once `..` and symlinks of the folders are resolved.
+    let resolve = |p: &Path| -> Option<PathBuf> { Some(std::fs::canonicalize(p.parent()?).ok()?.join(p.file_name()?)) };
+    match (resolve(a), resolve(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+async fn pg_identity(url: &str) -> Option<(String, String, String)> {
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url).ok()?.application_name("db-migrate shadow check");
+    let mut c = opts.connect().await.ok()?;
+    let id = sqlx::query_as(
+        "SELECT current_database()::text, (SELECT oid FROM pg_database WHERE datname = current_database())::text, pg_postmaster_start_time()::text",
+    )
+    .fetch_one(&mut c)
+    .await
+    .ok();
+    let _ = c.close().await;
+    id
+}
+
+async fn mysql_identity(url: &str) -> Option<(String, String)> {
+    let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).ok()?;
+    let mut c = opts.connect().await.ok()?;
+    // A Galera cluster is one database whichever node answers; elsewhere the server is its
+    // host, port and data directory.
+    let galera: Option<(String, String)> =
+        sqlx::query_as("SELECT CAST(DATABASE() AS CHAR), CAST(@@wsrep_cluster_name AS CHAR) FROM DUAL WHERE @@wsrep_on = 1").fetch_optional(&mut c).await.ok().flatten();
+    let id = match galera {
+        Some(g) => Some(g),
+        None => sqlx::query_as("SELECT CAST(DATABASE() AS CHAR), CAST(CONCAT(@@hostname, ':', @@port, ':', @@datadir) AS CHAR)").fetch_one(&mut c).await.ok(),
+    };
+    let _ = c.close().await;
+    id
+}
+
+async fn mongo_same(live: &str, shadow: &str) -> Result<bool> {
+    use mongodb::bson::{Document, doc};
+    let client = |url: &str| {
+        let url = url.to_string();
+        async move {
+            let mut o = mongodb::options::ClientOptions::parse(&url).await.ok()?;
+            o.server_selection_timeout = Some(std::time::Duration::from_secs(10));
+            let name = o.default_database.clone()?;
+            Some(mongodb::Client::with_options(o).ok()?.database(&name))
+        }
+    };
+    let (Some(live), Some(shadow)) = (client(live).await, client(shadow).await) else { return Ok(false) };
+    let marker = format!("dbm_shadow_probe_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    let probe = shadow.collection::<Document>(&marker);
+    probe
+        .insert_one(doc! { "_id": 1 })
+        .await
+        .map_err(|e| Error::Database { context: "cannot write to the shadow database".into(), source: DbError { message: e.to_string(), code: None } })?;
+    let seen = live.collection::<Document>(&marker).count_documents(doc! {}).await.map(|n| n > 0).unwrap_or(false);
+    let _ = probe.drop().await;
+    Ok(seen)
 }
 
 fn remove_sqlite(p: &Path) {
