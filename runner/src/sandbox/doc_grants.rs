@@ -26,6 +26,11 @@ pub fn check(grants: &Grants, needs: &Needs, reserved: impl Fn(&str) -> bool) ->
             if !grants.classes.contains(class) {
                 return Err(format!("this command is `{class}`, which this component is not granted"));
             }
+            // A database-wide command sees every collection; a grant that names collections
+            // does not reach it (and `*` is a valid collection name a guest could use).
+            if grants.tables.is_some() {
+                return Err("this command looks at the whole database; a grant that names collections does not reach it".into());
+            }
             continue;
         }
         if reserved(coll) {
@@ -64,6 +69,16 @@ fn in_database(ns: &str, db: &str) -> Result<String, String> {
         _ => Err(format!("`{ns}` is outside the migration's database `{db}`")),
     }
 }
+
+/// The aggregation stages a component may use: each reads only its input documents (or, for
+/// the stages handled by name in [`pipeline_needs`], collections it names). Anything else —
+/// `$listCatalog`, `$collStats`, `$indexStats`, `$currentOp`, `$changeStream`, a stage a later
+/// server adds — is refused: this is an allowlist.
+const STAGES: &[&str] = &[
+    "$addFields", "$bucket", "$bucketAuto", "$count", "$densify", "$documents", "$fill", "$geoNear", "$group", "$limit",
+    "$match", "$project", "$redact", "$replaceRoot", "$replaceWith", "$sample", "$set", "$setWindowFields", "$skip",
+    "$sort", "$sortByCount", "$unset", "$unwind",
+];
 
 /// The collections an aggregation pipeline reads or writes besides its own.
 fn pipeline_needs(stages: Option<&Bson>, needs: &mut Needs) -> Result<(), String> {
@@ -104,14 +119,58 @@ fn pipeline_needs(stages: Option<&Bson>, needs: &mut Needs) -> Result<(), String
                         _ => return Err(format!("`{op}` into another database is not allowed")),
                     }
                 }
-                ("$currentOp" | "$listSessions" | "$listLocalSessions" | "$planCacheStats", _) => {
-                    return Err(format!("the `{op}` stage looks beyond the migration's data and is not allowed"));
+                (op, _) if STAGES.contains(&op) => {}
+                (op, _) => {
+                    return Err(format!(
+                        "the aggregation stage `{op}` is not one db-migrate can check, so components may not use it \
+                         (stages that look beyond the migration's data, such as `$listCatalog`, `$currentOp` or `$collStats`, never are)"
+                    ));
                 }
-                _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// The fields each command may carry besides its name: what the command means, never how it
+/// runs beyond that (`bypassDocumentValidation`, sessions and transactions — `lsid`,
+/// `txnNumber`, `autocommit`, `startTransaction` —, `$db`, `$readPreference`, API or cluster
+/// settings are not a component's). An allowlist: a field a later server adds is refused.
+fn allowed_fields(command: &str) -> &'static [&'static str] {
+    match command {
+        "find" => &[
+            "filter", "sort", "projection", "hint", "skip", "limit", "batchSize", "singleBatch", "comment", "maxTimeMS", "readConcern",
+            "max", "min", "returnKey", "showRecordId", "collation", "allowDiskUse", "let",
+        ],
+        "count" => &["query", "limit", "skip", "hint", "readConcern", "maxTimeMS", "collation", "comment"],
+        "distinct" => &["key", "query", "readConcern", "collation", "comment", "hint", "maxTimeMS"],
+        "listIndexes" => &["cursor", "comment"],
+        "collStats" => &["scale"],
+        "aggregate" => &["pipeline", "allowDiskUse", "cursor", "maxTimeMS", "readConcern", "collation", "hint", "comment", "writeConcern", "let"],
+        "listCollections" => &["filter", "nameOnly", "authorizedCollections", "comment"],
+        "dbStats" => &["scale", "freeStorage"],
+        "buildInfo" | "hello" | "isMaster" | "ping" => &["comment"],
+        "insert" => &["documents", "ordered", "maxTimeMS", "writeConcern", "comment"],
+        "update" => &["updates", "ordered", "maxTimeMS", "writeConcern", "let", "comment"],
+        "delete" => &["deletes", "ordered", "maxTimeMS", "writeConcern", "let", "comment"],
+        "findAndModify" => &[
+            "query", "sort", "remove", "update", "new", "fields", "upsert", "maxTimeMS", "writeConcern", "collation", "arrayFilters", "hint",
+            "comment", "let",
+        ],
+        "create" => &[
+            "capped", "timeseries", "expireAfterSeconds", "clusteredIndex", "changeStreamPreAndPostImages", "size", "max", "validator",
+            "validationLevel", "validationAction", "indexOptionDefaults", "viewOn", "pipeline", "collation", "writeConcern", "comment",
+        ],
+        "drop" => &["writeConcern", "comment"],
+        "createIndexes" => &["indexes", "writeConcern", "commitQuorum", "comment"],
+        "dropIndexes" => &["index", "writeConcern", "comment"],
+        "collMod" => &[
+            "index", "validator", "validationLevel", "validationAction", "viewOn", "pipeline", "expireAfterSeconds",
+            "changeStreamPreAndPostImages", "timeseries", "writeConcern", "comment",
+        ],
+        "renameCollection" => &["to", "dropTarget", "writeConcern", "comment"],
+        _ => &[],
+    }
 }
 
 /// What a `run-command` needs, or why it is refused.
@@ -122,15 +181,21 @@ pub fn command_needs(cmd: &Document, db: &str) -> Result<Needs, String> {
     if cmd.contains_key("$db") {
         return Err("commands run on the migration's database; `$db` is not allowed".into());
     }
+    let fields = allowed_fields(&name);
+    if let Some(other) = cmd.keys().skip(1).find(|k| !fields.contains(&k.as_str())) {
+        if !fields.is_empty() {
+            return Err(format!("the field `{other}` of `{name}` is not one db-migrate can check, so components may not send it"));
+        }
+    }
     let mut needs = Needs::new();
     match name.as_str() {
         "find" | "count" | "distinct" | "listIndexes" | "collStats" => needs.push((Class::Read, string_arg(cmd, &name)?)),
         "aggregate" => {
             match cmd.get("aggregate") {
                 Some(Bson::String(c)) => needs.push((Class::Read, c.clone())),
-                // `aggregate: 1` runs database-level stages ($documents, $currentOp): only the
-                // harmless ones pass `pipeline_needs`.
-                _ => {}
+                // `aggregate: 1` runs database-level stages ($documents): `read` on the
+                // database, and only the stages `pipeline_needs` allows.
+                _ => needs.push((Class::Read, DATABASE.into())),
             }
             pipeline_needs(cmd.get("pipeline"), &mut needs)?;
         }
@@ -141,12 +206,24 @@ pub fn command_needs(cmd: &Document, db: &str) -> Result<Needs, String> {
         "insert" | "update" | "delete" | "findAndModify" => needs.push((Class::Write, string_arg(cmd, &name)?)),
         "create" => {
             needs.push((Class::Ddl, string_arg(cmd, &name)?));
-            if let Some(Bson::String(on)) = cmd.get("viewOn") {
-                needs.push((Class::Read, on.clone()));
-                pipeline_needs(cmd.get("pipeline"), &mut needs)?;
+            match cmd.get("viewOn") {
+                Some(Bson::String(on)) => needs.push((Class::Read, on.clone())),
+                Some(_) => return Err("`viewOn` names a collection".into()),
+                None => {}
             }
+            pipeline_needs(cmd.get("pipeline"), &mut needs)?;
         }
-        "drop" | "createIndexes" | "dropIndexes" | "collMod" => needs.push((Class::Ddl, string_arg(cmd, &name)?)),
+        "drop" | "createIndexes" | "dropIndexes" => needs.push((Class::Ddl, string_arg(cmd, &name)?)),
+        "collMod" => {
+            needs.push((Class::Ddl, string_arg(cmd, &name)?));
+            // `collMod` can point a view at another collection: it then reads that one.
+            match cmd.get("viewOn") {
+                Some(Bson::String(on)) => needs.push((Class::Read, on.clone())),
+                Some(_) => return Err("`viewOn` names a collection".into()),
+                None => {}
+            }
+            pipeline_needs(cmd.get("pipeline"), &mut needs)?;
+        }
         "renameCollection" => {
             let from = in_database(&string_arg(cmd, "renameCollection")?, db)?;
             let to = match cmd.get("to") {
@@ -190,6 +267,17 @@ mod tests {
         assert!(command_needs(&doc! {"find": "a", "$db": "admin"}, "app").unwrap_err().contains("$db"));
         let cross = doc! {"aggregate": "a", "pipeline": [{"$merge": {"into": {"db": "x", "coll": "y"}}}]};
         assert!(command_needs(&cross, "app").is_err());
+        // Fields are an allowlist per command.
+        assert!(command_needs(&doc! {"insert": "a", "documents": [], "bypassDocumentValidation": true}, "app").unwrap_err().contains("`bypassDocumentValidation`"));
+        assert!(command_needs(&doc! {"insert": "a", "documents": [], "lsid": {"id": 1}}, "app").unwrap_err().contains("`lsid`"));
+        assert!(command_needs(&doc! {"find": "a", "filter": {}, "limit": 1}, "app").is_ok());
+        // Stages are an allowlist; `aggregate: 1` needs `read` on the database.
+        assert!(command_needs(&doc! {"aggregate": 1, "pipeline": [{"$listCatalog": {}}]}, "app").unwrap_err().contains("`$listCatalog`"));
+        assert_eq!(command_needs(&doc! {"aggregate": 1, "pipeline": [{"$documents": []}]}, "app").unwrap(), vec![(Class::Read, DATABASE.into())]);
+        let facet = doc! {"aggregate": "a", "pipeline": [{"$facet": {"x": [{"$collStats": {}}]}}]};
+        assert!(command_needs(&facet, "app").is_err());
+        let repoint = doc! {"collMod": "v", "viewOn": "secrets", "pipeline": []};
+        assert_eq!(command_needs(&repoint, "app").unwrap(), vec![(Class::Ddl, "v".into()), (Class::Read, "secrets".into())]);
     }
 
     #[test]
@@ -199,6 +287,9 @@ mod tests {
         assert!(check(&g, &vec![(Class::Write, "users".into())], none).is_ok());
         assert!(check(&g, &vec![(Class::Write, "orders".into())], none).unwrap_err().contains("not among"));
         assert!(check(&g, &vec![(Class::Ddl, "users".into())], none).unwrap_err().contains("not granted"));
+        // `*` (database-wide) is not a way around a collection allowlist.
+        assert!(check(&g, &vec![(Class::Write, DATABASE.into())], none).unwrap_err().contains("whole database"));
+        assert!(check(&Grants::default(), &vec![(Class::Read, DATABASE.into())], none).is_ok());
         let reserved = |c: &str| c == "db_migrate_history";
         assert!(check(&Grants::default(), &vec![(Class::Read, "db_migrate_history".into())], reserved).is_err());
     }

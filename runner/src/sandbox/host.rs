@@ -445,10 +445,14 @@ impl HostState {
     /// error is a last line only.
     fn documents(&mut self, needs: super::doc_grants::Needs, what: &str) -> wasmtime::Result<Result<&mut (impl Documents + use<'_>), types::Error>> {
         let grants = &self.grants;
+        let reserved = &self.reserved;
         let Some(mongo) = self.db.documents() else {
             return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database"));
         };
-        if let Err(reason) = super::doc_grants::check(grants, &needs, |c| mongo.is_reserved(c)) {
+        // db-migrate's collections (the history, its lock, the seed history, anything named
+        // like them) as for SQL, and MongoDB's own.
+        let own = |c: &str| mongo.is_reserved(c) || reserved.prefixes(&c.to_ascii_lowercase());
+        if let Err(reason) = super::doc_grants::check(grants, &needs, own) {
             if let Some(o) = &self.observer {
                 o(&Event::Audit { migration: &self.migration, statement: what, reason: &reason });
             }
