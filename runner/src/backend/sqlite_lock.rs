@@ -7,7 +7,7 @@
 //! writes its name into the file so a runner that gives up can say who holds it.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ pub async fn acquire(db: &Path, timeout: Duration, owner: &str) -> Result<FileLo
             }
         }
         if started.elapsed() >= timeout {
-            let holder = std::fs::read_to_string(&path).ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "holder unknown".into());
+            let holder = holder_name(&mut file).unwrap_or_else(|| "holder unknown".into());
             return Err(Error::Locked(format!(
                 "another db-migrate run holds the migration lock of {} ({}); waited {:?} (--lock-timeout)",
                 db.display(),
@@ -67,4 +67,15 @@ pub async fn acquire(db: &Path, timeout: Duration, owner: &str) -> Result<FileLo
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The holder's name as it wrote itself into the lock file this runner opened and waited on —
+/// read through that handle, never by path again (the path may have been swapped for a link to
+/// another file meanwhile), at most 256 bytes, printable characters only.
+fn holder_name(file: &mut File) -> Option<String> {
+    let mut buf = Vec::with_capacity(256);
+    file.rewind().ok()?;
+    Read::take(&mut *file, 256).read_to_end(&mut buf).ok()?;
+    let text: String = String::from_utf8_lossy(&buf).chars().filter(|c| !c.is_control()).collect();
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
