@@ -72,6 +72,19 @@ fn run(mut c: Command, what: &str, stdin: Option<&Path>, stdout: Option<&Path>) 
     Ok(())
 }
 
+/// Creates `path` as a new, empty file only its owner may read or write; refuses an existing
+/// name, a link included (`O_EXCL`). A backup (or the SQL a restore reads) holds the whole
+/// database.
+fn private_file(path: &Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Io { path: path.to_path_buf(), message: format!("cannot create the file: {e}") })
+}
+
 fn file_stamp() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
@@ -116,6 +129,9 @@ pub async fn backup(url: &DatabaseUrl, dest: &Destination) -> Result<PathBuf, Er
         }
     }
     let tmp = dest.temporary();
+    // Created here, private and new (never through a link): the tools write into it, and
+    // the mode stays when it is published under its final name.
+    private_file(&tmp)?;
     match write(url, &tmp).await {
         Ok(()) => dest.publish(&tmp),
         Err(e) => {
@@ -194,7 +210,17 @@ pub async fn restore(url: &DatabaseUrl, file: &Path) -> Result<(), Error> {
             }
             // Copy next to the database, then swap it in, so a failure leaves the old one.
             let tmp = db.with_extension("restoring");
-            std::fs::copy(file, &tmp).map_err(|e| Error::Io { path: tmp.clone(), message: e.to_string() })?;
+            // A stale copy (or a planted link: removing it removes the link, not its target) goes
+            // first; the copy is then a new file, never written through a link.
+            if std::fs::symlink_metadata(&tmp).is_ok() {
+                std::fs::remove_file(&tmp).map_err(|e| Error::Io { path: tmp.clone(), message: e.to_string() })?;
+            }
+            let mut to = private_file(&tmp)?;
+            let copied = std::fs::File::open(file).and_then(|mut from| std::io::copy(&mut from, &mut to)).and_then(|_| to.sync_all());
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::Io { path: tmp.clone(), message: e.to_string() });
+            }
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
             }
@@ -207,6 +233,8 @@ pub async fn restore(url: &DatabaseUrl, file: &Path) -> Result<(), Error> {
             // The backup as SQL first (this reads only the file), so a damaged backup stops
             // here; then one transaction empties the database and runs that SQL.
             let script = std::env::temp_dir().join(format!("db-migrate-restore-{}-{}.sql", std::process::id(), file_stamp()));
+            // The whole database as SQL, in a shared folder: private to this user.
+            private_file(&script)?;
             let mut c = Command::new(pg_restore);
             c.args(["--no-owner", "-f"]).arg(&script).arg(file);
             let r = run(c, "pg_restore (reading the backup)", None, None).and_then(|()| {
