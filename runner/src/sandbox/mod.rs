@@ -392,6 +392,11 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What one call may copy from the guest into the host: no more than the guest's own
+        // memory cap. A guest cannot hold more than that, so only a call whose parameters point
+        // at the same bytes many times (the canonical ABI allows it) reaches the limit — and
+        // without it the host would copy every alias.
+        store.set_hostcall_fuel(limits.memory);
         if self.features.epoch {
             let ticks = match limits.timeout {
                 Some(t) => (t.as_millis() / TICK.as_millis()).max(1) as u64,
@@ -456,7 +461,7 @@ impl Sandbox {
         }
         let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
             Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
-            Ok(instance) => match instance.call_run(&mut store).await {
+            Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
                 Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
@@ -513,8 +518,48 @@ pub struct SeedOutcome {
     pub commits: u64,
 }
 
+/// A guest still waiting in a host call other than the database's when its deadline passed.
+#[derive(Debug)]
+struct PastDeadline;
+
+impl std::fmt::Display for PastDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the component was still waiting in a host call at its deadline")
+    }
+}
+
+impl std::error::Error for PastDeadline {}
+
+/// Runs one call into the guest, stopped at `deadline` even while the guest waits in a host
+/// call: the epoch deadline interrupts WebAssembly code only, and database calls are stopped by
+/// the database (and the watchdog), so a guest blocked in WASI's clocks (`sleep`, a pollable
+/// far in the future) would otherwise never be stopped. A database call in flight is left to
+/// those; anything else is dropped at the deadline (the guest's instance is not used again).
+async fn within_deadline<T>(deadline: Option<Instant>, call: impl std::future::Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+    let Some(d) = deadline else { return call.await };
+    let mut call = std::pin::pin!(call);
+    loop {
+        let now = Instant::now();
+        let wake = if now < d { d } else { now + Duration::from_millis(200) };
+        tokio::select! {
+            r = &mut call => return r,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                if Instant::now() >= d && WATCHDOG_LIMIT.load(Ordering::SeqCst) == 0 {
+                    return Err(wasmtime::Error::new(PastDeadline));
+                }
+            }
+        }
+    }
+}
+
 /// Why a guest stopped, in a user's words.
 fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -> String {
+    if e.downcast_ref::<PastDeadline>().is_some() {
+        return format!(
+            "the component exceeded its time limit of {:?} (waiting in a host call outside the database) and was stopped",
+            limits.timeout.unwrap_or_default()
+        );
+    }
     if store.data().deadline_hit {
         return format!(
             "the component exceeded its time limit of {:?} (inside a database call) and was stopped",
@@ -526,6 +571,14 @@ fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -
             "guest memory cap of {} MiB exceeded (it asked for {} MiB) and the component stopped",
             store.data().limiter.cap_mib(),
             asked.div_ceil(1 << 20)
+        );
+    }
+    // wasmtime's hostcall fuel (its error type is private: known by its words).
+    if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return format!(
+            "the component passed more data to one host call than its memory cap of {} MiB holds (parameters pointing at the same \
+             bytes many times) and was stopped before the host copied it",
+            limits.memory >> 20
         );
     }
     match e.downcast_ref::<wasmtime::Trap>() {
@@ -576,7 +629,8 @@ impl Sandbox {
             Ok(i) => i,
             Err(e) => return Err(fail(Blame::Guest, format!("cannot instantiate the component: {e:#}"), Kept::Nothing)),
         };
-        let meta = match instance.metadata(&mut *store).await {
+        let deadline = store.data().deadline;
+        let meta = match within_deadline(deadline, instance.metadata(&mut *store)).await {
             Ok(meta) => meta,
             Err(e) => return Err(fail(Blame::Guest, why(store, &e), Kept::Nothing)),
         };
@@ -589,7 +643,7 @@ impl Sandbox {
         let unit = crate::backend::Unit::new(m, direction, meta.transactional);
         let ran = unit
             .run(store, |s| &mut s.data_mut().db, async |store: &mut Store<HostState>| {
-                let outcome = instance.run(&mut *store, direction).await;
+                let outcome = within_deadline(deadline, instance.run(&mut *store, direction)).await;
                 let failure = match outcome {
                     Ok(Ok(())) => return Ok(()),
                     Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
