@@ -1137,11 +1137,10 @@ impl GuestSql for PgBackend {
             return;
         }
         self.deadline = None;
-        // The guest's scratch tables go with its session: they shadow nothing afterwards. Also
-        // inside the migration's transaction (PostgreSQL allows `DISCARD TEMP` there): the
-        // commit would otherwise keep them on this session (or the grant's parked login), where
-        // `pg_temp` comes first in the search path of every later statement.
-        let _ = self.conn.execute("DISCARD TEMP").await;
+        // The guest's scratch tables go with its session: they shadow nothing afterwards.
+        if !self.in_tx {
+            let _ = self.conn.execute("DISCARD TEMP").await;
+        }
         if let (Some(own), Some(role)) = (self.parked.take(), self.guest_role.take()) {
             let guest = std::mem::replace(&mut self.conn, own);
             self.guest_conns.insert(role, guest);
