@@ -329,12 +329,10 @@ fn postgres_unrestricted_guests_cannot_reach_the_server_or_the_history() {
 
 #[test]
 fn postgres_scratch_tables_never_outlive_the_guest() {
-    // Red-team round three: a temporary table is scratch space for the guest, but PostgreSQL
-    // looks in `pg_temp` first. Made inside the migration's transaction, it stayed on
-    // db-migrate's session after the commit, and the next migration's `INSERT INTO users` went
-    // into it (gone when the run ended, recorded as applied). A migration's guest leaves after
-    // its commit, where the host discarded them; a seed component leaves inside the seed's
-    // transaction, where it did not, so the next seed wrote the scratch table.
+    // Red-team round three (held already; a regression test): a temporary table is scratch
+    // space for the guest, but PostgreSQL looks in `pg_temp` first. If it stayed on
+    // db-migrate's session, the next migration's (or seed's) `INSERT INTO users` would go into
+    // it, vanish when the run ends, and be recorded as applied.
     let a = Arena::new(Some(Kind::Postgres), UNRESTRICTED);
     a.p.migration(3, "after", "INSERT INTO users (id, name) VALUES (7, 'after');", None);
     a.allows("execute", "CREATE TEMP TABLE users (id int, name text)");
