@@ -339,10 +339,8 @@ fn postgres_scratch_tables_never_outlive_the_guest() {
     let db = a.db.as_ref().unwrap();
     assert_eq!(db.query("SELECT name FROM public.users WHERE id = 7"), ["after"], "the next migration wrote a scratch table");
 
-    std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap_or_else(|_| {
-        std::fs::create_dir_all(a.p.path().join("seeds")).unwrap();
-        std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap()
-    });
+    std::fs::create_dir_all(a.p.path().join("seeds")).unwrap();
+    std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap();
     a.p.write("seeds/02_after.sql", "INSERT INTO users (id, name) VALUES (8, 'seeded after');\n");
     let (code, out, err) = a.run(&["seed", "--arg", "sql=CREATE TEMP TABLE users (id int, name text)"]);
     assert_eq!(code, 0, "{out}\n{err}");
