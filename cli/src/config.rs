@@ -451,6 +451,8 @@ fn policies(file: &ConfigFile, project: &Path) -> Result<db_migrate::sandbox::po
         }
         if let Some(tables) = &c.tables {
             p.grants.tables = Some(tables.iter().map(|t| t.to_ascii_lowercase()).collect());
+            // As written too: MongoDB collection names are case-sensitive.
+            p.collections = Some(tables.iter().cloned().collect());
         }
         if let Some(functions) = &c.functions {
             p.grants.functions = functions.iter().map(|f| f.to_ascii_lowercase()).collect();

@@ -398,11 +398,11 @@ fn repair_reset_and_drop_on_mongodb() {
 #[test]
 fn red_team_documents_grants_are_allowlists() {
     // Red-team round three. Each payload must be refused by the host (`denied`, audited), with
-    // nothing written: aggregation stages outside the
-    // known list (`$listCatalog` shows every collection's definition, and needed no grant at
-    // all on `aggregate: 1`), `collMod` pointing a granted view at an ungranted collection,
-    // command fields beyond the known ones, and db-migrate's seed history from an unrestricted
-    // migration.
+    // nothing written: a collection named like the granted one in another case, aggregation
+    // stages outside the known list (`$listCatalog` shows every collection's definition, and
+    // needed no grant at all on `aggregate: 1`), `collMod` pointing a granted view at an
+    // ungranted collection, command fields beyond the known ones, and db-migrate's seed
+    // history from an unrestricted migration.
     let db = TestDb::new();
     db.insert("secrets", doc! {"v": "s3cret"});
     let p = Project::new();
@@ -412,6 +412,9 @@ fn red_team_documents_grants_are_allowlists() {
         ("mode=run", r#"cmd={"aggregate": 1, "pipeline": [{"$listCatalog": {}}], "cursor": {}}"#),
         ("mode=run", r#"cmd={"aggregate": "people", "pipeline": [{"$madeUpStage": {"from": "secrets"}}], "cursor": {}}"#),
         ("mode=run", r#"cmd={"collMod": "people", "viewOn": "secrets", "pipeline": []}"#),
+        // MongoDB names are case-sensitive: a grant of `people` was compared in lower case,
+        // so it reached the collection `People` too.
+        ("mode=insert-into", "coll=People"),
         // `*` stood for "the database" in the host's check: a collection of that name passed
         // any collection allowlist.
         ("mode=insert-into", "coll=*"),

@@ -17,7 +17,9 @@ pub type Needs = Vec<(Class, String)>;
 pub const DATABASE: &str = "*";
 
 /// Checks that `needs` is granted and touches no reserved collection (`reserved` says which).
-pub fn check(grants: &Grants, needs: &Needs, reserved: impl Fn(&str) -> bool) -> Result<(), String> {
+/// `collections` are the granted collections as written: MongoDB names are case-sensitive, so
+/// they are compared exactly (a grant of `people` does not reach `People`).
+pub fn check(grants: &Grants, collections: Option<&std::collections::BTreeSet<String>>, needs: &Needs, reserved: impl Fn(&str) -> bool) -> Result<(), String> {
     for (class, coll) in needs {
         if coll.is_empty() {
             return Err("the collection name is empty".into());
@@ -45,8 +47,8 @@ pub fn check(grants: &Grants, needs: &Needs, reserved: impl Fn(&str) -> bool) ->
                 if granted.is_empty() { "nothing".to_string() } else { granted.join(", ") }
             ));
         }
-        if let Some(allowed) = &grants.tables {
-            if !allowed.contains(&coll.to_ascii_lowercase()) {
+        if let Some(allowed) = collections {
+            if !allowed.contains(coll) {
                 let list: Vec<&str> = allowed.iter().map(String::as_str).collect();
                 return Err(format!("the collection `{coll}` is not among this component's granted collections ({})", list.join(", ")));
             }
@@ -284,13 +286,14 @@ mod tests {
     fn grants_apply_by_collection_and_class() {
         let g = pack(&["users"]);
         let none = |_: &str| false;
-        assert!(check(&g, &vec![(Class::Write, "users".into())], none).is_ok());
-        assert!(check(&g, &vec![(Class::Write, "orders".into())], none).unwrap_err().contains("not among"));
-        assert!(check(&g, &vec![(Class::Ddl, "users".into())], none).unwrap_err().contains("not granted"));
+        assert!(check(&g, g.tables.as_ref(), &vec![(Class::Write, "users".into())], none).is_ok());
+        assert!(check(&g, g.tables.as_ref(), &vec![(Class::Write, "orders".into())], none).unwrap_err().contains("not among"));
+        assert!(check(&g, g.tables.as_ref(), &vec![(Class::Write, "Users".into())], none).unwrap_err().contains("not among"), "names are case-sensitive");
+        assert!(check(&g, g.tables.as_ref(), &vec![(Class::Ddl, "users".into())], none).unwrap_err().contains("not granted"));
         // `*` (database-wide) is not a way around a collection allowlist.
-        assert!(check(&g, &vec![(Class::Write, DATABASE.into())], none).unwrap_err().contains("whole database"));
-        assert!(check(&Grants::default(), &vec![(Class::Read, DATABASE.into())], none).is_ok());
+        assert!(check(&g, g.tables.as_ref(), &vec![(Class::Write, DATABASE.into())], none).unwrap_err().contains("whole database"));
+        assert!(check(&Grants::default(), None, &vec![(Class::Read, DATABASE.into())], none).is_ok());
         let reserved = |c: &str| c == "db_migrate_history";
-        assert!(check(&Grants::default(), &vec![(Class::Read, "db_migrate_history".into())], reserved).is_err());
+        assert!(check(&Grants::default(), None, &vec![(Class::Read, "db_migrate_history".into())], reserved).is_err());
     }
 }

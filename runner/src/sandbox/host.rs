@@ -100,6 +100,8 @@ pub struct HostState {
     pub(super) db: AnyBackend,
     pub(super) call_limits: CallLimits,
     pub(super) grants: super::grants::Grants,
+    /// The granted collections as written (MongoDB names are case-sensitive); `None`: any.
+    pub(super) collections: Option<std::collections::BTreeSet<String>>,
     /// db-migrate's own tables in this run, never a guest's.
     pub(super) reserved: super::grants::Reserved,
     /// Statements already admitted in this run: guests repeat the same text (a seed's INSERT),
@@ -452,7 +454,7 @@ impl HostState {
         // db-migrate's collections (the history, its lock, the seed history, anything named
         // like them) as for SQL, and MongoDB's own.
         let own = |c: &str| mongo.is_reserved(c) || reserved.prefixes(&c.to_ascii_lowercase());
-        if let Err(reason) = super::doc_grants::check(grants, &needs, own) {
+        if let Err(reason) = super::doc_grants::check(grants, self.collections.as_ref(), &needs, own) {
             if let Some(o) = &self.observer {
                 o(&Event::Audit { migration: &self.migration, statement: what, reason: &reason });
             }

@@ -379,6 +379,7 @@ impl Sandbox {
             db,
             call_limits: limits.calls,
             grants: policy.grants.clone(),
+            collections: policy.collections.clone().or_else(|| policy.grants.tables.clone()),
             reserved: self.reserved.clone(),
             admitted: Default::default(),
             migration: m.clone(),

@@ -12,6 +12,10 @@ use super::grants::Grants;
 pub struct Policy {
     /// Statement classes and tables.
     pub grants: Grants,
+    /// The granted tables as written, for MongoDB: its collection names are case-sensitive
+    /// (`People` is not `people`), while `grants.tables` is folded to lower case for SQL. `None`:
+    /// `grants.tables` is used, compared exactly.
+    pub collections: Option<std::collections::BTreeSet<String>>,
     /// Limits.
     pub limits: Limits,
     /// The SHA-256 the component must have; a mismatch refuses to run it.
