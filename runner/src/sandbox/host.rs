@@ -445,10 +445,13 @@ impl HostState {
     /// error is a last line only.
     fn documents(&mut self, needs: super::doc_grants::Needs, what: &str) -> wasmtime::Result<Result<&mut (impl Documents + use<'_>), types::Error>> {
         let grants = &self.grants;
+        let reserved = &self.reserved;
         let Some(mongo) = self.db.documents() else {
             return Err(wasmtime::Error::msg("the `documents` interface needs a MongoDB database"));
         };
-        if let Err(reason) = super::doc_grants::check(grants, &needs, |c| mongo.is_reserved(c)) {
+        // The backend knows its history and lock collections; the run also reserves the seed
+        // history (and everything named like db-migrate's own), which a guest must not forge.
+        if let Err(reason) = super::doc_grants::check(grants, &needs, |c| mongo.is_reserved(c) || reserved.prefixes(&c.to_ascii_lowercase())) {
             if let Some(o) = &self.observer {
                 o(&Event::Audit { migration: &self.migration, statement: what, reason: &reason });
             }
@@ -499,6 +502,10 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &what);
         let r = db.insert_many(&collection, docs).await;
         self.writes += 1;
+        if let Ok(n) = &r {
+            // A seed reports the documents it wrote per collection, as SQL seeds do per table.
+            *self.rows.entry(collection).or_default() += n;
+        }
         self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
@@ -525,6 +532,9 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("update-many in {collection}"));
         let r = db.update_many(&collection, &filter, &update).await;
         self.writes += 1;
+        if let Ok((_, modified)) = &r {
+            *self.rows.entry(collection).or_default() += modified;
+        }
         self.check_deadline()?;
         Ok(r.map(|(matched, modified)| documents::UpdateResult { matched, modified }).map_err(to_wit_error))
     }
@@ -533,6 +543,9 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("delete-many in {collection}"));
         let r = db.delete_many(&collection, &filter).await;
         self.writes += 1;
+        if let Ok(n) = &r {
+            *self.rows.entry(collection).or_default() += n;
+        }
         self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
