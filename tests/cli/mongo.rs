@@ -76,7 +76,7 @@ impl TestDb {
     }
 
     /// Collections other than db-migrate's history and its (released, empty) lock.
-    fn user_collections(&self) -> Vec<String> {
+    pub fn user_collections(&self) -> Vec<String> {
         self.collections().into_iter().filter(|c| !c.starts_with("db_migrate_history")).collect()
     }
 

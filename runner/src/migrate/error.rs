@@ -267,6 +267,9 @@ pub enum Error {
         message: String,
         /// Batches committed before the failure (batched commits only): they stay.
         committed: u64,
+        /// Whether what the seed wrote before the failure stays although nothing was committed
+        /// as a batch: seeds on MongoDB run outside a transaction.
+        keeps_writes: bool,
     },
     /// The migration lock could not be taken in time.
     #[error("{0}")]
@@ -444,7 +447,7 @@ the step in flight was stopped: {inner}")),
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn seed_failed(e: &Error) -> String {
-    let Error::SeedFailed { seed, path, line, blame, message, committed } = e else { unreachable!() };
+    let Error::SeedFailed { seed, path, line, blame, message, committed, keeps_writes } = e else { unreachable!() };
     let at = match line {
         Some(l) => format!("{}:{l}", path.display()),
         None => path.display().to_string(),
@@ -459,6 +462,11 @@ fn seed_failed(e: &Error) -> String {
         s.push_str(&format!(
             "\n{committed} batch(es) were committed before the failure (the pack uses batched commits) and stay; \
              `db-migrate seed {seed} --reset` empties its tables and starts over"
+        ));
+    } else if *keeps_writes {
+        s.push_str(&format!(
+            "\nwhat it wrote before the failure stays (seeds on MongoDB run outside a transaction), and the seed was not recorded: \
+             fix it and run `db-migrate seed {seed}` again, or empty what it wrote first"
         ));
     } else {
         s.push_str("\nnothing of this seed was kept: everything it wrote was rolled back");

@@ -505,6 +505,10 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &what);
         let r = db.insert_many(&collection, docs).await;
         self.writes += 1;
+        if let Ok(n) = &r {
+            // A seed reports the documents it wrote per collection, as SQL seeds do per table.
+            *self.rows.entry(collection).or_default() += n;
+        }
         self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }
@@ -531,6 +535,9 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("update-many in {collection}"));
         let r = db.update_many(&collection, &filter, &update).await;
         self.writes += 1;
+        if let Ok((_, modified)) = &r {
+            *self.rows.entry(collection).or_default() += modified;
+        }
         self.check_deadline()?;
         Ok(r.map(|(matched, modified)| documents::UpdateResult { matched, modified }).map_err(to_wit_error))
     }
@@ -539,6 +546,9 @@ impl documents::Host for HostState {
         let db = db_or_deny!(self, vec![(Class::Write, collection.clone())], &format!("delete-many in {collection}"));
         let r = db.delete_many(&collection, &filter).await;
         self.writes += 1;
+        if let Ok(n) = &r {
+            *self.rows.entry(collection).or_default() += n;
+        }
         self.check_deadline()?;
         Ok(r.map_err(to_wit_error))
     }

@@ -9,7 +9,8 @@ use wasmtime::component::types::ComponentItem;
 /// A component's interface, as `inspect` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Description {
-    /// `migration`, `seed`, or `unknown` when the exports match neither world.
+    /// `migration`, `document-migration`, `seed`, `document-seed`, or `unknown` when the exports
+    /// match no world.
     pub world: String,
     /// Imported names (interfaces, functions) with what they hold.
     pub imports: Vec<Item>,
@@ -54,7 +55,7 @@ pub fn describe(engine: &Engine, component: &Component) -> Description {
     let world = if has("up") && has("down") && has("metadata") {
         if imports_documents { "document-migration" } else { "migration" }
     } else if has("run") {
-        "seed"
+        if imports_documents { "document-seed" } else { "seed" }
     } else {
         "unknown"
     };
@@ -106,20 +107,33 @@ pub fn check_migration_world(engine: &Engine, component: &Component, database: &
     Ok(())
 }
 
-/// Checks that a component implements the `seed` world for a SQL database and imports nothing
-/// the host does not offer.
+/// Checks that a component implements a seed world that fits the database (`document-seed`
+/// for MongoDB, `seed` for SQL) and imports nothing the host does not offer.
 pub fn check_seed_world(engine: &Engine, component: &Component, database: &str, documents_db: bool) -> Result<(), String> {
     let d = describe(engine, component);
-    if d.world != "seed" {
+    let imports = |what: &str| d.imports.iter().any(|i| i.name.starts_with(what));
+    if d.world != "seed" && d.world != "document-seed" {
         let exported: Vec<&str> = d.exports.iter().map(|e| e.name.as_str()).collect();
         let hint = if d.world.ends_with("migration") { " — it looks like a migration, which belongs in migrations/" } else { "" };
         return Err(format!("the component does not implement the `seed` world (exports `run`); it exports [{}]{hint}", exported.join(", ")));
     }
-    if documents_db {
-        return Err(format!("seed components write through `sql`, but the database is {database}"));
+    if imports("db-migrate:runtime/sql") && imports("db-migrate:runtime/documents") {
+        return Err("the component imports both `sql` and `documents`; a seed is for a SQL database or for MongoDB, not both".into());
+    }
+    if documents_db && imports("db-migrate:runtime/sql") {
+        return Err(format!(
+            "the seed imports the `sql` interface (world `seed`), but the database is {database}; \
+             a MongoDB seed uses `documents` (world `document-seed`)"
+        ));
+    }
+    if !documents_db && imports("db-migrate:runtime/documents") {
+        return Err(format!(
+            "the seed imports the `documents` interface (world `document-seed`, for MongoDB), but the database is {database}; \
+             a SQL seed uses `sql` (world `seed`)"
+        ));
     }
     let unsupported: Vec<&str> =
-        d.imports.iter().map(|i| i.name.as_str()).filter(|n| !OFFERED_PREFIXES.iter().any(|p| n.starts_with(p)) || n.starts_with("db-migrate:runtime/documents")).collect();
+        d.imports.iter().map(|i| i.name.as_str()).filter(|n| !OFFERED_PREFIXES.iter().any(|p| n.starts_with(p))).collect();
     if !unsupported.is_empty() {
         return Err(format!("the component imports what a seed is not offered, so it was not run: {}", unsupported.join(", ")));
     }

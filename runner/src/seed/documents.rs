@@ -1,4 +1,5 @@
-//! Seeds on MongoDB: `seeds/*.json`, in file-name order.
+//! Seeds on MongoDB: `seeds/*.json` and components of the `document-seed` world
+//! (`seeds/*.wasm` and seed packs), in file-name order, packs last.
 //!
 //! Two shapes, both Extended JSON:
 //! - documents by collection: `{ "users": [ {"_id": 1, "email": "a@example.com"} ], "plans": [...] }`,
@@ -6,22 +7,30 @@
 //! - a command file: `{ "up": [ {"insert": "users", "documents": [...]}, {"update": ...} ] }`, the
 //!   commands run in order (as a `.mongo.json` migration's `up`).
 //!
+//! A component writes through the `documents` interface under its grants (collections) and
+//! limits, as a MongoDB migration does.
+//!
 //! Each seed is recorded in the seed history collection (`db_migrate_seeds` unless configured)
-//! as `{_id: name, kind: "json", checksum, rows, applied_at, execution_ms}`; one already run
-//! with the same content is skipped unless `--force`. MongoDB has no transactional DDL: a seed
-//! that fails part-way keeps what it wrote before the failure, and is not recorded.
+//! as `{_id: name, kind, checksum, args, seed, rows, applied_at, execution_ms}`; one already run
+//! with the same content (and, for a component, the same arguments and random seed) is skipped
+//! unless `--force`. MongoDB has no transactional DDL: a seed that fails part-way keeps what it
+//! wrote before the failure, and is not recorded.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{SeedOptions, SeedReport, SeedRunReport, Seeder};
+use std::sync::Arc;
+
+use super::source::SeedSource;
+use super::{SeedOptions, SeedRecord, SeedReport, SeedRunReport, Seeder};
 use crate::backend::documents::Documents;
-use crate::backend::{self, Backend, DatabaseUrl, OpenMode};
+use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::migrate::commands::{self, CommandScript};
-use crate::migrate::error::{Direction, Error, Result, SourceError};
+use crate::migrate::error::{Blame, Direction, Error, Result, SourceError};
 use crate::migrate::events::{Event, SeedKind};
 use crate::migrate::source::{self, Body, Migration};
+use crate::sandbox::{EngineFeatures, GuestContext, Sandbox};
 
 /// What a JSON seed does.
 #[derive(Debug, Clone)]
@@ -124,37 +133,74 @@ fn db_error(context: String, e: crate::backend::GuestSqlError) -> Error {
     Error::Database { context, source: crate::migrate::error::DbError { message: super::history::message(&e), code: None } }
 }
 
-/// Checksums of the seeds already run, by name.
-async fn recorded<D: Documents>(b: &mut D, table: &str) -> Result<BTreeMap<String, String>> {
+/// The seed history on MongoDB: one document per seed, `_id` its name, the other fields those
+/// of a SQL seed history row.
+async fn recorded<D: Documents>(b: &mut D, table: &str) -> Result<BTreeMap<String, SeedRecord>> {
     let rows = b.find(table, "{}", &Default::default(), 1_000_000).await.map_err(|e| db_error("cannot read the seed history".into(), e))?;
     let mut out = BTreeMap::new();
     for r in rows {
         let v: serde_json::Value = serde_json::from_str(&r).unwrap_or_default();
-        if let (Some(n), Some(c)) = (v["_id"].as_str(), v["checksum"].as_str()) {
-            out.insert(n.to_string(), c.to_string());
+        let int = |k: &str| v[k].as_i64().or_else(|| v[k]["$numberLong"].as_str().and_then(|n| n.parse().ok())).unwrap_or(0);
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        if let Some(name) = v["_id"].as_str() {
+            out.insert(
+                name.to_string(),
+                SeedRecord {
+                    name: name.to_string(),
+                    kind: text("kind"),
+                    checksum: text("checksum"),
+                    args: if v["args"].is_string() { text("args") } else { "{}".into() },
+                    seed: int("seed"),
+                    rows: int("rows"),
+                    applied_at: text("applied_at"),
+                    execution_ms: int("execution_ms"),
+                },
+            );
         }
     }
     Ok(out)
 }
 
-async fn record<D: Documents>(b: &mut D, table: &str, s: &JsonSeed, rows: u64, ms: i64) -> Result<()> {
-    let id = serde_json::json!({ "_id": s.name }).to_string();
-    b.delete_many(table, &id).await.map_err(|e| db_error(format!("cannot record seed {}", s.name), e))?;
-    let doc = serde_json::json!({
-        "_id": s.name, "kind": SeedKind::Documents.as_str(), "checksum": s.checksum, "rows": rows,
-        "applied_at": super::history::now(), "execution_ms": ms,
-    });
-    b.insert_many(table, vec![doc.to_string()]).await.map(drop).map_err(|e| db_error(format!("cannot record seed {}", s.name), e))
+/// The seed records on MongoDB, for `seed --list`; a missing collection reads as empty.
+pub(super) async fn records(b: &mut AnyBackend, table: &str) -> Result<Vec<SeedRecord>> {
+    match b.documents() {
+        Some(d) => Ok(recorded(d, table).await?.into_values().collect()),
+        None => Ok(Vec::new()),
+    }
 }
 
-/// Runs one seed; rows written per collection.
-async fn run_one<D: Documents>(b: &mut D, s: &JsonSeed) -> Result<BTreeMap<String, u64>> {
-    let fail = |line: Option<usize>, message: String| Error::SeedFailed { seed: s.name.clone(), path: s.path.clone(), line, blame: None, message, committed: 0 };
+async fn record<D: Documents>(b: &mut D, table: &str, r: &SeedRecord) -> Result<()> {
+    let id = serde_json::json!({ "_id": r.name }).to_string();
+    b.delete_many(table, &id).await.map_err(|e| db_error(format!("cannot record seed {}", r.name), e))?;
+    let doc = serde_json::json!({
+        "_id": r.name, "kind": r.kind, "checksum": r.checksum, "args": r.args, "seed": r.seed, "rows": r.rows,
+        "applied_at": r.applied_at, "execution_ms": r.execution_ms,
+    });
+    b.insert_many(table, vec![doc.to_string()]).await.map(drop).map_err(|e| db_error(format!("cannot record seed {}", r.name), e))
+}
+
+/// Whether a seed may not write `collection`: db-migrate's own (history, lock, seed history)
+/// or the server's.
+fn reserved<D: Documents>(b: &D, seed_table: &str, collection: &str) -> bool {
+    b.is_reserved(collection) || collection == seed_table
+}
+
+/// Runs one JSON seed; rows written per collection.
+async fn run_json<D: Documents>(b: &mut D, seed_table: &str, s: &JsonSeed) -> Result<BTreeMap<String, u64>> {
+    let fail = |line: Option<usize>, message: String| Error::SeedFailed {
+        seed: s.name.clone(),
+        path: s.path.clone(),
+        line,
+        blame: None,
+        message,
+        committed: 0,
+        keeps_writes: true,
+    };
     let mut rows = BTreeMap::new();
     match &s.work {
         Work::Insert(by_collection) => {
             for (collection, docs) in by_collection {
-                if b.is_reserved(collection) {
+                if reserved(b, seed_table, collection) {
                     return Err(fail(None, format!("`{collection}` is db-migrate's or the server's own collection; seeds may not write it")));
                 }
                 let n = b.insert_many(collection, docs.clone()).await.map_err(|e| fail(None, format!("inserting into `{collection}`: {}", super::history::message(&e))))?;
@@ -172,58 +218,273 @@ async fn run_one<D: Documents>(b: &mut D, s: &JsonSeed) -> Result<BTreeMap<Strin
     Ok(rows)
 }
 
-/// `seed` against MongoDB.
-pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, started: Instant) -> Result<SeedRunReport> {
-    let (seeds, others) = discover(&seeder.dir)?;
-    if let Some(p) = others.first() {
+/// One seed of a MongoDB project, in run order: the `seeds/` folder's JSON files and
+/// components by file name, then the configured packs.
+enum Item {
+    Json(JsonSeed),
+    Component(SeedSource),
+}
+
+impl Item {
+    fn name(&self) -> &str {
+        match self {
+            Item::Json(j) => &j.name,
+            Item::Component(c) => &c.name,
+        }
+    }
+    fn path(&self) -> &Path {
+        match self {
+            Item::Json(j) => &j.path,
+            Item::Component(c) => &c.path,
+        }
+    }
+    fn kind(&self) -> SeedKind {
+        match self {
+            Item::Json(_) => SeedKind::Documents,
+            Item::Component(c) => c.kind,
+        }
+    }
+    fn checksum(&self) -> &str {
+        match self {
+            Item::Json(j) => &j.checksum,
+            Item::Component(c) => &c.checksum,
+        }
+    }
+    fn as_migration(&self) -> Migration {
+        match self {
+            Item::Json(j) => j.as_migration(),
+            Item::Component(c) => c.as_migration(),
+        }
+    }
+}
+
+/// The seeds of a MongoDB project. A SQL seed is refused: MongoDB has no SQL.
+fn discover_all(seeder: &Seeder) -> Result<Vec<Item>> {
+    let (json, others) = discover(&seeder.dir)?;
+    if let Some(p) = others.iter().find(|p| p.extension().and_then(|x| x.to_str()) == Some("sql")) {
         return Err(Error::Config(format!(
-            "{} is a SQL seed or a seed component, but the database is MongoDB; nothing was run. Seeds for MongoDB are seeds/*.json \
-             (`{{\"collection\": [documents…]}}` or `{{\"up\": [commands…]}}`)",
+            "{} is a SQL seed, but the database is MongoDB; nothing was run. Seeds for MongoDB are seeds/*.json \
+             (`{{\"collection\": [documents…]}}` or `{{\"up\": [commands…]}}`) and components of the `document-seed` world",
             p.display()
         )));
     }
-    if !seeder.packs.is_empty() {
-        return Err(Error::Config("seed packs run on SQL databases; on MongoDB, seeds are seeds/*.json; nothing was run".into()));
-    }
-    for n in &opts.names {
-        if !seeds.iter().any(|s| &s.name == n) {
-            let known: Vec<&str> = seeds.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::Config(format!("no seed named `{n}` (known: {}); seeds on MongoDB are seeds/*.json", if known.is_empty() { "none".into() } else { known.join(", ") })));
+    let mut project: Vec<Item> = json.into_iter().map(Item::Json).collect();
+    let mut packs = Vec::new();
+    for s in super::source::discover(&seeder.dir, &seeder.packs)? {
+        match s.kind {
+            SeedKind::Component => project.push(Item::Component(s)),
+            SeedKind::Pack => packs.push(Item::Component(s)),
+            SeedKind::Sql | SeedKind::Documents => {}
         }
     }
-    let mut any = backend::connect(url, &seeder.history_table, OpenMode::ReadWrite).await?.expect("read-write connect always yields a backend");
-    if let Err(e) = any.lock(seeder.lock_timeout, seeder.lock_mode).await {
-        any.close().await;
+    project.sort_by(|a, b| a.path().cmp(b.path()));
+    for pair in project.windows(2) {
+        if pair[0].name() == pair[1].name() {
+            return Err(Error::Config(format!(
+                "two seeds are named `{}`: {} and {}; rename one",
+                pair[0].name(),
+                pair[0].path().display(),
+                pair[1].path().display()
+            )));
+        }
+    }
+    if let Some(p) = packs.iter().find(|p| project.iter().any(|s| s.name() == p.name())) {
+        return Err(Error::Config(format!("seed pack `{}` has the name of a seed in {}; rename one", p.name(), seeder.dir.display())));
+    }
+    project.extend(packs);
+    Ok(project)
+}
+
+/// The seeds with their last runs, for `seed --list` on MongoDB. Creates nothing.
+pub(super) async fn list(seeder: &Seeder, url: &DatabaseUrl) -> Result<Vec<super::SeedInfo>> {
+    let items = discover_all(seeder)?;
+    let records = match backend::connect(url, &seeder.history_table, OpenMode::ReadOnly).await? {
+        Some(mut b) => {
+            let r = records(&mut b, &seeder.seed_table).await;
+            b.close().await;
+            r?
+        }
+        None => Vec::new(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| {
+            let last = records.iter().find(|r| r.name == s.name()).cloned();
+            let pack = match &s {
+                Item::Component(c) => c.pack.map(|i| &seeder.packs[i]),
+                Item::Json(_) => None,
+            };
+            super::SeedInfo {
+                changed: last.as_ref().is_some_and(|r| r.checksum != s.checksum()),
+                allowed_here: pack.is_none_or(|p| p.environments.contains(&seeder.context.environment)),
+                name: s.name().to_string(),
+                kind: s.kind(),
+                file: s.path().display().to_string(),
+                checksum: s.checksum().to_string(),
+                tables: pack.map(|p| p.policy.grants.tables.iter().flatten().cloned().collect()),
+                environments: pack.map(|p| p.environments.clone()),
+                last_run: last,
+            }
+        })
+        .collect())
+}
+
+/// The document capability of the connection in `slot` (always there: the URL is MongoDB's).
+fn docs(slot: &mut Option<AnyBackend>) -> Result<&mut (impl Documents + use<>)> {
+    slot.as_mut().and_then(AnyBackend::documents).ok_or_else(|| Error::Config("the database is not MongoDB".into()))
+}
+
+/// `seed` against MongoDB.
+pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, started: Instant) -> Result<SeedRunReport> {
+    let items = discover_all(seeder)?;
+    for n in &opts.names {
+        if !items.iter().any(|s| s.name() == n) {
+            let known: Vec<&str> = items.iter().map(Item::name).collect();
+            return Err(Error::Config(format!(
+                "no seed named `{n}` (known: {}); seeds on MongoDB are seeds/*.json, seeds/*.wasm (world `document-seed`) and [[seeds.pack]] sections",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )));
+        }
+    }
+    let selected: Vec<&Item> = items.iter().filter(|s| opts.names.is_empty() || opts.names.iter().any(|n| n == s.name())).collect();
+    for s in &selected {
+        if let Item::Component(c) = s {
+            if let Some(p) = c.pack.map(|i| &seeder.packs[i]) {
+                if !opts.names.is_empty() && !p.environments.contains(&seeder.context.environment) {
+                    return Err(Error::Config(format!(
+                        "seed pack `{}` may run in {} (its `environments`), not in `{}`; nothing was run. \
+                         Add `{}` to its environments in db-migrate.toml to allow it",
+                        p.name,
+                        p.environments.join(", "),
+                        seeder.context.environment,
+                        seeder.context.environment
+                    )));
+                }
+            } else if opts.reset && !opts.names.is_empty() {
+                return Err(Error::Config(format!(
+                    "--reset empties the collections a seed pack declares; `{}` is not a pack, so it has none. Run it without --reset",
+                    c.name
+                )));
+            }
+        }
+    }
+    let any = backend::connect_writable(url, &seeder.history_table).await?;
+    let mut slot = Some(any);
+    if let Err(e) = slot.as_mut().expect("present").lock(seeder.lock_timeout, seeder.lock_mode).await {
+        slot.take().expect("present").close().await;
         return Err(e);
     }
+    let mut sandbox: Option<Sandbox> = None;
     let result = async {
-        let b = any.documents().expect("the URL is MongoDB");
-        let done = recorded(b, &seeder.seed_table).await?;
+        let done = recorded(docs(&mut slot)?, &seeder.seed_table).await?;
         let mut report = SeedRunReport::default();
-        for s in seeds.iter().filter(|s| opts.names.is_empty() || opts.names.contains(&s.name)) {
+        for s in selected {
             Error::check_interrupted(report.seeds.len())?;
             let m = s.as_migration();
-            if done.get(&s.name) == Some(&s.checksum) && !opts.force {
-                let why = "already run with the same content (--force runs it again)".to_string();
-                seeder.emit(Event::SeedSkipped { seed: &m, reason: &why });
-                report.skipped.push((s.name.clone(), why));
+            let pack = match s {
+                Item::Component(c) => c.pack.map(|i| &seeder.packs[i]),
+                Item::Json(_) => None,
+            };
+            if let Some(p) = pack {
+                if !p.environments.contains(&seeder.context.environment) {
+                    let why = format!("may run in {} (its `environments`), not in `{}`", p.environments.join(", "), seeder.context.environment);
+                    seeder.emit(Event::SeedSkipped { seed: &m, reason: &why });
+                    report.skipped.push((s.name().to_string(), why));
+                    continue;
+                }
+            }
+            // A component is its content, arguments and random seed; a JSON seed its content.
+            let mut args = match pack {
+                Some(p) => p.args.clone(),
+                None => seeder.context.args.clone(),
+            };
+            if matches!(s, Item::Component(_)) {
+                args.extend(seeder.cli_args.iter().map(|(k, v)| (k.clone(), v.clone())));
+            } else {
+                args.clear();
+            }
+            let args_json = serde_json::to_string(&args).expect("a map of strings");
+            let reset = opts.reset && pack.is_some();
+            let same = done.get(s.name()).is_some_and(|r| {
+                r.checksum == s.checksum() && (matches!(s, Item::Json(_)) || (r.args == args_json && r.seed == seeder.context.seed as i64))
+            });
+            if same && !opts.force && !reset {
+                let why = match s {
+                    Item::Json(_) => "already run with the same content (--force runs it again)",
+                    Item::Component(_) => "already run with the same content, arguments and random seed (--force runs it again)",
+                };
+                seeder.emit(Event::SeedSkipped { seed: &m, reason: why });
+                report.skipped.push((s.name().to_string(), why.to_string()));
                 continue;
             }
             seeder.emit(Event::Started { migration: &m, direction: Direction::Up });
             let t = Instant::now();
-            let rows = run_one(b, s).await.map_err(|e| e.or_interrupted(report.seeds.len()))?;
+            let mut reset_collections = Vec::new();
+            let rows = match s {
+                Item::Json(j) => run_json(docs(&mut slot)?, &seeder.seed_table, j).await,
+                Item::Component(c) => {
+                    let fail = |blame: Option<Blame>, message: String| Error::SeedFailed {
+                        seed: c.name.clone(),
+                        path: c.path.clone(),
+                        line: None,
+                        blame,
+                        message,
+                        committed: 0,
+                        keeps_writes: true,
+                    };
+                    if let Some(p) = pack.filter(|_| reset) {
+                        // MongoDB has no foreign keys: the pack's collections empty in any order.
+                        let b = docs(&mut slot)?;
+                        for coll in p.policy.grants.tables.iter().flatten() {
+                            if reserved(b, &seeder.seed_table, coll) {
+                                return Err(fail(None, format!("--reset will not empty `{coll}`: it is db-migrate's or the server's own collection")));
+                            }
+                            b.delete_many(coll, "{}").await.map_err(|e| fail(Some(Blame::Host), format!("--reset could not empty `{coll}`: {}", super::history::message(&e))))?;
+                            reset_collections.push(coll.clone());
+                        }
+                    }
+                    let policy = match pack {
+                        Some(p) => &p.policy,
+                        None => seeder.policies.get(&c.name, &c.name),
+                    };
+                    if sandbox.is_none() {
+                        let features = match pack {
+                            Some(p) => EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
+                            None => seeder.policies.features(),
+                        };
+                        sandbox = Some(Sandbox::new(seeder.cache_dir.clone(), features)?.history_table(&seeder.history_table).seed_table(&seeder.seed_table));
+                    }
+                    let sb = sandbox.as_ref().expect("created above");
+                    let context = Arc::new(GuestContext { environment: seeder.context.environment.clone(), args: args.clone(), seed: seeder.context.seed });
+                    let db = slot.take().expect("backend present");
+                    let (back, r) = sb.run_seed(db, &m, context, seeder.observer.clone(), policy, false).await;
+                    slot = Some(back);
+                    r.map(|o| o.rows).map_err(|f| fail(Some(f.blame), f.message))
+                }
+            }
+            .map_err(|e| e.or_interrupted(report.seeds.len()))?;
             let took = t.elapsed();
             let total_rows: u64 = rows.values().sum();
-            record(b, &seeder.seed_table, s, total_rows, took.as_millis() as i64).await?;
+            let r = SeedRecord {
+                name: s.name().to_string(),
+                kind: s.kind().as_str().to_string(),
+                checksum: s.checksum().to_string(),
+                args: args_json,
+                seed: seeder.context.seed as i64,
+                rows: total_rows as i64,
+                applied_at: super::history::now(),
+                execution_ms: took.as_millis() as i64,
+            };
+            record(docs(&mut slot)?, &seeder.seed_table, &r).await?;
             let secs = took.as_secs_f64();
             let r = SeedReport {
-                name: s.name.clone(),
-                kind: SeedKind::Documents,
+                name: s.name().to_string(),
+                kind: s.kind(),
                 rows,
                 total_rows,
                 duration_ms: secs * 1e3,
                 rows_per_sec: if secs > 0.0 { (total_rows as f64 / secs).round() } else { 0.0 },
-                reset: Vec::new(),
+                reset: reset_collections,
                 commits: 0,
             };
             seeder.emit(Event::SeedFinished { seed: &m, report: &r });
@@ -232,7 +493,9 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
         Ok::<_, Error>(report)
     }
     .await;
-    any.close().await;
+    if let Some(b) = slot {
+        b.close().await;
+    }
     let mut report = result?;
     report.total_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(report)

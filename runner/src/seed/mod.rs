@@ -218,8 +218,11 @@ impl Seeder {
 
     /// The seeds with their last runs, for `--list`. Creates nothing.
     pub async fn list(&self) -> Result<Vec<SeedInfo>> {
-        let sources = self.sources()?;
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
+        if let DatabaseUrl::Mongo(_) = url {
+            return documents::list(self, &url).await;
+        }
+        let sources = self.sources()?;
         let records = match backend::connect(&url, &self.history_table, OpenMode::ReadOnly).await? {
             Some(mut b) => {
                 let r = history::read(&mut b, &self.seed_table).await;
@@ -413,6 +416,7 @@ impl Seeder {
                     blame: Some(crate::migrate::error::Blame::Host),
                     message: format!("cannot open the seed's database session: {}", crate::seed::SeedRecord::describe_error(&e)),
                     committed: 0,
+                    keeps_writes: false,
                 });
             }
         }
@@ -444,6 +448,7 @@ impl Seeder {
             blame,
             message,
             committed,
+            keeps_writes: false,
         };
         let b = slot.as_mut().expect("backend present");
         b.begin_plain().await?;
@@ -574,6 +579,7 @@ impl Seeder {
                 s.name
             ),
             committed: 0,
+            keeps_writes: false,
         })?;
         Ok(ResetPlan { tables, fks })
     }

@@ -60,10 +60,17 @@ pub mod __bindings {
 #[cfg(feature = "seed")]
 #[doc(hidden)]
 pub mod __bindings {
-    // With the `seed` feature the crate builds a seed (world `seed`, export `run`) instead.
+    // With the `seed` feature the crate builds a seed (export `run`) instead: world `seed`
+    // plus `documents`, so a seed that writes through `sql` is a `seed` and one that writes
+    // through `documents` a `document-seed` (MongoDB).
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "seed",
+        inline: "package db-migrate:sdk-seed;
+                 world seed-guest {
+                     include db-migrate:runtime/seed@0.1.0;
+                     import db-migrate:runtime/documents@0.1.0;
+                 }",
+        world: "db-migrate:sdk-seed/seed-guest",
         pub_export_macro: true,
         export_macro_name: "__export_seed_world",
         default_bindings_module: "db_migrate_sdk::__bindings",
@@ -71,7 +78,6 @@ pub mod __bindings {
     });
 }
 
-#[cfg(not(feature = "seed"))]
 use __bindings::db_migrate::runtime::documents as wdocs;
 use __bindings::db_migrate::runtime::{context as ctx, log as wlog, sql, types};
 
@@ -512,7 +518,7 @@ impl Cursor {
     }
 }
 
-/// MongoDB: the documents of the migration's database, for migrations run against MongoDB.
+/// MongoDB: the documents of the database, for migrations and seeds run against MongoDB.
 ///
 /// Documents, filters, updates and options are Extended JSON text (relaxed or canonical), so
 /// any JSON library (or `format!`) can build them; results come back the same way.
@@ -539,7 +545,9 @@ impl Cursor {
 ///
 /// db_migrate_sdk::export_migration!(Backfill);
 /// ```
-#[cfg(not(feature = "seed"))]
+///
+/// A seed for MongoDB (the SDK's `seed` feature) writes through the same functions; the
+/// component is then of the `document-seed` world.
 pub mod documents {
     use super::{Result, wdocs};
 
