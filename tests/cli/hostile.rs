@@ -488,3 +488,28 @@ fn a_guest_sleeping_in_a_host_call_still_stops_at_the_deadline() {
     assert!(err.contains("exceeded its time limit of 2s"), "{err}");
     assert_eq!(p.snapshot(), before);
 }
+
+#[test]
+fn the_audit_log_and_the_schema_file_are_never_written_through_a_link() {
+    // A cloned or shared project may hold links where db-migrate writes. The audit log carries
+    // the guest's refused statement (its own text: `$(…)` included), and the schema file the
+    // names migrations chose: written through `-> ~/.bashrc`, both would become commands.
+    let p = arena();
+    let victim = p.write("victim.txt", "echo safe\n");
+    std::fs::create_dir_all(p.path().join(".db-migrate")).unwrap();
+    let _ = std::fs::remove_file(p.path().join(".db-migrate/audit.log"));
+    std::os::unix::fs::symlink(&victim, p.path().join(".db-migrate/audit.log")).unwrap();
+    let err = attack(&p, "drop-table");
+    assert!(err.contains("[2_hostile] audit: denied"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "echo safe\n", "the audit line went through the link");
+
+    p.write("db-migrate.toml", format!("schema_file = \"schema.sql\"\n{CONFIG}"));
+    std::os::unix::fs::symlink(&victim, p.path().join("schema.sql")).unwrap();
+    p.migration(3, "more", "CREATE TABLE \"x$(echo pwned)\" (id INTEGER);", None);
+    std::fs::remove_file(p.path().join("migrations/2_hostile.wasm")).unwrap();
+    p.ok(&["up"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "echo safe\n", "the schema went through the link");
+    let schema = p.path().join("schema.sql");
+    assert!(!std::fs::symlink_metadata(&schema).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&schema).unwrap().contains("x$(echo pwned)"));
+}
