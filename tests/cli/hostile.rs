@@ -513,3 +513,31 @@ fn the_audit_log_and_the_schema_file_are_never_written_through_a_link() {
     assert!(!std::fs::symlink_metadata(&schema).unwrap().file_type().is_symlink());
     assert!(std::fs::read_to_string(&schema).unwrap().contains("x$(echo pwned)"));
 }
+
+#[test]
+fn a_cache_entry_others_can_write_is_never_mapped() {
+    // A verified entry is mapped from its file (`deserialize_file`), and pages are read from the
+    // file as they are first touched: someone who may write that file (a shared CI cache, an
+    // entry left group- or world-writable) could change the machine code after the check.
+    // Such an entry is compiled again and replaced, never run.
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new();
+    p.migration(1, "before", "CREATE TABLE before (id INTEGER);", None);
+    p.component("probe", 2, "probe");
+    let run = |p: &Project| {
+        let out = p.cmd().env("DB_MIGRATE_CACHE_DIR", cache.path()).args(["-v", "up"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    run(&p);
+    std::fs::remove_dir_all(p.path().join("db")).unwrap();
+    assert!(run(&p).contains("[2_probe] component loaded from the compiled cache"), "positive control");
+    let entry = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "cwasm")).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::remove_dir_all(p.path().join("db")).unwrap();
+    let err = run(&p);
+    assert!(err.contains("[2_probe] component compiled"), "a world-writable entry was mapped: {err}");
+    let mode = std::fs::metadata(&entry).unwrap().permissions().mode();
+    assert_eq!(mode & 0o022, 0, "the entry was replaced by one only its owner writes: {mode:o}");
+}
