@@ -50,7 +50,11 @@ impl AuditLog {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            // Never through a link: a guest's refused statement is part of the line, and a link
+            // planted in a shared or cloned folder (`audit.log -> ~/.bashrc`) would append it
+            // wherever it points.
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).custom_flags(libc::O_NOFOLLOW).mode(0o600).open(&self.path)?;
             writeln!(f, "{line}")
         };
         if let Err(e) = write() {

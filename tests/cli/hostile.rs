@@ -488,3 +488,56 @@ fn a_guest_sleeping_in_a_host_call_still_stops_at_the_deadline() {
     assert!(err.contains("exceeded its time limit of 2s"), "{err}");
     assert_eq!(p.snapshot(), before);
 }
+
+#[test]
+fn the_audit_log_and_the_schema_file_are_never_written_through_a_link() {
+    // A cloned or shared project may hold links where db-migrate writes. The audit log carries
+    // the guest's refused statement (its own text: `$(…)` included), and the schema file the
+    // names migrations chose: written through `-> ~/.bashrc`, both would become commands.
+    let p = arena();
+    let victim = p.write("victim.txt", "echo safe\n");
+    std::fs::create_dir_all(p.path().join(".db-migrate")).unwrap();
+    let _ = std::fs::remove_file(p.path().join(".db-migrate/audit.log"));
+    std::os::unix::fs::symlink(&victim, p.path().join(".db-migrate/audit.log")).unwrap();
+    let err = attack(&p, "drop-table");
+    assert!(err.contains("[2_hostile] audit: denied"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "echo safe\n", "the audit line went through the link");
+
+    p.write("db-migrate.toml", format!("schema_file = \"schema.sql\"\n{CONFIG}"));
+    std::os::unix::fs::symlink(&victim, p.path().join("schema.sql")).unwrap();
+    p.migration(3, "more", "CREATE TABLE \"x$(echo pwned)\" (id INTEGER);", None);
+    std::fs::remove_file(p.path().join("migrations/2_hostile.wasm")).unwrap();
+    p.ok(&["up"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "echo safe\n", "the schema went through the link");
+    let schema = p.path().join("schema.sql");
+    assert!(!std::fs::symlink_metadata(&schema).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&schema).unwrap().contains("x$(echo pwned)"));
+}
+
+#[test]
+fn a_cache_entry_others_can_write_is_never_mapped() {
+    // A verified entry is mapped from its file (`deserialize_file`), and pages are read from the
+    // file as they are first touched: someone who may write that file (a shared CI cache, an
+    // entry left group- or world-writable) could change the machine code after the check.
+    // Such an entry is compiled again and replaced, never run.
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new();
+    p.migration(1, "before", "CREATE TABLE before (id INTEGER);", None);
+    p.component("probe", 2, "probe");
+    let run = |p: &Project| {
+        let out = p.cmd().env("DB_MIGRATE_CACHE_DIR", cache.path()).args(["-v", "up"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    run(&p);
+    std::fs::remove_dir_all(p.path().join("db")).unwrap();
+    assert!(run(&p).contains("[2_probe] component loaded from the compiled cache"), "positive control");
+    let entry = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "cwasm")).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::remove_dir_all(p.path().join("db")).unwrap();
+    let err = run(&p);
+    assert!(err.contains("[2_probe] component compiled"), "a world-writable entry was mapped: {err}");
+    let mode = std::fs::metadata(&entry).unwrap().permissions().mode();
+    assert_eq!(mode & 0o022, 0, "the entry was replaced by one only its owner writes: {mode:o}");
+}

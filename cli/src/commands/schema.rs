@@ -246,6 +246,24 @@ pub(super) async fn status_drift(settings: &Settings, out: &Output) -> Result<Op
     Ok(Some(report.differences))
 }
 
+/// Writes `file` as a new file beside it, then renames it into place: a link at `file` (one a
+/// cloned repository may hold) is replaced, never written through — the schema holds names a
+/// migration chose, so a link to a shell's start-up file would make them commands.
+fn replace_file(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = file.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| f.write_all(bytes));
+    match written.and_then(|()| std::fs::rename(&tmp, file)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// After a successful `up`, `down` or `redo`: writes `schema_file` when configured (`.json`
 /// gives the model, anything else DDL). A failure is a warning: the migrations stand.
 pub(super) async fn write_schema_file(settings: &Settings, out: &Output) {
@@ -258,7 +276,7 @@ pub(super) async fn write_schema_file(settings: &Settings, out: &Output) {
         } else {
             render(&schema)
         };
-        std::fs::write(&file, text).map_err(|e| Error::Io { path: file.clone(), message: format!("cannot write the schema: {e}") })
+        replace_file(&file, text.as_bytes()).map_err(|e| Error::Io { path: file.clone(), message: format!("cannot write the schema: {e}") })
     }
     .await;
     match result {

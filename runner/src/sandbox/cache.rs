@@ -71,7 +71,7 @@ pub fn load_key(file: &Path) -> Result<[u8; 32], String> {
     {
         use std::os::unix::fs::MetadataExt;
         // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc_geteuid() };
+        let me = unsafe { libc::geteuid() };
         if !meta.file_type().is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
             return Err(format!(
                 "{} must be a regular file owned by you with mode 0600 (it is {:o}, owner {}); \
@@ -188,8 +188,11 @@ impl Cache {
     pub fn lookup(&self, engine: &Engine, sha256: &str) -> Result<Component, Rejected> {
         let file = self.file(sha256).ok_or(Rejected::Missing)?;
         let mac_file = file.with_extension("mac");
-        let meta = std::fs::symlink_metadata(&file).map_err(|_| Rejected::Missing)?;
-        if !meta.file_type().is_file() {
+        // Opened once (never through a link) and checked through that handle: what is verified
+        // and what is loaded are the same file, whatever is renamed over the path meanwhile.
+        let mut opened = open_entry(&file).ok_or(Rejected::Missing)?;
+        let meta = opened.metadata().map_err(|_| Rejected::Missing)?;
+        if !meta.file_type().is_file() || !only_mine(&meta) {
             return Err(Rejected::NotAuthentic);
         }
         let text = std::fs::read_to_string(&mac_file).map_err(|_| Rejected::NotAuthentic)?;
@@ -205,14 +208,16 @@ impl Cache {
                 let m = self.seen_mac(&content, id).ok_or(Rejected::NotAuthentic)?;
                 if m.verify_slice(&tag).is_ok() {
                     // SAFETY: this user's key vouches that the host compiled exactly these bytes
-                    // (the file's identity is unchanged since they were verified in full).
-                    return unsafe { Component::deserialize_file(engine, &file) }.map_err(|_| Rejected::Incompatible);
+                    // (the file's identity is unchanged since they were verified in full), and
+                    // only this user may write the file, so the pages mapped later are those.
+                    return unsafe { Component::deserialize_file(engine, same_file(&opened, &file)) }.map_err(|_| Rejected::Incompatible);
                 }
             }
         }
 
         // Full check: the MAC over the bytes themselves.
-        let bytes = std::fs::read(&file).map_err(|_| Rejected::Missing)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut opened, &mut bytes).map_err(|_| Rejected::Missing)?;
         let tag = unhex(&content).ok_or(Rejected::NotAuthentic)?;
         let m = self.content_mac(sha256, &bytes).ok_or(Rejected::NotAuthentic)?;
         m.verify_slice(&tag).map_err(|_| Rejected::NotAuthentic)?;
@@ -258,6 +263,51 @@ impl Cache {
     }
 }
 
+/// The entry, opened for reading without following a link.
+fn open_entry(file: &Path) -> Option<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    opts.open(file).ok()
+}
+
+/// Whether only this user may change the entry: owned by them, not writable by group or others.
+/// A file someone else may write could change after it was verified — and a mapped entry's pages
+/// are read from the file when first touched.
+fn only_mine(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        meta.uid() == me && meta.mode() & 0o022 == 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
+    }
+}
+
+/// A path that names exactly the open file (Linux: its `/proc/self/fd` link), so mapping it
+/// maps the file that was checked; elsewhere the path itself.
+fn same_file(opened: &std::fs::File, file: &Path) -> PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+        if fd.exists() {
+            return fd;
+        }
+    }
+    let _ = opened;
+    file.to_path_buf()
+}
+
 fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = file.parent().expect("cache files live in a directory");
     if !dir.is_dir() {
@@ -266,7 +316,16 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::write(dir.join(".gitignore"), "*\n");
     }
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    // A new file only this user may write (a leftover of that name, or a link, goes first).
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o644);
+    }
+    std::io::Write::write_all(&mut opts.open(&tmp)?, bytes)?;
     std::fs::rename(&tmp, file)
 }
 
