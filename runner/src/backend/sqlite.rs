@@ -31,11 +31,8 @@ struct HistorySql {
     create: Arc<str>,
     select: Arc<str>,
     insert: Arc<str>,
-    begin_insert: Arc<str>,
     finish: Arc<str>,
-    finish_commit: Arc<str>,
     delete: Arc<str>,
-    begin_delete: Arc<str>,
     mark_dirty: Arc<str>,
     mark_applied: Arc<str>,
 }
@@ -63,14 +60,8 @@ impl HistorySql {
                 "INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
             )
             .into(),
-            begin_insert: format!(
-                "BEGIN IMMEDIATE; INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
-            )
-            .into(),
             finish: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?").into(),
-            finish_commit: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?; COMMIT").into(),
             delete: format!("DELETE FROM {t} WHERE version = ?").into(),
-            begin_delete: format!("BEGIN IMMEDIATE; DELETE FROM {t} WHERE version = ?").into(),
             mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = ? AND status = 'applied'").into(),
             mark_applied: format!("UPDATE {t} SET status = 'applied' WHERE version = ?").into(),
         }
@@ -165,25 +156,24 @@ impl SqliteBackend {
         Error::Conflict(MigrationRef { version: migration.version, name: migration.name.clone() })
     }
 
-    /// Inserts the history row; with `begin`, first opens the write transaction in the same call.
+    /// Inserts the history row; with `begin`, first opens the write transaction, in the same
+    /// call straight on SQLite (see `sqlite_script::exec_host`).
     async fn insert_row(&mut self, m: &Migration, status: RowStatus, begin: bool) -> Result<()> {
-        let stmt = if begin { &self.sql.begin_insert } else { &self.sql.insert };
-        let r = sqlx::query(sql(stmt))
-            .bind(m.version)
-            .bind(&m.name)
-            .bind(m.kind().as_str())
-            .bind(&m.checksum)
-            .bind(status.as_str())
-            .bind(now_utc())
-            .execute(&mut self.conn)
-            .await;
+        use super::sqlite_script::{Bind, exec_host};
+        let now = now_utc();
+        let row = [Bind::Int(m.version), Bind::Text(&m.name), Bind::Text(m.kind().as_str()), Bind::Text(&m.checksum), Bind::Text(status.as_str()), Bind::Text(&now)];
+        let insert: &str = &self.sql.insert;
+        let r = if begin {
+            exec_host(&mut self.conn, &[("BEGIN IMMEDIATE", &[]), (insert, &row)]).await
+        } else {
+            exec_host(&mut self.conn, &[(insert, &row)]).await
+        };
         match r {
             Ok(_) => Ok(()),
-            Err(e) => {
+            Err(db) => {
                 if begin {
                     self.rollback().await;
                 }
-                let db = DbError::from(e);
                 if db.code.as_deref().is_some_and(|c| SQLITE_CONSTRAINT_CODES.contains(&c)) {
                     Err(Self::conflict(m))
                 } else {
@@ -191,17 +181,6 @@ impl SqliteBackend {
                 }
             }
         }
-    }
-
-    /// Runs `query` (which may start with `BEGIN IMMEDIATE;`) and returns the row count of its
-    /// last statement: SQLite reports the previous statement's count for `BEGIN`.
-    async fn last_count(&mut self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> std::result::Result<u64, sqlx::Error> {
-        let mut results = self.conn.execute_many(q);
-        let mut last = 0;
-        while let Some(r) = results.next().await {
-            last = r?.rows_affected();
-        }
-        Ok(last)
     }
 
     async fn drop_cursors(&mut self) {
@@ -310,8 +289,9 @@ impl super::Backend for SqliteBackend {
             (Direction::Up, true) => self.insert_row(m, RowStatus::Applied, true).await,
             (Direction::Up, false) => self.insert_row(m, RowStatus::Dirty, false).await,
             (Direction::Down, true) => {
-                let q = sqlx::query(sql(&self.sql.begin_delete)).bind(m.version);
-                match self.last_count(q).await {
+                use super::sqlite_script::{Bind, exec_host};
+                let delete: &str = &self.sql.delete;
+                match exec_host(&mut self.conn, &[("BEGIN IMMEDIATE", &[]), (delete, &[Bind::Int(m.version)])]).await {
                     Ok(1) => Ok(()),
                     Ok(_) => {
                         self.rollback().await;
@@ -319,7 +299,7 @@ impl super::Backend for SqliteBackend {
                     }
                     Err(e) => {
                         self.rollback().await;
-                        Err(self.db_err("cannot update the history", e))
+                        Err(Error::Database { context: format!("cannot update the history ({})", self.sql.table), source: e })
                     }
                 }
             }
@@ -341,17 +321,19 @@ impl super::Backend for SqliteBackend {
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
         let ms = took.as_millis() as i64;
+        use super::sqlite_script::{Bind, exec_host};
+        let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let r = match (direction, transactional) {
-            (Direction::Up, true) => sqlx::query(sql(&self.sql.finish_commit)).bind(ms).bind(m.version).execute(&mut self.conn).await,
-            (Direction::Up, false) => sqlx::query(sql(&self.sql.finish)).bind(ms).bind(m.version).execute(&mut self.conn).await,
-            (Direction::Down, true) => self.conn.execute("COMMIT").await,
-            (Direction::Down, false) => sqlx::query(sql(&self.sql.delete)).bind(m.version).execute(&mut self.conn).await,
+            (Direction::Up, true) => exec_host(&mut self.conn, &[(finish, &[Bind::Int(ms), Bind::Int(m.version)]), ("COMMIT", &[])]).await,
+            (Direction::Up, false) => exec_host(&mut self.conn, &[(finish, &[Bind::Int(ms), Bind::Int(m.version)])]).await,
+            (Direction::Down, true) => exec_host(&mut self.conn, &[("COMMIT", &[])]).await,
+            (Direction::Down, false) => exec_host(&mut self.conn, &[(delete, &[Bind::Int(m.version)])]).await,
         };
         if let Err(e) = r {
             if transactional {
                 self.rollback().await;
             }
-            return Err(self.db_err("cannot record the migration in the history", e));
+            return Err(Error::Database { context: format!("cannot record the migration in the history ({})", self.sql.table), source: e });
         }
         Ok(())
     }

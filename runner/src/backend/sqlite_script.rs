@@ -100,3 +100,61 @@ impl crate::interrupt::Cancel for Interrupter {
         unsafe { ffi::sqlite3_interrupt(self.0) };
     }
 }
+
+/// A value bound to a history statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(&'a str),
+}
+
+/// Runs a few host statements (the history protocol: `BEGIN IMMEDIATE`, the history row,
+/// `COMMIT`) straight on SQLite, each with its own bound values, and returns the number of rows
+/// the last one changed. The history writes of a migration are a handful of tiny statements:
+/// through sqlx's worker thread each costs a hand-off, which was most of a small migration's
+/// time. Stops at the first failure and returns SQLite's error (extended code, as sqlx reports).
+pub async fn exec_host(conn: &mut SqliteConnection, statements: &[(&str, &[Bind<'_>])]) -> Result<u64, DbError> {
+    let mut handle = conn.lock_handle().await.map_err(DbError::from)?;
+    let db = handle.as_raw_handle().as_ptr();
+    let mut changes = 0u64;
+    for (sql, binds) in statements {
+        let text = CString::new(*sql).map_err(|_| DbError { message: "a host statement holds a NUL byte".into(), code: None })?;
+        // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; the statement is
+        // finalized on every path before the next one; bound text is copied by SQLite
+        // (SQLITE_TRANSIENT) before the call returns.
+        unsafe {
+            let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+            if ffi::sqlite3_prepare_v3(db, text.as_ptr(), -1, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
+                return Err(error(db));
+            }
+            let mut rc = ffi::SQLITE_OK;
+            for (i, b) in binds.iter().enumerate() {
+                let at = (i + 1) as std::ffi::c_int;
+                rc = match b {
+                    Bind::Int(v) => ffi::sqlite3_bind_int64(stmt, at, *v),
+                    Bind::Text(s) => ffi::sqlite3_bind_text(stmt, at, s.as_ptr().cast(), s.len() as std::ffi::c_int, ffi::SQLITE_TRANSIENT()),
+                };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+            }
+            if rc == ffi::SQLITE_OK {
+                rc = loop {
+                    match ffi::sqlite3_step(stmt) {
+                        ffi::SQLITE_ROW => continue,
+                        rc => break rc,
+                    }
+                };
+            }
+            let err = (rc != ffi::SQLITE_DONE).then(|| error(db));
+            ffi::sqlite3_finalize(stmt);
+            if let Some(e) = err {
+                return Err(e);
+            }
+            changes = ffi::sqlite3_changes64(db) as u64;
+        }
+    }
+    Ok(changes)
+}
