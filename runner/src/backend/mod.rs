@@ -17,6 +17,7 @@ pub mod mongo;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_conn;
 pub mod sqlite_guard;
 mod sqlite_lock;
 mod sqlite_script;

@@ -1,9 +1,10 @@
-//! SQLite through sqlx.
+//! SQLite: sqlx's connection, with the host's own statements on SQLite's C API.
 //!
-//! sqlx runs SQLite on a worker thread and every call is a hand-off to it (tens of µs), so the
-//! protocol here keeps round trips per migration few: a whole script is sent as one call and
-//! statements are counted as they complete, which is how a failure is mapped back to its line.
-//! `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two runners cannot interleave, and the
+//! sqlx runs SQLite on a worker thread and every call is a hand-off to it (tens of µs). The
+//! history protocol, whole scripts (statements counted as they complete, which is how a failure
+//! is mapped back to its line), reading the history and bulk inserts run on SQLite's C API with
+//! the handle locked out from the worker once for many statements (`sqlite_conn`); guest
+//! queries, cursors and the rare catalog reads still go through sqlx. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two runners cannot interleave, and the
 //! history row is written first: a second runner that planned the same migration fails on the
 //! row's primary key before running any of its SQL.
 
@@ -21,6 +22,7 @@ use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Resul
 use crate::migrate::history::{AppliedMigration, RowStatus, now_utc};
 use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 use crate::migrate::source::Migration;
+use super::sqlite_script::Bind;
 
 /// SQLite's result code for a constraint violation (primary key, unique).
 const SQLITE_CONSTRAINT_CODES: [&str; 3] = ["19", "1555", "2067"];
@@ -31,11 +33,8 @@ struct HistorySql {
     create: Arc<str>,
     select: Arc<str>,
     insert: Arc<str>,
-    begin_insert: Arc<str>,
     finish: Arc<str>,
-    finish_commit: Arc<str>,
     delete: Arc<str>,
-    begin_delete: Arc<str>,
     mark_dirty: Arc<str>,
     mark_applied: Arc<str>,
 }
@@ -63,14 +62,8 @@ impl HistorySql {
                 "INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
             )
             .into(),
-            begin_insert: format!(
-                "BEGIN IMMEDIATE; INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
-            )
-            .into(),
             finish: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?").into(),
-            finish_commit: format!("UPDATE {t} SET status = 'applied', execution_ms = ? WHERE version = ?; COMMIT").into(),
             delete: format!("DELETE FROM {t} WHERE version = ?").into(),
-            begin_delete: format!("BEGIN IMMEDIATE; DELETE FROM {t} WHERE version = ?").into(),
             mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = ? AND status = 'applied'").into(),
             mark_applied: format!("UPDATE {t} SET status = 'applied' WHERE version = ?").into(),
         }
@@ -82,13 +75,9 @@ fn quote_ident(name: &str) -> String {
     name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")
 }
 
-fn sql(s: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(s))
-}
-
 /// A SQLite database with its history table.
 pub struct SqliteBackend {
-    conn: SqliteConnection,
+    conn: super::sqlite_conn::Conn,
     /// The database file (none in memory), for the run-wide lock beside it.
     file: Option<std::path::PathBuf>,
     /// The run-wide migration lock, while held.
@@ -136,7 +125,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn, file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -151,39 +140,36 @@ impl SqliteBackend {
         let q = format!("SELECT 1 FROM \"{schema}\".sqlite_master WHERE type = 'table' AND name = ?");
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(name)
-            .fetch_optional(&mut self.conn)
+            .fetch_optional(self.conn.sqlx())
             .await
             .map_err(|e| self.db_err("cannot read the history table", e))?;
         Ok(row.is_some())
     }
 
     async fn rollback(&mut self) {
-        let _ = self.conn.execute("ROLLBACK").await;
+        let _ = self.conn.exec(&[("ROLLBACK", &[])]).await;
     }
 
     fn conflict(migration: &Migration) -> Error {
         Error::Conflict(MigrationRef { version: migration.version, name: migration.name.clone() })
     }
 
-    /// Inserts the history row; with `begin`, first opens the write transaction in the same call.
+    /// Inserts the history row; with `begin`, first opens the write transaction.
     async fn insert_row(&mut self, m: &Migration, status: RowStatus, begin: bool) -> Result<()> {
-        let stmt = if begin { &self.sql.begin_insert } else { &self.sql.insert };
-        let r = sqlx::query(sql(stmt))
-            .bind(m.version)
-            .bind(&m.name)
-            .bind(m.kind().as_str())
-            .bind(&m.checksum)
-            .bind(status.as_str())
-            .bind(now_utc())
-            .execute(&mut self.conn)
-            .await;
+        let now = now_utc();
+        let row = [Bind::Int(m.version), Bind::Text(&m.name), Bind::Text(m.kind().as_str()), Bind::Text(&m.checksum), Bind::Text(status.as_str()), Bind::Text(&now)];
+        let insert: &str = &self.sql.insert;
+        let r = if begin {
+            self.conn.exec(&[("BEGIN IMMEDIATE", &[]), (insert, &row)]).await
+        } else {
+            self.conn.exec(&[(insert, &row)]).await
+        };
         match r {
             Ok(_) => Ok(()),
-            Err(e) => {
+            Err(db) => {
                 if begin {
                     self.rollback().await;
                 }
-                let db = DbError::from(e);
                 if db.code.as_deref().is_some_and(|c| SQLITE_CONSTRAINT_CODES.contains(&c)) {
                     Err(Self::conflict(m))
                 } else {
@@ -193,15 +179,14 @@ impl SqliteBackend {
         }
     }
 
-    /// Runs `query` (which may start with `BEGIN IMMEDIATE;`) and returns the row count of its
-    /// last statement: SQLite reports the previous statement's count for `BEGIN`.
-    async fn last_count(&mut self, q: sqlx::query::Query<'_, Sqlite, SqliteArguments>) -> std::result::Result<u64, sqlx::Error> {
-        let mut results = self.conn.execute_many(q);
-        let mut last = 0;
-        while let Some(r) = results.next().await {
-            last = r?.rows_affected();
-        }
-        Ok(last)
+    /// A history statement's failure, naming the table.
+    fn history_err(&self, context: &str, source: DbError) -> Error {
+        Error::Database { context: format!("{context} ({})", self.sql.table), source }
+    }
+
+    /// Runs one history statement binding `version` and returns the rows it changed.
+    async fn on_version(&mut self, statement: &str, version: i64) -> std::result::Result<u64, DbError> {
+        self.conn.exec(&[(statement, &[Bind::Int(version)])]).await
     }
 
     async fn drop_cursors(&mut self) {
@@ -219,7 +204,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn, file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -229,58 +214,64 @@ impl SqliteBackend {
         if let Some(installed) = self.guard.take() {
             // If the handle cannot be locked the connection is unusable anyway; the guard is then
             // kept alive for the connection's life rather than left dangling under SQLite.
-            if super::sqlite_guard::uninstall(&mut self.conn).await.is_ok() {
-                drop(installed);
-            } else {
-                std::mem::forget(installed);
+            match self.conn.locked().await {
+                Ok(h) => {
+                    super::sqlite_guard::uninstall(h);
+                    drop(installed);
+                }
+                Err(_) => std::mem::forget(installed),
             }
             // SQLite clamps this to its own maximum: the default cap again.
-            let _ = self.conn.execute("PRAGMA temp.max_page_count = 4294967294").await;
+            let _ = self.conn.sqlx().execute("PRAGMA temp.max_page_count = 4294967294").await;
         }
-        self.conn
+        self.conn.into_inner()
     }
 }
 
 impl super::Backend for SqliteBackend {
     async fn user_tables(&mut self) -> Result<usize> {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.conn.sqlx())
             .await
             .map_err(|e| self.db_err("cannot list the tables", e))?;
         Ok(names.iter().filter(|n| !super::is_own_table(n, &self.sql.table)).count())
     }
 
     async fn begin_plain(&mut self) -> Result<()> {
-        self.conn.execute("BEGIN IMMEDIATE").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
+        self.conn.exec(&[("BEGIN IMMEDIATE", &[])]).await.map(drop).map_err(|e| self.history_err("cannot start a transaction", e))
     }
 
     async fn commit_plain(&mut self) -> Result<()> {
         self.drop_cursors().await;
-        self.conn.execute("COMMIT").await.map(drop).map_err(|e| self.db_err("cannot commit", e))
+        self.conn.exec(&[("COMMIT", &[])]).await.map(drop).map_err(|e| self.history_err("cannot commit", e))
     }
 
     async fn rollback_plain(&mut self) {
         self.drop_cursors().await;
-        let _ = self.conn.execute("ROLLBACK").await;
+        self.rollback().await;
     }
 
     async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
         // Reading straight away saves a round trip on every command; an absent table is the
         // rare case and is told apart by asking only then.
-        let row = match sqlx::query(sql(&self.sql.select)).fetch_one(&mut self.conn).await {
-            Ok(row) => row,
+        let read = async |b: &mut Self| {
+            let handle = b.conn.handle().await?;
+            super::sqlite_script::query_text(handle, &b.sql.select)
+        };
+        let json = match read(self).await {
+            Ok(json) => json,
             Err(e) => {
                 if !self.history_exists().await? {
                     return Ok(Vec::new());
                 }
                 // Another runner may have created the table between the two queries: read again.
-                match sqlx::query(sql(&self.sql.select)).fetch_one(&mut self.conn).await {
-                    Ok(row) => row,
-                    Err(_) => return Err(self.db_err("cannot read the history table", e)),
+                match read(self).await {
+                    Ok(json) => json,
+                    Err(_) => return Err(self.history_err("cannot read the history table", e)),
                 }
             }
         };
-        let json: String = row.try_get(0).map_err(|e| self.db_err("cannot read the history table", e))?;
+        let json = json.unwrap_or_else(|| "[]".into());
         type Raw = (i64, String, String, String, String, String, i64);
         let rows: Vec<Raw> = serde_json::from_str(&json).map_err(|e| Error::Database {
             context: format!("the history table ({}) has an unexpected shape", self.sql.table),
@@ -301,7 +292,8 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn ensure_history(&mut self) -> Result<()> {
-        self.conn.execute(sql(&self.sql.create)).await.map_err(|e| self.db_err("cannot create the history table", e))?;
+        let create: &str = &self.sql.create;
+        self.conn.exec(&[(create, &[])]).await.map_err(|e| self.history_err("cannot create the history table", e))?;
         Ok(())
     }
 
@@ -310,8 +302,8 @@ impl super::Backend for SqliteBackend {
             (Direction::Up, true) => self.insert_row(m, RowStatus::Applied, true).await,
             (Direction::Up, false) => self.insert_row(m, RowStatus::Dirty, false).await,
             (Direction::Down, true) => {
-                let q = sqlx::query(sql(&self.sql.begin_delete)).bind(m.version);
-                match self.last_count(q).await {
+                let delete: &str = &self.sql.delete;
+                match self.conn.exec(&[("BEGIN IMMEDIATE", &[]), (delete, &[Bind::Int(m.version)])]).await {
                     Ok(1) => Ok(()),
                     Ok(_) => {
                         self.rollback().await;
@@ -319,39 +311,39 @@ impl super::Backend for SqliteBackend {
                     }
                     Err(e) => {
                         self.rollback().await;
-                        Err(self.db_err("cannot update the history", e))
+                        Err(self.history_err("cannot update the history", e))
                     }
                 }
             }
             (Direction::Down, false) => {
-                let r = sqlx::query(sql(&self.sql.mark_dirty))
-                    .bind(m.version)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(|e| self.db_err("cannot update the history", e))?;
-                if r.rows_affected() == 1 { Ok(()) } else { Err(Self::conflict(m)) }
+                let mark_dirty = Arc::clone(&self.sql.mark_dirty);
+                let n = self.on_version(&mark_dirty, m.version).await.map_err(|e| self.history_err("cannot update the history", e))?;
+                if n == 1 { Ok(()) } else { Err(Self::conflict(m)) }
             }
         }
     }
 
     async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
-        super::sqlite_script::exec_script(&mut self.conn, script).await
+        let handle = self.conn.handle().await.map_err(|e| (0, e))?;
+        super::sqlite_script::exec_script(handle, script)
     }
 
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
         let ms = took.as_millis() as i64;
+        let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
+        let finished = [Bind::Int(ms), Bind::Int(m.version)];
         let r = match (direction, transactional) {
-            (Direction::Up, true) => sqlx::query(sql(&self.sql.finish_commit)).bind(ms).bind(m.version).execute(&mut self.conn).await,
-            (Direction::Up, false) => sqlx::query(sql(&self.sql.finish)).bind(ms).bind(m.version).execute(&mut self.conn).await,
-            (Direction::Down, true) => self.conn.execute("COMMIT").await,
-            (Direction::Down, false) => sqlx::query(sql(&self.sql.delete)).bind(m.version).execute(&mut self.conn).await,
+            (Direction::Up, true) => self.conn.exec(&[(finish, &finished), ("COMMIT", &[])]).await,
+            (Direction::Up, false) => self.conn.exec(&[(finish, &finished)]).await,
+            (Direction::Down, true) => self.conn.exec(&[("COMMIT", &[])]).await,
+            (Direction::Down, false) => self.conn.exec(&[(delete, &[Bind::Int(m.version)])]).await,
         };
         if let Err(e) = r {
             if transactional {
                 self.rollback().await;
             }
-            return Err(self.db_err("cannot record the migration in the history", e));
+            return Err(self.history_err("cannot record the migration in the history", e));
         }
         Ok(())
     }
@@ -367,43 +359,35 @@ impl super::Backend for SqliteBackend {
             return Kept::Dirty;
         }
         let undo = match direction {
-            Direction::Up => &self.sql.delete,
-            Direction::Down => &self.sql.mark_applied,
+            Direction::Up => Arc::clone(&self.sql.delete),
+            Direction::Down => Arc::clone(&self.sql.mark_applied),
         };
-        match sqlx::query(sql(undo)).bind(m.version).execute(&mut self.conn).await {
+        match self.on_version(&undo, m.version).await {
             Ok(_) => Kept::Nothing,
             Err(_) => Kept::Dirty,
         }
     }
 
     async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        let r = sqlx::query(sql(&self.sql.mark_applied))
-            .bind(version)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.rows_affected() == 1)
+        let q = Arc::clone(&self.sql.mark_applied);
+        let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
+        Ok(n == 1)
     }
 
     async fn remove(&mut self, version: i64) -> Result<bool> {
-        let r = sqlx::query(sql(&self.sql.delete))
-            .bind(version)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.rows_affected() == 1)
+        let q = Arc::clone(&self.sql.delete);
+        let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
+        Ok(n == 1)
     }
 
     async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
         let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", quote_ident(&self.sql.table));
-        let r = sqlx::query(AssertSqlSafe(q))
-            .bind(checksum)
-            .bind(name)
-            .bind(version)
-            .execute(&mut self.conn)
+        let n = self
+            .conn
+            .exec(&[(&q, &[Bind::Text(checksum), Bind::Text(name), Bind::Int(version)])])
             .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.rows_affected() == 1)
+            .map_err(|e| self.history_err("cannot update the history", e))?;
+        Ok(n == 1)
     }
 
     async fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> Result<()> {
@@ -422,7 +406,7 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn close(self) {
-        let _ = self.conn.close().await;
+        let _ = self.conn.into_inner().close().await;
     }
 }
 
@@ -435,27 +419,27 @@ impl SqliteBackend {
              ORDER BY CASE type WHEN 'trigger' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, \
              CASE WHEN sql LIKE 'CREATE VIRTUAL%' THEN 0 ELSE 1 END, name",
         )
-        .fetch_all(&mut self.conn)
+        .fetch_all(self.conn.sqlx())
         .await
         .map_err(|e| self.db_err("cannot list the schema", e))?;
         // Foreign keys would make the order of drops matter; the pragma is a no-op inside a transaction.
-        let _ = self.conn.execute("PRAGMA foreign_keys = OFF").await;
+        let _ = self.conn.sqlx().execute("PRAGMA foreign_keys = OFF").await;
         let result = async {
-            self.conn.execute("BEGIN IMMEDIATE").await?;
+            self.conn.sqlx().execute("BEGIN IMMEDIATE").await?;
             let mut dropped = Vec::new();
             for (kind, name, _) in &objects {
                 let q = format!("DROP {} IF EXISTS {}", kind.to_ascii_uppercase(), quote_ident_one(name));
-                self.conn.execute(AssertSqlSafe(q)).await?;
+                self.conn.sqlx().execute(AssertSqlSafe(q)).await?;
                 dropped.push(format!("{kind} {name}"));
             }
-            self.conn.execute("COMMIT").await?;
+            self.conn.sqlx().execute("COMMIT").await?;
             Ok::<_, sqlx::Error>(dropped)
         }
         .await;
         if result.is_err() {
-            let _ = self.conn.execute("ROLLBACK").await;
+            let _ = self.conn.sqlx().execute("ROLLBACK").await;
         }
-        let _ = self.conn.execute("PRAGMA foreign_keys = ON").await;
+        let _ = self.conn.sqlx().execute("PRAGMA foreign_keys = ON").await;
         result.map_err(|e| self.db_err("cannot drop the schema", e))
     }
 }
@@ -484,9 +468,6 @@ fn quote_ident_one(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// SQLite's bound-parameter limit (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled library).
-const MAX_VARIABLES: usize = 32_766;
-
 fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
     params: impl IntoIterator<Item = SqlValue>,
@@ -506,20 +487,22 @@ fn bind_all<'q>(
 
 fn guest_error(e: sqlx::Error) -> GuestSqlError {
     match &e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned());
-            let kind = match code.as_deref() {
-                Some("1555" | "2067") => DbErrorKind::UniqueViolation,
-                Some("787") => DbErrorKind::ForeignKeyViolation,
-                Some("1299") => DbErrorKind::NotNullViolation,
-                Some("275") => DbErrorKind::CheckViolation,
-                _ if d.message().contains("syntax error") => DbErrorKind::Syntax,
-                _ => DbErrorKind::Other,
-            };
-            GuestSqlError::Database { kind, message: d.message().to_string(), code }
-        }
+        sqlx::Error::Database(_) => guest_db_error(DbError::from(e)),
         other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
     }
+}
+
+/// A guest statement's failure as SQLite reported it (extended result code).
+fn guest_db_error(e: DbError) -> GuestSqlError {
+    let kind = match e.code.as_deref() {
+        Some("1555" | "2067") => DbErrorKind::UniqueViolation,
+        Some("787") => DbErrorKind::ForeignKeyViolation,
+        Some("1299") => DbErrorKind::NotNullViolation,
+        Some("275") => DbErrorKind::CheckViolation,
+        _ if e.message.contains("syntax error") => DbErrorKind::Syntax,
+        _ => DbErrorKind::Other,
+    };
+    GuestSqlError::Database { kind, message: e.message, code: e.code }
 }
 
 /// Reads one row's values by their stored type (SQLite types values, not columns).
@@ -558,12 +541,12 @@ impl SqliteBackend {
     /// the progress handler stopped it.
     fn guest_failure(&self, e: sqlx::Error) -> GuestSqlError {
         self.mode(super::sqlite_guard::Mode::Off);
-        if let Some(g) = &self.guard {
-            if let Some(why) = g.guard().take_denied() {
-                return GuestSqlError::Denied(why);
-            }
-        }
-        guest_error(e)
+        self.guest_refusal().unwrap_or_else(|| guest_error(e))
+    }
+
+    /// The authorizer's reason, when it refused the guest's last statement.
+    fn guest_refusal(&self) -> Option<GuestSqlError> {
+        self.guard.as_ref().and_then(|g| g.guard().take_denied()).map(GuestSqlError::Denied)
     }
 }
 
@@ -577,7 +560,7 @@ impl GuestSql for SqliteBackend {
         // authorized) anew, never served from a statement the host prepared.
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
         self.mode(super::sqlite_guard::Mode::Guest);
-        let r = q.execute(&mut self.conn).await;
+        let r = q.execute(self.conn.sqlx()).await;
         match r {
             Ok(r) => {
                 self.mode(super::sqlite_guard::Mode::Off);
@@ -594,7 +577,7 @@ impl GuestSql for SqliteBackend {
         let mut bytes = 0;
         let mut failure = None;
         {
-            let mut stream = q.fetch(&mut self.conn);
+            let mut stream = q.fetch(self.conn.sqlx());
             while let Some(row) = stream.next().await {
                 let row = match row {
                     Ok(r) => r,
@@ -647,24 +630,21 @@ impl GuestSql for SqliteBackend {
         if rows.iter().any(|r| r.len() != width) {
             return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
         }
-        // `INSERT … VALUES (?, ?)` becomes one multi-row statement per chunk: one round trip
-        // instead of one per row. The statement is rebuilt from the parsed one (the plan).
+        // `INSERT … VALUES (?, ?)`, rebuilt from the parsed statement (the plan), is prepared
+        // once — and so authorized once — and stepped per row on SQLite's C API.
         if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
-            let per_chunk = (MAX_VARIABLES / width).max(1);
-            let mut total = 0;
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
-                let text = plan.multi_row(chunk.len());
-                let q = bind_all(sqlx::query(AssertSqlSafe(text)).persistent(false), chunk.into_iter().flatten());
-                self.mode(super::sqlite_guard::Mode::Guest);
-                match q.execute(&mut self.conn).await {
-                    Ok(r) => total += r.rows_affected(),
-                    Err(e) => return Err(self.guest_failure(e)),
+            let text = plan.multi_row(1);
+            let guard = self.guard.as_ref().filter(|_| self.guest_depth > 0).map(|g| Arc::clone(g.guard()));
+            let mode = |guest: bool| {
+                if let Some(g) = &guard {
+                    g.set(if guest { super::sqlite_guard::Mode::Guest } else { super::sqlite_guard::Mode::Off });
                 }
-            }
-            self.mode(super::sqlite_guard::Mode::Off);
-            return Ok(total);
+            };
+            let handle = self.conn.handle().await.map_err(guest_db_error)?;
+            return match super::sqlite_script::insert_rows(handle, &text, &rows, mode) {
+                Ok(n) => Ok(n),
+                Err(e) => Err(self.guest_refusal().unwrap_or_else(|| guest_db_error(e))),
+            };
         }
         let mut total = 0;
         for row in rows {
@@ -683,13 +663,13 @@ impl GuestSql for SqliteBackend {
         let table = format!("_dbm_cursor_{id}");
         let create = format!("CREATE TEMP TABLE \"{table}\" AS {statement}");
         self.mode(super::sqlite_guard::Mode::Cursor);
-        let r = bind_all(sqlx::query(AssertSqlSafe(create)).persistent(false), params).execute(&mut self.conn).await;
+        let r = bind_all(sqlx::query(AssertSqlSafe(create)).persistent(false), params).execute(self.conn.sqlx()).await;
         if let Err(e) = r {
             return Err(self.guest_failure(e));
         }
         self.mode(super::sqlite_guard::Mode::Off);
         let info = format!("SELECT name FROM pragma_table_info('{table}', 'temp') ORDER BY cid");
-        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(self.conn.sqlx()).await.map_err(guest_error)?;
         self.cursors.insert(id, (table, 0));
         Ok((id, columns))
     }
@@ -699,7 +679,7 @@ impl GuestSql for SqliteBackend {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
         let q = format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
-        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(&mut self.conn).await.map_err(guest_error)?;
+        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(self.conn.sqlx()).await.map_err(guest_error)?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -750,8 +730,8 @@ impl GuestSql for SqliteBackend {
             if self.guard.is_none() {
                 // Once per connection: the temporary database's cap, and the guard itself.
                 let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
-                self.conn.execute(AssertSqlSafe(pages)).await?;
-                self.guard = Some(super::sqlite_guard::install(&mut self.conn).await?);
+                self.conn.sqlx().execute(AssertSqlSafe(pages)).await?;
+                self.guard = Some(super::sqlite_guard::install(self.conn.locked().await?));
             }
             // Foreign keys between granted tables and others: SQLite reads their columns to
             // check the guest's writes. (Unrestricted guests may read every table but
@@ -760,12 +740,12 @@ impl GuestSql for SqliteBackend {
                 sqlx::query_as(
                     "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
                 )
-                .fetch_all(&mut self.conn)
+                .fetch_all(self.conn.sqlx())
                 .await?
             } else {
                 Vec::new()
             };
-            super::sqlite_guard::limit_length(&mut self.conn, Some(scope.max_bytes)).await?;
+            super::sqlite_guard::limit_length(self.conn.locked().await?, Some(scope.max_bytes));
             self.guard.as_ref().expect("installed above").guard().start(scope.clone(), &fks);
             Ok::<(), sqlx::Error>(())
         }
@@ -785,23 +765,25 @@ impl GuestSql for SqliteBackend {
                 return;
             }
             g.guard().stop();
-            let _ = super::sqlite_guard::limit_length(&mut self.conn, None).await;
+            if let Ok(h) = self.conn.locked().await {
+                super::sqlite_guard::limit_length(h, None);
+            }
             // The guest's scratch tables go with its session: they shadow nothing afterwards.
             let scratch: Vec<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
             )
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.conn.sqlx())
             .await
             .unwrap_or_default();
             for t in scratch {
-                let _ = self.conn.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\"")))).await;
+                let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\"")))).await;
             }
         }
     }
 
     async fn close_cursor(&mut self, id: u64) {
         if let Some((table, _)) = self.cursors.remove(&id) {
-            let _ = self.conn.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{table}\""))).await;
+            let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{table}\""))).await;
         }
     }
 }

@@ -278,9 +278,8 @@ const DEFAULT_LENGTH: c_int = 1_000_000_000;
 
 /// Installs an (idle) guard on the connection: the authorizer and the progress handler stay for
 /// the connection's life and cost nothing while no guest session is open.
-pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<Installed, sqlx::Error> {
+pub fn install(h: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Installed {
     let guard = Guard::new();
-    let mut h = conn.lock_handle().await?;
     let db = h.as_raw_handle().as_ptr();
     // SAFETY: the handle is locked out from sqlx's worker; the guard outlives the callback: it
     // is kept in `Installed` for the connection's life (and leaked if the connection is, see
@@ -291,29 +290,25 @@ pub async fn install(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<Instal
     let g = guard.clone();
     // Every 1,000 VM steps: a guest statement past its deadline is interrupted.
     h.set_progress_handler(1000, move || !g.expired());
-    Ok(Installed { guard })
+    Installed { guard }
 }
 
 /// Takes the guard off a connection that goes back to the application that lent it: after this
 /// returns, SQLite no longer calls into the guard, which may then be dropped.
-pub async fn uninstall(conn: &mut sqlx::sqlite::SqliteConnection) -> Result<(), sqlx::Error> {
-    let mut h = conn.lock_handle().await?;
+pub fn uninstall(h: &mut sqlx::sqlite::LockedSqliteHandle<'_>) {
     let db = h.as_raw_handle().as_ptr();
-    // SAFETY: the handle is locked out from sqlx's worker for this call; clearing the callback
+    // SAFETY: the handle is locked out from sqlx's worker while `h` lives; clearing the callback
     // needs no user data.
     unsafe {
         ffi::sqlite3_set_authorizer(db, None, std::ptr::null_mut());
     }
     h.remove_progress_handler();
-    Ok(())
 }
 
 /// Limits any one string or blob to `max` bytes (a guest session) or back to the default.
-pub async fn limit_length(conn: &mut sqlx::sqlite::SqliteConnection, max: Option<usize>) -> Result<(), sqlx::Error> {
-    let mut h = conn.lock_handle().await?;
+pub fn limit_length(h: &mut sqlx::sqlite::LockedSqliteHandle<'_>, max: Option<usize>) {
     let db = h.as_raw_handle().as_ptr();
     let length = max.map_or(DEFAULT_LENGTH, |m| m.min(DEFAULT_LENGTH as usize).max(1 << 16) as c_int);
-    // SAFETY: the handle is locked out from sqlx's worker for this call.
+    // SAFETY: the handle is locked out from sqlx's worker while `h` lives.
     unsafe { ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, length) };
-    Ok(())
 }

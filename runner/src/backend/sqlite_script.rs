@@ -12,24 +12,23 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 
 use libsqlite3_sys as ffi;
-use sqlx::sqlite::SqliteConnection;
 
+use super::sqlite_conn::Handle;
 use crate::migrate::error::DbError;
 
 /// Runs every statement of `script` in order. On failure, returns how many statements had
 /// completed and SQLite's error (extended result code, as sqlx reports it).
-pub async fn exec_script(conn: &mut SqliteConnection, script: &str) -> Result<(), (usize, DbError)> {
+pub fn exec_script(handle: Handle<'_>, script: &str) -> Result<(), (usize, DbError)> {
     let text = CString::new(script).map_err(|e| {
         (0, DbError { message: format!("the script holds a NUL byte (byte {}); SQL must be text", e.nul_position()), code: None })
     })?;
-    let mut handle = conn.lock_handle().await.map_err(|e| (0, DbError::from(e)))?;
-    let db = handle.as_raw_handle().as_ptr();
+    let db = handle.as_ptr();
     // Ctrl-C / SIGTERM interrupt the statement in flight; the migration then rolls back.
     let _interrupt = crate::interrupt::on_request(Interrupter(db));
     let mut tail: *const c_char = text.as_ptr();
     let mut done = 0usize;
     // SAFETY: `db` is the connection's handle, locked out from sqlx's worker while `handle`
-    // lives; `tail` always points into `text` (NUL-terminated, alive for the whole loop), as
+    // lives (see `sqlite_conn`); `tail` always points into `text` (NUL-terminated, alive for the whole loop), as
     // SQLite's `pzTail` guarantees; each prepared statement is finalized before the next.
     unsafe {
         while *tail != 0 {
@@ -98,5 +97,166 @@ impl crate::interrupt::Cancel for Interrupter {
     fn cancel(&self) {
         // SAFETY: see the `Send` impl.
         unsafe { ffi::sqlite3_interrupt(self.0) };
+    }
+}
+
+/// A value bound to a history statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(&'a str),
+}
+
+/// Runs a few host statements (the history protocol: `BEGIN IMMEDIATE`, the history row,
+/// `COMMIT`) straight on SQLite, each with its own bound values, and returns the number of rows
+/// the last one changed. The history writes of a migration are a handful of tiny statements:
+/// through sqlx's worker thread each costs a hand-off, which was most of a small migration's
+/// time. Stops at the first failure and returns SQLite's error (extended code, as sqlx reports).
+pub fn exec_host(handle: Handle<'_>, statements: &[(&str, &[Bind<'_>])]) -> Result<u64, DbError> {
+    let db = handle.as_ptr();
+    let mut changes = 0u64;
+    for (sql, binds) in statements {
+        // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; the statement is
+        // finalized on every path before the next one; bound text is copied by SQLite
+        // (SQLITE_TRANSIENT) before the call returns.
+        unsafe {
+            let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+            // The length is given (host statements are not NUL-terminated): SQLite copies them,
+            // which for these few short statements costs less than a terminated copy here.
+            if ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), sql.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
+                return Err(error(db));
+            }
+            if stmt.is_null() {
+                continue;
+            }
+            let mut rc = ffi::SQLITE_OK;
+            for (i, b) in binds.iter().enumerate() {
+                let at = (i + 1) as std::ffi::c_int;
+                rc = match b {
+                    Bind::Int(v) => ffi::sqlite3_bind_int64(stmt, at, *v),
+                    Bind::Text(s) => ffi::sqlite3_bind_text(stmt, at, s.as_ptr().cast(), s.len() as std::ffi::c_int, ffi::SQLITE_TRANSIENT()),
+                };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+            }
+            if rc == ffi::SQLITE_OK {
+                rc = loop {
+                    match ffi::sqlite3_step(stmt) {
+                        ffi::SQLITE_ROW => continue,
+                        rc => break rc,
+                    }
+                };
+            }
+            let err = (rc != ffi::SQLITE_DONE).then(|| error(db));
+            ffi::sqlite3_finalize(stmt);
+            if let Some(e) = err {
+                return Err(e);
+            }
+            changes = ffi::sqlite3_changes64(db) as u64;
+        }
+    }
+    Ok(changes)
+}
+
+/// The first column of the first row of a host query, as text (`None` for no row or NULL).
+pub fn query_text(handle: Handle<'_>, sql: &str) -> Result<Option<String>, DbError> {
+    let db = handle.as_ptr();
+    // SAFETY: as in `exec_host`; the column's text is copied before the statement is finalized.
+    unsafe {
+        let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+        if ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), sql.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
+            return Err(error(db));
+        }
+        let out = match ffi::sqlite3_step(stmt) {
+            ffi::SQLITE_ROW => {
+                let p = ffi::sqlite3_column_text(stmt, 0);
+                let n = ffi::sqlite3_column_bytes(stmt, 0);
+                Ok((!p.is_null()).then(|| String::from_utf8_lossy(std::slice::from_raw_parts(p, n as usize)).into_owned()))
+            }
+            ffi::SQLITE_DONE => Ok(None),
+            _ => Err(error(db)),
+        };
+        ffi::sqlite3_finalize(stmt);
+        out
+    }
+}
+
+/// Inserts `rows` with one statement (`INSERT INTO t (…) VALUES (?, …)`, one row's worth of
+/// parameters) prepared once and stepped per row: SQLite compiles it once — so the guest's
+/// authorizer, when its session is open, checks it once, at the prepare, for the whole batch —
+/// and each row is only bound and run. Through sqlx the rows went as multi-row INSERTs, each a
+/// hand-off to its worker with every value copied into its argument buffer; this is the same
+/// work as a native program's prepared insert loop. The batch stays all-or-nothing: it runs
+/// under a savepoint that a failing row rolls back. Returns the rows inserted, or the error of
+/// the first row that failed (a refusal by the authorizer is a prepare error).
+pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest::SqlValue>], mut around: impl FnMut(bool)) -> Result<u64, DbError> {
+    use super::guest::SqlValue;
+    let db = handle.as_ptr();
+    exec_host(handle, &[("SAVEPOINT dbm_batch", &[])])?;
+    let mut inserted = 0u64;
+    // `around(true)` marks the guest's statement as about to be compiled and run (the guard's
+    // mode); `around(false)` ends it, before the host's own RELEASE / ROLLBACK TO.
+    around(true);
+    // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; the statement is
+    // finalized before returning; text and blobs are copied by SQLite (SQLITE_TRANSIENT).
+    let result = unsafe {
+        let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+        if ffi::sqlite3_prepare_v3(db, statement.as_ptr().cast(), statement.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
+            Err(error(db))
+        } else if stmt.is_null() {
+            Err(DbError { message: "the insert statement is empty".into(), code: None })
+        } else {
+            let mut failure = None;
+            'rows: for row in rows {
+                for (i, v) in row.iter().enumerate() {
+                    let at = (i + 1) as std::ffi::c_int;
+                    let rc = match v {
+                        SqlValue::Null => ffi::sqlite3_bind_null(stmt, at),
+                        SqlValue::Bool(b) => ffi::sqlite3_bind_int64(stmt, at, *b as i64),
+                        SqlValue::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
+                        SqlValue::Float(f) => ffi::sqlite3_bind_double(stmt, at, *f),
+                        SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
+                            ffi::sqlite3_bind_text64(stmt, at, s.as_ptr().cast(), s.len() as u64, ffi::SQLITE_TRANSIENT(), ffi::SQLITE_UTF8 as u8)
+                        }
+                        SqlValue::Blob(b) => ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_TRANSIENT()),
+                    };
+                    if rc != ffi::SQLITE_OK {
+                        failure = Some(error(db));
+                        break 'rows;
+                    }
+                }
+                let rc = loop {
+                    match ffi::sqlite3_step(stmt) {
+                        ffi::SQLITE_ROW => continue,
+                        rc => break rc,
+                    }
+                };
+                if rc != ffi::SQLITE_DONE {
+                    failure = Some(error(db));
+                    break;
+                }
+                inserted += ffi::sqlite3_changes64(db) as u64;
+                ffi::sqlite3_reset(stmt);
+            }
+            ffi::sqlite3_finalize(stmt);
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(inserted),
+            }
+        }
+    };
+    around(false);
+    match result {
+        Ok(n) => {
+            exec_host(handle, &[("RELEASE dbm_batch", &[])])?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = exec_host(handle, &[("ROLLBACK TO dbm_batch", &[]), ("RELEASE dbm_batch", &[])]);
+            Err(e)
+        }
     }
 }

@@ -487,14 +487,22 @@ fn memchr_nul(bytes: &[u8]) -> Option<usize> {
 
 /// Reads `path`, which is `rel` inside `dir`: opening relative to the directory handle
 /// (`openat`) spares the kernel a walk of the whole path per file, which is most of what
-/// reading a thousand small migrations costs. Reads the whole file without asking its size first (a `statx`
-/// per file is measurable on large projects); migrations are small, so one read usually does.
+/// reading a thousand small migrations costs. The file is read without asking its size first:
+/// `File::read_to_end` would `statx` and `lseek` each file to size its buffer, two system calls
+/// of six per file; migrations are small, so one read into the initial buffer usually does.
 fn read_bytes(dir: &Dir, rel: &Path, path: &Path) -> Result<Vec<u8>, SourceError> {
     use std::io::Read;
+    /// Only `read`: the default `read_to_end` over it grows the buffer as it fills.
+    struct Unsized<'a>(&'a mut cap_std::fs::File);
+    impl Read for Unsized<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
     let err = |e: std::io::Error| SourceError::file(path, format!("cannot read: {e}"));
     let mut f = dir.open(rel).map_err(err)?;
     let mut buf = Vec::with_capacity(8192);
-    f.read_to_end(&mut buf).map_err(err)?;
+    Unsized(&mut f).read_to_end(&mut buf).map_err(err)?;
     Ok(buf)
 }
 
