@@ -198,15 +198,15 @@ pub(super) fn plan(p: &mut Plan) {
 
     if own_transaction {
         p.outside_transaction("the table rebuild needs foreign keys off, which SQLite allows only outside a transaction: the script runs its own");
-        p.head.push(Statement::new("PRAGMA foreign_keys = OFF").comment("SQLite's table rebuild: foreign keys off, everything in one transaction, every key checked before COMMIT"));
+        p.head.push(Statement::new("PRAGMA foreign_keys = 0").why("the table rebuild needs foreign keys off").comment("SQLite's table rebuild: foreign keys off, everything in one transaction, every key checked before COMMIT"));
         p.head.push(Statement::new("BEGIN"));
         p.tail.push(
             Statement::new("CREATE TEMP TABLE \"_dbm_fk_check\" (\"violations\" INTEGER CHECK (\"violations\" = 0))")
                 .comment("PRAGMA foreign_key_check, made to fail the script: a row pointing at a row that no longer exists"),
         );
         p.tail.push(Statement::new("INSERT INTO \"_dbm_fk_check\" SELECT count(*) FROM pragma_foreign_key_check"));
-        p.tail.push(Statement::new("DROP TABLE \"_dbm_fk_check\""));
+        p.tail.push(Statement::new("DROP TABLE \"_dbm_fk_check\"").why("the temporary table of the foreign key check"));
         p.tail.push(Statement::new("COMMIT"));
-        p.tail.push(Statement::new("PRAGMA foreign_keys = ON"));
+        p.tail.push(Statement::new("PRAGMA foreign_keys = 1").why("foreign keys on again after the table rebuild"));
     }
 }

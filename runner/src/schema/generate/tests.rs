@@ -128,7 +128,7 @@ fn sqlite_rebuilds_what_alter_table_cannot_do_with_foreign_keys_off() {
     let a = schema(SchemaDialect::Sqlite, vec![a_t.clone()]);
     let b = schema(SchemaDialect::Sqlite, vec![b_t]);
     let g = generate(&a, &b).unwrap();
-    let order = ["PRAGMA foreign_keys = OFF", "BEGIN", "CREATE TABLE \"t__dbm_new\"", "INSERT INTO \"t__dbm_new\"", "DROP TABLE \"t\"", "RENAME TO \"t\"", "pragma_foreign_key_check", "COMMIT"];
+    let order = ["PRAGMA foreign_keys = 0", "BEGIN", "CREATE TABLE \"t__dbm_new\"", "INSERT INTO \"t__dbm_new\"", "DROP TABLE \"t\"", "RENAME TO \"t\"", "pragma_foreign_key_check", "COMMIT"];
     let at: Vec<usize> = order.iter().map(|n| position(&g.up, n)).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", g.up.sql());
     assert!(!g.up.transactional);
