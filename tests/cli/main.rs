@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod formats;
 mod galera;
+mod generate;
 mod hostile;
 mod hostile_sql;
 mod library;

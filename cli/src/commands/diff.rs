@@ -160,14 +160,15 @@ fn section(script: &Script, dialect: SchemaDialect, lint: &LintOptions, directio
     (render_section(script, &nolint).0, unexplained)
 }
 
-/// The statements as text, with `extra` comment lines before each; also the line each
-/// statement's SQL starts on.
+/// The statements as text, each after its comments, with the `extra` (nolint) comment lines
+/// inside the statement, after its SQL (lint reads a statement's own comments; before it, only
+/// the one line just above); also the line each statement's SQL starts on.
 fn render_section(script: &Script, extra: &[Vec<String>]) -> (String, Vec<usize>) {
     let mut text = String::new();
     let mut lines = Vec::new();
     let mut line = 1;
     for (s, more) in script.statements.iter().zip(extra) {
-        for c in s.comments.iter().chain(more.iter()) {
+        for c in &s.comments {
             text.push_str("-- ");
             text.push_str(c);
             text.push('\n');
@@ -175,8 +176,17 @@ fn render_section(script: &Script, extra: &[Vec<String>]) -> (String, Vec<usize>
         }
         lines.push(line);
         text.push_str(&s.sql);
-        text.push_str(";\n");
         line += s.sql.matches('\n').count() + 1;
+        for c in more {
+            text.push_str("\n  -- ");
+            text.push_str(c);
+            line += 1;
+        }
+        if !more.is_empty() {
+            text.push('\n');
+            line += 1;
+        }
+        text.push_str(";\n");
     }
     (text, lines)
 }

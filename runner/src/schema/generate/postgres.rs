@@ -354,7 +354,11 @@ pub(super) fn plan(p: &mut Plan) {
             }
             match &u.name {
                 Some(n) => {
-                    p.push(Phase::Constraints, Statement::new(format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {t} ({})", dq(n), list(&u.columns, dq))));
+                    p.push(
+                        Phase::Constraints,
+                        Statement::new(format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {t} ({})", dq(n), list(&u.columns, dq)))
+                            .why("built CONCURRENTLY for the unique constraint that adopts it; if it fails, drop the INVALID index it leaves and run again"),
+                    );
                     p.push(Phase::Constraints, Statement::new(format!("ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE USING INDEX {}", dq(n), dq(n))));
                     p.outside_transaction("CREATE INDEX CONCURRENTLY cannot run inside a transaction");
                 }
@@ -391,7 +395,10 @@ pub(super) fn plan(p: &mut Plan) {
         }
         for i in &b.indexes {
             if a.index(&i.name) != Some(i) || index_touched(i) {
-                p.push(Phase::Indexes, Statement::new(pg_index(tn, i, true)));
+                p.push(
+                    Phase::Indexes,
+                    Statement::new(pg_index(tn, i, true)).why("built CONCURRENTLY on a table that stays; if it fails, drop the INVALID index it leaves and run again"),
+                );
                 p.outside_transaction("CREATE INDEX CONCURRENTLY cannot run inside a transaction");
             }
         }
@@ -413,4 +420,7 @@ pub(super) fn plan(p: &mut Plan) {
             }
         }
     }
+    // Fail fast rather than queue behind a long query (and stall everything behind the ALTER).
+    let set = if p.no_transaction.is_some() { "SET lock_timeout = '5s'" } else { "SET LOCAL lock_timeout = '5s'" };
+    p.head.push(Statement::new(set).comment("wait at most 5 s for a lock instead of blocking every query queued behind this DDL; run again if it times out"));
 }
