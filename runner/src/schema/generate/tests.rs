@@ -69,7 +69,8 @@ fn enum_values_are_added_in_place_outside_a_transaction_and_a_removal_rebuilds()
     let mut b = a.clone();
     b.enums.get_mut("mood").unwrap().values = vec!["sad".into(), "ok".into(), "happy".into()];
     let g = generate(&a, &b).unwrap();
-    assert_eq!(g.up.statements[0].sql, "ALTER TYPE \"mood\" ADD VALUE 'ok' AFTER 'sad'");
+    assert_eq!(g.up.statements[0].sql, "SET lock_timeout = '5s'", "outside a transaction: a session setting");
+    assert_eq!(g.up.statements[1].sql, "ALTER TYPE \"mood\" ADD VALUE 'ok' AFTER 'sad'");
     assert!(!g.up.transactional);
     // The down removes 'ok': a rebuild, flagged.
     assert!(g.down.sql().contains("RENAME TO \"mood__dbm_old\""), "{}", g.down.sql());
