@@ -12,6 +12,7 @@ mod faults;
 mod formats;
 mod galera;
 mod generate;
+mod generate_corpus;
 mod hostile;
 mod hostile_sql;
 mod library;

@@ -378,10 +378,18 @@ pub(crate) fn mysql_check(ch: &Check) -> String {
     format!("{name}CHECK ({})", ch.expression)
 }
 
-/// `[CONSTRAINT name] FOREIGN KEY (…) REFERENCES …` for MySQL.
+/// `[CONSTRAINT name] FOREIGN KEY (…) REFERENCES …` for MySQL, both actions spelled out: a
+/// clause left out means RESTRICT there, which the catalog tells apart from NO ACTION.
 pub(crate) fn mysql_fk(fk: &ForeignKey) -> String {
     let name = fk.name.as_ref().map(|n| format!("CONSTRAINT {} ", bq(n))).unwrap_or_default();
-    format!("{name}FOREIGN KEY ({}) REFERENCES {} ({}){}", list(&fk.columns, bq), bq(&fk.ref_table), list(&fk.ref_columns, bq), actions(fk))
+    format!(
+        "{name}FOREIGN KEY ({}) REFERENCES {} ({}) ON UPDATE {} ON DELETE {}",
+        list(&fk.columns, bq),
+        bq(&fk.ref_table),
+        list(&fk.ref_columns, bq),
+        fk.on_update.sql(),
+        fk.on_delete.sql()
+    )
 }
 
 /// `CREATE TABLE` for MySQL: columns, keys, indexes and checks (foreign keys are separate).
