@@ -199,6 +199,8 @@ enum Command {
     Test(commands::schema::TestArgs),
     /// Compare the live schema with what its applied migrations produce (on a shadow database); exit 1 on drift.
     Drift(commands::schema::DriftArgs),
+    /// Generate the migration (up and down) from the migrations' schema to a desired schema (--from-schema) or to the live one (--from-live).
+    Diff(commands::diff::DiffArgs),
     /// Replace the migrations up to a version with one SQL migration (databases that applied them keep working).
     Squash(commands::squash::SquashArgs),
 }
@@ -223,6 +225,7 @@ impl Command {
             Command::Schema(a) => a.db(),
             Command::Test(a) => &a.db,
             Command::Drift(a) => &a.db,
+            Command::Diff(a) => &a.db,
             Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) | Command::Squash(_) => return None,
         })
     }
@@ -314,7 +317,10 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Init | Command::Inspect(_) => unreachable!("handled above"),
         Command::Build(a) => commands::build::run(&settings, a, out),
-        Command::Create(a) => commands::create::run(&settings, a, out),
+        Command::Create(a) => match (&a.from_schema, &a.name) {
+            (Some(schema), Some(name)) => commands::diff::create(&settings, name, schema, out).await,
+            _ => commands::create::run(&settings, a, out),
+        },
         Command::Up(a) => commands::run::up(&settings, a, out).await,
         Command::Down(a) => commands::run::down(&settings, a, out).await,
         Command::Redo(a) => commands::run::redo(&settings, a, out).await,
@@ -333,6 +339,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Schema(a) => commands::schema::schema(&settings, a, out).await,
         Command::Test(a) => commands::schema::test(&settings, a, out).await,
         Command::Drift(a) => commands::schema::drift(&settings, a, out).await,
+        Command::Diff(a) => commands::diff::diff(&settings, a, out).await,
         Command::Squash(a) => commands::squash::run(&settings, a, out),
     }
 }

@@ -11,6 +11,8 @@ mod errors;
 mod faults;
 mod formats;
 mod galera;
+mod generate;
+mod generate_corpus;
 mod hostile;
 mod hostile_sql;
 mod library;

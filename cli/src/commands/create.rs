@@ -24,7 +24,11 @@ project's seeds (01_, 02_, …) unless it starts with digits and `_` itself.")]
 pub struct CreateArgs {
     /// Name of the migration: letters, digits, `_` and `-` (e.g. add_users_table).
     #[arg(long, short, required_unless_present = "seed", conflicts_with = "seed")]
-    name: Option<String>,
+    pub name: Option<String>,
+    /// Generate the migration (up and down) that turns the schema the migrations produce into
+    /// this desired schema: a .sql file of DDL, or a folder of them (see `db-migrate diff`).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["seed", "lang"])]
+    pub from_schema: Option<std::path::PathBuf>,
     /// Write a seed instead: seeds/NN_NAME.sql, or with --lang rust|python|js|c a guest folder
     /// components/NN_NAME/ of the `seed` world that `db-migrate build` writes to seeds/.
     #[arg(long, value_name = "NAME")]
@@ -191,14 +195,7 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     let dir = &settings.migrations_dir;
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), message: e.to_string() })?;
-
-    // The UTC timestamp, bumped past any existing version so the new migration always sorts last.
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    let stamp: i64 = now.format(&fmt).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let newest = existing_versions(dir).into_iter().max().unwrap_or(0);
-    let version = stamp.max(newest + 1);
+    let version = next_version(settings)?;
 
     let io = |path: &std::path::Path, e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
     let mongo = settings.database_url.starts_with("mongodb://") || settings.database_url.starts_with("mongodb+srv://");
@@ -264,6 +261,24 @@ pub fn run(settings: &Settings, args: CreateArgs, out: &Output) -> Result<ExitCo
     };
     out.json(&serde_json::json!({ "version": version, "name": name, "file": path.display().to_string() }));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The version of a new migration: the UTC timestamp, bumped past any existing version so the
+/// new migration always sorts last. Creates the migrations folder.
+fn next_version(settings: &Settings) -> Result<i64, Error> {
+    let dir = &settings.migrations_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), message: e.to_string() })?;
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    let stamp: i64 = now.format(&fmt).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let newest = existing_versions(dir).into_iter().max().unwrap_or(0);
+    Ok(stamp.max(newest + 1))
+}
+
+/// A new migration file's version and path: `migrations/<version>_NAME.EXT`.
+pub(super) fn new_file(settings: &Settings, name: &str, ext: &str) -> Result<(i64, std::path::PathBuf), Error> {
+    let version = next_version(settings)?;
+    Ok((version, settings.migrations_dir.join(format!("{version}_{name}.{ext}"))))
 }
 
 /// Versions of the entries in `dir`, read leniently from names (a broken file must not stop `create`).

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod baseline;
 pub mod build;
 pub mod create;
+pub mod diff;
 pub mod drop;
 pub mod guest;
 pub mod init;

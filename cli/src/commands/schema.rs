@@ -33,7 +33,7 @@ enum Format {
 }
 
 /// Where replayed migrations run: a temporary database, or the one given.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct ShadowArgs {
     /// A disposable database to replay migrations on (emptied before and after), instead of a
     /// temporary one db-migrate creates and drops (default: `shadow_database_url` of db-migrate.toml).
@@ -91,7 +91,7 @@ impl SchemaArgs {
     }
 }
 
-fn own(settings: &Settings) -> OwnTables {
+pub(super) fn own(settings: &Settings) -> OwnTables {
     OwnTables { history: settings.history_table.clone(), seeds: settings.seed_table.clone() }
 }
 
@@ -100,7 +100,7 @@ fn live(settings: &Settings) -> Result<DatabaseUrl> {
 }
 
 /// The runner for another database (a shadow), configured like `up`.
-fn runner_for(settings: &Settings) -> impl Fn(&str) -> db_migrate::Migrator + '_ {
+pub(super) fn runner_for(settings: &Settings) -> impl Fn(&str) -> db_migrate::Migrator + '_ {
     move |url: &str| {
         let mut s = settings.clone();
         s.database_url = url.to_string();
@@ -116,7 +116,7 @@ async fn new_shadow(settings: &Settings, flag: &ShadowArgs, out: &Output) -> Res
 }
 
 /// Runs `work` on a new shadow database and disposes of it on every path.
-async fn with_shadow<T>(settings: &Settings, flag: &ShadowArgs, out: &Output, work: impl AsyncFnOnce(&mut Shadow) -> Result<T>) -> Result<T> {
+pub(super) async fn with_shadow<T>(settings: &Settings, flag: &ShadowArgs, out: &Output, work: impl AsyncFnOnce(&mut Shadow) -> Result<T>) -> Result<T> {
     let mut shadow = new_shadow(settings, flag, out).await?;
     let result = work(&mut shadow).await;
     let name = shadow.describe();

@@ -8,9 +8,13 @@
 //! - [`shadow`]: a temporary database of the same kind, created and dropped by db-migrate.
 //! - [`replay`]: `test`, the up/down round trip of every migration on a shadow.
 //! - [`drift`]: the live schema vs the applied migrations replayed on a shadow.
+//! - [`generate`]: the up and down statements from one schema to another (`diff`, `create --from-schema`).
+//! - [`desired`]: a desired schema (SQL files) loaded into a shadow database.
 
 pub mod compare;
+pub mod desired;
 pub mod drift;
+pub mod generate;
 pub mod introspect;
 pub mod model;
 pub mod render;

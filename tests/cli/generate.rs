@@ -1,0 +1,206 @@
+//! Generated migrations end to end: `create --from-schema` then `up` gives the desired schema
+//! (`schema dump` equal to the desired schema's own dump) on SQLite, PostgreSQL and MariaDB, `down`
+//! restores, the file passes `lint`; a rename candidate is flagged; `diff --from-live` captures a
+//! hand-made index; a desired schema that does not load is named by file and line. The seeded
+//! corpus of random schema pairs is in `generate_corpus`.
+
+use serde_json::Value;
+
+use crate::common::Project;
+use crate::servers::{Kind, TestDb};
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+fn on(p: &Project, url: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut all: Vec<&str> = Vec::new();
+    if let Some(u) = url {
+        all.extend(["--database-url", u]);
+    }
+    all.extend(args);
+    p.run(&all)
+}
+
+fn ok_on(p: &Project, url: Option<&str>, args: &[&str]) -> String {
+    let (code, out, err) = on(p, url, args);
+    assert_eq!(code, 0, "db-migrate {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+/// The dump of `schema` loaded by itself into `url` (a fresh project whose one migration is it).
+fn dump_of(schema: &str, url: Option<&str>) -> String {
+    let p = Project::new();
+    p.migration(1, "desired", schema, None);
+    ok_on(&p, url, &["-q", "up"]);
+    ok_on(&p, url, &["schema", "dump"])
+}
+
+struct Case {
+    first: &'static str,
+    first_down: &'static str,
+    desired: &'static str,
+    /// A statement the up must hold (the dialect's safe form).
+    expect_up: &'static str,
+}
+
+fn round_trip(case: &Case, url: Option<&str>, fresh: Option<&TestDb>) {
+    let p = Project::new();
+    p.migration(1, "first", case.first, Some(case.first_down));
+    ok_on(&p, url, &["-q", "up"]);
+    let before = ok_on(&p, url, &["schema", "dump"]);
+    p.write("schema.sql", case.desired);
+    let out = ok_on(&p, url, &["--json", "create", "--name", "to_desired", "--from-schema", "schema.sql"]);
+    let r = json(&out);
+    let file = r["file"].as_str().expect("a file was written").to_string();
+    let text = std::fs::read_to_string(p.path().join(&file)).unwrap();
+    assert!(text.contains("-- migrate:up") && text.contains("-- migrate:down"), "{text}");
+    assert!(text.contains(case.expect_up), "the up uses `{}`:\n{text}", case.expect_up);
+    // The generated file passes lint (what it flags carries a nolint with a reason).
+    let (code, lint_out, lint_err) = on(&p, url, &["lint"]);
+    assert_eq!(code, 0, "lint of the generated migration\n{lint_out}{lint_err}\n{text}");
+    assert!(!lint_out.contains(" error: "), "{lint_out}");
+    ok_on(&p, url, &["-q", "up"]);
+    let after = ok_on(&p, url, &["schema", "dump"]);
+    let desired_db;
+    let desired_url = match fresh {
+        Some(db) => {
+            desired_db = db.url();
+            Some(desired_db.as_str())
+        }
+        None => None,
+    };
+    assert_eq!(after, dump_of(case.desired, desired_url), "up gives the desired schema\n{text}");
+    let again = json(&ok_on(&p, url, &["--json", "diff", "--from-schema", "schema.sql"]));
+    assert_eq!(again["empty"], true, "nothing left to migrate: {again}");
+    ok_on(&p, url, &["-q", "down"]);
+    assert_eq!(ok_on(&p, url, &["schema", "dump"]), before, "down restores the schema\n{text}");
+}
+
+#[test]
+fn create_from_schema_round_trips_on_sqlite() {
+    round_trip(
+        &Case {
+            first: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT);\nCREATE INDEX users_email ON users (email);\nINSERT INTO users VALUES (1, 'a', 'a@x');",
+            first_down: "DROP TABLE users;",
+            desired: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, age INTEGER DEFAULT 0);
+CREATE UNIQUE INDEX users_email ON users (email) WHERE email IS NOT NULL;
+CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, title TEXT CHECK (length(title) < 200));
+CREATE INDEX posts_user ON posts (user_id);
+CREATE VIEW named AS SELECT id, name FROM users;",
+            expect_up: "INSERT INTO \"users__dbm_new\"",
+        },
+        None,
+        None,
+    );
+}
+
+#[test]
+fn create_from_schema_round_trips_on_postgres() {
+    let db = TestDb::new(Kind::Postgres);
+    let fresh = TestDb::new(Kind::Postgres);
+    round_trip(
+        &Case {
+            first: "CREATE TYPE mood AS ENUM ('sad', 'happy');\nCREATE TABLE users (id integer PRIMARY KEY, name text, email varchar(100), m mood DEFAULT 'sad');\nINSERT INTO users VALUES (1, 'a', 'a@x', 'sad');",
+            first_down: "DROP TABLE users;\nDROP TYPE mood;",
+            desired: "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE kind AS ENUM ('post', 'page');
+CREATE TABLE users (id integer PRIMARY KEY, name text NOT NULL, email varchar(200), m mood DEFAULT 'ok', CONSTRAINT users_email_key UNIQUE (email));
+CREATE TABLE posts (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, user_id integer NOT NULL, k kind NOT NULL DEFAULT 'post', title text CHECK (length(title) < 200),
+  CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE);
+CREATE INDEX users_lower_name ON users (lower(name)) WHERE email IS NOT NULL;
+CREATE INDEX posts_user ON posts (user_id);
+CREATE VIEW named AS SELECT id, name FROM users;",
+            expect_up: "CREATE INDEX CONCURRENTLY \"users_lower_name\"",
+        },
+        Some(&db.url()),
+        Some(&fresh),
+    );
+}
+
+#[test]
+fn create_from_schema_round_trips_on_mariadb() {
+    let db = TestDb::new(Kind::Mariadb);
+    let fresh = TestDb::new(Kind::Mariadb);
+    round_trip(
+        &Case {
+            first: "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(50), email VARCHAR(100));\nCREATE TABLE tags (id INT PRIMARY KEY);\nINSERT INTO users VALUES (1, 'a', 'a@x');",
+            first_down: "DROP TABLE tags;\nDROP TABLE users;",
+            desired: "CREATE TABLE users (id INT PRIMARY KEY, age INT NOT NULL DEFAULT 0, name VARCHAR(80) NOT NULL, email VARCHAR(100), UNIQUE KEY users_email (email));
+CREATE TABLE posts (id INT PRIMARY KEY, user_id INT, title VARCHAR(200), CONSTRAINT title_len CHECK (char_length(title) < 200),
+  KEY posts_user (user_id), CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE SET NULL);
+CREATE VIEW named AS SELECT id, name FROM users;",
+            expect_up: "ADD COLUMN `age` int(11) NOT NULL DEFAULT 0 AFTER `id`",
+        },
+        Some(&db.url()),
+        Some(&fresh),
+    );
+}
+
+#[test]
+fn a_rename_candidate_is_dropped_and_added_with_a_comment_and_a_warning() {
+    let p = Project::new();
+    p.migration(1, "users", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);", Some("DROP TABLE users;"));
+    p.write("schema.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, full_name TEXT);");
+    let r = json(&p.ok(&["--json", "diff", "--from-schema", "schema.sql"]));
+    let warnings = r["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{r}");
+    assert_eq!(warnings[0]["kind"], "possible_rename");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("users.name"), "{r}");
+    let migration = r["migration"].as_str().unwrap();
+    assert!(migration.contains("-- possible rename: column users.name goes and full_name"), "{migration}");
+    assert!(migration.contains("DROP COLUMN \"name\"") && migration.contains("ADD COLUMN \"full_name\" TEXT"), "{migration}");
+    // In text mode the warning is on stderr, the migration on stdout.
+    let (code, out, err) = p.run(&["diff", "--from-schema", "schema.sql"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("warning: possible rename: column users.name"), "{err}");
+    assert!(out.starts_with("-- Generated by `db-migrate diff"), "{out}");
+}
+
+#[test]
+fn diff_from_live_captures_a_hand_made_index() {
+    let db = TestDb::new(Kind::Postgres);
+    let url = db.url();
+    let p = Project::new();
+    p.migration(1, "users", "CREATE TABLE users (id integer PRIMARY KEY, age integer);", Some("DROP TABLE users;"));
+    ok_on(&p, Some(&url), &["-q", "up"]);
+    db.query("CREATE INDEX users_by_age ON users (age)");
+    let r = json(&ok_on(&p, Some(&url), &["--json", "diff", "--from-live"]));
+    let up: Vec<&str> = r["up"]["statements"].as_array().unwrap().iter().map(|s| s["sql"].as_str().unwrap()).collect();
+    assert_eq!(up, ["SET lock_timeout = '5s'", "CREATE INDEX CONCURRENTLY \"users_by_age\" ON \"users\" (\"age\")"], "{r}");
+    assert_eq!(r["up"]["transactional"], false);
+    let down: Vec<&str> = r["down"]["statements"].as_array().unwrap().iter().map(|s| s["sql"].as_str().unwrap()).collect();
+    assert_eq!(down, ["SET lock_timeout = '5s'", "DROP INDEX CONCURRENTLY \"users_by_age\""], "{r}");
+    // Written with --out, it is a migration the runner reads: applied on a database without the
+    // hand-made index, it makes the same schema.
+    ok_on(&p, Some(&url), &["diff", "--from-live", "--out", "migrations/2_capture.sql"]);
+    let text = std::fs::read_to_string(p.path().join("migrations/2_capture.sql")).unwrap();
+    assert!(text.contains("-- migrate:up transaction:false\n"), "{text}");
+    let other = TestDb::new(Kind::Postgres);
+    ok_on(&p, Some(&other.url()), &["-q", "up"]);
+    assert_eq!(ok_on(&p, Some(&other.url()), &["schema", "dump"]), ok_on(&p, Some(&url), &["schema", "dump"]));
+}
+
+#[test]
+fn a_desired_schema_that_does_not_load_is_named_by_file_and_line() {
+    let p = Project::new();
+    p.migration(1, "users", "CREATE TABLE users (id INTEGER PRIMARY KEY);", Some("DROP TABLE users;"));
+    p.ok(&["-q", "up"]);
+    let before = p.snapshot();
+    p.write("schema/01_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n");
+    p.write("schema/02_posts.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n\nCREATE TABLE oops (id INTEGER PRIMARY KEY,);\n");
+    let (code, out, err) = p.run(&["create", "--name", "x", "--from-schema", "schema"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("02_posts.sql:3:"), "file and line: {err}");
+    assert_eq!(std::fs::read_dir(p.path().join("migrations")).unwrap().count(), 1, "no migration written");
+    assert_eq!(p.snapshot(), before, "the database is as before");
+    let (code, out, _) = p.run(&["--json", "diff", "--from-schema", "schema"]);
+    assert_eq!(code, 2);
+    let e = json(&out);
+    assert_eq!(e["error"]["kind"], "source", "{e}");
+    assert_eq!(e["error"]["line"], 3, "{e}");
+    // A folder with the good file only is the same schema: nothing to do.
+    std::fs::remove_file(p.path().join("schema/02_posts.sql")).unwrap();
+    let out = p.ok(&["create", "--name", "x", "--from-schema", "schema"]);
+    assert!(out.contains("no differences"), "{out}");
+}
