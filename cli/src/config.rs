@@ -68,6 +68,9 @@ pub struct ConfigFile {
     /// `[placeholders]`: values of `${name}` in SQL (see `crate::placeholders`).
     #[serde(default)]
     pub placeholders: BTreeMap<String, toml::Value>,
+    /// `[fleets.NAME]`: sets of databases migrated together (see `crate::fleet`).
+    #[serde(default)]
+    pub fleets: BTreeMap<String, crate::fleet::config::FleetConfig>,
 }
 
 /// The schema keys of `db-migrate.toml` (top level).
@@ -345,6 +348,8 @@ pub struct Settings {
     pub schema: SchemaConfig,
     /// Placeholder values: `[placeholders]`, the environment's, then `--set`.
     pub placeholders: db_migrate::migrate::placeholders::Placeholders,
+    /// `[fleets.NAME]`, validated.
+    pub fleets: BTreeMap<String, crate::fleet::config::Fleet>,
 }
 
 impl Settings {
@@ -405,6 +410,8 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
+        let fleets = crate::fleet::config::validate(&file.fleets)
+            .map_err(|p| Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", p.len(), p.join("\n  - "))))?;
         let placeholders = crate::placeholders::resolve(&file.placeholders, env_cfg.map(|e| &e.placeholders), &o.sets, &environment)?;
         Ok(Settings {
             schema: SchemaConfig {
@@ -413,6 +420,7 @@ impl Settings {
                 drift_check: file.drift_check,
             },
             placeholders,
+            fleets,
             backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),

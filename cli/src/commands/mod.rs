@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod build;
 pub mod create;
 pub mod drop;
+pub mod fleet;
 pub mod guest;
 pub mod init;
 pub mod inspect;

@@ -234,3 +234,42 @@ mod tests {
         assert!(w[0].message.contains("`1_a.sql`"), "{w:?}");
     }
 }
+
+/// Migrations read once and handed out again: what a fleet run uses, so a thousand targets do
+/// not read and checksum the same folder a thousand times. Cloning is cheap (the list is shared).
+#[derive(Debug, Clone)]
+pub struct ReadOnce {
+    dir: PathBuf,
+    migrations: std::sync::Arc<Vec<Migration>>,
+    warnings: std::sync::Arc<Vec<NameWarning>>,
+}
+
+impl ReadOnce {
+    /// Reads `source` now; every later [`MigrationSource::migrations`] returns this reading.
+    pub fn read(source: &dyn MigrationSource, memo: &ChecksumMemo) -> Result<Self, SourceError> {
+        Ok(ReadOnce {
+            dir: source.location().to_path_buf(),
+            migrations: std::sync::Arc::new(source.migrations(memo)?),
+            warnings: std::sync::Arc::new(source.warnings()),
+        })
+    }
+
+    /// The migrations as read.
+    pub fn list(&self) -> &[Migration] {
+        &self.migrations
+    }
+}
+
+impl MigrationSource for ReadOnce {
+    fn migrations(&self, _memo: &ChecksumMemo) -> Result<Vec<Migration>, SourceError> {
+        Ok(self.migrations.as_ref().clone())
+    }
+
+    fn warnings(&self) -> Vec<NameWarning> {
+        self.warnings.as_ref().clone()
+    }
+
+    fn location(&self) -> &Path {
+        &self.dir
+    }
+}

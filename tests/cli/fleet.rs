@@ -1,0 +1,334 @@
+//! Fleets: one project's migrations over many SQLite files, PostgreSQL schemas and MariaDB
+//! databases — canary stage, waves, `--keep-going`, resuming after the coordinator is killed, and
+//! several workers sharing a claim table in a control PostgreSQL database.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Project, query_file};
+use crate::servers::{Kind, TestDb};
+
+/// `n` migrations; each leaves one row in `applied_log`, so a migration applied twice shows.
+fn migrations(p: &Project, n: i64) {
+    p.migration(1, "log", "CREATE TABLE applied_log (v INTEGER NOT NULL);\nINSERT INTO applied_log (v) VALUES (1);", Some("DROP TABLE applied_log;"));
+    for v in 2..=n {
+        p.migration(v, &format!("t{v}"), &format!("CREATE TABLE t{v} (id INTEGER);\nINSERT INTO applied_log (v) VALUES ({v});"), Some(&format!("DROP TABLE t{v};\nDELETE FROM applied_log WHERE v = {v};")));
+    }
+}
+
+/// `n` empty SQLite files `tenants/tNNN.sqlite3` (an empty file is an empty database).
+fn tenants(p: &Project, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n).map(|i| p.write(&format!("tenants/t{i:03}.sqlite3"), b"")).collect()
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+fn results(v: &Value) -> Vec<(String, String)> {
+    v["targets"].as_array().unwrap().iter().map(|t| (t["target"].as_str().unwrap().to_string(), t["result"].as_str().unwrap().to_string())).collect()
+}
+
+fn count(v: &Value, result: &str) -> u64 {
+    v["counts"][result].as_u64().unwrap()
+}
+
+/// The `applied_log` versions of a SQLite tenant, sorted.
+fn log_of(db: &Path) -> Vec<i64> {
+    let mut v: Vec<i64> = query_file(db, "SELECT v FROM applied_log").iter().map(|r| r[0].parse().unwrap()).collect();
+    v.sort();
+    v
+}
+
+fn has_tables(db: &Path) -> bool {
+    std::fs::metadata(db).unwrap().len() > 0 && !query_file(db, "SELECT name FROM sqlite_master").is_empty()
+}
+
+#[test]
+fn three_hundred_sqlite_tenants_reach_the_last_version_and_status_agrees() {
+    let p = Project::new();
+    migrations(&p, 5);
+    let files = tenants(&p, 300);
+    p.write("db-migrate.toml", "[fleets.tenants]\nsqlite_glob = \"tenants/*.sqlite3\"\ncanary = 2\nwave_size = 100\nparallel = 4\n");
+    let v = json(&p.ok(&["fleet", "up", "tenants", "--json"]));
+    assert_eq!(count(&v, "migrated"), 300, "{v:#}");
+    let stages: Vec<u64> = v["targets"].as_array().unwrap().iter().map(|t| t["stage"].as_u64().unwrap()).collect();
+    assert_eq!((stages[0], stages[1], stages[2], stages[101], stages[102], stages[299]), (0, 0, 1, 1, 2, 3));
+    for f in [&files[0], &files[150], &files[299]] {
+        assert_eq!(log_of(f), vec![1, 2, 3, 4, 5]);
+    }
+    let s = json(&p.ok(&["fleet", "status", "tenants", "--json"]));
+    let c = &s["census"];
+    assert_eq!(c["latest"], 5);
+    assert_eq!(c["up_to_date"], 300, "{c:#}");
+    assert_eq!(c["versions"], serde_json::json!([{ "version": 5, "targets": 300 }]));
+    assert!(c["dirty"].as_array().unwrap().is_empty() && c["drifting"].as_array().unwrap().is_empty());
+    // A rerun finds every target done and touches none of them.
+    let again = json(&p.ok(&["fleet", "up", "tenants", "--json"]));
+    assert_eq!(count(&again, "done_earlier"), 300, "{again:#}");
+    // A new migration starts the fleet over; `status --check` says who is behind until then.
+    p.migration(6, "t6", "CREATE TABLE t6 (id INTEGER);\nINSERT INTO applied_log (v) VALUES (6);", None);
+    let (code, out, _) = p.run(&["fleet", "status", "tenants", "--check", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json(&out)["census"]["versions"], serde_json::json!([{ "version": 5, "targets": 300 }]));
+    let v = json(&p.ok(&["fleet", "up", "tenants", "--json", "--parallel", "8"]));
+    assert_eq!(count(&v, "migrated"), 300);
+    assert_eq!(log_of(&files[7]), vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn status_reports_dirty_and_drifting_targets() {
+    let p = Project::new();
+    migrations(&p, 3);
+    let files = tenants(&p, 4);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\n");
+    p.ok(&["fleet", "up", "f", "-q"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", files[1].display())).await.unwrap();
+        sqlx::query("UPDATE db_migrate_history SET status = 'dirty' WHERE version = 3").execute(&mut c).await.unwrap();
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", files[2].display())).await.unwrap();
+        sqlx::query("UPDATE db_migrate_history SET checksum = 'x' WHERE version = 2").execute(&mut c).await.unwrap();
+    });
+    let (code, out, _) = p.run(&["fleet", "status", "f", "--check", "--json"]);
+    assert_eq!(code, 1);
+    let c = &json(&out)["census"];
+    assert_eq!(c["dirty"], serde_json::json!(["tenants/t001.sqlite3"]));
+    assert_eq!(c["drifting"], serde_json::json!(["tenants/t002.sqlite3"]));
+    assert_eq!(c["up_to_date"], 2);
+    let text = p.ok(&["fleet", "status", "f"]);
+    assert!(text.contains("dirty (1): tenants/t001.sqlite3"), "{text}");
+    assert!(text.contains("drifting (an applied migration's file changed or is gone) (1): tenants/t002.sqlite3"), "{text}");
+}
+
+#[test]
+fn one_hundred_postgres_schemas_each_with_its_own_history() {
+    let db = TestDb::new(Kind::Postgres);
+    let mut ddl = String::from("CREATE SCHEMA other;");
+    for i in 0..100 {
+        ddl.push_str(&format!("CREATE SCHEMA tenant_{i:03};"));
+    }
+    db.query(&ddl);
+    let p = Project::new();
+    migrations(&p, 4);
+    p.write("db-migrate.toml", format!("[fleets.schemas]\npostgres_schemas = \"tenant\\\\_%\"\ndatabase_url = \"{}\"\ncanary = 1\nparallel = 6\n", db.url()));
+    let v = json(&p.ok(&["fleet", "up", "schemas", "--json"]));
+    assert_eq!(count(&v, "migrated"), 100, "{v:#}");
+    assert_eq!(v["targets"][0]["target"], "tenant_000");
+    for s in ["tenant_000", "tenant_042", "tenant_099"] {
+        assert_eq!(db.query(&format!("SELECT version FROM {s}.db_migrate_history ORDER BY version")), vec!["1", "2", "3", "4"]);
+        assert_eq!(db.query(&format!("SELECT v FROM {s}.applied_log ORDER BY v")), vec!["1", "2", "3", "4"]);
+    }
+    // Nothing outside the tenants' schemas: not in public, not in the schema the pattern leaves out.
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('public', 'other')"), vec!["0"]);
+    let s = json(&p.ok(&["fleet", "status", "schemas", "--json"]));
+    assert_eq!(s["census"]["up_to_date"], 100);
+    assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 4, "targets": 100 }]));
+    // Each schema is its own target: reverting one leaves the others alone.
+    db.query("DROP TABLE tenant_007.t4; DELETE FROM tenant_007.applied_log WHERE v = 4; DELETE FROM tenant_007.db_migrate_history WHERE version = 4;");
+    let s = json(&p.run(&["fleet", "status", "schemas", "--json"]).1);
+    assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 4, "targets": 99 }, { "version": 3, "targets": 1 }]));
+    let v = json(&p.ok(&["fleet", "up", "schemas", "--json", "--recheck"]));
+    assert_eq!((count(&v, "migrated"), count(&v, "current")), (1, 99), "{v:#}");
+    assert_eq!(db.query("SELECT v FROM tenant_007.applied_log ORDER BY v"), vec!["1", "2", "3", "4"]);
+}
+
+#[test]
+fn fifty_mariadb_databases_from_a_urls_file() {
+    let dbs: Vec<TestDb> = (0..50).map(|_| TestDb::new(Kind::Mariadb)).collect();
+    let p = Project::new();
+    migrations(&p, 3);
+    let list: String = dbs.iter().map(|d| format!("{}\n", d.url())).collect();
+    p.write("tenants.txt", format!("# one database per tenant\n\n{list}"));
+    p.write("db-migrate.toml", "[fleets.maria]\nurls_file = \"tenants.txt\"\ncanary = 1\nwave_size = 25\nparallel = 8\n");
+    let v = json(&p.ok(&["fleet", "up", "maria", "--json"]));
+    assert_eq!(count(&v, "migrated"), 50, "{v:#}");
+    for d in [&dbs[0], &dbs[25], &dbs[49]] {
+        assert_eq!(d.query("SELECT v FROM applied_log ORDER BY v"), vec!["1", "2", "3"]);
+    }
+    let s = json(&p.ok(&["fleet", "status", "maria", "--json"]));
+    assert_eq!(s["census"]["up_to_date"], 50);
+    assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 3, "targets": 50 }]));
+}
+
+#[test]
+fn a_canary_failure_stops_the_rollout_and_leaves_the_rest_untouched() {
+    let p = Project::new();
+    migrations(&p, 3);
+    let files = tenants(&p, 10);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\ncanary = 2\nparallel = 1\n");
+    // The second canary already has a table migration 2 creates.
+    query_rw(&files[1], "CREATE TABLE t2 (x INTEGER)");
+    let (code, out, _) = p.run(&["fleet", "up", "f", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    let v = json(&out);
+    assert_eq!(v["targets"][1]["result"], "failed");
+    assert_eq!(v["targets"][1]["error"]["kind"], "migration_failed");
+    assert_eq!(v["targets"][1]["error"]["migration"]["version"], 2);
+    assert!(v["stopped"].as_str().unwrap().contains("canary"), "{v:#}");
+    assert_eq!(count(&v, "not_run"), 8);
+    for f in &files[2..] {
+        assert!(!has_tables(f), "{} was touched", f.display());
+    }
+    // Even --keep-going does not go past a failed canary.
+    let (code, out, _) = p.run(&["fleet", "up", "f", "--json", "--keep-going"]);
+    assert_eq!(code, 2);
+    assert_eq!(count(&json(&out), "not_run"), 8);
+    assert!(!has_tables(&files[9]));
+}
+
+#[test]
+fn keep_going_finishes_the_rest_and_reports_the_failure() {
+    let p = Project::new();
+    migrations(&p, 3);
+    let files = tenants(&p, 10);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\nparallel = 1\n");
+    query_rw(&files[5], "CREATE TABLE t3 (x INTEGER)");
+    // By default the first failure stops the rollout: targets after it do not start.
+    let (code, out, err) = p.run(&["fleet", "up", "f"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("failed   tenants/t005.sqlite3: ") && err.contains("3_t3"), "{err}");
+    assert!(out.contains("5 migrated, 0 up to date, 0 done earlier, 1 failed, 4 not run"), "{out}");
+    assert!(!has_tables(&files[6]));
+    // --keep-going: the rest are migrated, the failure reported (targets done before are skipped).
+    let (code, out, _) = p.run(&["fleet", "up", "f", "--keep-going", "--json"]);
+    assert_eq!(code, 2);
+    let v = json(&out);
+    assert_eq!((count(&v, "done_earlier"), count(&v, "migrated"), count(&v, "failed")), (5, 4, 1), "{v:#}");
+    assert_eq!(results(&v)[5], ("tenants/t005.sqlite3".to_string(), "failed".to_string()));
+    assert!(v["targets"][5]["message"].as_str().unwrap().contains("t3"), "{v:#}");
+    assert_eq!(log_of(&files[9]), vec![1, 2, 3]);
+    // The failed target kept its first two migrations (each commits with its history row).
+    assert_eq!(log_of(&files[5]), vec![1, 2]);
+    // Fixed by hand, a rerun retries only the failed target.
+    query_rw(&files[5], "DROP TABLE t3");
+    let v = json(&p.ok(&["fleet", "up", "f", "--json"]));
+    assert_eq!((count(&v, "done_earlier"), count(&v, "migrated")), (9, 1));
+    assert_eq!(log_of(&files[5]), vec![1, 2, 3]);
+}
+
+fn query_rw(db: &Path, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+    });
+}
+
+/// A migration that takes a while on SQLite (a recursive count), so a run can be killed in it.
+fn slow_migrations(p: &Project) {
+    migrations(&p, 3);
+    p.migration(4, "slow", "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT count(*) AS n FROM c;\nINSERT INTO applied_log (v) VALUES (4);", None);
+}
+
+fn spawn(p: &Project, args: &[&str]) -> Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("db-migrate"))
+        .current_dir(p.path())
+        .env_remove("DATABASE_URL")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_rerun_after_kill_9_of_the_coordinator_resumes_and_applies_each_migration_once() {
+    let p = Project::new();
+    slow_migrations(&p);
+    let files = tenants(&p, 60);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\nparallel = 2\n");
+    let journal = p.path().join(".db-migrate/fleets/f.jsonl");
+    let mut child = spawn(&p, &["fleet", "up", "f", "-q"]);
+    wait_until("10 finished targets", Duration::from_secs(60), || std::fs::read_to_string(&journal).is_ok_and(|t| t.lines().count() >= 10));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(&journal).unwrap().lines().count();
+    assert!(before < 60, "the run finished before it was killed ({before} targets): nothing was tested");
+    let v = json(&p.ok(&["fleet", "up", "f", "--json"]));
+    assert!(count(&v, "done_earlier") >= 10, "{v:#}");
+    assert_eq!(count(&v, "done_earlier") + count(&v, "migrated") + count(&v, "current"), 60, "{v:#}");
+    for f in &files {
+        assert_eq!(log_of(f), vec![1, 2, 3, 4], "{}", f.display());
+    }
+    let s = json(&p.ok(&["fleet", "status", "f", "--json"]));
+    assert_eq!(s["census"]["up_to_date"], 60);
+}
+
+#[test]
+fn four_workers_share_a_claim_table_and_survive_one_killed() {
+    let control = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    slow_migrations(&p);
+    let files = tenants(&p, 200);
+    p.write("db-migrate.toml", format!("[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\ncontrol_url = \"{}\"\nlease_secs = 2\nparallel = 2\n", control.url()));
+    let mut workers: Vec<Child> = (0..4).map(|_| spawn(&p, &["fleet", "up", "f", "--json"])).collect();
+    let done = || control.query("SELECT count(*) FROM db_migrate_fleet WHERE state = 'done'").first().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    wait_until("30 targets done", Duration::from_secs(60), || {
+        control.query("SELECT count(*) FROM pg_tables WHERE tablename = 'db_migrate_fleet'") == vec!["1"] && done() >= 30
+    });
+    let mut victim = workers.remove(1);
+    let claimed: Vec<String> = control.query("SELECT count(*) FROM db_migrate_fleet WHERE state = 'running'");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    assert!(done() < 200, "all done before the kill: nothing was tested");
+    let mut elsewhere = 0;
+    let mut migrated = 0;
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "a worker failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let v = json(&stdout);
+        migrated += count(&v, "migrated") + count(&v, "current");
+        elsewhere += count(&v, "elsewhere");
+        assert_eq!(v["fleet_states"], serde_json::json!({ "done": 200 }), "{v:#}");
+    }
+    assert!(migrated > 0 && elsewhere > 0, "the work was not shared ({migrated} here, {elsewhere} elsewhere)");
+    assert_eq!(control.query("SELECT count(*) FROM db_migrate_fleet WHERE state = 'done'"), vec!["200"]);
+    // The killed worker's claims were taken over after their lease ran out.
+    let retaken = control.query("SELECT count(*) FROM db_migrate_fleet WHERE attempts > 1")[0].parse::<u32>().unwrap();
+    assert!(retaken >= 1 || claimed == vec!["0"], "no claim was taken over ({claimed:?} running at the kill)");
+    for f in &files {
+        assert_eq!(log_of(f), vec![1, 2, 3, 4], "{}", f.display());
+    }
+}
+
+#[test]
+fn fleet_configuration_is_checked_and_credentials_never_printed() {
+    let p = Project::new();
+    migrations(&p, 2);
+    p.write("db-migrate.toml", "[fleets.bad]\nurls = [\"sqlite:a.db\"]\nsqlite_glob = \"*.db\"\nparallel = 0\n");
+    let err = p.fails(&["fleet", "status", "bad"]);
+    assert!(err.contains("[fleets.bad]: set one source of targets, not urls and sqlite_glob"), "{err}");
+    assert!(err.contains("`parallel` must be between 1 and 256"), "{err}");
+    let db = TestDb::new(Kind::Postgres);
+    let with_password = db.url().replace("postgres@", "postgres:s3cr3t-pw@");
+    p.write("db-migrate.toml", format!("[fleets.one]\nurls = [\"{with_password}\"]\ncanary = [\"nope\"]\n"));
+    let err = p.fails(&["fleet", "up", "one"]);
+    assert!(err.contains("canary names `nope`") && !err.contains("s3cr3t"), "{err}");
+    p.write("db-migrate.toml", format!("[fleets.one]\nurls = [\"{with_password}\"]\n"));
+    let err = p.fails(&["fleet", "up", "missing"]);
+    assert!(err.contains("no fleet `missing` in db-migrate.toml; fleets: one"), "{err}");
+    for args in [&["fleet", "up", "one", "-v"][..], &["fleet", "up", "one", "--json"], &["fleet", "status", "one"], &["fleet", "status", "one", "--json"]] {
+        let (code, out, err) = p.run(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        assert!(!out.contains("s3cr3t") && !err.contains("s3cr3t"), "{args:?} printed the password:\n{out}{err}");
+        assert!(out.contains("postgres:***@") || out.contains("1 targets"), "{out}");
+    }
+    let journal = std::fs::read_to_string(p.path().join(".db-migrate/fleets/one.jsonl")).unwrap();
+    assert!(!journal.contains("s3cr3t"), "{journal}");
+    assert_eq!(db.query("SELECT v FROM applied_log ORDER BY v"), vec!["1", "2"]);
+}
