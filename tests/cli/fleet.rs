@@ -332,3 +332,91 @@ fn fleet_configuration_is_checked_and_credentials_never_printed() {
     assert!(!journal.contains("s3cr3t"), "{journal}");
     assert_eq!(db.query("SELECT v FROM applied_log ORDER BY v"), vec!["1", "2"]);
 }
+
+#[test]
+fn targets_from_a_query_go_down_to_a_version_and_up_again() {
+    let control = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    migrations(&p, 3);
+    let files = tenants(&p, 6);
+    let mut sql = String::from("CREATE TABLE tenants (id INTEGER, url TEXT, active BOOLEAN);");
+    for (i, f) in files.iter().enumerate() {
+        sql.push_str(&format!("INSERT INTO tenants VALUES ({i}, 'sqlite:{}', true);", f.display()));
+    }
+    sql.push_str("INSERT INTO tenants VALUES (99, 'sqlite:/nonexistent/inactive.sqlite3', false);");
+    control.query(&sql);
+    p.write("db-migrate.toml", format!("[fleets.q]\nquery = \"SELECT url FROM tenants WHERE active ORDER BY id\"\ncontrol_url = \"{}\"\ncanary = 1\n", control.url()));
+    let v = json(&p.ok(&["fleet", "up", "q", "--json"]));
+    assert_eq!(count(&v, "migrated"), 6, "{v:#}");
+    assert_eq!(v["targets"][0]["target"], format!("sqlite:{}", files[0].display()));
+    // `fleet down` reverts to a version, never by a number of steps (a rerun must not revert more).
+    let (code, _, err) = p.run(&["fleet", "down", "q"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--to <VERSION>") && err.contains("--all"), "{err}");
+    let v = json(&p.ok(&["fleet", "down", "q", "--to", "1", "--json"]));
+    assert_eq!(count(&v, "migrated"), 6, "{v:#}");
+    assert_eq!(v["targets"][3]["steps"], 2);
+    assert_eq!(log_of(&files[3]), vec![1]);
+    let s = json(&p.ok(&["fleet", "status", "q", "--json"]));
+    assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 1, "targets": 6 }]));
+    // The state recorded `down`: the next `up` is a new goal, so every target counts again.
+    let v = json(&p.ok(&["fleet", "up", "q", "--json"]));
+    assert_eq!(count(&v, "migrated"), 6, "{v:#}");
+    assert_eq!(log_of(&files[5]), vec![1, 2, 3]);
+    assert_eq!(control.query("SELECT count(*) FROM db_migrate_fleet WHERE fleet = 'q' AND state = 'done' AND goal LIKE 'up:%'"), vec!["6"]);
+}
+
+#[test]
+fn fleet_test_replays_once_per_kind_of_database() {
+    let p = Project::new();
+    migrations(&p, 2);
+    tenants(&p, 3);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\n");
+    let v = json(&p.ok(&["fleet", "test", "f", "--json"]));
+    assert_eq!(v["kinds"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(v["kinds"][0]["kind"], "sqlite");
+    assert_eq!(v["kinds"][0]["report"]["findings"], serde_json::json!([]));
+    // A down that forgets its table is found.
+    p.migration(3, "t3", "CREATE TABLE t3 (id INTEGER);", Some("SELECT 1;"));
+    let (code, out, _) = p.run(&["fleet", "test", "f"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL 3_t3"), "{out}");
+    // Tenants are never touched by a test.
+    assert!(!has_tables(&p.path().join("tenants/t000.sqlite3")));
+}
+
+#[test]
+fn an_up_to_date_target_is_checked_without_its_lock() {
+    use sqlx::Connection;
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b;");
+    let p = Project::new();
+    migrations(&p, 2);
+    p.write("db-migrate.toml", format!("[fleets.s]\npostgres_schemas = \"tenant\\\\_%\"\ndatabase_url = \"{}\"\n", db.url()));
+    p.ok(&["fleet", "up", "s", "-q"]);
+    // Another run holds tenant_a's migration lock (the session lock of its qualified history table).
+    let key = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(format!("{}/tenant_a.db_migrate_history", db.name).as_bytes());
+        i64::from_be_bytes(d[..8].try_into().unwrap())
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut holder = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut c).await.unwrap();
+        c
+    });
+    // Nothing pending: the check reads the history and never waits for the lock.
+    let v = json(&p.ok(&["fleet", "up", "s", "--recheck", "--lock-timeout", "1", "--json"]));
+    assert_eq!(count(&v, "current"), 2, "{v:#}");
+    // Something pending: the run takes the lock, so tenant_a waits and gives up; tenant_b goes on.
+    p.migration(3, "t3", "CREATE TABLE t3 (id INTEGER);\nINSERT INTO applied_log (v) VALUES (3);", None);
+    let (code, out, _) = p.run(&["fleet", "up", "s", "--keep-going", "--lock-timeout", "1", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    let v = json(&out);
+    assert_eq!(results(&v), vec![("tenant_a".into(), "failed".into()), ("tenant_b".into(), "migrated".into())]);
+    assert_eq!(v["targets"][0]["error"]["kind"], "locked");
+    rt.block_on(async { sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut holder).await.unwrap() });
+    p.ok(&["fleet", "up", "s", "-q"]);
+    assert_eq!(db.query("SELECT v FROM tenant_a.applied_log ORDER BY v"), vec!["1", "2", "3"]);
+}

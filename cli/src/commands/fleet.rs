@@ -28,6 +28,17 @@ pub enum FleetCommand {
     Down(FleetDownArgs),
     /// How many targets sit at which version; which are dirty, drifting (checksum mismatch) or unreachable. Creates nothing.
     Status(FleetStatusArgs),
+    /// `test` once per kind of database in the fleet (SQLite, PostgreSQL, MySQL/MariaDB, MongoDB), each on a shadow database of that kind; exit 1 on findings.
+    Test(FleetTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetTestArgs {
+    /// The fleet: a `[fleets.NAME]` section of db-migrate.toml.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub test: crate::commands::schema::TestArgs,
 }
 
 /// How a rollout runs (`fleet up` and `fleet down`).
@@ -122,6 +133,7 @@ impl FleetArgs {
             FleetCommand::Up(a) => &a.db,
             FleetCommand::Down(a) => &a.db,
             FleetCommand::Status(a) => &a.db,
+            FleetCommand::Test(a) => &a.test.db,
         }
     }
 
@@ -130,7 +142,7 @@ impl FleetArgs {
         match &self.command {
             FleetCommand::Up(a) => &a.guest.sets,
             FleetCommand::Down(a) => &a.guest.sets,
-            FleetCommand::Status(_) => &[],
+            FleetCommand::Status(_) | FleetCommand::Test(_) => &[],
         }
     }
 
@@ -139,7 +151,7 @@ impl FleetArgs {
         match &self.command {
             FleetCommand::Up(a) => &a.guest.args,
             FleetCommand::Down(a) => &a.guest.args,
-            FleetCommand::Status(_) => &[],
+            FleetCommand::Status(_) | FleetCommand::Test(_) => &[],
         }
     }
 }
@@ -180,6 +192,7 @@ pub async fn run(settings: &Settings, args: FleetArgs, out: &Output) -> Result<E
             rollout_cmd(settings, a.rollout, Job::Down(target), true, out).await
         }
         FleetCommand::Status(a) => status(settings, a, out).await,
+        FleetCommand::Test(a) => test(settings, a, out).await,
     }
 }
 
@@ -294,4 +307,46 @@ async fn status(settings: &Settings, a: FleetStatusArgs, out: &Output) -> Result
     }
     let all_current = c.up_to_date == plan.targets.len();
     Ok(if a.check && !all_current { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// `test` on one shadow database per kind of database in the fleet: the migrations are the same
+/// for every target of a kind, so one replay answers for all of them.
+async fn test(settings: &Settings, a: FleetTestArgs, out: &Output) -> Result<ExitCode, Error> {
+    use db_migrate::backend::DatabaseUrl;
+    let f = fleet(settings, &a.name)?;
+    let plan = targets::resolve(f, settings, None, None).await?;
+    let mut kinds: Vec<(&'static str, Settings)> = Vec::new();
+    for t in &plan.targets {
+        let kind = match DatabaseUrl::parse(&t.url, &settings.project_dir)? {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+            DatabaseUrl::Mysql(_) => "mysql",
+            DatabaseUrl::Mongo(_) => "mongodb",
+        };
+        if kinds.iter().any(|(k, _)| *k == kind) {
+            continue;
+        }
+        // A schema target's connection is pinned to its schema: the shadow is a database of
+        // the same server, reached without that pin.
+        let mut s = rollout::target_settings(settings, t);
+        if let (Some(_), crate::fleet::config::Source::PostgresSchemas { database, .. }) = (&t.schema, &f.source) {
+            s.database_url = database.clone().unwrap_or_else(|| settings.database_url.clone());
+            s.history_table = settings.history_table.clone();
+        }
+        kinds.push((kind, s));
+    }
+    if kinds.is_empty() {
+        return Err(Error::Config(format!("fleet `{}` has no targets: nothing tells which database to test on", f.name)));
+    }
+    let mut reports = Vec::new();
+    let mut findings = 0;
+    for (kind, s) in &kinds {
+        out.line(&format!("{kind}:"));
+        let r = crate::commands::schema::test_report(s, &a.test, out).await?;
+        crate::commands::schema::print_test(&r, a.test.require_down, out);
+        findings += r.findings.len();
+        reports.push(serde_json::json!({ "kind": kind, "report": r }));
+    }
+    out.json(&serde_json::json!({ "fleet": f.name, "kinds": reports }));
+    Ok(if findings == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

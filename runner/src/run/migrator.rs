@@ -333,12 +333,18 @@ impl Migrator {
     /// up-to-date databases is checked at the cost of one history read each. Whatever the read
     /// finds, a run that does go ahead plans again under the lock, so a concurrent run cannot
     /// make it apply anything twice.
+    ///
+    /// The read is only a shortcut: when it fails (a SQLite file a killed run left with a hot
+    /// journal cannot be read without being written, say), the ordinary run decides and reports.
     pub async fn up_unless_current(&mut self, opts: UpOptions) -> Result<Report> {
         let started = Instant::now();
-        let (m, h) = self.read_only().await?;
-        let h = crate::run::workflow::squashed_view(&m, h)?;
-        let steps = plan::plan_up(&m, &h, self.up_opts(opts))?;
-        if steps.is_empty() && self.due_repeatables().await?.is_empty() {
+        let current = async {
+            let (m, h) = self.read_only().await?;
+            let h = crate::run::workflow::squashed_view(&m, h)?;
+            let steps = plan::plan_up(&m, &h, self.up_opts(opts))?;
+            Ok::<_, Error>(steps.is_empty() && self.due_repeatables().await?.is_empty())
+        };
+        if let Ok(true) = current.await {
             return Ok(Report { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() });
         }
         self.up_with(opts).await
