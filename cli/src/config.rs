@@ -676,6 +676,16 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 # Back up before every up/down/redo ("always"), or only with --backup ("never", the default).
 # backup = "never"
 
+# Fleets: many databases (a database or schema per tenant) migrated together with
+# `db-migrate fleet up|down|status|test NAME`. One source of targets each: urls, urls_file,
+# sqlite_glob, query (against control_url) or postgres_schemas (a LIKE pattern).
+# [fleets.tenants]
+# sqlite_glob = "tenants/*.sqlite3"
+# canary = 2                    # the first 2 targets go first; a failure there stops the rollout
+# wave_size = 100
+# parallel = 4
+# control_url = "postgres://ops@host/ops"   # state and claims shared by several workers
+
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]
 # database_url = "sqlite:db/test.sqlite3"

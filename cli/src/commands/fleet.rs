@@ -45,9 +45,6 @@ pub struct FleetTestArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Rollout options")]
 pub struct RolloutArgs {
-    /// The fleet: a `[fleets.NAME]` section of db-migrate.toml.
-    #[arg(value_name = "NAME")]
-    pub name: String,
     /// Targets migrated at once (default: the fleet's `parallel`, else 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::fleet::config::MAX_PARALLEL as i64))]
     pub parallel: Option<u32>,
@@ -77,6 +74,9 @@ pub struct RolloutArgs {
 
 #[derive(Debug, Args)]
 pub struct FleetUpArgs {
+    /// The fleet: a `[fleets.NAME]` section of db-migrate.toml.
+    #[arg(value_name = "NAME")]
+    pub name: String,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Apply migrations up to and including this version.
@@ -97,6 +97,9 @@ pub struct FleetUpArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").args(["to", "all"]).required(true)))]
 pub struct FleetDownArgs {
+    /// The fleet: a `[fleets.NAME]` section of db-migrate.toml.
+    #[arg(value_name = "NAME")]
+    pub name: String,
     #[command(flatten)]
     pub rollout: RolloutArgs,
     /// Revert every migration newer than VERSION on every target (VERSION stays applied).
@@ -182,22 +185,22 @@ pub async fn run(settings: &Settings, args: FleetArgs, out: &Output) -> Result<E
             let mut o = UpOptions::default();
             o.to = a.to;
             o.allow_out_of_order = a.allow_out_of_order;
-            rollout_cmd(settings, a.rollout, Job::Up(o), a.force, out).await
+            rollout_cmd(settings, &a.name, a.rollout, Job::Up(o), a.force, out).await
         }
         FleetCommand::Down(a) => {
             let target = match a.to {
                 Some(v) => DownTarget::To(v),
                 None => DownTarget::All,
             };
-            rollout_cmd(settings, a.rollout, Job::Down(target), true, out).await
+            rollout_cmd(settings, &a.name, a.rollout, Job::Down(target), true, out).await
         }
         FleetCommand::Status(a) => status(settings, a, out).await,
         FleetCommand::Test(a) => test(settings, a, out).await,
     }
 }
 
-async fn rollout_cmd(settings: &Settings, a: RolloutArgs, job: Job, force: bool, out: &Output) -> Result<ExitCode, Error> {
-    let f = fleet(settings, &a.name)?;
+async fn rollout_cmd(settings: &Settings, name: &str, a: RolloutArgs, job: Job, force: bool, out: &Output) -> Result<ExitCode, Error> {
+    let f = fleet(settings, name)?;
     let source = read_once(settings, out)?;
     let canary = a.canary.map(Canary::First);
     let plan = targets::resolve(f, settings, canary.as_ref(), a.wave_size.map(|w| w as usize)).await?;
@@ -273,7 +276,14 @@ fn report(name: &str, s: &Summary, up: bool, out: &Output) -> ExitCode {
     if let Some(why) = &s.stopped {
         out.line(&format!("stopped: {why}; the targets not run are left as they were (run the same command again to resume)"));
     }
-    if failed > 0 || s.stopped.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS }
+    if db_migrate::interrupt::requested().is_some() {
+        // As for a single run: 128 + SIGINT.
+        ExitCode::from(130)
+    } else if failed > 0 || s.stopped.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn status(settings: &Settings, a: FleetStatusArgs, out: &Output) -> Result<ExitCode, Error> {
