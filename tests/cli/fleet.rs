@@ -420,3 +420,31 @@ fn an_up_to_date_target_is_checked_without_its_lock() {
     p.ok(&["fleet", "up", "s", "-q"]);
     assert_eq!(db.query("SELECT v FROM tenant_a.applied_log ORDER BY v"), vec!["1", "2", "3"]);
 }
+
+#[test]
+fn components_run_on_every_target_under_their_grants() {
+    let p = Project::new();
+    p.migration(1, "schema", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\nCREATE TABLE secrets (v TEXT);", None);
+    p.component("hostile", 2, "hostile");
+    let files = tenants(&p, 3);
+    let fleet = "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\ncanary = 1\n";
+    p.write("db-migrate.toml", format!("{fleet}[components.hostile]\nallow = [\"read\", \"write\"]\ntables = [\"users\"]\n"));
+    // The canary's component reads a table outside its allowlist: refused, audited, rollout stopped.
+    let (code, out, err) = p.run(&["fleet", "up", "f", "--json", "--arg", "mode=read-outside"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(v["targets"][0]["error"]["kind"], "component_failed", "{v:#}");
+    assert_eq!(count(&v, "not_run"), 2);
+    assert!(err.contains("[tenants/t000.sqlite3 2_hostile] audit: denied"), "{err}");
+    let audit = std::fs::read_to_string(p.path().join(".db-migrate/audit.log")).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!((line["target"].as_str(), line["migration"].as_str()), (Some("tenants/t000.sqlite3"), Some("2_hostile")));
+    assert_eq!(query_file(&files[0], "SELECT version FROM db_migrate_history ORDER BY version"), vec![vec!["1".to_string()]]);
+    // A mode that stays inside the grant: every target runs the component.
+    let v = json(&p.ok(&["fleet", "up", "f", "--json", "--arg", "mode=sql", "--arg", "sql=INSERT INTO users (id, name) VALUES (1, 'a')"]));
+    assert_eq!(count(&v, "migrated"), 3, "{v:#}");
+    for f in &files {
+        assert_eq!(query_file(f, "SELECT kind FROM db_migrate_history WHERE version = 2"), vec![vec!["component".to_string()]]);
+        assert_eq!(query_file(f, "SELECT name FROM users WHERE id = 1"), vec![vec!["a".to_string()]]);
+    }
+}

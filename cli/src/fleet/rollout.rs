@@ -294,7 +294,7 @@ async fn run_target(base: &Settings, t: &Target, stage: u32, source: &ReadOnce, 
     let settings = target_settings(base, t);
     let result = async {
         crate::commands::backup::before_run(&settings, backup, out).await?;
-        let mut m = crate::migrator_with(&settings, source.clone());
+        let mut m = crate::migrator_with(&settings, source.clone()).on_event(observer(&settings, &t.name, out));
         match job {
             Job::Up(o) => m.up_unless_current(o).await,
             Job::Down(d) => m.down(d).await,
@@ -313,15 +313,31 @@ async fn run_target(base: &Settings, t: &Target, stage: u32, source: &ReadOnce, 
             error: None,
             message: None,
         },
-        Err(e) => Outcome {
-            target: t.name.clone(),
-            stage,
-            result: "failed",
-            steps: 0,
-            last_version: None,
-            ms,
-            error: Some(crate::output::error_json(&e)),
-            message: Some(db_migrate::backend::url::redact(&e.to_string())),
-        },
+        Err(e) => {
+            // Backends mask passwords in their messages already; this is a second wall, since a
+            // fleet's report goes to logs and to the control database.
+            let message = db_migrate::backend::url::redact(&e.to_string());
+            let mut error = crate::output::error_json(&e);
+            error["message"] = message.clone().into();
+            Outcome { target: t.name.clone(), stage, result: "failed", steps: 0, last_version: None, ms, error: Some(error), message: Some(message) }
+        }
+    }
+}
+
+/// What a target's run reports as it goes: refused statements are audited (with the target) and
+/// shown, as `up` shows them; with `-v`, what components log.
+fn observer(settings: &Settings, target: &str, out: &Output) -> impl Fn(&db_migrate::Event<'_>) + Send + Sync + 'static {
+    use db_migrate::Event;
+    let out = *out;
+    let target = target.to_string();
+    let audit = crate::audit::AuditLog::new(settings.project_dir.join(".db-migrate").join("audit.log"));
+    move |e| match e {
+        Event::Audit { migration, statement, reason } => {
+            out.note(&format!("[{target} {}] audit: denied: {reason}", migration.label()));
+            audit.record_on(Some(&target), &migration.label(), statement, reason);
+        }
+        Event::GuestLog { migration, message, .. } => out.verbose(&format!("[{target} {}] {message}", migration.label())),
+        Event::GuestOutput { migration, stream, line } => out.verbose(&format!("[{target} {}] {stream}: {line}", migration.label())),
+        _ => {}
     }
 }
