@@ -448,3 +448,22 @@ fn components_run_on_every_target_under_their_grants() {
         assert_eq!(query_file(f, "SELECT name FROM users WHERE id = 1"), vec![vec!["a".to_string()]]);
     }
 }
+
+#[test]
+fn mongodb_databases_take_command_files() {
+    let dbs: Vec<crate::mongo::TestDb> = (0..4).map(|_| crate::mongo::TestDb::new()).collect();
+    let p = Project::new();
+    p.write(
+        "migrations/1_users.mongo.json",
+        r#"{ "up": [ { "create": "users" }, { "insert": "users", "documents": [{ "_id": 1, "email": "a@example.com" }] } ], "down": [ { "drop": "users" } ] }"#,
+    );
+    let urls: Vec<String> = dbs.iter().map(|d| format!("\"{}\"", d.url())).collect();
+    p.write("db-migrate.toml", format!("[fleets.m]\nurls = [{}]\ncanary = 1\n", urls.join(", ")));
+    let v = json(&p.ok(&["fleet", "up", "m", "--json"]));
+    assert_eq!(count(&v, "migrated"), 4, "{v:#}");
+    for d in &dbs {
+        assert_eq!(d.count("users"), 1);
+    }
+    let s = json(&p.ok(&["fleet", "status", "m", "--json"]));
+    assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 1, "targets": 4 }]));
+}
