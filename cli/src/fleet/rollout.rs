@@ -133,34 +133,40 @@ enum Ledger {
     Shared { claims: Claims, index: HashMap<String, usize> },
 }
 
+/// The ledger's answer: run target `i`, wait for other workers, finished, or stop.
+enum Step {
+    Run(usize),
+    Wait,
+    Done,
+    Stop(String),
+}
+
 impl Ledger {
-    async fn next(&mut self) -> Result<(Next, Option<usize>), Error> {
+    async fn next(&mut self) -> Result<Step, Error> {
         match self {
             Ledger::Local { states, stage, keep_going, .. } => {
                 if let Some(i) = (0..states.len()).find(|&i| states[i] == St::Failed && stage[i] == 0) {
-                    return Ok((Next::Stop(format!("canary target #{} failed", i + 1)), None));
+                    return Ok(Step::Stop(format!("canary target #{} failed", i + 1)));
                 }
                 if !*keep_going && states.contains(&St::Failed) {
-                    return Ok((Next::Stop("a target failed".into()), None));
+                    return Ok(Step::Stop("a target failed".into()));
                 }
                 let current = (0..states.len()).filter(|&i| matches!(states[i], St::Pending | St::Running)).map(|i| stage[i]).min();
-                let Some(current) = current else { return Ok((Next::Done, None)) };
+                let Some(current) = current else { return Ok(Step::Done) };
                 match (0..states.len()).find(|&i| states[i] == St::Pending && stage[i] == current) {
                     Some(i) => {
                         states[i] = St::Running;
-                        Ok((Next::Target(String::new()), Some(i)))
+                        Ok(Step::Run(i))
                     }
-                    None => Ok((Next::Wait, None)),
+                    None => Ok(Step::Wait),
                 }
             }
-            Ledger::Shared { claims, index } => {
-                let n = claims.next().await?;
-                let i = match &n {
-                    Next::Target(name) => Some(*index.get(name).ok_or_else(|| Error::Config(format!("the control database handed out `{name}`, which this fleet does not list")))?),
-                    _ => None,
-                };
-                Ok((n, i))
-            }
+            Ledger::Shared { claims, index } => Ok(match claims.next().await? {
+                Next::Target(name) => Step::Run(*index.get(&name).ok_or_else(|| Error::Config(format!("the control database handed out `{name}`, which this fleet does not list")))?),
+                Next::Wait => Step::Wait,
+                Next::Done => Step::Done,
+                Next::Stop(why) => Step::Stop(why),
+            }),
         }
     }
 
@@ -231,15 +237,15 @@ pub async fn run(base: &Settings, fleet: &str, plan: &Plan, source: &ReadOnce, j
         }
         while stopped.is_none() && !exhausted && running.len() < opts.parallel {
             match ledger.next().await? {
-                (Next::Target(_), Some(i)) => {
+                Step::Run(i) => {
                     view.started(i, &plan.targets[i].name);
                     let t = &plan.targets[i];
                     let stage = plan.stage[i];
                     running.push(async move { (i, run_target(base, t, stage, source, job, opts.backup, out).await) });
                 }
-                (Next::Wait, _) | (Next::Target(_), None) => break,
-                (Next::Done, _) => exhausted = true,
-                (Next::Stop(why), _) => stopped = Some(why),
+                Step::Wait => break,
+                Step::Done => exhausted = true,
+                Step::Stop(why) => stopped = Some(why),
             }
         }
         if running.is_empty() && (stopped.is_some() || exhausted) {
