@@ -58,8 +58,9 @@ def fresh_tenants(work, n):
 
 
 def psql(sql, db="postgres"):
+    env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qtAc", sql],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def main():

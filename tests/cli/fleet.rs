@@ -467,3 +467,24 @@ fn mongodb_databases_take_command_files() {
     let s = json(&p.ok(&["fleet", "status", "m", "--json"]));
     assert_eq!(s["census"]["versions"], serde_json::json!([{ "version": 1, "targets": 4 }]));
 }
+
+#[test]
+fn backup_takes_one_backup_per_target_before_migrating_it() {
+    let p = Project::new();
+    migrations(&p, 1);
+    tenants(&p, 3);
+    p.write("db-migrate.toml", "[fleets.f]\nsqlite_glob = \"tenants/*.sqlite3\"\n");
+    p.ok(&["fleet", "up", "f", "-q"]);
+    p.migration(2, "t2", "CREATE TABLE t2 (id INTEGER);\nINSERT INTO applied_log (v) VALUES (2);", None);
+    let (code, out, err) = p.run(&["fleet", "up", "f", "--backup", "-v"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("backed up tenants/t001.sqlite3 to ") && err.contains("backups/fleets/f/tenants_t001.sqlite3-development-"), "{err}");
+    let mut backups: Vec<_> = std::fs::read_dir(p.path().join("backups/fleets/f")).unwrap().map(|e| e.unwrap().path()).collect();
+    backups.sort();
+    assert_eq!(backups.len(), 3, "{backups:?}");
+    assert!(backups[2].file_name().unwrap().to_str().unwrap().starts_with("tenants_t002.sqlite3-development-"), "{backups:?}");
+    for b in &backups {
+        // Each holds its tenant as it was before the migration.
+        assert_eq!(log_of(b), vec![1]);
+    }
+}

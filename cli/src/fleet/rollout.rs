@@ -241,7 +241,7 @@ pub async fn run(base: &Settings, fleet: &str, plan: &Plan, source: &ReadOnce, j
                     view.started(i, &plan.targets[i].name);
                     let t = &plan.targets[i];
                     let stage = plan.stage[i];
-                    running.push(async move { (i, run_target(base, t, stage, source, job, opts.backup, out).await) });
+                    running.push(async move { (i, run_target(base, fleet, t, stage, source, job, opts.backup, out).await) });
                 }
                 Step::Wait => break,
                 Step::Done => exhausted = true,
@@ -295,11 +295,13 @@ fn skipped(t: &Target, stage: u32, result: &'static str) -> Outcome {
 }
 
 /// Migrates one target through the ordinary run path.
-async fn run_target(base: &Settings, t: &Target, stage: u32, source: &ReadOnce, job: Job, backup: bool, out: &Output) -> Outcome {
+async fn run_target(base: &Settings, fleet: &str, t: &Target, stage: u32, source: &ReadOnce, job: Job, backup: bool, out: &Output) -> Outcome {
     let started = Instant::now();
     let settings = target_settings(base, t);
     let result = async {
-        crate::commands::backup::before_run(&settings, backup, out).await?;
+        if backup {
+            backup_target(&settings, fleet, &t.name, out).await?;
+        }
         let mut m = crate::migrator_with(&settings, source.clone()).on_event(observer(&settings, &t.name, out));
         match job {
             Job::Up(o) => m.up_unless_current(o).await,
@@ -346,4 +348,26 @@ fn observer(settings: &Settings, target: &str, out: &Output) -> impl Fn(&db_migr
         Event::GuestOutput { migration, stream, line } => out.verbose(&format!("[{target} {}] {stream}: {line}", migration.label())),
         _ => {}
     }
+}
+
+/// Backs one target up before it is migrated, as `up --backup` does, into
+/// `backups/fleets/FLEET/<target>-<time>.<ext>` so each file says whose it is. A failed backup
+/// fails the target: it is not migrated.
+async fn backup_target(settings: &Settings, fleet: &str, target: &str, out: &Output) -> Result<(), Error> {
+    use crate::backup::Destination;
+    use db_migrate::backend::DatabaseUrl;
+    let url = DatabaseUrl::parse(&settings.database_url, &settings.project_dir)?;
+    if let DatabaseUrl::Sqlite(db_migrate::backend::url::SqliteTarget::File(f)) = &url
+        && !f.exists()
+    {
+        return Ok(());
+    }
+    let safe: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    let dest = match crate::backup::default_destination(&settings.project_dir, &settings.environment, &url) {
+        Destination::Fresh { dir, stem, ext } => Destination::Fresh { dir: dir.join("fleets").join(fleet), stem: format!("{safe}-{stem}"), ext },
+        exact => exact,
+    };
+    let path = crate::backup::backup(&url, &dest).await.map_err(|e| Error::Config(format!("{e}\nno migration was run: the backup before it failed")))?;
+    out.verbose(&format!("backed up {target} to {}", path.display()));
+    Ok(())
 }
