@@ -488,3 +488,18 @@ fn backup_takes_one_backup_per_target_before_migrating_it() {
         assert_eq!(log_of(b), vec![1]);
     }
 }
+
+#[test]
+fn production_refuses_lint_errors_before_any_target_runs() {
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b;");
+    let p = Project::new();
+    p.migration(1, "t", "CREATE TABLE t (x INTEGER);", None);
+    p.migration(2, "i", "CREATE INDEX t_x ON t (x);", None);
+    p.write("db-migrate.toml", format!("[environments.production]\n\n[fleets.s]\npostgres_schemas = \"tenant\\\\_%\"\ndatabase_url = \"{}\"\n", db.url()));
+    let err = p.fails(&["fleet", "up", "s", "--env", "production"]);
+    assert!(err.contains("DM001") && err.contains("nothing was run"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema LIKE 'tenant%'"), vec!["0"]);
+    let v = json(&p.ok(&["fleet", "up", "s", "--env", "production", "--force", "--json"]));
+    assert_eq!(count(&v, "migrated"), 2, "{v:#}");
+}
