@@ -182,6 +182,19 @@ mod tests {
     use super::*;
     use crate::migrate::source::Body;
 
+    /// What `ReadOnce` read is what it hands out, without reading again.
+    #[test]
+    fn read_once_keeps_its_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1_a.sql"), "-- migrate:up\nCREATE TABLE a (id INTEGER);\n").unwrap();
+        let once = ReadOnce::read(&DirectorySource::new(dir.path()), &ChecksumMemo::default()).unwrap();
+        std::fs::write(dir.path().join("2_b.sql"), "-- migrate:up\nCREATE TABLE b (id INTEGER);\n").unwrap();
+        let again = once.clone().migrations(&ChecksumMemo::default()).unwrap();
+        assert_eq!(again, once.list());
+        assert_eq!(again.iter().map(|m| m.version).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(once.location(), dir.path());
+    }
+
     /// A folder using every layout, the same files in memory: the same migrations come out.
     #[test]
     fn embedded_and_directory_sources_read_identical_migrations() {
