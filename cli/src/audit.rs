@@ -20,14 +20,22 @@ impl AuditLog {
 
     /// Records one refusal.
     pub fn record(&self, migration: &str, statement: &str, reason: &str) {
+        self.record_on(None, migration, statement, reason);
+    }
+
+    /// Records one refusal on a fleet's `target` (by its printable name), when there is one.
+    pub fn record_on(&self, target: Option<&str>, migration: &str, statement: &str, reason: &str) {
         let statement: String = statement.chars().take(2000).collect();
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "at": db_migrate::migrate::history::now_utc(),
             "migration": migration,
             "decision": "denied",
             "reason": reason,
             "statement": statement,
         });
+        if let Some(t) = target {
+            line["target"] = t.into();
+        }
         self.append(&line);
     }
 

@@ -68,6 +68,9 @@ pub struct ConfigFile {
     /// `[placeholders]`: values of `${name}` in SQL (see `crate::placeholders`).
     #[serde(default)]
     pub placeholders: BTreeMap<String, toml::Value>,
+    /// `[fleets.NAME]`: sets of databases migrated together (see `crate::fleet`).
+    #[serde(default)]
+    pub fleets: BTreeMap<String, crate::fleet::config::FleetConfig>,
 }
 
 /// The schema keys of `db-migrate.toml` (top level).
@@ -345,6 +348,8 @@ pub struct Settings {
     pub schema: SchemaConfig,
     /// Placeholder values: `[placeholders]`, the environment's, then `--set`.
     pub placeholders: db_migrate::migrate::placeholders::Placeholders,
+    /// `[fleets.NAME]`, validated.
+    pub fleets: BTreeMap<String, crate::fleet::config::Fleet>,
 }
 
 impl Settings {
@@ -405,6 +410,8 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
+        let fleets = crate::fleet::config::validate(&file.fleets)
+            .map_err(|p| Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", p.len(), p.join("\n  - "))))?;
         let placeholders = crate::placeholders::resolve(&file.placeholders, env_cfg.map(|e| &e.placeholders), &o.sets, &environment)?;
         Ok(Settings {
             schema: SchemaConfig {
@@ -413,6 +420,7 @@ impl Settings {
                 drift_check: file.drift_check,
             },
             placeholders,
+            fleets,
             backup_always,
             cache_dir,
             cli_args: o.args.iter().cloned().collect(),
@@ -669,6 +677,16 @@ pub const TEMPLATE: &str = r#"# db-migrate configuration. Every setting is optio
 
 # Back up before every up/down/redo ("always"), or only with --backup ("never", the default).
 # backup = "never"
+
+# Fleets: many databases (a database or schema per tenant) migrated together with
+# `db-migrate fleet up|down|status|test NAME`. One source of targets each: urls, urls_file,
+# sqlite_glob, query (against control_url) or postgres_schemas (a LIKE pattern).
+# [fleets.tenants]
+# sqlite_glob = "tenants/*.sqlite3"
+# canary = 2                    # the first 2 targets go first; a failure there stops the rollout
+# wave_size = 100
+# parallel = 4
+# control_url = "postgres://ops@host/ops"   # state and claims shared by several workers
 
 # Per-environment overrides, selected with --env NAME (or DB_MIGRATE_ENV=NAME).
 # [environments.test]

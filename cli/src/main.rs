@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod commands;
 mod config;
+mod fleet;
 mod lint;
 mod output;
 mod placeholders;
@@ -138,7 +139,7 @@ enum CliLockMode {
 const MAX_SECONDS: f64 = 31_536_000.0;
 
 /// A number of seconds from the command line: finite, not negative, at most a year.
-fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !secs.is_finite() || !(0.0..=MAX_SECONDS).contains(&secs) {
         return Err(format!("`{s}` is out of range: give a number of seconds from 0 to {MAX_SECONDS} (a year)"));
@@ -203,6 +204,8 @@ enum Command {
     Diff(commands::diff::DiffArgs),
     /// Replace the migrations up to a version with one SQL migration (databases that applied them keep working).
     Squash(commands::squash::SquashArgs),
+    /// Many databases or schemas at once ([fleets.NAME]): `fleet up|down|status NAME` — canary stage, waves, parallel workers, resumable.
+    Fleet(commands::fleet::FleetArgs),
 }
 
 impl Command {
@@ -226,6 +229,7 @@ impl Command {
             Command::Test(a) => &a.db,
             Command::Drift(a) => &a.db,
             Command::Diff(a) => &a.db,
+            Command::Fleet(a) => a.db(),
             Command::Init | Command::Create(_) | Command::Detect(_) | Command::Lint(_) | Command::Build(_) | Command::Inspect(_) | Command::Squash(_) => return None,
         })
     }
@@ -237,6 +241,7 @@ impl Command {
             Command::Down(a) => &a.guest.sets,
             Command::Redo(a) => &a.guest.sets,
             Command::Seed(a) => &a.guest.sets,
+            Command::Fleet(a) => a.sets(),
             _ => &[],
         }
     }
@@ -248,6 +253,7 @@ impl Command {
             Command::Down(a) => &a.guest.args,
             Command::Redo(a) => &a.guest.args,
             Command::Seed(a) => &a.guest.args,
+            Command::Fleet(a) => a.args(),
             _ => &[],
         }
     }
@@ -308,7 +314,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         db_migrate::backend::url::redact(&settings.database_url),
         settings.url_source.describe()
     ));
-    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_) | Command::Test(_) | Command::Drift(_)) {
+    if matches!(cli.command, Command::Up(_) | Command::Down(_) | Command::Redo(_) | Command::Seed(_) | Command::Test(_) | Command::Drift(_) | Command::Fleet(_)) {
         // Ctrl-C and SIGTERM roll back the migration in flight and release the lock (exit 130).
         if let Err(e) = db_migrate::interrupt::install() {
             out.verbose(&format!("cannot install the Ctrl-C handler ({e}); a signal stops the run without cleanup"));
@@ -341,6 +347,7 @@ async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
         Command::Drift(a) => commands::schema::drift(&settings, a, out).await,
         Command::Diff(a) => commands::diff::diff(&settings, a, out).await,
         Command::Squash(a) => commands::squash::run(&settings, a, out),
+        Command::Fleet(a) => commands::fleet::run(&settings, a, out).await,
     }
 }
 
@@ -407,7 +414,13 @@ fn baseline_hint(tables: usize) -> String {
 }
 
 fn migrator(settings: &Settings) -> db_migrate::Migrator {
-    db_migrate::Migrator::new(&settings.migrations_dir, &settings.database_url)
+    migrator_with(settings, db_migrate::DirectorySource::new(&settings.migrations_dir))
+}
+
+/// A migrator for the settings, reading its migrations from `source` (a fleet reads them once
+/// for all its targets).
+fn migrator_with(settings: &Settings, source: impl db_migrate::MigrationSource + 'static) -> db_migrate::Migrator {
+    db_migrate::Migrator::with_source(source, &settings.database_url)
         .lock_timeout(settings.lock_timeout)
         .lock_mode(settings.lock_mode)
         .base_dir(&settings.project_dir)

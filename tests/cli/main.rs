@@ -9,6 +9,7 @@ mod components;
 mod conformance;
 mod errors;
 mod faults;
+mod fleet;
 mod formats;
 mod galera;
 mod generate;

@@ -7,6 +7,7 @@ pub mod build;
 pub mod create;
 pub mod diff;
 pub mod drop;
+pub mod fleet;
 pub mod guest;
 pub mod init;
 pub mod inspect;

@@ -137,7 +137,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
 }
 
 /// In production, pending migrations with lint errors are refused before anything runs.
-async fn refuse_on_lint_errors(settings: &Settings, opts: UpOptions, out: &Output) -> Result<(), Error> {
+pub(crate) async fn refuse_on_lint_errors(settings: &Settings, opts: UpOptions, out: &Output) -> Result<(), Error> {
     let Some(dialect) = crate::commands::lint::dialect(settings)? else { return Ok(()) };
     let plan = migrator(settings).plan_up(opts).await?;
     let findings = crate::commands::lint::lint_pending(settings, plan.steps.iter().map(|(_, m)| m), dialect)?;

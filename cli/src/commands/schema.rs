@@ -68,7 +68,7 @@ pub struct TestArgs {
     from: Option<i64>,
     /// A migration without a down is a finding (by default it is listed, and only its up is run).
     #[arg(long)]
-    require_down: bool,
+    pub(crate) require_down: bool,
     #[command(flatten)]
     shadow: ShadowArgs,
     #[command(flatten)]
@@ -176,20 +176,33 @@ async fn dump(settings: &Settings, args: DumpArgs, out: &Output) -> Result<ExitC
 }
 
 pub async fn test(settings: &Settings, args: TestArgs, out: &Output) -> Result<ExitCode> {
+    let report = test_report(settings, &args, out).await?;
+    print_test(&report, args.require_down, out);
+    out.json(&serde_json::to_value(&report).unwrap_or_default());
+    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// What `test` finds, on a shadow database of the kind `settings` points at (`fleet test` runs
+/// it once per kind of database in a fleet).
+pub async fn test_report(settings: &Settings, args: &TestArgs, out: &Output) -> Result<db_migrate::schema::replay::TestReport> {
     let own = own(settings);
     let make = runner_for(settings);
     let progress = |s: &str| out.verbose(s);
-    let report = with_shadow(settings, &args.shadow, out, async |shadow: &mut Shadow| {
+    with_shadow(settings, &args.shadow, out, async |shadow: &mut Shadow| {
         db_migrate::schema::replay::test(shadow, &make, &own, &settings.project_dir, args.from, args.require_down, &progress).await
     })
-    .await?;
+    .await
+}
+
+/// The human lines of a `test` report.
+pub fn print_test(report: &db_migrate::schema::replay::TestReport, require_down: bool, out: &Output) {
     for f in &report.findings {
         out.line(&format!("FAIL {}_{}: {}", f.version, f.name, f.message));
         for d in &f.differences {
             out.line(&format!("     {d}"));
         }
     }
-    if !report.irreversible.is_empty() && !args.require_down {
+    if !report.irreversible.is_empty() && !require_down {
         let list: Vec<String> = report.irreversible.iter().map(|v| v.to_string()).collect();
         out.note(&format!("note: {} migration(s) have no down and were only applied: {} (`--require-down` makes that a finding)", list.len(), list.join(", ")));
     }
@@ -199,8 +212,6 @@ pub async fn test(settings: &Settings, args: TestArgs, out: &Output) -> Result<E
         report.shadow,
         if report.findings.is_empty() { "every down restores the schema".to_string() } else { format!("{} problem(s)", report.findings.len()) }
     ));
-    out.json(&serde_json::to_value(&report).unwrap_or_default());
-    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn run_drift(settings: &Settings, flag: &ShadowArgs, out: &Output) -> Result<db_migrate::schema::drift::DriftReport> {

@@ -182,6 +182,19 @@ mod tests {
     use super::*;
     use crate::migrate::source::Body;
 
+    /// What `ReadOnce` read is what it hands out, without reading again.
+    #[test]
+    fn read_once_keeps_its_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1_a.sql"), "-- migrate:up\nCREATE TABLE a (id INTEGER);\n").unwrap();
+        let once = ReadOnce::read(&DirectorySource::new(dir.path()), &ChecksumMemo::default()).unwrap();
+        std::fs::write(dir.path().join("2_b.sql"), "-- migrate:up\nCREATE TABLE b (id INTEGER);\n").unwrap();
+        let again = once.clone().migrations(&ChecksumMemo::default()).unwrap();
+        assert_eq!(again, once.list());
+        assert_eq!(again.iter().map(|m| m.version).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(once.location(), dir.path());
+    }
+
     /// A folder using every layout, the same files in memory: the same migrations come out.
     #[test]
     fn embedded_and_directory_sources_read_identical_migrations() {
@@ -232,5 +245,44 @@ mod tests {
         assert!(e.contains("relative path inside the migrations folder"), "{e}");
         let w = MemorySource::new("m").file("1_a.SQL", b"x".to_vec()).warnings();
         assert!(w[0].message.contains("`1_a.sql`"), "{w:?}");
+    }
+}
+
+/// Migrations read once and handed out again: what a fleet run uses, so a thousand targets do
+/// not read and checksum the same folder a thousand times. Cloning is cheap (the list is shared).
+#[derive(Debug, Clone)]
+pub struct ReadOnce {
+    dir: PathBuf,
+    migrations: std::sync::Arc<Vec<Migration>>,
+    warnings: std::sync::Arc<Vec<NameWarning>>,
+}
+
+impl ReadOnce {
+    /// Reads `source` now; every later [`MigrationSource::migrations`] returns this reading.
+    pub fn read(source: &dyn MigrationSource, memo: &ChecksumMemo) -> Result<Self, SourceError> {
+        Ok(ReadOnce {
+            dir: source.location().to_path_buf(),
+            migrations: std::sync::Arc::new(source.migrations(memo)?),
+            warnings: std::sync::Arc::new(source.warnings()),
+        })
+    }
+
+    /// The migrations as read.
+    pub fn list(&self) -> &[Migration] {
+        &self.migrations
+    }
+}
+
+impl MigrationSource for ReadOnce {
+    fn migrations(&self, _memo: &ChecksumMemo) -> Result<Vec<Migration>, SourceError> {
+        Ok(self.migrations.as_ref().clone())
+    }
+
+    fn warnings(&self) -> Vec<NameWarning> {
+        self.warnings.as_ref().clone()
+    }
+
+    fn location(&self) -> &Path {
+        &self.dir
     }
 }

@@ -327,6 +327,29 @@ impl Migrator {
         self.execute(true, |m, h| plan::plan_up(m, h, opts)).await
     }
 
+    /// [`Migrator::up_with`], but first reads the history once without locking: a database with
+    /// nothing pending (no versioned or repeatable migration due) is left alone — no lock, no
+    /// history table created — and gets an empty report. A fleet of thousands of mostly
+    /// up-to-date databases is checked at the cost of one history read each. Whatever the read
+    /// finds, a run that does go ahead plans again under the lock, so a concurrent run cannot
+    /// make it apply anything twice.
+    ///
+    /// The read is only a shortcut: when it fails (a SQLite file a killed run left with a hot
+    /// journal cannot be read without being written, say), the ordinary run decides and reports.
+    pub async fn up_unless_current(&mut self, opts: UpOptions) -> Result<Report> {
+        let started = Instant::now();
+        let current = async {
+            let (m, h) = self.read_only().await?;
+            let h = crate::run::workflow::squashed_view(&m, h)?;
+            let steps = plan::plan_up(&m, &h, self.up_opts(opts))?;
+            Ok::<_, Error>(steps.is_empty() && self.due_repeatables().await?.is_empty())
+        };
+        if let Ok(true) = current.await {
+            return Ok(Report { total_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() });
+        }
+        self.up_with(opts).await
+    }
+
     /// Reverts applied migrations as `target` says.
     pub async fn down(&mut self, target: DownTarget) -> Result<Report> {
         self.execute(false, |m, h| plan::plan_down(m, h, target)).await
