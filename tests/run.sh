@@ -96,6 +96,14 @@ if [ "$need_adopt" = 1 ]; then
     (cd "$tools/adopt-node" && npm install --silent --no-audit --no-fund dbmate@2 knex@3 better-sqlite3@12 \
         sequelize-cli@6 sequelize@6 pg@8 migrate-mongo@11 >/dev/null)
 fi
+# The knex runtime's npm packages: tests/cli/knex.rs builds the runtime with `db-migrate build`
+# (DB_MIGRATE_KNEX_NODE_MODULES points it here; componentize-js comes from $tools/node).
+if [ ! -d "$tools/knex-runtime/node_modules/knex" ] || [ ! -d "$tools/knex-runtime/node_modules/esbuild" ]; then
+    echo "==> installing the knex runtime's npm packages (knex, esbuild, events, path-browserify)"
+    mkdir -p "$tools/knex-runtime"
+    (cd "$tools/knex-runtime" && npm install --silent --no-audit --no-fund knex@3.3.0 esbuild@0.25.12 events@3.3.0 \
+        path-browserify@1.0.1 >/dev/null)
+fi
 if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"
     "$tools/venv/bin/pip" install -q --disable-pip-version-check alembic

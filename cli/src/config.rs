@@ -29,6 +29,9 @@ pub struct ConfigFile {
     pub migrations_dir: Option<PathBuf>,
     /// Seeds folder, relative to the project (default `seeds`).
     pub seeds_dir: Option<PathBuf>,
+    /// `[migrations]`: how the migrations folder is read (`format = "knex"`).
+    #[serde(default)]
+    pub migrations: MigrationsConfig,
     /// History table name (default `db_migrate_history`).
     pub history_table: Option<String>,
     /// Accept pending migrations older than the newest applied one.
@@ -71,6 +74,18 @@ pub struct ConfigFile {
     /// `[fleets.NAME]`: sets of databases migrated together (see `crate::fleet`).
     #[serde(default)]
     pub fleets: BTreeMap<String, crate::fleet::config::FleetConfig>,
+}
+
+/// `[migrations]`: how the migrations folder is read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationsConfig {
+    /// `native` (the default) or `knex`: a knex project's `.js`/`.cjs`/`.mjs` files are
+    /// migrations too, run by the knex runtime.
+    pub format: Option<db_migrate::migrate::source::Format>,
+    /// The knex runtime component (default `.db-migrate/knex/knex-runtime.wasm`, which
+    /// `db-migrate build` writes; `DB_MIGRATE_KNEX_RUNTIME` overrides).
+    pub knex_runtime: Option<PathBuf>,
 }
 
 /// The schema keys of `db-migrate.toml` (top level).
@@ -342,6 +357,11 @@ pub struct Settings {
     /// Where compiled components are kept: `DB_MIGRATE_CACHE_DIR`, else `.db-migrate/cache` in
     /// the project (CI can share one across checkouts).
     pub cache_dir: PathBuf,
+    /// How the migrations folder is read (`[migrations] format`).
+    pub migrations_format: db_migrate::migrate::source::Format,
+    /// The knex runtime component: `DB_MIGRATE_KNEX_RUNTIME`, else `[migrations] knex_runtime`,
+    /// else `.db-migrate/knex/knex-runtime.wasm` in the project.
+    pub knex_runtime: PathBuf,
     /// Back up before `up`, `down` and `redo`.
     pub backup_always: bool,
     /// `schema_file`, `shadow_database_url`, `drift_check` (paths not yet resolved).
@@ -409,6 +429,12 @@ impl Settings {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("cache"));
+        let knex_runtime = std::env::var_os("DB_MIGRATE_KNEX_RUNTIME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| file.migrations.knex_runtime.as_ref().map(|p| under(&project_dir, p.clone())))
+            .unwrap_or_else(|| project_dir.join(".db-migrate").join("knex").join("knex-runtime.wasm"));
+        let migrations_format = file.migrations.format.unwrap_or_default();
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
         let fleets = crate::fleet::config::validate(&file.fleets)
             .map_err(|p| Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", p.len(), p.join("\n  - "))))?;
@@ -423,6 +449,8 @@ impl Settings {
             fleets,
             backup_always,
             cache_dir,
+            migrations_format,
+            knex_runtime,
             cli_args: o.args.iter().cloned().collect(),
             seed_packs,
             seed_table,

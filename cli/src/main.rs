@@ -396,7 +396,7 @@ async fn wait_for_database(settings: &Settings, wait: std::time::Duration, out: 
 /// Prints the near-miss file names of the migrations directory on stderr (one `warning:` line
 /// each) and returns them for `--json`.
 fn name_warnings(settings: &Settings, out: &Output) -> Vec<db_migrate::migrate::source::NameWarning> {
-    let warnings = db_migrate::migrate::source::name_warnings(&settings.migrations_dir);
+    let warnings = db_migrate::migrate::source::name_warnings_format(&settings.migrations_dir, settings.migrations_format);
     if !out.json {
         for w in &warnings {
             out.note(&format!("warning: {}: {}", w.file, w.message));
@@ -414,7 +414,7 @@ fn baseline_hint(tables: usize) -> String {
 }
 
 fn migrator(settings: &Settings) -> db_migrate::Migrator {
-    migrator_with(settings, db_migrate::DirectorySource::new(&settings.migrations_dir))
+    migrator_with(settings, db_migrate::DirectorySource::new(&settings.migrations_dir).format(settings.migrations_format))
 }
 
 /// A migrator for the settings, reading its migrations from `source` (a fleet reads them once
@@ -428,6 +428,7 @@ fn migrator_with(settings: &Settings, source: impl db_migrate::MigrationSource +
         .seed_table(&settings.seed_table)
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.cache_dir.clone())
+        .knex_runtime(settings.knex_runtime.clone())
         .policies(settings.policies.clone())
         .placeholders(settings.placeholders.clone())
         .context(db_migrate::sandbox::GuestContext {

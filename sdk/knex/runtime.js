@@ -168,7 +168,8 @@ class PgClient extends sandboxed(PostgresClient) {
   async _query(connection, obj) {
     if (!obj.sql) throw new Error("The query is empty");
     const bindings = obj.bindings || [];
-    const command = (obj.sql.trim().match(/^\w+/) || ["QUERY"])[0].toUpperCase();
+    const first = (obj.sql.trim().match(/^\w+/) || ["QUERY"])[0].toUpperCase();
+    const command = ["SELECT", "WITH", "VALUES", "TABLE"].includes(first) ? "SELECT" : first;
     if (returnsRows(obj.sql)) {
       const rows = queryRows(obj.sql, bindings);
       obj.response = { rows, rowCount: rows.length, command, fields: [] };

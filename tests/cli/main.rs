@@ -16,6 +16,7 @@ mod generate;
 mod generate_corpus;
 mod hostile;
 mod hostile_sql;
+mod knex;
 mod library;
 mod lint;
 mod mongo;

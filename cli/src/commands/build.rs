@@ -121,6 +121,26 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
         args.crates.clone()
     };
     crates.sort();
+    // A knex project: the knex runtime its migration files run in.
+    let mut built_knex = None;
+    if settings.migrations_format == source::Format::Knex {
+        let (dest, skipped) = crate::commands::knex_runtime::build(settings, out)?;
+        let sandbox = db_migrate::sandbox::Sandbox::new(Some(settings.cache_dir.clone()), settings.policies.features())?;
+        let loaded = std::time::Instant::now();
+        let (_, origin) = sandbox.load(&dest, None).map_err(|m| Error::Config(format!("{}: {m}", dest.display())))?;
+        let how = match origin {
+            db_migrate::sandbox::Origin::Cached => "cached".to_string(),
+            db_migrate::sandbox::Origin::Compiled => format!("precompiled in {:.1} s", loaded.elapsed().as_secs_f64()),
+        };
+        let bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        let verb = if skipped { "up to date" } else { "built   " };
+        out.line(&format!("{verb} the knex runtime -> {} ({:.1} MiB, {how})", dest.display(), bytes as f64 / (1 << 20) as f64));
+        built_knex = Some(serde_json::json!({ "source": "knex runtime", "component": dest.display().to_string(), "bytes": bytes, "skipped": skipped }));
+    }
+    if crates.is_empty() && built_knex.is_some() {
+        out.json(&serde_json::json!({ "built": [built_knex] }));
+        return Ok(ExitCode::SUCCESS);
+    }
     if crates.is_empty() {
         out.line(&format!("nothing to build: no guests in {}/ (`db-migrate create --name NAME --lang rust|python|js` makes one)", components.display()));
         out.json(&serde_json::json!({ "built": [] }));
@@ -140,7 +160,7 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
     let target_dir = settings.project_dir.join(".db-migrate").join("target");
     let sandbox = db_migrate::sandbox::Sandbox::new(Some(settings.cache_dir.clone()), settings.policies.features())?;
 
-    let mut built = Vec::new();
+    let mut built: Vec<serde_json::Value> = built_knex.into_iter().collect();
     // Python and JavaScript first, two at a time (each tool takes a core and a few hundred MB).
     let others: Vec<&(PathBuf, crate::commands::guest::Guest)> = guests.iter().filter(|(_, g)| g.language != crate::commands::guest::Language::Rust).collect();
     let results = crate::commands::guest::build_all(settings, &others, args.out.as_deref(), out)?;

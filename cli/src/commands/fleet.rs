@@ -174,7 +174,7 @@ fn fleet<'a>(settings: &'a Settings, name: &str) -> Result<&'a Fleet, Error> {
 fn read_once(settings: &Settings, out: &Output) -> Result<ReadOnce, Error> {
     crate::name_warnings(settings, out);
     let memo = db_migrate::migrate::memo::ChecksumMemo::open(Some(&settings.cache_dir));
-    let r = ReadOnce::read(&DirectorySource::new(&settings.migrations_dir), &memo)?;
+    let r = ReadOnce::read(&DirectorySource::new(&settings.migrations_dir).format(settings.migrations_format), &memo)?;
     memo.save();
     Ok(r)
 }

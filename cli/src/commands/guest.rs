@@ -103,7 +103,7 @@ pub fn detect(dir: &Path) -> Option<Result<Guest, Error>> {
 
 /// Finds a tool: on PATH, in the project's `.venv/bin` or `node_modules/.bin`, or in the
 /// active virtualenv.
-fn find_tool(name: &str, project: &Path) -> Option<PathBuf> {
+pub(crate) fn find_tool(name: &str, project: &Path) -> Option<PathBuf> {
     let mut candidates = vec![project.join(".venv/bin").join(name), project.join("node_modules/.bin").join(name)];
     if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
         candidates.push(PathBuf::from(v).join("bin").join(name));

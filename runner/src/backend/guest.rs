@@ -122,6 +122,19 @@ pub struct GuestScope {
     pub deadline: Option<std::time::Instant>,
     /// Largest value (and result, and cursor page) in bytes.
     pub max_bytes: usize,
+    /// A knex migration: the few statements knex needs are admitted too (`sandbox::knex`).
+    pub knex: bool,
+}
+
+/// Whether `name` (lower-case, bare) is the scratch table of a knex SQLite table rebuild
+/// (`_knex_temp_alter123`), which a knex migration may use wherever it may change a table.
+pub fn is_knex_temp_table(name: &str) -> bool {
+    name.strip_prefix("_knex_temp_alter").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` is one of knex's savepoint names (`trx1`, `trx2`, …).
+pub fn is_knex_savepoint(name: &str) -> bool {
+    name.strip_prefix("trx").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl GuestScope {
@@ -131,6 +144,9 @@ impl GuestScope {
         let bare = lower.rsplit('.').next().unwrap_or(&lower);
         if self.reserved.contains(bare) {
             return false;
+        }
+        if self.knex && is_knex_temp_table(bare) {
+            return true;
         }
         match &self.tables {
             None => true,

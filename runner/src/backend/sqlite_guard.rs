@@ -152,11 +152,22 @@ impl Session {
         let cursor_table = |n: &str| mode == Mode::Cursor && n.starts_with("_dbm_cursor_") && db == Some("temp");
         match action {
             ffi::SQLITE_SELECT | ffi::SQLITE_RECURSIVE => Ok(()),
+            // AUTOINCREMENT's bookkeeping table: SQLite's own DDL code creates, reads and writes it
+            // (creating the first AUTOINCREMENT table, dropping or renaming one); the host refuses a
+            // guest's own statements naming it before they get here.
+            ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_READ | ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE
+                if s.ddl && name.eq_ignore_ascii_case("sqlite_sequence") && db.is_none_or(|d| d == "main") =>
+            {
+                Ok(())
+            }
             // Reads of a CTE or subquery name no database: only real tables carry one.
             ffi::SQLITE_READ if db.is_none() => Ok(()),
             // Schema changes read the schema table as they compile (the host refuses a guest's
             // own reads of it before they get here).
             ffi::SQLITE_READ if is_schema_table(name) && (s.ddl || (mode == Mode::Cursor && name.to_ascii_lowercase().starts_with("sqlite_temp"))) => Ok(()),
+            // A knex migration reads the schema table (`hasTable`, a rebuild's CREATE statements):
+            // the host admitted only knex's own forms of those reads.
+            ffi::SQLITE_READ if s.knex && s.read && is_schema_table(name) => Ok(()),
             ffi::SQLITE_READ => {
                 let col = a2.unwrap_or("").to_ascii_lowercase();
                 let lower = name.to_ascii_lowercase();
@@ -204,7 +215,17 @@ impl Session {
             }
             // Creating an index re-indexes it as it compiles.
             ffi::SQLITE_REINDEX if s.ddl => Ok(()),
+            // A knex migration's PRAGMAs: the foreign-key switch (ignored inside the migration's
+            // transaction) and check, and the columns of a table it may read.
+            ffi::SQLITE_PRAGMA if s.knex && s.read => match name.to_ascii_lowercase().as_str() {
+                "foreign_keys" if a2.is_none_or(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "off")) => Ok(()),
+                "foreign_key_check" if a2.is_none() => Ok(()),
+                "table_info" => self.table(a2.unwrap_or(""), db, "read", s.read),
+                other => Err(format!("PRAGMA {other} is not one knex migrations may send")),
+            },
             ffi::SQLITE_PRAGMA => Err("PRAGMA is never allowed to components".into()),
+            // knex's transactions, as savepoints of the migration's transaction.
+            ffi::SQLITE_SAVEPOINT if s.knex && a2.is_some_and(super::guest::is_knex_savepoint) => Ok(()),
             ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Err("attaching databases is never allowed to components".into()),
             ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Err("the host owns the transaction".into()),
             ffi::SQLITE_CREATE_TRIGGER | ffi::SQLITE_CREATE_TEMP_TRIGGER | ffi::SQLITE_DROP_TRIGGER | ffi::SQLITE_DROP_TEMP_TRIGGER => {

@@ -33,22 +33,29 @@ pub trait MigrationSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct DirectorySource {
     dir: PathBuf,
+    format: source::Format,
 }
 
 impl DirectorySource {
     /// The migrations in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DirectorySource { dir: dir.into() }
+        DirectorySource { dir: dir.into(), format: source::Format::Native }
+    }
+
+    /// Reads the folder as `format` (`Format::Knex`: knex's `.js` files are migrations too).
+    pub fn format(mut self, format: source::Format) -> Self {
+        self.format = format;
+        self
     }
 }
 
 impl MigrationSource for DirectorySource {
     fn migrations(&self, memo: &ChecksumMemo) -> Result<Vec<Migration>, SourceError> {
-        source::discover_with(&self.dir, memo)
+        source::discover_format(&self.dir, memo, self.format)
     }
 
     fn warnings(&self) -> Vec<NameWarning> {
-        source::name_warnings(&self.dir)
+        source::name_warnings_format(&self.dir, self.format)
     }
 
     fn location(&self) -> &Path {

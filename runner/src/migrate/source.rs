@@ -33,6 +33,8 @@ pub enum MigrationKind {
     Component,
     /// A MongoDB command file (`.mongo.json`).
     Commands,
+    /// A knex migration file (`.js`, `.cjs`, `.mjs`), run by the bundled knex runtime.
+    Knex,
 }
 
 impl MigrationKind {
@@ -42,6 +44,7 @@ impl MigrationKind {
             MigrationKind::Sql => "sql",
             MigrationKind::Component => "component",
             MigrationKind::Commands => "commands",
+            MigrationKind::Knex => "knex",
         }
     }
 }
@@ -68,6 +71,25 @@ pub enum Body {
         /// How to revert it.
         down: Option<CommandScript>,
     },
+    /// A knex migration file, given as data to db-migrate's knex runtime component (one
+    /// component for every knex migration; see `sandbox::knex`). Like a component, it says
+    /// whether it is reversible or transactional (`exports.down`, `exports.config`) when it runs.
+    Knex {
+        /// The file's text (BOM stripped, line endings normalised).
+        source: String,
+    },
+}
+
+/// How the migrations folder is read: db-migrate's own layouts, or another tool's files too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Format {
+    /// SQL files, folders, components and command files.
+    #[default]
+    Native,
+    /// The above, and knex migration files (`VERSION_name.js`, `.cjs`, `.mjs`) run as they are.
+    Knex,
 }
 
 /// The bytes of a file held in memory (an embedded migration set): compiled into the program
@@ -177,6 +199,7 @@ impl Migration {
             Body::Sql { .. } => MigrationKind::Sql,
             Body::Component(_) => MigrationKind::Component,
             Body::Commands { .. } => MigrationKind::Commands,
+            Body::Knex { .. } => MigrationKind::Knex,
         }
     }
 
@@ -185,7 +208,7 @@ impl Migration {
         match &self.body {
             Body::Sql { down, .. } => down.is_some(),
             Body::Commands { down, .. } => down.is_some(),
-            Body::Component(_) => true,
+            Body::Component(_) | Body::Knex { .. } => true,
         }
     }
 
@@ -194,7 +217,7 @@ impl Migration {
         match (&self.body, direction) {
             (Body::Sql { up, .. }, Direction::Up) => Some(up),
             (Body::Sql { down, .. }, Direction::Down) => down.as_ref(),
-            (Body::Component(_) | Body::Commands { .. }, _) => None,
+            (Body::Component(_) | Body::Commands { .. } | Body::Knex { .. }, _) => None,
         }
     }
 
@@ -531,6 +554,7 @@ pub fn check_transaction_control(script: &Script, what: &str, fix: &str) -> Resu
 
 enum Found {
     Component(PathBuf),
+    Knex(PathBuf),
     Commands(PathBuf),
     Marked(PathBuf),
     Up(PathBuf),
@@ -541,8 +565,19 @@ enum Found {
 /// What discovery makes of a directory entry: its stem and layout, or `None` when it is not
 /// read at all.
 fn kind_of(file_name: &str, is_dir: bool) -> Option<(&str, fn(PathBuf) -> Found)> {
+    kind_in(file_name, is_dir, Format::Native)
+}
+
+/// [`kind_of`] for a folder of the given format.
+fn kind_in(file_name: &str, is_dir: bool, format: Format) -> Option<(&str, fn(PathBuf) -> Found)> {
     if is_dir {
         return Some((file_name, Found::Dir));
+    }
+    if format == Format::Knex {
+        let knex: [(&str, fn(PathBuf) -> Found); 3] = [(".js", Found::Knex), (".cjs", Found::Knex), (".mjs", Found::Knex)];
+        if let Some(k) = knex.into_iter().find_map(|(suffix, found)| file_name.strip_suffix(suffix).map(|s| (s, found))) {
+            return Some(k);
+        }
     }
     let kinds: [(&str, fn(PathBuf) -> Found); 5] = [
         (".mongo.json", Found::Commands),
@@ -626,12 +661,20 @@ pub fn skipped_name_warning(file_name: &str, is_dir: bool) -> Option<String> {
 /// Read-only, cheap (one directory listing), and never an error: an unreadable directory is
 /// reported by discovery itself.
 pub fn name_warnings(dir: &Path) -> Vec<NameWarning> {
+    name_warnings_format(dir, Format::Native)
+}
+
+/// [`name_warnings`] for a folder of the given format (a knex folder's `.js` files are read).
+pub fn name_warnings_format(dir: &Path, format: Format) -> Vec<NameWarning> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut out: Vec<NameWarning> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let is_dir = e.file_type().map(|t| if t.is_symlink() { e.path().is_dir() } else { t.is_dir() }).unwrap_or(false);
+            if !is_dir && format == Format::Knex && kind_in(&name, false, format).is_some() {
+                return None;
+            }
             let message = skipped_name_warning(&name, is_dir)?;
             Some(NameWarning { file: e.path().display().to_string(), message })
         })
@@ -650,6 +693,11 @@ pub fn discover(dir: &Path) -> Result<Vec<Migration>, SourceError> {
 
 /// [`discover`], taking components' checksums from `memo` where their files did not change.
 pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec<Migration>, SourceError> {
+    discover_format(dir, memo, Format::Native)
+}
+
+/// [`discover_with`] for a folder of the given format (`Format::Knex` reads knex files too).
+pub fn discover_format(dir: &Path, memo: &super::memo::ChecksumMemo, format: Format) -> Result<Vec<Migration>, SourceError> {
     let meta = std::fs::metadata(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             SourceError::file(dir, "the migrations directory does not exist; run `db-migrate init` or point --dir at your project")
@@ -695,7 +743,7 @@ pub fn discover_with(dir: &Path, memo: &super::memo::ChecksumMemo) -> Result<Vec
         };
         listed.push(Entry { file_name: file_name.to_string(), path, is_dir });
     }
-    collect(&DirFiles { handle: &handle, memo }, dir, listed, problems)
+    collect_format(&DirFiles { handle: &handle, memo }, dir, listed, problems, format)
 }
 
 /// One entry at the top of a migrations folder, on disk or in memory.
@@ -746,10 +794,21 @@ impl Files for DirFiles<'_> {
 /// Groups the entries of the folder `dir` into migrations, reads them, and reports every
 /// problem at once (the `problems` found while listing included): shared by the directory and
 /// the in-memory sources, so both read a set of files the same way.
-pub(crate) fn collect(files: &impl Files, dir: &Path, entries: Vec<Entry>, mut problems: Vec<SourceError>) -> Result<Vec<Migration>, SourceError> {
+pub(crate) fn collect(files: &impl Files, dir: &Path, entries: Vec<Entry>, problems: Vec<SourceError>) -> Result<Vec<Migration>, SourceError> {
+    collect_format(files, dir, entries, problems, Format::Native)
+}
+
+/// [`collect`] for a folder of the given format.
+pub(crate) fn collect_format(
+    files: &impl Files,
+    dir: &Path,
+    entries: Vec<Entry>,
+    mut problems: Vec<SourceError>,
+    format: Format,
+) -> Result<Vec<Migration>, SourceError> {
     let mut groups: BTreeMap<(i64, String), Vec<Found>> = BTreeMap::new();
     for Entry { file_name, path, is_dir } in entries {
-        let Some((stem, found)) = kind_of(&file_name, is_dir) else { continue };
+        let Some((stem, found)) = kind_in(&file_name, is_dir, format) else { continue };
         match parse_stem(stem) {
             Some(Ok(key)) => groups.entry(key).or_default().push(found(path)),
             Some(Err(why)) => problems.push(SourceError::file(&path, format!("bad migration name: {why}"))),
@@ -807,6 +866,7 @@ fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<
 fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: Vec<Found>) -> Result<Migration, SourceError> {
     let mut marked = None;
     let mut component = None;
+    let mut knex = None;
     let mut commands = None;
     let mut up = None;
     let mut down = None;
@@ -815,18 +875,19 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
         match f {
             Found::Marked(p) => marked = Some(p),
             Found::Component(p) => component = Some(p),
+            Found::Knex(p) => knex = Some(p),
             Found::Commands(p) => commands = Some(p),
             Found::Up(p) => up = Some(p),
             Found::Down(p) => down = Some(p),
             Found::Dir(p) => folder = Some(p),
         }
     }
-    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some(), commands.is_some()];
+    let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some(), commands.is_some(), knex.is_some()];
     if sources.iter().filter(|&&b| b).count() > 1 {
-        let any = marked.or(up).or(down).or(folder).or(component).or(commands).unwrap();
+        let any = marked.or(up).or(down).or(folder).or(component).or(commands).or(knex).unwrap();
         return Err(SourceError::file(
             &any,
-            format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component, .mongo.json); keep one"),
+            format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component, .mongo.json, knex .js); keep one"),
         ));
     }
     let rel = |p: &Path| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
@@ -836,6 +897,12 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
     }
     // Paths are read relative to the migrations directory, through its handle.
     let read = |p: &Path| decode_sql(files.read(&rel(p), p)?, p);
+    if let Some(p) = knex {
+        // A knex file is data for the knex runtime: its checksum is its text's, like SQL's.
+        let source = read(&p)?;
+        let checksum = checksum([source.as_str()]);
+        return Ok(Migration { version, name, path: p, body: Body::Knex { source }, checksum });
+    }
     if let Some(p) = commands {
         let text = read(&p)?;
         let (up, down) = super::commands::parse(&text, &p)?;

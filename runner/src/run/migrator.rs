@@ -90,6 +90,8 @@ pub struct Migrator {
     context: GuestContext,
     // [workflow] placeholder values for SQL scripts (see `crate::run::workflow`).
     placeholders: crate::migrate::placeholders::Placeholders,
+    /// The knex runtime component knex migration files run in (see `crate::sandbox::knex`).
+    knex_runtime: Option<PathBuf>,
 }
 
 impl Migrator {
@@ -116,6 +118,7 @@ impl Migrator {
             lock_mode: backend::LockMode::Session,
             policies: Policies::default(),
             context: GuestContext { environment: crate::migrate::DEFAULT_ENV.into(), ..Default::default() },
+            knex_runtime: None,
             placeholders: Default::default(),
         }
     }
@@ -173,6 +176,14 @@ impl Migrator {
     /// without it, components are compiled on every run.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The knex runtime component (`db-migrate build` writes it) that runs knex migration files
+    /// (a folder read with `Format::Knex`); a knex migration without one is refused before
+    /// anything runs.
+    pub fn knex_runtime(mut self, path: impl Into<PathBuf>) -> Self {
+        self.knex_runtime = Some(path.into());
         self
     }
 
@@ -554,12 +565,17 @@ impl Migrator {
                     Body::Sql { .. } => b.is_documents(),
                     Body::Commands { .. } => !b.is_documents(),
                     Body::Component(_) => false,
+                    Body::Knex { .. } => b.is_documents(),
                 };
                 if mismatch {
                     return Err(Error::Config(format!(
                         "{} is a {} migration, but the database is {}; nothing was run. Keep SQL migrations for SQL databases and `.mongo.json` command files for MongoDB",
                         m.path.display(),
-                        if matches!(m.body, Body::Sql { .. }) { "SQL" } else { "MongoDB command-file" },
+                        match m.body {
+                            Body::Sql { .. } => "SQL",
+                            Body::Knex { .. } => "knex",
+                            _ => "MongoDB command-file",
+                        },
                         b.kind_name()
                     )));
                 }
@@ -582,9 +598,14 @@ impl Migrator {
                         let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
-                    Body::Component(_) => {
+                    Body::Component(_) | Body::Knex { .. } => {
                         if sandbox.is_none() {
-                            sandbox = Some(Sandbox::new(self.cache_dir.clone(), self.policies.features())?.history_table(&self.table).seed_table(&self.seed_table));
+                            sandbox = Some(
+                                Sandbox::new(self.cache_dir.clone(), self.policies.features())?
+                                    .history_table(&self.table)
+                                    .seed_table(&self.seed_table)
+                                    .knex_runtime(self.knex_runtime.clone()),
+                            );
                         }
                         let sb = sandbox.as_ref().expect("created above");
                         let db = slot.take().expect("backend present");

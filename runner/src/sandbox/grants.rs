@@ -115,7 +115,7 @@ impl Grants {
     }
 
     /// Whether the relation `name` (its parts as resolved) is this guest's to touch.
-    fn relation_allowed(&self, dialect: Dialect, reserved: &Reserved, name: &[String]) -> Result<(), String> {
+    pub(crate) fn relation_allowed(&self, dialect: Dialect, reserved: &Reserved, name: &[String]) -> Result<(), String> {
         let shown = name.join(".");
         let (schema, bare) = match name {
             [t] => (None, t.as_str()),

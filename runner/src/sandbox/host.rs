@@ -152,7 +152,11 @@ impl HostState {
         if let Some(a) = self.admitted.get(statement) {
             return Ok(a.clone());
         }
-        let admitted = self.grants.check_with(self.db.dialect(), statement, &self.reserved).map_err(|reason| {
+        let knex = match &self.migration.body {
+            crate::migrate::source::Body::Knex { .. } => super::knex::admit(self.db.dialect(), statement, &self.grants, &self.reserved),
+            _ => None,
+        };
+        let admitted = knex.unwrap_or_else(|| self.grants.check_with(self.db.dialect(), statement, &self.reserved)).map_err(|reason| {
             self.emit(Event::Audit { migration: &self.migration, statement: &clip(statement, 1024), reason: &reason });
             types::Error::Denied(reason)
         })?;
@@ -694,7 +698,13 @@ impl context::Host for HostState {
         Ok(self.migration.name.clone())
     }
     async fn args(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.context.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        let mut args: Vec<(String, String)> = self.context.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // A knex migration's file reaches the knex runtime as two arguments no user's replaces.
+        if let Some(file) = super::knex::args(&self.migration) {
+            args.retain(|(k, _)| k != super::knex::FILE_ARG && k != super::knex::SOURCE_ARG);
+            args.extend(file);
+        }
+        Ok(args)
     }
     async fn random_seed(&mut self) -> wasmtime::Result<u64> {
         // Same configuration, same migration: same seed. Mixing in the version keeps two

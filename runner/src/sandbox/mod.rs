@@ -10,6 +10,7 @@ pub mod doc_grants;
 pub mod grants;
 pub mod host;
 pub mod inspect;
+pub mod knex;
 mod output;
 pub mod policy;
 
@@ -150,6 +151,9 @@ pub struct Sandbox {
     cache: cache::Cache,
     ticker: Arc<AtomicBool>,
     reserved: grants::Reserved,
+    /// Where the knex runtime component is, and once loaded, the component (see [`knex`]).
+    knex_runtime: Option<PathBuf>,
+    knex_component: std::sync::OnceLock<std::result::Result<Component, String>>,
 }
 
 impl Drop for Sandbox {
@@ -212,7 +216,16 @@ impl Sandbox {
                 })
                 .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
         }
-        Ok(Sandbox { cache: cache::Cache::new(cache_dir, &engine), engine, features, linker, ticker, reserved: Default::default() })
+        Ok(Sandbox {
+            cache: cache::Cache::new(cache_dir, &engine),
+            engine,
+            features,
+            linker,
+            ticker,
+            reserved: Default::default(),
+            knex_runtime: None,
+            knex_component: Default::default(),
+        })
     }
 
     /// Names the run's history table (its lock and the seed history go with it): no guest
@@ -221,6 +234,32 @@ impl Sandbox {
         let bare = table.rsplit('.').next().unwrap_or(table);
         self.reserved.history = bare.to_ascii_lowercase();
         self
+    }
+
+    /// Where the knex runtime component is, for knex migration files.
+    pub fn knex_runtime(mut self, path: Option<PathBuf>) -> Self {
+        self.knex_runtime = path;
+        self
+    }
+
+    /// The knex runtime, loaded (from the cache, or compiled) once per run.
+    fn load_knex(&self) -> std::result::Result<(Component, Origin), String> {
+        let mut origin = Origin::Cached;
+        let loaded = self.knex_component.get_or_init(|| {
+            let Some(path) = &self.knex_runtime else {
+                return Err("this is a knex migration, and no knex runtime is configured: run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm".into());
+            };
+            let bytes = std::fs::read(path).map_err(|e| {
+                format!(
+                    "cannot read the knex runtime {}: {e}; run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm",
+                    path.display()
+                )
+            })?;
+            let (c, o) = self.load_bytes(&bytes, None).map_err(|e| format!("the knex runtime {}: {e}", path.display()))?;
+            origin = o;
+            Ok(c)
+        });
+        loaded.clone().map(|c| (c, origin))
     }
 
     /// Names the seed history table, equally out of every guest's reach.
@@ -247,6 +286,7 @@ impl Sandbox {
     /// set), else from its file.
     fn load_migration(&self, m: &Migration) -> std::result::Result<(Component, Origin), String> {
         match &m.body {
+            crate::migrate::source::Body::Knex { .. } => self.load_knex(),
             crate::migrate::source::Body::Component(Some(bytes)) => {
                 if let Some(c) = self.cache.cached(&self.engine, &m.checksum) {
                     return Ok((c, Origin::Cached));
@@ -317,7 +357,8 @@ impl Sandbox {
             Ok(s) => s,
             Err((db, msg)) => return (db, Err(fail(Blame::Host, msg, Kept::Nothing))),
         };
-        let scope = self.scope(policy, store.data().deadline);
+        let mut scope = self.scope(policy, store.data().deadline);
+        scope.knex = matches!(m.body, crate::migrate::source::Body::Knex { .. });
         let result = match store.data_mut().db.enter_guest(&scope).await {
             Ok(()) => {
                 let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
@@ -494,6 +535,7 @@ pub fn guest_scope(policy: &Policy, reserved: &grants::Reserved, deadline: Optio
         reserved: reserved.clone(),
         deadline,
         max_bytes: policy.limits.calls.max_bytes,
+        knex: false,
     }
 }
 

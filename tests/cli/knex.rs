@@ -1,0 +1,301 @@
+//! Knex projects' migrations run unmodified (`[migrations] format = "knex"`): the set in
+//! `tests/fixtures/knex-set` (create/alter/rename/drop tables and columns, indexes, foreign keys,
+//! raw SQL, a backfill reading rows, a knex transaction, `transaction: false`, an ES module) is
+//! applied once by the real `knex migrate:latest` (better-sqlite3) and once by db-migrate's knex
+//! runtime; schemas (`schema dump`) and data must be identical, and so after `down --all` /
+//! `knex migrate:rollback --all`. Grants hold for knex migrations; bad files are named.
+//!
+//! The runtime is built once per test run by `db-migrate build` from the npm packages
+//! tests/run.sh installs into target/guest-tools/knex-runtime (Node.js and componentize-js
+//! needed only for that build).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{Project, query_file};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Compiled components shared by the tests here (the runtime takes seconds to compile).
+fn cache() -> PathBuf {
+    root().join("target/test-cache-knex")
+}
+
+/// The knex runtime, built once per test run by `db-migrate build`.
+fn runtime() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = root().join("target/test-knex/knex-runtime.wasm");
+        let _ = std::fs::remove_file(&out);
+        let p = Project::new();
+        p.write("db-migrate.toml", "[migrations]\nformat = \"knex\"\n");
+        let node_modules = root().join("target/guest-tools/knex-runtime/node_modules");
+        let o = p
+            .cmd()
+            .arg("build")
+            .env("DB_MIGRATE_KNEX_RUNTIME", &out)
+            .env("DB_MIGRATE_KNEX_NODE_MODULES", &node_modules)
+            .env("DB_MIGRATE_CACHE_DIR", cache())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && out.is_file(),
+            "building the knex runtime failed (tests/run.sh installs its npm packages into {}):\n{}\n{}",
+            node_modules.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    })
+}
+
+/// A db-migrate project in knex format holding `files` (name, text) as its migrations.
+fn knex_project(config: &str) -> Project {
+    let p = Project::new();
+    p.write("db-migrate.toml", format!("[migrations]\nformat = \"knex\"\n{config}"));
+    p
+}
+
+fn run(p: &Project, url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .cmd()
+        .env("DB_MIGRATE_KNEX_RUNTIME", runtime())
+        .env("DB_MIGRATE_CACHE_DIR", cache())
+        .args(["--database-url", url])
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn ok(p: &Project, url: &str, args: &[&str]) -> String {
+    let (code, out, err) = run(p, url, args);
+    assert_eq!(code, 0, "db-migrate {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest)
+        } else {
+            std::fs::copy(e.path(), dest).map(drop).unwrap()
+        }
+    }
+}
+
+/// The real knex CLI (tests/run.sh installs knex with better-sqlite3), run in `dir`.
+fn real_knex(dir: &Path, db: &Path, args: &[&str]) {
+    if !dir.join("node_modules").exists() {
+        let bin = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .find(|d| d.join("knex").is_file())
+            .expect("knex on PATH (tests/run.sh installs it)");
+        std::os::unix::fs::symlink(bin.parent().unwrap(), dir.join("node_modules")).unwrap();
+    }
+    let out = Command::new("knex").args(args).args(["--knexfile", "knexfile.js"]).env("KNEX_DB", db).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "knex {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// `schema dump` of a SQLite file, without knex's own bookkeeping tables.
+fn dump(p: &Project, db: &Path) -> String {
+    let copy = db.with_extension("dumped.sqlite3");
+    std::fs::copy(db, &copy).unwrap();
+    exec(&copy, &["DROP TABLE IF EXISTS knex_migrations", "DROP TABLE IF EXISTS knex_migrations_lock"]);
+    ok(p, &format!("sqlite:{}", copy.display()), &["schema", "dump"])
+}
+
+fn exec(db: &Path, statements: &[&str]) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await.unwrap();
+        }
+    });
+}
+
+/// Every row of every user table (knex's and db-migrate's bookkeeping left out), as text.
+fn data(db: &Path) -> String {
+    let mut out = String::new();
+    let tables = query_file(
+        db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'knex_%' AND name NOT LIKE 'db_migrate_%' ORDER BY name",
+    );
+    for t in tables {
+        let name = &t[0];
+        out.push_str(&format!("{name}\n"));
+        let sql = if name == "sqlite_sequence" {
+            "SELECT * FROM sqlite_sequence WHERE name NOT LIKE 'knex_%' ORDER BY name".to_string()
+        } else {
+            format!("SELECT * FROM \"{name}\" ORDER BY 1")
+        };
+        for row in query_file(db, &sql) {
+            out.push_str(&format!("  {row:?}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn knex_set_on_sqlite_matches_the_real_knex() {
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/knex-set"), theirs.path());
+    let real_db = theirs.path().join("real.sqlite3");
+    real_knex(theirs.path(), &real_db, &["migrate:latest"]);
+
+    let p = knex_project("");
+    copy_dir(&root().join("tests/fixtures/knex-set/migrations"), &p.path().join("migrations"));
+    let mine = p.path().join("mine.sqlite3");
+    let url = format!("sqlite:{}", mine.display());
+
+    let plan = ok(&p, &url, &["up", "--dry-run"]);
+    assert!(plan.contains("by running the knex migration") && plan.contains("20240101000014_audit_log.mjs"), "{plan}");
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 17 migration"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ");
+    assert_eq!(data(&mine), data(&real_db), "the data differ");
+
+    // Recorded under their own ids, as knex migrations; status, validate and the dirty protocol.
+    let kinds = query_file(&mine, "SELECT version, name, kind, status FROM db_migrate_history ORDER BY version");
+    assert_eq!(kinds.len(), 17);
+    assert_eq!(kinds[0], vec!["20240101000001", "create_users", "knex", "applied"]);
+    assert_eq!(kinds[11], vec!["20240101000012", "index_post_titles", "knex", "applied"], "the transaction:false one ends applied");
+    assert!(ok(&p, &url, &["status"]).contains("17 applied"));
+    ok(&p, &url, &["validate"]);
+
+    // redo: the last one down and up again.
+    let out = ok(&p, &url, &["redo"]);
+    assert!(out.contains("20240101000017_drop_user_title_index"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db));
+
+    // Everything down, both ways.
+    real_knex(theirs.path(), &real_db, &["migrate:rollback", "--all"]);
+    let out = ok(&p, &url, &["down", "--all"]);
+    assert!(out.contains("reverted 17 migration"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ after rolling back");
+    assert!(query_file(&mine, "SELECT count(*) FROM db_migrate_history")[0][0] == "0");
+
+    // An edited file is drift.
+    ok(&p, &url, &["up", "--to", "20240101000002"]);
+    let f = p.path().join("migrations/20240101000001_create_users.js");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("t.string('name');", "t.string('name', 80);")).unwrap();
+    let (code, out, err) = run(&p, &url, &["validate"]);
+    assert_eq!(code, 1, "{out}{err}");
+}
+
+#[test]
+fn a_knex_migration_outside_its_grant_is_refused_and_rolled_back() {
+    let p = knex_project("[components.sneaky]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n");
+    p.write(
+        "migrations/20240101000001_users.js",
+        "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); t.string('email'); });\n\
+         exports.down = (knex) => knex.schema.dropTable('users');\n",
+    );
+    p.write(
+        "migrations/20240101000002_sneaky.js",
+        "exports.up = async function (knex) {\n\
+           await knex.schema.createTable('posts', (t) => { t.increments('id'); t.string('title'); });\n\
+           await knex('posts').insert({ title: 'fine' });\n\
+           await knex.schema.alterTable('posts', (t) => { t.string('title', 500).alter(); });\n\
+           await knex('users').insert({ email: 'mallory@example.com' });\n\
+         };\n\
+         exports.down = (knex) => knex.schema.dropTable('posts');\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000002_sneaky") && err.contains("users") && err.contains("allowlist"), "{err}");
+    // Its own table (rebuilt through knex's scratch table) went with it; the first one stayed.
+    let tables = query_file(&db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert_eq!(tables, vec![vec!["db_migrate_history".to_string()], vec!["users".to_string()]]);
+    assert_eq!(query_file(&db, "SELECT count(*) FROM users")[0][0], "0");
+    assert_eq!(query_file(&db, "SELECT version FROM db_migrate_history"), vec![vec!["20240101000001".to_string()]]);
+}
+
+#[test]
+fn a_knex_file_that_does_not_parse_is_named() {
+    let p = knex_project("");
+    p.write("migrations/20240101000001_users.js", "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\n");
+    p.write("migrations/20240101000002_broken.js", "exports.up = async function (knex) {\n  await knex.schema.createTable('x', (t) => {\n};\n");
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000002_broken.js") && err.contains("SyntaxError"), "{err}");
+    assert_eq!(query_file(&db, "SELECT version FROM db_migrate_history"), vec![vec!["20240101000001".to_string()]]);
+
+    // Without down, `down` refuses before running anything.
+    std::fs::remove_file(p.path().join("migrations/20240101000002_broken.js")).unwrap();
+    let (code, out, err) = run(&p, &url, &["down"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000001_users") && (err.contains("irreversible") || err.contains("no down")), "{err}");
+}
+
+/// `schema dump` of a server database without knex's bookkeeping tables: of a copy, so knex
+/// keeps its own for the rollback.
+fn dump_server(p: &Project, db: &crate::servers::TestDb) -> String {
+    let copy = crate::servers::TestDb::fresh(db.kind);
+    db.admin(&format!("CREATE DATABASE {} TEMPLATE {}", copy.name, db.name));
+    copy.query("DROP TABLE IF EXISTS knex_migrations, knex_migrations_lock");
+    ok(p, &copy.url(), &["schema", "dump"])
+}
+
+/// Every row of every user table of a server database (bookkeeping left out).
+fn data_server(db: &crate::servers::TestDb) -> String {
+    let mut out = String::new();
+    for t in db.tables() {
+        if t.starts_with("knex_") || t.starts_with("db_migrate_") {
+            continue;
+        }
+        out.push_str(&format!("{t}: {:?}\n", db.query(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))));
+    }
+    out
+}
+
+#[test]
+fn knex_set_on_postgres_matches_the_real_knex() {
+    use crate::servers::{Kind, TestDb};
+    let (real_db, mine) = (TestDb::new(Kind::Postgres), TestDb::new(Kind::Postgres));
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/knex-set"), theirs.path());
+    let knex = |args: &[&str]| {
+        let bin = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .find(|d| d.join("knex").is_file())
+            .expect("knex on PATH (tests/run.sh installs it)");
+        if !theirs.path().join("node_modules").exists() {
+            std::os::unix::fs::symlink(bin.parent().unwrap(), theirs.path().join("node_modules")).unwrap();
+        }
+        let out = Command::new("knex")
+            .args(args)
+            .args(["--knexfile", "knexfile.js"])
+            .env("KNEX_CLIENT", "pg")
+            .env("KNEX_URL", real_db.url())
+            .current_dir(theirs.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "knex {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    knex(&["migrate:latest"]);
+
+    let p = knex_project("");
+    copy_dir(&root().join("tests/fixtures/knex-set/migrations"), &p.path().join("migrations"));
+    let url = mine.url();
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 17 migration"), "{out}");
+    assert_eq!(dump_server(&p, &mine), dump_server(&p, &real_db), "the schemas differ");
+    assert_eq!(data_server(&mine), data_server(&real_db), "the data differ");
+    assert_eq!(mine.query("SELECT count(*) FROM db_migrate_history WHERE kind = 'knex' AND status = 'applied'"), vec!["17"]);
+
+    knex(&["migrate:rollback", "--all"]);
+    let out = ok(&p, &url, &["down", "--all"]);
+    assert!(out.contains("reverted 17 migration"), "{out}");
+    assert_eq!(dump_server(&p, &mine), dump_server(&p, &real_db), "the schemas differ after rolling back");
+}
