@@ -137,6 +137,15 @@ pub fn is_knex_savepoint(name: &str) -> bool {
     name.strip_prefix("trx").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether `sql` is exactly one of knex's savepoint statements (`SAVEPOINT trxN`, `RELEASE
+/// SAVEPOINT trxN`, `ROLLBACK TO SAVEPOINT trxN`), which a backend runs outside its own
+/// per-statement savepoint.
+pub fn is_knex_savepoint_statement(sql: &str) -> bool {
+    let lower = sql.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+    matches!(words.as_slice(), ["savepoint", n] | ["release", "savepoint", n] | ["rollback", "to", "savepoint", n] if is_knex_savepoint(n))
+}
+
 impl GuestScope {
     /// Whether the guest may touch the table `name` (`schema.table` or `table`).
     pub fn table_allowed(&self, name: &str) -> bool {

@@ -775,11 +775,43 @@ fn bind_all<'q>(mut q: sqlx::query::Query<'q, Postgres, PgArguments>, params: im
             SqlValue::Bool(b) => q.bind(b),
             SqlValue::Int(i) => q.bind(i),
             SqlValue::Float(f) => q.bind(f),
-            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
+            SqlValue::Timestamp(s) => match PgTimestamp::parse(&s) {
+                Some(t) => q.bind(t),
+                None => q.bind(s),
+            },
+            SqlValue::Text(s) | SqlValue::Json(s) => q.bind(s),
             SqlValue::Blob(b) => q.bind(b),
         };
     }
     q
+}
+
+/// A guest's `timestamp` value (RFC 3339 text), bound as the database's `timestamptz` (as the
+/// WIT promises), so it fits `timestamptz` and `timestamp` columns as a driver's date would:
+/// microseconds since 2000-01-01 UTC, PostgreSQL's binary form. Text that does not parse as
+/// RFC 3339 is bound as text.
+struct PgTimestamp(i64);
+
+impl PgTimestamp {
+    fn parse(s: &str) -> Option<Self> {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        let epoch = time::macros::datetime!(2000-01-01 0:00 UTC);
+        i64::try_from((t - epoch).whole_microseconds()).ok().map(PgTimestamp)
+    }
+}
+
+impl sqlx::Type<Postgres> for PgTimestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        // 1184: timestamptz.
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(1184))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for PgTimestamp {
+    fn encode_by_ref(&self, buf: &mut sqlx::postgres::PgArgumentBuffer) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        buf.extend_from_slice(&self.0.to_be_bytes());
+        Ok(sqlx::encode::IsNull::No)
+    }
 }
 
 fn guest_error(e: sqlx::Error) -> GuestSqlError {
@@ -1013,6 +1045,14 @@ impl GuestSql for PgBackend {
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        if super::guest::is_knex_savepoint_statement(statement) {
+            // A knex migration's own savepoint (the host admits these for knex migrations only)
+            // lives beside the per-statement savepoint, which would take it along when released.
+            if self.in_tx {
+                self.ensure_begun().await.map_err(guest_error)?;
+            }
+            return self.conn.execute(AssertSqlSafe(statement.to_string())).await.map(|r| r.rows_affected()).map_err(guest_error);
+        }
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
         self.guarded(async |c| q.execute(c).await.map(|r| r.rows_affected())).await
     }

@@ -75,8 +75,8 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
     // database only (names are parameters; the catalog shows what the session may see).
     let catalog: &[&str] = match dialect {
         Dialect::Postgres => &[
-            "select * from information_schema.tables where table_name = ? and table_schema = current_schema()",
-            "select * from information_schema.columns where table_name = ? and column_name = ? and table_schema = current_schema()",
+            "select * from information_schema.tables where table_name = $1 and table_schema = current_schema()",
+            "select * from information_schema.columns where table_name = $1 and column_name = $2 and table_schema = current_schema()",
         ],
         Dialect::Mysql => &["select * from information_schema.tables where table_name = ? and table_schema = database()"],
         Dialect::Sqlite => &[],
@@ -163,6 +163,21 @@ mod tests {
         ] {
             assert!(ok(sql, &g), "{sql}");
         }
+    }
+
+    #[test]
+    fn knex_catalog_reads_on_servers_are_admitted_exactly() {
+        let g = users_only();
+        let r = Reserved::default();
+        for sql in [
+            "select * from information_schema.tables where table_name = $1 and table_schema = current_schema()",
+            "select * from information_schema.columns where table_name = $1 and column_name = $2 and table_schema = current_schema()",
+        ] {
+            assert!(admit(Dialect::Postgres, sql, &g, &r).is_some_and(|a| a.is_ok()), "{sql}");
+        }
+        assert!(admit(Dialect::Postgres, "select * from information_schema.tables", &g, &r).is_none());
+        assert!(admit(Dialect::Mysql, "show columns from `users`", &g, &r).is_some_and(|a| a.is_ok()));
+        assert!(admit(Dialect::Mysql, "show columns from `posts`", &g, &r).is_some_and(|a| a.is_err()));
     }
 
     #[test]
