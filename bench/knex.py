@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    args.binary = str(Path(args.binary).resolve())
     knex = shutil.which("knex")
     if not knex:
         sys.exit("knex is not on PATH (tests/run.sh installs it with better-sqlite3)")
