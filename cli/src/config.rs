@@ -434,7 +434,19 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| file.migrations.knex_runtime.as_ref().map(|p| under(&project_dir, p.clone())))
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("knex").join("knex-runtime.wasm"));
-        let migrations_format = file.migrations.format.unwrap_or_default();
+        // A knex project (a JavaScript knexfile at its root) without `[migrations] format` is
+        // read as one: its knexfile's `migrations.directory` (default `migrations`) is the folder
+        // unless `migrations_dir` says otherwise.
+        let knexfile = match file.migrations.format {
+            None => ["knexfile.js", "knexfile.cjs", "knexfile.mjs"].iter().map(|f| project_dir.join(f)).find(|p| p.is_file()),
+            Some(_) => None,
+        };
+        let knex_dir = knexfile.as_ref().and_then(|k| std::fs::read_to_string(k).ok()).and_then(|t| crate::adopt::settings::knex(&t).dir);
+        let migrations_format = match (file.migrations.format, &knexfile) {
+            (Some(f), _) => f,
+            (None, Some(_)) => db_migrate::migrate::source::Format::Knex,
+            (None, None) => Default::default(),
+        };
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
         let fleets = crate::fleet::config::validate(&file.fleets)
             .map_err(|p| Error::Config(format!("{CONFIG_FILE} has {} problem(s):\n  - {}", p.len(), p.join("\n  - "))))?;
@@ -459,7 +471,7 @@ impl Settings {
             policies,
             lock_timeout: std::time::Duration::from_secs(60),
             lock_mode: file.lock_mode.unwrap_or_default(),
-            migrations_dir: under(&project_dir, file.migrations_dir.unwrap_or_else(|| PathBuf::from("migrations"))),
+            migrations_dir: under(&project_dir, file.migrations_dir.or(knex_dir.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
             database_url,

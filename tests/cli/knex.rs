@@ -299,3 +299,19 @@ fn knex_set_on_postgres_matches_the_real_knex() {
     assert!(out.contains("reverted 17 migration"), "{out}");
     assert_eq!(dump_server(&p, &mine), dump_server(&p, &real_db), "the schemas differ after rolling back");
 }
+
+#[test]
+fn a_knex_project_is_recognised_by_its_knexfile() {
+    // No db-migrate.toml: the knexfile makes it a knex project, and names the folder.
+    let p = Project::new();
+    p.write("knexfile.js", "module.exports = {\n  client: 'better-sqlite3',\n  useNullAsDefault: true,\n  migrations: { directory: './db/migrations' },\n};\n");
+    p.write(
+        "db/migrations/20240101000001_users.js",
+        "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\nexports.down = (knex) => knex.schema.dropTable('users');\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied  20240101000001_users"), "{out}");
+    assert_eq!(query_file(&db, "SELECT kind FROM db_migrate_history"), vec![vec!["knex".to_string()]]);
+}
