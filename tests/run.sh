@@ -98,11 +98,13 @@ if [ "$need_adopt" = 1 ]; then
 fi
 # The knex runtime's npm packages: tests/cli/knex.rs builds the runtime with `db-migrate build`
 # (DB_MIGRATE_KNEX_NODE_MODULES points it here; componentize-js comes from $tools/node).
-if [ ! -d "$tools/knex-runtime/node_modules/knex" ] || [ ! -d "$tools/knex-runtime/node_modules/esbuild" ]; then
-    echo "==> installing the knex runtime's npm packages (knex, esbuild, events, path-browserify)"
+# mysql2 is for the real knex the MariaDB comparison runs (its knex CLI is this install's).
+if [ ! -d "$tools/knex-runtime/node_modules/knex" ] || [ ! -d "$tools/knex-runtime/node_modules/esbuild" ] \
+    || [ ! -d "$tools/knex-runtime/node_modules/mysql2" ]; then
+    echo "==> installing the knex runtime's npm packages (knex, esbuild, events, path-browserify; mysql2 for tests)"
     mkdir -p "$tools/knex-runtime"
     (cd "$tools/knex-runtime" && npm install --silent --no-audit --no-fund knex@3.3.0 esbuild@0.25.12 events@3.3.0 \
-        path-browserify@1.0.1 >/dev/null)
+        path-browserify@1.0.1 mysql2@3 >/dev/null)
 fi
 if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"

@@ -184,15 +184,30 @@ Object.assign(PgClient.prototype, { driverName: "pg" });
 
 /** MySQL and MariaDB, answering as `mysql2` does. */
 class MysqlClient extends sandboxed(Mysql2Client) {
+  /** The connection's database, which knex binds into its catalog queries. */
+  database() {
+    if (this._database === undefined) this._database = queryRows("select database() as db", [])[0].db;
+    return this._database;
+  }
   async _query(connection, obj) {
     if (!obj.sql) throw new Error("The query is empty");
-    const bindings = obj.bindings || [];
+    // `hasTable` asks only whether a row exists: its `select *` would bring BIGINT UNSIGNED
+    // columns, which the sql interface does not carry.
+    const hasTable = "select * from information_schema.tables where table_name = ? and table_schema = database()";
+    if (obj.sql === hasTable) obj.sql = hasTable.replace("select *", "select table_name");
+    // Dates as mysql2 sends them: local time, `YYYY-MM-DD HH:MM:SS.mmm`.
+    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    const bindings = (obj.bindings || []).map((b) =>
+      b instanceof Date
+        ? `${b.getFullYear()}-${pad(b.getMonth() + 1)}-${pad(b.getDate())} ${pad(b.getHours())}:${pad(b.getMinutes())}:${pad(b.getSeconds())}.${pad(b.getMilliseconds(), 3)}`
+        : b,
+    );
     if (returnsRows(obj.sql)) {
       obj.response = [queryRows(obj.sql, bindings), []];
     } else {
       const affectedRows = executeStatement(obj.sql, bindings);
       let insertId;
-      if (obj.method === "insert") insertId = queryRows("SELECT LAST_INSERT_ID() AS id", [])[0].id;
+      if (obj.method === "insert") insertId = queryRows("SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id", [])[0].id;
       obj.response = [{ affectedRows, insertId, changedRows: affectedRows }, undefined];
     }
     return obj;

@@ -40,6 +40,13 @@ pub fn args(m: &Migration) -> Option<[(String, String); 2]> {
 
 pub use crate::backend::guest::{is_knex_savepoint as is_savepoint, is_knex_temp_table as is_temp_table};
 
+/// knex's query for the foreign keys referring to a table (MySQL `renameColumn`), whitespace
+/// collapsed, lower-case.
+const FK_REFS: &str = "select kcu.constraint_name, kcu.table_name, kcu.column_name, kcu.referenced_table_name, \
+     kcu.referenced_column_name, rc.update_rule, rc.delete_rule from information_schema.key_column_usage as kcu \
+     join information_schema.referential_constraints as rc using(constraint_name) where kcu.referenced_table_name = ? \
+     and kcu.constraint_schema = ? and rc.constraint_schema = ?";
+
 /// Unquotes one identifier as knex writes it (`` `users` `` or `"users"`); `None` for anything
 /// else (a qualified name, a quote inside).
 fn identifier(s: &str) -> Option<String> {
@@ -78,16 +85,26 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
             "select * from information_schema.tables where table_name = $1 and table_schema = current_schema()",
             "select * from information_schema.columns where table_name = $1 and column_name = $2 and table_schema = current_schema()",
         ],
-        Dialect::Mysql => &["select * from information_schema.tables where table_name = ? and table_schema = database()"],
+        Dialect::Mysql => &[
+            // (the runtime asks for `table_name` where knex says `*`: BIGINT UNSIGNED columns)
+            "select table_name from information_schema.tables where table_name = ? and table_schema = database()",
+            // The runtime's `client.database()`, which knex binds into its catalog queries.
+            "select database() as db",
+        ],
         Dialect::Sqlite => &[],
     };
     if catalog.contains(&lower.as_str()) {
         return Some(admitted(true));
     }
     if dialect == Dialect::Mysql {
-        if let ["show", "columns", "from", table] = words.as_slice() {
+        // `hasColumn`, and `renameColumn` reading the column's definition, of a table it may read.
+        if let ["show", "columns", "from", table] | ["show", "full", "fields", "from", table, "where", "field", "=", "?"] = words.as_slice() {
             let table = identifier(table)?;
             return Some(grants.relation_allowed(dialect, reserved, std::slice::from_ref(&table)).and_then(|()| admitted(true)));
+        }
+        // `renameColumn`: the foreign keys that refer to the table (names are parameters).
+        if words.join(" ") == FK_REFS {
+            return Some(admitted(true));
         }
     }
     if dialect == Dialect::Sqlite {
@@ -178,6 +195,14 @@ mod tests {
         assert!(admit(Dialect::Postgres, "select * from information_schema.tables", &g, &r).is_none());
         assert!(admit(Dialect::Mysql, "show columns from `users`", &g, &r).is_some_and(|a| a.is_ok()));
         assert!(admit(Dialect::Mysql, "show columns from `posts`", &g, &r).is_some_and(|a| a.is_err()));
+        assert!(admit(Dialect::Mysql, "show full fields from `users` where field = ?", &g, &r).is_some_and(|a| a.is_ok()));
+        assert!(admit(Dialect::Mysql, "show full fields from `posts` where field = ?", &g, &r).is_some_and(|a| a.is_err()));
+        let fk_refs = "SELECT KCU.CONSTRAINT_NAME, KCU.TABLE_NAME, KCU.COLUMN_NAME,        KCU.REFERENCED_TABLE_NAME, KCU.REFERENCED_COLUMN_NAME, \
+             RC.UPDATE_RULE, RC.DELETE_RULE FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS KCU JOIN INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS AS RC \
+                    USING(CONSTRAINT_NAME) WHERE KCU.REFERENCED_TABLE_NAME = ?   AND KCU.CONSTRAINT_SCHEMA = ?   AND RC.CONSTRAINT_SCHEMA = ?";
+        assert!(admit(Dialect::Mysql, fk_refs, &g, &r).is_some_and(|a| a.is_ok()));
+        assert!(admit(Dialect::Mysql, "select database() as db", &g, &r).is_some_and(|a| a.is_ok()));
+        assert!(admit(Dialect::Mysql, "select * from information_schema.tables", &g, &r).is_none());
     }
 
     #[test]
