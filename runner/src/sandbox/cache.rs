@@ -86,12 +86,6 @@ pub fn load_key(file: &Path) -> Result<[u8; 32], String> {
     bytes.as_slice().try_into().map_err(|_| format!("{} does not hold a 32-byte key; delete it to make a new one", file.display()))
 }
 
-#[cfg(unix)]
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
-}
-
 use crate::migrate::memo::identity;
 
 fn hex(bytes: &[u8]) -> String {
