@@ -12,6 +12,7 @@ use crate::Output;
 use db_migrate::backend::DatabaseUrl;
 use crate::config::Settings;
 use db_migrate::migrate::error::{Error, Result};
+use db_migrate::migrate::embedded::{DirectorySource, ReadOnce};
 use db_migrate::schema::{OwnTables, Schema, Shadow, introspect, render};
 
 #[derive(Debug, Args)]
@@ -100,11 +101,26 @@ fn live(settings: &Settings) -> Result<DatabaseUrl> {
 }
 
 /// The runner for another database (a shadow), configured like `up`.
+///
+/// The migration folder is read once, on the first call, and that reading serves every later
+/// runner: `test` builds three runners per migration, and reading and checksumming the whole
+/// folder each time made it quadratic. A folder that cannot be read is read again by each runner,
+/// which reports the error where it always did.
 pub(super) fn runner_for(settings: &Settings) -> impl Fn(&str) -> db_migrate::Migrator + '_ {
+    let once: std::sync::OnceLock<Option<ReadOnce>> = std::sync::OnceLock::new();
     move |url: &str| {
         let mut s = settings.clone();
         s.database_url = url.to_string();
-        crate::migrator(&s)
+        let read = once.get_or_init(|| {
+            let memo = db_migrate::migrate::memo::ChecksumMemo::open(Some(&settings.cache_dir));
+            let r = ReadOnce::read(&DirectorySource::new(&settings.migrations_dir).format(settings.migrations_format), &memo).ok();
+            memo.save();
+            r
+        });
+        match read {
+            Some(r) => crate::migrator_with(&s, r.clone()),
+            None => crate::migrator(&s),
+        }
     }
 }
 
