@@ -140,6 +140,11 @@ function sandboxed(Base) {
 class SqliteClient extends sandboxed(BetterSqlite3Client) {
   async _query(connection, obj) {
     if (!obj.sql) throw new Error("The query is empty");
+    // `hasTable` asks only whether a row exists: the host admits the name alone, never the
+    // `CREATE` text that knex's `select *` would read for any table it names.
+    if (obj.sql.trim().toLowerCase() === "select * from sqlite_master where type = 'table' and name = ?") {
+      obj.sql = "select name from sqlite_master where type = 'table' and name = ?";
+    }
     const bindings = this._formatBindings(obj.bindings);
     if (returnsRows(obj.sql)) {
       obj.response = queryRows(obj.sql, bindings);

@@ -221,6 +221,40 @@ fn a_knex_migration_outside_its_grant_is_refused_and_rolled_back() {
 }
 
 #[test]
+fn has_table_tells_existence_but_never_another_tables_create_text() {
+    // knex's own `hasTable` reads `select *` of sqlite_master: the whole row, CREATE text
+    // included, of any table the migration names. The runtime asks for the name only; the host
+    // admits nothing else, so the same read written by hand (spaced so the runtime's rewrite of
+    // knex's exact text does not touch it) is refused.
+    let p = knex_project("[components.peek]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n");
+    p.write(
+        "migrations/20240101000001_users.js",
+        "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); t.string('secret_column'); });\n\
+         exports.down = (knex) => knex.schema.dropTable('users');\n",
+    );
+    p.write(
+        "migrations/20240101000002_peek.js",
+        "exports.up = async function (knex) {\n\
+           if (!(await knex.schema.hasTable('users'))) throw new Error('hasTable did not see users');\n\
+           if (await knex.schema.hasTable('nothing_here')) throw new Error('hasTable saw a missing table');\n\
+           await knex.schema.createTable('posts', (t) => { t.increments('id'); });\n\
+           const rows = await knex.raw(\"select  * from sqlite_master where type = 'table' and name = ?\", ['users']);\n\
+           await knex('posts').insert({ id: rows.length });\n\
+         };\n\
+         exports.down = (knex) => knex.schema.dropTable('posts');\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000002_peek") && err.contains("sqlite_master"), "{err}");
+    assert!(!err.contains("secret_column") && !out.contains("secret_column"), "{out}{err}");
+    assert!(!err.contains("hasTable did not see") && !err.contains("hasTable saw"), "{err}");
+    let tables = query_file(&db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert_eq!(tables, vec![vec!["db_migrate_history".to_string()], vec!["users".to_string()]]);
+}
+
+#[test]
 fn a_knex_file_that_does_not_parse_is_named() {
     let p = knex_project("");
     p.write("migrations/20240101000001_users.js", "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\n");

@@ -117,8 +117,10 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
             }
             _ => {}
         }
-        // `hasTable`: whether a table exists (the name is a parameter: it reveals no more).
-        if lower == "select * from sqlite_master where type = 'table' and name = ?" {
+        // `hasTable`: whether a table exists. The runtime asks for the name only, where knex says
+        // `*`: `*` would hand over the `CREATE` text of any table whose name the migration guesses,
+        // granted or not; the name it bound is all this form can return.
+        if lower == "select name from sqlite_master where type = 'table' and name = ?" {
             return Some(admitted(true));
         }
         // Before a rebuild: the table's and its indexes' CREATE statements, of a granted table.
@@ -172,7 +174,7 @@ mod tests {
             "PRAGMA foreign_keys = OFF",
             "PRAGMA foreign_key_check",
             "PRAGMA table_info(`users`)",
-            "select * from sqlite_master where type = 'table' and name = ?",
+            "select name from sqlite_master where type = 'table' and name = ?",
             "SELECT type, sql FROM sqlite_master WHERE (type='table' OR (type='index' AND sql IS NOT NULL)) AND lower(tbl_name)='users'",
             "CREATE TABLE `_knex_temp_alter624` (`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL, `email` varchar(500))",
             "INSERT INTO \"_knex_temp_alter624\" SELECT * FROM \"users\";",
@@ -203,6 +205,15 @@ mod tests {
         assert!(admit(Dialect::Mysql, fk_refs, &g, &r).is_some_and(|a| a.is_ok()));
         assert!(admit(Dialect::Mysql, "select database() as db", &g, &r).is_some_and(|a| a.is_ok()));
         assert!(admit(Dialect::Mysql, "select * from information_schema.tables", &g, &r).is_none());
+    }
+
+    #[test]
+    fn has_table_on_sqlite_returns_the_name_only() {
+        // knex's own form reads the whole row, the CREATE text of any table it names included.
+        let g = users_only();
+        assert!(!ok("select * from sqlite_master where type = 'table' and name = ?", &g));
+        assert!(!ok("select sql from sqlite_master where type = 'table' and name = ?", &g));
+        assert!(ok("select name from sqlite_master where type = 'table' and name = ?", &g));
     }
 
     #[test]
