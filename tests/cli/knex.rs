@@ -256,6 +256,33 @@ fn has_table_tells_existence_but_never_another_tables_create_text() {
 }
 
 #[test]
+fn a_savepoint_left_open_without_the_hosts_transaction_is_rolled_back_and_never_reported_applied() {
+    // In a `transaction: false` migration a SAVEPOINT starts a transaction; one never released
+    // would take the history update with it (rolled back when the connection closed, after
+    // "applied" was printed).
+    let p = knex_project("");
+    p.write(
+        "migrations/20240101000001_open.js",
+        "exports.config = { transaction: false };\n\
+         exports.up = async function (knex) {\n\
+           await knex.raw('SAVEPOINT trx1');\n\
+           await knex.schema.createTable('a', (t) => { t.increments('id'); });\n\
+         };\n\
+         exports.down = (knex) => knex.schema.dropTable('a');\n",
+    );
+    p.write("migrations/20240101000002_next.js", "exports.up = (knex) => knex.schema.createTable('b', (t) => { t.increments('id'); });\n");
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("applied"), "{out}");
+    assert!(err.contains("20240101000001_open") && err.contains("left a transaction open") && err.contains("dirty"), "{err}");
+    let tables = query_file(&db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert_eq!(tables, vec![vec!["db_migrate_history".to_string()]]);
+    assert_eq!(query_file(&db, "SELECT version, status FROM db_migrate_history"), vec![vec!["20240101000001".to_string(), "dirty".to_string()]]);
+}
+
+#[test]
 fn a_knex_file_that_does_not_parse_is_named() {
     let p = knex_project("");
     p.write("migrations/20240101000001_users.js", "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\n");

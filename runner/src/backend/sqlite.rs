@@ -333,6 +333,24 @@ impl super::Backend for SqliteBackend {
         let ms = took.as_millis() as i64;
         let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let finished = [Bind::Int(ms), Bind::Int(m.version)];
+        // Without the host's transaction, a guest may have opened one (a knex transaction is a
+        // SAVEPOINT, which outside a transaction starts one) and never closed it: recording now
+        // would write the history inside it, to be rolled back with it when the connection
+        // closes, after "applied" was reported. What it did in there is undone now instead, and
+        // the row stays as the guest left it (dirty).
+        if !transactional && self.conn.in_transaction().await {
+            self.rollback().await;
+            return Err(self.history_err(
+                "cannot record the migration in the history",
+                DbError {
+                    message: format!(
+                        "migration {} left a transaction open (a SAVEPOINT it never released); what it did inside that transaction was rolled back, and its history row stays dirty: check the schema, then `db-migrate repair`",
+                        m.label()
+                    ),
+                    code: None,
+                },
+            ));
+        }
         let r = match (direction, transactional) {
             (Direction::Up, true) => self.conn.exec(&[(finish, &finished), ("COMMIT", &[])]).await,
             (Direction::Up, false) => self.conn.exec(&[(finish, &finished)]).await,

@@ -86,6 +86,16 @@ impl Conn {
         super::sqlite_script::exec_host(handle, statements)
     }
 
+    /// Whether a transaction is open on the connection (SQLite is out of autocommit mode); an
+    /// unreachable handle counts as open, so a caller never records on top of an unknown state.
+    pub async fn in_transaction(&mut self) -> bool {
+        match self.handle().await {
+            // SAFETY: the handle is locked out from sqlx's worker for as long as `h` lives.
+            Ok(h) => unsafe { libsqlite3_sys::sqlite3_get_autocommit(h.as_ptr()) == 0 },
+            Err(_) => true,
+        }
+    }
+
     /// The connection, with the handle given back to sqlx's worker.
     pub fn into_inner(mut self) -> SqliteConnection {
         self.release();
