@@ -283,6 +283,37 @@ fn a_savepoint_left_open_without_the_hosts_transaction_is_rolled_back_and_never_
 }
 
 #[test]
+fn foreign_keys_are_never_switched_off_outside_the_migrations_transaction() {
+    // Without its transaction, `PRAGMA foreign_keys = OFF` would take effect and let a migration
+    // granted `parents` delete rows that an ungranted table's rows refer to.
+    let p = knex_project("[components.evil]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"parents\"]\n");
+    p.write(
+        "migrations/20240101000001_setup.js",
+        "exports.up = async (knex) => {\n\
+           await knex.schema.createTable('parents', (t) => { t.increments('id'); });\n\
+           await knex.schema.createTable('children', (t) => { t.increments('id'); t.integer('pid').references('parents.id'); });\n\
+           await knex('parents').insert({ id: 1 });\n\
+           await knex('children').insert({ pid: 1 });\n\
+         };\n",
+    );
+    p.write(
+        "migrations/20240101000002_evil.js",
+        "exports.config = { transaction: false };\n\
+         exports.up = async (knex) => {\n\
+           await knex.raw('PRAGMA foreign_keys = OFF');\n\
+           await knex('parents').where({ id: 1 }).del();\n\
+         };\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000002_evil") && err.contains("foreign_keys = OFF"), "{err}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM parents")[0][0], "1");
+    assert!(query_file(&db, "PRAGMA foreign_key_check").is_empty());
+}
+
+#[test]
 fn a_knex_file_that_does_not_parse_is_named() {
     let p = knex_project("");
     p.write("migrations/20240101000001_users.js", "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\n");

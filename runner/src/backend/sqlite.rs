@@ -568,12 +568,32 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// `PRAGMA foreign_keys = OFF`, admitted for knex's table rebuilds, is a no-op inside a
+    /// transaction; outside one (a `transaction: false` migration) it would switch foreign keys
+    /// off for real, for the rest of the run, letting a migration break references from tables
+    /// its grant does not name. It is refused there.
+    async fn refuse_foreign_keys_off(&mut self, statement: &str) -> std::result::Result<(), GuestSqlError> {
+        let lower = statement.trim().trim_end_matches(';').to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+        if words.as_slice() == ["pragma", "foreign_keys", "=", "off"] && !self.conn.in_transaction().await {
+            return Err(GuestSqlError::Denied(
+                "PRAGMA foreign_keys = OFF outside the migration's transaction would switch foreign keys off for the rest of the run; \
+                 it is admitted only inside one (where SQLite ignores it): give the migration its transaction"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl GuestSql for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.refuse_foreign_keys_off(statement).await?;
         // Not kept in sqlx's statement cache: each guest statement is compiled (and so
         // authorized) anew, never served from a statement the host prepared.
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
@@ -589,6 +609,7 @@ impl GuestSql for SqliteBackend {
     }
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        self.refuse_foreign_keys_off(statement).await?;
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
         self.mode(super::sqlite_guard::Mode::Guest);
         let mut out = Rows::default();

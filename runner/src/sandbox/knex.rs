@@ -130,6 +130,14 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
             return Some(grants.relation_allowed(dialect, reserved, std::slice::from_ref(&table)).and_then(|()| admitted(true)));
         }
     }
+    // knex renames its scratch table onto the table it rebuilds, never a table onto a scratch
+    // name: that rename would be allowed by the scratch name's exemption, and SQLite rewrites
+    // every reference to the renamed table (other tables' foreign keys, views) to follow it.
+    if let Some(to) = words.iter().position(|w| *w == "to") {
+        if words[..to].contains(&"rename") && words[to + 1..].iter().any(|w| w.contains("_knex_temp_alter")) {
+            return Some(Err("renaming a table to knex's scratch name `_knex_temp_alterNNN` is refused (knex never does; SQLite would repoint other tables' references to it)".into()));
+        }
+    }
     // A table rebuild's scratch table counts as granted wherever the grant names tables.
     if grants.tables.is_some() && lower.contains("_knex_temp_alter") {
         let mut widened = grants.clone();
@@ -205,6 +213,16 @@ mod tests {
         assert!(admit(Dialect::Mysql, fk_refs, &g, &r).is_some_and(|a| a.is_ok()));
         assert!(admit(Dialect::Mysql, "select database() as db", &g, &r).is_some_and(|a| a.is_ok()));
         assert!(admit(Dialect::Mysql, "select * from information_schema.tables", &g, &r).is_none());
+    }
+
+    #[test]
+    fn a_table_is_never_renamed_to_a_scratch_name() {
+        let g = users_only();
+        assert!(!ok("ALTER TABLE users RENAME TO _knex_temp_alter1", &g));
+        assert!(!ok("ALTER TABLE `users` RENAME TO `_knex_temp_alter1`", &g));
+        assert!(!ok("alter table \"users\" rename to \"_knex_temp_alter22\"", &g));
+        // What knex does: the scratch table back onto the table it rebuilds.
+        assert!(ok("ALTER TABLE \"_knex_temp_alter624\" RENAME TO \"users\"", &g));
     }
 
     #[test]
