@@ -113,25 +113,54 @@ fn flyway_file_names_are_refused_with_the_name_to_use() {
     assert!(err.contains("V1__create_users.sql") && err.contains("`1_create_users.sql`") && err.contains("import --from flyway"), "{err}");
 }
 
+/// Whether the real dbmate (2.x, installed by tests/run.sh) applies `text` as a migration file
+/// to a fresh SQLite database and exits 0.
+fn real_dbmate_accepts(text: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db/migrations")).unwrap();
+    std::fs::write(dir.path().join("db/migrations/1_a.sql"), text).unwrap();
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    let out = std::process::Command::new("dbmate")
+        .args(["--url", &url, "--no-dump-schema", "up"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("dbmate could not run ({e}): tests/run.sh installs it"));
+    out.status.success()
+}
+
 #[test]
 fn dbmate_marker_rules_are_enforced_with_file_and_line() {
+    // Each file the real dbmate refuses (or fails on) is refused, naming the file and line.
     let p = Project::new();
     let cases = [
         ("-- migrate:down\nDROP TABLE a;\n-- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql:1", "comes before `-- migrate:up`"),
-        ("/* header */\n-- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql:1", "before the `-- migrate:up` marker"),
-        ("  -- migrate:up\nCREATE TABLE a (id INTEGER);\n", "1_a.sql", "line 1 looks like one"),
+        ("/* header */\n-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down\nDROP TABLE a;\n", "1_a.sql:1", "before the `-- migrate:up` marker"),
+        ("  -- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down\nDROP TABLE a;\n", "1_a.sql", "line 1 looks like one"),
         ("-- migrate:up\nCREATE TABLE a (id INTEGER);\n  -- migrate:down\nDROP TABLE a;\n", "1_a.sql:3", "looks like a `-- migrate:down` marker"),
-        ("-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down transaction:false x:y\nDROP TABLE a;\n", "1_a.sql:3", "at most one option"),
+        // dbmate 2 applies both sections, then fails recording the file a second time (exit 2).
+        (
+            "-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down\nDROP TABLE a;\n-- migrate:up\nCREATE TABLE b (id INTEGER);\n-- migrate:down\nDROP TABLE b;\n",
+            "1_a.sql:5",
+            "a second `-- migrate:up` marker",
+        ),
     ];
     for (text, at, why) in cases {
+        assert!(!real_dbmate_accepts(text), "dbmate accepts {text:?}: db-migrate must too");
         p.write("migrations/1_a.sql", text);
         let err = p.fails(&["up"]);
         assert!(err.contains(at) && err.contains(why), "{text:?}:\n{err}");
         assert!(!p.db().exists(), "a refused file creates nothing");
     }
-    // What dbmate accepts: options it does not know are ignored; comments may come first.
-    p.write("migrations/1_a.sql", "-- a comment\n\n--migrate:up owner:me\nCREATE TABLE a (id INTEGER);\n--migrate:down\nDROP TABLE a;\n");
-    p.ok(&["up"]);
-    p.ok(&["down"]);
-    assert_eq!(p.tables(), vec!["db_migrate_history"]);
+    // What dbmate accepts: options it does not know are ignored (on either marker); comments
+    // may come first.
+    for text in [
+        "-- a comment\n\n--migrate:up owner:me\nCREATE TABLE a (id INTEGER);\n--migrate:down\nDROP TABLE a;\n",
+        "-- migrate:up\nCREATE TABLE a (id INTEGER);\n-- migrate:down transaction:false x:y\nDROP TABLE a;\n",
+    ] {
+        assert!(real_dbmate_accepts(text), "dbmate refuses {text:?}");
+        p.write("migrations/1_a.sql", text);
+        p.ok(&["up"]);
+        p.ok(&["down"]);
+        assert_eq!(p.tables(), vec!["db_migrate_history"]);
+    }
 }

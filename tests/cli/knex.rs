@@ -314,6 +314,62 @@ fn foreign_keys_are_never_switched_off_outside_the_migrations_transaction() {
 }
 
 #[test]
+fn knex_scratch_tables_never_outlive_a_migration() {
+    // `_knex_temp_alterNNN` counts as granted to every knex migration on SQLite (its table
+    // rebuilds copy into it). One that outlived its migration would be a table shared by every
+    // later knex migration whatever its grant: a way to carry `secrets` to a migration granted
+    // only `notes`.
+    let p = knex_project(
+        "[components.stash]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"secrets\"]\n\
+         [components.peek]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"notes\"]\n",
+    );
+    p.write(
+        "migrations/20240101000001_setup.js",
+        "exports.up = async (knex) => {\n\
+           await knex.schema.createTable('secrets', (t) => { t.text('v'); });\n\
+           await knex.schema.createTable('notes', (t) => { t.text('v'); });\n\
+           await knex('secrets').insert({ v: 's3cret' });\n\
+         };\n",
+    );
+    p.write(
+        "migrations/20240101000002_stash.js",
+        "exports.up = async (knex) => {\n\
+           await knex.raw('CREATE TABLE _knex_temp_alter1 (v text)');\n\
+           await knex.raw('INSERT INTO _knex_temp_alter1 SELECT v FROM secrets');\n\
+         };\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000002_stash") && err.contains("_knex_temp_alter1") && err.contains("rolled back"), "{err}");
+    assert!(query_file(&db, "SELECT name FROM sqlite_master WHERE name LIKE '%knex_temp%'").is_empty());
+    assert_eq!(query_file(&db, "SELECT version FROM db_migrate_history"), vec![vec!["20240101000001".to_string()]]);
+
+    // A scratch-named table planted some other way: no knex migration runs while it exists.
+    std::fs::remove_file(p.path().join("migrations/20240101000002_stash.js")).unwrap();
+    exec(&db, &["CREATE TABLE _knex_temp_alter7 (v text)", "INSERT INTO _knex_temp_alter7 SELECT v FROM secrets"]);
+    p.write(
+        "migrations/20240101000003_peek.js",
+        "exports.up = async (knex) => {\n\
+           const rows = await knex('_knex_temp_alter7').select('v');\n\
+           await knex('notes').insert(rows);\n\
+         };\n",
+    );
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000003_peek") && err.contains("`_knex_temp_alter7` exists"), "{err}");
+    assert!(query_file(&db, "SELECT v FROM notes").is_empty());
+    assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "1");
+
+    // Once it is gone, the migration runs (and its grant then keeps it to `notes`).
+    exec(&db, &["DROP TABLE _knex_temp_alter7"]);
+    p.write("migrations/20240101000003_peek.js", "exports.up = async (knex) => { await knex('notes').insert({ v: 'mine' }); };\n");
+    ok(&p, &url, &["up"]);
+    assert_eq!(query_file(&db, "SELECT v FROM notes"), vec![vec!["mine".to_string()]]);
+}
+
+#[test]
 fn a_knex_file_that_does_not_parse_is_named() {
     let p = knex_project("");
     p.write("migrations/20240101000001_users.js", "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); });\n");

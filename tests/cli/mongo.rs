@@ -80,6 +80,40 @@ impl TestDb {
         self.collections().into_iter().filter(|c| !c.starts_with("db_migrate_history")).collect()
     }
 
+    /// Everything a restore must give back: every collection (db-migrate's too) with its
+    /// options (validator, capped size, a view's pipeline), its index specifications and its
+    /// documents, in a stable order.
+    pub fn full_dump(&self) -> String {
+        self.rt.block_on(async {
+            use futures_util::TryStreamExt;
+            let db = self.client.database(&self.name);
+            let listed = db.run_command(doc! {"listCollections": 1}).await.unwrap();
+            let mut specs: Vec<Document> = listed.get_document("cursor").unwrap().get_array("firstBatch").unwrap()
+                .iter()
+                .map(|c| c.as_document().unwrap().clone())
+                .collect();
+            specs.sort_by_key(|c| c.get_str("name").unwrap().to_string());
+            let mut out = String::new();
+            for spec in specs {
+                let name = spec.get_str("name").unwrap().to_string();
+                out.push_str(&format!("{name} {:?} options {:?}\n", spec.get_str("type").unwrap_or("collection"), spec.get_document("options").ok()));
+                if spec.get_document("options").is_ok_and(|o| o.contains_key("viewOn")) {
+                    continue;
+                }
+                let mut indexes: Vec<String> = self.coll(&name).list_indexes().await.unwrap().try_collect::<Vec<_>>().await.unwrap()
+                    .into_iter()
+                    .map(|i| format!("{:?} {:?}", i.keys, i.options.map(|o| (o.name, o.unique))))
+                    .collect();
+                indexes.sort();
+                out.push_str(&format!("  indexes {indexes:?}\n"));
+                for d in self.docs(&name) {
+                    out.push_str(&format!("  {d:?}\n"));
+                }
+            }
+            out
+        })
+    }
+
     /// Every collection with every document, and the history: a before/after dump.
     pub fn snapshot(&self) -> String {
         let mut s: String = self.user_collections().iter().map(|c| format!("{c}: {:?}\n", self.docs(c))).collect();

@@ -102,6 +102,11 @@ fn faker_is_deterministic_and_reports_rows_per_table() {
     b.ok(&["up"]);
     let out = b.ok(&["seed"]);
     assert!(out.contains("seeded   demo: 750 rows (comments 300, posts 300, users 150)"), "{out}");
+    // The rate is rounded for people: `950 rows/s`, `12.4 k rows/s`, `3.10 M rows/s`.
+    let speed = out.lines().find(|l| l.starts_with("seeded   demo")).and_then(|l| l.rsplit(", ").next()).unwrap_or_default();
+    let number = speed.strip_suffix(" rows/s").map(|s| s.trim_end_matches([' ', 'k', 'M'])).unwrap_or("");
+    let decimals = number.split('.').nth(1).map_or(0, str::len);
+    assert!(!number.is_empty() && number.parse::<f64>().is_ok() && decimals <= 2 && number.len() <= 6, "rate {speed:?} in {out}");
     assert_eq!(dump(&b), first, "same seed and arguments: byte-identical data");
 
     let c = faker_project("seed = 7", args, ALL);

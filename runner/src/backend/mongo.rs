@@ -144,10 +144,12 @@ impl MongoBackend {
         let client = Client::with_options(opts).map_err(|e| Error::Connect(format!("bad MongoDB URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?;
         let db = client.database(&name);
         if let Err(e) = db.run_command(doc! { "ping": 1 }).await {
-            return Err(Error::Connect(format!(
-                "cannot connect to MongoDB at `{redacted}`: {}; is the server running and the URL right? (`--wait` waits for it to start)",
-                db_error(&e)
-            )));
+            use mongodb::error::ErrorKind;
+            // Only when no server answered is the connection to blame; a server that refused
+            // (authentication, a command error) said why.
+            let unreachable = matches!(*e.kind, ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::DnsResolve { .. });
+            let hint = if unreachable { "; is the server running and the URL right? (`--wait` waits for it to start)" } else { "" };
+            return Err(Error::Connect(format!("cannot connect to MongoDB at `{redacted}`: {}{hint}", db_error(&e))));
         }
         // Read-only or not, nothing is created here: an absent history reads as empty.
         let _ = mode;
@@ -687,11 +689,27 @@ pub async fn migrate_mongo_applied(url: &str, collection: &str) -> Result<Vec<St
 pub async fn export(url: &str, out: &std::path::Path) -> Result<()> {
     let b = MongoBackend::connect(url, crate::migrate::history::DEFAULT_TABLE, OpenMode::ReadOnly).await?.ok_or_else(|| Error::Connect("MongoDB did not answer".into()))?;
     let err = |what: &str, e: mongodb::error::Error| Error::Database { context: format!("the MongoDB backup could not {what}"), source: db_error(&e) };
-    let mut names = b.db.list_collection_names().await.map_err(|e| err("list the collections", e))?;
-    names.retain(|n| !n.starts_with("system."));
-    names.sort();
+    // Each collection's options (validator, validation level and action, capped size, a view's
+    // pipeline…): a restore that lost them would not give back the same database.
+    let listed = b.db.run_command(doc! { "listCollections": 1, "nameOnly": false }).await.map_err(|e| err("list the collections", e))?;
+    let mut found: Vec<(String, Option<Document>)> = listed
+        .get_document("cursor")
+        .ok()
+        .and_then(|c| c.get_array("firstBatch").ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_document())
+        .filter_map(|c| Some((c.get_str("name").ok()?.to_string(), c.get_document("options").ok().filter(|o| !o.is_empty()).cloned())))
+        .filter(|(n, _)| !n.starts_with("system."))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     let mut collections = Vec::new();
-    for name in names {
+    for (name, options) in found {
+        if let Some(o) = options.as_ref().filter(|o| o.contains_key("viewOn")) {
+            // A view: its definition is all there is (it has no indexes or documents of its own).
+            collections.push(serde_json::json!({ "name": name, "options": Bson::Document(o.clone()).into_canonical_extjson(), "indexes": [], "documents": [] }));
+            continue;
+        }
         let reply = b.db.run_command(doc! { "listIndexes": &name }).await.map_err(|e| err("list the indexes", e))?;
         let indexes: Vec<serde_json::Value> = reply
             .get_document("cursor")
@@ -704,7 +722,11 @@ pub async fn export(url: &str, out: &std::path::Path) -> Result<()> {
         while let Some(d) = cursor.next().await {
             documents.push(Bson::Document(d.map_err(|e| err("read a collection", e))?).into_canonical_extjson());
         }
-        collections.push(serde_json::json!({ "name": name, "indexes": indexes, "documents": documents }));
+        let mut entry = serde_json::json!({ "name": name, "indexes": indexes, "documents": documents });
+        if let Some(o) = options {
+            entry["options"] = Bson::Document(o).into_canonical_extjson();
+        }
+        collections.push(entry);
     }
     let file = serde_json::json!({ "format": "db-migrate MongoDB backup 1", "database": b.db.name(), "collections": collections });
     b.client.clone().shutdown().await;
@@ -728,7 +750,21 @@ pub async fn import(url: &str, file: &std::path::Path) -> Result<()> {
     }
     for c in backup.get("collections").and_then(|c| c.as_array()).into_iter().flatten() {
         let name = c.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
-        b.db.create_collection(&name).await.map_err(|e| err("create a collection", e))?;
+        match c.get("options").filter(|o| o.as_object().is_some_and(|o| !o.is_empty())) {
+            Some(options) => {
+                let mut create = doc! { "create": &name };
+                create.extend(json_to_document(options.clone(), "a collection's options").map_err(Error::Config)?);
+                let reply = b.db.run_command(create).await.map_err(|e| err("create a collection", e))?;
+                if let Some(e) = reply_error(&reply) {
+                    return Err(Error::Database { context: "the MongoDB restore could not create a collection".into(), source: e });
+                }
+            }
+            None => b.db.create_collection(&name).await.map_err(|e| err("create a collection", e))?,
+        }
+        // A view holds no documents or indexes of its own.
+        if c.get("options").and_then(|o| o.get("viewOn")).is_some() {
+            continue;
+        }
         let mut specs = Vec::new();
         for i in c.get("indexes").and_then(|i| i.as_array()).into_iter().flatten() {
             let mut spec = json_to_document(i.clone(), "an index").map_err(Error::Config)?;

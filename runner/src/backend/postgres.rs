@@ -666,7 +666,21 @@ impl super::Backend for PgBackend {
             return match r {
                 Ok(1) => {
                     self.in_tx = false;
-                    self.conn.execute("COMMIT").await.map(drop).map_err(|e| self.db_err("cannot commit the migration", e))
+                    self.conn.execute("COMMIT").await.map(drop).map_err(|e| {
+                        // The server answered: it rolled the transaction back. It did not: the
+                        // COMMIT may or may not have reached it, and only the history can tell.
+                        let context = if matches!(e, sqlx::Error::Database(_)) {
+                            format!("cannot commit migration {}: the server refused the commit and rolled it back, so nothing of it was kept", m.label())
+                        } else {
+                            format!(
+                                "cannot commit migration {}: the connection was lost during COMMIT, so whether it was committed (its changes with its history row) is unknown; \
+                                 run `db-migrate status` once the server is back: it shows {} applied if the commit went through, pending if not",
+                                m.label(),
+                                m.version
+                            )
+                        };
+                        self.db_err(&context, e)
+                    })
                 }
                 Ok(_) => {
                     self.rollback().await;

@@ -92,9 +92,24 @@ pub struct SqliteBackend {
     /// Guest sessions entered and not yet left (seeds enter around their transaction, and the
     /// sandbox again around the guest).
     guest_depth: u32,
+    /// The last guest session was a knex migration's: its rebuilds' scratch tables
+    /// (`_knex_temp_alterNNN`, granted to knex migrations) must be gone before it is recorded.
+    knex_session: bool,
 }
 
 impl SqliteBackend {
+    /// A knex rebuild's scratch table (`_knex_temp_alterNNN`) that exists now, if any. Knex
+    /// creates one and renames it onto the rebuilt table within one migration; one that outlives
+    /// its migration would be a table every later knex migration may use whatever its grant.
+    async fn knex_scratch_left(&mut self) -> std::result::Result<Option<String>, sqlx::Error> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_knex\\_temp\\_alter%' ESCAPE '\\' ORDER BY name",
+        )
+        .fetch_all(self.conn.sqlx())
+        .await?;
+        Ok(names.into_iter().find(|n| super::guest::is_knex_temp_table(&n.to_ascii_lowercase())))
+    }
+
     /// Opens the database. See [`super::connect`] for what `mode` changes.
     pub async fn connect(target: &SqliteTarget, table: &str, mode: OpenMode) -> Result<Option<Self>> {
         let mut opts = SqliteConnectOptions::new().busy_timeout(Duration::from_secs(60));
@@ -125,7 +140,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -204,7 +219,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0 }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -330,6 +345,27 @@ impl super::Backend for SqliteBackend {
 
     async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
+        if std::mem::take(&mut self.knex_session) {
+            let left = self.knex_scratch_left().await.map_err(|e| self.history_err("cannot record the migration in the history", e.into()))?;
+            if let Some(table) = left {
+                let kept = if transactional {
+                    self.rollback().await;
+                    "it was rolled back: nothing of it was kept"
+                } else {
+                    "what it did stays, and its history row stays dirty: drop that table, check the schema, then `db-migrate repair`"
+                };
+                return Err(self.history_err(
+                    "cannot record the migration in the history",
+                    DbError {
+                        message: format!(
+                            "knex migration {} left knex's scratch table `{table}` behind (a table rebuild's copy that knex renames back within the migration; one that stays would be shared by every later knex migration whatever its grant); {kept}",
+                            m.label()
+                        ),
+                        code: None,
+                    },
+                ));
+            }
+        }
         let ms = took.as_millis() as i64;
         let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let finished = [Bind::Int(ms), Bind::Int(m.version)];
@@ -367,6 +403,7 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
+        self.knex_session = false;
         self.drop_cursors().await;
         if transactional {
             // SQLite rolls back an open transaction itself if this fails (the journal).
@@ -764,6 +801,22 @@ impl GuestSql for SqliteBackend {
                 g.guard().set_deadline(scope.deadline);
             }
             return Ok(());
+        }
+        self.knex_session = scope.knex;
+        if scope.knex {
+            // A scratch table left by anyone (plain SQL, an older run) would be granted to this
+            // migration by its name alone.
+            let refusal = match self.knex_scratch_left().await {
+                Ok(None) => None,
+                Ok(Some(t)) => Some(GuestSqlError::Denied(format!(
+                    "a table named `{t}` exists: that is knex's scratch name for a table rebuild, which a knex migration may use whatever its grant, so no knex migration runs while it exists; drop or rename it"
+                ))),
+                Err(e) => Some(guest_error(e)),
+            };
+            if let Some(e) = refusal {
+                self.guest_depth -= 1;
+                return Err(e);
+            }
         }
         let r = async {
             if self.guard.is_none() {

@@ -375,14 +375,6 @@ pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>),
         let lineno = idx + 1;
         let next = offset + line.len();
         if let Some((dir, rest)) = marker(line) {
-            if dir == "down" && rest.split_whitespace().count() > 1 {
-                return Err(SourceError::at(
-                    path,
-                    lineno,
-                    "a `-- migrate:down` line takes at most one option (dbmate does not recognise this line as a marker, \
-                     so its SQL would run with the up section); keep just `transaction:false` if that is what you need",
-                ));
-            }
             let slot = if dir == "up" { &mut up } else { &mut down };
             if slot.is_some() {
                 duplicate.get_or_insert((lineno, dir));
@@ -453,7 +445,10 @@ pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>),
         return Err(SourceError::at(
             path,
             line,
-            format!("a second `-- migrate:{dir}` marker: a file holds one up and one down section; put further changes in a new migration"),
+            format!(
+                "a second `-- migrate:{dir}` marker: a file holds one up and one down section (dbmate 2 applies a second section, \
+                 then fails recording the same file twice); put further changes in a new migration"
+            ),
         ));
     }
     let to_script = |s: Section| Script {
@@ -1103,10 +1098,15 @@ mod tests {
     }
 
     #[test]
-    fn down_marker_takes_at_most_one_option() {
-        let e = err("-- migrate:up\nselect 1;\n-- migrate:down transaction:false foo:bar\nselect 2;\n");
-        assert!(e.contains("x.sql:3") && e.contains("at most one option"), "{e}");
-        assert!(parse_marked("-- migrate:up transaction:false foo:bar\nselect 1;\n", Path::new("x.sql")).is_ok());
+    fn markers_take_any_options_as_dbmate_2_does() {
+        // dbmate 2's down marker, like its up marker, takes any `key:value` words; only
+        // `transaction` means something.
+        let (up, down) = parse_marked("-- migrate:up\nselect 1;\n-- migrate:down transaction:false foo:bar\nselect 2;\n", Path::new("x.sql")).unwrap();
+        assert!(up.transaction);
+        let down = down.unwrap();
+        assert!(!down.transaction && down.sql.contains("select 2"));
+        let (up, _) = parse_marked("-- migrate:up transaction:false foo:bar\nselect 1;\n", Path::new("x.sql")).unwrap();
+        assert!(!up.transaction);
     }
 
     #[test]
