@@ -40,7 +40,7 @@ VERSION_ARG = "db-migrate:alembic-server-version"
 # ---------------------------------------------------------------------------------------------
 # Values across the WIT boundary
 
-def _to_value(v):
+def _to_value(v, dialect="sqlite"):
     if v is None:
         return _t.Value_Null()
     if isinstance(v, bool):
@@ -53,8 +53,16 @@ def _to_value(v):
         return _t.Value_Text(v)
     if isinstance(v, (bytes, bytearray, memoryview)):
         return _t.Value_Blob(bytes(v))
-    if isinstance(v, (_dt.datetime, _dt.date)):
-        return _t.Value_Timestamp(v.isoformat())
+    if isinstance(v, _dt.datetime):
+        # (SQLite never gets here: SQLAlchemy's SQLite types turn datetimes into text first.)
+        if dialect == "mysql":
+            # MySQL parses this text as DATETIME/TIMESTAMP, as MySQL drivers send it.
+            return _t.Value_Text(v.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        # PostgreSQL: the host binds RFC 3339 text as timestamptz and needs the offset; a naive
+        # datetime (SQLAlchemy's DateTime default) is taken as UTC.
+        return _t.Value_Timestamp(v.isoformat() if v.tzinfo else v.isoformat() + "Z")
+    if isinstance(v, _dt.date):
+        return _t.Value_Text(v.isoformat())  # (no WIT date: text; see README, host gaps)
     if isinstance(v, (_decimal.Decimal, _uuid.UUID, _dt.time)):
         # No exact WIT value for these: their text, which the databases cast on assignment.
         return _t.Value_Text(str(v))
@@ -106,27 +114,27 @@ class WitBackend:
 
     def execute(self, statement, params):
         try:
-            return _sql.execute(statement, [_to_value(p) for p in params])
+            return _sql.execute(statement, [_to_value(p, self.dialect) for p in params])
         except Err as e:
             _raise(e)
 
     def query(self, statement, params):
         try:
-            rs = _sql.query(statement, [_to_value(p) for p in params])
+            rs = _sql.query(statement, [_to_value(p, self.dialect) for p in params])
         except Err as e:
             _raise(e)
         return rs.columns, [[_from_value(v, self._parse_ts) for v in row] for row in rs.rows]
 
     def execute_batch(self, statement, rows):
         try:
-            return _sql.execute_batch(statement, [[_to_value(p) for p in r] for r in rows])
+            return _sql.execute_batch(statement, [[_to_value(p, self.dialect) for p in r] for r in rows])
         except Err as e:
             _raise(e)
 
     def open_cursor(self, statement, params):
         """A host cursor: (columns, next_page(n) -> rows or None at the end, close())."""
         try:
-            cur = _sql.open_cursor(statement, [_to_value(p) for p in params])
+            cur = _sql.open_cursor(statement, [_to_value(p, self.dialect) for p in params])
         except Err as e:
             _raise(e)
 
