@@ -84,7 +84,7 @@ impl TestDb {
     /// options (validator, capped size, a view's pipeline), its index specifications and its
     /// documents, in a stable order.
     pub fn full_dump(&self) -> String {
-        self.rt.block_on(async {
+        let collections: Vec<(String, String, Option<Vec<String>>)> = self.rt.block_on(async {
             use futures_util::TryStreamExt;
             let db = self.client.database(&self.name);
             let listed = db.run_command(doc! {"listCollections": 1}).await.unwrap();
@@ -93,11 +93,12 @@ impl TestDb {
                 .map(|c| c.as_document().unwrap().clone())
                 .collect();
             specs.sort_by_key(|c| c.get_str("name").unwrap().to_string());
-            let mut out = String::new();
+            let mut out = Vec::new();
             for spec in specs {
                 let name = spec.get_str("name").unwrap().to_string();
-                out.push_str(&format!("{name} {:?} options {:?}\n", spec.get_str("type").unwrap_or("collection"), spec.get_document("options").ok()));
+                let header = format!("{name} {:?} options {:?}", spec.get_str("type").unwrap_or("collection"), spec.get_document("options").ok());
                 if spec.get_document("options").is_ok_and(|o| o.contains_key("viewOn")) {
+                    out.push((name, header, None));
                     continue;
                 }
                 let mut indexes: Vec<String> = self.coll(&name).list_indexes().await.unwrap().try_collect::<Vec<_>>().await.unwrap()
@@ -105,13 +106,22 @@ impl TestDb {
                     .map(|i| format!("{:?} {:?}", i.keys, i.options.map(|o| (o.name, o.unique))))
                     .collect();
                 indexes.sort();
+                out.push((name, header, Some(indexes)));
+            }
+            out
+        });
+        let mut out = String::new();
+        for (name, header, indexes) in collections {
+            out.push_str(&header);
+            out.push('\n');
+            if let Some(indexes) = indexes {
                 out.push_str(&format!("  indexes {indexes:?}\n"));
                 for d in self.docs(&name) {
                     out.push_str(&format!("  {d:?}\n"));
                 }
             }
-            out
-        })
+        }
+        out
     }
 
     /// Every collection with every document, and the history: a before/after dump.

@@ -673,8 +673,24 @@ impl Migrator {
 
     /// [`Migrator::up_on`], as `opts` says.
     pub async fn up_on_with<C: ExistingConnection>(&mut self, conn: C, opts: UpOptions) -> (C, Result<Report>) {
-        let started = Instant::now();
         let opts = self.up_opts(opts);
+        self.on_existing(conn, true, |m, h| plan::plan_up(m, h, opts)).await
+    }
+
+    /// Reverts applied migrations as `target` says, on a connection the application already
+    /// holds (see [`Migrator::up_on`]).
+    pub async fn down_on<C: ExistingConnection>(&mut self, conn: C, target: DownTarget) -> (C, Result<Report>) {
+        self.on_existing(conn, false, |m, h| plan::plan_down(m, h, target)).await
+    }
+
+    /// Runs what `planner` plans on a lent connection and gives the connection back.
+    async fn on_existing<C: ExistingConnection>(
+        &mut self,
+        conn: C,
+        repeatables: bool,
+        planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
+    ) -> (C, Result<Report>) {
+        let started = Instant::now();
         // Read the files first: a broken migration set must not touch the database.
         let read = async {
             history::validate_table_name(&self.table).map_err(Error::Config)?;
@@ -696,7 +712,7 @@ impl Migrator {
         }
         .await;
         let (b, result) = match prepared {
-            Ok(()) => self.run_steps(migrations, b, true, |m, h| plan::plan_up(m, h, opts)).await,
+            Ok(()) => self.run_steps(migrations, b, repeatables, planner).await,
             Err(e) => (Some(b), Err(e)),
         };
         // Invariant: `run_steps` hands back the backend it was given, which `lend` made.

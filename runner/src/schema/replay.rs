@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::backend::DatabaseUrl;
-use crate::migrate::error::{Error, PlanError, Result};
+use crate::migrate::error::{DbError, Error, PlanError, Result};
 use crate::migrate::plan::{DownTarget, UpOptions};
 use crate::schema::compare::{Difference, compare};
 use crate::schema::introspect::{Introspector, OwnTables};
@@ -76,16 +76,116 @@ pub async fn test(
     migrations.sort_by_key(|m| m.version);
     let url = DatabaseUrl::parse(shadow.url(), base)?;
     let shadow_url = shadow.url().to_string();
-    let up_to = |v: i64| {
-        let shadow_url = &shadow_url;
-        async move { make(shadow_url).up_with(UpOptions { to: Some(v), allow_out_of_order: true }).await.map(|_| ()) }
-    };
+    let mut held = Held::open(&url).await?;
+    let result = round_trips(shadow, &mut held, &migrations, make, own, &url, &shadow_url, from, require_down, progress).await;
+    held.close().await;
+    result
+}
+
+/// The shadow database, held open across every step of `test`: one connection for all the
+/// runs and introspections where the runner can work on a connection it is given (SQLite,
+/// PostgreSQL). A connection per step cost more than the steps themselves: SQLite parses the
+/// whole, growing schema on every open, and a server connection is a login.
+enum Held {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+    /// Each step connects (MySQL/MariaDB, MongoDB), or the connection is being lent out.
+    None,
+}
+
+impl Held {
+    async fn open(url: &DatabaseUrl) -> Result<Held> {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let held = match url {
+            DatabaseUrl::Sqlite(crate::backend::url::SqliteTarget::File(path)) => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .busy_timeout(std::time::Duration::from_secs(60));
+                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot open the shadow database {}: {}", path.display(), DbError::from(e))))?;
+                Held::Sqlite(conn)
+            }
+            DatabaseUrl::Postgres(u) => {
+                let redacted = crate::backend::url::redact(u);
+                let opts = sqlx::postgres::PgConnectOptions::from_str(u)
+                    .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {e}")))?
+                    .application_name("db-migrate test");
+                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to the shadow database `{redacted}`: {}", DbError::from(e))))?;
+                Held::Postgres(conn)
+            }
+            _ => Held::None,
+        };
+        Ok(held)
+    }
+
+    async fn close(&mut self) {
+        use sqlx::Connection;
+        match std::mem::replace(self, Held::None) {
+            Held::Sqlite(c) => drop(c.close().await),
+            Held::Postgres(c) => drop(c.close().await),
+            Held::None => {}
+        }
+    }
+
+    /// Applies the migrations up to `to` (`Some`) or reverts the newest (`None`).
+    async fn run(&mut self, mut runner: Migrator, to: Option<i64>) -> Result<()> {
+        let up = |v| UpOptions { to: Some(v), allow_out_of_order: true };
+        let (back, r) = match std::mem::replace(self, Held::None) {
+            Held::Sqlite(c) => {
+                let (c, r) = match to {
+                    Some(v) => runner.up_on_with(c, up(v)).await,
+                    None => runner.down_on(c, DownTarget::Steps(1)).await,
+                };
+                (Held::Sqlite(c), r)
+            }
+            Held::Postgres(c) => {
+                let (c, r) = match to {
+                    Some(v) => runner.up_on_with(c, up(v)).await,
+                    None => runner.down_on(c, DownTarget::Steps(1)).await,
+                };
+                (Held::Postgres(c), r)
+            }
+            Held::None => {
+                let r = match to {
+                    Some(v) => runner.up_with(up(v)).await,
+                    None => runner.down(DownTarget::Steps(1)).await,
+                };
+                (Held::None, r)
+            }
+        };
+        *self = back;
+        r.map(drop)
+    }
+
+    async fn read(&mut self, reader: &mut Introspector, url: &DatabaseUrl) -> Result<crate::schema::Schema> {
+        match self {
+            Held::Sqlite(c) => reader.read_sqlite(c).await,
+            Held::Postgres(c) => reader.read_postgres(c).await,
+            Held::None => reader.read(url).await,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn round_trips(
+    shadow: &mut Shadow,
+    held: &mut Held,
+    migrations: &[crate::migrate::source::Migration],
+    make: &dyn Fn(&str) -> Migrator,
+    own: &OwnTables,
+    url: &DatabaseUrl,
+    shadow_url: &str,
+    from: Option<i64>,
+    require_down: bool,
+    progress: &dyn Fn(&str),
+) -> Result<TestReport> {
     let mut reader = Introspector::new(own.clone());
     let mut known = None;
     let mut report = TestReport { shadow: shadow.describe(), tested: Vec::new(), findings: Vec::new(), irreversible: Vec::new() };
     if let Some(first) = from {
         if let Some(prev) = migrations.iter().filter(|m| m.version < first).map(|m| m.version).max() {
-            up_to(prev).await?;
+            held.run(make(shadow_url), Some(prev)).await?;
         }
     }
     for m in migrations.iter().filter(|m| from.is_none_or(|f| m.version >= f)) {
@@ -98,9 +198,9 @@ pub async fn test(
         // The schema after the previous migration's second up is this one's starting point.
         let before = match known.take() {
             Some(s) => s,
-            None => reader.read(&url).await?,
+            None => held.read(&mut reader, url).await?,
         };
-        match up_to(m.version).await {
+        match held.run(make(shadow_url), Some(m.version)).await {
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 report.findings.push(finding(Problem::UpFailed, format!("{e:#}"), Vec::new()));
@@ -108,8 +208,8 @@ pub async fn test(
             }
             Ok(()) => {}
         }
-        let after_up = reader.read(&url).await?;
-        match make(&shadow_url).down(DownTarget::Steps(1)).await {
+        let after_up = held.read(&mut reader, url).await?;
+        match held.run(make(shadow_url), None).await {
             Ok(_) => {}
             Err(Error::Plan(PlanError::Irreversible(_))) => {
                 report.irreversible.push(m.version);
@@ -122,26 +222,26 @@ pub async fn test(
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 report.findings.push(finding(Problem::DownFailed, format!("{e:#}"), Vec::new()));
-                rebuild(shadow, &up_to, m.version).await?;
+                rebuild(shadow, held, make, url, m.version).await?;
                 continue;
             }
         }
-        let after_down = reader.read(&url).await?;
+        let after_down = held.read(&mut reader, url).await?;
         let diff = compare(&before, &after_down);
         if !diff.is_empty() {
             report.findings.push(finding(Problem::NotRestored, format!("the down of {} does not restore the schema it started from", m.label()), diff));
-            rebuild(shadow, &up_to, m.version).await?;
+            rebuild(shadow, held, make, url, m.version).await?;
             continue;
         }
-        if let Err(e) = up_to(m.version).await {
+        if let Err(e) = held.run(make(shadow_url), Some(m.version)).await {
             if matches!(e, Error::Interrupted { .. }) {
                 return Err(e);
             }
             report.findings.push(finding(Problem::UpAgainFailed, format!("{e:#}"), Vec::new()));
-            rebuild(shadow, &up_to, m.version).await?;
+            rebuild(shadow, held, make, url, m.version).await?;
             continue;
         }
-        let again = reader.read(&url).await?;
+        let again = held.read(&mut reader, url).await?;
         let diff = compare(&after_up, &again);
         if !diff.is_empty() {
             report.findings.push(finding(Problem::NotRepeatable, format!("applying {} again after its down gives a different schema", m.label()), diff));
@@ -153,11 +253,10 @@ pub async fn test(
 
 /// After a finding leaves the shadow in an unknown state: a fresh shadow with every migration
 /// up to `version` applied, so the next migrations are tested from the right starting point.
-async fn rebuild<F, Fut>(shadow: &mut Shadow, up_to: &F, version: i64) -> Result<()>
-where
-    F: Fn(i64) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
+async fn rebuild(shadow: &mut Shadow, held: &mut Held, make: &dyn Fn(&str) -> Migrator, url: &DatabaseUrl, version: i64) -> Result<()> {
+    // The shadow is dropped and made again: the connection to the old one goes first.
+    held.close().await;
     shadow.recreate().await?;
-    up_to(version).await
+    *held = Held::open(url).await?;
+    held.run(make(shadow.url()), Some(version)).await
 }

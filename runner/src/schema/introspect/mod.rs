@@ -76,6 +76,20 @@ impl Introspector {
         Introspector { own, sqlite: sqlite::Cache::default() }
     }
 
+    /// Reads the schema through a SQLite connection the caller holds.
+    pub async fn read_sqlite(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<Schema> {
+        let mut schema = sqlite::read(conn, &self.own, &mut self.sqlite).await?;
+        schema.normalize();
+        Ok(schema)
+    }
+
+    /// Reads the schema through a PostgreSQL connection the caller holds.
+    pub async fn read_postgres(&mut self, conn: &mut sqlx::PgConnection) -> Result<Schema> {
+        let mut schema = postgres::read(conn, &self.own).await?;
+        schema.normalize();
+        Ok(schema)
+    }
+
     /// Reads the schema at `url`, as [`introspect`] does.
     pub async fn read(&mut self, url: &DatabaseUrl) -> Result<Schema> {
         let mut schema = match url {
