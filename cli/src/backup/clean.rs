@@ -1,7 +1,6 @@
 //! Emptying a database before a restore, so that the restore replaces it exactly: objects
 //! created after the backup (which the backup does not know about) go too.
 
-use std::str::FromStr;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 
@@ -57,7 +56,7 @@ fn quote(name: &str) -> String {
 /// make DDL transactional, so this happens before the restore.
 pub async fn mysql(url: &str) -> Result<(), Error> {
     let redacted = db_migrate::backend::url::redact(url);
-    let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {e}")))?;
+    let opts = db_migrate::backend::url::mysql_options(url).map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {e}")))?;
     let mut c = sqlx::MySqlConnection::connect_with(&opts).await.map_err(|e| Error::Connect(format!("cannot connect to {redacted}: {e}")))?;
     let fail = |what: &str, e: sqlx::Error| Error::Config(format!("the MySQL restore could not {what}: {e}. Nothing was restored; run `restore` again once this is fixed"));
     let r = async {

@@ -184,8 +184,7 @@ async fn write(url: &DatabaseUrl, out: &Path) -> Result<(), Error> {
 
 /// Host, port, user and database as client arguments (the database last), and the password.
 fn mysql_parts(u: &str) -> Result<(Vec<String>, Option<String>), Error> {
-    use std::str::FromStr;
-    let o = sqlx::mysql::MySqlConnectOptions::from_str(u).map_err(|e| Error::Connect(format!("bad MySQL URL: {e}")))?;
+    let o = db_migrate::backend::url::mysql_options(u).map_err(|e| Error::Connect(format!("bad MySQL URL: {e}")))?;
     let (_, password) = split_password(u)?;
     let db = o.get_database().ok_or_else(|| Error::Config("the MySQL URL names no database".into()))?;
     Ok((

@@ -21,6 +21,7 @@ mod sqlite_conn;
 pub mod sqlite_guard;
 mod sqlite_lock;
 mod sqlite_script;
+pub(crate) use sqlite_script::master_digest as sqlite_schema_digest;
 pub mod unit;
 pub mod url;
 pub mod wipe;

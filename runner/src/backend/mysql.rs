@@ -6,7 +6,6 @@
 //! check and the `repair` command. A run holds `GET_LOCK` for its whole length.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -111,7 +110,7 @@ impl MySqlBackend {
 /// Returns whether it existed.
 pub async fn drop_database(url: &str) -> Result<bool> {
     let redacted = super::url::redact(url);
-    let opts = MySqlConnectOptions::from_str(url)
+    let opts = super::url::mysql_options(url)
         .map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?;
     let Some(name) = opts.get_database().map(String::from).filter(|n| !n.is_empty()) else {
         return Err(Error::Config(format!("the URL `{redacted}` names no database to drop")));
@@ -179,7 +178,7 @@ impl MySqlBackend {
     /// Connects; in read-write mode a missing database is created.
     pub async fn connect(url: &str, table: &str, mode: OpenMode) -> Result<Option<Self>> {
         let redacted = super::url::redact(url);
-        let opts = MySqlConnectOptions::from_str(url)
+        let opts = super::url::mysql_options(url)
             .map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?;
         let conn = match opts.connect().await {
             Ok(c) => c,

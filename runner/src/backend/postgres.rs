@@ -6,7 +6,6 @@
 //! for `CREATE INDEX CONCURRENTLY` and friends.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -159,7 +158,7 @@ impl PgBackend {
 /// whether it existed.
 pub async fn drop_database(url: &str) -> Result<bool> {
     let redacted = super::url::redact(url);
-    let opts = PgConnectOptions::from_str(url)
+    let opts = super::url::pg_options(url)
         .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?
         .application_name("db-migrate");
     let Some(name) = database_name(&opts) else {
@@ -200,7 +199,7 @@ impl PgBackend {
     /// Connects; in read-write mode a missing database is created (as `createdb` would).
     pub async fn connect(url: &str, table: &str, mode: OpenMode) -> Result<Option<Self>> {
         let redacted = super::url::redact(url);
-        let opts = PgConnectOptions::from_str(url)
+        let opts = super::url::pg_options(url)
             .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {}", super::url::redact(&e.to_string()))))?
             .application_name("db-migrate")
             // TCP keepalives: a runner whose machine vanished without closing the socket is

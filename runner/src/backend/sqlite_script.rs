@@ -260,3 +260,57 @@ pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest
         }
     }
 }
+
+/// A digest of the schema as SQLite stores it: every `sqlite_master` row (type, name, table,
+/// `CREATE` text) in name order, but SQLite's own and those of tables `skip` names. The schema
+/// model is a function of these rows (the pragmas it also reads derive from the same text), so
+/// equal digests mean equal schemas: `db-migrate test` compares digests after each step and
+/// builds the full model only when two differ. Read on the C API, on this thread: through sqlx
+/// each row was a hand-off to its worker.
+pub async fn master_digest(conn: &mut sqlx::SqliteConnection, skip: &dyn Fn(&str) -> bool) -> Result<[u8; 32], DbError> {
+    use sha2::{Digest, Sha256};
+    const SQL: &str = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+    let mut locked = conn.lock_handle().await.map_err(DbError::from)?;
+    let db = locked.as_raw_handle().as_ptr();
+    let mut h = Sha256::new();
+    // SAFETY: `db` is the connection's handle, locked out from sqlx's worker while `locked`
+    // lives; each column's bytes are hashed before the next step, while SQLite keeps them valid;
+    // the statement is finalized on every path.
+    unsafe {
+        let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+        if ffi::sqlite3_prepare_v3(db, SQL.as_ptr().cast(), SQL.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
+            return Err(error(db));
+        }
+        let column = |i: std::ffi::c_int| -> Option<&[u8]> {
+            let p = ffi::sqlite3_column_text(stmt, i);
+            (!p.is_null()).then(|| std::slice::from_raw_parts(p, ffi::sqlite3_column_bytes(stmt, i) as usize))
+        };
+        loop {
+            match ffi::sqlite3_step(stmt) {
+                ffi::SQLITE_ROW => {
+                    if skip(std::str::from_utf8(column(2).unwrap_or_default()).unwrap_or_default()) {
+                        continue;
+                    }
+                    for i in 0..4 {
+                        match column(i) {
+                            Some(bytes) => {
+                                h.update([1]);
+                                h.update((bytes.len() as u64).to_le_bytes());
+                                h.update(bytes);
+                            }
+                            None => h.update([0]),
+                        }
+                    }
+                }
+                ffi::SQLITE_DONE => break,
+                _ => {
+                    let e = error(db);
+                    ffi::sqlite3_finalize(stmt);
+                    return Err(e);
+                }
+            }
+        }
+        ffi::sqlite3_finalize(stmt);
+    }
+    Ok(h.finalize().into())
+}

@@ -96,7 +96,6 @@ enum Held {
 impl Held {
     async fn open(url: &DatabaseUrl) -> Result<Held> {
         use sqlx::ConnectOptions;
-        use std::str::FromStr;
         let held = match url {
             DatabaseUrl::Sqlite(crate::backend::url::SqliteTarget::File(path)) => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::new()
@@ -108,7 +107,7 @@ impl Held {
             }
             DatabaseUrl::Postgres(u) => {
                 let redacted = crate::backend::url::redact(u);
-                let opts = sqlx::postgres::PgConnectOptions::from_str(u)
+                let opts = crate::backend::url::pg_options(u)
                     .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {e}")))?
                     .application_name("db-migrate test");
                 let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to the shadow database `{redacted}`: {}", DbError::from(e))))?;
@@ -158,6 +157,18 @@ impl Held {
         r.map(drop)
     }
 
+    /// A digest of the schema that is equal exactly when the schemas are (SQLite: its stored
+    /// `CREATE` texts); `None` where there is no cheap one, and the model is read every time.
+    async fn digest(&mut self, own: &OwnTables) -> Result<Option<[u8; 32]>> {
+        match self {
+            Held::Sqlite(c) => crate::backend::sqlite_schema_digest(c, &|t| own.contains(t))
+                .await
+                .map(Some)
+                .map_err(|e| Error::Database { context: "cannot read the shadow database's schema".into(), source: e }),
+            _ => Ok(None),
+        }
+    }
+
     async fn read(&mut self, reader: &mut Introspector, url: &DatabaseUrl) -> Result<crate::schema::Schema> {
         match self {
             Held::Sqlite(c) => reader.read_sqlite(c).await,
@@ -181,7 +192,10 @@ async fn round_trips(
     progress: &dyn Fn(&str),
 ) -> Result<TestReport> {
     let mut reader = Introspector::new(own.clone());
-    let mut known = None;
+    // The schema the shadow is in now: its model when it was read, and its digest. With a
+    // digest (SQLite), a model is read only when two digests differ, to show the difference.
+    let mut known: Option<crate::schema::Schema> = None;
+    let mut known_digest: Option<[u8; 32]> = None;
     let mut report = TestReport { shadow: shadow.describe(), tested: Vec::new(), findings: Vec::new(), irreversible: Vec::new() };
     if let Some(first) = from {
         if let Some(prev) = migrations.iter().filter(|m| m.version < first).map(|m| m.version).max() {
@@ -195,10 +209,16 @@ async fn round_trips(
         }
         report.tested.push(m.version);
         progress(&format!("testing {}", m.label()));
+        let previous = migrations.iter().filter(|p| p.version < m.version).map(|p| p.version).max();
         // The schema after the previous migration's second up is this one's starting point.
+        let before_digest = match known_digest.take() {
+            Some(d) => Some(d),
+            None => held.digest(own).await?,
+        };
         let before = match known.take() {
-            Some(s) => s,
-            None => held.read(&mut reader, url).await?,
+            Some(s) => Some(s),
+            None if before_digest.is_none() => Some(held.read(&mut reader, url).await?),
+            None => None,
         };
         match held.run(make(shadow_url), Some(m.version)).await {
             Err(e @ Error::Interrupted { .. }) => return Err(e),
@@ -208,7 +228,11 @@ async fn round_trips(
             }
             Ok(()) => {}
         }
-        let after_up = held.read(&mut reader, url).await?;
+        let after_up_digest = held.digest(own).await?;
+        let after_up = match after_up_digest {
+            Some(_) => None,
+            None => Some(held.read(&mut reader, url).await?),
+        };
         match held.run(make(shadow_url), None).await {
             Ok(_) => {}
             Err(Error::Plan(PlanError::Irreversible(_))) => {
@@ -216,47 +240,79 @@ async fn round_trips(
                 if require_down {
                     report.findings.push(finding(Problem::Irreversible, format!("{} has no down: it cannot be reverted", m.label()), Vec::new()));
                 }
-                known = Some(after_up);
+                (known, known_digest) = (after_up, after_up_digest);
                 continue;
             }
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 report.findings.push(finding(Problem::DownFailed, format!("{e:#}"), Vec::new()));
-                rebuild(shadow, held, make, url, m.version).await?;
+                rebuild(shadow, held, make, url, Some(m.version)).await?;
                 continue;
             }
         }
-        let after_down = held.read(&mut reader, url).await?;
-        let diff = compare(&before, &after_down);
-        if !diff.is_empty() {
-            report.findings.push(finding(Problem::NotRestored, format!("the down of {} does not restore the schema it started from", m.label()), diff));
-            rebuild(shadow, held, make, url, m.version).await?;
-            continue;
+        let after_down_digest = held.digest(own).await?;
+        if before_digest.is_none() || after_down_digest != before_digest {
+            let after_down = held.read(&mut reader, url).await?;
+            let before = match before {
+                Some(b) => b,
+                // Only the digest was kept: the schema before the up again, from a fresh shadow
+                // (which then is in that state, as the down should have left it).
+                None => {
+                    rebuild(shadow, held, make, url, previous).await?;
+                    held.read(&mut reader, url).await?
+                }
+            };
+            let diff = compare(&before, &after_down);
+            if !diff.is_empty() {
+                report.findings.push(finding(Problem::NotRestored, format!("the down of {} does not restore the schema it started from", m.label()), diff));
+                rebuild(shadow, held, make, url, Some(m.version)).await?;
+                continue;
+            }
         }
         if let Err(e) = held.run(make(shadow_url), Some(m.version)).await {
             if matches!(e, Error::Interrupted { .. }) {
                 return Err(e);
             }
             report.findings.push(finding(Problem::UpAgainFailed, format!("{e:#}"), Vec::new()));
-            rebuild(shadow, held, make, url, m.version).await?;
+            rebuild(shadow, held, make, url, Some(m.version)).await?;
+            continue;
+        }
+        let again_digest = held.digest(own).await?;
+        if again_digest.is_some() && again_digest == after_up_digest {
+            known_digest = again_digest;
             continue;
         }
         let again = held.read(&mut reader, url).await?;
-        let diff = compare(&after_up, &again);
+        let first = match after_up {
+            Some(a) => a,
+            // Only the digest was kept: the first up's schema again, from a fresh shadow with
+            // every migration up to this one applied once (the shadow then stays in that state).
+            None => {
+                rebuild(shadow, held, make, url, Some(m.version)).await?;
+                held.read(&mut reader, url).await?
+            }
+        };
+        let diff = compare(&first, &again);
         if !diff.is_empty() {
             report.findings.push(finding(Problem::NotRepeatable, format!("applying {} again after its down gives a different schema", m.label()), diff));
         }
-        known = Some(again);
+        if after_up_digest.is_none() {
+            known = Some(again);
+        }
     }
     Ok(report)
 }
 
 /// After a finding leaves the shadow in an unknown state: a fresh shadow with every migration
-/// up to `version` applied, so the next migrations are tested from the right starting point.
-async fn rebuild(shadow: &mut Shadow, held: &mut Held, make: &dyn Fn(&str) -> Migrator, url: &DatabaseUrl, version: i64) -> Result<()> {
+/// up to `version` applied (none when `None`), so the next migrations are tested from the right
+/// starting point.
+async fn rebuild(shadow: &mut Shadow, held: &mut Held, make: &dyn Fn(&str) -> Migrator, url: &DatabaseUrl, version: Option<i64>) -> Result<()> {
     // The shadow is dropped and made again: the connection to the old one goes first.
     held.close().await;
     shadow.recreate().await?;
     *held = Held::open(url).await?;
-    held.run(make(shadow.url()), Some(version)).await
+    match version {
+        Some(v) => held.run(make(shadow.url()), Some(v)).await,
+        None => Ok(()),
+    }
 }

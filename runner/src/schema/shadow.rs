@@ -6,7 +6,6 @@
 //! `--shadow-url`): it is emptied before use and left empty after.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
@@ -262,7 +261,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 async fn pg_identity(url: &str) -> Option<(String, String, String)> {
-    let opts = sqlx::postgres::PgConnectOptions::from_str(url).ok()?.application_name("db-migrate shadow check");
+    let opts = crate::backend::url::pg_options(url).ok()?.application_name("db-migrate shadow check");
     let mut c = opts.connect().await.ok()?;
     let id = sqlx::query_as(
         "SELECT current_database()::text, (SELECT oid FROM pg_database WHERE datname = current_database())::text, pg_postmaster_start_time()::text",
@@ -275,7 +274,7 @@ async fn pg_identity(url: &str) -> Option<(String, String, String)> {
 }
 
 async fn mysql_identity(url: &str) -> Option<(String, String)> {
-    let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).ok()?;
+    let opts = crate::backend::url::mysql_options(url).ok()?;
     let mut c = opts.connect().await.ok()?;
     // A Galera cluster is one database whichever node answers; elsewhere the server is its
     // host, port and data directory.
@@ -329,7 +328,7 @@ fn server_error(context: &str, e: sqlx::Error) -> Error {
 }
 
 async fn pg_admin(live_url: &str) -> Result<sqlx::PgConnection> {
-    let opts = sqlx::postgres::PgConnectOptions::from_str(live_url)
+    let opts = crate::backend::url::pg_options(live_url)
         .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{}`: {e}", redact(live_url))))?
         .database("postgres")
         .application_name("db-migrate shadow");
@@ -337,7 +336,7 @@ async fn pg_admin(live_url: &str) -> Result<sqlx::PgConnection> {
 }
 
 async fn mysql_admin(live_url: &str) -> Result<sqlx::MySqlConnection> {
-    let opts = sqlx::mysql::MySqlConnectOptions::from_str(live_url).map_err(|e| Error::Connect(format!("bad MySQL URL `{}`: {e}", redact(live_url))))?.database("");
+    let opts = crate::backend::url::mysql_options(live_url).map_err(|e| Error::Connect(format!("bad MySQL URL `{}`: {e}", redact(live_url))))?.database("");
     opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to MySQL/MariaDB to manage the shadow database: {}", DbError::from(e))))
 }
 

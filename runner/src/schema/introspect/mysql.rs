@@ -3,9 +3,8 @@
 //! unqualified, so two databases with the same schema compare equal.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{OwnTables, catalog_error};
@@ -20,7 +19,7 @@ pub async fn introspect(url: &str, own: &OwnTables) -> Result<Schema> {
 /// [`introspect`], also saying how long reading took once connected.
 pub async fn introspect_timed(url: &str, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
     let redacted = crate::backend::url::redact(url);
-    let opts = MySqlConnectOptions::from_str(url).map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {e}")))?;
+    let opts = crate::backend::url::mysql_options(url).map_err(|e| Error::Connect(format!("bad MySQL URL `{redacted}`: {e}")))?;
     let mut conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to MySQL/MariaDB at `{redacted}`: {}", DbError::from(e))))?;
     let started = std::time::Instant::now();
     let schema = read(&mut conn, own).await;

@@ -3,9 +3,8 @@
 //! `current_schema()` (the URL's `search_path` option changes it).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnection;
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{OwnTables, catalog_error};
@@ -20,7 +19,7 @@ pub async fn introspect(url: &str, own: &OwnTables) -> Result<Schema> {
 /// [`introspect`], also saying how long reading took once connected.
 pub async fn introspect_timed(url: &str, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
     let redacted = crate::backend::url::redact(url);
-    let opts = PgConnectOptions::from_str(url)
+    let opts = crate::backend::url::pg_options(url)
         .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {e}")))?
         .application_name("db-migrate schema");
     let mut conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to PostgreSQL at `{redacted}`: {}", DbError::from(e))))?;
