@@ -154,6 +154,7 @@ impl HostState {
         }
         let knex = match &self.migration.body {
             crate::migrate::source::Body::Knex { .. } => super::knex::admit(self.db.dialect(), statement, &self.grants, &self.reserved),
+            crate::migrate::source::Body::Alembic { .. } => super::alembic::admit(self.db.dialect(), statement, &self.grants, &self.reserved),
             _ => None,
         };
         let admitted = knex.unwrap_or_else(|| self.grants.check_with(self.db.dialect(), statement, &self.reserved)).map_err(|reason| {
@@ -702,6 +703,11 @@ impl context::Host for HostState {
         // A knex migration's file reaches the knex runtime as two arguments no user's replaces.
         if let Some(file) = super::knex::args(&self.migration) {
             args.retain(|(k, _)| k != super::knex::FILE_ARG && k != super::knex::SOURCE_ARG);
+            args.extend(file);
+        }
+        // So does an Alembic revision's, to the Alembic runtime.
+        if let Some(file) = super::alembic::args(&self.migration) {
+            args.retain(|(k, _)| k != super::alembic::FILE_ARG && k != super::alembic::SOURCE_ARG);
             args.extend(file);
         }
         Ok(args)

@@ -10,6 +10,7 @@ pub mod doc_grants;
 pub mod grants;
 pub mod host;
 pub mod inspect;
+pub mod alembic;
 pub mod knex;
 mod output;
 pub mod policy;
@@ -154,6 +155,9 @@ pub struct Sandbox {
     /// Where the knex runtime component is, and once loaded, the component (see [`knex`]).
     knex_runtime: Option<PathBuf>,
     knex_component: std::sync::OnceLock<std::result::Result<Component, String>>,
+    /// The same for the Alembic runtime (see [`alembic`]).
+    alembic_runtime: Option<PathBuf>,
+    alembic_component: std::sync::OnceLock<std::result::Result<Component, String>>,
 }
 
 impl Drop for Sandbox {
@@ -225,6 +229,8 @@ impl Sandbox {
             reserved: Default::default(),
             knex_runtime: None,
             knex_component: Default::default(),
+            alembic_runtime: None,
+            alembic_component: Default::default(),
         })
     }
 
@@ -242,20 +248,40 @@ impl Sandbox {
         self
     }
 
+    /// Where the Alembic runtime component is, for Alembic revision files.
+    pub fn alembic_runtime(mut self, path: Option<PathBuf>) -> Self {
+        self.alembic_runtime = path;
+        self
+    }
+
     /// The knex runtime, loaded (from the cache, or compiled) once per run.
     fn load_knex(&self) -> std::result::Result<(Component, Origin), String> {
+        let fix = "run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm";
+        self.load_runtime(&self.knex_component, self.knex_runtime.as_deref(), "knex", fix)
+    }
+
+    /// The Alembic runtime, loaded (from the cache, or compiled) once per run.
+    fn load_alembic(&self) -> std::result::Result<(Component, Origin), String> {
+        let fix = "run `db-migrate build` in the project (it needs Python 3 with pip and componentize-py once), or set DB_MIGRATE_ALEMBIC_RUNTIME to a built alembic-runtime.wasm";
+        self.load_runtime(&self.alembic_component, self.alembic_runtime.as_deref(), "Alembic", fix)
+    }
+
+    /// A hosted runtime (one component running every migration file of a tool), loaded once
+    /// per run into `slot`; the error says how to get one.
+    fn load_runtime(
+        &self,
+        slot: &std::sync::OnceLock<std::result::Result<Component, String>>,
+        path: Option<&Path>,
+        tool: &str,
+        fix: &str,
+    ) -> std::result::Result<(Component, Origin), String> {
         let mut origin = Origin::Cached;
-        let loaded = self.knex_component.get_or_init(|| {
-            let Some(path) = &self.knex_runtime else {
-                return Err("this is a knex migration, and no knex runtime is configured: run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm".into());
+        let loaded = slot.get_or_init(|| {
+            let Some(path) = path else {
+                return Err(format!("this is a {tool} migration, and no {tool} runtime is configured: {fix}"));
             };
-            let bytes = std::fs::read(path).map_err(|e| {
-                format!(
-                    "cannot read the knex runtime {}: {e}; run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm",
-                    path.display()
-                )
-            })?;
-            let (c, o) = self.load_bytes(&bytes, None).map_err(|e| format!("the knex runtime {}: {e}", path.display()))?;
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read the {tool} runtime {}: {e}; {fix}", path.display()))?;
+            let (c, o) = self.load_bytes(&bytes, None).map_err(|e| format!("the {tool} runtime {}: {e}", path.display()))?;
             origin = o;
             Ok(c)
         });
@@ -287,6 +313,7 @@ impl Sandbox {
     fn load_migration(&self, m: &Migration) -> std::result::Result<(Component, Origin), String> {
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex(),
+            crate::migrate::source::Body::Alembic { .. } => self.load_alembic(),
             crate::migrate::source::Body::Component(Some(bytes)) => {
                 if let Some(c) = self.cache.cached(&self.engine, &m.checksum) {
                     return Ok((c, Origin::Cached));
