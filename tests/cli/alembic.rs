@@ -1,0 +1,307 @@
+//! Alembic projects' revisions run unmodified (`[migrations] format = "alembic"`, the default
+//! beside an `alembic.ini`): the set in `tests/fixtures/alembic-set` (tables, foreign keys,
+//! indexes, `add_column`, `bulk_insert`, `op.execute`, a backfill reading rows, two branches and
+//! a merge, the typed header newer templates write) is applied once by the real
+//! `alembic upgrade head` and once by db-migrate's Alembic runtime; schemas (`schema dump`) and
+//! rows must be identical, and so after `down --all` / `alembic downgrade base`. Grants hold for
+//! Alembic revisions; bad files and bad revision graphs are named.
+//!
+//! The runtime is built once per test run by `db-migrate build`, from the pinned packages
+//! tests/run.sh installs into target/guest-tools/alembic-site (componentize-py from PATH).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{Project, query_file};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Compiled components shared by the tests here (the runtime takes seconds to compile).
+fn cache() -> PathBuf {
+    root().join("target/test-cache-alembic")
+}
+
+/// The Alembic runtime, built once per test run by `db-migrate build`.
+fn runtime() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = root().join("target/test-alembic/alembic-runtime.wasm");
+        let _ = std::fs::remove_file(&out);
+        let p = Project::new();
+        p.write("db-migrate.toml", "[migrations]\nformat = \"alembic\"\n");
+        let site = root().join("target/guest-tools/alembic-site");
+        let mut cmd = p.cmd();
+        cmd.arg("build").env("DB_MIGRATE_ALEMBIC_RUNTIME", &out).env("DB_MIGRATE_CACHE_DIR", cache());
+        // Without tests/run.sh's install, the build installs the pinned packages itself.
+        if site.join("alembic").is_dir() {
+            cmd.env("DB_MIGRATE_ALEMBIC_SITE_PACKAGES", &site);
+        }
+        let o = cmd.output().unwrap();
+        assert!(
+            o.status.success() && out.is_file(),
+            "building the Alembic runtime failed (tests/run.sh installs its packages into {} and componentize-py into the venv):\n{}\n{}",
+            site.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    })
+}
+
+/// A db-migrate project in alembic format whose revisions are in `versions/`.
+fn alembic_project(config: &str) -> Project {
+    let p = Project::new();
+    p.write("db-migrate.toml", format!("migrations_dir = \"versions\"\n{config}\n[migrations]\nformat = \"alembic\"\n"));
+    p
+}
+
+fn run(p: &Project, url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .cmd()
+        .env("DB_MIGRATE_ALEMBIC_RUNTIME", runtime())
+        .env("DB_MIGRATE_CACHE_DIR", cache())
+        .args(["--database-url", url])
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn ok(p: &Project, url: &str, args: &[&str]) -> String {
+    let (code, out, err) = run(p, url, args);
+    assert_eq!(code, 0, "db-migrate {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest)
+        } else {
+            std::fs::copy(e.path(), dest).map(drop).unwrap()
+        }
+    }
+}
+
+/// The real alembic CLI (tests/run.sh installs it into the guest-tools venv), run in `dir`.
+fn real_alembic(dir: &Path, url: &str, args: &[&str]) {
+    let out = Command::new("alembic").args(args).env("ALEMBIC_URL", url).current_dir(dir).output().expect("alembic on PATH (tests/run.sh installs it)");
+    assert!(out.status.success(), "alembic {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+fn exec(db: &Path, statements: &[&str]) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await.unwrap();
+        }
+    });
+}
+
+/// `schema dump` of a SQLite file, without alembic's and db-migrate's bookkeeping tables.
+fn dump(p: &Project, db: &Path) -> String {
+    let copy = db.with_extension("dumped.sqlite3");
+    std::fs::copy(db, &copy).unwrap();
+    exec(&copy, &["DROP TABLE IF EXISTS alembic_version", "DROP TABLE IF EXISTS db_migrate_history"]);
+    ok(p, &format!("sqlite:{}", copy.display()), &["schema", "dump"])
+}
+
+/// A `YYYY-MM-DD HH:MM:SS` value (a `CURRENT_TIMESTAMP` default) stands for "some time".
+fn timeless(v: &str) -> String {
+    let b = v.as_bytes();
+    let stamp = b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':' && b[16] == b':';
+    if stamp { "<timestamp>".into() } else { v.to_string() }
+}
+
+/// Every row of every user table (bookkeeping left out), as text.
+fn data(db: &Path) -> String {
+    let mut out = String::new();
+    let tables = query_file(
+        db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('alembic_version', 'sqlite_sequence') AND name NOT LIKE 'db_migrate_%' ORDER BY name",
+    );
+    for t in tables {
+        let name = &t[0];
+        out.push_str(&format!("{name}\n"));
+        for row in query_file(db, &format!("SELECT * FROM \"{name}\" ORDER BY 1")) {
+            let row: Vec<String> = row.iter().map(|v| timeless(v)).collect();
+            out.push_str(&format!("  {row:?}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn alembic_set_on_sqlite_matches_the_real_alembic() {
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
+    let real_db = theirs.path().join("real.sqlite3");
+    let real_url = format!("sqlite:///{}", real_db.display());
+    real_alembic(theirs.path(), &real_url, &["upgrade", "head"]);
+
+    // The project as it is: alembic.ini at the root makes it an Alembic project, its
+    // script_location's `versions/` the folder.
+    let p = Project::new();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), p.path());
+    let mine = p.path().join("mine.sqlite3");
+    let url = format!("sqlite:{}", mine.display());
+
+    let plan = ok(&p, &url, &["up", "--dry-run"]);
+    assert!(plan.contains("by running the Alembic revision") && plan.contains("20240108120000_h8_merge"), "{plan}");
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 8 migration"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ");
+    assert_eq!(data(&mine), data(&real_db), "the data differ");
+    assert!(data(&mine).contains("note for user 1"), "the merge's backfill ran");
+
+    // Versions are the Create Dates (with microseconds dropped); order is the graph's.
+    let kinds = query_file(&mine, "SELECT version, name, kind, status FROM db_migrate_history ORDER BY version");
+    assert_eq!(kinds.len(), 8);
+    assert_eq!(kinds[0], vec!["20240101120000", "a1_create_users_posts", "alembic", "applied"]);
+    assert_eq!(kinds[2], vec!["20240103120000", "c3_seed_rows", "alembic", "applied"]);
+    assert_eq!(kinds[7], vec!["20240108120000", "h8_merge", "alembic", "applied"]);
+    assert!(ok(&p, &url, &["status"]).contains("8 applied"));
+    ok(&p, &url, &["validate"]);
+
+    // redo: the merge down and up again.
+    let out = ok(&p, &url, &["redo"]);
+    assert!(out.contains("20240108120000_h8_merge"), "{out}");
+    assert_eq!(data(&mine), data(&real_db));
+
+    // Everything down, both ways.
+    real_alembic(theirs.path(), &real_url, &["downgrade", "base"]);
+    let out = ok(&p, &url, &["down", "--all"]);
+    assert!(out.contains("reverted 8 migration"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ after downgrading");
+    assert_eq!(query_file(&mine, "SELECT count(*) FROM db_migrate_history")[0][0], "0");
+
+    // An edited revision is drift.
+    ok(&p, &url, &["up", "--to", "20240102120000"]);
+    let f = p.path().join("alembic/versions/a1_create_users_posts.py");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("sa.String(100)", "sa.String(120)")).unwrap();
+    let (code, out, err) = run(&p, &url, &["validate"]);
+    assert_eq!(code, 1, "{out}{err}");
+}
+
+const USERS: &str = "\"\"\"users\n\nRevision ID: a1\nRevises:\nCreate Date: 2024-01-01 12:00:00\n\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 'a1'\ndown_revision = None\n\n\
+def upgrade():\n    op.create_table('users', sa.Column('id', sa.Integer, primary_key=True), sa.Column('email', sa.String(100)))\n\n\
+def downgrade():\n    op.drop_table('users')\n";
+
+#[test]
+fn an_alembic_revision_outside_its_grant_is_refused_and_rolled_back() {
+    let p = alembic_project("[components.b2_sneaky]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n");
+    p.write("versions/a1_users.py", USERS);
+    p.write(
+        "versions/b2_sneaky.py",
+        "\"\"\"sneaky\n\nCreate Date: 2024-01-02 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 'b2'\ndown_revision = 'a1'\n\n\
+def upgrade():\n    op.create_table('posts', sa.Column('id', sa.Integer, primary_key=True), sa.Column('title', sa.String(100)))\n    \
+op.execute(\"INSERT INTO posts (title) VALUES ('fine')\")\n    \
+op.execute(\"INSERT INTO users (email) VALUES ('mallory@example.com')\")\n\n\
+def downgrade():\n    op.drop_table('posts')\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240102120000_b2_sneaky") && err.contains("users") && err.contains("allowlist"), "{err}");
+    // Its own table went with it; the first revision stayed.
+    let tables = query_file(&db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert_eq!(tables, vec![vec!["db_migrate_history".to_string()], vec!["users".to_string()]]);
+    assert_eq!(query_file(&db, "SELECT count(*) FROM users")[0][0], "0");
+    assert_eq!(query_file(&db, "SELECT version FROM db_migrate_history"), vec![vec!["20240101120000".to_string()]]);
+}
+
+#[test]
+fn a_revision_with_a_syntax_error_is_named() {
+    let p = alembic_project("");
+    p.write("versions/a1_users.py", USERS);
+    p.write(
+        "versions/b2_broken.py",
+        "\"\"\"broken\n\nCreate Date: 2024-01-02 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'b2'\ndown_revision = 'a1'\n\ndef upgrade(:\n    pass\n",
+    );
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("b2_broken") && err.contains("SyntaxError"), "{err}");
+    assert_eq!(query_file(&db, "SELECT version FROM db_migrate_history"), vec![vec!["20240101120000".to_string()]]);
+}
+
+#[test]
+fn revision_graph_errors_name_the_files_and_nothing_runs() {
+    let p = alembic_project("");
+    p.write("versions/a1_users.py", USERS);
+    // Follows a revision no file has.
+    p.write("versions/b2_orphan.py", "\"\"\"orphan\nCreate Date: 2024-01-02 12:00:00\n\"\"\"\nrevision = 'b2'\ndown_revision = 'zz9'\n");
+    // Dated before the revision it follows.
+    p.write("versions/c3_early.py", "\"\"\"early\nCreate Date: 2023-12-31 12:00:00\n\"\"\"\nrevision = 'c3'\ndown_revision = 'a1'\n");
+    // No Create Date at all.
+    p.write("versions/d4_undated.py", "\"\"\"undated\n\"\"\"\nrevision = 'd4'\ndown_revision = 'a1'\n");
+    // Not a revision file, and not read: private helpers and __init__.py.
+    p.write("versions/__init__.py", "");
+    p.write("versions/_helpers.py", "X = 1\n");
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("d4_undated.py") && err.contains("Create Date"), "{err}");
+    assert!(!err.contains("_helpers") && !err.contains("__init__"), "{err}");
+    // With the undated one fixed, the graph's problems are reported, naming both files.
+    p.write("versions/d4_undated.py", "\"\"\"undated\nCreate Date: 2024-01-04 12:00:00\n\"\"\"\nrevision = 'd4'\ndown_revision = 'a1'\n");
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("b2_orphan.py") && err.contains("zz9"), "{err}");
+    std::fs::remove_file(p.path().join("versions/b2_orphan.py")).unwrap();
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("c3_early.py") && err.contains("a1_users.py"), "{err}");
+    // A cycle.
+    p.write("versions/c3_early.py", "\"\"\"cycle\nCreate Date: 2024-01-03 12:00:00\n\"\"\"\nrevision = 'c3'\ndown_revision = 'e5'\n");
+    p.write("versions/e5_loop.py", "\"\"\"cycle\nCreate Date: 2024-01-05 12:00:00\n\"\"\"\nrevision = 'e5'\ndown_revision = 'c3'\n");
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("cycle") && err.contains("c3_early.py") && err.contains("e5_loop.py"), "{err}");
+    assert!(!db.exists() || query_file(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'users'")[0][0] == "0", "nothing ran");
+}
+
+#[test]
+fn a_missing_runtime_says_to_build_it() {
+    let p = alembic_project("");
+    p.write("versions/a1_users.py", USERS);
+    let db = p.path().join("app.sqlite3");
+    let out = p
+        .cmd()
+        .env("DB_MIGRATE_ALEMBIC_RUNTIME", p.path().join("nowhere/alembic-runtime.wasm"))
+        .args(["--database-url", &format!("sqlite:{}", db.display()), "up"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("Alembic runtime") && err.contains("db-migrate build"), "{err}");
+}
+
+#[test]
+fn batch_mode_is_refused_with_its_own_message() {
+    let p = alembic_project("");
+    copy_dir(&root().join("tests/fixtures/alembic-set/alembic/versions"), &p.path().join("versions"));
+    let batch = std::fs::read_to_string(root().join("sdk/alembic/dev/sample/versions/f6_batch_posts.py")).unwrap();
+    let batch = batch.replace("Revises: e5\n", "Revises: h8\nCreate Date: 2024-01-09 12:00:00\n").replace("down_revision = \"e5\"", "down_revision = \"h8\"")
+        .replace("revision = \"f6\"", "revision = \"i9\"");
+    p.write("versions/i9_batch_posts.py", batch);
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("i9_batch_posts") && err.contains("batch mode"), "{err}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "8");
+}
