@@ -1,7 +1,7 @@
 //! Alembic projects' revisions run unmodified (`[migrations] format = "alembic"`, the default
 //! beside an `alembic.ini`): the set in `tests/fixtures/alembic-set` (tables, foreign keys,
 //! indexes, `add_column`, `bulk_insert`, `op.execute`, a backfill reading rows, two branches and
-//! a merge, the typed header newer templates write) is applied once by the real
+//! a merge, the typed header newer templates write, a SQLite batch-mode rebuild) is applied once by the real
 //! `alembic upgrade head` and once by db-migrate's Alembic runtime; schemas (`schema dump`) and
 //! rows must be identical, and so after `down --all` / `alembic downgrade base`. Grants hold for
 //! Alembic revisions; bad files and bad revision graphs are named.
@@ -154,31 +154,33 @@ fn alembic_set_on_sqlite_matches_the_real_alembic() {
     let url = format!("sqlite:{}", mine.display());
 
     let plan = ok(&p, &url, &["up", "--dry-run"]);
-    assert!(plan.contains("by running the Alembic revision") && plan.contains("20240108120000_h8_merge"), "{plan}");
+    assert!(plan.contains("by running the Alembic revision") && plan.contains("20240109120000_i9_batch_posts"), "{plan}");
     let out = ok(&p, &url, &["up"]);
-    assert!(out.contains("applied 8 migration"), "{out}");
+    assert!(out.contains("applied 9 migration"), "{out}");
     assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ");
     assert_eq!(data(&mine), data(&real_db), "the data differ");
     assert!(data(&mine).contains("note for user 1"), "the merge's backfill ran");
 
     // Versions are the Create Dates (with microseconds dropped); order is the graph's.
     let kinds = query_file(&mine, "SELECT version, name, kind, status FROM db_migrate_history ORDER BY version");
-    assert_eq!(kinds.len(), 8);
+    assert_eq!(kinds.len(), 9);
     assert_eq!(kinds[0], vec!["20240101120000", "a1_create_users_posts", "alembic", "applied"]);
     assert_eq!(kinds[2], vec!["20240103120000", "c3_seed_rows", "alembic", "applied"]);
     assert_eq!(kinds[7], vec!["20240108120000", "h8_merge", "alembic", "applied"]);
-    assert!(ok(&p, &url, &["status"]).contains("8 applied"));
+    assert_eq!(kinds[8], vec!["20240109120000", "i9_batch_posts", "alembic", "applied"]);
+    assert!(ok(&p, &url, &["status"]).contains("9 applied"));
     ok(&p, &url, &["validate"]);
 
-    // redo: the merge down and up again.
+    // redo: the batch-mode rebuild down and up again.
     let out = ok(&p, &url, &["redo"]);
-    assert!(out.contains("20240108120000_h8_merge"), "{out}");
+    assert!(out.contains("20240109120000_i9_batch_posts"), "{out}");
+    assert_eq!(dump(&p, &mine), dump(&p, &real_db));
     assert_eq!(data(&mine), data(&real_db));
 
     // Everything down, both ways.
     real_alembic(theirs.path(), &real_url, &["downgrade", "base"]);
     let out = ok(&p, &url, &["down", "--all"]);
-    assert!(out.contains("reverted 8 migration"), "{out}");
+    assert!(out.contains("reverted 9 migration"), "{out}");
     assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ after downgrading");
     assert_eq!(query_file(&mine, "SELECT count(*) FROM db_migrate_history")[0][0], "0");
 
@@ -290,18 +292,94 @@ fn a_missing_runtime_says_to_build_it() {
     assert!(err.contains("Alembic runtime") && err.contains("db-migrate build"), "{err}");
 }
 
-#[test]
-fn batch_mode_is_refused_with_its_own_message() {
-    let p = alembic_project("");
+/// The fixture set up to the merge, then `extra` revisions (name, text) after it.
+fn set_and(config: &str, extra: &[(&str, &str)]) -> (Project, PathBuf, String) {
+    let p = alembic_project(config);
     copy_dir(&root().join("tests/fixtures/alembic-set/alembic/versions"), &p.path().join("versions"));
-    let batch = std::fs::read_to_string(root().join("sdk/alembic/dev/sample/versions/f6_batch_posts.py")).unwrap();
-    let batch = batch.replace("Revises: e5\n", "Revises: h8\nCreate Date: 2024-01-09 12:00:00\n").replace("down_revision = \"e5\"", "down_revision = \"h8\"")
-        .replace("revision = \"f6\"", "revision = \"i9\"");
-    p.write("versions/i9_batch_posts.py", batch);
+    std::fs::remove_file(p.path().join("versions/i9_batch_posts.py")).unwrap();
+    for (name, text) in extra {
+        p.write(&format!("versions/{name}"), text);
+    }
     let db = p.path().join("app.sqlite3");
     let url = format!("sqlite:{}", db.display());
+    (p, db, url)
+}
+
+fn batch_revision() -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/alembic-set/alembic/versions/i9_batch_posts.py")).unwrap()
+}
+
+#[test]
+fn batch_mode_is_admitted_for_granted_tables_only() {
+    // The rebuild of posts reflects posts and users (its foreign key's table): granted both, it runs.
+    let grant = "[components.i9_batch_posts]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\", \"users\"]\n";
+    let (p, db, url) = set_and(grant, &[("i9_batch_posts.py", &batch_revision())]);
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 9 migration"), "{out}");
+    let cols: Vec<String> = query_file(&db, "SELECT name FROM pragma_table_info('posts') ORDER BY cid").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(cols, ["id", "user_id", "title", "score"]);
+    ok(&p, &url, &["down"]);
+
+    // Granted posts alone, reflecting users is refused and everything is rolled back.
+    let grant = "[components.i9_batch_posts]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n";
+    let (p, db, url) = set_and(grant, &[("i9_batch_posts.py", &batch_revision())]);
     let (code, out, err) = run(&p, &url, &["up"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("i9_batch_posts") && err.contains("batch mode"), "{err}");
+    assert!(err.contains("i9_batch_posts") && err.contains("`users` is not in this component's allowlist"), "{err}");
     assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "8");
+    let cols: Vec<String> = query_file(&db, "SELECT name FROM pragma_table_info('posts') ORDER BY cid").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(cols, ["id", "user_id", "title", "legacy_code", "score"], "the rebuild was rolled back");
+}
+
+#[test]
+fn the_bound_schema_read_never_returns_an_ungranted_tables_create_text() {
+    // Batch mode's own read of a table's CREATE text, written by hand with another table's name.
+    let peek = "\"\"\"peek\n\nCreate Date: 2024-01-09 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 'i9'\ndown_revision = 'h8'\n\n\
+def upgrade():\n    conn = op.get_bind()\n    \
+q = \"SELECT sql FROM (SELECT * FROM sqlite_master UNION ALL SELECT * FROM sqlite_temp_master) WHERE name = ? AND type in ('table', 'view')\"\n    \
+own = conn.exec_driver_sql(q, ('posts',)).scalar()\n    \
+assert own and 'legacy_code' in own, own\n    \
+print(conn.exec_driver_sql(q, ('users',)).scalar())\n\n\
+def downgrade():\n    pass\n";
+    let grant = "[components.i9_peek]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n";
+    let (p, db, url) = set_and(grant, &[("i9_peek.py", peek)]);
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    // Its own table's text came back (the assert passed); the other one was refused.
+    assert!(err.contains("i9_peek") && err.contains("`users` is not in this component's allowlist"), "{err}");
+    assert!(!err.contains("email VARCHAR") && !out.contains("email VARCHAR"), "{out}{err}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "8");
+}
+
+#[test]
+fn a_scratch_table_never_outlives_its_revision() {
+    // A revision that leaves `_alembic_tmp_posts` behind fails, rolled back.
+    let leave = "\"\"\"leave\n\nCreate Date: 2024-01-09 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 'i9'\ndown_revision = 'h8'\n\n\
+def upgrade():\n    op.create_table('_alembic_tmp_posts', sa.Column('id', sa.Integer, primary_key=True))\n\n\
+def downgrade():\n    pass\n";
+    let grant = "[components.i9_leave]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n";
+    let (p, db, url) = set_and(grant, &[("i9_leave.py", leave)]);
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("i9_leave") && err.contains("_alembic_tmp_posts") && err.contains("rolled back"), "{err}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM sqlite_master WHERE name = '_alembic_tmp_posts'")[0][0], "0");
+    // One made by anyone else stops every Alembic revision from starting.
+    exec(&db, &["CREATE TABLE _alembic_tmp_posts (id INTEGER)"]);
+    std::fs::remove_file(p.path().join("versions/i9_leave.py")).unwrap();
+    p.write("versions/i9_batch_posts.py", batch_revision());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("_alembic_tmp_posts") && err.contains("drop or rename it"), "{err}");
+    // Renaming a table onto the scratch name is refused outright.
+    exec(&db, &["DROP TABLE _alembic_tmp_posts"]);
+    let rename = "\"\"\"rename\n\nCreate Date: 2024-01-10 12:00:00\n\"\"\"\nfrom alembic import op\n\n\
+revision = 'j10'\ndown_revision = 'i9'\n\n\
+def upgrade():\n    op.rename_table('users', '_alembic_tmp_users')\n\n\
+def downgrade():\n    pass\n";
+    p.write("versions/j10_rename.py", rename);
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("j10_rename") && err.contains("scratch name"), "{err}");
 }

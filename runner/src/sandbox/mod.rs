@@ -386,6 +386,7 @@ impl Sandbox {
         };
         let mut scope = self.scope(policy, store.data().deadline);
         scope.knex = matches!(m.body, crate::migrate::source::Body::Knex { .. });
+        scope.alembic = matches!(m.body, crate::migrate::source::Body::Alembic { .. });
         let result = match store.data_mut().db.enter_guest(&scope).await {
             Ok(()) => {
                 let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
@@ -563,6 +564,7 @@ pub fn guest_scope(policy: &Policy, reserved: &grants::Reserved, deadline: Optio
         deadline,
         max_bytes: policy.limits.calls.max_bytes,
         knex: false,
+        alembic: false,
     }
 }
 
