@@ -110,6 +110,11 @@ if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"
     "$tools/venv/bin/pip" install -q --disable-pip-version-check alembic
 fi
+# The real alembic's drivers for the PostgreSQL and MariaDB comparisons (tests/cli/alembic.rs).
+if ! "$tools/venv/bin/python" -c 'import psycopg, pymysql' 2>/dev/null; then
+    echo "==> installing psycopg and PyMySQL (the real alembic on PostgreSQL and MariaDB)"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]==3.3.9" "PyMySQL==1.2.4"
+fi
 # The Alembic runtime's pinned packages, pure Python: tests/cli/alembic.rs builds the runtime with
 # `db-migrate build` (DB_MIGRATE_ALEMBIC_SITE_PACKAGES points it here; componentize-py comes from
 # the venv). SQLAlchemy from its sdist without its C extensions, which componentize-py cannot load.
