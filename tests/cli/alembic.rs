@@ -224,6 +224,16 @@ def downgrade():\n    op.drop_table('posts')\n",
 }
 
 #[test]
+fn a_low_memory_cap_is_raised_to_what_the_runtime_needs() {
+    // 16 MiB could not even instantiate the runtime (its snapshot is 54 MiB).
+    let p = alembic_project("[components.a1_users]\nmemory_mib = 16\n");
+    p.write("versions/a1_users.py", USERS);
+    let db = p.path().join("app.sqlite3");
+    let out = ok(&p, &format!("sqlite:{}", db.display()), &["up"]);
+    assert!(out.contains("applied 1 migration"), "{out}");
+}
+
+#[test]
 fn a_revision_with_a_syntax_error_is_named() {
     let p = alembic_project("");
     p.write("versions/a1_users.py", USERS);

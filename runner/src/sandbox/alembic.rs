@@ -36,6 +36,10 @@ use super::grants::{Admitted, Class, Grants, Reserved};
 use crate::backend::Dialect;
 use crate::migrate::source::{Body, Migration};
 
+/// The least memory an Alembic revision runs with, whatever its `memory_mib`: the runtime's
+/// interpreter snapshot alone is 858 pages (54 MiB) before the revision does anything.
+pub const MIN_MEMORY: usize = 64 << 20;
+
 /// The argument holding the revision file's name.
 pub const FILE_ARG: &str = "db-migrate:alembic-file";
 /// The argument holding the revision file's text.

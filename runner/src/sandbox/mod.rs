@@ -416,6 +416,11 @@ impl Sandbox {
         batch_commits: bool,
     ) -> std::result::Result<Store<HostState>, (AnyBackend, String)> {
         let limits = &policy.limits;
+        // The Alembic runtime's snapshot starts at 54 MiB: a lower cap could never run it.
+        let memory = match m.body {
+            crate::migrate::source::Body::Alembic { .. } => limits.memory.max(alembic::MIN_MEMORY),
+            _ => limits.memory,
+        };
         let stdout = output::CappedOutput::new(limits.output);
         let stderr = output::CappedOutput::new(limits.output);
         let mut wasi = WasiCtxBuilder::new();
@@ -444,7 +449,7 @@ impl Sandbox {
             timeout: limits.timeout,
             wasi: wasi.build(),
             table: Default::default(),
-            limiter: policy::MemoryLimiter::new(limits.memory),
+            limiter: policy::MemoryLimiter::new(memory),
             db,
             call_limits: limits.calls,
             grants: policy.grants.clone(),
@@ -466,7 +471,7 @@ impl Sandbox {
         // memory cap. A guest cannot hold more than that, so only a call whose parameters point
         // at the same bytes many times (the canonical ABI allows it) reaches the limit — and
         // without it the host would copy every alias.
-        store.set_hostcall_fuel(limits.memory);
+        store.set_hostcall_fuel(memory);
         if self.features.epoch {
             let ticks = match limits.timeout {
                 Some(t) => (t.as_millis() / TICK.as_millis()).max(1) as u64,
