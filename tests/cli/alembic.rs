@@ -1,7 +1,8 @@
 //! Alembic projects' revisions run unmodified (`[migrations] format = "alembic"`, the default
 //! beside an `alembic.ini`): the set in `tests/fixtures/alembic-set` (tables, foreign keys,
 //! indexes, `add_column`, `bulk_insert`, `op.execute`, a backfill reading rows, two branches and
-//! a merge, the typed header newer templates write, a SQLite batch-mode rebuild) is applied once by the real
+//! a merge, the typed header newer templates write, a SQLite batch-mode rebuild, a renamed
+//! table, a dropped index, a column added and filled by reading rows, a view, a column replaced) is applied once by the real
 //! `alembic upgrade head` and once by db-migrate's Alembic runtime; schemas (`schema dump`) and
 //! rows must be identical, and so after `down --all` / `alembic downgrade base`. Grants hold for
 //! Alembic revisions; bad files and bad revision graphs are named.
@@ -154,33 +155,34 @@ fn alembic_set_on_sqlite_matches_the_real_alembic() {
     let url = format!("sqlite:{}", mine.display());
 
     let plan = ok(&p, &url, &["up", "--dry-run"]);
-    assert!(plan.contains("by running the Alembic revision") && plan.contains("20240109120000_i9_batch_posts"), "{plan}");
+    assert!(plan.contains("by running the Alembic revision") && plan.contains("20240114120000_n14_drop_notes_body_add_text"), "{plan}");
     let out = ok(&p, &url, &["up"]);
-    assert!(out.contains("applied 9 migration"), "{out}");
+    assert!(out.contains("applied 14 migration"), "{out}");
     assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ");
     assert_eq!(data(&mine), data(&real_db), "the data differ");
     assert!(data(&mine).contains("note for user 1"), "the merge's backfill ran");
 
     // Versions are the Create Dates (with microseconds dropped); order is the graph's.
     let kinds = query_file(&mine, "SELECT version, name, kind, status FROM db_migrate_history ORDER BY version");
-    assert_eq!(kinds.len(), 9);
+    assert_eq!(kinds.len(), 14);
     assert_eq!(kinds[0], vec!["20240101120000", "a1_create_users_posts", "alembic", "applied"]);
     assert_eq!(kinds[2], vec!["20240103120000", "c3_seed_rows", "alembic", "applied"]);
     assert_eq!(kinds[7], vec!["20240108120000", "h8_merge", "alembic", "applied"]);
     assert_eq!(kinds[8], vec!["20240109120000", "i9_batch_posts", "alembic", "applied"]);
-    assert!(ok(&p, &url, &["status"]).contains("9 applied"));
+    assert_eq!(kinds[13], vec!["20240114120000", "n14_drop_notes_body_add_text", "alembic", "applied"]);
+    assert!(ok(&p, &url, &["status"]).contains("14 applied"));
     ok(&p, &url, &["validate"]);
 
-    // redo: the batch-mode rebuild down and up again.
+    // redo: the last one down and up again.
     let out = ok(&p, &url, &["redo"]);
-    assert!(out.contains("20240109120000_i9_batch_posts"), "{out}");
+    assert!(out.contains("20240114120000_n14_drop_notes_body_add_text"), "{out}");
     assert_eq!(dump(&p, &mine), dump(&p, &real_db));
     assert_eq!(data(&mine), data(&real_db));
 
     // Everything down, both ways.
     real_alembic(theirs.path(), &real_url, &["downgrade", "base"]);
     let out = ok(&p, &url, &["down", "--all"]);
-    assert!(out.contains("reverted 9 migration"), "{out}");
+    assert!(out.contains("reverted 14 migration"), "{out}");
     assert_eq!(dump(&p, &mine), dump(&p, &real_db), "the schemas differ after downgrading");
     assert_eq!(query_file(&mine, "SELECT count(*) FROM db_migrate_history")[0][0], "0");
 
@@ -302,11 +304,17 @@ fn a_missing_runtime_says_to_build_it() {
     assert!(err.contains("Alembic runtime") && err.contains("db-migrate build"), "{err}");
 }
 
-/// The fixture set up to the merge, then `extra` revisions (name, text) after it.
+/// The fixture set up to the merge (a1 … h8), then `extra` revisions (name, text) after it.
 fn set_and(config: &str, extra: &[(&str, &str)]) -> (Project, PathBuf, String) {
     let p = alembic_project(config);
     copy_dir(&root().join("tests/fixtures/alembic-set/alembic/versions"), &p.path().join("versions"));
-    std::fs::remove_file(p.path().join("versions/i9_batch_posts.py")).unwrap();
+    // Only a1 … h8: the revisions from i9 on follow the batch-mode one.
+    for e in std::fs::read_dir(p.path().join("versions")).unwrap() {
+        let path = e.unwrap().path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.as_bytes()[0] > b'h') {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
     for (name, text) in extra {
         p.write(&format!("versions/{name}"), text);
     }
@@ -433,15 +441,15 @@ fn server_set_matches_the_real_alembic(kind: crate::servers::Kind, alembic_schem
     copy_dir(&root().join("tests/fixtures/alembic-set"), p.path());
     let url = mine.url();
     let out = ok(&p, &url, &["up"]);
-    assert!(out.contains("applied 9 migration"), "{out}");
+    assert!(out.contains("applied 14 migration"), "{out}");
     assert_eq!(dump_without_alembic(&p, &url), dump_without_alembic(&p, &real_db.url()), "the schemas differ");
     assert_eq!(data_server(&mine), data_server(&real_db), "the data differ");
     assert!(data_server(&mine).contains("note for user 1"), "the merge's backfill ran");
-    assert_eq!(mine.query("SELECT count(*) FROM db_migrate_history WHERE kind = 'alembic' AND status = 'applied'"), vec!["9"]);
+    assert_eq!(mine.query("SELECT count(*) FROM db_migrate_history WHERE kind = 'alembic' AND status = 'applied'"), vec!["14"]);
 
     real_alembic(theirs.path(), &real_url, &["downgrade", "base"]);
     let out = ok(&p, &url, &["down", "--all"]);
-    assert!(out.contains("reverted 9 migration"), "{out}");
+    assert!(out.contains("reverted 14 migration"), "{out}");
     assert_eq!(dump_without_alembic(&p, &url), dump_without_alembic(&p, &real_db.url()), "the schemas differ after downgrading");
 }
 
