@@ -462,3 +462,22 @@ fn alembic_set_on_postgres_matches_the_real_alembic() {
 fn alembic_set_on_mariadb_matches_the_real_alembic() {
     server_set_matches_the_real_alembic(crate::servers::Kind::Mariadb, "mysql+pymysql");
 }
+
+#[test]
+fn batch_mode_on_a_referenced_table_fails_whole_on_sqlite() {
+    // db-migrate keeps SQLite's foreign keys enforced (the real alembic on pysqlite runs with
+    // them off): rebuilding a table others reference fails at its DROP, and nothing is kept.
+    let users = "\"\"\"users: rename name (batch)\n\nCreate Date: 2024-01-09 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 'i9'\ndown_revision = 'h8'\n\n\
+def upgrade():\n    with op.batch_alter_table('users', recreate='always') as b:\n        \
+b.alter_column('name', new_column_name='full_name', existing_type=sa.String(100), existing_nullable=False)\n\n\
+def downgrade():\n    pass\n";
+    let (p, db, url) = set_and("", &[("i9_users_batch.py", users)]);
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("i9_users_batch") && err.contains("FOREIGN KEY constraint failed") && err.contains("rolled back"), "{err}");
+    let cols: Vec<String> = query_file(&db, "SELECT name FROM pragma_table_info('users') ORDER BY cid").into_iter().map(|r| r[0].clone()).collect();
+    assert!(cols.contains(&"name".to_string()) && !cols.iter().any(|c| c.starts_with("_alembic")), "{cols:?}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM posts")[0][0], "3", "no row went with the rebuild");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_alembic%' ESCAPE '\\'")[0][0], "0");
+}
