@@ -110,6 +110,22 @@ if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"
     "$tools/venv/bin/pip" install -q --disable-pip-version-check alembic
 fi
+# The real alembic's drivers for the PostgreSQL and MariaDB comparisons (tests/cli/alembic.rs).
+if ! "$tools/venv/bin/python" -c 'import psycopg, pymysql' 2>/dev/null; then
+    echo "==> installing psycopg and PyMySQL (the real alembic on PostgreSQL and MariaDB)"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]==3.3.9" "PyMySQL==1.2.4"
+fi
+# The Alembic runtime's pinned packages, pure Python: tests/cli/alembic.rs builds the runtime with
+# `db-migrate build` (DB_MIGRATE_ALEMBIC_SITE_PACKAGES points it here; componentize-py comes from
+# the venv). SQLAlchemy from its sdist without its C extensions, which componentize-py cannot load.
+if [ ! -f "$tools/alembic-site/.pins-1" ]; then
+    echo "==> installing the Alembic runtime's packages (alembic, SQLAlchemy, Mako, MarkupSafe, typing-extensions)"
+    rm -rf "$tools/alembic-site"
+    DISABLE_SQLALCHEMY_CEXT=1 "$tools/venv/bin/pip" install -q --disable-pip-version-check --target "$tools/alembic-site" \
+        --no-binary SQLAlchemy alembic==1.20.1 SQLAlchemy==2.1.9 Mako==1.4.3 MarkupSafe==3.0.4 typing-extensions==4.16.0
+    find "$tools/alembic-site" \( -name '*.so' -o -name '*.pyd' \) -delete
+    touch "$tools/alembic-site/.pins-1"
+fi
 if ! command -v wit-bindgen >/dev/null || [ "$(wit-bindgen --version | awk '{print $2}')" != "0.61.0" ]; then
     echo "==> installing wit-bindgen (C guests' bindings)"
     cargo install --quiet --locked wit-bindgen-cli --version 0.61.0

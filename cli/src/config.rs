@@ -80,12 +80,16 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationsConfig {
-    /// `native` (the default) or `knex`: a knex project's `.js`/`.cjs`/`.mjs` files are
-    /// migrations too, run by the knex runtime.
+    /// `native` (the default), `knex` (a knex project's `.js`/`.cjs`/`.mjs` files are
+    /// migrations too, run by the knex runtime) or `alembic` (the folder is an Alembic
+    /// `versions/` folder, its revisions run by the Alembic runtime).
     pub format: Option<db_migrate::migrate::source::Format>,
     /// The knex runtime component (default `.db-migrate/knex/knex-runtime.wasm`, which
     /// `db-migrate build` writes; `DB_MIGRATE_KNEX_RUNTIME` overrides).
     pub knex_runtime: Option<PathBuf>,
+    /// The Alembic runtime component (default `.db-migrate/alembic/alembic-runtime.wasm`, which
+    /// `db-migrate build` writes; `DB_MIGRATE_ALEMBIC_RUNTIME` overrides).
+    pub alembic_runtime: Option<PathBuf>,
 }
 
 /// The schema keys of `db-migrate.toml` (top level).
@@ -362,6 +366,9 @@ pub struct Settings {
     /// The knex runtime component: `DB_MIGRATE_KNEX_RUNTIME`, else `[migrations] knex_runtime`,
     /// else `.db-migrate/knex/knex-runtime.wasm` in the project.
     pub knex_runtime: PathBuf,
+    /// The Alembic runtime component: `DB_MIGRATE_ALEMBIC_RUNTIME`, else
+    /// `[migrations] alembic_runtime`, else `.db-migrate/alembic/alembic-runtime.wasm`.
+    pub alembic_runtime: PathBuf,
     /// Back up before `up`, `down` and `redo`.
     pub backup_always: bool,
     /// `schema_file`, `shadow_database_url`, `drift_check` (paths not yet resolved).
@@ -442,10 +449,27 @@ impl Settings {
             Some(_) => None,
         };
         let knex_dir = knexfile.as_ref().and_then(|k| std::fs::read_to_string(k).ok()).and_then(|t| crate::adopt::settings::knex(&t).dir);
-        let migrations_format = match (file.migrations.format, &knexfile) {
-            (Some(f), _) => f,
-            (None, Some(_)) => db_migrate::migrate::source::Format::Knex,
-            (None, None) => Default::default(),
+        let alembic_runtime = std::env::var_os("DB_MIGRATE_ALEMBIC_RUNTIME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| file.migrations.alembic_runtime.as_ref().map(|p| under(&project_dir, p.clone())))
+            .unwrap_or_else(|| project_dir.join(".db-migrate").join("alembic").join("alembic-runtime.wasm"));
+        // An Alembic project (`alembic.ini` at its root, no knexfile) without `[migrations]
+        // format` is read as one: `script_location` (default `alembic`) + `/versions` is the
+        // folder unless `migrations_dir` says otherwise.
+        let alembic_ini = match (file.migrations.format, &knexfile) {
+            (None, None) => Some(project_dir.join("alembic.ini")).filter(|p| p.is_file()),
+            _ => None,
+        };
+        let alembic_dir = alembic_ini.as_ref().map(|ini| {
+            let location = std::fs::read_to_string(ini).ok().and_then(|t| crate::adopt::settings::alembic_ini(&t).0);
+            Path::new(&location.unwrap_or_else(|| "alembic".into())).join("versions")
+        });
+        let migrations_format = match (file.migrations.format, &knexfile, &alembic_ini) {
+            (Some(f), _, _) => f,
+            (None, Some(_), _) => db_migrate::migrate::source::Format::Knex,
+            (None, None, Some(_)) => db_migrate::migrate::source::Format::Alembic,
+            (None, None, None) => Default::default(),
         };
         let backup_always = env_cfg.and_then(|e| e.backup).or(file.backup) == Some(BackupPolicy::Always);
         let fleets = crate::fleet::config::validate(&file.fleets)
@@ -463,6 +487,7 @@ impl Settings {
             cache_dir,
             migrations_format,
             knex_runtime,
+            alembic_runtime,
             cli_args: o.args.iter().cloned().collect(),
             seed_packs,
             seed_table,
@@ -471,7 +496,7 @@ impl Settings {
             policies,
             lock_timeout: std::time::Duration::from_secs(60),
             lock_mode: file.lock_mode.unwrap_or_default(),
-            migrations_dir: under(&project_dir, file.migrations_dir.or(knex_dir.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations"))),
+            migrations_dir: under(&project_dir, file.migrations_dir.or(knex_dir.map(PathBuf::from)).or(alembic_dir).unwrap_or_else(|| PathBuf::from("migrations"))),
             seeds_dir: under(&project_dir, file.seeds_dir.unwrap_or_else(|| PathBuf::from("seeds"))),
             project_dir,
             database_url,

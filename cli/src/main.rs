@@ -429,6 +429,7 @@ fn migrator_with(settings: &Settings, source: impl db_migrate::MigrationSource +
         .allow_out_of_order(settings.allow_out_of_order)
         .cache_dir(settings.cache_dir.clone())
         .knex_runtime(settings.knex_runtime.clone())
+        .alembic_runtime(settings.alembic_runtime.clone())
         .policies(settings.policies.clone())
         .placeholders(settings.placeholders.clone())
         .context(db_migrate::sandbox::GuestContext {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `db-migrate` binary on temporary projects and real SQLite files.
 
 mod adopt;
+mod alembic;
 mod backup;
 mod baseline;
 mod callbacks;

@@ -121,10 +121,14 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
         args.crates.clone()
     };
     crates.sort();
-    // A knex project: the knex runtime its migration files run in.
+    // A knex or Alembic project: the runtime its migration files run in.
+    let runtime = match settings.migrations_format {
+        source::Format::Knex => Some(("knex", crate::commands::knex_runtime::build(settings, out)?)),
+        source::Format::Alembic => Some(("Alembic", crate::commands::alembic_runtime::build(settings, out)?)),
+        _ => None,
+    };
     let mut built_knex = None;
-    if settings.migrations_format == source::Format::Knex {
-        let (dest, skipped) = crate::commands::knex_runtime::build(settings, out)?;
+    if let Some((tool, (dest, skipped))) = runtime {
         let sandbox = db_migrate::sandbox::Sandbox::new(Some(settings.cache_dir.clone()), settings.policies.features())?;
         let loaded = std::time::Instant::now();
         let (_, origin) = sandbox.load(&dest, None).map_err(|m| Error::Config(format!("{}: {m}", dest.display())))?;
@@ -134,8 +138,8 @@ pub fn run(settings: &Settings, args: BuildArgs, out: &Output) -> Result<ExitCod
         };
         let bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
         let verb = if skipped { "up to date" } else { "built   " };
-        out.line(&format!("{verb} the knex runtime -> {} ({:.1} MiB, {how})", dest.display(), bytes as f64 / (1 << 20) as f64));
-        built_knex = Some(serde_json::json!({ "source": "knex runtime", "component": dest.display().to_string(), "bytes": bytes, "skipped": skipped }));
+        out.line(&format!("{verb} the {tool} runtime -> {} ({:.1} MiB, {how})", dest.display(), bytes as f64 / (1 << 20) as f64));
+        built_knex = Some(serde_json::json!({ "source": format!("{tool} runtime"), "component": dest.display().to_string(), "bytes": bytes, "skipped": skipped }));
     }
     if crates.is_empty() && built_knex.is_some() {
         out.json(&serde_json::json!({ "built": [built_knex] }));

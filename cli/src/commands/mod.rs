@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod guest;
 pub mod init;
 pub mod inspect;
+pub mod alembic_runtime;
 pub mod knex_runtime;
 pub mod lint;
 pub mod repair;

@@ -265,7 +265,11 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
         match m.script(*direction) {
             None => {
                 // A component is described, never compiled or run, by a dry run; so is a knex file.
-                let what = if matches!(m.body, db_migrate::migrate::source::Body::Knex { .. }) { "knex migration" } else { "component" };
+                let what = match m.body {
+                    db_migrate::migrate::source::Body::Knex { .. } => "knex migration",
+                    db_migrate::migrate::source::Body::Alembic { .. } => "Alembic revision",
+                    _ => "component",
+                };
                 out.line(&format!("-- dry run: would {verb} {} by running the {what} {} (sha256 {})", m.label(), m.path.display(), m.checksum));
                 item["file"] = m.path.display().to_string().into();
                 item["sha256"] = m.checksum.clone().into();

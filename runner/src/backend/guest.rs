@@ -124,6 +124,18 @@ pub struct GuestScope {
     pub max_bytes: usize,
     /// A knex migration: the few statements knex needs are admitted too (`sandbox::knex`).
     pub knex: bool,
+    /// An Alembic revision: its SQLite batch mode's reflection and scratch copy are admitted
+    /// too (`sandbox::alembic`).
+    pub alembic: bool,
+}
+
+/// The prefix of Alembic's scratch copy of a table rebuilt in SQLite batch mode
+/// (`_alembic_tmp_users`).
+pub const ALEMBIC_SCRATCH_PREFIX: &str = "_alembic_tmp_";
+
+/// The table whose batch-mode scratch copy `name` (lower-case, bare) is, if it is one.
+pub fn alembic_scratch_of(name: &str) -> Option<&str> {
+    name.strip_prefix(ALEMBIC_SCRATCH_PREFIX).filter(|t| !t.is_empty())
 }
 
 /// Whether `name` (lower-case, bare) is the scratch table of a knex SQLite table rebuild
@@ -156,6 +168,12 @@ impl GuestScope {
         }
         if self.knex && is_knex_temp_table(bare) {
             return true;
+        }
+        // Alembic's scratch copy of a table is the table's, for as long as the migration runs.
+        if self.alembic {
+            if let Some(of) = alembic_scratch_of(bare) {
+                return self.table_allowed(of);
+            }
         }
         match &self.tables {
             None => true,

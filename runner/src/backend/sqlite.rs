@@ -95,6 +95,8 @@ pub struct SqliteBackend {
     /// The last guest session was a knex migration's: its rebuilds' scratch tables
     /// (`_knex_temp_alterNNN`, granted to knex migrations) must be gone before it is recorded.
     knex_session: bool,
+    /// The same for an Alembic revision's batch-mode scratch copies (`_alembic_tmp_<table>`).
+    alembic_session: bool,
 }
 
 impl SqliteBackend {
@@ -108,6 +110,19 @@ impl SqliteBackend {
         .fetch_all(self.conn.sqlx())
         .await?;
         Ok(names.into_iter().find(|n| super::guest::is_knex_temp_table(&n.to_ascii_lowercase())))
+    }
+
+    /// An Alembic batch-mode scratch copy (`_alembic_tmp_<table>`) that exists now, if any.
+    /// Alembic renames it onto the rebuilt table within one revision; one that stayed would be
+    /// a table every later revision granted `<table>` may use, and the next rebuild of
+    /// `<table>` would fail on it.
+    async fn alembic_scratch_left(&mut self) -> std::result::Result<Option<String>, sqlx::Error> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .fetch_all(self.conn.sqlx())
+        .await?;
+        Ok(names.into_iter().find(|n| super::guest::alembic_scratch_of(&n.to_ascii_lowercase()).is_some()))
     }
 
     /// Opens the database. See [`super::connect`] for what `mode` changes.
@@ -140,7 +155,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -219,7 +234,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -366,6 +381,27 @@ impl super::Backend for SqliteBackend {
                 ));
             }
         }
+        if std::mem::take(&mut self.alembic_session) {
+            let left = self.alembic_scratch_left().await.map_err(|e| self.history_err("cannot record the migration in the history", e.into()))?;
+            if let Some(table) = left {
+                let kept = if transactional {
+                    self.rollback().await;
+                    "it was rolled back: nothing of it was kept"
+                } else {
+                    "what it did stays, and its history row stays dirty: drop that table, check the schema, then `db-migrate repair`"
+                };
+                return Err(self.history_err(
+                    "cannot record the migration in the history",
+                    DbError {
+                        message: format!(
+                            "Alembic revision {} left batch mode's scratch table `{table}` behind (the copy Alembic renames back within the revision; one that stays counts as its table for every later revision); {kept}",
+                            m.label()
+                        ),
+                        code: None,
+                    },
+                ));
+            }
+        }
         let ms = took.as_millis() as i64;
         let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let finished = [Bind::Int(ms), Bind::Int(m.version)];
@@ -404,6 +440,7 @@ impl super::Backend for SqliteBackend {
 
     async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.knex_session = false;
+        self.alembic_session = false;
         self.drop_cursors().await;
         if transactional {
             // SQLite rolls back an open transaction itself if this fails (the journal).
@@ -803,6 +840,21 @@ impl GuestSql for SqliteBackend {
             return Ok(());
         }
         self.knex_session = scope.knex;
+        self.alembic_session = scope.alembic;
+        if scope.alembic {
+            // A table under the scratch name, left by anyone, would count as its table's.
+            let refusal = match self.alembic_scratch_left().await {
+                Ok(None) => None,
+                Ok(Some(t)) => Some(GuestSqlError::Denied(format!(
+                    "a table named `{t}` exists: that is Alembic batch mode's scratch name, which an Alembic revision may use wherever it may use the table, so no Alembic revision runs while it exists; drop or rename it"
+                ))),
+                Err(e) => Some(guest_error(e)),
+            };
+            if let Some(e) = refusal {
+                self.guest_depth -= 1;
+                return Err(e);
+            }
+        }
         if scope.knex {
             // A scratch table left by anyone (plain SQL, an older run) would be granted to this
             // migration by its name alone.

@@ -168,6 +168,9 @@ impl Session {
             // A knex migration reads the schema table (`hasTable`, a rebuild's CREATE statements):
             // the host admitted only knex's own forms of those reads.
             ffi::SQLITE_READ if s.knex && s.read && is_schema_table(name) => Ok(()),
+            // An Alembic revision's batch mode reads a table's CREATE text: the host admitted
+            // only that form, and only with a granted table's name bound.
+            ffi::SQLITE_READ if s.alembic && s.read && is_schema_table(name) => Ok(()),
             ffi::SQLITE_READ => {
                 let col = a2.unwrap_or("").to_ascii_lowercase();
                 let lower = name.to_ascii_lowercase();
@@ -222,6 +225,13 @@ impl Session {
                 "foreign_key_check" if a2.is_none() => Ok(()),
                 "table_info" => self.table(a2.unwrap_or(""), db, "read", s.read),
                 other => Err(format!("PRAGMA {other} is not one knex migrations may send")),
+            },
+            // An Alembic revision's batch-mode reflection, of a table it may read (`index_info`
+            // names an index: the host checked its table before the statement got here).
+            ffi::SQLITE_PRAGMA if s.alembic && s.read => match name.to_ascii_lowercase().as_str() {
+                "table_xinfo" | "table_info" | "foreign_key_list" | "index_list" => self.table(a2.unwrap_or(""), db, "read", s.read),
+                "index_info" if db == Some("main") => Ok(()),
+                other => Err(format!("PRAGMA {other} is not one Alembic revisions may send")),
             },
             ffi::SQLITE_PRAGMA => Err("PRAGMA is never allowed to components".into()),
             // knex's transactions, as savepoints of the migration's transaction.

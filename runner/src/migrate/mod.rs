@@ -2,6 +2,7 @@
 //! planner, history types, events and errors. It imports nothing from the layers above
 //! (backends, sandbox, the migrator).
 
+pub mod alembic;
 pub mod commands;
 pub mod embedded;
 pub mod error;

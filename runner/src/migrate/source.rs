@@ -35,6 +35,8 @@ pub enum MigrationKind {
     Commands,
     /// A knex migration file (`.js`, `.cjs`, `.mjs`), run by the bundled knex runtime.
     Knex,
+    /// An Alembic revision file (`.py`), run by the Alembic runtime.
+    Alembic,
 }
 
 impl MigrationKind {
@@ -45,6 +47,7 @@ impl MigrationKind {
             MigrationKind::Component => "component",
             MigrationKind::Commands => "commands",
             MigrationKind::Knex => "knex",
+            MigrationKind::Alembic => "alembic",
         }
     }
 }
@@ -78,6 +81,13 @@ pub enum Body {
         /// The file's text (BOM stripped, line endings normalised).
         source: String,
     },
+    /// An Alembic revision file, given as data to db-migrate's Alembic runtime component (see
+    /// `sandbox::alembic`); kept parallel to [`Body::Knex`]. Its version is its `Create Date`
+    /// and its place in the order comes from its `down_revision` (see [`super::alembic`]).
+    Alembic {
+        /// The file's text (BOM stripped, line endings normalised).
+        source: String,
+    },
 }
 
 /// How the migrations folder is read: db-migrate's own layouts, or another tool's files too.
@@ -90,6 +100,9 @@ pub enum Format {
     Native,
     /// The above, and knex migration files (`VERSION_name.js`, `.cjs`, `.mjs`) run as they are.
     Knex,
+    /// An Alembic `versions/` folder: every `*.py` revision file, ordered by its revision graph
+    /// (see [`super::alembic`]); nothing else in the folder is read.
+    Alembic,
 }
 
 /// The bytes of a file held in memory (an embedded migration set): compiled into the program
@@ -200,6 +213,7 @@ impl Migration {
             Body::Component(_) => MigrationKind::Component,
             Body::Commands { .. } => MigrationKind::Commands,
             Body::Knex { .. } => MigrationKind::Knex,
+            Body::Alembic { .. } => MigrationKind::Alembic,
         }
     }
 
@@ -208,7 +222,7 @@ impl Migration {
         match &self.body {
             Body::Sql { down, .. } => down.is_some(),
             Body::Commands { down, .. } => down.is_some(),
-            Body::Component(_) | Body::Knex { .. } => true,
+            Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. } => true,
         }
     }
 
@@ -217,7 +231,7 @@ impl Migration {
         match (&self.body, direction) {
             (Body::Sql { up, .. }, Direction::Up) => Some(up),
             (Body::Sql { down, .. }, Direction::Down) => down.as_ref(),
-            (Body::Component(_) | Body::Commands { .. } | Body::Knex { .. }, _) => None,
+            (Body::Component(_) | Body::Commands { .. } | Body::Knex { .. } | Body::Alembic { .. }, _) => None,
         }
     }
 
@@ -661,6 +675,11 @@ pub fn name_warnings(dir: &Path) -> Vec<NameWarning> {
 
 /// [`name_warnings`] for a folder of the given format (a knex folder's `.js` files are read).
 pub fn name_warnings_format(dir: &Path, format: Format) -> Vec<NameWarning> {
+    // An Alembic `versions/` folder holds `__pycache__`, `__init__.py` and the like: only its
+    // `.py` revisions are read, and nothing else there is a misnamed migration.
+    if format == Format::Alembic {
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut out: Vec<NameWarning> = entries
         .flatten()
@@ -801,6 +820,9 @@ pub(crate) fn collect_format(
     mut problems: Vec<SourceError>,
     format: Format,
 ) -> Result<Vec<Migration>, SourceError> {
+    if format == Format::Alembic {
+        return super::alembic::collect(files, dir, entries, problems);
+    }
     let mut groups: BTreeMap<(i64, String), Vec<Found>> = BTreeMap::new();
     for Entry { file_name, path, is_dir } in entries {
         let Some((stem, found)) = kind_in(&file_name, is_dir, format) else { continue };

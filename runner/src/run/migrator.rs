@@ -92,6 +92,8 @@ pub struct Migrator {
     placeholders: crate::migrate::placeholders::Placeholders,
     /// The knex runtime component knex migration files run in (see `crate::sandbox::knex`).
     knex_runtime: Option<PathBuf>,
+    /// The Alembic runtime component Alembic revision files run in (see `crate::sandbox::alembic`).
+    alembic_runtime: Option<PathBuf>,
 }
 
 impl Migrator {
@@ -119,6 +121,7 @@ impl Migrator {
             policies: Policies::default(),
             context: GuestContext { environment: crate::migrate::DEFAULT_ENV.into(), ..Default::default() },
             knex_runtime: None,
+            alembic_runtime: None,
             placeholders: Default::default(),
         }
     }
@@ -184,6 +187,14 @@ impl Migrator {
     /// anything runs.
     pub fn knex_runtime(mut self, path: impl Into<PathBuf>) -> Self {
         self.knex_runtime = Some(path.into());
+        self
+    }
+
+    /// The Alembic runtime component (`db-migrate build` writes it) that runs Alembic revision
+    /// files (a folder read with `Format::Alembic`); an Alembic migration without one is refused
+    /// before anything runs.
+    pub fn alembic_runtime(mut self, path: impl Into<PathBuf>) -> Self {
+        self.alembic_runtime = Some(path.into());
         self
     }
 
@@ -565,7 +576,7 @@ impl Migrator {
                     Body::Sql { .. } => b.is_documents(),
                     Body::Commands { .. } => !b.is_documents(),
                     Body::Component(_) => false,
-                    Body::Knex { .. } => b.is_documents(),
+                    Body::Knex { .. } | Body::Alembic { .. } => b.is_documents(),
                 };
                 if mismatch {
                     return Err(Error::Config(format!(
@@ -574,6 +585,7 @@ impl Migrator {
                         match m.body {
                             Body::Sql { .. } => "SQL",
                             Body::Knex { .. } => "knex",
+                            Body::Alembic { .. } => "Alembic",
                             _ => "MongoDB command-file",
                         },
                         b.kind_name()
@@ -598,13 +610,14 @@ impl Migrator {
                         let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
-                    Body::Component(_) | Body::Knex { .. } => {
+                    Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. } => {
                         if sandbox.is_none() {
                             sandbox = Some(
                                 Sandbox::new(self.cache_dir.clone(), self.policies.features())?
                                     .history_table(&self.table)
                                     .seed_table(&self.seed_table)
-                                    .knex_runtime(self.knex_runtime.clone()),
+                                    .knex_runtime(self.knex_runtime.clone())
+                                    .alembic_runtime(self.alembic_runtime.clone()),
                             );
                         }
                         let sb = sandbox.as_ref().expect("created above");

@@ -154,6 +154,7 @@ impl HostState {
         }
         let knex = match &self.migration.body {
             crate::migrate::source::Body::Knex { .. } => super::knex::admit(self.db.dialect(), statement, &self.grants, &self.reserved),
+            crate::migrate::source::Body::Alembic { .. } => super::alembic::admit(self.db.dialect(), statement, &self.grants, &self.reserved),
             _ => None,
         };
         let admitted = knex.unwrap_or_else(|| self.grants.check_with(self.db.dialect(), statement, &self.reserved)).map_err(|reason| {
@@ -314,7 +315,11 @@ impl sql::Host for HostState {
     }
 
     async fn query(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
-        if let Err(e) = self.admit(&statement, params.len()) {
+        let admitted = match self.admit_bound(&statement, &params).await {
+            Some(a) => a,
+            None => self.admit(&statement, params.len()),
+        };
+        if let Err(e) = admitted {
             return Ok(Err(e));
         }
         let max = self.call_limits.max_rows;
@@ -354,7 +359,11 @@ impl sql::Host for HostState {
     }
 
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
-        match self.admit(&statement, params.len()) {
+        let admitted = match self.admit_bound(&statement, &params).await {
+            Some(a) => a,
+            None => self.admit(&statement, params.len()),
+        };
+        match admitted {
             Ok(a) if a.query => {}
             Ok(_) => return Ok(Err(types::Error::InvalidInput("a cursor reads a query (`SELECT …`); run other statements with execute".into()))),
             Err(e) => return Ok(Err(e)),
@@ -380,6 +389,40 @@ fn plain_table_name(t: &str) -> bool {
 }
 
 impl HostState {
+    /// An Alembic revision's batch-mode statements whose table the statement check cannot see
+    /// (`sandbox::alembic::Bound`): checked here, on every call (never cached), by the bound
+    /// name or by the index's table as the schema says; `None` for every other statement.
+    async fn admit_bound(&mut self, statement: &str, params: &[types::Value]) -> Option<Result<super::grants::Admitted, types::Error>> {
+        if !matches!(self.migration.body, crate::migrate::source::Body::Alembic { .. }) || self.db.dialect() != Dialect::Sqlite {
+            return None;
+        }
+        let form = super::alembic::bound_form(statement)?;
+        if let Err(e) = self.call_limits.check(statement, params.len()) {
+            return Some(Err(to_wit_error(e)));
+        }
+        let table = match form {
+            super::alembic::Bound::SchemaRead => match params {
+                [types::Value::Text(name)] => Ok(name.clone()),
+                _ => Err("this schema read takes one text parameter, the table's name".to_string()),
+            },
+            super::alembic::Bound::IndexInfo(index) => {
+                let q = "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ? COLLATE NOCASE";
+                match self.db.host_query(q, vec![SqlValue::Text(index.clone())]).await {
+                    Ok(rows) => match rows.rows.first().and_then(|r| r.first()) {
+                        Some(SqlValue::Text(t)) => Ok(t.clone()),
+                        _ => Err(format!("no index named `{index}`")),
+                    },
+                    Err(e) => return Some(Err(to_wit_error(e))),
+                }
+            }
+        };
+        let admitted = table.and_then(|t| super::alembic::admit_bound(&t, &self.grants, &self.reserved));
+        Some(admitted.map_err(|reason| {
+            self.emit(Event::Audit { migration: &self.migration, statement: &clip(statement, 1024), reason: &reason });
+            types::Error::Denied(reason)
+        }))
+    }
+
     async fn describe_columns(&mut self, table: String) -> Result<Vec<sql::ColumnInfo>, types::Error> {
         if !plain_table_name(&table) {
             return Err(types::Error::InvalidInput(format!("`{table}` is not a plain table name (`name` or `schema.name`)")));
@@ -702,6 +745,11 @@ impl context::Host for HostState {
         // A knex migration's file reaches the knex runtime as two arguments no user's replaces.
         if let Some(file) = super::knex::args(&self.migration) {
             args.retain(|(k, _)| k != super::knex::FILE_ARG && k != super::knex::SOURCE_ARG);
+            args.extend(file);
+        }
+        // So does an Alembic revision's, to the Alembic runtime.
+        if let Some(file) = super::alembic::args(&self.migration) {
+            args.retain(|(k, _)| k != super::alembic::FILE_ARG && k != super::alembic::SOURCE_ARG);
             args.extend(file);
         }
         Ok(args)

@@ -10,6 +10,7 @@ pub mod doc_grants;
 pub mod grants;
 pub mod host;
 pub mod inspect;
+pub mod alembic;
 pub mod knex;
 mod output;
 pub mod policy;
@@ -154,6 +155,9 @@ pub struct Sandbox {
     /// Where the knex runtime component is, and once loaded, the component (see [`knex`]).
     knex_runtime: Option<PathBuf>,
     knex_component: std::sync::OnceLock<std::result::Result<Component, String>>,
+    /// The same for the Alembic runtime (see [`alembic`]).
+    alembic_runtime: Option<PathBuf>,
+    alembic_component: std::sync::OnceLock<std::result::Result<Component, String>>,
 }
 
 impl Drop for Sandbox {
@@ -225,6 +229,8 @@ impl Sandbox {
             reserved: Default::default(),
             knex_runtime: None,
             knex_component: Default::default(),
+            alembic_runtime: None,
+            alembic_component: Default::default(),
         })
     }
 
@@ -242,20 +248,40 @@ impl Sandbox {
         self
     }
 
+    /// Where the Alembic runtime component is, for Alembic revision files.
+    pub fn alembic_runtime(mut self, path: Option<PathBuf>) -> Self {
+        self.alembic_runtime = path;
+        self
+    }
+
     /// The knex runtime, loaded (from the cache, or compiled) once per run.
     fn load_knex(&self) -> std::result::Result<(Component, Origin), String> {
+        let fix = "run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm";
+        self.load_runtime(&self.knex_component, self.knex_runtime.as_deref(), "knex", fix)
+    }
+
+    /// The Alembic runtime, loaded (from the cache, or compiled) once per run.
+    fn load_alembic(&self) -> std::result::Result<(Component, Origin), String> {
+        let fix = "run `db-migrate build` in the project (it needs Python 3 with pip and componentize-py once), or set DB_MIGRATE_ALEMBIC_RUNTIME to a built alembic-runtime.wasm";
+        self.load_runtime(&self.alembic_component, self.alembic_runtime.as_deref(), "Alembic", fix)
+    }
+
+    /// A hosted runtime (one component running every migration file of a tool), loaded once
+    /// per run into `slot`; the error says how to get one.
+    fn load_runtime(
+        &self,
+        slot: &std::sync::OnceLock<std::result::Result<Component, String>>,
+        path: Option<&Path>,
+        tool: &str,
+        fix: &str,
+    ) -> std::result::Result<(Component, Origin), String> {
         let mut origin = Origin::Cached;
-        let loaded = self.knex_component.get_or_init(|| {
-            let Some(path) = &self.knex_runtime else {
-                return Err("this is a knex migration, and no knex runtime is configured: run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm".into());
+        let loaded = slot.get_or_init(|| {
+            let Some(path) = path else {
+                return Err(format!("this is a {tool} migration, and no {tool} runtime is configured: {fix}"));
             };
-            let bytes = std::fs::read(path).map_err(|e| {
-                format!(
-                    "cannot read the knex runtime {}: {e}; run `db-migrate build` in the project (it needs Node.js and npm once), or set DB_MIGRATE_KNEX_RUNTIME to a built knex-runtime.wasm",
-                    path.display()
-                )
-            })?;
-            let (c, o) = self.load_bytes(&bytes, None).map_err(|e| format!("the knex runtime {}: {e}", path.display()))?;
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read the {tool} runtime {}: {e}; {fix}", path.display()))?;
+            let (c, o) = self.load_bytes(&bytes, None).map_err(|e| format!("the {tool} runtime {}: {e}", path.display()))?;
             origin = o;
             Ok(c)
         });
@@ -287,6 +313,7 @@ impl Sandbox {
     fn load_migration(&self, m: &Migration) -> std::result::Result<(Component, Origin), String> {
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex(),
+            crate::migrate::source::Body::Alembic { .. } => self.load_alembic(),
             crate::migrate::source::Body::Component(Some(bytes)) => {
                 if let Some(c) = self.cache.cached(&self.engine, &m.checksum) {
                     return Ok((c, Origin::Cached));
@@ -359,6 +386,7 @@ impl Sandbox {
         };
         let mut scope = self.scope(policy, store.data().deadline);
         scope.knex = matches!(m.body, crate::migrate::source::Body::Knex { .. });
+        scope.alembic = matches!(m.body, crate::migrate::source::Body::Alembic { .. });
         let result = match store.data_mut().db.enter_guest(&scope).await {
             Ok(()) => {
                 let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
@@ -388,6 +416,11 @@ impl Sandbox {
         batch_commits: bool,
     ) -> std::result::Result<Store<HostState>, (AnyBackend, String)> {
         let limits = &policy.limits;
+        // The Alembic runtime's snapshot starts at 54 MiB: a lower cap could never run it.
+        let memory = match m.body {
+            crate::migrate::source::Body::Alembic { .. } => limits.memory.max(alembic::MIN_MEMORY),
+            _ => limits.memory,
+        };
         let stdout = output::CappedOutput::new(limits.output);
         let stderr = output::CappedOutput::new(limits.output);
         let mut wasi = WasiCtxBuilder::new();
@@ -416,7 +449,7 @@ impl Sandbox {
             timeout: limits.timeout,
             wasi: wasi.build(),
             table: Default::default(),
-            limiter: policy::MemoryLimiter::new(limits.memory),
+            limiter: policy::MemoryLimiter::new(memory),
             db,
             call_limits: limits.calls,
             grants: policy.grants.clone(),
@@ -438,7 +471,7 @@ impl Sandbox {
         // memory cap. A guest cannot hold more than that, so only a call whose parameters point
         // at the same bytes many times (the canonical ABI allows it) reaches the limit — and
         // without it the host would copy every alias.
-        store.set_hostcall_fuel(limits.memory);
+        store.set_hostcall_fuel(memory);
         if self.features.epoch {
             let ticks = match limits.timeout {
                 Some(t) => (t.as_millis() / TICK.as_millis()).max(1) as u64,
@@ -536,6 +569,7 @@ pub fn guest_scope(policy: &Policy, reserved: &grants::Reserved, deadline: Optio
         deadline,
         max_bytes: policy.limits.calls.max_bytes,
         knex: false,
+        alembic: false,
     }
 }
 
