@@ -108,7 +108,7 @@ if [ ! -d "$tools/knex-runtime/node_modules/knex" ] || [ ! -d "$tools/knex-runti
 fi
 if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"
-    "$tools/venv/bin/pip" install -q --disable-pip-version-check alembic
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check "alembic==1.20.1"
 fi
 # The real alembic's drivers for the PostgreSQL and MariaDB comparisons (tests/cli/alembic.rs).
 if ! "$tools/venv/bin/python" -c 'import psycopg, pymysql' 2>/dev/null; then
