@@ -144,6 +144,14 @@ pub fn is_knex_temp_table(name: &str) -> bool {
     name.strip_prefix("_knex_temp_alter").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether `lower` (a statement, lower-case) renames something onto a name starting with
+/// `prefix`: the prefix appears after `rename`. Read on the raw text, so no quoting, comment or
+/// missing space (`RENAME TO"x"`) hides it; the runtimes' own renames of a scratch table name it
+/// before `RENAME`.
+pub fn renames_onto(lower: &str, prefix: &str) -> bool {
+    lower.find("rename").is_some_and(|at| lower[at..].contains(prefix))
+}
+
 /// Whether `name` is one of knex's savepoint names (`trx1`, `trx2`, …).
 pub fn is_knex_savepoint(name: &str) -> bool {
     name.strip_prefix("trx").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))

@@ -105,7 +105,7 @@ impl SqliteBackend {
     /// its migration would be a table every later knex migration may use whatever its grant.
     async fn knex_scratch_left(&mut self) -> std::result::Result<Option<String>, sqlx::Error> {
         let names: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_knex\\_temp\\_alter%' ESCAPE '\\' ORDER BY name",
+            "SELECT name FROM sqlite_master WHERE name LIKE '\\_knex\\_temp\\_alter%' ESCAPE '\\' ORDER BY name",
         )
         .fetch_all(self.conn.sqlx())
         .await?;
@@ -118,7 +118,7 @@ impl SqliteBackend {
     /// `<table>` would fail on it.
     async fn alembic_scratch_left(&mut self) -> std::result::Result<Option<String>, sqlx::Error> {
         let names: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\' ORDER BY name",
+            "SELECT name FROM sqlite_master WHERE name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\' ORDER BY name",
         )
         .fetch_all(self.conn.sqlx())
         .await?;

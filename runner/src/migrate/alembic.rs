@@ -85,15 +85,25 @@ fn create_date(text: &str) -> Option<i64> {
 /// Reads a revision file's header; `Err` names what cannot be read.
 pub fn parse_header(text: &str) -> Result<Header, String> {
     let mut h = Header { revision: None, down: Vec::new(), created: None };
-    for line in text.lines() {
+    // The graph is read from the text, without running the file: a second line that looks like
+    // an assignment (in a string, say) could make db-migrate's order differ from Alembic's, so
+    // two of either are refused rather than guessed between.
+    let (mut revision_at, mut down_at) = (None, None);
+    for (n, line) in text.lines().enumerate() {
         if h.created.is_none() {
             if let Some(at) = line.find("Create Date:") {
                 h.created = create_date(&line[at + "Create Date:".len()..]);
             }
         }
         if let Some(v) = assignment(line, "revision") {
+            if let Some(first) = revision_at.replace(n + 1) {
+                return Err(format!("`revision` is assigned on lines {first} and {}: db-migrate reads it without running the file, so it must be assigned once", n + 1));
+            }
             h.revision = Some(string(v.split('#').next().unwrap_or(v)).ok_or_else(|| format!("`revision = {v}` is not a string"))?);
         } else if let Some(v) = assignment(line, "down_revision") {
+            if let Some(first) = down_at.replace(n + 1) {
+                return Err(format!("`down_revision` is assigned on lines {first} and {}: db-migrate reads it without running the file, so it must be assigned once", n + 1));
+            }
             h.down = revisions(v).map_err(|e| format!("down_revision: {e}"))?;
         }
     }
@@ -234,6 +244,13 @@ fn check_graph(revs: &[Rev]) -> Vec<SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_assignment_is_refused_not_guessed_between() {
+        let text = "\"\"\"x\n\nCreate Date: 2024-01-02 00:00:00\n\"\"\"\nrevision = 'c3'\ndown_revision = 'b2'\nNOTE = \"\"\"\ndown_revision = 'a1'\n\"\"\"\n";
+        let e = parse_header(text).unwrap_err();
+        assert!(e.contains("`down_revision` is assigned on lines 6 and 8"), "{e}");
+    }
 
     #[test]
     fn headers_in_the_forms_alembic_writes() {

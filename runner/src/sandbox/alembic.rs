@@ -125,8 +125,9 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
     let lower = sql.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
     if let Some((schema, name, table)) = pragma_call(&lower) {
         let known = match name {
-            "table_xinfo" | "table_info" | "index_list" => schema == "main",
-            "foreign_key_list" => schema == "main" || schema == "temp",
+            "table_xinfo" | "table_info" => schema == "main",
+            // SQLAlchemy asks `temp` too when `main` has no index or foreign key for the table.
+            "index_list" | "foreign_key_list" => schema == "main" || schema == "temp",
             _ => false,
         };
         if known {
@@ -134,14 +135,13 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
         }
         return None;
     }
-    let words: Vec<&str> = lower.split_ascii_whitespace().collect();
     // Alembic renames its scratch copy onto the table it rebuilds, never a table onto a
     // scratch name: that rename would ride on the scratch name's exemption, and SQLite rewrites
     // every reference to the renamed table (other tables' foreign keys, views) to follow it.
-    if let Some(to) = words.iter().position(|w| *w == "to") {
-        if words[..to].contains(&"rename") && words[to + 1..].iter().any(|w| w.contains(SCRATCH_PREFIX)) {
-            return Some(Err(format!("renaming a table to Alembic's scratch name `{SCRATCH_PREFIX}<table>` is refused (Alembic never does; SQLite would repoint other tables' references to it)")));
-        }
+    // Read on the text, not on words: `RENAME TO"x"`, `RENAME/**/TO x` and `TO[x]` are renames
+    // too. Alembic's own rename names the scratch copy before `RENAME`, never after it.
+    if crate::backend::guest::renames_onto(&lower, SCRATCH_PREFIX) {
+        return Some(Err(format!("renaming a table to Alembic's scratch name `{SCRATCH_PREFIX}<table>` is refused (Alembic never does; SQLite would repoint other tables' references to it)")));
     }
     // A rebuild's scratch copy counts as granted wherever its table is.
     if grants.tables.is_some() && lower.contains(SCRATCH_PREFIX) {
@@ -251,6 +251,9 @@ mod tests {
             "INSERT INTO _alembic_tmp_users SELECT * FROM posts",
             "ALTER TABLE users RENAME TO _alembic_tmp_users",
             "ALTER TABLE \"users\" RENAME TO \"_alembic_tmp_x\"",
+            "ALTER TABLE users RENAME TO\"_alembic_tmp_users\"",
+            "ALTER TABLE users RENAME TO[_alembic_tmp_users]",
+            "ALTER TABLE users RENAME/**/TO/**/_alembic_tmp_users",
             "SAVEPOINT trx1",
         ] {
             assert!(!ok(Dialect::Sqlite, sql, &g), "{sql}");

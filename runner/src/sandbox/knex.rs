@@ -133,10 +133,10 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
     // knex renames its scratch table onto the table it rebuilds, never a table onto a scratch
     // name: that rename would be allowed by the scratch name's exemption, and SQLite rewrites
     // every reference to the renamed table (other tables' foreign keys, views) to follow it.
-    if let Some(to) = words.iter().position(|w| *w == "to") {
-        if words[..to].contains(&"rename") && words[to + 1..].iter().any(|w| w.contains("_knex_temp_alter")) {
-            return Some(Err("renaming a table to knex's scratch name `_knex_temp_alterNNN` is refused (knex never does; SQLite would repoint other tables' references to it)".into()));
-        }
+    // Read on the text, not on words: `RENAME TO"x"`, `RENAME/**/TO x` and `TO[x]` are renames
+    // too. knex's own rename names the scratch table before `RENAME`, never after it.
+    if crate::backend::guest::renames_onto(&lower, "_knex_temp_alter") {
+        return Some(Err("renaming a table to knex's scratch name `_knex_temp_alterNNN` is refused (knex never does; SQLite would repoint other tables' references to it)".into()));
     }
     // A table rebuild's scratch table counts as granted wherever the grant names tables.
     // Only SQLite's rebuilds use one; the host checks none is left when the migration ends.
@@ -222,6 +222,11 @@ mod tests {
         assert!(!ok("ALTER TABLE users RENAME TO _knex_temp_alter1", &g));
         assert!(!ok("ALTER TABLE `users` RENAME TO `_knex_temp_alter1`", &g));
         assert!(!ok("alter table \"users\" rename to \"_knex_temp_alter22\"", &g));
+        // No space, comments, brackets: still a rename onto the scratch name.
+        assert!(!ok("ALTER TABLE users RENAME TO\"_knex_temp_alter1\"", &g));
+        assert!(!ok("ALTER TABLE users RENAME TO`_knex_temp_alter1`", &g));
+        assert!(!ok("ALTER TABLE users RENAME TO[_knex_temp_alter1]", &g));
+        assert!(!ok("ALTER TABLE users RENAME/**/TO/**/_knex_temp_alter1", &g));
         // What knex does: the scratch table back onto the table it rebuilds.
         assert!(ok("ALTER TABLE \"_knex_temp_alter624\" RENAME TO \"users\"", &g));
     }
