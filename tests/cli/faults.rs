@@ -267,6 +267,31 @@ fn ctrl_c_on_sqlite_rolls_back_the_migration_in_flight_and_exits_130() {
 }
 
 #[test]
+fn sigterm_stops_a_component_computing_in_a_loop_and_exits_130() {
+    // A guest spinning in WebAssembly makes no database call to cancel: the sandbox's tick
+    // stops it when a signal asked the run to stop, not only at its deadline (here 300 s).
+    let p = Project::new();
+    p.migration(1, "schema", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);", None);
+    p.component("hostile", 2, "hostile");
+    p.write("db-migrate.toml", "[components.hostile]\nallow = [\"read\", \"write\"]\ntables = [\"users\"]\ntimeout_secs = 300\n");
+    p.ok(&["up", "--to", "1"]);
+    let child = spawn(&p, &["up", "--json", "--arg", "mode=loop"]);
+    std::thread::sleep(Duration::from_secs(4));
+    let sent = Instant::now();
+    interrupt(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(10), "stopped promptly, took {:?}", sent.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["error"]["kind"], "interrupted");
+    assert_eq!(v["error"]["signal"], "SIGTERM");
+    assert_eq!(v["error"]["completed"], 0);
+    // What the guest wrote before it spun was rolled back with it.
+    assert!(p.query("SELECT id FROM users").is_empty());
+    assert_eq!(p.query("SELECT version FROM db_migrate_history"), vec![vec!["1".to_string()]]);
+}
+
+#[test]
 fn sigterm_on_postgres_cancels_the_statement_releases_the_lock_and_exits_130() {
     let db = TestDb::new(Kind::Postgres);
     let p = Project::new();

@@ -477,8 +477,18 @@ impl Sandbox {
                 Some(t) => (t.as_millis() / TICK.as_millis()).max(1) as u64,
                 None => u64::MAX,
             };
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
+            // One tick at a time: at each, the guest stops if its time is up, or if Ctrl-C or
+            // SIGTERM asked the run to stop (a guest computing in a loop would otherwise run on
+            // until its deadline; a database call in flight is cancelled on its own).
+            store.set_epoch_deadline(1);
+            let mut left = ticks;
+            store.epoch_deadline_callback(move |_| {
+                left = left.saturating_sub(1);
+                if left == 0 || crate::interrupt::requested().is_some() {
+                    return Ok(wasmtime::UpdateDeadline::Interrupt);
+                }
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            });
         }
         if self.features.fuel {
             if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
@@ -659,6 +669,9 @@ fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -
         );
     }
     match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) if crate::interrupt::requested().is_some() => {
+            format!("the component was stopped by {}", crate::interrupt::requested().map(|s| s.name()).unwrap_or_default())
+        }
         Some(wasmtime::Trap::Interrupt) => {
             format!("the component exceeded its time limit of {:?} and was stopped", limits.timeout.unwrap_or_default())
         }
