@@ -215,7 +215,7 @@ fn postgres_ends_a_killed_runners_statement_and_frees_the_lock() {
     child.kill().unwrap(); // SIGKILL: no cleanup in the runner at all
     child.wait().unwrap();
     let killed = Instant::now();
-    wait_until(10, "PostgreSQL to end the orphaned session", || pg_backends(&db) == 0);
+    wait_until(20, "PostgreSQL to end the orphaned session", || pg_backends(&db) == 0);
     eprintln!("the orphaned backend ended {:?} after kill -9", killed.elapsed());
     // The lock went with it: the next run applies the migration at once (it sleeps again, so
     // shorten it).
