@@ -281,6 +281,13 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli, out: &Output) -> Result<ExitCode, Error> {
+    // Database options before a command that never connects would be taken and ignored.
+    if cli.command.db().is_none() && (cli.db.lock_timeout.is_some() || cli.db.lock_mode.is_some() || cli.db.wait.is_some()) {
+        return Err(Error::Config(
+            "`--lock-timeout`, `--lock-mode` and `--wait` apply to commands that connect to the database (up, down, status, seed, …); this one does not, so they would be ignored: leave them out"
+                .into(),
+        ));
+    }
     let overrides = Overrides {
         dir: cli.global.dir.clone(),
         database_url: cli.global.database_url.clone(),

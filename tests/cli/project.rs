@@ -171,3 +171,16 @@ fn init_template_names_the_plugin_path_the_readme_uses() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     assert!(readme.contains("plugins/dist/faker.wasm"));
 }
+
+#[test]
+fn database_options_before_a_command_that_never_connects_are_refused() {
+    let p = Project::new();
+    p.migration(1, "a", "CREATE TABLE a (id INTEGER);", None);
+    for args in [&["--lock-timeout", "5", "lint"][..], &["--wait=5", "create", "--name", "x"], &["--lock-mode", "table", "build"]] {
+        let err = p.fails(args);
+        assert!(err.contains("apply to commands that connect") && err.contains("ignored"), "{args:?}: {err}");
+    }
+    // Before a command that connects they still apply.
+    p.ok(&["--lock-timeout", "5", "up"]);
+    assert!(!p.path().join("migrations").read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("_x")));
+}
