@@ -37,6 +37,8 @@ pub mod sqlite_guard;
 mod sqlite_lock;
 #[cfg(feature = "sqlite")]
 mod sqlite_script;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sqlx_shared;
 #[cfg(feature = "sqlite")]
 pub(crate) use sqlite_script::master_digest as sqlite_schema_digest;
 pub mod unit;

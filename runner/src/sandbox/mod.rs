@@ -24,6 +24,8 @@ pub mod alembic;
 pub mod knex;
 #[cfg(feature = "components")]
 mod output;
+#[cfg(feature = "components")]
+mod scratch;
 pub mod policy;
 
 #[cfg_attr(not(feature = "components"), allow(unused_imports))]
