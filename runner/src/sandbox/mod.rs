@@ -451,16 +451,7 @@ impl Sandbox {
         (state.db, result)
     }
 
-    /// The error for a component in a build without the `components` feature.
-#[cfg(not(feature = "components"))]
-pub fn not_built(m: &Migration) -> Error {
-    Error::Config(format!(
-        "{} needs the WebAssembly sandbox, but this build of db-migrate was compiled without the `components` feature of the `db-migrate` crate; nothing was run (components are refused before the first migration of a run)",
-        m.path.display()
-    ))
-}
-
-/// The database side of a policy: what the backend hands to the database to enforce.
+    /// The database side of a policy: what the backend hands to the database to enforce.
     fn scope(&self, policy: &Policy, deadline: Option<Instant>) -> crate::backend::guest::GuestScope {
         guest_scope(policy, &self.reserved, deadline)
     }
