@@ -135,6 +135,21 @@ export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$tools/adopt-node/nod
 echo "==> cargo test"
 cargo test --workspace --locked
 
+echo "==> the library with one database, with and without the sandbox (cargo features)"
+for features in postgres mysql mongodb mysql,components; do
+    cargo check --quiet --locked -p db-migrate --no-default-features --features "$features"
+done
+# SQLite alone, without the sandbox: the library's unit tests, among them those of a build that
+# refuses components (run::migrator::without_components).
+cargo test --quiet --locked -p db-migrate --no-default-features --features sqlite --lib
+# An application embedding the library for PostgreSQL alone compiles neither wasmtime, nor
+# MongoDB's driver, nor another database's sqlx driver.
+pg_only="$(cargo tree --locked -p db-migrate --no-default-features --features postgres -e normal --prefix none)"
+if grep -qE '^(wasmtime|cranelift|mongodb|sqlx-sqlite|sqlx-mysql|libsqlite3-sys) ' <<<"$pg_only"; then
+    echo "the PostgreSQL-only library still depends on: $(grep -oE '^(wasmtime|cranelift|mongodb|sqlx-sqlite|sqlx-mysql|libsqlite3-sys)[^ ]* ' <<<"$pg_only" | sort -u | tr '\n' ' ')" >&2
+    exit 1
+fi
+
 echo "==> Rust SDK doc examples"
 CARGO_TARGET_DIR="$root/target/sdk-host" cargo test --doc --manifest-path sdk/rust/Cargo.toml
 

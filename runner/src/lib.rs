@@ -25,6 +25,10 @@
 //! [`sandbox`] the wasmtime host for components; [`run`] (the [`Migrator`]) and [`seed`] (the
 //! [`Seeder`]) orchestrate the rest. The command line (clap, config files, output, import,
 //! backup, lint) is the `db-migrate-cli` crate on top.
+//!
+//! Cargo features: `sqlite`, `postgres`, `mysql`, `mongodb` (one per database), `components`
+//! (the wasmtime sandbox) and `macros`, all on by default. `default-features = false, features =
+//! ["postgres"]` builds the PostgreSQL runner alone, without wasmtime or MongoDB's driver.
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -38,6 +42,7 @@ pub mod seed;
 pub use migrate::error::{Error, Result};
 pub use run::migrator::{Event, Migrator, Report, Resolution};
 pub use migrate::plan::{DownTarget, State, StatusEntry, UpOptions};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use backend::lent::ExistingConnection;
 pub use migrate::embedded::{DirectorySource, MemorySource, MigrationSource};
 pub use migrate::source::Migration;

@@ -395,8 +395,3 @@ pub(crate) fn constraint_name(c: &sqlparser::ast::TableConstraint) -> Option<Str
     name.map(|n| norm(&n.to_string()))
 }
 
-/// Lints one script on its own (no facts from earlier migrations).
-#[cfg(test)]
-pub fn lint_script(script: &Script, dialect: Dialect) -> Vec<Finding> {
-    Linter::new(dialect, LintOptions::default()).lint(script)
-}

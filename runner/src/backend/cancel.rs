@@ -5,7 +5,9 @@
 //! the migration rolls back through its ordinary failure path. The signal thread has no async
 //! runtime of its own to lend, so each cancel runs on a short-lived thread with its own.
 
+#[cfg(feature = "mysql")]
 use sqlx::mysql::MySqlConnectOptions;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
@@ -29,6 +31,7 @@ where
 }
 
 /// Cancels what PostgreSQL backend `pid` runs.
+#[cfg(feature = "postgres")]
 pub struct Pg {
     /// How to log in (the runner's own credentials: a role may cancel its own sessions).
     pub opts: PgConnectOptions,
@@ -36,6 +39,7 @@ pub struct Pg {
     pub pid: i32,
 }
 
+#[cfg(feature = "postgres")]
 impl crate::interrupt::Cancel for Pg {
     fn cancel(&self) {
         let (opts, pid) = (self.opts.clone(), self.pid);
@@ -49,6 +53,7 @@ impl crate::interrupt::Cancel for Pg {
 }
 
 /// Cancels what MySQL/MariaDB connection `id` runs.
+#[cfg(feature = "mysql")]
 pub struct MySql {
     /// How to log in (the runner's own account may kill its own queries).
     pub opts: MySqlConnectOptions,
@@ -56,6 +61,7 @@ pub struct MySql {
     pub id: u64,
 }
 
+#[cfg(feature = "mysql")]
 impl crate::interrupt::Cancel for MySql {
     fn cancel(&self) {
         let (opts, id) = (self.opts.clone(), self.id);

@@ -3,11 +3,15 @@
 
 use std::future::Future;
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgConnection;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqliteConnection;
 
 use super::AnyBackend;
+#[cfg(feature = "postgres")]
 use super::postgres::PgBackend;
+#[cfg(feature = "sqlite")]
 use super::sqlite::SqliteBackend;
 
 /// A database connection [`crate::Migrator::up_on`] can run on: `sqlx::SqliteConnection` or
@@ -24,10 +28,13 @@ pub trait ExistingConnection: Sized + Send + sealed::Sealed {
 
 mod sealed {
     pub trait Sealed {}
+    #[cfg(feature = "sqlite")]
     impl Sealed for sqlx::sqlite::SqliteConnection {}
+    #[cfg(feature = "postgres")]
     impl Sealed for sqlx::postgres::PgConnection {}
 }
 
+#[cfg(feature = "sqlite")]
 impl ExistingConnection for SqliteConnection {
     fn lend(self, history_table: &str) -> AnyBackend {
         AnyBackend::Sqlite(SqliteBackend::from_connection(self, history_table))
@@ -36,11 +43,13 @@ impl ExistingConnection for SqliteConnection {
     async fn give_back(backend: AnyBackend) -> Result<Self, AnyBackend> {
         match backend {
             AnyBackend::Sqlite(b) => Ok(b.into_connection().await),
+            #[allow(unreachable_patterns)]
             other => Err(other),
         }
     }
 }
 
+#[cfg(feature = "postgres")]
 impl ExistingConnection for PgConnection {
     fn lend(self, history_table: &str) -> AnyBackend {
         AnyBackend::Postgres(PgBackend::from_connection(self, history_table))
@@ -49,6 +58,7 @@ impl ExistingConnection for PgConnection {
     async fn give_back(backend: AnyBackend) -> Result<Self, AnyBackend> {
         match backend {
             AnyBackend::Postgres(b) => Ok(b.into_connection().await),
+            #[allow(unreachable_patterns)]
             other => Err(other),
         }
     }

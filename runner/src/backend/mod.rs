@@ -7,20 +7,39 @@
 //! row commit together; a non-transactional one is recorded `dirty` first and flipped when done,
 //! so a crash leaves a visible mark instead of a silent half-state.
 
+// One module per database, each behind its cargo feature (see runner/Cargo.toml): an embedder
+// that needs one database compiles one driver.
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "mongodb")))]
+compile_error!("db-migrate needs at least one database: enable one of its features `sqlite`, `postgres`, `mysql`, `mongodb`");
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod cancel;
+#[cfg(feature = "mongodb")]
 pub mod documents;
 pub mod functions;
+#[cfg(feature = "mysql")]
 pub mod galera;
 pub mod guest;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod lent;
+#[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
 mod sqlite_conn;
+#[cfg(feature = "sqlite")]
 pub mod sqlite_guard;
+#[cfg(feature = "sqlite")]
 mod sqlite_lock;
+#[cfg(feature = "sqlite")]
 mod sqlite_script;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sqlx_shared;
+#[cfg(feature = "sqlite")]
 pub(crate) use sqlite_script::master_digest as sqlite_schema_digest;
 pub mod unit;
 pub mod url;
@@ -111,6 +130,7 @@ pub const TABLE_LOCK_TTL: Duration = Duration::from_secs(30 * 60);
 /// here at 40–50 ms per batch, which made a 1,000,000-row seed on PostgreSQL 5× slower than its
 /// COPY floor. sqlx exposes no socket option, so the sockets are found through `/proc/self/fd`
 /// right after connecting (Linux; elsewhere this does nothing).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub fn disable_nagle() {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
     for entry in dir.flatten() {
@@ -175,6 +195,7 @@ pub async fn run_sql<B: Backend>(b: &mut B, m: &Migration, direction: Direction)
 /// Applies or reverts a MongoDB command file: the commands in order inside the migration's unit
 /// (never transactional: MongoDB has no transactional DDL) — or the line and number of the
 /// command that failed.
+#[cfg(feature = "mongodb")]
 pub async fn run_commands<B: Backend + documents::Documents>(b: &mut B, m: &Migration, direction: Direction) -> Result<Duration> {
     let script = m.commands(direction).ok_or_else(|| missing_script(m, direction))?;
     let docs = script.documents().map_err(|e| Error::Config(format!("{}: {e}", script.path.display())))?;
@@ -211,41 +232,77 @@ fn missing_script(m: &Migration, direction: Direction) -> Error {
 }
 
 /// A connected backend of any supported database.
+///
+/// Only the databases this build has a feature for are variants: code matching on it names each
+/// variant under its `#[cfg(feature = ...)]`.
 pub enum AnyBackend {
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteBackend),
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(postgres::PgBackend),
     /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
     Mysql(mysql::MySqlBackend),
     /// MongoDB.
+    #[cfg(feature = "mongodb")]
     Mongo(mongo::MongoBackend),
 }
 
 impl AnyBackend {
     /// The document-database capability, when the database has it (MongoDB). Callers see
     /// only the [`documents::Documents`] trait (and the migration protocol), never the driver.
+    #[cfg(feature = "mongodb")]
     pub fn documents(&mut self) -> Option<&mut (impl documents::Documents + Backend + use<>)> {
         match self {
             AnyBackend::Mongo(m) => Some(m),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 
     /// Whether this is a document database (MongoDB) rather than a SQL one.
     pub fn is_documents(&self) -> bool {
-        matches!(self, AnyBackend::Mongo(_))
+        #[cfg(feature = "mongodb")]
+        return matches!(self, AnyBackend::Mongo(_));
+        #[cfg(not(feature = "mongodb"))]
+        false
     }
 
     /// The database's name for messages: `SQLite`, `PostgreSQL`, `MySQL/MariaDB`, `MongoDB`.
     pub fn kind_name(&self) -> &'static str {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyBackend::Sqlite(_) => "SQLite",
+            #[cfg(feature = "postgres")]
             AnyBackend::Postgres(_) => "PostgreSQL",
+            #[cfg(feature = "mysql")]
             AnyBackend::Mysql(_) => "MySQL/MariaDB",
+            #[cfg(feature = "mongodb")]
             AnyBackend::Mongo(_) => "MongoDB",
         }
     }
+}
+
+/// The database a URL names, as features say whether this build has it.
+pub fn kind_of(url: &DatabaseUrl) -> &'static str {
+    match url {
+        DatabaseUrl::Sqlite(_) => "SQLite",
+        DatabaseUrl::Postgres(_) => "PostgreSQL",
+        DatabaseUrl::Mysql(_) => "MySQL/MariaDB",
+        DatabaseUrl::Mongo(_) => "MongoDB",
+    }
+}
+
+/// The error for a database this build was compiled without (its cargo feature is off).
+#[allow(dead_code)]
+pub(crate) fn not_built(url: &DatabaseUrl) -> Error {
+    let feature = feature_of(url);
+    Error::Connect(format!(
+        "this build of db-migrate has no {} support: it was compiled without the `{feature}` feature of the `db-migrate` crate",
+        kind_of(url)
+    ))
 }
 
 /// Whether connecting may create the database.
@@ -267,22 +324,44 @@ pub async fn connect_writable(url: &DatabaseUrl, history_table: &str) -> Result<
 /// Connects to `url`. In [`OpenMode::ReadOnly`], a database that does not exist yet gives `None`
 /// (it has no history), and nothing is created.
 pub async fn connect(url: &DatabaseUrl, history_table: &str, mode: OpenMode) -> Result<Option<AnyBackend>> {
+    let _ = (history_table, mode);
     match url {
+        #[cfg(feature = "sqlite")]
         DatabaseUrl::Sqlite(target) => {
             Ok(sqlite::SqliteBackend::connect(target, history_table, mode).await?.map(AnyBackend::Sqlite))
         }
+        #[cfg(feature = "postgres")]
         DatabaseUrl::Postgres(u) => Ok(postgres::PgBackend::connect(u, history_table, mode).await?.map(AnyBackend::Postgres)),
+        #[cfg(feature = "mysql")]
         DatabaseUrl::Mysql(u) => Ok(mysql::MySqlBackend::connect(u, history_table, mode).await?.map(AnyBackend::Mysql)),
+        #[cfg(feature = "mongodb")]
         DatabaseUrl::Mongo(u) => Ok(mongo::MongoBackend::connect(u, history_table, mode).await?.map(AnyBackend::Mongo)),
+        #[allow(unreachable_patterns)]
+        other => Err(not_built(other)),
+    }
+}
+
+/// The cargo feature that brings a database's backend.
+#[allow(dead_code)]
+fn feature_of(url: &DatabaseUrl) -> &'static str {
+    match url {
+        DatabaseUrl::Sqlite(_) => "sqlite",
+        DatabaseUrl::Postgres(_) => "postgres",
+        DatabaseUrl::Mysql(_) => "mysql",
+        DatabaseUrl::Mongo(_) => "mongodb",
     }
 }
 
 macro_rules! dispatch {
     ($self:ident, $b:ident => $e:expr) => {
         match $self {
+            #[cfg(feature = "sqlite")]
             AnyBackend::Sqlite($b) => $e,
+            #[cfg(feature = "postgres")]
             AnyBackend::Postgres($b) => $e,
+            #[cfg(feature = "mysql")]
             AnyBackend::Mysql($b) => $e,
+            #[cfg(feature = "mongodb")]
             AnyBackend::Mongo($b) => $e,
         }
     };
@@ -293,14 +372,19 @@ macro_rules! dispatch {
 macro_rules! dispatch_sql {
     ($self:ident, $b:ident => $e:expr, mongo => $mongo:expr) => {
         match $self {
+            #[cfg(feature = "sqlite")]
             AnyBackend::Sqlite($b) => $e,
+            #[cfg(feature = "postgres")]
             AnyBackend::Postgres($b) => $e,
+            #[cfg(feature = "mysql")]
             AnyBackend::Mysql($b) => $e,
+            #[cfg(feature = "mongodb")]
             AnyBackend::Mongo(_) => $mongo,
         }
     };
 }
 
+#[cfg(feature = "mongodb")]
 fn not_sql() -> GuestSqlError {
     GuestSqlError::InvalidInput("the database is MongoDB: it has no SQL (use the `documents` interface)".into())
 }
@@ -359,6 +443,8 @@ impl Backend for AnyBackend {
     }
 }
 
+// In a MongoDB-only build every SQL arm is compiled out, leaving the parameters unused.
+#[allow(unused_variables, irrefutable_let_patterns)]
 impl GuestSql for AnyBackend {
     fn dialect(&self) -> Dialect {
         // Grants parse with some dialect; MongoDB never gets here with SQL (see `dispatch_sql!`).
@@ -389,6 +475,7 @@ impl GuestSql for AnyBackend {
         dispatch_sql!(self, b => b.host_execute(s, p).await, mongo => Err(not_sql()))
     }
     async fn enter_guest(&mut self, scope: &guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        #[cfg(feature = "mongodb")]
         if let AnyBackend::Mongo(m) = self {
             m.deadline = scope.deadline;
             m.max_bytes = scope.max_bytes;
@@ -397,6 +484,7 @@ impl GuestSql for AnyBackend {
         dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
     }
     async fn leave_guest(&mut self) {
+        #[cfg(feature = "mongodb")]
         if let AnyBackend::Mongo(m) = self {
             m.deadline = None;
             m.max_bytes = usize::MAX;

@@ -639,18 +639,8 @@ impl MySqlBackend {
 
 }
 
-fn bind_all<'q>(mut q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
-    for p in params {
-        q = match p {
-            SqlValue::Null => q.bind(None::<String>),
-            SqlValue::Bool(b) => q.bind(b),
-            SqlValue::Int(i) => q.bind(i),
-            SqlValue::Float(f) => q.bind(f),
-            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
-            SqlValue::Blob(b) => q.bind(b),
-        };
-    }
-    q
+fn bind_all<'q>(q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
+    super::sqlx_shared::bind_values(q, params, super::sqlx_shared::timestamp_as_text)
 }
 
 fn guest_error(e: sqlx::Error) -> GuestSqlError {

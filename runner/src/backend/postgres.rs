@@ -783,22 +783,11 @@ impl super::Backend for PgBackend {
     }
 }
 
-fn bind_all<'q>(mut q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    for p in params {
-        q = match p {
-            SqlValue::Null => q.bind(None::<String>),
-            SqlValue::Bool(b) => q.bind(b),
-            SqlValue::Int(i) => q.bind(i),
-            SqlValue::Float(f) => q.bind(f),
-            SqlValue::Timestamp(s) => match PgTimestamp::parse(&s) {
-                Some(t) => q.bind(t),
-                None => q.bind(s),
-            },
-            SqlValue::Text(s) | SqlValue::Json(s) => q.bind(s),
-            SqlValue::Blob(b) => q.bind(b),
-        };
-    }
-    q
+fn bind_all<'q>(q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    super::sqlx_shared::bind_values(q, params, |q, s| match PgTimestamp::parse(&s) {
+        Some(t) => q.bind(t),
+        None => q.bind(s),
+    })
 }
 
 /// A guest's `timestamp` value (RFC 3339 text), bound as the database's `timestamptz` (as the

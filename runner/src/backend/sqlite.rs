@@ -560,21 +560,8 @@ fn quote_ident_one(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
-    params: impl IntoIterator<Item = SqlValue>,
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-    for p in params {
-        q = match p {
-            SqlValue::Null => q.bind(None::<i64>),
-            SqlValue::Bool(b) => q.bind(b),
-            SqlValue::Int(i) => q.bind(i),
-            SqlValue::Float(f) => q.bind(f),
-            SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => q.bind(s),
-            SqlValue::Blob(b) => q.bind(b),
-        };
-    }
-    q
+fn bind_all<'q>(q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    super::sqlx_shared::bind_values(q, params, super::sqlx_shared::timestamp_as_text)
 }
 
 fn guest_error(e: sqlx::Error) -> GuestSqlError {

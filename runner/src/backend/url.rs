@@ -81,6 +81,7 @@ impl DatabaseUrl {
 /// where it protects nothing (the traffic never leaves the machine, and `prefer` checks no
 /// certificate anyway) and cost most of a connection here: 90 of the 180 ms of introspecting
 /// 500 tables. Any `sslmode` in the URL is honoured as written.
+#[cfg(feature = "postgres")]
 pub fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
     use std::str::FromStr;
     let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
@@ -92,7 +93,8 @@ pub fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::E
 }
 
 /// MySQL/MariaDB connect options for `url`: without `ssl-mode` in the URL, a server on this
-/// machine is reached without TLS, for the reason [`pg_options`] gives.
+/// machine is reached without TLS, for the reason `pg_options` gives.
+#[cfg(feature = "mysql")]
 pub fn mysql_options(url: &str) -> Result<sqlx::mysql::MySqlConnectOptions, sqlx::Error> {
     use std::str::FromStr;
     let opts = sqlx::mysql::MySqlConnectOptions::from_str(url)?;
@@ -103,12 +105,14 @@ pub fn mysql_options(url: &str) -> Result<sqlx::mysql::MySqlConnectOptions, sqlx
 }
 
 /// Whether the URL's query names one of `names`.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 fn has_param(url: &str, names: &[&str]) -> bool {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     query.split('&').filter_map(|kv| kv.split('=').next()).any(|k| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
 }
 
 /// The host part of a `scheme://user:pass@host:port/db?…` URL.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 fn host_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;
@@ -120,6 +124,7 @@ fn host_of(url: &str) -> Option<&str> {
 }
 
 /// A host name that is this machine: `localhost`, 127.0.0.0/8, `::1`.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 fn is_local_host(host: &str) -> bool {
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     host.eq_ignore_ascii_case("localhost")
@@ -161,6 +166,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "postgres")]
     fn tls_is_left_out_only_for_this_machine_and_only_when_the_url_is_silent() {
         use sqlx::postgres::PgSslMode;
         let pg = |u: &str| format!("{:?}", pg_options(u).unwrap());

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod embedded;
 pub mod error;
 pub mod events;
+#[cfg(feature = "mongodb")]
 pub mod extjson;
 pub mod history;
 pub mod memo;

@@ -21,10 +21,13 @@ use crate::migrate::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use crate::migrate::source::{self, Migration};
 use crate::migrate::source::Body;
 use crate::migrate::embedded::{DirectorySource, MigrationSource};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::backend::lent::ExistingConnection;
 use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::sandbox::policy::Policies;
-use crate::sandbox::{GuestContext, Limits, Sandbox};
+use crate::sandbox::{GuestContext, Limits};
+#[cfg(feature = "components")]
+use crate::sandbox::Sandbox;
 
 /// One migration a run applied or reverted.
 #[derive(Debug, Clone, Serialize)]
@@ -558,7 +561,9 @@ impl Migrator {
         // The backend is lent to the sandbox for each component migration and comes back.
         let mut slot = Some(b);
         let observer = self.observer.clone();
+        #[cfg(feature = "components")]
         let context = Arc::new(self.context.clone());
+        #[cfg(feature = "components")]
         let mut sandbox: Option<Sandbox> = None;
         let mut migrations = migrations;
         let mut flow: Option<crate::run::workflow::Flow> = None;
@@ -572,6 +577,11 @@ impl Migrator {
             let b = slot.as_ref().expect("backend present");
             for step in &steps {
                 let m = &migrations[step.index];
+                // A build without the sandbox refuses components before the first step runs.
+                #[cfg(not(feature = "components"))]
+                if matches!(m.body, Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. }) {
+                    return Err(crate::sandbox::not_built(m));
+                }
                 let mismatch = match m.body {
                     Body::Sql { .. } => b.is_documents(),
                     Body::Commands { .. } => !b.is_documents(),
@@ -606,10 +616,17 @@ impl Migrator {
                 }
                 let ran = match m.body {
                     Body::Sql { .. } => f.run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
+                    #[cfg(feature = "mongodb")]
                     Body::Commands { .. } => {
                         let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
                         backend::run_commands(mongo, m, step.direction).await
                     }
+                    // Refused above: without MongoDB, no database takes command files.
+                    #[cfg(not(feature = "mongodb"))]
+                    Body::Commands { .. } => unreachable!("a command file on a SQL database is refused before anything runs"),
+                    #[cfg(not(feature = "components"))]
+                    Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. } => unreachable!("refused before the first step"),
+                    #[cfg(feature = "components")]
                     Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. } => {
                         if sandbox.is_none() {
                             sandbox = Some(
@@ -675,6 +692,7 @@ impl Migrator {
 }
 
 // Running on a connection the application already holds (the library embedded in a program).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Migrator {
     /// Applies every pending migration on a connection the application already holds
     /// (`sqlx::SqliteConnection` or `sqlx::PgConnection`, outside a transaction) instead of
@@ -838,5 +856,42 @@ impl Migrator {
         let r = crate::run::workflow::recorded_placeholders(&mut b, &self.table, version).await;
         b.close().await;
         r
+    }
+}
+
+/// A build without the sandbox (`default-features = false, features = ["sqlite"]`): tests/run.sh
+/// runs these (`cargo test -p db-migrate --no-default-features --features sqlite --lib`).
+#[cfg(all(test, feature = "sqlite", not(feature = "components")))]
+mod without_components {
+    use crate::{MemorySource, Migrator};
+
+    #[tokio::test]
+    async fn a_component_is_refused_before_any_migration_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.sqlite3");
+        let url = format!("sqlite:{}", db.display());
+        // A real component's first bytes: refused for what it needs, not for what it holds.
+        let component = b"\0asm\x0d\x00\x01\x00".to_vec();
+        let src = MemorySource::new("migrations")
+            .file("1_people.sql", b"-- migrate:up\nCREATE TABLE people (id INTEGER);\n".to_vec())
+            .file("2_backfill.wasm", component);
+        let err = Migrator::with_source(src, &url).up().await.expect_err("a component needs the sandbox");
+        let text = err.to_string();
+        assert!(text.contains("2_backfill.wasm") && text.contains("`components` feature"), "{text}");
+        // Refused before the first step: the SQL migration before it did not run either.
+        let src = MemorySource::new("migrations").file("1_people.sql", b"-- migrate:up\nCREATE TABLE people (id INTEGER);\n".to_vec());
+        let status = Migrator::with_source(src, &url).status().await.unwrap();
+        assert_eq!(status.iter().map(|s| s.state).collect::<Vec<_>>(), vec![crate::State::Pending], "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn sql_migrations_run_without_the_sandbox() {
+        let src = MemorySource::new("migrations")
+            .file("1_people.sql", b"-- migrate:up\nCREATE TABLE people (id INTEGER);\n".to_vec())
+            .file("2_pets.sql", b"-- migrate:up\nCREATE TABLE pets (id INTEGER);\n".to_vec());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("app.sqlite3").display());
+        let report = Migrator::with_source(src, &url).up().await.unwrap();
+        assert_eq!(report.steps.iter().map(|s| s.version).collect::<Vec<_>>(), vec![1, 2]);
     }
 }

@@ -135,33 +135,9 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
         }
         return None;
     }
-    // Alembic renames its scratch copy onto the table it rebuilds, never a table onto a
-    // scratch name: that rename would ride on the scratch name's exemption, and SQLite rewrites
-    // every reference to the renamed table (other tables' foreign keys, views) to follow it.
-    // Read on the text, not on words: `RENAME TO"x"`, `RENAME/**/TO x` and `TO[x]` are renames
-    // too. Alembic's own rename names the scratch copy before `RENAME`, never after it.
-    if crate::backend::guest::renames_onto(&lower, SCRATCH_PREFIX) {
-        return Some(Err(format!("renaming a table to Alembic's scratch name `{SCRATCH_PREFIX}<table>` is refused (Alembic never does; SQLite would repoint other tables' references to it)")));
-    }
-    // A rebuild's scratch copy counts as granted wherever its table is.
-    if grants.tables.is_some() && lower.contains(SCRATCH_PREFIX) {
-        let mut widened = grants.clone();
-        let tables = widened.tables.as_mut().expect("checked above");
-        let mut rest = lower.as_str();
-        while let Some(at) = rest.find(SCRATCH_PREFIX) {
-            let tail = &rest[at..];
-            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
-            let name = &tail[..end];
-            if let Some(of) = scratch_of(name) {
-                if grants.relation_allowed(dialect, reserved, &[of.to_string()]).is_ok() {
-                    tables.insert(name.to_string());
-                }
-            }
-            rest = &tail[end..];
-        }
-        return Some(widened.check_with(dialect, sql, reserved));
-    }
-    None
+    let granted = |name: &str, grants: &Grants| scratch_of(name).is_some_and(|of| grants.relation_allowed(dialect, reserved, &[of.to_string()]).is_ok());
+    let scratch = super::scratch::Scratch { tool: "Alembic", prefix: SCRATCH_PREFIX, shown: "_alembic_tmp_<table>", granted: &granted };
+    scratch.admit(dialect, sql, &lower, grants, reserved)
 }
 
 #[cfg(test)]

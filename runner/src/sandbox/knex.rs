@@ -130,31 +130,8 @@ pub fn admit(dialect: Dialect, sql: &str, grants: &Grants, reserved: &Reserved) 
             return Some(grants.relation_allowed(dialect, reserved, std::slice::from_ref(&table)).and_then(|()| admitted(true)));
         }
     }
-    // knex renames its scratch table onto the table it rebuilds, never a table onto a scratch
-    // name: that rename would be allowed by the scratch name's exemption, and SQLite rewrites
-    // every reference to the renamed table (other tables' foreign keys, views) to follow it.
-    // Read on the text, not on words: `RENAME TO"x"`, `RENAME/**/TO x` and `TO[x]` are renames
-    // too. knex's own rename names the scratch table before `RENAME`, never after it.
-    if crate::backend::guest::renames_onto(&lower, "_knex_temp_alter") {
-        return Some(Err("renaming a table to knex's scratch name `_knex_temp_alterNNN` is refused (knex never does; SQLite would repoint other tables' references to it)".into()));
-    }
-    // A table rebuild's scratch table counts as granted wherever the grant names tables.
-    // Only SQLite's rebuilds use one; the host checks none is left when the migration ends.
-    if dialect == Dialect::Sqlite && grants.tables.is_some() && lower.contains("_knex_temp_alter") {
-        let mut widened = grants.clone();
-        let tables = widened.tables.as_mut().expect("checked above");
-        let mut rest = lower.as_str();
-        while let Some(at) = rest.find("_knex_temp_alter") {
-            let tail = &rest[at..];
-            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
-            if is_temp_table(&tail[..end]) {
-                tables.insert(tail[..end].to_string());
-            }
-            rest = &tail[end..];
-        }
-        return Some(widened.check_with(dialect, sql, reserved));
-    }
-    None
+    let scratch = super::scratch::Scratch { tool: "knex", prefix: "_knex_temp_alter", shown: "_knex_temp_alterNNN", granted: &|name, _| is_temp_table(name) };
+    scratch.admit(dialect, sql, &lower, grants, reserved)
 }
 
 #[cfg(test)]

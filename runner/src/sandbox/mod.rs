@@ -4,49 +4,79 @@
 //! migration gets its own `Store`, its own WASI context (no files, no environment, no network,
 //! empty stdin) and the database connection on loan for the duration of its call, inside the
 //! migration's transaction.
+//!
+//! The engine (wasmtime) is the `components` cargo feature. Without it, what configures the
+//! sandbox (limits, grants, policies) still compiles, so configuration reads the same, and a
+//! component met at run time is refused by [`not_built`].
 
+#[cfg(feature = "components")]
 pub mod cache;
+#[cfg(all(feature = "components", feature = "mongodb"))]
 pub mod doc_grants;
 pub mod grants;
+#[cfg(feature = "components")]
 pub mod host;
+#[cfg(feature = "components")]
 pub mod inspect;
+#[cfg(feature = "components")]
 pub mod alembic;
+#[cfg(feature = "components")]
 pub mod knex;
+#[cfg(feature = "components")]
 mod output;
+#[cfg(feature = "components")]
+mod scratch;
 pub mod policy;
 
+#[cfg_attr(not(feature = "components"), allow(unused_imports))]
 use std::path::{Path, PathBuf};
+#[cfg_attr(not(feature = "components"), allow(unused_imports))]
 use std::sync::Arc;
+#[cfg_attr(not(feature = "components"), allow(unused_imports))]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "components")]
 use wasmtime::component::{Component, Linker};
+#[cfg(feature = "components")]
 use wasmtime::{Config, Engine, Store};
+#[cfg(feature = "components")]
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::guest::CallLimits;
+#[cfg(feature = "components")]
 use crate::backend::{AnyBackend, GuestSql};
+#[cfg_attr(not(feature = "components"), allow(unused_imports))]
 use crate::migrate::error::{Blame, Direction, Error, Kept, MigrationRef, Result};
+#[cfg(feature = "components")]
 use crate::migrate::events::{Event, Observer};
 use crate::migrate::source::Migration;
+#[cfg(feature = "components")]
 pub use cache::Origin;
+#[cfg(feature = "components")]
 use host::HostState;
+#[cfg(feature = "components")]
 use host::DocumentMigration;
+#[cfg(feature = "components")]
 use host::Seed as SeedWorld;
+#[cfg(feature = "components")]
 use host::Migration as MigrationWorld;
-pub use host::GuestContext;
 use policy::Policy;
 
 /// How long a database call may run past the guest's deadline before the process gives up on
 /// it (a single SQL function the server cannot interrupt, such as a quadratic string search).
+#[cfg(feature = "components")]
 const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
 
+#[cfg(feature = "components")]
 static WATCHDOG_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+#[cfg(feature = "components")]
 static WATCHDOG_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 /// Marks the start of a guest's database call: if it has not returned `WATCHDOG_GRACE` after
 /// the deadline, the process stops (exit 2). Nothing false is left: the open transaction dies
 /// with the connection, and the run's lock with the session.
+#[cfg(feature = "components")]
 pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration>) {
     let Some(d) = deadline else { return };
     let start = *WATCHDOG_START.get_or_init(Instant::now);
@@ -72,15 +102,29 @@ pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration
 }
 
 /// Marks the end of a guest's database call.
+#[cfg(feature = "components")]
 pub(crate) fn db_call_ends() {
     WATCHDOG_LIMIT.store(0, Ordering::SeqCst);
 }
 
 /// The most of a guest's own error text that is shown.
+#[cfg(feature = "components")]
 const GUEST_TEXT: usize = 4096;
 
 /// How often the epoch ticks; deadlines are counted in ticks.
+#[cfg(feature = "components")]
 const TICK: Duration = Duration::from_millis(10);
+
+/// What a guest may learn about its run.
+#[derive(Debug, Clone, Default)]
+pub struct GuestContext {
+    /// Environment name.
+    pub environment: String,
+    /// Arguments (`--arg k=v`, config).
+    pub args: std::collections::BTreeMap<String, String>,
+    /// Deterministic seed.
+    pub seed: u64,
+}
 
 /// Limits applied to every guest.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +174,7 @@ impl Default for EngineFeatures {
 }
 
 /// The engine every component is compiled and run with.
+#[cfg(feature = "components")]
 pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -140,11 +185,13 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
 }
 
 /// The default engine (deadlines on, fuel off), as `inspect` uses it.
+#[cfg(feature = "components")]
 pub fn engine() -> wasmtime::Result<Engine> {
     engine_with(EngineFeatures::default())
 }
 
 /// Engine, linker and cache for one run.
+#[cfg(feature = "components")]
 pub struct Sandbox {
     engine: Engine,
     features: EngineFeatures,
@@ -160,6 +207,7 @@ pub struct Sandbox {
     alembic_component: std::sync::OnceLock<std::result::Result<Component, String>>,
 }
 
+#[cfg(feature = "components")]
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.ticker.store(true, Ordering::Relaxed);
@@ -183,6 +231,7 @@ pub fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
 
 /// A deterministic byte stream for the guest's `wasi:random`, derived from the run's seed: the
 /// same configuration gives the same numbers, and no host entropy reaches the guest.
+#[cfg(feature = "components")]
 fn seeded_bytes(seed: u64, salt: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     // 4 KiB, cycled: enough for hash-map keys and test data, and cheap to make per store
@@ -196,6 +245,7 @@ fn seeded_bytes(seed: u64, salt: &[u8]) -> Vec<u8> {
     out
 }
 
+#[cfg(feature = "components")]
 impl Sandbox {
     /// A sandbox caching compiled components in `cache_dir` (none: compile every time), with an
     /// engine that has the features the run's limits need.
@@ -206,6 +256,7 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
         MigrationWorld::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
         // The MongoDB world adds one interface; the others are shared.
+        #[cfg(feature = "mongodb")]
         host::documents::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
@@ -566,6 +617,15 @@ impl Sandbox {
     }
 }
 
+/// The error for a component in a build without the `components` feature.
+#[cfg(not(feature = "components"))]
+pub fn not_built(m: &Migration) -> Error {
+    Error::Config(format!(
+        "{} needs the WebAssembly sandbox, but this build of db-migrate was compiled without the `components` feature of the `db-migrate` crate; nothing was run (components are refused before the first migration of a run)",
+        m.path.display()
+    ))
+}
+
 /// The database side of a policy: what the backend hands to the database to enforce.
 pub fn guest_scope(policy: &Policy, reserved: &grants::Reserved, deadline: Option<Instant>) -> crate::backend::guest::GuestScope {
     let c = &policy.grants.classes;
@@ -606,15 +666,18 @@ pub struct SeedOutcome {
 }
 
 /// A guest still waiting in a host call other than the database's when its deadline passed.
+#[cfg(feature = "components")]
 #[derive(Debug)]
 struct PastDeadline;
 
+#[cfg(feature = "components")]
 impl std::fmt::Display for PastDeadline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("the component was still waiting in a host call at its deadline")
     }
 }
 
+#[cfg(feature = "components")]
 impl std::error::Error for PastDeadline {}
 
 /// Runs one call into the guest, stopped at `deadline` even while the guest waits in a host
@@ -622,6 +685,7 @@ impl std::error::Error for PastDeadline {}
 /// the database (and the watchdog), so a guest blocked in WASI's clocks (`sleep`, a pollable
 /// far in the future) would otherwise never be stopped. A database call in flight is left to
 /// those; anything else is dropped at the deadline (the guest's instance is not used again).
+#[cfg(feature = "components")]
 async fn within_deadline<T>(deadline: Option<Instant>, call: impl std::future::Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
     let Some(d) = deadline else { return call.await };
     let mut call = std::pin::pin!(call);
@@ -640,6 +704,7 @@ async fn within_deadline<T>(deadline: Option<Instant>, call: impl std::future::F
 }
 
 /// Why a guest stopped, in a user's words.
+#[cfg(feature = "components")]
 fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -> String {
     if e.downcast_ref::<PastDeadline>().is_some() {
         return format!(
@@ -681,6 +746,7 @@ fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -
 }
 
 /// Shows what the guest wrote to stdout and stderr, with a note when some was dropped.
+#[cfg(feature = "components")]
 fn drain_output(state: &HostState, m: &Migration, observer: Option<&Observer>, limits: &Limits) {
     {
         for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
@@ -698,6 +764,7 @@ fn drain_output(state: &HostState, m: &Migration, observer: Option<&Observer>, l
     }
 }
 
+#[cfg(feature = "components")]
 impl Sandbox {
 
     async fn call(
@@ -754,17 +821,20 @@ impl Sandbox {
 }
 
 /// An instance of either migration world.
+#[cfg(feature = "components")]
 enum Instance {
     Sql(MigrationWorld),
     Documents(DocumentMigration),
 }
 
 /// What `metadata` says, whichever world.
+#[cfg(feature = "components")]
 struct Metadata {
     reversible: bool,
     transactional: bool,
 }
 
+#[cfg(feature = "components")]
 impl Instance {
     async fn metadata(&self, store: &mut Store<HostState>) -> wasmtime::Result<Metadata> {
         Ok(match self {
@@ -790,6 +860,7 @@ impl Instance {
 }
 
 /// A trap as a user should read it: what happened, then where in the guest (a capped backtrace).
+#[cfg(feature = "components")]
 fn describe_trap(e: &wasmtime::Error) -> String {
     let what = match e.downcast_ref::<wasmtime::Trap>() {
         Some(t) => t.to_string(),

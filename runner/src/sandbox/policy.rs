@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "components")]
 use wasmtime::ResourceLimiter;
 
 use super::Limits;
@@ -66,6 +67,7 @@ impl MemoryLimiter {
     }
 }
 
+#[cfg(feature = "components")]
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.cap {

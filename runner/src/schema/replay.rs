@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::backend::DatabaseUrl;
-use crate::migrate::error::{DbError, Error, PlanError, Result};
+use crate::migrate::error::{Error, PlanError, Result};
 use crate::migrate::plan::{DownTarget, UpOptions};
 use crate::schema::compare::{Difference, compare};
 use crate::schema::introspect::{Introspector, OwnTables};
@@ -87,7 +87,9 @@ pub async fn test(
 /// PostgreSQL). A connection per step cost more than the steps themselves: SQLite parses the
 /// whole, growing schema on every open, and a server connection is a login.
 enum Held {
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqliteConnection),
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::PgConnection),
     /// Each step connects (MySQL/MariaDB, MongoDB), or the connection is being lent out.
     None,
@@ -95,22 +97,25 @@ enum Held {
 
 impl Held {
     async fn open(url: &DatabaseUrl) -> Result<Held> {
+        #[allow(unused_imports)]
         use sqlx::ConnectOptions;
         let held = match url {
+            #[cfg(feature = "sqlite")]
             DatabaseUrl::Sqlite(crate::backend::url::SqliteTarget::File(path)) => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
                     .busy_timeout(std::time::Duration::from_secs(60));
-                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot open the shadow database {}: {}", path.display(), DbError::from(e))))?;
+                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot open the shadow database {}: {}", path.display(), crate::migrate::error::DbError::from(e))))?;
                 Held::Sqlite(conn)
             }
+            #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(u) => {
                 let redacted = crate::backend::url::redact(u);
                 let opts = crate::backend::url::pg_options(u)
                     .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{redacted}`: {e}")))?
                     .application_name("db-migrate test");
-                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to the shadow database `{redacted}`: {}", DbError::from(e))))?;
+                let conn = opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to the shadow database `{redacted}`: {}", crate::migrate::error::DbError::from(e))))?;
                 Held::Postgres(conn)
             }
             _ => Held::None,
@@ -119,9 +124,12 @@ impl Held {
     }
 
     async fn close(&mut self) {
+        #[allow(unused_imports)]
         use sqlx::Connection;
         match std::mem::replace(self, Held::None) {
+            #[cfg(feature = "sqlite")]
             Held::Sqlite(c) => drop(c.close().await),
+            #[cfg(feature = "postgres")]
             Held::Postgres(c) => drop(c.close().await),
             Held::None => {}
         }
@@ -131,6 +139,7 @@ impl Held {
     async fn run(&mut self, mut runner: Migrator, to: Option<i64>) -> Result<()> {
         let up = |v| UpOptions { to: Some(v), allow_out_of_order: true };
         let (back, r) = match std::mem::replace(self, Held::None) {
+            #[cfg(feature = "sqlite")]
             Held::Sqlite(c) => {
                 let (c, r) = match to {
                     Some(v) => runner.up_on_with(c, up(v)).await,
@@ -138,6 +147,7 @@ impl Held {
                 };
                 (Held::Sqlite(c), r)
             }
+            #[cfg(feature = "postgres")]
             Held::Postgres(c) => {
                 let (c, r) = match to {
                     Some(v) => runner.up_on_with(c, up(v)).await,
@@ -160,7 +170,9 @@ impl Held {
     /// A digest of the schema that is equal exactly when the schemas are (SQLite: its stored
     /// `CREATE` texts); `None` where there is no cheap one, and the model is read every time.
     async fn digest(&mut self, own: &OwnTables) -> Result<Option<[u8; 32]>> {
+        let _ = own;
         match self {
+            #[cfg(feature = "sqlite")]
             Held::Sqlite(c) => crate::backend::sqlite_schema_digest(c, &|t| own.contains(t))
                 .await
                 .map(Some)
@@ -171,7 +183,9 @@ impl Held {
 
     async fn read(&mut self, reader: &mut Introspector, url: &DatabaseUrl) -> Result<crate::schema::Schema> {
         match self {
+            #[cfg(feature = "sqlite")]
             Held::Sqlite(c) => reader.read_sqlite(c).await,
+            #[cfg(feature = "postgres")]
             Held::Postgres(c) => reader.read_postgres(c).await,
             Held::None => reader.read(url).await,
         }

@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_imports))]
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
 use crate::backend::url::{SqliteTarget, redact};
 use crate::backend::{DatabaseUrl, OpenMode};
-use crate::migrate::error::{DbError, Error, Result};
+use crate::migrate::error::{Error, Result};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -159,13 +160,17 @@ impl Shadow {
 
     async fn create_server_db(&self) -> Result<()> {
         let Kind::Server { server, name, live_url } = &self.kind else { return Ok(()) };
+        let _ = (name, live_url);
+        #[allow(unreachable_patterns)]
         match server {
+            #[cfg(feature = "postgres")]
             Server::Postgres => {
                 let mut admin = pg_admin(live_url).await?;
                 let r = admin.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await;
                 let _ = admin.close().await;
                 r.map_err(|e| server_error(&format!("cannot create the shadow database {name} (grant db-migrate's user CREATEDB, or set shadow_database_url)"), e))?;
             }
+            #[cfg(feature = "mysql")]
             Server::Mysql => {
                 let mut admin = mysql_admin(live_url).await?;
                 // The same default character set and collation as the live database, so tables
@@ -183,8 +188,9 @@ impl Shadow {
                 let _ = admin.close().await;
                 r.map_err(|e| server_error(&format!("cannot create the shadow database {name} (grant db-migrate's user CREATE, or set shadow_database_url)"), e))?;
             }
-            // MongoDB creates a database on its first write.
-            Server::Mongo => {}
+            // MongoDB creates a database on its first write (and a server this build has no
+            // driver for never got this far: connecting to it failed first).
+            _ => {}
         }
         Ok(())
     }
@@ -230,18 +236,22 @@ impl Drop for Shadow {
 /// that cannot be reached cannot be emptied through the shadow either: then they count as
 /// different.
 async fn same_database(live: &DatabaseUrl, shadow: &DatabaseUrl) -> Result<bool> {
+    #[allow(unreachable_patterns)]
     match (live, shadow) {
         (DatabaseUrl::Sqlite(SqliteTarget::File(a)), DatabaseUrl::Sqlite(SqliteTarget::File(b))) => Ok(same_file(a, b)),
+        #[cfg(feature = "postgres")]
         (DatabaseUrl::Postgres(a), DatabaseUrl::Postgres(b)) => {
             let Some(live_id) = pg_identity(a).await else { return Ok(false) };
             let shadow_id = pg_identity(b).await.ok_or_else(|| Error::Connect(format!("cannot connect to the shadow database `{}`", redact(b))))?;
             Ok(live_id == shadow_id)
         }
+        #[cfg(feature = "mysql")]
         (DatabaseUrl::Mysql(a), DatabaseUrl::Mysql(b)) => {
             let Some(live_id) = mysql_identity(a).await else { return Ok(false) };
             let shadow_id = mysql_identity(b).await.ok_or_else(|| Error::Connect(format!("cannot connect to the shadow database `{}`", redact(b))))?;
             Ok(live_id == shadow_id)
         }
+        #[cfg(feature = "mongodb")]
         (DatabaseUrl::Mongo(a), DatabaseUrl::Mongo(b)) => mongo_same(a, b).await,
         _ => Ok(false),
     }
@@ -260,6 +270,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+#[cfg(feature = "postgres")]
 async fn pg_identity(url: &str) -> Option<(String, String, String)> {
     let opts = crate::backend::url::pg_options(url).ok()?.application_name("db-migrate shadow check");
     let mut c = opts.connect().await.ok()?;
@@ -273,6 +284,7 @@ async fn pg_identity(url: &str) -> Option<(String, String, String)> {
     id
 }
 
+#[cfg(feature = "mysql")]
 async fn mysql_identity(url: &str) -> Option<(String, String)> {
     let opts = crate::backend::url::mysql_options(url).ok()?;
     let mut c = opts.connect().await.ok()?;
@@ -288,6 +300,7 @@ async fn mysql_identity(url: &str) -> Option<(String, String)> {
     id
 }
 
+#[cfg(feature = "mongodb")]
 async fn mongo_same(live: &str, shadow: &str) -> Result<bool> {
     use mongodb::bson::{Document, doc};
     let client = |url: &str| {
@@ -305,7 +318,7 @@ async fn mongo_same(live: &str, shadow: &str) -> Result<bool> {
     probe
         .insert_one(doc! { "_id": 1 })
         .await
-        .map_err(|e| Error::Database { context: "cannot write to the shadow database".into(), source: DbError { message: e.to_string(), code: None } })?;
+        .map_err(|e| Error::Database { context: "cannot write to the shadow database".into(), source: crate::migrate::error::DbError { message: e.to_string(), code: None } })?;
     let seen = live.collection::<Document>(&marker).count_documents(doc! {}).await.map(|n| n > 0).unwrap_or(false);
     let _ = probe.drop().await;
     Ok(seen)
@@ -319,41 +332,50 @@ fn remove_sqlite(p: &Path) {
     }
 }
 
+#[cfg(feature = "mysql")]
 fn live_db_name(url: &str) -> String {
     url::Url::parse(url).map(|u| u.path().trim_start_matches('/').to_string()).unwrap_or_default()
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn server_error(context: &str, e: sqlx::Error) -> Error {
-    Error::Database { context: context.to_string(), source: DbError::from(e) }
+    Error::Database { context: context.to_string(), source: crate::migrate::error::DbError::from(e) }
 }
 
+#[cfg(feature = "postgres")]
 async fn pg_admin(live_url: &str) -> Result<sqlx::PgConnection> {
     let opts = crate::backend::url::pg_options(live_url)
         .map_err(|e| Error::Connect(format!("bad PostgreSQL URL `{}`: {e}", redact(live_url))))?
         .database("postgres")
         .application_name("db-migrate shadow");
-    opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to PostgreSQL to manage the shadow database: {}", DbError::from(e))))
+    opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to PostgreSQL to manage the shadow database: {}", crate::migrate::error::DbError::from(e))))
 }
 
+#[cfg(feature = "mysql")]
 async fn mysql_admin(live_url: &str) -> Result<sqlx::MySqlConnection> {
     let opts = crate::backend::url::mysql_options(live_url).map_err(|e| Error::Connect(format!("bad MySQL URL `{}`: {e}", redact(live_url))))?.database("");
-    opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to MySQL/MariaDB to manage the shadow database: {}", DbError::from(e))))
+    opts.connect().await.map_err(|e| Error::Connect(format!("cannot connect to MySQL/MariaDB to manage the shadow database: {}", crate::migrate::error::DbError::from(e))))
 }
 
 async fn drop_server_db(server: Server, name: &str, live_url: &str) -> Result<()> {
+    let _ = (name, live_url);
+    #[allow(unreachable_patterns)]
     match server {
+        #[cfg(feature = "postgres")]
         Server::Postgres => {
             let mut admin = pg_admin(live_url).await?;
             let r = admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).await;
             let _ = admin.close().await;
             r.map_err(|e| server_error(&format!("cannot drop the shadow database {name}; drop it by hand"), e))?;
         }
+        #[cfg(feature = "mysql")]
         Server::Mysql => {
             let mut admin = mysql_admin(live_url).await?;
             let r = admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`"))).await;
             let _ = admin.close().await;
             r.map_err(|e| server_error(&format!("cannot drop the shadow database {name}; drop it by hand"), e))?;
         }
+        #[cfg(feature = "mongodb")]
         Server::Mongo => {
             let opts = mongodb::options::ClientOptions::parse(live_url).await.map_err(|e| Error::Connect(format!("bad MongoDB URL `{}`: {e}", redact(live_url))))?;
             let client = mongodb::Client::with_options(opts).map_err(|e| Error::Connect(e.to_string()))?;
@@ -361,8 +383,11 @@ async fn drop_server_db(server: Server, name: &str, live_url: &str) -> Result<()
                 .database(name)
                 .drop()
                 .await
-                .map_err(|e| Error::Database { context: format!("cannot drop the shadow database {name}; drop it by hand"), source: DbError { message: e.to_string(), code: None } })?;
+                .map_err(|e| Error::Database { context: format!("cannot drop the shadow database {name}; drop it by hand"), source: crate::migrate::error::DbError { message: e.to_string(), code: None } })?;
         }
+        // Never created: this build has no driver for it.
+        #[allow(unreachable_patterns)]
+        _ => {}
     }
     Ok(())
 }

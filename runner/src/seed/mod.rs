@@ -12,6 +12,7 @@
 //! unless forced; `reset` empties a pack's tables first, children before parents. The same random seed gives byte-identical data: components get it through
 //! `context.random-seed` and as their only source of WASI randomness.
 
+#[cfg(all(feature = "mongodb", feature = "components"))]
 mod documents;
 mod history;
 mod reset;
@@ -32,7 +33,13 @@ use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
 use crate::migrate::error::{Error, Result};
 use crate::migrate::events::{Event, Observer};
 use crate::sandbox::policy::Policies;
-use crate::sandbox::{GuestContext, Sandbox};
+use crate::sandbox::GuestContext;
+#[cfg(feature = "components")]
+use crate::sandbox::Sandbox;
+/// Where a run keeps its sandbox once a component needs one (never, in a build without the
+/// `components` feature).
+#[cfg(not(feature = "components"))]
+type Sandbox = std::convert::Infallible;
 
 /// What `seed` runs and how.
 #[derive(Debug, Clone, Default)]
@@ -220,7 +227,10 @@ impl Seeder {
     pub async fn list(&self) -> Result<Vec<SeedInfo>> {
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
         if let DatabaseUrl::Mongo(_) = url {
+            #[cfg(all(feature = "mongodb", feature = "components"))]
             return documents::list(self, &url).await;
+            #[cfg(not(all(feature = "mongodb", feature = "components")))]
+            return Err(documents_not_built(&url));
         }
         let sources = self.sources()?;
         let records = match backend::connect(&url, &self.history_table, OpenMode::ReadOnly).await? {
@@ -257,7 +267,10 @@ impl Seeder {
         let started = Instant::now();
         if let DatabaseUrl::Mongo(_) = DatabaseUrl::parse(&self.url, &self.base)? {
             // [workflow] MongoDB seeds: seeds/*.json (see `documents`).
+            #[cfg(all(feature = "mongodb", feature = "components"))]
             return documents::run(self, &DatabaseUrl::parse(&self.url, &self.base)?, opts, started).await;
+            #[cfg(not(all(feature = "mongodb", feature = "components")))]
+            return Err(documents_not_built(&DatabaseUrl::parse(&self.url, &self.base)?));
         }
         let mut sources = self.sources()?;
         // [workflow] placeholders in the selected SQL seeds; the checksum stays the raw file's.
@@ -491,6 +504,13 @@ impl Seeder {
                 }
             }
             SeedKind::Documents => unreachable!("JSON seeds are read only for MongoDB (seed::documents)"),
+            #[cfg(not(feature = "components"))]
+            SeedKind::Component | SeedKind::Pack => {
+                let _ = (sandbox, context, pack);
+                b.rollback_plain().await;
+                return Err(fail(None, None, "a seed component needs the WebAssembly sandbox, but this build of db-migrate was compiled without the `components` feature of the `db-migrate` crate".into(), 0));
+            }
+            #[cfg(feature = "components")]
             SeedKind::Component | SeedKind::Pack => {
                 if sandbox.is_none() {
                     let features = match pack {
@@ -582,6 +602,16 @@ impl Seeder {
             keeps_writes: false,
         })?;
         Ok(ResetPlan { tables, fks })
+    }
+}
+
+/// Why MongoDB seeds cannot run in this build.
+#[cfg(not(all(feature = "mongodb", feature = "components")))]
+fn documents_not_built(url: &DatabaseUrl) -> Error {
+    if cfg!(feature = "mongodb") {
+        Error::Config("MongoDB seeds run in the seed sandbox, but this build of db-migrate was compiled without the `components` feature of the `db-migrate` crate".into())
+    } else {
+        crate::backend::not_built(url)
     }
 }
 

@@ -1,9 +1,13 @@
 //! Introspection: reads a live database's schema into the [`Schema`] model, one module per
 //! database. It opens its own read-only connection and never creates or changes anything.
 
+#[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use crate::backend::DatabaseUrl;
@@ -36,11 +40,18 @@ impl OwnTables {
 /// Reads the schema of the database at `url`. A SQLite file that does not exist reads as an
 /// empty schema (and is not created).
 pub async fn introspect(url: &DatabaseUrl, own: &OwnTables) -> Result<Schema> {
+    let _ = own;
     let mut schema = match url {
+        #[cfg(feature = "sqlite")]
         DatabaseUrl::Sqlite(target) => sqlite::introspect(target, own).await?,
+        #[cfg(feature = "postgres")]
         DatabaseUrl::Postgres(u) => postgres::introspect(u, own).await?,
+        #[cfg(feature = "mysql")]
         DatabaseUrl::Mysql(u) => mysql::introspect(u, own).await?,
+        #[cfg(feature = "mongodb")]
         DatabaseUrl::Mongo(u) => mongo::introspect(u, own).await?,
+        #[allow(unreachable_patterns)]
+        other => return Err(crate::backend::not_built(other)),
     };
     schema.normalize();
     Ok(schema)
@@ -51,7 +62,9 @@ pub async fn introspect(url: &DatabaseUrl, own: &OwnTables) -> Result<Schema> {
 pub async fn introspect_timed(url: &DatabaseUrl, own: &OwnTables) -> Result<(Schema, std::time::Duration)> {
     let started = std::time::Instant::now();
     let (mut schema, read) = match url {
+        #[cfg(feature = "postgres")]
         DatabaseUrl::Postgres(u) => postgres::introspect_timed(u, own).await?,
+        #[cfg(feature = "mysql")]
         DatabaseUrl::Mysql(u) => mysql::introspect_timed(u, own).await?,
         other => {
             let s = introspect(other, own).await?;
@@ -67,16 +80,22 @@ pub async fn introspect_timed(url: &DatabaseUrl, own: &OwnTables) -> Result<(Sch
 #[derive(Debug)]
 pub struct Introspector {
     own: OwnTables,
+    #[cfg(feature = "sqlite")]
     sqlite: sqlite::Cache,
 }
 
 impl Introspector {
     /// An introspector leaving out `own`.
     pub fn new(own: OwnTables) -> Self {
-        Introspector { own, sqlite: sqlite::Cache::default() }
+        Introspector {
+            own,
+            #[cfg(feature = "sqlite")]
+            sqlite: sqlite::Cache::default(),
+        }
     }
 
     /// Reads the schema through a SQLite connection the caller holds.
+    #[cfg(feature = "sqlite")]
     pub async fn read_sqlite(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<Schema> {
         let mut schema = sqlite::read(conn, &self.own, &mut self.sqlite).await?;
         schema.normalize();
@@ -84,6 +103,7 @@ impl Introspector {
     }
 
     /// Reads the schema through a PostgreSQL connection the caller holds.
+    #[cfg(feature = "postgres")]
     pub async fn read_postgres(&mut self, conn: &mut sqlx::PgConnection) -> Result<Schema> {
         let mut schema = postgres::read(conn, &self.own).await?;
         schema.normalize();
@@ -92,16 +112,18 @@ impl Introspector {
 
     /// Reads the schema at `url`, as [`introspect`] does.
     pub async fn read(&mut self, url: &DatabaseUrl) -> Result<Schema> {
-        let mut schema = match url {
-            DatabaseUrl::Sqlite(target) => sqlite::introspect_cached(target, &self.own, &mut self.sqlite).await?,
-            other => return introspect(other, &self.own).await,
-        };
-        schema.normalize();
-        Ok(schema)
+        #[cfg(feature = "sqlite")]
+        if let DatabaseUrl::Sqlite(target) = url {
+            let mut schema = sqlite::introspect_cached(target, &self.own, &mut self.sqlite).await?;
+            schema.normalize();
+            return Ok(schema);
+        }
+        introspect(url, &self.own).await
     }
 }
 
 /// A database error while reading the catalog.
+#[allow(dead_code)]
 pub(crate) fn catalog_error(what: &str, e: sqlx::Error) -> Error {
     Error::Database { context: format!("cannot read the schema ({what})"), source: DbError::from(e) }
 }
