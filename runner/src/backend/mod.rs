@@ -29,6 +29,7 @@ pub mod wipe;
 use std::time::Duration;
 
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
+pub use crate::migrate::error::HeldLock;
 use crate::migrate::history::AppliedMigration;
 use crate::migrate::source::Migration;
 use crate::migrate::statements;
@@ -69,12 +70,20 @@ pub trait Backend {
     /// holds it. (SQLite needs none: each migration takes the write lock and writes its history
     /// row first.)
     async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()>;
-    /// Extends a [`LockMode::Table`] lock between migrations (a no-op otherwise).
-    async fn heartbeat(&mut self) {}
-    /// Releases the migration lock.
-    async fn unlock(&mut self);
-    /// Releases the lock and closes the connection cleanly.
-    async fn close(self);
+    /// Extends a [`LockMode::Table`] lock before the next migration (a no-op otherwise). Fails
+    /// when the lock could not be renewed — its row is gone or another run's, or the database
+    /// failed — and the run must then stop: another runner could take the lock once it expires.
+    async fn heartbeat(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Releases the migration lock. [`Error::Unlock`] says which kind of lock is left behind
+    /// when it could not be released (a session lock goes with the session; a lock row stays
+    /// until it expires).
+    async fn unlock(&mut self) -> Result<()>;
+    /// Releases the lock and closes the connection cleanly: [`Error::Unlock`] when the lock
+    /// could not be released (the connection is closed all the same), else [`Error::Close`]
+    /// when the connection could not be closed cleanly.
+    async fn close(self) -> Result<()>;
     /// How many tables (collections) the database holds besides db-migrate's own.
     async fn user_tables(&mut self) -> Result<usize>;
     /// Opens a transaction with no history row (seeds record themselves at the end).
@@ -132,6 +141,16 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
     n == h || n == format!("{h}_lock") || n == "db_migrate_seeds" || n.starts_with("_dbm_cursor_")
         // [workflow] placeholder values and repeatable migrations (crate::run::workflow).
         || n == format!("{h}_placeholders") || n == format!("{h}_repeatable")
+}
+
+/// Why releasing or renewing a lock row did not count: the row is no longer this run's.
+pub(crate) fn row_not_ours() -> DbError {
+    DbError { message: "the lock row was no longer this run's (it was deleted, or it expired and another run took it)".into(), code: None }
+}
+
+/// The error of a heartbeat that found the lock row gone or another run's.
+pub(crate) fn lock_row_lost(history: &str, table: &str) -> Error {
+    Error::Locked(format!("the migration lock of {history} is no longer this run's: its row in {table} was deleted, or it expired and another run took it"))
 }
 
 /// Who this process is, for table locks and messages.
@@ -336,13 +355,13 @@ impl Backend for AnyBackend {
     async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()> {
         dispatch!(self, b => b.lock(timeout, mode).await)
     }
-    async fn heartbeat(&mut self) {
+    async fn heartbeat(&mut self) -> Result<()> {
         dispatch!(self, b => b.heartbeat().await)
     }
-    async fn unlock(&mut self) {
+    async fn unlock(&mut self) -> Result<()> {
         dispatch!(self, b => b.unlock().await)
     }
-    async fn close(self) {
+    async fn close(self) -> Result<()> {
         dispatch!(self, b => b.close().await)
     }
     async fn begin_plain(&mut self) -> Result<()> {

@@ -445,25 +445,39 @@ impl super::Backend for MongoBackend {
         }
     }
 
-    async fn heartbeat(&mut self) {
-        if let Some(owner) = &self.lock_owner {
+    async fn heartbeat(&mut self) -> Result<()> {
+        if let Some(owner) = self.lock_owner.clone() {
             let expires = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + super::TABLE_LOCK_TTL.as_millis() as i64);
-            let _ = self.lock_collection().update_one(doc! { "_id": LOCK_ID, "owner": owner }, doc! { "$set": { "expires_at": expires } }).await;
+            let r = self.lock_collection().update_one(doc! { "_id": LOCK_ID, "owner": owner }, doc! { "$set": { "expires_at": expires } }).await;
+            let r = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
+            if r.matched_count != 1 {
+                return Err(super::lock_row_lost(&self.table, &format!("{}_lock", self.table)));
+            }
         }
+        Ok(())
     }
 
-    async fn unlock(&mut self) {
+    async fn unlock(&mut self) -> Result<()> {
         if let Some(mut s) = self.session.take() {
+            // A transaction left open by a failure: the server drops it with the session anyway.
             let _ = s.abort_transaction().await;
         }
         if let Some(owner) = self.lock_owner.take() {
-            let _ = self.lock_collection().delete_one(doc! { "_id": LOCK_ID, "owner": owner }).await;
+            let held = super::HeldLock::Row { table: format!("{}_lock", self.table) };
+            let r = self.lock_collection().delete_one(doc! { "_id": LOCK_ID, "owner": owner }).await;
+            let r = r.map_err(|e| Error::Unlock { lock: held.clone(), source: db_error(&e) })?;
+            if r.deleted_count != 1 {
+                return Err(Error::Unlock { lock: held, source: super::row_not_ours() });
+            }
         }
+        Ok(())
     }
 
-    async fn close(mut self) {
-        self.unlock().await;
+    async fn close(mut self) -> Result<()> {
+        let unlocked = self.unlock().await;
+        // The driver's shutdown reports nothing: it ends the client's sessions and pools.
         self.client.shutdown().await;
+        unlocked
     }
 }
 

@@ -503,47 +503,77 @@ impl super::Backend for MySqlBackend {
         )))
     }
 
-    async fn heartbeat(&mut self) {
+    async fn heartbeat(&mut self) -> Result<()> {
         // Galera hook: renewals retry certification conflicts.
         if let (Some(_), Some(owner)) = (&self.galera, self.table_lock.clone()) {
             let t = self.lock_table_name();
             let held = super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
+            let held = held.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
             if let Some(g) = self.galera.as_mut() {
                 g.lost |= !held;
             }
-            return;
+            if !held {
+                return Err(super::galera::lost(&self.table, &t));
+            }
+            return Ok(());
         }
         if let Some(owner) = self.table_lock.clone() {
             let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
+            let r = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
+            let n = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?.rows_affected();
             if self.manual_commit {
-                let _ = self.conn.execute("COMMIT").await;
+                self.conn.execute("COMMIT").await.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
+            }
+            if n != 1 {
+                return Err(super::lock_row_lost(&self.table, &format!("{}_lock", self.table)));
             }
         }
+        Ok(())
     }
 
-    async fn unlock(&mut self) {
+    async fn unlock(&mut self) -> Result<()> {
         if std::mem::take(&mut self.manual_commit) {
+            // Ends what autocommit-off left open; a failure here shows in the release below.
             let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
         }
+        let row = super::HeldLock::Row { table: format!("{}_lock", self.table) };
         // Galera hook: the release retries certification conflicts.
         if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {
             let t = self.lock_table_name();
-            super::galera::unlock(&mut self.conn, &t, &owner).await;
+            let ours = super::galera::unlock(&mut self.conn, &t, &owner).await.map_err(|e| Error::Unlock { lock: row.clone(), source: DbError::from(e) })?;
+            if !ours {
+                return Err(Error::Unlock { lock: row, source: super::row_not_ours() });
+            }
         }
         if let Some(owner) = self.table_lock.take() {
             let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
+            let r = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
+            let n = r.map_err(|e| Error::Unlock { lock: row.clone(), source: DbError::from(e) })?.rows_affected();
+            if n != 1 {
+                return Err(Error::Unlock { lock: row, source: super::row_not_ours() });
+            }
         }
         if let Some(name) = self.lock_name.take() {
-            let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(&mut self.conn).await;
+            let released: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                .bind(name)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| Error::Unlock { lock: super::HeldLock::Session, source: DbError::from(e) })?;
+            if released != Some(1) {
+                return Err(Error::Unlock {
+                    lock: super::HeldLock::Session,
+                    source: DbError { message: "the server says this session did not hold it".into(), code: None },
+                });
+            }
         }
+        Ok(())
     }
 
-    async fn close(mut self) {
+    async fn close(mut self) -> Result<()> {
         if let Some((own, manual)) = self.parked.take() {
             let guest = std::mem::replace(&mut self.conn, own);
             self.manual_commit = manual;
+            // The guest login's session: nothing of the run depends on how it ends.
             let _ = guest.close().await;
         }
         // The guest accounts' logins end with the run (a new password is set on the next).
@@ -551,8 +581,9 @@ impl super::Backend for MySqlBackend {
             let _ = c.close().await;
             let _ = self.conn.execute(AssertSqlSafe(format!("ALTER USER '{account}'@'%' IDENTIFIED BY '{}'", super::guest::random_password()))).await;
         }
-        self.unlock().await;
-        let _ = self.conn.close().await;
+        let unlocked = self.unlock().await;
+        let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
+        unlocked.and(closed)
     }
 }
 

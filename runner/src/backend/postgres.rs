@@ -449,14 +449,40 @@ impl PgBackend {
     }
 
     /// Releases the advisory or table lock (the advisory one also goes with the connection).
-    pub async fn unlock(&mut self) {
+    /// A lock row that is no longer this run's, or an advisory lock the session did not hold,
+    /// is an error too: the run was not protected by it to the end.
+    pub async fn unlock(&mut self) -> Result<()> {
         if let Some(owner) = self.table_lock.take() {
-            let t = quote_ident(&format!("{}_lock", self.sql.table));
-            let _ = sqlx::query(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND owner = $1"))).bind(owner).execute(&mut self.conn).await;
+            let table = format!("{}_lock", self.sql.table);
+            let q = format!("DELETE FROM {} WHERE id = 1 AND owner = $1", quote_ident(&table));
+            let held = super::HeldLock::Row { table };
+            let n = sqlx::query(AssertSqlSafe(q))
+                .bind(owner)
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| Error::Unlock { lock: held.clone(), source: DbError::from(e) })?
+                .rows_affected();
+            if n != 1 {
+                return Err(Error::Unlock { lock: held, source: super::row_not_ours() });
+            }
         }
         if let Some(key) = self.lock_key.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut self.conn).await;
+            let released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| Error::Unlock { lock: super::HeldLock::Session, source: DbError::from(e) })?;
+            if !released {
+                return Err(Error::Unlock {
+                    lock: super::HeldLock::Session,
+                    source: DbError {
+                        message: "the server says this session did not hold it (is a transaction-mode pooler such as PgBouncer between db-migrate and the server? see --lock-mode table)".into(),
+                        code: None,
+                    },
+                });
+            }
         }
+        Ok(())
     }
 }
 
@@ -532,7 +558,9 @@ impl PgBackend {
             let _ = c.close().await;
         }
         self.drop_cursors().await;
-        self.unlock().await;
+        // The migrator releases the lock before it gives the connection back and reports a
+        // failure; this only releases one it did not (then there is no one to tell).
+        let _ = self.unlock().await;
         self.conn
     }
 }
@@ -755,19 +783,24 @@ impl super::Backend for PgBackend {
         }
     }
 
-    async fn heartbeat(&mut self) {
+    async fn heartbeat(&mut self) -> Result<()> {
         if let Some(owner) = &self.table_lock {
-            let t = quote_ident(&format!("{}_lock", self.sql.table));
-            let q = format!("UPDATE {t} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2");
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
+            let table = format!("{}_lock", self.sql.table);
+            let q = format!("UPDATE {} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2", quote_ident(&table));
+            let r = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
+            let n = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?.rows_affected();
+            if n != 1 {
+                return Err(super::lock_row_lost(&self.sql.table, &table));
+            }
         }
+        Ok(())
     }
 
-    async fn unlock(&mut self) {
+    async fn unlock(&mut self) -> Result<()> {
         PgBackend::unlock(self).await
     }
 
-    async fn close(mut self) {
+    async fn close(mut self) -> Result<()> {
         if let Some(own) = self.parked.take() {
             let guest = std::mem::replace(&mut self.conn, own);
             let _ = guest.close().await;
@@ -778,8 +811,9 @@ impl super::Backend for PgBackend {
             let _ = c.close().await;
             let _ = self.conn.execute(AssertSqlSafe(format!("ALTER ROLE {} NOLOGIN", quote_ident(&role)))).await;
         }
-        self.unlock().await;
-        let _ = self.conn.close().await;
+        let unlocked = self.unlock().await;
+        let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
+        unlocked.and(closed)
     }
 }
 

@@ -493,12 +493,14 @@ impl super::Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn unlock(&mut self) {
+    async fn unlock(&mut self) -> Result<()> {
+        // Closing the lock file releases the kernel's lock: nothing can fail.
         self.run_lock = None;
+        Ok(())
     }
 
-    async fn close(self) {
-        let _ = self.conn.into_inner().close().await;
+    async fn close(self) -> Result<()> {
+        self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
     }
 }
 

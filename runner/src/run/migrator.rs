@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::migrate::error::{Direction, Error, Result};
-pub use crate::migrate::events::{Event, LogLevel, Observer};
+pub use crate::migrate::events::{Event, LogLevel, Observer, Warning};
 use crate::migrate::history::{self, AppliedMigration};
 use crate::migrate::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use crate::migrate::source::{self, Migration};
@@ -48,6 +48,9 @@ pub struct Report {
     pub total_ms: f64,
     /// Repeatable migrations applied after the steps (new or changed).
     pub repeatable: Vec<crate::run::workflow::RepeatableReport>,
+    /// What went wrong once the work was done without undoing it: the migration lock could not
+    /// be released, or the connection not closed cleanly. The run still succeeded.
+    pub warnings: Vec<Warning>,
 }
 
 /// A planned run, for `--dry-run`: what would run, in order.
@@ -254,7 +257,8 @@ impl Migrator {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
                     let h = b.read_history().await;
-                    b.close().await;
+                    // Read-only and unlocked: nothing depends on how this connection ends.
+                    let _ = b.close().await;
                     h
                 }
                 None => Ok(Vec::new()),
@@ -281,7 +285,7 @@ impl Migrator {
         }
         .await;
         if let Err(e) = prepared {
-            b.close().await;
+            self.close(b).await;
             return Err(e);
         }
         Ok((migrations, b))
@@ -300,7 +304,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
         let h = b.read_history().await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         Ok(h?.into_iter().find(|h| h.version == version))
     }
 
@@ -413,7 +418,7 @@ impl Migrator {
             record(&mut b, migrations.iter().filter(|m| m.version <= version), &history).await
         }
         .await;
-        b.close().await;
+        self.close(b).await;
         result
     }
 
@@ -426,7 +431,7 @@ impl Migrator {
             record(&mut b, migrations.iter().filter(|m| versions.contains(&m.version)), &history).await
         }
         .await;
-        b.close().await;
+        self.close(b).await;
         result
     }
 
@@ -438,7 +443,8 @@ impl Migrator {
             return Err(Error::Config("the database does not exist yet: there is no history to adopt".into()));
         };
         let rows = b.query(sql, Vec::new(), 1_000_000, usize::MAX).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, e)))?;
         Ok(rows
             .rows
@@ -465,7 +471,8 @@ impl Migrator {
             Ok((n > 0).then_some(n))
         }
         .await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         r
     }
 
@@ -481,7 +488,7 @@ impl Migrator {
                 None => Err(Error::Config(format!("no migration file has version {version}: there is no checksum to accept"))),
             },
         };
-        b.close().await;
+        self.close(b).await;
         r
     }
 
@@ -504,7 +511,7 @@ impl Migrator {
         let dropped = match dropped {
             Ok(d) => d,
             Err(e) => {
-                b.close().await;
+                self.close(b).await;
                 return Err(e);
             }
         };
@@ -539,11 +546,25 @@ impl Migrator {
         repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
-        let (b, result) = self.run_steps(migrations, b, repeatables, planner).await;
-        if let Some(b) = b {
-            b.close().await;
+        let (b, mut result) = self.run_steps(migrations, b, repeatables, planner).await;
+        if let Some(b) = b
+            && let Some(w) = self.close(b).await
+            && let Ok(report) = &mut result
+        {
+            report.warnings.push(w);
         }
         result
+    }
+
+    /// Closes `b` at the end of a run. A failure to release the lock or to close the
+    /// connection cleanly undoes nothing the run did: it is told to the observer, and returned
+    /// for a successful run's report (a failed run's error stays the error).
+    async fn close(&self, b: AnyBackend) -> Option<Warning> {
+        let w = b.close().await.err().map(|e| Warning::release(&e));
+        if let (Some(w), Some(o)) = (&w, &self.observer) {
+            o(&Event::Warning { warning: w });
+        }
+        w
     }
 
     /// Plans with the history of `b` and runs the steps; returns `b` (always `Some`: the
@@ -597,8 +618,17 @@ impl Migrator {
             let f = flow.insert(crate::run::workflow::Flow::prepare(self.dir(), &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
             f.ensure_tables(slot.as_mut().expect("backend present")).await?;
             let mut report = Report::default();
+            // A table lock is renewed before each step after the first (and before what `finish`
+            // runs): if it cannot be, another runner could take it once it expires, so the run
+            // stops there. After the last step nothing is left to protect: a lock that is gone
+            // by then shows when it is released.
+            let mut renew = false;
             for step in steps {
                 let m = &migrations[step.index];
+                if renew {
+                    renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
+                }
+                renew = true;
                 f.enter(slot.as_mut().expect("backend present"), step.direction).await?;
                 Error::check_interrupted(report.steps.len())?;
                 if let Some(o) = &observer {
@@ -650,7 +680,6 @@ impl Migrator {
                     Err(e) => return Err(e.or_interrupted(report.steps.len())),
                 };
                 f.after_step(slot.as_mut().expect("backend present"), m, step.direction).await?;
-                slot.as_mut().expect("backend present").heartbeat().await;
                 if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
@@ -660,6 +689,9 @@ impl Migrator {
                     direction: step.direction,
                     duration_ms: duration.as_secs_f64() * 1e3,
                 });
+            }
+            if renew && f.work_left() {
+                renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
             }
             report.repeatable = f.finish(slot.as_mut().expect("backend present")).await?;
             Ok::<Report, Error>(report)
@@ -729,7 +761,19 @@ impl Migrator {
             Err(e) => (Some(b), Err(e)),
         };
         // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
-        let b = b.expect("the lent backend comes back");
+        let mut b = b.expect("the lent backend comes back");
+        // The lock is released here, where a failure can be reported; the connection stays
+        // the application's.
+        let mut result = result;
+        if let Err(e) = b.unlock().await {
+            let w = Warning::release(&e);
+            if let Some(o) = &self.observer {
+                o(&Event::Warning { warning: &w });
+            }
+            if let Ok(report) = &mut result {
+                report.warnings.push(w);
+            }
+        }
         let conn = match C::give_back(b).await {
             Ok(c) => c,
             Err(_) => unreachable!("the backend `lend` made is of the connection's own database"),
@@ -759,6 +803,12 @@ impl Migrator {
         let _ = sqlx::Connection::close(conn).await;
         report
     }
+}
+
+/// Renews the run's lock before the next step; a failure stops the run with
+/// [`Error::LockLost`] (the `completed` steps stay).
+async fn renew_lock(b: &mut AnyBackend, completed: usize) -> Result<()> {
+    b.heartbeat().await.map_err(|cause| Error::LockLost { completed, cause: Box::new(cause) })
 }
 
 /// Records `migrations` as applied without running them, skipping those already in `history`:
@@ -802,7 +852,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Vec::new()) };
         let rows = crate::run::workflow::repeatable_rows(&mut b, &self.table).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         rows
     }
 
@@ -836,7 +887,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Default::default()) };
         let r = crate::run::workflow::recorded_placeholders(&mut b, &self.table, version).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         r
     }
 }

@@ -275,6 +275,13 @@ impl Flow {
         Ok(Flow { table: table.to_string(), callbacks, repeatables, used, record_placeholders, phase: None, values: values.clone() })
     }
 
+    /// Whether [`Flow::finish`] has anything to run (`after_up`/`after_down` callbacks, or
+    /// repeatable migrations to look at): the run's lock is renewed before it if so.
+    pub fn work_left(&self) -> bool {
+        let after = |d: Direction| self.of(if d == Direction::Up { CallbackEvent::AfterUp } else { CallbackEvent::AfterDown }).next().is_some();
+        self.phase.is_some_and(after) || self.repeatables.as_ref().is_some_and(|r| !r.is_empty())
+    }
+
     fn of(&self, event: CallbackEvent) -> impl Iterator<Item = &Callback> {
         self.callbacks.iter().filter(move |c| c.event == event)
     }

@@ -120,6 +120,7 @@ impl Held {
 
     async fn close(&mut self) {
         use sqlx::Connection;
+        // A shadow database's connection, no lock held: how it ends matters to nothing.
         match std::mem::replace(self, Held::None) {
             Held::Sqlite(c) => drop(c.close().await),
             Held::Postgres(c) => drop(c.close().await),
