@@ -143,6 +143,11 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
         || n == format!("{h}_placeholders") || n == format!("{h}_repeatable")
 }
 
+/// A table lock's row (MongoDB: document) in `table`, for [`Error::Unlock`].
+pub(crate) fn held_row(table: String) -> HeldLock {
+    HeldLock::Row { table, ttl: TABLE_LOCK_TTL }
+}
+
 /// Why releasing or renewing a lock row did not count: the row is no longer this run's.
 pub(crate) fn row_not_ours() -> DbError {
     DbError { message: "the lock row was no longer this run's (it was deleted, or it expired and another run took it)".into(), code: None }

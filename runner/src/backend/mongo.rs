@@ -463,7 +463,7 @@ impl super::Backend for MongoBackend {
             let _ = s.abort_transaction().await;
         }
         if let Some(owner) = self.lock_owner.take() {
-            let held = super::HeldLock::Row { table: format!("{}_lock", self.table) };
+            let held = super::held_row(format!("{}_lock", self.table));
             let r = self.lock_collection().delete_one(doc! { "_id": LOCK_ID, "owner": owner }).await;
             let r = r.map_err(|e| Error::Unlock { lock: held.clone(), source: db_error(&e) })?;
             if r.deleted_count != 1 {

@@ -536,7 +536,7 @@ impl super::Backend for MySqlBackend {
             // Ends what autocommit-off left open; a failure here shows in the release below.
             let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
         }
-        let row = super::HeldLock::Row { table: format!("{}_lock", self.table) };
+        let row = super::held_row(format!("{}_lock", self.table));
         // Galera hook: the release retries certification conflicts.
         if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {
             let t = self.lock_table_name();

@@ -455,7 +455,7 @@ impl PgBackend {
         if let Some(owner) = self.table_lock.take() {
             let table = format!("{}_lock", self.sql.table);
             let q = format!("DELETE FROM {} WHERE id = 1 AND owner = $1", quote_ident(&table));
-            let held = super::HeldLock::Row { table };
+            let held = super::held_row(table);
             let n = sqlx::query(AssertSqlSafe(q))
                 .bind(owner)
                 .execute(&mut self.conn)

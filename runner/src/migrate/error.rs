@@ -478,6 +478,8 @@ pub enum HeldLock {
     Row {
         /// The lock table (collection).
         table: String,
+        /// How long the row lives without renewal.
+        ttl: std::time::Duration,
     },
 }
 
@@ -486,10 +488,10 @@ fn unlock_failed(lock: &HeldLock, source: &DbError) -> String {
         HeldLock::Session => "it is a session lock: the server frees it when the session ends, which it does when db-migrate closes the \
                               connection or its process exits"
             .to_string(),
-        HeldLock::Row { table } => format!(
+        HeldLock::Row { table, ttl } => format!(
             "it is a lock row in {table}: if the row is still there, it stays until it expires ({} minutes after its last renewal), \
              and other runs wait for it until then (--lock-timeout); once you are sure no run is active, delete it from {table} to free it at once",
-            crate::backend::TABLE_LOCK_TTL.as_secs() / 60
+            ttl.as_secs() / 60
         ),
     };
     format!("the migration lock could not be released: {source}; {what}")
