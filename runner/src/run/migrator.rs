@@ -800,6 +800,7 @@ impl Migrator {
             .map_err(|e| Error::Connect(format!("cannot take a connection from the application's pool: {}", crate::migrate::error::DbError::from(e))))?
             .detach();
         let (conn, report) = self.up_on(conn).await;
+        // The lock was released (or its failure reported) by `up_on`: nothing depends on this.
         let _ = sqlx::Connection::close(conn).await;
         report
     }
