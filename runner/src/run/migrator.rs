@@ -256,7 +256,7 @@ impl Migrator {
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
-                    let h = b.read_history().await;
+                    let h = b.history().read_history().await;
                     // Read-only and unlocked: nothing depends on how this connection ends.
                     let _ = b.close().await;
                     h
@@ -280,8 +280,8 @@ impl Migrator {
         let mut b = backend::connect_writable(&url, &self.table).await?;
         // Lock before anything else touches the history; `close` releases it on every path.
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
-            b.ensure_history().await
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
+            b.history().ensure_history().await
         }
         .await;
         if let Err(e) = prepared {
@@ -303,7 +303,7 @@ impl Migrator {
     pub async fn history_row(&self, version: i64) -> Result<Option<AppliedMigration>> {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
-        let h = b.read_history().await;
+        let h = b.history().read_history().await;
         // Read-only and unlocked: nothing depends on how this connection ends.
         let _ = b.close().await;
         Ok(h?.into_iter().find(|h| h.version == version))
@@ -407,7 +407,7 @@ impl Migrator {
                     if near.is_empty() { String::new() } else { format!(" (close: {})", near.join(", ")) }
                 )));
             }
-            let history = b.read_history().await?;
+            let history = b.history().read_history().await?;
             if !history.is_empty() && !force {
                 return Err(Error::Config(format!(
                     "the database already has a migration history ({} rows): baseline adopts a database that has none. \
@@ -427,7 +427,7 @@ impl Migrator {
     pub async fn record_applied(&mut self, versions: &[i64]) -> Result<Vec<Migration>> {
         let (migrations, mut b) = self.writable().await?;
         let result = async {
-            let history = b.read_history().await?;
+            let history = b.history().read_history().await?;
             record(&mut b, migrations.iter().filter(|m| versions.contains(&m.version)), &history).await
         }
         .await;
@@ -464,7 +464,7 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
         let r = async {
-            if !b.read_history().await?.is_empty() {
+            if !b.history().read_history().await?.is_empty() {
                 return Ok(None);
             }
             let n = b.user_tables().await?;
@@ -481,10 +481,10 @@ impl Migrator {
     pub async fn repair(&mut self, version: i64, resolution: Resolution) -> Result<bool> {
         let (migrations, mut b) = self.writable().await?;
         let r = match resolution {
-            Resolution::MarkApplied => b.mark_applied(version).await,
-            Resolution::MarkReverted | Resolution::Forget => b.remove(version).await,
+            Resolution::MarkApplied => b.history().mark_applied(version).await,
+            Resolution::MarkReverted | Resolution::Forget => b.history().remove(version).await,
             Resolution::AcceptChecksum => match migrations.iter().find(|m| m.version == version) {
-                Some(m) => b.set_checksum(version, &m.name, &m.checksum).await,
+                Some(m) => b.history().set_checksum(version, &m.name, &m.checksum).await,
                 None => Err(Error::Config(format!("no migration file has version {version}: there is no checksum to accept"))),
             },
         };
@@ -504,7 +504,7 @@ impl Migrator {
         let keep = (self.lock_mode == backend::LockMode::Table || b.is_documents()).then_some(lock_table.as_str());
         let dropped = async {
             let d = backend::wipe::drop_objects(&mut b, keep).await?;
-            b.ensure_history().await?;
+            b.history().ensure_history().await?;
             Ok::<_, Error>(d)
         }
         .await;
@@ -584,7 +584,7 @@ impl Migrator {
         let mut migrations = migrations;
         let mut flow: Option<crate::run::workflow::Flow> = None;
         let result = async {
-            let history = slot.as_mut().expect("backend present").read_history().await?;
+            let history = slot.as_mut().expect("backend present").history().read_history().await?;
             // [workflow] squashed migrations whose replaced versions are all applied are recorded.
             let history = crate::run::workflow::reconcile_squashed(slot.as_mut().expect("backend present"), &migrations, history, true).await?;
             let steps = planner(&migrations, &history)?;
@@ -663,7 +663,7 @@ impl Migrator {
                     // Another runner got there first. Its history row is the truth: if it did
                     // exactly this step, carry on with the rest; anything else is a real conflict.
                     Err(Error::Conflict(r)) => {
-                        let now = slot.as_mut().expect("backend present").read_history().await?;
+                        let now = slot.as_mut().expect("backend present").history().read_history().await?;
                         let recorded = now.iter().any(|h| h.version == m.version && h.checksum == m.checksum);
                         let done_elsewhere = match step.direction {
                             Direction::Up => recorded,
@@ -752,8 +752,8 @@ impl Migrator {
         };
         let mut b = conn.lend(&self.table);
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
-            b.ensure_history().await
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
+            b.history().ensure_history().await
         }
         .await;
         let (b, result) = match prepared {
@@ -765,7 +765,7 @@ impl Migrator {
         // The lock is released here, where a failure can be reported; the connection stays
         // the application's.
         let mut result = result;
-        if let Err(e) = b.unlock().await {
+        if let Err(e) = b.locks().unlock().await {
             let w = Warning::release(&e);
             if let Some(o) = &self.observer {
                 o(&Event::Warning { warning: &w });
@@ -809,7 +809,7 @@ impl Migrator {
 /// Renews the run's lock before the next step; a failure stops the run with
 /// [`Error::LockLost`] (the `completed` steps stay).
 async fn renew_lock(b: &mut AnyBackend, completed: usize) -> Result<()> {
-    b.heartbeat().await.map_err(|cause| Error::LockLost { completed, cause: Box::new(cause) })
+    b.locks().heartbeat().await.map_err(|cause| Error::LockLost { completed, cause: Box::new(cause) })
 }
 
 /// Records `migrations` as applied without running them, skipping those already in `history`:

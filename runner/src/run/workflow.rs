@@ -233,7 +233,7 @@ pub async fn reconcile_squashed(b: &mut AnyBackend, migrations: &[Migration], hi
         for &i in &r.record {
             let m = &migrations[i];
             if history.iter().any(|h| h.version == m.version) {
-                b.set_checksum(m.version, &m.name, &m.checksum).await?;
+                b.history().set_checksum(m.version, &m.name, &m.checksum).await?;
             } else {
                 Unit::new(m, Direction::Up, true).record(b).await?;
             }
@@ -420,7 +420,7 @@ impl Flow {
         if direction == Direction::Down {
             for v in squash::replaces(m).unwrap_or_default() {
                 if v != m.version {
-                    b.remove(v).await?;
+                    b.history().remove(v).await?;
                 }
             }
         }

@@ -371,7 +371,7 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
     }
     let any = backend::connect_writable(url, &seeder.history_table).await?;
     let mut slot = Some(any);
-    if let Err(e) = slot.as_mut().expect("present").lock(seeder.lock_timeout, seeder.lock_mode).await {
+    if let Err(e) = slot.as_mut().expect("present").locks().lock(seeder.lock_timeout, seeder.lock_mode).await {
         seeder.close(slot.take().expect("present")).await;
         return Err(e);
     }

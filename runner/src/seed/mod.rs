@@ -306,7 +306,7 @@ impl Seeder {
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
         let mut b = backend::connect_writable(&url, &self.history_table).await?;
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
             history::ensure(&mut b, &self.seed_table).await
         }
         .await;
