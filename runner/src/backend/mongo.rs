@@ -18,7 +18,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, ClientSession, Collection, Cursor, Database, SessionCursor};
 
 use super::OpenMode;
-use super::{History as _, Lock as _};
+use super::Lock as _;
 use super::guest::{DbErrorKind, GuestSqlError};
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};

@@ -17,7 +17,6 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnecti
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
 
 use super::OpenMode;
-use super::{History as _, Lock as _};
 use super::url::SqliteTarget;
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus, now_utc};
