@@ -381,7 +381,8 @@ async fn wait_for_database(settings: &Settings, wait: std::time::Duration, out: 
         match db_migrate::backend::connect(&url, &settings.history_table, OpenMode::ReadOnly).await {
             Ok(b) => {
                 if let Some(b) = b {
-                    db_migrate::backend::Backend::close(b).await;
+                    // Only probing that the server accepts connections: nothing is held.
+                    let _ = db_migrate::backend::Backend::close(b).await;
                 }
                 return Ok(());
             }

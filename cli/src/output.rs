@@ -121,6 +121,14 @@ pub fn error_json(e: &Error) -> serde_json::Value {
             set("completed", json!(completed));
             set("during", during.as_deref().map(error_json).unwrap_or(Value::Null));
         }
+        Error::LockLost { completed, cause } => {
+            set("completed", json!(completed));
+            set("cause", error_json(cause));
+        }
+        Error::Unlock { source, .. } | Error::Close(source) => {
+            set("database_code", json!(source.code));
+            set("database_message", json!(source.message));
+        }
         Error::Io { path, .. } => set("file", json!(path)),
         Error::Import(i) => {
             use db_migrate::migrate::error::ImportError;
@@ -169,7 +177,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::Plan(PlanError::Dirty(_)) => "check the schema, then `db-migrate repair --mark-applied V` or `--mark-reverted V`".into(),
         Error::Plan(PlanError::Drift { .. }) => "restore the applied files as they were (`db-migrate validate` lists them)".into(),
         Error::Plan(PlanError::OutOfOrder { .. }) => "pass --allow-out-of-order, or give the pending migrations newer versions".into(),
-        Error::Interrupted { .. } => "run `db-migrate status` to see where things stand, then run the command again".into(),
+        Error::Interrupted { .. } | Error::LockLost { .. } => "run `db-migrate status` to see where things stand, then run the command again".into(),
         _ => return None,
     })
 }
@@ -187,6 +195,9 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Conflict(_) => "conflict",
         Error::Locked(_) => "locked",
         Error::Interrupted { .. } => "interrupted",
+        Error::LockLost { .. } => "lock_lost",
+        Error::Unlock { .. } => "unlock",
+        Error::Close(_) => "close",
         Error::Io { .. } => "io",
         Error::Import(_) => "import",
         _ => "other",

@@ -361,3 +361,78 @@ fn a_symlink_planted_as_the_sqlite_lock_file_is_never_followed() {
     assert!(err.contains("db-migrate.lock") && err.contains("not a link"), "{err}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "do not truncate me");
 }
+
+/// A PostgreSQL migration that waits until the run's table-lock row is gone: another session
+/// (the test, as an operator would) deletes it while the migration runs. Nothing depends on
+/// timing: the migration cannot finish before the row is deleted.
+const WAIT_FOR_LOCK_ROW_TO_GO: &str = "CREATE TABLE one (id INTEGER);
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    IF NOT EXISTS (SELECT 1 FROM db_migrate_history_lock) THEN
+      RETURN;
+    END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RAISE EXCEPTION 'the lock row was never deleted';
+END
+$$;";
+
+/// Waits until the run holds its table lock, then deletes the lock row from another session.
+fn delete_lock_row_mid_run(db: &TestDb) {
+    wait_until(30, "the run to take its table lock", || {
+        let out = db.client(Some(&db.name), "SELECT count(*) FROM db_migrate_history_lock");
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1"
+    });
+    db.query("DELETE FROM db_migrate_history_lock");
+}
+
+#[test]
+fn postgres_a_lock_row_deleted_mid_run_is_a_warning_after_the_last_migration() {
+    let db = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    p.migration(1, "one", WAIT_FOR_LOCK_ROW_TO_GO, None);
+    let url = db.url();
+    let child = spawn(&p, &["--database-url", &url, "--lock-mode", "table", "up", "--json"]);
+    delete_lock_row_mid_run(&db);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Everything was applied: the lock that could not be released is a warning, not a failure.
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["steps"].as_array().unwrap().len(), 1, "{v}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert_eq!(warnings[0]["kind"], "unlock");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("the migration lock could not be released: the lock row was no longer this run's"), "{message}");
+    assert!(message.contains("db_migrate_history_lock") && message.contains("30 minutes"), "says what frees it: {message}");
+    assert!(err.contains("warning: the migration lock could not be released"), "and on stderr: {err}");
+    assert_eq!(db.history(), vec!["1|applied"]);
+    assert_eq!(db.query("SELECT count(*) FROM db_migrate_history_lock"), vec!["0"]);
+}
+
+#[test]
+fn postgres_a_lock_row_deleted_mid_run_stops_the_run_before_the_next_migration() {
+    let db = TestDb::new(Kind::Postgres);
+    let p = Project::new();
+    p.migration(1, "one", WAIT_FOR_LOCK_ROW_TO_GO, None);
+    p.migration(2, "two", "CREATE TABLE two (id INTEGER);", None);
+    let url = db.url();
+    let child = spawn(&p, &["--database-url", &url, "--lock-mode", "table", "up", "--json"]);
+    delete_lock_row_mid_run(&db);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["error"]["kind"], "lock_lost", "{v}");
+    assert_eq!(v["error"]["completed"], 1);
+    assert_eq!(v["error"]["cause"]["kind"], "locked");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("could not renew its migration lock") && message.contains("no longer this run's"), "{message}");
+    // 1 is applied and stays; 2 never started.
+    assert_eq!(db.history(), vec!["1|applied"]);
+    assert_eq!(db.tables(), vec!["db_migrate_history", "db_migrate_history_lock", "one"]);
+    // Releasing the row that is gone fails too, and says so.
+    assert!(err.contains("warning: the migration lock could not be released"), "{err}");
+}

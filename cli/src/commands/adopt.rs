@@ -176,7 +176,7 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
         }
         versions.sort_unstable();
         versions.dedup();
-        let recorded = migrator(settings).record_applied(&versions).await?;
+        let recorded = migrator(settings).on_event(crate::commands::run::warnings_only(out)).record_applied(&versions).await?;
         for m in &recorded {
             out.line(&format!("adopted  {} (applied by {}, not run again)", m.label(), args.from.name()));
             adopted.push(m.version);
@@ -248,7 +248,7 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
     std::fs::create_dir_all(&settings.migrations_dir).map_err(|e| Error::Io { path: settings.migrations_dir.clone(), message: e.to_string() })?;
     std::fs::write(&file, text).map_err(|e| Error::Io { path: file.clone(), message: e.to_string() })?;
     let version: i64 = stamp.parse().unwrap_or(0);
-    migrator(settings).record_applied(&[version]).await?;
+    migrator(settings).on_event(crate::commands::run::warnings_only(out)).record_applied(&[version]).await?;
     out.line(&format!("wrote    {} ({} {} migration(s) applied)", file.display(), applied.len(), d.tool.name()));
     out.line(&format!(
         "adopted: the database is baselined at {}'s state; write new migrations with `db-migrate create` and stop running {}",

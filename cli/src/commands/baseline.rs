@@ -29,7 +29,7 @@ pub struct BaselineArgs {
 }
 
 pub async fn run(settings: &Settings, args: BaselineArgs, out: &Output) -> Result<ExitCode, Error> {
-    let recorded = migrator(settings).baseline(args.version, args.force).await?;
+    let recorded = migrator(settings).on_event(crate::commands::run::warnings_only(out)).baseline(args.version, args.force).await?;
     for m in &recorded {
         out.line(&format!("recorded {} as applied (not run)", m.label()));
     }

@@ -74,7 +74,7 @@ pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<
         (.., Some(v)) => (v, Resolution::Forget),
         _ => unreachable!("clap requires one"),
     };
-    let mut m = migrator(settings);
+    let mut m = migrator(settings).on_event(crate::commands::run::warnings_only(out));
     let entries = m.status().await?;
     let Some(entry) = entries.iter().find(|e| e.version == version) else {
         return Err(Error::Config(format!("no migration has version {version}; `db-migrate status` lists them")));

@@ -69,6 +69,6 @@ pub async fn run(settings: &Settings, args: ResetArgs, out: &Output) -> Result<E
         report.steps.len(),
         report.total_ms
     ));
-    out.json(&serde_json::json!({ "dropped": dropped, "steps": report.steps, "total_ms": report.total_ms }));
+    out.json(&serde_json::json!({ "dropped": dropped, "steps": report.steps, "total_ms": report.total_ms, "warnings": report.warnings }));
     Ok(ExitCode::SUCCESS)
 }

@@ -130,7 +130,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
     if report.steps.is_empty() {
         // Like `down` with nothing applied: nothing to do is not an error.
         out.line("nothing to redo: no migration is applied");
-        out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms }));
+        out.json(&serde_json::json!({ "steps": report.steps, "total_ms": report.total_ms, "warnings": report.warnings }));
         return Ok(ExitCode::SUCCESS);
     }
     finish(report, Direction::Up, out)
@@ -207,8 +207,21 @@ pub(super) fn with_progress(settings: &Settings, out: &Output) -> db_migrate::Mi
             progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
             audit.record(&migration.label(), statement, reason);
         }
+        Event::Warning { warning } => progress.suspend(|| out.note(&format!("warning: {}", warning.message))),
         _ => {}
     })
+}
+
+/// An observer for commands without progress output (`baseline`, `repair`, `import --adopt`):
+/// it prints what went wrong once their work was done (the lock could not be released…) as a
+/// `warning:` line on stderr.
+pub(crate) fn warnings_only(out: &Output) -> impl Fn(&Event<'_>) + Send + Sync + 'static {
+    let out = *out;
+    move |e| {
+        if let Event::Warning { warning } = e {
+            out.note(&format!("warning: {}", warning.message));
+        }
+    }
 }
 
 fn finish(report: Report, direction: Direction, out: &Output) -> Result<ExitCode, Error> {
@@ -234,7 +247,12 @@ fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[d
         let verb = if report.steps.iter().all(|s| s.direction == Direction::Up) { "applied" } else { verb };
         out.line(&format!("{verb} {n} migration{plural} in {:.1} ms", report.total_ms));
     }
-    out.json(&serde_json::json!({ "steps": report.steps, "repeatable": report.repeatable, "total_ms": report.total_ms, "warnings": warnings }));
+    // Misnamed files (`file`, `message`), then what went wrong once the run's work was done
+    // (`kind`: `unlock` or `close`, `message`; printed on stderr as it happened). The run
+    // succeeded either way: exit 0.
+    let mut all: Vec<serde_json::Value> = warnings.iter().map(|w| serde_json::json!(w)).collect();
+    all.extend(report.warnings.iter().map(|w| serde_json::json!(w)));
+    out.json(&serde_json::json!({ "steps": report.steps, "repeatable": report.repeatable, "total_ms": report.total_ms, "warnings": all }));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -307,8 +307,9 @@ async fn take_over_stale(conn: &mut MySqlConnection, table: &str) -> bool {
 
 /// Extends the lock row (and commits when autocommit is off), retrying conflicts.
 /// Returns false when the row is no longer this run's (taken over after its node was judged
-/// gone): the run must stop before its next migration.
-pub async fn heartbeat(conn: &mut MySqlConnection, table: &str, owner: &str, manual_commit: bool) -> bool {
+/// gone), and the database's error when the renewal failed: either way the run must stop
+/// before its next migration.
+pub async fn heartbeat(conn: &mut MySqlConnection, table: &str, owner: &str, manual_commit: bool) -> std::result::Result<bool, sqlx::Error> {
     let q = format!(
         "UPDATE {table} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?"
     );
@@ -329,9 +330,7 @@ pub async fn heartbeat(conn: &mut MySqlConnection, table: &str, owner: &str, man
         })
     })
     .await;
-    // A failed renewal (connection trouble) is judged by the next statement; only a row that is
-    // certainly not ours any more stops the run.
-    !matches!(renewed, Ok(0))
+    Ok(renewed? == 1)
 }
 
 /// The error of a run whose lock row was taken over.
@@ -344,20 +343,21 @@ pub fn lost(history: &str, table: &str) -> Error {
 }
 
 /// Deletes the lock row, retrying conflicts (a row left behind would block every other runner
-/// until it expires).
-pub async fn unlock(conn: &mut MySqlConnection, table: &str, owner: &str) {
+/// until it expires). Returns whether the row was this run's.
+pub async fn unlock(conn: &mut MySqlConnection, table: &str, owner: &str) -> std::result::Result<bool, sqlx::Error> {
     let q = format!("DELETE FROM {table} WHERE id = 1 AND owner = ?");
-    let _ = retry(conn, "releasing the migration lock", |c| {
+    let n = retry(conn, "releasing the migration lock", |c| {
         let (q, owner) = (q.clone(), owner.to_string());
         Box::pin(async move {
             sqlx::query(AssertSqlSafe(q))
                 .bind(owner)
                 .execute(&mut *c)
                 .await
-                .map(drop)
+                .map(|r| r.rows_affected())
         })
     })
-    .await;
+    .await?;
+    Ok(n == 1)
 }
 
 /// Whether this node is in the primary component and ready: only then does what it reads stand

@@ -1,4 +1,9 @@
-//! Database backends: one trait, one implementation per database.
+//! Database backends: a few small traits, one implementation of each per database.
+//!
+//! The history table ([`History`]) and the run-wide lock ([`Lock`]) are narrow, object-safe
+//! traits: each backend implements them once, and [`AnyBackend`] lends them out as
+//! `&mut dyn History` / `&mut dyn Lock` ([`AnyBackend::history`], [`AnyBackend::locks`])
+//! instead of forwarding every method through a `match`.
 //!
 //! A backend owns the connection, the history table and the protocol around each migration:
 //! [`Backend::begin`] opens the migration's unit of work, the body runs (a SQL script through
@@ -45,9 +50,12 @@ pub mod unit;
 pub mod url;
 pub mod wipe;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
+pub use crate::migrate::error::HeldLock;
 use crate::migrate::history::AppliedMigration;
 use crate::migrate::source::Migration;
 use crate::migrate::statements;
@@ -56,13 +64,51 @@ pub use guest::{Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 pub use unit::{BodyFailed, Unit, UnitError};
 pub use url::DatabaseUrl;
 
-/// What every database backend does for the runner.
+/// A boxed future borrowing its backend: what the object-safe traits' methods return (an
+/// `async fn` in a trait cannot be called through `dyn`). Every backend's futures are `Send`,
+/// so a run can move between threads.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A backend's history table, reached through [`AnyBackend::history`] as `&mut dyn History`.
+///
+/// Object-safe (boxed futures, no generics), so callers need no `match` over databases and each
+/// backend writes its history SQL in one place.
+pub trait History {
+    /// Reads the history, oldest first. An absent history table reads as empty and is not created.
+    fn read_history(&mut self) -> BoxFuture<'_, Result<Vec<AppliedMigration>>>;
+    /// Creates the history table if it does not exist.
+    fn ensure_history(&mut self) -> BoxFuture<'_, Result<()>>;
+    /// Records a dirty migration as applied (after a human checked the schema).
+    fn mark_applied(&mut self, version: i64) -> BoxFuture<'_, Result<bool>>;
+    /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
+    fn remove(&mut self, version: i64) -> BoxFuture<'_, Result<bool>>;
+    /// Re-records an applied migration's checksum and name (after a deliberate edit of its file).
+    fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> BoxFuture<'a, Result<bool>>;
+}
+
+/// A backend's run-wide migration lock, reached through [`AnyBackend::locks`] as
+/// `&mut dyn Lock`. Object-safe for the same reasons as [`History`].
+pub trait Lock {
+    /// Takes the run-wide migration lock, waiting up to `timeout`; [`Error::Locked`] says who
+    /// holds it. (SQLite takes a file lock beside the database; each migration also takes the
+    /// write lock and writes its history row first.)
+    fn lock(&mut self, timeout: Duration, mode: LockMode) -> BoxFuture<'_, Result<()>>;
+    /// Extends a [`LockMode::Table`] lock before the next migration (a no-op otherwise). Fails
+    /// when the lock could not be renewed — its row is gone or another run's, or the database
+    /// failed — and the run must then stop: another runner could take the lock once it expires.
+    fn heartbeat(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Releases the migration lock. [`Error::Unlock`] says which kind of lock is left behind
+    /// when it could not be released (a session lock goes with the session; a lock row stays
+    /// until it expires).
+    fn unlock(&mut self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// The migration protocol of a database backend (its history and lock are [`History`] and
+/// [`Lock`]).
 #[allow(async_fn_in_trait)]
 pub trait Backend {
-    /// Reads the history, oldest first. An absent history table reads as empty and is not created.
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>>;
-    /// Creates the history table if it does not exist.
-    async fn ensure_history(&mut self) -> Result<()>;
     /// Starts a migration: in a transaction, takes the write lock and records (or, going down,
     /// removes) its history row; outside one, records it as dirty. Fails with
     /// [`Error::Conflict`] when another runner got there first.
@@ -78,22 +124,10 @@ pub trait Backend {
     /// row (part of it may have been applied), or — when the database could not be asked —
     /// unknown.
     async fn abort(&mut self, migration: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept;
-    /// Records a dirty migration as applied (after a human checked the schema).
-    async fn mark_applied(&mut self, version: i64) -> Result<bool>;
-    /// Forgets a dirty or applied migration's history row (after a human reverted it by hand).
-    async fn remove(&mut self, version: i64) -> Result<bool>;
-    /// Re-records an applied migration's checksum and name (after a deliberate edit of its file).
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool>;
-    /// Takes the run-wide migration lock, waiting up to `timeout`; [`Error::Locked`] says who
-    /// holds it. (SQLite needs none: each migration takes the write lock and writes its history
-    /// row first.)
-    async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()>;
-    /// Extends a [`LockMode::Table`] lock between migrations (a no-op otherwise).
-    async fn heartbeat(&mut self) {}
-    /// Releases the migration lock.
-    async fn unlock(&mut self);
-    /// Releases the lock and closes the connection cleanly.
-    async fn close(self);
+    /// Releases the lock and closes the connection cleanly: [`Error::Unlock`] when the lock
+    /// could not be released (the connection is closed all the same), else [`Error::Close`]
+    /// when the connection could not be closed cleanly.
+    async fn close(self) -> Result<()>;
     /// How many tables (collections) the database holds besides db-migrate's own.
     async fn user_tables(&mut self) -> Result<usize>;
     /// Opens a transaction with no history row (seeds record themselves at the end).
@@ -152,6 +186,21 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
     n == h || n == format!("{h}_lock") || n == "db_migrate_seeds" || n.starts_with("_dbm_cursor_")
         // [workflow] placeholder values and repeatable migrations (crate::run::workflow).
         || n == format!("{h}_placeholders") || n == format!("{h}_repeatable")
+}
+
+/// A table lock's row (MongoDB: document) in `table`, for [`Error::Unlock`].
+pub(crate) fn held_row(table: String) -> HeldLock {
+    HeldLock::Row { table, ttl: TABLE_LOCK_TTL }
+}
+
+/// Why releasing or renewing a lock row did not count: the row is no longer this run's.
+pub(crate) fn row_not_ours() -> DbError {
+    DbError { message: "the lock row was no longer this run's (it was deleted, or it expired and another run took it)".into(), code: None }
+}
+
+/// The error of a heartbeat that found the lock row gone or another run's.
+pub(crate) fn lock_row_lost(history: &str, table: &str) -> Error {
+    Error::Locked(format!("the migration lock of {history} is no longer this run's: its row in {table} was deleted, or it expired and another run took it"))
 }
 
 /// Who this process is, for table locks and messages.
@@ -251,6 +300,26 @@ pub enum AnyBackend {
 }
 
 impl AnyBackend {
+    /// The history table, whatever the database.
+    pub fn history(&mut self) -> &mut dyn History {
+        match self {
+            AnyBackend::Sqlite(b) => b,
+            AnyBackend::Postgres(b) => b,
+            AnyBackend::Mysql(b) => b,
+            AnyBackend::Mongo(b) => b,
+        }
+    }
+
+    /// The run-wide migration lock, whatever the database.
+    pub fn locks(&mut self) -> &mut dyn Lock {
+        match self {
+            AnyBackend::Sqlite(b) => b,
+            AnyBackend::Postgres(b) => b,
+            AnyBackend::Mysql(b) => b,
+            AnyBackend::Mongo(b) => b,
+        }
+    }
+
     /// The document-database capability, when the database has it (MongoDB). Callers see
     /// only the [`documents::Documents`] trait (and the migration protocol), never the driver.
     #[cfg(feature = "mongodb")]
@@ -390,12 +459,6 @@ fn not_sql() -> GuestSqlError {
 }
 
 impl Backend for AnyBackend {
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        dispatch!(self, b => b.read_history().await)
-    }
-    async fn ensure_history(&mut self) -> Result<()> {
-        dispatch!(self, b => b.ensure_history().await)
-    }
     async fn begin(&mut self, m: &Migration, d: Direction, tx: bool) -> Result<()> {
         dispatch!(self, b => b.begin(m, d, tx).await)
     }
@@ -408,25 +471,7 @@ impl Backend for AnyBackend {
     async fn abort(&mut self, m: &Migration, d: Direction, tx: bool, changed: bool) -> Kept {
         dispatch!(self, b => b.abort(m, d, tx, changed).await)
     }
-    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        dispatch!(self, b => b.mark_applied(version).await)
-    }
-    async fn remove(&mut self, version: i64) -> Result<bool> {
-        dispatch!(self, b => b.remove(version).await)
-    }
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
-        dispatch!(self, b => b.set_checksum(version, name, checksum).await)
-    }
-    async fn lock(&mut self, timeout: Duration, mode: LockMode) -> Result<()> {
-        dispatch!(self, b => b.lock(timeout, mode).await)
-    }
-    async fn heartbeat(&mut self) {
-        dispatch!(self, b => b.heartbeat().await)
-    }
-    async fn unlock(&mut self) {
-        dispatch!(self, b => b.unlock().await)
-    }
-    async fn close(self) {
+    async fn close(self) -> Result<()> {
         dispatch!(self, b => b.close().await)
     }
     async fn begin_plain(&mut self) -> Result<()> {

@@ -18,6 +18,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, ClientSession, Collection, Cursor, Database, SessionCursor};
 
 use super::OpenMode;
+use super::Lock as _;
 use super::guest::{DbErrorKind, GuestSqlError};
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};
@@ -267,44 +268,6 @@ impl super::Backend for MongoBackend {
 
     async fn rollback_plain(&mut self) {}
 
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        let coll = self.history();
-        let mut cursor = coll.find(doc! {}).sort(doc! { "_id": 1 }).await.map_err(|e| self.db_err("cannot read the history collection", e))?;
-        let mut out = Vec::new();
-        while let Some(d) = cursor.next().await {
-            let d = d.map_err(|e| self.db_err("cannot read the history collection", e))?;
-            let shape = |what: &str| Error::Database {
-                context: format!("the history collection {} has an unexpected shape", self.table),
-                source: DbError { message: format!("a record lacks `{what}`: {d}"), code: None },
-            };
-            let version = match d.get("_id") {
-                Some(Bson::Int64(v)) => *v,
-                Some(Bson::Int32(v)) => i64::from(*v),
-                _ => return Err(shape("_id (the version)")),
-            };
-            let text = |k: &str| d.get_str(k).map(str::to_string).map_err(|_| shape(k));
-            out.push(AppliedMigration {
-                version,
-                name: text("name")?,
-                kind: text("kind")?,
-                checksum: text("checksum")?,
-                status: RowStatus::parse(&text("status")?),
-                applied_at: d
-                    .get_datetime("applied_at")
-                    .ok()
-                    .and_then(|t| t.try_to_rfc3339_string().ok())
-                    .unwrap_or_default(),
-                execution_ms: d.get_i64("execution_ms").or_else(|_| d.get_i32("execution_ms").map(i64::from)).unwrap_or(0),
-            });
-        }
-        Ok(out)
-    }
-
-    async fn ensure_history(&mut self) -> Result<()> {
-        // `_id` is the version: unique by construction; the collection appears on first insert.
-        Ok(())
-    }
-
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
         if transactional {
             let mut session = self.client.start_session().await.map_err(|e| self.db_err("cannot start a session", e))?;
@@ -380,90 +343,162 @@ impl super::Backend for MongoBackend {
         if undone { Kept::Nothing } else { Kept::Dirty }
     }
 
-    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        let r = self
-            .history()
-            .update_one(doc! { "_id": version }, doc! { "$set": { "status": "applied" } })
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.matched_count == 1)
-    }
-
-    async fn remove(&mut self, version: i64) -> Result<bool> {
-        let r = self.history().delete_one(doc! { "_id": version }).await.map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.deleted_count == 1)
-    }
-
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
-        let r = self
-            .history()
-            .update_one(doc! { "_id": version }, doc! { "$set": { "checksum": checksum, "name": name } })
-            .await
-            .map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.matched_count == 1)
-    }
-
-    /// MongoDB has no session lock: both modes take the lock document (owner and expiry,
-    /// renewed between migrations; a dead runner's lock expires).
-    async fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> Result<()> {
-        let coll = self.lock_collection();
-        let owner = super::lock_owner();
-        let ttl = super::TABLE_LOCK_TTL.as_millis() as i64;
-        let started = Instant::now();
-        loop {
-            let now = bson::DateTime::now();
-            let _ = coll.delete_one(doc! { "_id": LOCK_ID, "expires_at": { "$lt": now } }).await;
-            let d = doc! {
-                "_id": LOCK_ID,
-                "owner": &owner,
-                "acquired_at": now,
-                "expires_at": bson::DateTime::from_millis(now.timestamp_millis() + ttl),
-            };
-            match coll.insert_one(d).await {
-                Ok(_) => {
-                    self.lock_owner = Some(owner);
-                    return Ok(());
-                }
-                Err(e) if error_parts(&e).0 == Some(DUPLICATE_KEY) => {}
-                Err(e) => return Err(self.db_err("cannot take the migration lock", e)),
-            }
-            if started.elapsed() >= timeout {
-                let holder = coll.find_one(doc! { "_id": LOCK_ID }).await.ok().flatten().map(|h| {
-                    let t = |k: &str| h.get_datetime(k).ok().and_then(|t| t.try_to_rfc3339_string().ok()).unwrap_or_default();
-                    format!("{}, since {}, expires {}", h.get_str("owner").unwrap_or("unknown"), t("acquired_at"), t("expires_at"))
-                });
-                return Err(Error::Locked(format!(
-                    "another db-migrate run holds the migration lock of {} ({}); waited {:?} (--lock-timeout). \
-                     If that run died, the lock expires by itself, or delete the document from {}_lock",
-                    self.table,
-                    holder.unwrap_or_else(|| "holder unknown".into()),
-                    timeout,
-                    self.table
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn heartbeat(&mut self) {
-        if let Some(owner) = &self.lock_owner {
-            let expires = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + super::TABLE_LOCK_TTL.as_millis() as i64);
-            let _ = self.lock_collection().update_one(doc! { "_id": LOCK_ID, "owner": owner }, doc! { "$set": { "expires_at": expires } }).await;
-        }
-    }
-
-    async fn unlock(&mut self) {
-        if let Some(mut s) = self.session.take() {
-            let _ = s.abort_transaction().await;
-        }
-        if let Some(owner) = self.lock_owner.take() {
-            let _ = self.lock_collection().delete_one(doc! { "_id": LOCK_ID, "owner": owner }).await;
-        }
-    }
-
-    async fn close(mut self) {
-        self.unlock().await;
+    async fn close(mut self) -> Result<()> {
+        let unlocked = self.unlock().await;
+        // The driver's shutdown reports nothing: it ends the client's sessions and pools.
         self.client.shutdown().await;
+        unlocked
+    }
+}
+
+impl super::History for MongoBackend {
+    fn read_history(&mut self) -> super::BoxFuture<'_, Result<Vec<AppliedMigration>>> {
+        Box::pin(async move {
+            let coll = self.history();
+            let mut cursor = coll.find(doc! {}).sort(doc! { "_id": 1 }).await.map_err(|e| self.db_err("cannot read the history collection", e))?;
+            let mut out = Vec::new();
+            while let Some(d) = cursor.next().await {
+                let d = d.map_err(|e| self.db_err("cannot read the history collection", e))?;
+                let shape = |what: &str| Error::Database {
+                    context: format!("the history collection {} has an unexpected shape", self.table),
+                    source: DbError { message: format!("a record lacks `{what}`: {d}"), code: None },
+                };
+                let version = match d.get("_id") {
+                    Some(Bson::Int64(v)) => *v,
+                    Some(Bson::Int32(v)) => i64::from(*v),
+                    _ => return Err(shape("_id (the version)")),
+                };
+                let text = |k: &str| d.get_str(k).map(str::to_string).map_err(|_| shape(k));
+                out.push(AppliedMigration {
+                    version,
+                    name: text("name")?,
+                    kind: text("kind")?,
+                    checksum: text("checksum")?,
+                    status: RowStatus::parse(&text("status")?),
+                    applied_at: d
+                        .get_datetime("applied_at")
+                        .ok()
+                        .and_then(|t| t.try_to_rfc3339_string().ok())
+                        .unwrap_or_default(),
+                    execution_ms: d.get_i64("execution_ms").or_else(|_| d.get_i32("execution_ms").map(i64::from)).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn ensure_history(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            // `_id` is the version: unique by construction; the collection appears on first insert.
+            Ok(())
+        })
+    }
+
+    fn mark_applied(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let r = self
+                .history()
+                .update_one(doc! { "_id": version }, doc! { "$set": { "status": "applied" } })
+                .await
+                .map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(r.matched_count == 1)
+        })
+    }
+
+    fn remove(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let r = self.history().delete_one(doc! { "_id": version }).await.map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(r.deleted_count == 1)
+        })
+    }
+
+    fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> super::BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let r = self
+                .history()
+                .update_one(doc! { "_id": version }, doc! { "$set": { "checksum": checksum, "name": name } })
+                .await
+                .map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(r.matched_count == 1)
+        })
+    }
+}
+
+impl super::Lock for MongoBackend {
+    /// MongoDB has no session lock: both modes take the lock document (owner and expiry,
+    /// renewed before each next migration; a dead runner's lock expires).
+    fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let coll = self.lock_collection();
+            let owner = super::lock_owner();
+            let ttl = super::TABLE_LOCK_TTL.as_millis() as i64;
+            let started = Instant::now();
+            loop {
+                let now = bson::DateTime::now();
+                let _ = coll.delete_one(doc! { "_id": LOCK_ID, "expires_at": { "$lt": now } }).await;
+                let d = doc! {
+                    "_id": LOCK_ID,
+                    "owner": &owner,
+                    "acquired_at": now,
+                    "expires_at": bson::DateTime::from_millis(now.timestamp_millis() + ttl),
+                };
+                match coll.insert_one(d).await {
+                    Ok(_) => {
+                        self.lock_owner = Some(owner);
+                        return Ok(());
+                    }
+                    Err(e) if error_parts(&e).0 == Some(DUPLICATE_KEY) => {}
+                    Err(e) => return Err(self.db_err("cannot take the migration lock", e)),
+                }
+                if started.elapsed() >= timeout {
+                    let holder = coll.find_one(doc! { "_id": LOCK_ID }).await.ok().flatten().map(|h| {
+                        let t = |k: &str| h.get_datetime(k).ok().and_then(|t| t.try_to_rfc3339_string().ok()).unwrap_or_default();
+                        format!("{}, since {}, expires {}", h.get_str("owner").unwrap_or("unknown"), t("acquired_at"), t("expires_at"))
+                    });
+                    return Err(Error::Locked(format!(
+                        "another db-migrate run holds the migration lock of {} ({}); waited {:?} (--lock-timeout). \
+                         If that run died, the lock expires by itself, or delete the document from {}_lock",
+                        self.table,
+                        holder.unwrap_or_else(|| "holder unknown".into()),
+                        timeout,
+                        self.table
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
+
+    fn heartbeat(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if let Some(owner) = self.lock_owner.clone() {
+                let expires = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + super::TABLE_LOCK_TTL.as_millis() as i64);
+                let r = self.lock_collection().update_one(doc! { "_id": LOCK_ID, "owner": owner }, doc! { "$set": { "expires_at": expires } }).await;
+                let r = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
+                if r.matched_count != 1 {
+                    return Err(super::lock_row_lost(&self.table, &format!("{}_lock", self.table)));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn unlock(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if let Some(mut s) = self.session.take() {
+                // A transaction left open by a failure: the server drops it with the session anyway.
+                let _ = s.abort_transaction().await;
+            }
+            if let Some(owner) = self.lock_owner.take() {
+                let held = super::held_row(format!("{}_lock", self.table));
+                let r = self.lock_collection().delete_one(doc! { "_id": LOCK_ID, "owner": owner }).await;
+                let r = r.map_err(|e| Error::Unlock { lock: held.clone(), source: db_error(&e) })?;
+                if r.deleted_count != 1 {
+                    return Err(Error::Unlock { lock: held, source: super::row_not_ours() });
+                }
+            }
+            Ok(())
+        })
     }
 }
 

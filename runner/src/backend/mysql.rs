@@ -13,6 +13,7 @@ use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, M
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
 
 use super::OpenMode;
+use super::Lock as _;
 use super::guest::{DbErrorKind, Dialect, GuestSql, GuestSqlError, Rows, SqlValue};
 use crate::migrate::error::{DbError, Direction, Error, Kept, MigrationRef, Result};
 use crate::migrate::history::{AppliedMigration, RowStatus};
@@ -304,53 +305,6 @@ impl super::Backend for MySqlBackend {
         let _ = self.conn.execute("ROLLBACK").await;
     }
 
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        if !self.history_exists().await? {
-            return Ok(Vec::new());
-        }
-        let q = format!(
-            "SELECT version, name, kind, checksum, status, DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS applied_at, execution_ms \
-             FROM {} ORDER BY version",
-            self.t()
-        );
-        let rows = sqlx::query(AssertSqlSafe(q)).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history table", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(AppliedMigration {
-                    version: r.try_get("version")?,
-                    name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    checksum: r.try_get("checksum")?,
-                    status: RowStatus::parse(&r.try_get::<String, _>("status")?),
-                    applied_at: r.try_get("applied_at")?,
-                    execution_ms: r.try_get("execution_ms")?,
-                })
-            })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-            .map_err(|e| self.db_err("the history table has an unexpected shape", e))
-    }
-
-    async fn ensure_history(&mut self) -> Result<()> {
-        let q = format!(
-            "CREATE TABLE IF NOT EXISTS {} (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, kind VARCHAR(32) NOT NULL, \
-             checksum CHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
-             execution_ms BIGINT NOT NULL DEFAULT 0)",
-            self.t()
-        );
-        let r = match self.galera {
-            // Galera hook: DDL under total order isolation may be asked to retry; this one is idempotent.
-            Some(_) => {
-                super::galera::retry(&mut self.conn, "creating the history table", |c| {
-                    let q = q.clone();
-                    Box::pin(async move { c.execute(AssertSqlSafe(q)).await.map(drop) })
-                })
-                .await
-            }
-            None => self.conn.execute(AssertSqlSafe(q)).await.map(drop),
-        };
-        r.map_err(|e| self.db_err("cannot create the history table", e))
-    }
-
     async fn begin(&mut self, m: &Migration, direction: Direction, _transactional: bool) -> Result<()> {
         // Galera hook: a run whose lock row was taken over stops here.
         if self.galera.as_ref().is_some_and(|g| g.lost) {
@@ -453,97 +407,11 @@ impl super::Backend for MySqlBackend {
         if dirty { Kept::Dirty } else { Kept::Nothing }
     }
 
-    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        let q = format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t());
-        Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
-    }
-
-    async fn remove(&mut self, version: i64) -> Result<bool> {
-        let q = format!("DELETE FROM {} WHERE version = ?", self.t());
-        Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
-    }
-
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
-        let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", self.t());
-        let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
-        let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
-        // MySQL counts changed rows: an identical checksum is still a match.
-        Ok(r.rows_affected() == 1 || self.history_has(version).await?)
-    }
-
-    async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {
-        // Galera hook: GET_LOCK is local to a node, so a Galera run always takes the lock row.
-        if let Some(g) = self.galera.clone() {
-            let (t, history) = (self.lock_table_name(), self.table.clone());
-            self.table_lock = Some(super::galera::lock(&mut self.conn, &g, &t, &history, timeout).await?);
-            return Ok(());
-        }
-        if mode == super::LockMode::Table {
-            return self.lock_table(timeout).await;
-        }
-        let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()").fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot take the migration lock", e))?;
-        // GET_LOCK names are at most 64 characters: a hash keeps long names unique.
-        let name = format!("db-migrate:{:016x}", super::lock_key(&format!("{}/{}", db.unwrap_or_default(), self.table)));
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-            .bind(&name)
-            .bind(timeout.as_secs_f64())
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot take the migration lock", e))?;
-        if got == Some(1) {
-            self.lock_name = Some(name);
-            return Ok(());
-        }
-        let holder: Option<i64> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)").bind(&name).fetch_one(&mut self.conn).await.ok().flatten();
-        Err(Error::Locked(format!(
-            "another db-migrate run holds the migration lock of {} (connection id {}); waited {:?} (--lock-timeout)",
-            self.table,
-            holder.map(|h| h.to_string()).unwrap_or_else(|| "unknown".into()),
-            timeout
-        )))
-    }
-
-    async fn heartbeat(&mut self) {
-        // Galera hook: renewals retry certification conflicts.
-        if let (Some(_), Some(owner)) = (&self.galera, self.table_lock.clone()) {
-            let t = self.lock_table_name();
-            let held = super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
-            if let Some(g) = self.galera.as_mut() {
-                g.lost |= !held;
-            }
-            return;
-        }
-        if let Some(owner) = self.table_lock.clone() {
-            let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
-            if self.manual_commit {
-                let _ = self.conn.execute("COMMIT").await;
-            }
-        }
-    }
-
-    async fn unlock(&mut self) {
-        if std::mem::take(&mut self.manual_commit) {
-            let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
-        }
-        // Galera hook: the release retries certification conflicts.
-        if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {
-            let t = self.lock_table_name();
-            super::galera::unlock(&mut self.conn, &t, &owner).await;
-        }
-        if let Some(owner) = self.table_lock.take() {
-            let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
-        }
-        if let Some(name) = self.lock_name.take() {
-            let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(&mut self.conn).await;
-        }
-    }
-
-    async fn close(mut self) {
+    async fn close(mut self) -> Result<()> {
         if let Some((own, manual)) = self.parked.take() {
             let guest = std::mem::replace(&mut self.conn, own);
             self.manual_commit = manual;
+            // The guest login's session: nothing of the run depends on how it ends.
             let _ = guest.close().await;
         }
         // The guest accounts' logins end with the run (a new password is set on the next).
@@ -551,8 +419,192 @@ impl super::Backend for MySqlBackend {
             let _ = c.close().await;
             let _ = self.conn.execute(AssertSqlSafe(format!("ALTER USER '{account}'@'%' IDENTIFIED BY '{}'", super::guest::random_password()))).await;
         }
-        self.unlock().await;
-        let _ = self.conn.close().await;
+        let unlocked = self.unlock().await;
+        let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
+        unlocked.and(closed)
+    }
+}
+
+impl super::History for MySqlBackend {
+    fn read_history(&mut self) -> super::BoxFuture<'_, Result<Vec<AppliedMigration>>> {
+        Box::pin(async move {
+            if !self.history_exists().await? {
+                return Ok(Vec::new());
+            }
+            let q = format!(
+                "SELECT version, name, kind, checksum, status, DATE_FORMAT(applied_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS applied_at, execution_ms \
+                 FROM {} ORDER BY version",
+                self.t()
+            );
+            let rows = sqlx::query(AssertSqlSafe(q)).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history table", e))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AppliedMigration {
+                        version: r.try_get("version")?,
+                        name: r.try_get("name")?,
+                        kind: r.try_get("kind")?,
+                        checksum: r.try_get("checksum")?,
+                        status: RowStatus::parse(&r.try_get::<String, _>("status")?),
+                        applied_at: r.try_get("applied_at")?,
+                        execution_ms: r.try_get("execution_ms")?,
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+                .map_err(|e| self.db_err("the history table has an unexpected shape", e))
+        })
+    }
+
+    fn ensure_history(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let q = format!(
+                "CREATE TABLE IF NOT EXISTS {} (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, kind VARCHAR(32) NOT NULL, \
+                 checksum CHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
+                 execution_ms BIGINT NOT NULL DEFAULT 0)",
+                self.t()
+            );
+            let r = match self.galera {
+                // Galera hook: DDL under total order isolation may be asked to retry; this one is idempotent.
+                Some(_) => {
+                    super::galera::retry(&mut self.conn, "creating the history table", |c| {
+                        let q = q.clone();
+                        Box::pin(async move { c.execute(AssertSqlSafe(q)).await.map(drop) })
+                    })
+                    .await
+                }
+                None => self.conn.execute(AssertSqlSafe(q)).await.map(drop),
+            };
+            r.map_err(|e| self.db_err("cannot create the history table", e))
+        })
+    }
+
+    fn mark_applied(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let q = format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t());
+            Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+        })
+    }
+
+    fn remove(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let q = format!("DELETE FROM {} WHERE version = ?", self.t());
+            Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+        })
+    }
+
+    fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> super::BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", self.t());
+            let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
+            let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
+            // MySQL counts changed rows: an identical checksum is still a match.
+            Ok(r.rows_affected() == 1 || self.history_has(version).await?)
+        })
+    }
+}
+
+impl super::Lock for MySqlBackend {
+    fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            // Galera hook: GET_LOCK is local to a node, so a Galera run always takes the lock row.
+            if let Some(g) = self.galera.clone() {
+                let (t, history) = (self.lock_table_name(), self.table.clone());
+                self.table_lock = Some(super::galera::lock(&mut self.conn, &g, &t, &history, timeout).await?);
+                return Ok(());
+            }
+            if mode == super::LockMode::Table {
+                return self.lock_table(timeout).await;
+            }
+            let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()").fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot take the migration lock", e))?;
+            // GET_LOCK names are at most 64 characters: a hash keeps long names unique.
+            let name = format!("db-migrate:{:016x}", super::lock_key(&format!("{}/{}", db.unwrap_or_default(), self.table)));
+            let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+                .bind(&name)
+                .bind(timeout.as_secs_f64())
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| self.db_err("cannot take the migration lock", e))?;
+            if got == Some(1) {
+                self.lock_name = Some(name);
+                return Ok(());
+            }
+            let holder: Option<i64> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)").bind(&name).fetch_one(&mut self.conn).await.ok().flatten();
+            Err(Error::Locked(format!(
+                "another db-migrate run holds the migration lock of {} (connection id {}); waited {:?} (--lock-timeout)",
+                self.table,
+                holder.map(|h| h.to_string()).unwrap_or_else(|| "unknown".into()),
+                timeout
+            )))
+        })
+    }
+
+    fn heartbeat(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            // Galera hook: renewals retry certification conflicts.
+            if let (Some(_), Some(owner)) = (&self.galera, self.table_lock.clone()) {
+                let t = self.lock_table_name();
+                let held = super::galera::heartbeat(&mut self.conn, &t, &owner, self.manual_commit).await;
+                let held = held.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
+                if let Some(g) = self.galera.as_mut() {
+                    g.lost |= !held;
+                }
+                if !held {
+                    return Err(super::galera::lost(&self.table, &t));
+                }
+                return Ok(());
+            }
+            if let Some(owner) = self.table_lock.clone() {
+                let q = format!("UPDATE {} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = 1 AND owner = ?", self.lock_table_name());
+                let r = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as i64).bind(owner).execute(&mut self.conn).await;
+                let n = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?.rows_affected();
+                if self.manual_commit {
+                    self.conn.execute("COMMIT").await.map_err(|e| self.db_err("cannot renew the migration lock", e))?;
+                }
+                if n != 1 {
+                    return Err(super::lock_row_lost(&self.table, &format!("{}_lock", self.table)));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn unlock(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if std::mem::take(&mut self.manual_commit) {
+                // Ends what autocommit-off left open; a failure here shows in the release below.
+                let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
+            }
+            let row = super::held_row(format!("{}_lock", self.table));
+            // Galera hook: the release retries certification conflicts.
+            if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {
+                let t = self.lock_table_name();
+                let ours = super::galera::unlock(&mut self.conn, &t, &owner).await.map_err(|e| Error::Unlock { lock: row.clone(), source: DbError::from(e) })?;
+                if !ours {
+                    return Err(Error::Unlock { lock: row, source: super::row_not_ours() });
+                }
+            }
+            if let Some(owner) = self.table_lock.take() {
+                let q = format!("DELETE FROM {} WHERE id = 1 AND owner = ?", self.lock_table_name());
+                let r = sqlx::query(AssertSqlSafe(q)).bind(owner).execute(&mut self.conn).await;
+                let n = r.map_err(|e| Error::Unlock { lock: row.clone(), source: DbError::from(e) })?.rows_affected();
+                if n != 1 {
+                    return Err(Error::Unlock { lock: row, source: super::row_not_ours() });
+                }
+            }
+            if let Some(name) = self.lock_name.take() {
+                let released: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                    .bind(name)
+                    .fetch_one(&mut self.conn)
+                    .await
+                    .map_err(|e| Error::Unlock { lock: super::HeldLock::Session, source: DbError::from(e) })?;
+                if released != Some(1) {
+                    return Err(Error::Unlock {
+                        lock: super::HeldLock::Session,
+                        source: DbError { message: "the server says this session did not hold it".into(), code: None },
+                    });
+                }
+            }
+            Ok(())
+        })
     }
 }
 

@@ -449,14 +449,40 @@ impl PgBackend {
     }
 
     /// Releases the advisory or table lock (the advisory one also goes with the connection).
-    pub async fn unlock(&mut self) {
+    /// A lock row that is no longer this run's, or an advisory lock the session did not hold,
+    /// is an error too: the run was not protected by it to the end.
+    pub async fn unlock(&mut self) -> Result<()> {
         if let Some(owner) = self.table_lock.take() {
-            let t = quote_ident(&format!("{}_lock", self.sql.table));
-            let _ = sqlx::query(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND owner = $1"))).bind(owner).execute(&mut self.conn).await;
+            let table = format!("{}_lock", self.sql.table);
+            let q = format!("DELETE FROM {} WHERE id = 1 AND owner = $1", quote_ident(&table));
+            let held = super::held_row(table);
+            let n = sqlx::query(AssertSqlSafe(q))
+                .bind(owner)
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| Error::Unlock { lock: held.clone(), source: DbError::from(e) })?
+                .rows_affected();
+            if n != 1 {
+                return Err(Error::Unlock { lock: held, source: super::row_not_ours() });
+            }
         }
         if let Some(key) = self.lock_key.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut self.conn).await;
+            let released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| Error::Unlock { lock: super::HeldLock::Session, source: DbError::from(e) })?;
+            if !released {
+                return Err(Error::Unlock {
+                    lock: super::HeldLock::Session,
+                    source: DbError {
+                        message: "the server says this session did not hold it (is a transaction-mode pooler such as PgBouncer between db-migrate and the server? see --lock-mode table)".into(),
+                        code: None,
+                    },
+                });
+            }
         }
+        Ok(())
     }
 }
 
@@ -532,7 +558,9 @@ impl PgBackend {
             let _ = c.close().await;
         }
         self.drop_cursors().await;
-        self.unlock().await;
+        // The migrator releases the lock before it gives the connection back and reports a
+        // failure; this only releases one it did not (then there is no one to tell).
+        let _ = self.unlock().await;
         self.conn
     }
 }
@@ -569,38 +597,6 @@ impl super::Backend for PgBackend {
             return;
         }
         self.rollback().await;
-    }
-
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        if !self.history_exists().await? {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(AssertSqlSafe(self.sql.select.clone()))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| self.db_err("cannot read the history table", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(AppliedMigration {
-                    version: r.try_get("version")?,
-                    name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    checksum: r.try_get("checksum")?,
-                    status: RowStatus::parse(r.try_get::<&str, _>("status")?),
-                    applied_at: r.try_get("applied_at")?,
-                    execution_ms: r.try_get("execution_ms")?,
-                })
-            })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-            .map_err(|e| self.db_err("the history table has an unexpected shape", e))
-    }
-
-    async fn ensure_history(&mut self) -> Result<()> {
-        self.conn
-            .execute(AssertSqlSafe(self.sql.create.clone()))
-            .await
-            .map_err(|e| self.db_err("cannot create the history table", e))?;
-        Ok(())
     }
 
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
@@ -731,43 +727,7 @@ impl super::Backend for PgBackend {
         }
     }
 
-    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        let n = self.exec(self.sql.mark_applied.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(n == 1)
-    }
-
-    async fn remove(&mut self, version: i64) -> Result<bool> {
-        let n = self.exec(self.sql.delete.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(n == 1)
-    }
-
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
-        let q = format!("UPDATE {} SET checksum = $1, name = $2 WHERE version = $3", quote_ident(&self.sql.table));
-        let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
-        let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> Result<()> {
-        match mode {
-            super::LockMode::Session => self.lock_advisory(timeout).await,
-            super::LockMode::Table => self.lock_table(timeout).await,
-        }
-    }
-
-    async fn heartbeat(&mut self) {
-        if let Some(owner) = &self.table_lock {
-            let t = quote_ident(&format!("{}_lock", self.sql.table));
-            let q = format!("UPDATE {t} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2");
-            let _ = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
-        }
-    }
-
-    async fn unlock(&mut self) {
-        PgBackend::unlock(self).await
-    }
-
-    async fn close(mut self) {
+    async fn close(mut self) -> Result<()> {
         if let Some(own) = self.parked.take() {
             let guest = std::mem::replace(&mut self.conn, own);
             let _ = guest.close().await;
@@ -778,8 +738,102 @@ impl super::Backend for PgBackend {
             let _ = c.close().await;
             let _ = self.conn.execute(AssertSqlSafe(format!("ALTER ROLE {} NOLOGIN", quote_ident(&role)))).await;
         }
-        self.unlock().await;
-        let _ = self.conn.close().await;
+        let unlocked = self.unlock().await;
+        let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
+        unlocked.and(closed)
+    }
+}
+
+impl super::History for PgBackend {
+    fn read_history(&mut self) -> super::BoxFuture<'_, Result<Vec<AppliedMigration>>> {
+        Box::pin(async move {
+            if !self.history_exists().await? {
+                return Ok(Vec::new());
+            }
+            let rows = sqlx::query(AssertSqlSafe(self.sql.select.clone()))
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(|e| self.db_err("cannot read the history table", e))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AppliedMigration {
+                        version: r.try_get("version")?,
+                        name: r.try_get("name")?,
+                        kind: r.try_get("kind")?,
+                        checksum: r.try_get("checksum")?,
+                        status: RowStatus::parse(r.try_get::<&str, _>("status")?),
+                        applied_at: r.try_get("applied_at")?,
+                        execution_ms: r.try_get("execution_ms")?,
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+                .map_err(|e| self.db_err("the history table has an unexpected shape", e))
+        })
+    }
+
+    fn ensure_history(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.conn
+                .execute(AssertSqlSafe(self.sql.create.clone()))
+                .await
+                .map_err(|e| self.db_err("cannot create the history table", e))?;
+            Ok(())
+        })
+    }
+
+    fn mark_applied(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let n = self.exec(self.sql.mark_applied.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(n == 1)
+        })
+    }
+
+    fn remove(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let n = self.exec(self.sql.delete.clone(), version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(n == 1)
+        })
+    }
+
+    fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> super::BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let q = format!("UPDATE {} SET checksum = $1, name = $2 WHERE version = $3", quote_ident(&self.sql.table));
+            let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
+            let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+}
+
+impl super::Lock for PgBackend {
+    fn lock(&mut self, timeout: Duration, mode: super::LockMode) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            match mode {
+                super::LockMode::Session => self.lock_advisory(timeout).await,
+                super::LockMode::Table => self.lock_table(timeout).await,
+            }
+        })
+    }
+
+    fn heartbeat(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if let Some(owner) = &self.table_lock {
+                let table = format!("{}_lock", self.sql.table);
+                let q = format!("UPDATE {} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2", quote_ident(&table));
+                let r = sqlx::query(AssertSqlSafe(q)).bind(super::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
+                let n = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?.rows_affected();
+                if n != 1 {
+                    return Err(super::lock_row_lost(&self.sql.table, &table));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn unlock(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            PgBackend::unlock(self).await
+        })
     }
 }
 

@@ -281,52 +281,6 @@ impl super::Backend for SqliteBackend {
         self.rollback().await;
     }
 
-    async fn read_history(&mut self) -> Result<Vec<AppliedMigration>> {
-        // Reading straight away saves a round trip on every command; an absent table is the
-        // rare case and is told apart by asking only then.
-        let read = async |b: &mut Self| {
-            let handle = b.conn.handle().await?;
-            super::sqlite_script::query_text(handle, &b.sql.select)
-        };
-        let json = match read(self).await {
-            Ok(json) => json,
-            Err(e) => {
-                if !self.history_exists().await? {
-                    return Ok(Vec::new());
-                }
-                // Another runner may have created the table between the two queries: read again.
-                match read(self).await {
-                    Ok(json) => json,
-                    Err(_) => return Err(self.history_err("cannot read the history table", e)),
-                }
-            }
-        };
-        let json = json.unwrap_or_else(|| "[]".into());
-        type Raw = (i64, String, String, String, String, String, i64);
-        let rows: Vec<Raw> = serde_json::from_str(&json).map_err(|e| Error::Database {
-            context: format!("the history table ({}) has an unexpected shape", self.sql.table),
-            source: DbError { message: e.to_string(), code: None },
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|(version, name, kind, checksum, status, applied_at, execution_ms)| AppliedMigration {
-                version,
-                name,
-                kind,
-                checksum,
-                status: RowStatus::parse(&status),
-                applied_at,
-                execution_ms,
-            })
-            .collect())
-    }
-
-    async fn ensure_history(&mut self) -> Result<()> {
-        let create: &str = &self.sql.create;
-        self.conn.exec(&[(create, &[])]).await.map_err(|e| self.history_err("cannot create the history table", e))?;
-        Ok(())
-    }
-
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
         match (direction, transactional) {
             (Direction::Up, true) => self.insert_row(m, RowStatus::Applied, true).await,
@@ -460,45 +414,111 @@ impl super::Backend for SqliteBackend {
         }
     }
 
-    async fn mark_applied(&mut self, version: i64) -> Result<bool> {
-        let q = Arc::clone(&self.sql.mark_applied);
-        let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
-        Ok(n == 1)
+    async fn close(self) -> Result<()> {
+        self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
+    }
+}
+
+impl super::History for SqliteBackend {
+    fn read_history(&mut self) -> super::BoxFuture<'_, Result<Vec<AppliedMigration>>> {
+        Box::pin(async move {
+            // Reading straight away saves a round trip on every command; an absent table is the
+            // rare case and is told apart by asking only then.
+            let read = async |b: &mut Self| {
+                let handle = b.conn.handle().await?;
+                super::sqlite_script::query_text(handle, &b.sql.select)
+            };
+            let json = match read(self).await {
+                Ok(json) => json,
+                Err(e) => {
+                    if !self.history_exists().await? {
+                        return Ok(Vec::new());
+                    }
+                    // Another runner may have created the table between the two queries: read again.
+                    match read(self).await {
+                        Ok(json) => json,
+                        Err(_) => return Err(self.history_err("cannot read the history table", e)),
+                    }
+                }
+            };
+            let json = json.unwrap_or_else(|| "[]".into());
+            type Raw = (i64, String, String, String, String, String, i64);
+            let rows: Vec<Raw> = serde_json::from_str(&json).map_err(|e| Error::Database {
+                context: format!("the history table ({}) has an unexpected shape", self.sql.table),
+                source: DbError { message: e.to_string(), code: None },
+            })?;
+            Ok(rows
+                .into_iter()
+                .map(|(version, name, kind, checksum, status, applied_at, execution_ms)| AppliedMigration {
+                    version,
+                    name,
+                    kind,
+                    checksum,
+                    status: RowStatus::parse(&status),
+                    applied_at,
+                    execution_ms,
+                })
+                .collect())
+        })
     }
 
-    async fn remove(&mut self, version: i64) -> Result<bool> {
-        let q = Arc::clone(&self.sql.delete);
-        let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
-        Ok(n == 1)
+    fn ensure_history(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let create: &str = &self.sql.create;
+            self.conn.exec(&[(create, &[])]).await.map_err(|e| self.history_err("cannot create the history table", e))?;
+            Ok(())
+        })
     }
 
-    async fn set_checksum(&mut self, version: i64, name: &str, checksum: &str) -> Result<bool> {
-        let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", quote_ident(&self.sql.table));
-        let n = self
-            .conn
-            .exec(&[(&q, &[Bind::Text(checksum), Bind::Text(name), Bind::Int(version)])])
-            .await
-            .map_err(|e| self.history_err("cannot update the history", e))?;
-        Ok(n == 1)
+    fn mark_applied(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let q = Arc::clone(&self.sql.mark_applied);
+            let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
+            Ok(n == 1)
+        })
     }
 
-    async fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> Result<()> {
-        // Each migration also runs under `BEGIN IMMEDIATE` and writes its history row first; the
-        // run-wide lock adds `--lock-timeout` and the holder's name. Both lock modes take the
-        // same file lock: the kernel frees it with the process, and no pooler stands between
-        // db-migrate and a SQLite file. An in-memory database is this connection's alone.
-        if let Some(file) = &self.file {
-            self.run_lock = Some(super::sqlite_lock::acquire(file, timeout, &super::lock_owner()).await?);
-        }
-        Ok(())
+    fn remove(&mut self, version: i64) -> super::BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let q = Arc::clone(&self.sql.delete);
+            let n = self.on_version(&q, version).await.map_err(|e| self.history_err("cannot update the history", e))?;
+            Ok(n == 1)
+        })
     }
 
-    async fn unlock(&mut self) {
-        self.run_lock = None;
+    fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> super::BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", quote_ident(&self.sql.table));
+            let n = self
+                .conn
+                .exec(&[(&q, &[Bind::Text(checksum), Bind::Text(name), Bind::Int(version)])])
+                .await
+                .map_err(|e| self.history_err("cannot update the history", e))?;
+            Ok(n == 1)
+        })
+    }
+}
+
+impl super::Lock for SqliteBackend {
+    fn lock(&mut self, timeout: Duration, _mode: super::LockMode) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            // Each migration also runs under `BEGIN IMMEDIATE` and writes its history row first; the
+            // run-wide lock adds `--lock-timeout` and the holder's name. Both lock modes take the
+            // same file lock: the kernel frees it with the process, and no pooler stands between
+            // db-migrate and a SQLite file. An in-memory database is this connection's alone.
+            if let Some(file) = &self.file {
+                self.run_lock = Some(super::sqlite_lock::acquire(file, timeout, &super::lock_owner()).await?);
+            }
+            Ok(())
+        })
     }
 
-    async fn close(self) {
-        let _ = self.conn.into_inner().close().await;
+    fn unlock(&mut self) -> super::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            // Closing the lock file releases the kernel's lock: nothing can fail.
+            self.run_lock = None;
+            Ok(())
+        })
     }
 }
 

@@ -291,6 +291,29 @@ pub enum Error {
         /// The failure of the step in flight, when one was running.
         during: Option<Box<Error>>,
     },
+    /// The run's lock could not be renewed between migrations (its row was deleted or taken
+    /// over, or the database failed to renew it): another runner could take the lock once it
+    /// expires, so the run stopped before its next migration. The migrations it completed stay.
+    #[error("{}", lock_lost(self))]
+    LockLost {
+        /// Migrations (or seeds) this run completed before it stopped: they stay.
+        completed: usize,
+        /// Why the renewal failed.
+        cause: Box<Error>,
+    },
+    /// The migration lock could not be released once the run's work was done. A successful
+    /// run reports it as a warning ([`crate::run::migrator::Report::warnings`]): nothing the
+    /// run did is undone by it.
+    #[error("{}", unlock_failed(.lock, .source))]
+    Unlock {
+        /// Which kind of lock is left behind, which says what frees it.
+        lock: HeldLock,
+        /// What the database said (or why the release did not count).
+        source: DbError,
+    },
+    /// The connection could not be closed cleanly (after the lock was released).
+    #[error("the database connection could not be closed cleanly (the migration lock had been released): {0}")]
+    Close(DbError),
     /// Another tool's migrations could not be carried over (`import`).
     #[error("{0}")]
     Import(#[from] ImportError),
@@ -441,6 +464,45 @@ the step in flight was stopped: {inner}")),
         None => s.push_str("; no migration was running"),
     }
     s
+}
+
+/// The kind of migration lock a run held, for saying what frees one that could not be released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeldLock {
+    /// A session lock (PostgreSQL advisory lock, MySQL `GET_LOCK`): the server frees it when
+    /// the session ends.
+    Session,
+    /// A row (MongoDB: a document) with an owner and an expiry in this table (collection): it
+    /// stays until it expires or is deleted.
+    Row {
+        /// The lock table (collection).
+        table: String,
+        /// How long the row lives without renewal.
+        ttl: std::time::Duration,
+    },
+}
+
+fn unlock_failed(lock: &HeldLock, source: &DbError) -> String {
+    let what = match lock {
+        HeldLock::Session => "it is a session lock: the server frees it when the session ends, which it does when db-migrate closes the \
+                              connection or its process exits"
+            .to_string(),
+        HeldLock::Row { table, ttl } => format!(
+            "it is a lock row in {table}: if the row is still there, it stays until it expires ({} minutes after its last renewal), \
+             and other runs wait for it until then (--lock-timeout); once you are sure no run is active, delete it from {table} to free it at once",
+            ttl.as_secs() / 60
+        ),
+    };
+    format!("the migration lock could not be released: {source}; {what}")
+}
+
+fn lock_lost(e: &Error) -> String {
+    let Error::LockLost { completed, cause } = e else { unreachable!() };
+    format!(
+        "this run could not renew its migration lock, so it stopped before the next step (another run could take the lock once it expires): {cause}\n\
+         {completed} step(s) completed before it and stay. Run `db-migrate status`, then run the command again"
+    )
 }
 
 /// Shorthand for results of this crate.

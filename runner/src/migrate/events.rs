@@ -117,6 +117,12 @@ pub enum Event<'a> {
         /// What it did.
         report: &'a SeedReport,
     },
+    /// The run's lock could not be released, or its connection not closed cleanly (see
+    /// [`Warning`]). A successful run also lists it in its report.
+    Warning {
+        /// What happened and what it means.
+        warning: &'a Warning,
+    },
     /// A migration finished and is committed.
     Finished {
         /// The migration.
@@ -126,6 +132,28 @@ pub enum Event<'a> {
         /// How long its own work took.
         duration: Duration,
     },
+}
+
+/// Something that went wrong once a run's work was done, without undoing any of it: the
+/// migration lock could not be released, or the connection not closed cleanly.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    /// `unlock` (the lock could not be released) or `close` (the connection could not be
+    /// closed cleanly).
+    pub kind: &'static str,
+    /// What happened and what it means (the error's whole message).
+    pub message: String,
+}
+
+impl Warning {
+    /// The warning for a failure to let go of the lock or the connection.
+    pub fn release(e: &super::error::Error) -> Warning {
+        let kind = match e {
+            super::error::Error::Close(_) => "close",
+            _ => "unlock",
+        };
+        Warning { kind, message: e.to_string() }
+    }
 }
 
 /// What a seed is made of.

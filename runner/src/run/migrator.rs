@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::migrate::error::{Direction, Error, Result};
-pub use crate::migrate::events::{Event, LogLevel, Observer};
+pub use crate::migrate::events::{Event, LogLevel, Observer, Warning};
 use crate::migrate::history::{self, AppliedMigration};
 use crate::migrate::plan::{self, DownTarget, StatusEntry, Step, UpOptions};
 use crate::migrate::source::{self, Migration};
@@ -51,6 +51,9 @@ pub struct Report {
     pub total_ms: f64,
     /// Repeatable migrations applied after the steps (new or changed).
     pub repeatable: Vec<crate::run::workflow::RepeatableReport>,
+    /// What went wrong once the work was done without undoing it: the migration lock could not
+    /// be released, or the connection not closed cleanly. The run still succeeded.
+    pub warnings: Vec<Warning>,
 }
 
 /// A planned run, for `--dry-run`: what would run, in order.
@@ -256,8 +259,9 @@ impl Migrator {
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
-                    let h = b.read_history().await;
-                    b.close().await;
+                    let h = b.history().read_history().await;
+                    // Read-only and unlocked: nothing depends on how this connection ends.
+                    let _ = b.close().await;
                     h
                 }
                 None => Ok(Vec::new()),
@@ -279,12 +283,12 @@ impl Migrator {
         let mut b = backend::connect_writable(&url, &self.table).await?;
         // Lock before anything else touches the history; `close` releases it on every path.
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
-            b.ensure_history().await
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
+            b.history().ensure_history().await
         }
         .await;
         if let Err(e) = prepared {
-            b.close().await;
+            self.close(b).await;
             return Err(e);
         }
         Ok((migrations, b))
@@ -302,8 +306,9 @@ impl Migrator {
     pub async fn history_row(&self, version: i64) -> Result<Option<AppliedMigration>> {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
-        let h = b.read_history().await;
-        b.close().await;
+        let h = b.history().read_history().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         Ok(h?.into_iter().find(|h| h.version == version))
     }
 
@@ -405,7 +410,7 @@ impl Migrator {
                     if near.is_empty() { String::new() } else { format!(" (close: {})", near.join(", ")) }
                 )));
             }
-            let history = b.read_history().await?;
+            let history = b.history().read_history().await?;
             if !history.is_empty() && !force {
                 return Err(Error::Config(format!(
                     "the database already has a migration history ({} rows): baseline adopts a database that has none. \
@@ -416,7 +421,7 @@ impl Migrator {
             record(&mut b, migrations.iter().filter(|m| m.version <= version), &history).await
         }
         .await;
-        b.close().await;
+        self.close(b).await;
         result
     }
 
@@ -425,11 +430,11 @@ impl Migrator {
     pub async fn record_applied(&mut self, versions: &[i64]) -> Result<Vec<Migration>> {
         let (migrations, mut b) = self.writable().await?;
         let result = async {
-            let history = b.read_history().await?;
+            let history = b.history().read_history().await?;
             record(&mut b, migrations.iter().filter(|m| versions.contains(&m.version)), &history).await
         }
         .await;
-        b.close().await;
+        self.close(b).await;
         result
     }
 
@@ -441,7 +446,8 @@ impl Migrator {
             return Err(Error::Config("the database does not exist yet: there is no history to adopt".into()));
         };
         let rows = b.query(sql, Vec::new(), 1_000_000, usize::MAX).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         let rows = rows.map_err(|e| Error::Config(format!("cannot read the tool's history ({}): {}", sql, e)))?;
         Ok(rows
             .rows
@@ -461,14 +467,15 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(None) };
         let r = async {
-            if !b.read_history().await?.is_empty() {
+            if !b.history().read_history().await?.is_empty() {
                 return Ok(None);
             }
             let n = b.user_tables().await?;
             Ok((n > 0).then_some(n))
         }
         .await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         r
     }
 
@@ -477,14 +484,14 @@ impl Migrator {
     pub async fn repair(&mut self, version: i64, resolution: Resolution) -> Result<bool> {
         let (migrations, mut b) = self.writable().await?;
         let r = match resolution {
-            Resolution::MarkApplied => b.mark_applied(version).await,
-            Resolution::MarkReverted | Resolution::Forget => b.remove(version).await,
+            Resolution::MarkApplied => b.history().mark_applied(version).await,
+            Resolution::MarkReverted | Resolution::Forget => b.history().remove(version).await,
             Resolution::AcceptChecksum => match migrations.iter().find(|m| m.version == version) {
-                Some(m) => b.set_checksum(version, &m.name, &m.checksum).await,
+                Some(m) => b.history().set_checksum(version, &m.name, &m.checksum).await,
                 None => Err(Error::Config(format!("no migration file has version {version}: there is no checksum to accept"))),
             },
         };
-        b.close().await;
+        self.close(b).await;
         r
     }
 
@@ -500,14 +507,14 @@ impl Migrator {
         let keep = (self.lock_mode == backend::LockMode::Table || b.is_documents()).then_some(lock_table.as_str());
         let dropped = async {
             let d = backend::wipe::drop_objects(&mut b, keep).await?;
-            b.ensure_history().await?;
+            b.history().ensure_history().await?;
             Ok::<_, Error>(d)
         }
         .await;
         let dropped = match dropped {
             Ok(d) => d,
             Err(e) => {
-                b.close().await;
+                self.close(b).await;
                 return Err(e);
             }
         };
@@ -542,11 +549,25 @@ impl Migrator {
         repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
-        let (b, result) = self.run_steps(migrations, b, repeatables, planner).await;
-        if let Some(b) = b {
-            b.close().await;
+        let (b, mut result) = self.run_steps(migrations, b, repeatables, planner).await;
+        if let Some(b) = b
+            && let Some(w) = self.close(b).await
+            && let Ok(report) = &mut result
+        {
+            report.warnings.push(w);
         }
         result
+    }
+
+    /// Closes `b` at the end of a run. A failure to release the lock or to close the
+    /// connection cleanly undoes nothing the run did: it is told to the observer, and returned
+    /// for a successful run's report (a failed run's error stays the error).
+    async fn close(&self, b: AnyBackend) -> Option<Warning> {
+        let w = b.close().await.err().map(|e| Warning::release(&e));
+        if let (Some(w), Some(o)) = (&w, &self.observer) {
+            o(&Event::Warning { warning: w });
+        }
+        w
     }
 
     /// Plans with the history of `b` and runs the steps; returns `b` (always `Some`: the
@@ -568,7 +589,7 @@ impl Migrator {
         let mut migrations = migrations;
         let mut flow: Option<crate::run::workflow::Flow> = None;
         let result = async {
-            let history = slot.as_mut().expect("backend present").read_history().await?;
+            let history = slot.as_mut().expect("backend present").history().read_history().await?;
             // [workflow] squashed migrations whose replaced versions are all applied are recorded.
             let history = crate::run::workflow::reconcile_squashed(slot.as_mut().expect("backend present"), &migrations, history, true).await?;
             let steps = planner(&migrations, &history)?;
@@ -607,8 +628,17 @@ impl Migrator {
             let f = flow.insert(crate::run::workflow::Flow::prepare(self.dir(), &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
             f.ensure_tables(slot.as_mut().expect("backend present")).await?;
             let mut report = Report::default();
+            // A table lock is renewed before each step after the first (and before what `finish`
+            // runs): if it cannot be, another runner could take it once it expires, so the run
+            // stops there. After the last step nothing is left to protect: a lock that is gone
+            // by then shows when it is released.
+            let mut renew = false;
             for step in steps {
                 let m = &migrations[step.index];
+                if renew {
+                    renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
+                }
+                renew = true;
                 f.enter(slot.as_mut().expect("backend present"), step.direction).await?;
                 Error::check_interrupted(report.steps.len())?;
                 if let Some(o) = &observer {
@@ -650,7 +680,7 @@ impl Migrator {
                     // Another runner got there first. Its history row is the truth: if it did
                     // exactly this step, carry on with the rest; anything else is a real conflict.
                     Err(Error::Conflict(r)) => {
-                        let now = slot.as_mut().expect("backend present").read_history().await?;
+                        let now = slot.as_mut().expect("backend present").history().read_history().await?;
                         let recorded = now.iter().any(|h| h.version == m.version && h.checksum == m.checksum);
                         let done_elsewhere = match step.direction {
                             Direction::Up => recorded,
@@ -667,7 +697,6 @@ impl Migrator {
                     Err(e) => return Err(e.or_interrupted(report.steps.len())),
                 };
                 f.after_step(slot.as_mut().expect("backend present"), m, step.direction).await?;
-                slot.as_mut().expect("backend present").heartbeat().await;
                 if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
@@ -677,6 +706,9 @@ impl Migrator {
                     direction: step.direction,
                     duration_ms: duration.as_secs_f64() * 1e3,
                 });
+            }
+            if renew && f.work_left() {
+                renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
             }
             report.repeatable = f.finish(slot.as_mut().expect("backend present")).await?;
             Ok::<Report, Error>(report)
@@ -738,8 +770,8 @@ impl Migrator {
         };
         let mut b = conn.lend(&self.table);
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
-            b.ensure_history().await
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
+            b.history().ensure_history().await
         }
         .await;
         let (b, result) = match prepared {
@@ -747,7 +779,19 @@ impl Migrator {
             Err(e) => (Some(b), Err(e)),
         };
         // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
-        let b = b.expect("the lent backend comes back");
+        let mut b = b.expect("the lent backend comes back");
+        // The lock is released here, where a failure can be reported; the connection stays
+        // the application's.
+        let mut result = result;
+        if let Err(e) = b.locks().unlock().await {
+            let w = Warning::release(&e);
+            if let Some(o) = &self.observer {
+                o(&Event::Warning { warning: &w });
+            }
+            if let Ok(report) = &mut result {
+                report.warnings.push(w);
+            }
+        }
         let conn = match C::give_back(b).await {
             Ok(c) => c,
             Err(_) => unreachable!("the backend `lend` made is of the connection's own database"),
@@ -774,9 +818,16 @@ impl Migrator {
             .map_err(|e| Error::Connect(format!("cannot take a connection from the application's pool: {}", crate::migrate::error::DbError::from(e))))?
             .detach();
         let (conn, report) = self.up_on(conn).await;
+        // The lock was released (or its failure reported) by `up_on`: nothing depends on this.
         let _ = sqlx::Connection::close(conn).await;
         report
     }
+}
+
+/// Renews the run's lock before the next step; a failure stops the run with
+/// [`Error::LockLost`] (the `completed` steps stay).
+async fn renew_lock(b: &mut AnyBackend, completed: usize) -> Result<()> {
+    b.locks().heartbeat().await.map_err(|cause| Error::LockLost { completed, cause: Box::new(cause) })
 }
 
 /// Records `migrations` as applied without running them, skipping those already in `history`:
@@ -820,7 +871,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Vec::new()) };
         let rows = crate::run::workflow::repeatable_rows(&mut b, &self.table).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         rows
     }
 
@@ -854,7 +906,8 @@ impl Migrator {
         let url = self.parsed_url()?;
         let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else { return Ok(Default::default()) };
         let r = crate::run::workflow::recorded_placeholders(&mut b, &self.table, version).await;
-        b.close().await;
+        // Read-only and unlocked: nothing depends on how this connection ends.
+        let _ = b.close().await;
         r
     }
 }

@@ -233,7 +233,7 @@ pub async fn reconcile_squashed(b: &mut AnyBackend, migrations: &[Migration], hi
         for &i in &r.record {
             let m = &migrations[i];
             if history.iter().any(|h| h.version == m.version) {
-                b.set_checksum(m.version, &m.name, &m.checksum).await?;
+                b.history().set_checksum(m.version, &m.name, &m.checksum).await?;
             } else {
                 Unit::new(m, Direction::Up, true).record(b).await?;
             }
@@ -273,6 +273,13 @@ impl Flow {
         let repeatables = if repeatables { Some(read_repeatables(dir, values, Mode::Run)?) } else { None };
         let record_placeholders = !values.is_empty() || used.values().any(|u| !u.is_empty());
         Ok(Flow { table: table.to_string(), callbacks, repeatables, used, record_placeholders, phase: None, values: values.clone() })
+    }
+
+    /// Whether [`Flow::finish`] has anything to run (`after_up`/`after_down` callbacks, or
+    /// repeatable migrations to look at): the run's lock is renewed before it if so.
+    pub fn work_left(&self) -> bool {
+        let after = |d: Direction| self.of(if d == Direction::Up { CallbackEvent::AfterUp } else { CallbackEvent::AfterDown }).next().is_some();
+        self.phase.is_some_and(after) || self.repeatables.as_ref().is_some_and(|r| !r.is_empty())
     }
 
     fn of(&self, event: CallbackEvent) -> impl Iterator<Item = &Callback> {
@@ -413,7 +420,7 @@ impl Flow {
         if direction == Direction::Down {
             for v in squash::replaces(m).unwrap_or_default() {
                 if v != m.version {
-                    b.remove(v).await?;
+                    b.history().remove(v).await?;
                 }
             }
         }

@@ -32,6 +32,8 @@ pub async fn load(url: &str, base: &Path, history_table: &str, path: &Path) -> R
     if matches!(parsed, DatabaseUrl::Mongo(_)) {
         return Err(Error::Config("a desired schema is SQL DDL: MongoDB has no generator, write a `.mongo.json` migration by hand".into()));
     }
+    // A shadow database no lock is taken on: how its connection ends matters to nothing, so
+    // close errors are ignored below.
     let mut backend = connect_writable(&parsed, history_table).await?;
     let mut count = 0;
     for file in &list {
@@ -39,27 +41,27 @@ pub async fn load(url: &str, base: &Path, history_table: &str, path: &Path) -> R
         let sql = match String::from_utf8(bytes) {
             Ok(s) => s.trim_start_matches('\u{feff}').replace("\r\n", "\n"),
             Err(_) => {
-                backend.close().await;
+                let _ = backend.close().await;
                 return Err(Error::Source(SourceError::file(file, "the desired schema is not UTF-8 text")));
             }
         };
         if sql.contains('\0') {
-            backend.close().await;
+            let _ = backend.close().await;
             return Err(Error::Source(SourceError::file(file, "the desired schema holds a NUL byte: it is not SQL text")));
         }
         let stmts = statements::split(&sql);
         if let Some(s) = stmts.iter().find(|s| statements::is_transaction_control(s)) {
             let (line, kw) = (s.line, s.keyword());
-            backend.close().await;
+            let _ = backend.close().await;
             return Err(Error::Source(SourceError::at(file, line, format!("`{kw}`: a desired schema is DDL only, without transaction control"))));
         }
         count += stmts.len();
         if let Err((done, e)) = backend.exec_script(&sql, false).await {
             let line = stmts.get(done).map(|s| s.line).unwrap_or(1);
-            backend.close().await;
+            let _ = backend.close().await;
             return Err(Error::Source(SourceError::at(file, line, format!("the desired schema does not load: {e}"))));
         }
     }
-    backend.close().await;
+    let _ = backend.close().await;
     Ok(count)
 }

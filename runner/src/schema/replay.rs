@@ -126,6 +126,7 @@ impl Held {
     async fn close(&mut self) {
         #[allow(unused_imports)]
         use sqlx::Connection;
+        // A shadow database's connection, no lock held: how it ends matters to nothing.
         match std::mem::replace(self, Held::None) {
             #[cfg(feature = "sqlite")]
             Held::Sqlite(c) => drop(c.close().await),

@@ -301,7 +301,8 @@ pub(super) async fn list(seeder: &Seeder, url: &DatabaseUrl) -> Result<Vec<super
     let records = match backend::connect(url, &seeder.history_table, OpenMode::ReadOnly).await? {
         Some(mut b) => {
             let r = records(&mut b, &seeder.seed_table).await;
-            b.close().await;
+            // Read-only and unlocked: nothing depends on how this connection ends.
+            let _ = b.close().await;
             r?
         }
         None => Vec::new(),
@@ -370,8 +371,8 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
     }
     let any = backend::connect_writable(url, &seeder.history_table).await?;
     let mut slot = Some(any);
-    if let Err(e) = slot.as_mut().expect("present").lock(seeder.lock_timeout, seeder.lock_mode).await {
-        slot.take().expect("present").close().await;
+    if let Err(e) = slot.as_mut().expect("present").locks().lock(seeder.lock_timeout, seeder.lock_mode).await {
+        seeder.close(slot.take().expect("present")).await;
         return Err(e);
     }
     let mut sandbox: Option<Sandbox> = None;
@@ -493,10 +494,12 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
         Ok::<_, Error>(report)
     }
     .await;
-    if let Some(b) = slot {
-        b.close().await;
-    }
+    let warning = match slot {
+        Some(b) => seeder.close(b).await,
+        None => None,
+    };
     let mut report = result?;
+    report.warnings.extend(warning);
     report.total_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(report)
 }

@@ -62,6 +62,9 @@ pub struct SeedRunReport {
     pub skipped: Vec<(String, String)>,
     /// Wall time of the run, in milliseconds.
     pub total_ms: f64,
+    /// What went wrong once the seeds were done without undoing any: the lock could not be
+    /// released, or the connection not closed cleanly.
+    pub warnings: Vec<crate::migrate::events::Warning>,
 }
 
 /// One seed as `--list` shows it.
@@ -236,7 +239,8 @@ impl Seeder {
         let records = match backend::connect(&url, &self.history_table, OpenMode::ReadOnly).await? {
             Some(mut b) => {
                 let r = history::read(&mut b, &self.seed_table).await;
-                b.close().await;
+                // Read-only and unlocked: nothing depends on how this connection ends.
+                let _ = b.close().await;
                 r.unwrap_or_default()
             }
             None => Vec::new(),
@@ -315,12 +319,12 @@ impl Seeder {
         let url = DatabaseUrl::parse(&self.url, &self.base)?;
         let mut b = backend::connect_writable(&url, &self.history_table).await?;
         let prepared = async {
-            b.lock(self.lock_timeout, self.lock_mode).await?;
+            b.locks().lock(self.lock_timeout, self.lock_mode).await?;
             history::ensure(&mut b, &self.seed_table).await
         }
         .await;
         if let Err(e) = prepared {
-            b.close().await;
+            self.close(b).await;
             return Err(e);
         }
         let mut slot = Some(b);
@@ -380,12 +384,24 @@ impl Seeder {
             Ok::<_, Error>(report)
         }
         .await;
-        if let Some(b) = slot {
-            b.close().await;
-        }
+        let warning = match slot {
+            Some(b) => self.close(b).await,
+            None => None,
+        };
         let mut report = result?;
+        report.warnings.extend(warning);
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
+    }
+
+    /// Closes `b` at the end of a run: a failure to release the lock or to close the
+    /// connection cleanly is told to the observer and returned for the report.
+    pub(crate) async fn close(&self, b: AnyBackend) -> Option<crate::migrate::events::Warning> {
+        let w = b.close().await.err().map(|e| crate::migrate::events::Warning::release(&e));
+        if let Some(w) = &w {
+            self.emit(Event::Warning { warning: w });
+        }
+        w
     }
 
     #[allow(clippy::too_many_arguments)]
