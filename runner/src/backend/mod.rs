@@ -189,16 +189,19 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
 }
 
 /// A table lock's row (MongoDB: document) in `table`, for [`Error::Unlock`].
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 pub(crate) fn held_row(table: String) -> HeldLock {
     HeldLock::Row { table, ttl: TABLE_LOCK_TTL }
 }
 
 /// Why releasing or renewing a lock row did not count: the row is no longer this run's.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 pub(crate) fn row_not_ours() -> DbError {
     DbError { message: "the lock row was no longer this run's (it was deleted, or it expired and another run took it)".into(), code: None }
 }
 
 /// The error of a heartbeat that found the lock row gone or another run's.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 pub(crate) fn lock_row_lost(history: &str, table: &str) -> Error {
     Error::Locked(format!("the migration lock of {history} is no longer this run's: its row in {table} was deleted, or it expired and another run took it"))
 }
@@ -303,9 +306,13 @@ impl AnyBackend {
     /// The history table, whatever the database.
     pub fn history(&mut self) -> &mut dyn History {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyBackend::Sqlite(b) => b,
+            #[cfg(feature = "postgres")]
             AnyBackend::Postgres(b) => b,
+            #[cfg(feature = "mysql")]
             AnyBackend::Mysql(b) => b,
+            #[cfg(feature = "mongodb")]
             AnyBackend::Mongo(b) => b,
         }
     }
@@ -313,9 +320,13 @@ impl AnyBackend {
     /// The run-wide migration lock, whatever the database.
     pub fn locks(&mut self) -> &mut dyn Lock {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyBackend::Sqlite(b) => b,
+            #[cfg(feature = "postgres")]
             AnyBackend::Postgres(b) => b,
+            #[cfg(feature = "mysql")]
             AnyBackend::Mysql(b) => b,
+            #[cfg(feature = "mongodb")]
             AnyBackend::Mongo(b) => b,
         }
     }
