@@ -621,41 +621,17 @@ impl MySqlBackend {
         );
         self.conn.execute(AssertSqlSafe(create)).await.map_err(|e| self.db_err("cannot create the lock table", e))?;
         let owner = super::lock_owner();
-        let started = std::time::Instant::now();
-        loop {
-            let _ = self.conn.execute(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND expires_at < UTC_TIMESTAMP(6)"))).await;
-            let ins = format!(
+        let sql = super::sqlx_shared::LockRowSql {
+            expire: format!("DELETE FROM {t} WHERE id = 1 AND expires_at < UTC_TIMESTAMP(6)"),
+            insert: format!(
                 "INSERT IGNORE INTO {t} (id, owner, acquired_at, expires_at) VALUES (1, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? SECOND)"
-            );
-            let n = sqlx::query(AssertSqlSafe(ins))
-                .bind(&owner)
-                .bind(super::TABLE_LOCK_TTL.as_secs() as i64)
-                .execute(&mut self.conn)
-                .await
-                .map_err(|e| self.db_err("cannot take the table lock", e))?
-                .rows_affected();
-            if n == 1 {
-                self.table_lock = Some(owner);
-                return Ok(());
-            }
-            if started.elapsed() >= timeout {
-                let holder: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT CONCAT(owner, ', since ', acquired_at, ', expires ', expires_at) FROM {t} WHERE id = 1"
-                )))
-                .fetch_optional(&mut self.conn)
-                .await
-                .ok()
-                .flatten();
-                return Err(Error::Locked(format!(
-                    "another db-migrate run holds the table lock of {} ({}); waited {:?} (--lock-timeout). \
-                     If that run died, the lock expires by itself, or delete the row from {t}",
-                    self.table,
-                    holder.unwrap_or_else(|| "holder unknown".into()),
-                    timeout
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+            ),
+            holder: format!("SELECT CONCAT(owner, ', since ', acquired_at, ', expires ', expires_at) FROM {t} WHERE id = 1"),
+        };
+        let ttl = super::TABLE_LOCK_TTL.as_secs() as i64;
+        super::sqlx_shared::take_lock_row::<MySql, _>(&mut self.conn, &sql, &owner, ttl, timeout, &self.table, &t, |r| r.rows_affected()).await?;
+        self.table_lock = Some(owner);
+        Ok(())
     }
 
     async fn begin_row(&mut self, m: &Migration, direction: Direction) -> Result<()> {

@@ -375,36 +375,17 @@ impl PgBackend {
             return Err(self.db_err("cannot create the lock table", e));
         }
         let owner = super::lock_owner();
-        let ttl = super::TABLE_LOCK_TTL.as_secs() as f64;
-        let started = Instant::now();
-        loop {
-            let _ = self.conn.execute(AssertSqlSafe(format!("DELETE FROM {t} WHERE id = 1 AND expires_at < now()"))).await;
-            let ins = format!(
+        let sql = super::sqlx_shared::LockRowSql {
+            expire: format!("DELETE FROM {t} WHERE id = 1 AND expires_at < now()"),
+            insert: format!(
                 "INSERT INTO {t} (id, owner, acquired_at, expires_at) VALUES (1, $1, now(), now() + make_interval(secs => $2)) ON CONFLICT (id) DO NOTHING"
-            );
-            let n = sqlx::query(AssertSqlSafe(ins)).bind(&owner).bind(ttl).execute(&mut self.conn).await.map_err(|e| self.db_err("cannot take the table lock", e))?.rows_affected();
-            if n == 1 {
-                self.table_lock = Some(owner);
-                return Ok(());
-            }
-            if started.elapsed() >= timeout {
-                let holder: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT format('%s, since %s, expires %s', owner, acquired_at, expires_at) FROM {t} WHERE id = 1"
-                )))
-                .fetch_optional(&mut self.conn)
-                .await
-                .ok()
-                .flatten();
-                return Err(Error::Locked(format!(
-                    "another db-migrate run holds the table lock of {} ({}); waited {:?} (--lock-timeout). \
-                     If that run died, the lock expires by itself, or delete the row from {t}",
-                    self.sql.table,
-                    holder.unwrap_or_else(|| "holder unknown".into()),
-                    timeout
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+            ),
+            holder: format!("SELECT format('%s, since %s, expires %s', owner, acquired_at, expires_at) FROM {t} WHERE id = 1"),
+        };
+        let ttl = super::TABLE_LOCK_TTL.as_secs() as f64;
+        super::sqlx_shared::take_lock_row::<Postgres, _>(&mut self.conn, &sql, &owner, ttl, timeout, &self.sql.table, &t, |r| r.rows_affected()).await?;
+        self.table_lock = Some(owner);
+        Ok(())
     }
 
     /// Takes the run's advisory lock, waiting up to `timeout`; says who holds it on time-out.
