@@ -385,6 +385,39 @@ pub(crate) fn not_built(url: &DatabaseUrl) -> Error {
     ))
 }
 
+/// A run's backend, which the run lends by value for one call at a time (the sandbox keeps the
+/// connection in its store while a component runs) and always gets back: every lender returns
+/// it with the outcome (`Sandbox::run_migration`, `Sandbox::run_seed`), whatever happened. So
+/// between calls it is here, and this is the one place that says so.
+pub struct Slot(Option<AnyBackend>);
+
+impl Slot {
+    /// A slot holding `b`.
+    pub fn new(b: AnyBackend) -> Self {
+        Slot(Some(b))
+    }
+
+    /// The backend, between loans.
+    pub fn get(&mut self) -> &mut AnyBackend {
+        self.0.as_mut().expect("the backend is back: every loan returns it with its outcome")
+    }
+
+    /// Lends the backend out for one call; [`Slot::give_back`] must follow before the next use.
+    pub fn lend(&mut self) -> AnyBackend {
+        self.0.take().expect("the backend is back: every loan returns it with its outcome")
+    }
+
+    /// Takes the backend back from a loan.
+    pub fn give_back(&mut self, b: AnyBackend) {
+        self.0 = Some(b);
+    }
+
+    /// The backend, at the end of the run.
+    pub fn into_inner(self) -> AnyBackend {
+        self.0.expect("the backend is back: every loan returns it with its outcome")
+    }
+}
+
 /// Whether connecting may create the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {

@@ -43,3 +43,66 @@ where
 {
     q.bind(s)
 }
+
+/// A lock row's statements in one database's SQL: the lock table's name is in them, the owner is
+/// the first parameter and the time to live (seconds) the second.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) struct LockRowSql {
+    /// Deletes the row if it has expired.
+    pub expire: String,
+    /// Inserts the row unless there is one: one row affected means the lock is taken.
+    pub insert: String,
+    /// Reads who holds the lock, as one line of text.
+    pub holder: String,
+}
+
+/// Takes a table lock (`LockMode::Table`): expires a stale row and tries to insert this run's,
+/// every 250 ms until `timeout`; on time-out the error names the holder. `history` and `table`
+/// (the lock table as written in SQL) are for messages; `affected` reads a result's row count
+/// (sqlx has no trait for it).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) async fn take_lock_row<DB, T>(
+    conn: &mut DB::Connection,
+    sql: &LockRowSql,
+    owner: &str,
+    ttl: T,
+    timeout: std::time::Duration,
+    history: &str,
+    table: &str,
+    affected: impl Fn(&DB::QueryResult) -> u64,
+) -> crate::migrate::error::Result<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    T: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB> + Copy + Send,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use crate::migrate::error::{DbError, Error};
+    use sqlx::AssertSqlSafe;
+    let started = std::time::Instant::now();
+    loop {
+        // A failure to expire shows as the insert's (or as the lock still held).
+        let _ = sqlx::query(AssertSqlSafe(sql.expire.clone())).execute(&mut *conn).await;
+        let taken = sqlx::query(AssertSqlSafe(sql.insert.clone()))
+            .bind(owner)
+            .bind(ttl)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Error::Database { context: format!("cannot take the table lock ({history})"), source: DbError::from(e) })?;
+        if affected(&taken) == 1 {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            let holder: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql.holder.clone())).fetch_optional(&mut *conn).await.ok().flatten();
+            return Err(Error::Locked(format!(
+                "another db-migrate run holds the table lock of {history} ({}); waited {timeout:?} (--lock-timeout). \
+                 If that run died, the lock expires by itself, or delete the row from {table}",
+                holder.unwrap_or_else(|| "holder unknown".into()),
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -550,8 +550,7 @@ impl Migrator {
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         let (b, mut result) = self.run_steps(migrations, b, repeatables, planner).await;
-        if let Some(b) = b
-            && let Some(w) = self.close(b).await
+        if let Some(w) = self.close(b).await
             && let Ok(report) = &mut result
         {
             report.warnings.push(w);
@@ -570,17 +569,17 @@ impl Migrator {
         w
     }
 
-    /// Plans with the history of `b` and runs the steps; returns `b` (always `Some`: the
-    /// sandbox gives back the backend it is lent) with the outcome.
+    /// Plans with the history of `b` and runs the steps; returns `b` (the sandbox gives back
+    /// the backend it is lent) with the outcome.
     async fn run_steps(
         &mut self,
         migrations: Vec<Migration>,
         b: AnyBackend,
         repeatables: bool,
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
-    ) -> (Option<AnyBackend>, Result<Report>) {
+    ) -> (AnyBackend, Result<Report>) {
         // The backend is lent to the sandbox for each component migration and comes back.
-        let mut slot = Some(b);
+        let mut slot = backend::Slot::new(b);
         let observer = self.observer.clone();
         #[cfg(feature = "components")]
         let context = Arc::new(self.context.clone());
@@ -589,13 +588,13 @@ impl Migrator {
         let mut migrations = migrations;
         let mut flow: Option<crate::run::workflow::Flow> = None;
         let result = async {
-            let history = slot.as_mut().expect("backend present").history().read_history().await?;
+            let history = slot.get().history().read_history().await?;
             // [workflow] squashed migrations whose replaced versions are all applied are recorded.
-            let history = crate::run::workflow::reconcile_squashed(slot.as_mut().expect("backend present"), &migrations, history, true).await?;
+            let history = crate::run::workflow::reconcile_squashed(slot.get(), &migrations, history, true).await?;
             let steps = planner(&migrations, &history)?;
             // A SQL file cannot run on MongoDB, nor a command file on a SQL database: refuse
             // before anything runs, so the database stays exactly as it was.
-            let b = slot.as_ref().expect("backend present");
+            let b = slot.get();
             for step in &steps {
                 let m = &migrations[step.index];
                 // A build without the sandbox refuses components before the first step runs.
@@ -626,7 +625,7 @@ impl Migrator {
             // [workflow] placeholders, callbacks and repeatable migrations: read and checked
             // before anything runs.
             let f = flow.insert(crate::run::workflow::Flow::prepare(self.dir(), &self.table, &self.placeholders, &mut migrations, &steps, repeatables)?);
-            f.ensure_tables(slot.as_mut().expect("backend present")).await?;
+            f.ensure_tables(slot.get()).await?;
             let mut report = Report::default();
             // A table lock is renewed before each step after the first (and before what `finish`
             // runs): if it cannot be, another runner could take it once it expires, so the run
@@ -636,19 +635,19 @@ impl Migrator {
             for step in steps {
                 let m = &migrations[step.index];
                 if renew {
-                    renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
+                    renew_lock(slot.get(), report.steps.len()).await?;
                 }
                 renew = true;
-                f.enter(slot.as_mut().expect("backend present"), step.direction).await?;
+                f.enter(slot.get(), step.direction).await?;
                 Error::check_interrupted(report.steps.len())?;
                 if let Some(o) = &observer {
                     o(&Event::Started { migration: m, direction: step.direction });
                 }
                 let ran = match m.body {
-                    Body::Sql { .. } => f.run_sql(slot.as_mut().expect("backend present"), m, step.direction).await,
+                    Body::Sql { .. } => f.run_sql(slot.get(), m, step.direction).await,
                     #[cfg(feature = "mongodb")]
                     Body::Commands { .. } => {
-                        let mongo = slot.as_mut().and_then(AnyBackend::documents).expect("checked above");
+                        let mongo = slot.get().documents().expect("checked above: command files run only on MongoDB");
                         backend::run_commands(mongo, m, step.direction).await
                     }
                     // Refused above: without MongoDB, no database takes command files.
@@ -668,10 +667,10 @@ impl Migrator {
                             );
                         }
                         let sb = sandbox.as_ref().expect("created above");
-                        let db = slot.take().expect("backend present");
+                        let db = slot.lend();
                         let policy = self.policies.get(&m.label(), &m.name);
                         let (back, r) = sb.run_migration(db, m, step.direction, context.clone(), observer.clone(), policy).await;
-                        slot = Some(back);
+                        slot.give_back(back);
                         r
                     }
                 };
@@ -680,7 +679,7 @@ impl Migrator {
                     // Another runner got there first. Its history row is the truth: if it did
                     // exactly this step, carry on with the rest; anything else is a real conflict.
                     Err(Error::Conflict(r)) => {
-                        let now = slot.as_mut().expect("backend present").history().read_history().await?;
+                        let now = slot.get().history().read_history().await?;
                         let recorded = now.iter().any(|h| h.version == m.version && h.checksum == m.checksum);
                         let done_elsewhere = match step.direction {
                             Direction::Up => recorded,
@@ -696,7 +695,7 @@ impl Migrator {
                     }
                     Err(e) => return Err(e.or_interrupted(report.steps.len())),
                 };
-                f.after_step(slot.as_mut().expect("backend present"), m, step.direction).await?;
+                f.after_step(slot.get(), m, step.direction).await?;
                 if let Some(o) = &observer {
                     o(&Event::Finished { migration: m, direction: step.direction, duration });
                 }
@@ -708,18 +707,18 @@ impl Migrator {
                 });
             }
             if renew && f.work_left() {
-                renew_lock(slot.as_mut().expect("backend present"), report.steps.len()).await?;
+                renew_lock(slot.get(), report.steps.len()).await?;
             }
-            report.repeatable = f.finish(slot.as_mut().expect("backend present")).await?;
+            report.repeatable = f.finish(slot.get()).await?;
             Ok::<Report, Error>(report)
         }
         .await;
         // [workflow] `on_error` callbacks.
         let result = match (result, &flow) {
-            (Err(e), Some(f)) => Err(f.failed(slot.as_mut(), e).await),
+            (Err(e), Some(f)) => Err(f.failed(slot.get(), e).await),
             (r, _) => r,
         };
-        (slot, result)
+        (slot.into_inner(), result)
     }
 }
 
@@ -776,10 +775,9 @@ impl Migrator {
         .await;
         let (b, result) = match prepared {
             Ok(()) => self.run_steps(migrations, b, repeatables, planner).await,
-            Err(e) => (Some(b), Err(e)),
+            Err(e) => (b, Err(e)),
         };
-        // Invariant: `run_steps` hands back the backend it was given, which `lend` made.
-        let mut b = b.expect("the lent backend comes back");
+        let mut b = b;
         // The lock is released here, where a failure can be reported; the connection stays
         // the application's.
         let mut result = result;

@@ -344,8 +344,7 @@ impl Flow {
     }
 
     /// After a failure: runs the `on_error` callbacks. Their own failure is added to the message.
-    pub async fn failed(&self, b: Option<&mut AnyBackend>, error: Error) -> Error {
-        let Some(b) = b else { return error };
+    pub async fn failed(&self, b: &mut AnyBackend, error: Error) -> Error {
         if self.of(CallbackEvent::OnError).next().is_none() || matches!(error, Error::Interrupted { .. }) {
             return error;
         }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::source::SeedSource;
 use super::{SeedOptions, SeedRecord, SeedReport, SeedRunReport, Seeder};
 use crate::backend::documents::Documents;
-use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode};
+use crate::backend::{self, AnyBackend, Backend, DatabaseUrl, OpenMode, Slot};
 use crate::migrate::commands::{self, CommandScript};
 use crate::migrate::error::{Blame, Direction, Error, Result, SourceError};
 use crate::migrate::events::{Event, SeedKind};
@@ -331,8 +331,8 @@ pub(super) async fn list(seeder: &Seeder, url: &DatabaseUrl) -> Result<Vec<super
 }
 
 /// The document capability of the connection in `slot` (always there: the URL is MongoDB's).
-fn docs(slot: &mut Option<AnyBackend>) -> Result<&mut (impl Documents + use<>)> {
-    slot.as_mut().and_then(AnyBackend::documents).ok_or_else(|| Error::Config("the database is not MongoDB".into()))
+fn docs(slot: &mut Slot) -> Result<&mut (impl Documents + use<>)> {
+    slot.get().documents().ok_or_else(|| Error::Config("the database is not MongoDB".into()))
 }
 
 /// `seed` against MongoDB.
@@ -369,12 +369,12 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
             }
         }
     }
-    let any = backend::connect_writable(url, &seeder.history_table).await?;
-    let mut slot = Some(any);
-    if let Err(e) = slot.as_mut().expect("present").locks().lock(seeder.lock_timeout, seeder.lock_mode).await {
-        seeder.close(slot.take().expect("present")).await;
+    let mut any = backend::connect_writable(url, &seeder.history_table).await?;
+    if let Err(e) = any.locks().lock(seeder.lock_timeout, seeder.lock_mode).await {
+        seeder.close(any).await;
         return Err(e);
     }
+    let mut slot = Slot::new(any);
     let mut sandbox: Option<Sandbox> = None;
     let result = async {
         let done = recorded(docs(&mut slot)?, &seeder.seed_table).await?;
@@ -457,9 +457,9 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
                     }
                     let sb = sandbox.as_ref().expect("created above");
                     let context = Arc::new(GuestContext { environment: seeder.context.environment.clone(), args: args.clone(), seed: seeder.context.seed });
-                    let db = slot.take().expect("backend present");
+                    let db = slot.lend();
                     let (back, r) = sb.run_seed(db, &m, context, seeder.observer.clone(), policy, false).await;
-                    slot = Some(back);
+                    slot.give_back(back);
                     r.map(|o| o.rows).map_err(|f| fail(Some(f.blame), f.message))
                 }
             }
@@ -494,10 +494,7 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
         Ok::<_, Error>(report)
     }
     .await;
-    let warning = match slot {
-        Some(b) => seeder.close(b).await,
-        None => None,
-    };
+    let warning = seeder.close(slot.into_inner()).await;
     let mut report = result?;
     report.warnings.extend(warning);
     report.total_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -327,10 +327,10 @@ impl Seeder {
             self.close(b).await;
             return Err(e);
         }
-        let mut slot = Some(b);
+        let mut slot = backend::Slot::new(b);
         let mut sandbox: Option<Sandbox> = None;
         let result = async {
-            let records = history::read(slot.as_mut().expect("present"), &self.seed_table).await?;
+            let records = history::read(slot.get(), &self.seed_table).await?;
             let mut report = SeedRunReport::default();
             for s in selected {
                 Error::check_interrupted(report.seeds.len())?;
@@ -384,10 +384,7 @@ impl Seeder {
             Ok::<_, Error>(report)
         }
         .await;
-        let warning = match slot {
-            Some(b) => self.close(b).await,
-            None => None,
-        };
+        let warning = self.close(slot.into_inner()).await;
         let mut report = result?;
         report.warnings.extend(warning);
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -411,7 +408,7 @@ impl Seeder {
     #[allow(clippy::too_many_arguments)]
     async fn run_one(
         &self,
-        slot: &mut Option<AnyBackend>,
+        slot: &mut backend::Slot,
         sandbox: &mut Option<Sandbox>,
         s: &SeedSource,
         m: &crate::migrate::source::Migration,
@@ -422,7 +419,7 @@ impl Seeder {
     ) -> Result<SeedReport> {
         use crate::backend::GuestSql;
         let reset = match (reset, pack) {
-            (true, Some(p)) => Some(self.reset_plan(slot.as_mut().expect("backend present"), s, p).await?),
+            (true, Some(p)) => Some(self.reset_plan(slot.get(), s, p).await?),
             _ => None,
         };
         let guest = match s.kind {
@@ -436,7 +433,7 @@ impl Seeder {
             let bare = self.history_table.rsplit('.').next().unwrap_or(&self.history_table).to_ascii_lowercase();
             let seeds = self.seed_table.rsplit('.').next().unwrap_or(&self.seed_table).to_ascii_lowercase();
             let scope = crate::sandbox::guest_scope(policy, &crate::sandbox::grants::Reserved { history: bare, seeds }, None);
-            let b = slot.as_mut().expect("backend present");
+            let b = slot.get();
             if let Err(e) = b.enter_guest(&scope).await {
                 return Err(Error::SeedFailed {
                     seed: s.name.clone(),
@@ -451,9 +448,7 @@ impl Seeder {
         }
         let r = self.run_one_inner(slot, sandbox, s, m, pack, reset.as_ref(), context, args_json).await;
         if guest.is_some() {
-            if let Some(b) = slot.as_mut() {
-                b.leave_guest().await;
-            }
+            slot.get().leave_guest().await;
         }
         r
     }
@@ -461,7 +456,7 @@ impl Seeder {
     #[allow(clippy::too_many_arguments)]
     async fn run_one_inner(
         &self,
-        slot: &mut Option<AnyBackend>,
+        slot: &mut backend::Slot,
         sandbox: &mut Option<Sandbox>,
         s: &SeedSource,
         m: &crate::migrate::source::Migration,
@@ -479,7 +474,7 @@ impl Seeder {
             committed,
             keeps_writes: false,
         };
-        let b = slot.as_mut().expect("backend present");
+        let b = slot.get();
         b.begin_plain().await?;
         let mut reset_tables = Vec::new();
         if let Some(plan) = reset {
@@ -540,9 +535,9 @@ impl Seeder {
                     Some(p) => &p.policy,
                     None => self.policies.get(&s.name, &s.name),
                 };
-                let db = slot.take().expect("backend present");
+                let db = slot.lend();
                 let (back, r) = sb.run_seed(db, m, context, self.observer.clone(), policy, pack.is_some_and(|p| p.batch_commits)).await;
-                *slot = Some(back);
+                slot.give_back(back);
                 match r {
                     Ok(o) => {
                         let c = o.commits;
@@ -552,7 +547,7 @@ impl Seeder {
                 }
             }
         };
-        let b = slot.as_mut().expect("backend present");
+        let b = slot.get();
         let (duration, rows) = match outcome {
             Ok(v) => v,
             Err((blame, message)) => {

@@ -1,0 +1,388 @@
+//! PostgreSQL: what a component's `sql` calls run (binding, decoding, row and byte caps, server-side cursors).
+
+use super::*;
+
+fn bind_all<'q>(q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    crate::backend::sqlx_shared::bind_values(q, params, |q, s| match PgTimestamp::parse(&s) {
+        Some(t) => q.bind(t),
+        None => q.bind(s),
+    })
+}
+
+/// A guest's `timestamp` value (RFC 3339 text), bound as the database's `timestamptz` (as the
+/// WIT promises), so it fits `timestamptz` and `timestamp` columns as a driver's date would:
+/// microseconds since 2000-01-01 UTC, PostgreSQL's binary form. Text that does not parse as
+/// RFC 3339 is bound as text.
+struct PgTimestamp(i64);
+
+impl PgTimestamp {
+    fn parse(s: &str) -> Option<Self> {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        let epoch = time::macros::datetime!(2000-01-01 0:00 UTC);
+        i64::try_from((t - epoch).whole_microseconds()).ok().map(PgTimestamp)
+    }
+}
+
+impl sqlx::Type<Postgres> for PgTimestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        // 1184: timestamptz.
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(1184))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for PgTimestamp {
+    fn encode_by_ref(&self, buf: &mut sqlx::postgres::PgArgumentBuffer) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        buf.extend_from_slice(&self.0.to_be_bytes());
+        Ok(sqlx::encode::IsNull::No)
+    }
+}
+
+pub(super) fn guest_error(e: sqlx::Error) -> GuestSqlError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned());
+            let kind = match code.as_deref() {
+                Some("23505") => DbErrorKind::UniqueViolation,
+                Some("23503") => DbErrorKind::ForeignKeyViolation,
+                Some("23502") => DbErrorKind::NotNullViolation,
+                Some("23514") => DbErrorKind::CheckViolation,
+                Some("42601") => DbErrorKind::Syntax,
+                _ => DbErrorKind::Other,
+            };
+            GuestSqlError::Database { kind, message: d.message().to_string(), code }
+        }
+        other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
+    }
+}
+
+fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+    let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).map_err(decode)?;
+            if raw.is_null() {
+                return Ok(SqlValue::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            Ok(match ty.as_str() {
+                "BOOL" => SqlValue::Bool(row.try_get(i).map_err(decode)?),
+                "INT2" => SqlValue::Int(row.try_get::<i16, _>(i).map_err(decode)? as i64),
+                "INT4" => SqlValue::Int(row.try_get::<i32, _>(i).map_err(decode)? as i64),
+                "INT8" => SqlValue::Int(row.try_get(i).map_err(decode)?),
+                "FLOAT4" => SqlValue::Float(row.try_get::<f32, _>(i).map_err(decode)? as f64),
+                "FLOAT8" => SqlValue::Float(row.try_get(i).map_err(decode)?),
+                "BYTEA" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => SqlValue::Text(row.try_get(i).map_err(decode)?),
+                other => {
+                    return Err(GuestSqlError::InvalidInput(format!(
+                        "column {} has type {other}, which the sql interface does not carry; cast it to text in the query (`::text`)",
+                        i + 1
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
+impl PgBackend {
+    /// Opens a restricted guest session: the statements of a component whose grant names its
+    /// tables run on a login of a role that has exactly those privileges, so PostgreSQL itself
+    /// refuses everything else — other tables, server files and programs, other roles. That
+    /// session has no other role to switch back to (`SET ROLE`, `RESET ROLE`, `set_config`,
+    /// `SET SESSION AUTHORIZATION` all fail: it is not a member of anything). The migration's
+    /// history row is written on the same session, so it still commits with the guest's work in
+    /// one transaction; the role may therefore write the history table, which the host's check
+    /// keeps every guest statement away from. The run's advisory lock stays on the runner's own
+    /// connection, parked meanwhile, where the guest cannot reach it.
+    async fn restricted_session(&mut self, scope: &crate::backend::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        let Some(base) = self.opts.clone() else {
+            return Err(GuestSqlError::Denied(
+                "this component's grant is enforced by a login of a restricted role, and a connection lent by the application \
+                 does not say how to log in: run it with `Migrator::up` and a URL, or grant it the whole database"
+                    .into(),
+            ));
+        };
+        let database = base.get_database().unwrap_or("postgres").to_string();
+        let role = scope.role_name(&database);
+        let password = crate::backend::guest::random_password();
+        let r = quote_ident(&role);
+        let setup = |e: sqlx::Error| GuestSqlError::Denied(format!(
+            "cannot set up the restricted role `{role}` that enforces this component's grant: {} \
+             (db-migrate's database user needs CREATEROLE, and the right to grant on the granted tables)",
+            DbError::from(e)
+        ));
+        // CREATE ROLE may race with another runner creating the same role: then it exists.
+        let create = format!("CREATE ROLE {r} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS");
+        match self.conn.execute(AssertSqlSafe(create)).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("42710" | "23505")) => {}
+            Err(e) => return Err(setup(e)),
+        }
+        let mut grants = vec![
+            format!("ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 8 PASSWORD '{password}'"),
+            format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {r}", quote_ident(&database)),
+            format!("GRANT USAGE ON SCHEMA public TO {r}"),
+            // The runner may act on what the guest creates (a later SQL migration altering it).
+            format!("GRANT {r} TO CURRENT_USER"),
+        ];
+        if scope.ddl {
+            grants.push(format!("GRANT CREATE ON SCHEMA public TO {r}"));
+        }
+        let mut privileges = Vec::new();
+        if scope.read {
+            privileges.push("SELECT");
+        }
+        if scope.write {
+            privileges.extend(["INSERT", "UPDATE", "DELETE"]);
+        }
+        // db-migrate's own tables: the history row is written on this session.
+        // (Not its `_lock` table: the run's lock is renewed on the runner's own connection.)
+        let own = [self.sql.table.clone(), scope.reserved.seeds.clone()];
+        let mut tables: Vec<(String, Vec<&str>)> = own.into_iter().map(|t| (t, vec!["SELECT", "INSERT", "UPDATE", "DELETE"])).collect();
+        if !privileges.is_empty() {
+            tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
+        }
+        for (t, privs) in &tables {
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(quote_ident(t)).fetch_one(&mut self.conn).await.map_err(setup)?;
+            let Some(_) = exists else { continue };
+            let qt = quote_ident(t);
+            if let Some((schema, _)) = t.split_once('.') {
+                grants.push(format!("GRANT USAGE ON SCHEMA {} TO {r}", quote_ident(schema)));
+            }
+            grants.push(format!("GRANT {} ON TABLE {qt} TO {r}", privs.join(", ")));
+            // Sequences behind serial and identity columns, for the inserts' defaults.
+            let seqs: Vec<String> = sqlx::query_scalar(
+                "SELECT d.objid::regclass::text FROM pg_depend d JOIN pg_class c ON c.oid = d.objid \
+                 WHERE c.relkind = 'S' AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
+            )
+            .bind(&qt)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(setup)?;
+            for s in seqs {
+                grants.push(format!("GRANT USAGE, SELECT ON SEQUENCE {s} TO {r}"));
+            }
+        }
+        for g in &grants {
+            if let Err(e) = self.conn.execute(AssertSqlSafe(g.clone())).await {
+                // GRANT role TO CURRENT_USER fails harmlessly when it is already a member.
+                if g.starts_with(&format!("GRANT {r} TO")) {
+                    continue;
+                }
+                return Err(setup(e));
+            }
+        }
+        let guest = match self.guest_conns.remove(&role) {
+            Some(c) => c,
+            None => {
+                let opts = base.clone().username(&role).password(&password).application_name("db-migrate guest");
+                let c = opts.connect().await.map_err(|e| GuestSqlError::Denied(format!(
+                    "cannot log in as the restricted role `{role}` that enforces this component's grant: {} \
+                     (the server's pg_hba.conf must let it connect like db-migrate's own user, with a password)",
+                    DbError::from(e)
+                )))?;
+                crate::backend::disable_nagle();
+                let mut c = c;
+                // Strings end where the host's parser thinks they do.
+                c.execute("SET standard_conforming_strings = on").await.map_err(|e| GuestSqlError::Denied(DbError::from(e).to_string()))?;
+                watch_client(&mut c).await;
+                c
+            }
+        };
+        self.parked = Some(std::mem::replace(&mut self.conn, guest));
+        self.guest_role = Some(role);
+        Ok(())
+    }
+}
+
+/// Why a result stopped being read.
+enum Over {
+    Rows,
+    Bytes,
+    Decode(GuestSqlError),
+}
+
+/// Reads rows as they arrive, decoding each, until `max_rows` + 1 or `max_bytes` is passed.
+async fn fetch_within(
+    mut stream: impl futures_util::Stream<Item = std::result::Result<sqlx::postgres::PgRow, sqlx::Error>> + Unpin,
+    max_rows: usize,
+    max_bytes: usize,
+) -> std::result::Result<(Rows, Option<Over>), sqlx::Error> {
+    let mut out = Rows::default();
+    let mut bytes = 0;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if out.columns.is_empty() {
+            out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+        }
+        if out.rows.len() == max_rows {
+            return Ok((out, Some(Over::Rows)));
+        }
+        match row_values(&row) {
+            Ok(v) => {
+                bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
+                if bytes > max_bytes {
+                    return Ok((out, Some(Over::Bytes)));
+                }
+                out.rows.push(v);
+            }
+            Err(e) => return Ok((out, Some(Over::Decode(e)))),
+        }
+    }
+    Ok((out, None))
+}
+
+impl GuestSql for PgBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        if crate::backend::guest::is_knex_savepoint_statement(statement) {
+            // A knex migration's own savepoint (the host admits these for knex migrations only)
+            // lives beside the per-statement savepoint, which would take it along when released.
+            if self.in_tx {
+                self.ensure_begun().await.map_err(guest_error)?;
+            }
+            return self.conn.execute(AssertSqlSafe(statement.to_string())).await.map(|r| r.rows_affected()).map_err(guest_error);
+        }
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        self.guarded(async |c| q.execute(c).await.map(|r| r.rows_affected())).await
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
+        // Rows are decoded as they arrive and counted against both caps, so a larger result is
+        // refused without being held.
+        let (out, over) = self.guarded(async |c| fetch_within(q.fetch(c), max_rows, max_bytes).await).await?;
+        match over {
+            Some(Over::Rows) => Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor"))),
+            Some(Over::Bytes) => Err(crate::backend::guest::too_many_bytes(max_bytes)),
+            Some(Over::Decode(e)) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+        let Some(first) = rows.first() else { return Ok(0) };
+        let width = first.len();
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
+        }
+        // A plain `INSERT … VALUES ($1, …)` becomes one COPY: the fastest way rows reach the
+        // server (no parameter limit, no per-row round trip). Anything else runs row by row.
+        if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
+            let target = plan.target();
+            let mut data = Vec::with_capacity(rows.len() * width * 12);
+            for row in &rows {
+                for (i, v) in row.iter().enumerate() {
+                    if i > 0 {
+                        data.push(b'\t');
+                    }
+                    crate::backend::guest::copy_text(&mut data, v);
+                }
+                data.push(b'\n');
+            }
+            let copy = format!("COPY {target} FROM STDIN");
+            return self
+                .guarded(async |c| {
+                    let mut cp = c.copy_in_raw(&copy).await?;
+                    if let Err(e) = cp.send(data).await {
+                        let _ = cp.abort("db-migrate: sending the batch failed").await;
+                        return Err(e);
+                    }
+                    cp.finish().await
+                })
+                .await;
+        }
+        let mut total = 0;
+        for row in rows {
+            total += self.execute(statement, row).await?;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        // A server-side cursor in the migration's transaction: pages are fetched on demand.
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        let name = format!("dbm_cursor_{id}");
+        // Outside a transaction (a non-transactional migration committing its batches as it
+        // goes), a cursor must outlive each statement's implicit transaction: WITH HOLD.
+        let hold = if self.in_tx { "" } else { " WITH HOLD" };
+        let declare = bind_all(sqlx::query(AssertSqlSafe(format!("DECLARE {name} NO SCROLL CURSOR{hold} FOR {statement}"))), params);
+        self.guarded(async |c| declare.execute(c).await.map(drop)).await?;
+        let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
+        let columns = prepared
+            .map(|st| sqlx::Statement::columns(&st).iter().map(|c| sqlx::Column::name(c).to_string()).collect())
+            .unwrap_or_default();
+        self.cursors.insert(id, name);
+        Ok((id, columns))
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        let Some(name) = self.cursors.get(&id).cloned() else {
+            return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
+        };
+        let fetch = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}")));
+        let (out, over) = self.guarded(async |c| fetch_within(fetch.fetch(c), max_rows, max_bytes).await).await?;
+        match over {
+            // The server's cursor has moved past the rows; the page cannot be cut short.
+            Some(Over::Bytes) => Err(GuestSqlError::Denied(format!(
+                "a page of this cursor holds more than {} MiB of values; ask for fewer rows per page",
+                max_bytes >> 20
+            ))),
+            Some(Over::Decode(e)) => Err(e),
+            _ if out.rows.is_empty() => Ok(None),
+            _ => Ok(Some(out.rows)),
+        }
+    }
+
+    async fn enter_guest(&mut self, scope: &crate::backend::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        self.deadline = scope.deadline;
+        self.guest_depth += 1;
+        if self.guest_depth > 1 {
+            return Ok(());
+        }
+        if !scope.restricted() {
+            // Strings end where the host's parser thinks they do (the default since 9.1).
+            let scs: String = sqlx::query_scalar("SHOW standard_conforming_strings").fetch_one(&mut self.conn).await.unwrap_or_default();
+            if scs != "on" {
+                if let Err(e) = self.conn.execute("SET standard_conforming_strings = on").await {
+                    self.guest_depth -= 1;
+                    return Err(guest_error(e));
+                }
+            }
+            return Ok(());
+        }
+        match self.restricted_session(scope).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.guest_depth -= 1;
+                Err(e)
+            }
+        }
+    }
+
+    async fn leave_guest(&mut self) {
+        self.guest_depth = self.guest_depth.saturating_sub(1);
+        if self.guest_depth > 0 {
+            return;
+        }
+        self.deadline = None;
+        // The guest's scratch tables go with its session: they shadow nothing afterwards.
+        if !self.in_tx {
+            let _ = self.conn.execute("DISCARD TEMP").await;
+        }
+        if let (Some(own), Some(role)) = (self.parked.take(), self.guest_role.take()) {
+            let guest = std::mem::replace(&mut self.conn, own);
+            self.guest_conns.insert(role, guest);
+        }
+    }
+
+    async fn close_cursor(&mut self, id: u64) {
+        if let Some(name) = self.cursors.remove(&id) {
+            let _ = self.conn.execute(AssertSqlSafe(format!("CLOSE {name}"))).await;
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! SQLite: what a component's `sql` calls run (the authorizer's modes, binding, decoding, row and byte caps, cursors).
+
+use super::*;
+
+fn bind_all<'q>(q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
+}
+
+fn guest_error(e: sqlx::Error) -> GuestSqlError {
+    match &e {
+        sqlx::Error::Database(_) => guest_db_error(DbError::from(e)),
+        other => GuestSqlError::Database { kind: DbErrorKind::Other, message: other.to_string(), code: None },
+    }
+}
+
+/// A guest statement's failure as SQLite reported it (extended result code).
+fn guest_db_error(e: DbError) -> GuestSqlError {
+    let kind = match e.code.as_deref() {
+        Some("1555" | "2067") => DbErrorKind::UniqueViolation,
+        Some("787") => DbErrorKind::ForeignKeyViolation,
+        Some("1299") => DbErrorKind::NotNullViolation,
+        Some("275") => DbErrorKind::CheckViolation,
+        _ if e.message.contains("syntax error") => DbErrorKind::Syntax,
+        _ => DbErrorKind::Other,
+    };
+    GuestSqlError::Database { kind, message: e.message, code: e.code }
+}
+
+/// Reads one row's values by their stored type (SQLite types values, not columns).
+fn row_values(row: &SqliteRow, skip: usize) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+    let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).map_err(decode)?;
+            if raw.is_null() {
+                return Ok(SqlValue::Null);
+            }
+            let ty = raw.type_info().name().to_string();
+            Ok(match ty.as_str() {
+                "INTEGER" => SqlValue::Int(row.try_get(i).map_err(decode)?),
+                "REAL" => SqlValue::Float(row.try_get(i).map_err(decode)?),
+                "BLOB" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
+                _ => SqlValue::Text(row.try_get(i).map_err(decode)?),
+            })
+        })
+        .collect()
+}
+
+/// Pages of the temporary database a guest session may fill with cursor results (×4 KiB).
+const TEMP_PAGES: i64 = 262_144;
+
+impl SqliteBackend {
+    /// Marks whose statement runs next (see [`crate::backend::sqlite_guard`]).
+    fn mode(&self, mode: crate::backend::sqlite_guard::Mode) {
+        // Outside a guest session these methods serve the host (reading another tool's history).
+        if let Some(g) = self.guard.as_ref().filter(|_| self.guest_depth > 0) {
+            g.guard().set(mode);
+        }
+    }
+
+    /// A guest statement's failure: the authorizer's reason when it refused, a deadline when
+    /// the progress handler stopped it.
+    fn guest_failure(&self, e: sqlx::Error) -> GuestSqlError {
+        self.mode(crate::backend::sqlite_guard::Mode::Off);
+        self.guest_refusal().unwrap_or_else(|| guest_error(e))
+    }
+
+    /// The authorizer's reason, when it refused the guest's last statement.
+    fn guest_refusal(&self) -> Option<GuestSqlError> {
+        self.guard.as_ref().and_then(|g| g.guard().take_denied()).map(GuestSqlError::Denied)
+    }
+}
+
+impl SqliteBackend {
+    /// `PRAGMA foreign_keys = OFF`, admitted for knex's table rebuilds, is a no-op inside a
+    /// transaction; outside one (a `transaction: false` migration) it would switch foreign keys
+    /// off for real, for the rest of the run, letting a migration break references from tables
+    /// its grant does not name. It is refused there.
+    async fn refuse_foreign_keys_off(&mut self, statement: &str) -> std::result::Result<(), GuestSqlError> {
+        let lower = statement.trim().trim_end_matches(';').to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+        if words.as_slice() == ["pragma", "foreign_keys", "=", "off"] && !self.conn.in_transaction().await {
+            return Err(GuestSqlError::Denied(
+                "PRAGMA foreign_keys = OFF outside the migration's transaction would switch foreign keys off for the rest of the run; \
+                 it is admitted only inside one (where SQLite ignores it): give the migration its transaction"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl GuestSql for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.refuse_foreign_keys_off(statement).await?;
+        // Not kept in sqlx's statement cache: each guest statement is compiled (and so
+        // authorized) anew, never served from a statement the host prepared.
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
+        self.mode(crate::backend::sqlite_guard::Mode::Guest);
+        let r = q.execute(self.conn.sqlx()).await;
+        match r {
+            Ok(r) => {
+                self.mode(crate::backend::sqlite_guard::Mode::Off);
+                Ok(r.rows_affected())
+            }
+            Err(e) => Err(self.guest_failure(e)),
+        }
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        self.refuse_foreign_keys_off(statement).await?;
+        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
+        self.mode(crate::backend::sqlite_guard::Mode::Guest);
+        let mut out = Rows::default();
+        let mut bytes = 0;
+        let mut failure = None;
+        {
+            let mut stream = q.fetch(self.conn.sqlx());
+            while let Some(row) = stream.next().await {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failure = Some(Err(e));
+                        break;
+                    }
+                };
+                if out.columns.is_empty() {
+                    out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+                }
+                if out.rows.len() == max_rows {
+                    failure = Some(Ok(GuestSqlError::Denied(format!(
+                        "the query returns more than {max_rows} rows; read large results with a cursor"
+                    ))));
+                    break;
+                }
+                match row_values(&row, 0) {
+                    Ok(v) => {
+                        bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
+                        if bytes > max_bytes {
+                            failure = Some(Ok(crate::backend::guest::too_many_bytes(max_bytes)));
+                            break;
+                        }
+                        out.rows.push(v);
+                    }
+                    Err(e) => {
+                        failure = Some(Ok(e));
+                        break;
+                    }
+                }
+            }
+        }
+        match failure {
+            None => {
+                self.mode(crate::backend::sqlite_guard::Mode::Off);
+                Ok(out)
+            }
+            Some(Ok(e)) => {
+                self.mode(crate::backend::sqlite_guard::Mode::Off);
+                Err(e)
+            }
+            Some(Err(e)) => Err(self.guest_failure(e)),
+        }
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+        let Some(first) = rows.first() else { return Ok(0) };
+        let width = first.len();
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
+        }
+        // `INSERT … VALUES (?, ?)`, rebuilt from the parsed statement (the plan), is prepared
+        // once — and so authorized once — and stepped per row on SQLite's C API.
+        if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
+            let text = plan.multi_row(1);
+            let guard = self.guard.as_ref().filter(|_| self.guest_depth > 0).map(|g| Arc::clone(g.guard()));
+            let mode = |guest: bool| {
+                if let Some(g) = &guard {
+                    g.set(if guest { crate::backend::sqlite_guard::Mode::Guest } else { crate::backend::sqlite_guard::Mode::Off });
+                }
+            };
+            let handle = self.conn.handle().await.map_err(guest_db_error)?;
+            return match crate::backend::sqlite_script::insert_rows(handle, &text, &rows, mode) {
+                Ok(n) => Ok(n),
+                Err(e) => Err(self.guest_refusal().unwrap_or_else(|| guest_db_error(e))),
+            };
+        }
+        let mut total = 0;
+        for row in rows {
+            total += self.execute(statement, row).await?;
+        }
+        Ok(total)
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        // The result is materialised into a temporary table (on disk, not in memory, within
+        // the session's page cap) and read back by rowid: pages stay small, the guest may
+        // change the source table between pages, and the rows are those of the moment the
+        // cursor opened. The authorizer checks the guest's query inside the wrapper.
+        let id = self.next_cursor;
+        self.next_cursor += 1;
+        let table = format!("_dbm_cursor_{id}");
+        let create = format!("CREATE TEMP TABLE \"{table}\" AS {statement}");
+        self.mode(crate::backend::sqlite_guard::Mode::Cursor);
+        let r = bind_all(sqlx::query(AssertSqlSafe(create)).persistent(false), params).execute(self.conn.sqlx()).await;
+        if let Err(e) = r {
+            return Err(self.guest_failure(e));
+        }
+        self.mode(crate::backend::sqlite_guard::Mode::Off);
+        let info = format!("SELECT name FROM pragma_table_info('{table}', 'temp') ORDER BY cid");
+        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(self.conn.sqlx()).await.map_err(guest_error)?;
+        self.cursors.insert(id, (table, 0));
+        Ok((id, columns))
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        let Some((table, last)) = self.cursors.get(&id).cloned() else {
+            return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
+        };
+        let q = format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
+        let rows = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch_all(self.conn.sqlx()).await.map_err(guest_error)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        // A page stops early at the byte budget; the rest comes with the next page.
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        let mut new_last = last;
+        for r in &rows {
+            let v = row_values(r, 1)?;
+            bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
+            if bytes > max_bytes {
+                if page.is_empty() {
+                    return Err(crate::backend::guest::too_many_bytes(max_bytes));
+                }
+                break;
+            }
+            new_last = r.try_get(0).map_err(guest_error)?;
+            page.push(v);
+        }
+        self.cursors.insert(id, (table, new_last));
+        Ok(Some(page))
+    }
+
+    async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
+        // With the guard set aside, the mode stays `Off`: the authorizer lets it through.
+        let guard = self.guard.take();
+        let r = self.query(statement, params, usize::MAX, usize::MAX).await;
+        self.guard = guard;
+        r
+    }
+
+    async fn host_execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        let guard = self.guard.take();
+        let r = self.execute(statement, params).await;
+        self.guard = guard;
+        r
+    }
+
+    async fn enter_guest(&mut self, scope: &crate::backend::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        self.guest_depth += 1;
+        if self.guest_depth > 1 {
+            if let Some(g) = &self.guard {
+                g.guard().set_deadline(scope.deadline);
+            }
+            return Ok(());
+        }
+        self.knex_session = scope.knex;
+        self.alembic_session = scope.alembic;
+        if scope.alembic {
+            // A table under the scratch name, left by anyone, would count as its table's.
+            let refusal = match self.alembic_scratch_left().await {
+                Ok(None) => None,
+                Ok(Some(t)) => Some(GuestSqlError::Denied(format!(
+                    "a table named `{t}` exists: that is Alembic batch mode's scratch name, which an Alembic revision may use wherever it may use the table, so no Alembic revision runs while it exists; drop or rename it"
+                ))),
+                Err(e) => Some(guest_error(e)),
+            };
+            if let Some(e) = refusal {
+                self.guest_depth -= 1;
+                return Err(e);
+            }
+        }
+        if scope.knex {
+            // A scratch table left by anyone (plain SQL, an older run) would be granted to this
+            // migration by its name alone.
+            let refusal = match self.knex_scratch_left().await {
+                Ok(None) => None,
+                Ok(Some(t)) => Some(GuestSqlError::Denied(format!(
+                    "a table named `{t}` exists: that is knex's scratch name for a table rebuild, which a knex migration may use whatever its grant, so no knex migration runs while it exists; drop or rename it"
+                ))),
+                Err(e) => Some(guest_error(e)),
+            };
+            if let Some(e) = refusal {
+                self.guest_depth -= 1;
+                return Err(e);
+            }
+        }
+        let r = async {
+            if self.guard.is_none() {
+                // Once per connection: the temporary database's cap, and the guard itself.
+                let pages = format!("PRAGMA temp.max_page_count = {TEMP_PAGES}");
+                self.conn.sqlx().execute(AssertSqlSafe(pages)).await?;
+                self.guard = Some(crate::backend::sqlite_guard::install(self.conn.locked().await?));
+            }
+            // Foreign keys between granted tables and others: SQLite reads their columns to
+            // check the guest's writes. (Unrestricted guests may read every table but
+            // db-migrate's, which have none.)
+            let fks: Vec<(String, String, String, Option<String>)> = if scope.restricted() {
+                sqlx::query_as(
+                    "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+                )
+                .fetch_all(self.conn.sqlx())
+                .await?
+            } else {
+                Vec::new()
+            };
+            crate::backend::sqlite_guard::limit_length(self.conn.locked().await?, Some(scope.max_bytes));
+            self.guard.as_ref().expect("installed above").guard().start(scope.clone(), &fks);
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if let Err(e) = r {
+            self.guest_depth -= 1;
+            return Err(guest_error(e));
+        }
+        Ok(())
+    }
+
+    async fn leave_guest(&mut self) {
+        self.guest_depth = self.guest_depth.saturating_sub(1);
+        if let Some(g) = &self.guard {
+            if self.guest_depth > 0 {
+                g.guard().set_deadline(None);
+                return;
+            }
+            g.guard().stop();
+            if let Ok(h) = self.conn.locked().await {
+                crate::backend::sqlite_guard::limit_length(h, None);
+            }
+            // The guest's scratch tables go with its session: they shadow nothing afterwards.
+            let scratch: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
+            )
+            .fetch_all(self.conn.sqlx())
+            .await
+            .unwrap_or_default();
+            for t in scratch {
+                let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\"")))).await;
+            }
+        }
+    }
+
+    async fn close_cursor(&mut self, id: u64) {
+        if let Some((table, _)) = self.cursors.remove(&id) {
+            let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{table}\""))).await;
+        }
+    }
+}
