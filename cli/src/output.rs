@@ -4,6 +4,9 @@ use std::io::Write;
 
 use db_migrate::migrate::error::Error;
 
+/// The warnings of this invocation (one process runs one command).
+static WARNINGS: std::sync::Mutex<Vec<serde_json::Value>> = std::sync::Mutex::new(Vec::new());
+
 /// Output settings of one invocation.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -51,11 +54,34 @@ impl Output {
         }
     }
 
+    /// A warning: something went wrong once a run's work was done (its lock could not be
+    /// released, its connection not closed), so the command still succeeds. Printed on stderr as
+    /// it happens and kept for the command's `--json` document (see [`Output::warnings`]);
+    /// `target` names the fleet target it came from.
+    pub fn warning(&self, w: &db_migrate::migrate::events::Warning, target: Option<&str>) {
+        match target {
+            Some(t) => self.note(&format!("[{t}] warning: {}", w.message)),
+            None => self.note(&format!("warning: {}", w.message)),
+        }
+        let mut v = serde_json::json!(w);
+        if let (Some(t), Some(o)) = (target, v.as_object_mut()) {
+            o.insert("target".into(), t.into());
+        }
+        WARNINGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+    }
+
+    /// The warnings of this invocation so far, for its JSON document (`kind`, `message`, and
+    /// `target` in a fleet). Also in the document of an error: a failed run's lock may not have
+    /// been released either.
+    pub fn warnings(&self) -> Vec<serde_json::Value> {
+        WARNINGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// An error: prose on stderr, or — with `--json` — one JSON document on stdout instead,
     /// with the fields a script needs to act on it (see [`error_json`]).
     pub fn error(&self, e: &Error) {
         if self.json {
-            let v = serde_json::json!({ "error": error_json(e) });
+            let v = serde_json::json!({ "error": error_json(e), "warnings": self.warnings() });
             let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
             eprintln!("error: {e}");

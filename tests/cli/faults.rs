@@ -3,6 +3,7 @@
 //! Every case ends with a clear message, the documented exit code, and a database whose schema
 //! and history agree with what the message says.
 
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -433,6 +434,48 @@ fn postgres_a_lock_row_deleted_mid_run_stops_the_run_before_the_next_migration()
     // 1 is applied and stays; 2 never started.
     assert_eq!(db.history(), vec!["1|applied"]);
     assert_eq!(db.tables(), vec!["db_migrate_history", "db_migrate_history_lock", "one"]);
-    // Releasing the row that is gone fails too, and says so.
+    // Releasing the row that is gone fails too, and says so: on stderr, and beside the error
+    // in the JSON document.
     assert!(err.contains("warning: the migration lock could not be released"), "{err}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert_eq!(warnings[0]["kind"], "unlock", "{v}");
+}
+
+#[test]
+fn mariadb_a_lock_row_deleted_mid_run_is_a_warning_after_the_last_migration() {
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    // MariaDB has no loop outside a stored program: the migration waits on a named lock (a
+    // gate) that this test holds until it has deleted the run's lock row.
+    let gate = format!("gate_{}", db.name);
+    let mut holder = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "root", "-N", "-B", "--unbuffered"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    writeln!(stdin, "SELECT GET_LOCK('{gate}', 0);").unwrap();
+    wait_until(30, "the test to hold the gate", || db.query(&format!("SELECT IS_USED_LOCK('{gate}') IS NOT NULL")) == vec!["1"]);
+    p.migration(1, "one", &format!("CREATE TABLE one (id INTEGER);\nDO GET_LOCK('{gate}', 300);"), None);
+    let url = db.url();
+    let child = spawn(&p, &["--database-url", &url, "--lock-mode", "table", "up", "--json"]);
+    delete_lock_row_mid_run(&db);
+    writeln!(stdin, "SELECT RELEASE_LOCK('{gate}');").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let _ = holder.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["steps"].as_array().unwrap().len(), 1, "{v}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert_eq!(warnings[0]["kind"], "unlock");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("the migration lock could not be released: the lock row was no longer this run's"), "{message}");
+    assert!(err.contains("warning: the migration lock could not be released"), "and on stderr: {err}");
+    assert_eq!(db.history(), vec!["1|applied"]);
+    assert_eq!(db.query("SELECT count(*) FROM db_migrate_history_lock"), vec!["0"]);
 }

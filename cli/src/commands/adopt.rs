@@ -185,7 +185,7 @@ pub async fn import(settings: &Settings, args: ImportArgs, out: &Output) -> Resu
             out.note(&format!("warning: {} recorded `{n}` as applied, but no imported migration matches it; check it by hand", args.from.name()));
         }
     }
-    out.json(&serde_json::json!({ "tool": args.from, "migrations_dir": d.migrations_dir, "history_table": d.history_table, "copies": plan.copies, "skipped": plan.skipped, "adopted": adopted, "unmapped": unmapped }));
+    out.json(&serde_json::json!({ "tool": args.from, "migrations_dir": d.migrations_dir, "history_table": d.history_table, "copies": plan.copies, "skipped": plan.skipped, "adopted": adopted, "unmapped": unmapped, "warnings": out.warnings() }));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -255,6 +255,6 @@ async fn baseline_code_tool(settings: &Settings, d: &adopt::Detected, adopt: boo
         d.tool.name(),
         d.tool.name()
     ));
-    out.json(&serde_json::json!({ "tool": d.tool, "history_table": d.history_table, "marker": file.display().to_string(), "applied_by_tool": applied }));
+    out.json(&serde_json::json!({ "tool": d.tool, "history_table": d.history_table, "marker": file.display().to_string(), "applied_by_tool": applied, "warnings": out.warnings() }));
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,6 @@ pub async fn run(settings: &Settings, args: BaselineArgs, out: &Output) -> Resul
     }
     out.line(&format!("baseline at {}: {} migration{} recorded", args.version, recorded.len(), if recorded.len() == 1 { "" } else { "s" }));
     let versions: Vec<i64> = recorded.iter().map(|m| m.version).collect();
-    out.json(&serde_json::json!({ "baseline": args.version, "recorded": versions }));
+    out.json(&serde_json::json!({ "baseline": args.version, "recorded": versions, "warnings": out.warnings() }));
     Ok(ExitCode::SUCCESS)
 }

@@ -244,6 +244,7 @@ fn report(name: &str, s: &Summary, up: bool, out: &Output) -> ExitCode {
         "stopped": s.stopped,
         "total_ms": s.total_ms,
         "fleet_states": s.fleet_states,
+        "warnings": out.warnings(),
     }));
     if s.targets.len() <= 50 || out.verbose {
         out.line(&format!("{:<40} {:<7} {:<13} {:>5} {:>10}", "target", "stage", "result", "steps", "ms"));

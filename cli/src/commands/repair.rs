@@ -140,6 +140,6 @@ pub async fn run(settings: &Settings, args: RepairArgs, out: &Output) -> Result<
         }),
     );
     out.line(&format!("{label}: {what}"));
-    out.json(&serde_json::json!({ "version": version, "name": entry.name, "resolution": what, "action": action }));
+    out.json(&serde_json::json!({ "version": version, "name": entry.name, "resolution": what, "action": action, "warnings": out.warnings() }));
     Ok(ExitCode::SUCCESS)
 }

@@ -207,19 +207,19 @@ pub(super) fn with_progress(settings: &Settings, out: &Output) -> db_migrate::Mi
             progress.suspend(|| out.note(&format!("[{}] audit: denied: {reason}", migration.label())));
             audit.record(&migration.label(), statement, reason);
         }
-        Event::Warning { warning } => progress.suspend(|| out.note(&format!("warning: {}", warning.message))),
+        Event::Warning { warning } => progress.suspend(|| out.warning(warning, None)),
         _ => {}
     })
 }
 
 /// An observer for commands without progress output (`baseline`, `repair`, `import --adopt`):
 /// it prints what went wrong once their work was done (the lock could not be released…) as a
-/// `warning:` line on stderr.
+/// `warning:` line on stderr, and in the command's `--json` document.
 pub(crate) fn warnings_only(out: &Output) -> impl Fn(&Event<'_>) + Send + Sync + 'static {
     let out = *out;
     move |e| {
         if let Event::Warning { warning } = e {
-            out.note(&format!("warning: {}", warning.message));
+            out.warning(warning, None);
         }
     }
 }

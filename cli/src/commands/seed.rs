@@ -127,7 +127,7 @@ pub async fn run(settings: &Settings, args: SeedArgs, out: &Output) -> Result<Ex
             };
             o.verbose(&format!("[{}] component {how} in {:.1} ms", migration.name, duration.as_secs_f64() * 1e3));
         }
-        Event::Warning { warning } => progress.suspend(|| o.note(&format!("warning: {}", warning.message))),
+        Event::Warning { warning } => progress.suspend(|| o.warning(warning, None)),
         _ => {}
     });
     let mut opts = SeedOptions::default();

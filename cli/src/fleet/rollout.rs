@@ -346,7 +346,7 @@ fn observer(settings: &Settings, target: &str, out: &Output) -> impl Fn(&db_migr
         }
         Event::GuestLog { migration, message, .. } => out.verbose(&format!("[{target} {}] {message}", migration.label())),
         Event::GuestOutput { migration, stream, line } => out.verbose(&format!("[{target} {}] {stream}: {line}", migration.label())),
-        Event::Warning { warning } => out.note(&format!("[{target}] warning: {}", warning.message)),
+        Event::Warning { warning } => out.warning(warning, Some(&target)),
         _ => {}
     }
 }

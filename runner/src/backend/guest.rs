@@ -338,6 +338,75 @@ pub fn value_bytes(v: &SqlValue) -> usize {
     }
 }
 
+/// Which cap a result would pass with one more row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// More rows than the call allows.
+    Rows,
+    /// More bytes of values than the call allows.
+    Bytes,
+}
+
+/// Rows read under the caps of one call (`max_rows` rows, `max_bytes` of values): every
+/// backend counts the same way, row by row as they arrive, so a larger result is refused
+/// without being held.
+#[derive(Debug)]
+pub struct CappedRows {
+    /// The rows kept so far.
+    pub rows: Vec<Vec<SqlValue>>,
+    bytes: usize,
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+impl CappedRows {
+    /// No rows yet.
+    pub fn new(max_rows: usize, max_bytes: usize) -> Self {
+        CappedRows { rows: Vec::new(), bytes: 0, max_rows, max_bytes }
+    }
+
+    /// Keeps one more row, or says which cap it would pass (the row is then not kept).
+    pub fn push(&mut self, row: Vec<SqlValue>) -> Result<(), Cap> {
+        if self.rows.len() == self.max_rows {
+            return Err(Cap::Rows);
+        }
+        let bytes = self.bytes + row.iter().map(value_bytes).sum::<usize>();
+        if bytes > self.max_bytes {
+            return Err(Cap::Bytes);
+        }
+        self.bytes = bytes;
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// The refusal of a whole result (a `query`) that passed a cap.
+    pub fn refusal(&self, cap: Cap) -> GuestSqlError {
+        match cap {
+            Cap::Rows => GuestSqlError::Denied(format!("the query returns more than {} rows; read large results with a cursor", self.max_rows)),
+            Cap::Bytes => too_many_bytes(self.max_bytes),
+        }
+    }
+}
+
+/// The width of a batch's rows (`None` for no rows), refused unless every row has it.
+pub fn batch_width(rows: &[Vec<SqlValue>]) -> Result<Option<usize>, GuestSqlError> {
+    let Some(first) = rows.first() else { return Ok(None) };
+    let width = first.len();
+    if rows.iter().any(|r| r.len() != width) {
+        return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
+    }
+    Ok(Some(width))
+}
+
+/// A batch the backend cannot send at once, run as one statement per row; rows changed in total.
+pub async fn row_by_row<G: GuestSql + ?Sized>(g: &mut G, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, GuestSqlError> {
+    let mut total = 0;
+    for row in rows {
+        total += g.execute(statement, row).await?;
+    }
+    Ok(total)
+}
+
 /// The refusal when a result outgrows its byte budget.
 pub fn too_many_bytes(max_bytes: usize) -> GuestSqlError {
     GuestSqlError::Denied(format!(
@@ -439,6 +508,33 @@ pub fn copy_text(out: &mut Vec<u8>, v: &SqlValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capped_rows_stop_at_either_cap_and_keep_nothing_past_it() {
+        let row = |s: &str| vec![SqlValue::Int(1), SqlValue::Text(s.into())];
+        // Two rows at most.
+        let mut c = CappedRows::new(2, usize::MAX);
+        assert_eq!(c.push(row("a")), Ok(()));
+        assert_eq!(c.push(row("b")), Ok(()));
+        assert_eq!(c.push(row("c")), Err(Cap::Rows));
+        assert_eq!(c.rows.len(), 2);
+        assert!(matches!(c.refusal(Cap::Rows), GuestSqlError::Denied(m) if m.contains("more than 2 rows")));
+        // 8 bytes for the int, 8 + 3 for the text: 19 per row; 40 bytes hold two.
+        let mut c = CappedRows::new(usize::MAX, 40);
+        assert_eq!(c.push(row("abc")), Ok(()));
+        assert_eq!(c.push(row("abc")), Ok(()));
+        assert_eq!(c.push(row("abc")), Err(Cap::Bytes));
+        assert_eq!(c.rows.len(), 2);
+        // A refused row does not count: a smaller one still fits.
+        assert_eq!(c.push(vec![]), Ok(()));
+    }
+
+    #[test]
+    fn batches_have_one_width() {
+        assert_eq!(batch_width(&[]), Ok(None));
+        assert_eq!(batch_width(&[vec![SqlValue::Null], vec![SqlValue::Int(2)]]), Ok(Some(1)));
+        assert!(matches!(batch_width(&[vec![SqlValue::Null], vec![]]), Err(GuestSqlError::InvalidInput(_))));
+    }
 
     #[test]
     fn copy_targets_and_text() {

@@ -1,7 +1,7 @@
 //! What the sqlx backends (SQLite, PostgreSQL, MySQL/MariaDB) share, written once over sqlx's
 //! `Database` trait.
 
-use super::guest::SqlValue;
+use super::guest::{Cap, CappedRows, GuestSqlError, Rows, SqlValue};
 
 /// A query over database `DB`.
 pub(super) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
@@ -32,6 +32,66 @@ where
         };
     }
     q
+}
+
+/// A result read under a call's caps (see [`read_capped`]).
+pub(super) struct Capped {
+    /// The columns' names, from the first row (none without rows).
+    pub columns: Vec<String>,
+    /// The rows kept.
+    pub page: CappedRows,
+    /// Why reading stopped before the end, if it did.
+    pub stopped: Option<Stopped>,
+}
+
+/// Why a result stopped being read.
+pub(super) enum Stopped {
+    /// The next row would pass a cap.
+    Cap(Cap),
+    /// A value could not be carried to the guest.
+    Decode(GuestSqlError),
+}
+
+impl Capped {
+    /// The whole result of a `query`, or the refusal of one that passed a cap.
+    pub fn whole(self) -> Result<Rows, GuestSqlError> {
+        match self.stopped {
+            None => Ok(Rows { columns: self.columns, rows: self.page.rows }),
+            Some(Stopped::Cap(cap)) => Err(self.page.refusal(cap)),
+            Some(Stopped::Decode(e)) => Err(e),
+        }
+    }
+}
+
+/// Reads rows as they arrive, decoding each with `decode`, until the result ends or the next row
+/// would pass `max_rows` or `max_bytes`: a larger result is refused without being held. Errors
+/// of the database are returned as they are, for the backend to map.
+pub(super) async fn read_capped<R: sqlx::Row>(
+    mut stream: impl futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    max_rows: usize,
+    max_bytes: usize,
+    decode: impl Fn(&R) -> Result<Vec<SqlValue>, GuestSqlError>,
+) -> Result<Capped, sqlx::Error> {
+    use futures_util::StreamExt;
+    let mut out = Capped { columns: Vec::new(), page: CappedRows::new(max_rows, max_bytes), stopped: None };
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if out.columns.is_empty() {
+            out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
+        }
+        let values = match decode(&row) {
+            Ok(v) => v,
+            Err(e) => {
+                out.stopped = Some(Stopped::Decode(e));
+                break;
+            }
+        };
+        if let Err(cap) = out.page.push(values) {
+            out.stopped = Some(Stopped::Cap(cap));
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The text form of a `timestamp` value, for the databases that take dates as text.

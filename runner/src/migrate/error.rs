@@ -412,7 +412,7 @@ pub enum Blame {
 }
 
 fn component_failed(e: &Error) -> String {
-    let Error::ComponentFailed { migration, direction, path, blame, message, kept } = e else { unreachable!() };
+    let Error::ComponentFailed { migration, direction, path, blame, message, kept } = e else { unreachable!("called for Error::ComponentFailed only") };
     let who = match blame {
         Blame::Guest => "the component (guest) is at fault",
         Blame::Host => "the host (db-migrate or the database) is at fault, not the component",
@@ -424,7 +424,7 @@ fn component_failed(e: &Error) -> String {
 }
 
 fn migration_failed(e: &Error) -> String {
-    let Error::MigrationFailed { migration, direction, path, line, source, kept } = e else { unreachable!() };
+    let Error::MigrationFailed { migration, direction, path, line, source, kept } = e else { unreachable!("called for Error::MigrationFailed only") };
     let loc = match line {
         Some(l) => format!("{}:{l}", path.display()),
         None => path.display().to_string(),
@@ -456,7 +456,7 @@ impl Error {
 }
 
 fn interrupted(e: &Error) -> String {
-    let Error::Interrupted { signal, completed, during } = e else { unreachable!() };
+    let Error::Interrupted { signal, completed, during } = e else { unreachable!("called for Error::Interrupted only") };
     let mut s = format!("interrupted by {signal}: the run stopped and released its lock; {completed} step(s) completed before it and stay");
     match during {
         Some(inner) => s.push_str(&format!("
@@ -498,7 +498,7 @@ fn unlock_failed(lock: &HeldLock, source: &DbError) -> String {
 }
 
 fn lock_lost(e: &Error) -> String {
-    let Error::LockLost { completed, cause } = e else { unreachable!() };
+    let Error::LockLost { completed, cause } = e else { unreachable!("called for Error::LockLost only") };
     format!(
         "this run could not renew its migration lock, so it stopped before the next step (another run could take the lock once it expires): {cause}\n\
          {completed} step(s) completed before it and stay. Run `db-migrate status`, then run the command again"
@@ -509,7 +509,7 @@ fn lock_lost(e: &Error) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn seed_failed(e: &Error) -> String {
-    let Error::SeedFailed { seed, path, line, blame, message, committed, keeps_writes } = e else { unreachable!() };
+    let Error::SeedFailed { seed, path, line, blame, message, committed, keeps_writes } = e else { unreachable!("called for Error::SeedFailed only") };
     let at = match line {
         Some(l) => format!("{}:{l}", path.display()),
         None => path.display().to_string(),

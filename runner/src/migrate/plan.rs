@@ -191,8 +191,8 @@ pub fn plan_up(migrations: &[Migration], history: &[AppliedMigration], opts: UpO
         }
         steps.push(Step { direction: Direction::Up, index });
     }
-    if !early.is_empty() {
-        let n = newest.unwrap();
+    // `early` holds only migrations older than `newest`, so it is empty without one.
+    if let Some(n) = newest.filter(|_| !early.is_empty()) {
         return Err(PlanError::OutOfOrder { pending: early, newest: MigrationRef { version: n.version, name: n.name.clone() } });
     }
     Ok(steps)

@@ -400,10 +400,13 @@ pub fn parse_marked(text: &str, path: &Path) -> Result<(Script, Option<Script>),
             if let Some(dir) = near_marker(line) {
                 near.push((lineno, dir));
             }
-            match current {
-                Some("up") => up.as_mut().unwrap().end = next,
-                Some(_) => down.as_mut().unwrap().end = next,
-                None => {}
+            let section = match current {
+                Some("up") => up.as_mut(),
+                Some(_) => down.as_mut(),
+                None => None,
+            };
+            if let Some(section) = section {
+                section.end = next;
             }
         }
         offset = next;
@@ -876,7 +879,8 @@ fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<
             .into_iter()
             .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect::<Vec<_>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("reading migrations panicked")).collect()
+        // A reader thread that panicked passes its panic on, as if the files were read here.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
 }
 
@@ -900,10 +904,10 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
         }
     }
     let sources = [marked.is_some(), up.is_some() || down.is_some(), folder.is_some(), component.is_some(), commands.is_some(), knex.is_some()];
-    if sources.iter().filter(|&&b| b).count() > 1 {
-        let any = marked.or(up).or(down).or(folder).or(component).or(commands).or(knex).unwrap();
+    let first = [&marked, &up, &down, &folder, &component, &commands, &knex].into_iter().flatten().next();
+    if let Some(any) = first.filter(|_| sources.iter().filter(|&&b| b).count() > 1) {
         return Err(SourceError::file(
-            &any,
+            any,
             format!("migration {version}_{name} exists in more than one form (.sql file, .up/.down pair, folder, .wasm component, .mongo.json, knex .js); keep one"),
         ));
     }
@@ -950,8 +954,8 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
         (dir, u, d, texts)
     } else {
         let Some(up_path) = up else {
-            let d = down.unwrap();
-            return Err(SourceError::file(&d, "a `.down.sql` file without its `.up.sql`"));
+            // Each version assembled was found as at least one file: here, a lone `.down.sql`.
+            return Err(SourceError::file(down.as_deref().unwrap_or(dir), "a `.down.sql` file without its `.up.sql`"));
         };
         let ut = read(&up_path)?;
         let u = parse_plain(&ut, &up_path)?;

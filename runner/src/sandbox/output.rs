@@ -30,7 +30,7 @@ impl CappedOutput {
 
     /// What was kept, and how many bytes were dropped.
     pub fn take(&self) -> (String, u64) {
-        let mut i = self.inner.lock().unwrap();
+        let mut i = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let text = String::from_utf8_lossy(&i.buf).into_owned();
         i.buf.clear();
         (text, std::mem::take(&mut i.dropped))
@@ -51,7 +51,7 @@ impl StdoutStream for CappedOutput {
 
 impl AsyncWrite for CappedOutput {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        let mut i = self.inner.lock().unwrap();
+        let mut i = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let room = i.cap.saturating_sub(i.buf.len());
         let keep = room.min(data.len());
         i.buf.extend_from_slice(&data[..keep]);

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB: what a component's `sql` calls run (binding, decoding, row and byte caps, cursors, restricted logins).
 
 use super::*;
+use crate::backend::sqlx_shared::read_capped;
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
@@ -160,33 +161,11 @@ impl GuestSql for MySqlBackend {
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         let text = self.timed(statement);
         let q = bind_all(sqlx::query(AssertSqlSafe(text)), params);
-        let mut stream = q.fetch(&mut self.conn);
-        let mut out = Rows::default();
-        let mut bytes = 0;
-        while let Some(row) = stream.next().await {
-            let row = row.map_err(guest_error)?;
-            if out.columns.is_empty() {
-                out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
-            }
-            if out.rows.len() == max_rows {
-                return Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor")));
-            }
-            let v = row_values(&row, 0)?;
-            bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
-            if bytes > max_bytes {
-                return Err(crate::backend::guest::too_many_bytes(max_bytes));
-            }
-            out.rows.push(v);
-        }
-        Ok(out)
+        read_capped(q.fetch(&mut self.conn), max_rows, max_bytes, |r| row_values(r, 0)).await.map_err(guest_error)?.whole()
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
-        let Some(first) = rows.first() else { return Ok(0) };
-        let width = first.len();
-        if rows.iter().any(|r| r.len() != width) {
-            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
-        }
+        let Some(width) = crate::backend::guest::batch_width(&rows)? else { return Ok(0) };
         // `INSERT … VALUES (?, ?)` becomes multi-row statements within MySQL's 65,535
         // placeholders per statement: one round trip per chunk instead of one per row.
         if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
@@ -201,11 +180,7 @@ impl GuestSql for MySqlBackend {
             }
             return Ok(total);
         }
-        let mut total = 0;
-        for row in rows {
-            total += self.execute(statement, row).await?;
-        }
-        Ok(total)
+        crate::backend::guest::row_by_row(self, statement, rows).await
     }
 
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
@@ -234,30 +209,24 @@ impl GuestSql for MySqlBackend {
         };
         let q = format!("SELECT * FROM `{table}` WHERE dbm_row > ? ORDER BY dbm_row LIMIT ?");
         // Streamed: a page stops at the byte budget, and the rest comes with the next page.
-        let mut page = Vec::new();
-        let mut bytes = 0;
+        let mut page = crate::backend::guest::CappedRows::new(max_rows, max_bytes);
         let mut new_last = last;
         {
             let mut stream = sqlx::query(AssertSqlSafe(q)).bind(last).bind(max_rows as i64).fetch(&mut self.conn);
             while let Some(row) = stream.next().await {
                 let row = row.map_err(guest_error)?;
-                let v = row_values(&row, 1)?;
-                bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
-                if bytes > max_bytes {
-                    if page.is_empty() {
-                        return Err(crate::backend::guest::too_many_bytes(max_bytes));
-                    }
-                    break;
+                match page.push(row_values(&row, 1)?) {
+                    Ok(()) => new_last = row.try_get("dbm_row").map_err(guest_error)?,
+                    Err(_) if page.rows.is_empty() => return Err(crate::backend::guest::too_many_bytes(max_bytes)),
+                    Err(_) => break,
                 }
-                new_last = row.try_get("dbm_row").map_err(guest_error)?;
-                page.push(v);
             }
         }
-        if page.is_empty() {
+        if page.rows.is_empty() {
             return Ok(None);
         }
         self.cursors.insert(id, (table, new_last));
-        Ok(Some(page))
+        Ok(Some(page.rows))
     }
 
     async fn enter_guest(&mut self, scope: &crate::backend::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {

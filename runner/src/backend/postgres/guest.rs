@@ -1,6 +1,7 @@
 //! PostgreSQL: what a component's `sql` calls run (binding, decoding, row and byte caps, server-side cursors).
 
 use super::*;
+use crate::backend::sqlx_shared::{Stopped, read_capped};
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, |q, s| match PgTimestamp::parse(&s) {
@@ -195,43 +196,6 @@ impl PgBackend {
     }
 }
 
-/// Why a result stopped being read.
-enum Over {
-    Rows,
-    Bytes,
-    Decode(GuestSqlError),
-}
-
-/// Reads rows as they arrive, decoding each, until `max_rows` + 1 or `max_bytes` is passed.
-async fn fetch_within(
-    mut stream: impl futures_util::Stream<Item = std::result::Result<sqlx::postgres::PgRow, sqlx::Error>> + Unpin,
-    max_rows: usize,
-    max_bytes: usize,
-) -> std::result::Result<(Rows, Option<Over>), sqlx::Error> {
-    let mut out = Rows::default();
-    let mut bytes = 0;
-    while let Some(row) = stream.next().await {
-        let row = row?;
-        if out.columns.is_empty() {
-            out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
-        }
-        if out.rows.len() == max_rows {
-            return Ok((out, Some(Over::Rows)));
-        }
-        match row_values(&row) {
-            Ok(v) => {
-                bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
-                if bytes > max_bytes {
-                    return Ok((out, Some(Over::Bytes)));
-                }
-                out.rows.push(v);
-            }
-            Err(e) => return Ok((out, Some(Over::Decode(e)))),
-        }
-    }
-    Ok((out, None))
-}
-
 impl GuestSql for PgBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -252,23 +216,11 @@ impl GuestSql for PgBackend {
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        // Rows are decoded as they arrive and counted against both caps, so a larger result is
-        // refused without being held.
-        let (out, over) = self.guarded(async |c| fetch_within(q.fetch(c), max_rows, max_bytes).await).await?;
-        match over {
-            Some(Over::Rows) => Err(GuestSqlError::Denied(format!("the query returns more than {max_rows} rows; read large results with a cursor"))),
-            Some(Over::Bytes) => Err(crate::backend::guest::too_many_bytes(max_bytes)),
-            Some(Over::Decode(e)) => Err(e),
-            None => Ok(out),
-        }
+        self.guarded(async |c| read_capped(q.fetch(c), max_rows, max_bytes, row_values).await).await?.whole()
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
-        let Some(first) = rows.first() else { return Ok(0) };
-        let width = first.len();
-        if rows.iter().any(|r| r.len() != width) {
-            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
-        }
+        let Some(width) = crate::backend::guest::batch_width(&rows)? else { return Ok(0) };
         // A plain `INSERT … VALUES ($1, …)` becomes one COPY: the fastest way rows reach the
         // server (no parameter limit, no per-row round trip). Anything else runs row by row.
         if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
@@ -295,11 +247,7 @@ impl GuestSql for PgBackend {
                 })
                 .await;
         }
-        let mut total = 0;
-        for row in rows {
-            total += self.execute(statement, row).await?;
-        }
-        Ok(total)
+        crate::backend::guest::row_by_row(self, statement, rows).await
     }
 
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
@@ -325,16 +273,16 @@ impl GuestSql for PgBackend {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
         let fetch = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}")));
-        let (out, over) = self.guarded(async |c| fetch_within(fetch.fetch(c), max_rows, max_bytes).await).await?;
-        match over {
+        let read = self.guarded(async |c| read_capped(fetch.fetch(c), max_rows, max_bytes, row_values).await).await?;
+        match read.stopped {
             // The server's cursor has moved past the rows; the page cannot be cut short.
-            Some(Over::Bytes) => Err(GuestSqlError::Denied(format!(
+            Some(Stopped::Cap(_)) => Err(GuestSqlError::Denied(format!(
                 "a page of this cursor holds more than {} MiB of values; ask for fewer rows per page",
                 max_bytes >> 20
             ))),
-            Some(Over::Decode(e)) => Err(e),
-            _ if out.rows.is_empty() => Ok(None),
-            _ => Ok(Some(out.rows)),
+            Some(Stopped::Decode(e)) => Err(e),
+            None if read.page.rows.is_empty() => Ok(None),
+            None => Ok(Some(read.page.rows)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! SQLite: what a component's `sql` calls run (the authorizer's modes, binding, decoding, row and byte caps, cursors).
 
 use super::*;
+use crate::backend::sqlx_shared::read_capped;
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
@@ -115,63 +116,18 @@ impl GuestSql for SqliteBackend {
         self.refuse_foreign_keys_off(statement).await?;
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
-        let mut out = Rows::default();
-        let mut bytes = 0;
-        let mut failure = None;
-        {
-            let mut stream = q.fetch(self.conn.sqlx());
-            while let Some(row) = stream.next().await {
-                let row = match row {
-                    Ok(r) => r,
-                    Err(e) => {
-                        failure = Some(Err(e));
-                        break;
-                    }
-                };
-                if out.columns.is_empty() {
-                    out.columns = row.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect();
-                }
-                if out.rows.len() == max_rows {
-                    failure = Some(Ok(GuestSqlError::Denied(format!(
-                        "the query returns more than {max_rows} rows; read large results with a cursor"
-                    ))));
-                    break;
-                }
-                match row_values(&row, 0) {
-                    Ok(v) => {
-                        bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
-                        if bytes > max_bytes {
-                            failure = Some(Ok(crate::backend::guest::too_many_bytes(max_bytes)));
-                            break;
-                        }
-                        out.rows.push(v);
-                    }
-                    Err(e) => {
-                        failure = Some(Ok(e));
-                        break;
-                    }
-                }
-            }
-        }
-        match failure {
-            None => {
+        let read = read_capped(q.fetch(self.conn.sqlx()), max_rows, max_bytes, |r| row_values(r, 0)).await;
+        match read {
+            Ok(read) => {
                 self.mode(crate::backend::sqlite_guard::Mode::Off);
-                Ok(out)
+                read.whole()
             }
-            Some(Ok(e)) => {
-                self.mode(crate::backend::sqlite_guard::Mode::Off);
-                Err(e)
-            }
-            Some(Err(e)) => Err(self.guest_failure(e)),
+            Err(e) => Err(self.guest_failure(e)),
         }
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
-        let Some(first) = rows.first() else { return Ok(0) };
-        let width = first.len();
-        if rows.iter().any(|r| r.len() != width) {
-            return Err(GuestSqlError::InvalidInput("every row of a batch needs the same number of values".into()));
-        }
+        let Some(width) = crate::backend::guest::batch_width(&rows)? else { return Ok(0) };
         // `INSERT … VALUES (?, ?)`, rebuilt from the parsed statement (the plan), is prepared
         // once — and so authorized once — and stepped per row on SQLite's C API.
         if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
@@ -188,11 +144,7 @@ impl GuestSql for SqliteBackend {
                 Err(e) => Err(self.guest_refusal().unwrap_or_else(|| guest_db_error(e))),
             };
         }
-        let mut total = 0;
-        for row in rows {
-            total += self.execute(statement, row).await?;
-        }
-        Ok(total)
+        crate::backend::guest::row_by_row(self, statement, rows).await
     }
 
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
@@ -226,23 +178,17 @@ impl GuestSql for SqliteBackend {
             return Ok(None);
         }
         // A page stops early at the byte budget; the rest comes with the next page.
-        let mut page = Vec::new();
-        let mut bytes = 0;
+        let mut page = crate::backend::guest::CappedRows::new(max_rows, max_bytes);
         let mut new_last = last;
         for r in &rows {
-            let v = row_values(r, 1)?;
-            bytes += v.iter().map(crate::backend::guest::value_bytes).sum::<usize>();
-            if bytes > max_bytes {
-                if page.is_empty() {
-                    return Err(crate::backend::guest::too_many_bytes(max_bytes));
-                }
-                break;
+            match page.push(row_values(r, 1)?) {
+                Ok(()) => new_last = r.try_get(0).map_err(guest_error)?,
+                Err(_) if page.rows.is_empty() => return Err(crate::backend::guest::too_many_bytes(max_bytes)),
+                Err(_) => break,
             }
-            new_last = r.try_get(0).map_err(guest_error)?;
-            page.push(v);
         }
         self.cursors.insert(id, (table, new_last));
-        Ok(Some(page))
+        Ok(Some(page.rows))
     }
 
     async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
