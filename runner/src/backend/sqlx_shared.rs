@@ -94,6 +94,60 @@ pub(super) async fn read_capped<R: sqlx::Row>(
     Ok(out)
 }
 
+/// Dates, times and exact numbers in a result, as a component receives them: the WIT `sql`
+/// interface has no date or decimal value, so they arrive as the text the database itself would
+/// print (`2024-05-01`, `10:30:00.25`, `12.50`); a timestamp arrives as a `timestamp` value,
+/// RFC 3339 with `Z` when the column has a time zone, without an offset when it has none.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) mod carried {
+    use time::format_description::well_known::Rfc3339;
+
+    /// A moment (`timestamptz`, MySQL `TIMESTAMP`), in UTC.
+    pub fn instant(t: time::OffsetDateTime) -> String {
+        t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    }
+
+    /// A wall-clock date and time without a zone (`timestamp`, `DATETIME`): RFC 3339 without
+    /// the offset, as the column holds none.
+    pub fn naive(t: time::PrimitiveDateTime) -> String {
+        let text = instant(t.assume_utc());
+        text.strip_suffix('Z').map(str::to_string).unwrap_or(text)
+    }
+
+    /// A date: `YYYY-MM-DD`.
+    pub fn date(d: time::Date) -> String {
+        let f = time::macros::format_description!("[year]-[month]-[day]");
+        d.format(&f).unwrap_or_else(|_| d.to_string())
+    }
+
+    /// A time of day: `HH:MM:SS`, with the fraction when there is one.
+    #[cfg(feature = "postgres")]
+    pub fn time_of_day(t: time::Time) -> String {
+        let whole = time::macros::format_description!("[hour]:[minute]:[second]");
+        let frac = time::macros::format_description!("[hour]:[minute]:[second].[subsecond]");
+        let f = if t.nanosecond() == 0 { whole } else { frac };
+        t.format(&f).unwrap_or_else(|_| t.to_string())
+    }
+
+    /// A MySQL `TIME`: a time of day or an interval (`-838:59:59` to `838:59:59`), as MySQL
+    /// prints it.
+    #[cfg(feature = "mysql")]
+    pub fn mysql_time(t: sqlx::mysql::types::MySqlTime) -> String {
+        // (The sign's own test: sqlx 0.9.0's `MySqlTime::is_negative` answers `is_positive`.)
+        let sign = if t.sign().is_negative() { "-" } else { "" };
+        let mut text = format!("{sign}{:02}:{:02}:{:02}", t.hours(), t.minutes(), t.seconds());
+        if t.microseconds() != 0 {
+            text.push_str(format!(".{:06}", t.microseconds()).trim_end_matches('0'));
+        }
+        text
+    }
+
+    /// An exact number, in plain notation (never `1E+3`), with the column's scale.
+    pub fn decimal(d: sqlx::types::BigDecimal) -> String {
+        d.to_plain_string()
+    }
+}
+
 /// The text form of a `timestamp` value, for the databases that take dates as text.
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(super) fn timestamp_as_text<'q, DB>(q: Query<'q, DB>, s: String) -> Query<'q, DB>
@@ -164,5 +218,29 @@ where
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+mod tests {
+    use super::carried;
+
+    #[test]
+    fn carried_values_read_as_the_database_prints_them() {
+        let at = time::macros::datetime!(2024-05-01 10:30:00.25 +02:00);
+        assert_eq!(carried::instant(at), "2024-05-01T08:30:00.25Z");
+        assert_eq!(carried::naive(time::macros::datetime!(2024-05-01 10:30:00)), "2024-05-01T10:30:00");
+        assert_eq!(carried::date(time::macros::date!(2024-05-01)), "2024-05-01");
+        #[cfg(feature = "postgres")]
+        {
+            assert_eq!(carried::time_of_day(time::macros::time!(10:30:00)), "10:30:00");
+            assert_eq!(carried::time_of_day(time::macros::time!(10:30:00.25)), "10:30:00.25");
+        }
+        let d: sqlx::types::BigDecimal = "12.50".parse().unwrap();
+        assert_eq!(carried::decimal(d), "12.50");
+        let big: sqlx::types::BigDecimal = "100000000000000000000000000000000000000.000001".parse().unwrap();
+        assert_eq!(carried::decimal(big), "100000000000000000000000000000000000000.000001");
+        let thousand: sqlx::types::BigDecimal = "1E+3".parse().unwrap();
+        assert_eq!(carried::decimal(thousand), "1000");
     }
 }

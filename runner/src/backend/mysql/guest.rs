@@ -1,7 +1,7 @@
 //! MySQL/MariaDB: what a component's `sql` calls run (binding, decoding, row and byte caps, cursors, restricted logins).
 
 use super::*;
-use crate::backend::sqlx_shared::read_capped;
+use crate::backend::sqlx_shared::{carried, read_capped};
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, MySql, MySqlArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
@@ -39,6 +39,17 @@ fn row_values(row: &MySqlRow, skip: usize) -> std::result::Result<Vec<SqlValue>,
                 "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => {
                     SqlValue::Int(row.try_get::<u32, _>(i).map_err(decode)? as i64)
                 }
+                "BIGINT UNSIGNED" => {
+                    // Beyond i64 (up to 2^64 - 1): its digits, as text.
+                    let n: u64 = row.try_get(i).map_err(decode)?;
+                    i64::try_from(n).map(SqlValue::Int).unwrap_or_else(|_| SqlValue::Text(n.to_string()))
+                }
+                "YEAR" => SqlValue::Int(row.try_get::<u16, _>(i).map_err(decode)? as i64),
+                "DECIMAL" => SqlValue::Text(carried::decimal(row.try_get(i).map_err(decode)?)),
+                "TIMESTAMP" => SqlValue::Timestamp(carried::instant(row.try_get(i).map_err(decode)?)),
+                "DATETIME" => SqlValue::Timestamp(carried::naive(row.try_get(i).map_err(decode)?)),
+                "DATE" => SqlValue::Text(carried::date(row.try_get(i).map_err(decode)?)),
+                "TIME" => SqlValue::Text(carried::mysql_time(row.try_get(i).map_err(decode)?)),
                 "FLOAT" => SqlValue::Float(row.try_get::<f32, _>(i).map_err(decode)? as f64),
                 "DOUBLE" => SqlValue::Float(row.try_get(i).map_err(decode)?),
                 "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BINARY" | "VARBINARY" => SqlValue::Blob(row.try_get(i).map_err(decode)?),

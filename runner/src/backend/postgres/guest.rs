@@ -1,7 +1,7 @@
 //! PostgreSQL: what a component's `sql` calls run (binding, decoding, row and byte caps, server-side cursors).
 
 use super::*;
-use crate::backend::sqlx_shared::{Stopped, read_capped};
+use crate::backend::sqlx_shared::{Stopped, carried, read_capped};
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, Postgres, PgArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, |q, s| match PgTimestamp::parse(&s) {
@@ -74,6 +74,13 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
                 "FLOAT8" => SqlValue::Float(row.try_get(i).map_err(decode)?),
                 "BYTEA" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
                 "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => SqlValue::Text(row.try_get(i).map_err(decode)?),
+                "NUMERIC" => SqlValue::Text(numeric_text(row, i).map_err(decode)?),
+                "TIMESTAMPTZ" => SqlValue::Timestamp(carried::instant(row.try_get(i).map_err(decode)?)),
+                "TIMESTAMP" => SqlValue::Timestamp(carried::naive(row.try_get(i).map_err(decode)?)),
+                "DATE" => SqlValue::Text(carried::date(row.try_get(i).map_err(decode)?)),
+                "TIME" => SqlValue::Text(carried::time_of_day(row.try_get(i).map_err(decode)?)),
+                "JSON" | "JSONB" => SqlValue::Json(row.try_get::<serde_json::Value, _>(i).map_err(decode)?.to_string()),
+                "UUID" => SqlValue::Text(row.try_get::<sqlx::types::Uuid, _>(i).map_err(decode)?.to_string()),
                 other => {
                     return Err(GuestSqlError::InvalidInput(format!(
                         "column {} has type {other}, which the sql interface does not carry; cast it to text in the query (`::text`)",
@@ -83,6 +90,28 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
             })
         })
         .collect()
+}
+
+/// A `numeric` as PostgreSQL prints it: with the value's own scale (`12.50` stays `12.50`,
+/// where the decimal type alone would say `12.5000`), and `NaN` / `Infinity` as words.
+fn numeric_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> {
+    // The binary form's header: digit count, weight, sign, display scale (16 bits each).
+    let raw = row.try_get_raw(i)?;
+    let header = match raw.format() {
+        sqlx::postgres::PgValueFormat::Binary => raw.as_bytes().ok().and_then(|b| b.get(..8)).map(|h| (u16::from_be_bytes([h[4], h[5]]), u16::from_be_bytes([h[6], h[7]]))),
+        sqlx::postgres::PgValueFormat::Text => None,
+    };
+    match header {
+        Some((0xC000, _)) => return Ok("NaN".into()),
+        Some((0xD000, _)) => return Ok("Infinity".into()),
+        Some((0xF000, _)) => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    let d: sqlx::types::BigDecimal = row.try_get(i)?;
+    Ok(carried::decimal(match header {
+        Some((_, scale)) => d.with_scale(i64::from(scale)),
+        None => d,
+    }))
 }
 
 impl PgBackend {
