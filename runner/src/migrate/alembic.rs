@@ -28,6 +28,11 @@ pub struct Header {
     pub down: Vec<String>,
     /// `Create Date: …` as `YYYYMMDDHHMMSS`.
     pub created: Option<i64>,
+    /// `depends_on = …`: revisions (ids or branch labels) that must run first without being
+    /// parents.
+    pub depends_on: Vec<String>,
+    /// `branch_labels = …`: names other revisions' `depends_on` may use for this one.
+    pub branch_labels: Vec<String>,
 }
 
 /// The value of a module-level assignment `name = …` or `name: T = …` on this line, if it is one.
@@ -84,11 +89,11 @@ fn create_date(text: &str) -> Option<i64> {
 
 /// Reads a revision file's header; `Err` names what cannot be read.
 pub fn parse_header(text: &str) -> Result<Header, String> {
-    let mut h = Header { revision: None, down: Vec::new(), created: None };
+    let mut h = Header { revision: None, down: Vec::new(), created: None, depends_on: Vec::new(), branch_labels: Vec::new() };
     // The graph is read from the text, without running the file: a second line that looks like
     // an assignment (in a string, say) could make db-migrate's order differ from Alembic's, so
     // two of either are refused rather than guessed between.
-    let (mut revision_at, mut down_at) = (None, None);
+    let (mut revision_at, mut down_at, mut depends_at, mut labels_at) = (None, None, None, None);
     for (n, line) in text.lines().enumerate() {
         if h.created.is_none() {
             if let Some(at) = line.find("Create Date:") {
@@ -105,6 +110,16 @@ pub fn parse_header(text: &str) -> Result<Header, String> {
                 return Err(format!("`down_revision` is assigned on lines {first} and {}: db-migrate reads it without running the file, so it must be assigned once", n + 1));
             }
             h.down = revisions(v).map_err(|e| format!("down_revision: {e}"))?;
+        } else if let Some(v) = assignment(line, "depends_on") {
+            if let Some(first) = depends_at.replace(n + 1) {
+                return Err(format!("`depends_on` is assigned on lines {first} and {}: db-migrate reads it without running the file, so it must be assigned once", n + 1));
+            }
+            h.depends_on = revisions(v).map_err(|e| format!("depends_on: {e}"))?;
+        } else if let Some(v) = assignment(line, "branch_labels") {
+            if let Some(first) = labels_at.replace(n + 1) {
+                return Err(format!("`branch_labels` is assigned on lines {first} and {}: db-migrate reads it without running the file, so it must be assigned once", n + 1));
+            }
+            h.branch_labels = revisions(v).map_err(|e| format!("branch_labels: {e}"))?;
         }
     }
     Ok(h)
@@ -116,6 +131,8 @@ struct Rev {
     name: String,
     revision: String,
     down: Vec<String>,
+    depends_on: Vec<String>,
+    branch_labels: Vec<String>,
     version: i64,
     source: String,
 }
@@ -146,8 +163,8 @@ pub(crate) fn collect(files: &impl Files, dir: &Path, entries: Vec<Entry>, mut p
                 &path,
                 "no `Create Date: YYYY-MM-DD HH:MM:SS` line in its docstring (what `alembic revision` writes): db-migrate takes the migration's version from it",
             )),
-            Ok(Header { revision: Some(revision), down, created: Some(version) }) => {
-                revs.push(Rev { path, name: stem.to_string(), revision, down, version, source })
+            Ok(Header { revision: Some(revision), down, created: Some(version), depends_on, branch_labels }) => {
+                revs.push(Rev { path, name: stem.to_string(), revision, down, depends_on, branch_labels, version, source })
             }
         }
     }
@@ -165,7 +182,16 @@ pub(crate) fn collect(files: &impl Files, dir: &Path, entries: Vec<Entry>, mut p
         .collect())
 }
 
-/// Duplicate revisions or versions, unknown parents, cycles, and dates against the graph.
+/// Every revision `r` must follow: its parents, then what it depends on (with how, and the name
+/// its file gives).
+fn before<'a>(r: &'a Rev, by_id: &HashMap<&str, &'a Rev>, by_label: &HashMap<&str, &'a Rev>) -> Vec<(&'a Rev, &'static str, &'a str)> {
+    let parents = r.down.iter().filter_map(|d| by_id.get(d.as_str()).map(|p| (*p, "follows (down_revision", d.as_str())));
+    let deps = r.depends_on.iter().filter_map(|d| by_id.get(d.as_str()).or_else(|| by_label.get(d.as_str())).map(|p| (*p, "depends on (depends_on", d.as_str())));
+    parents.chain(deps).collect()
+}
+
+/// Duplicate revisions, versions or branch labels, unknown parents and dependencies, cycles, and
+/// dates against the graph (a revision runs after its parents and after what it depends on).
 fn check_graph(revs: &[Rev]) -> Vec<SourceError> {
     let mut problems = Vec::new();
     let mut by_id: HashMap<&str, &Rev> = HashMap::new();
@@ -186,22 +212,37 @@ fn check_graph(revs: &[Rev]) -> Vec<SourceError> {
             ));
         }
     }
+    // `depends_on` may name a branch label: the revision that declares it.
+    let mut by_label: HashMap<&str, &Rev> = HashMap::new();
+    for r in revs {
+        for l in &r.branch_labels {
+            if let Some(other) = by_label.insert(l, r) {
+                problems.push(SourceError::file(&r.path, format!("branch label `{l}` is also a branch label of {}", other.path.display())));
+            }
+        }
+    }
     for r in revs {
         for d in &r.down {
             if !by_id.contains_key(d.as_str()) {
                 problems.push(SourceError::file(&r.path, format!("down_revision `{d}` is not the revision of any file in the folder")));
             }
         }
+        for d in &r.depends_on {
+            if !by_id.contains_key(d.as_str()) && !by_label.contains_key(d.as_str()) {
+                problems.push(SourceError::file(&r.path, format!("depends_on `{d}` is neither the revision nor a branch label of any file in the folder")));
+            }
+        }
     }
     if !problems.is_empty() {
         return problems;
     }
+    let before = |r| before(r, &by_id, &by_label);
     // A cycle: Kahn's algorithm leaves its revisions unvisited.
-    let mut pending: BTreeMap<&str, usize> = revs.iter().map(|r| (r.revision.as_str(), r.down.len())).collect();
+    let mut pending: BTreeMap<&str, usize> = revs.iter().map(|r| (r.revision.as_str(), before(r).len())).collect();
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in revs {
-        for d in &r.down {
-            children.entry(d.as_str()).or_default().push(&r.revision);
+        for (p, _, _) in before(r) {
+            children.entry(p.revision.as_str()).or_default().push(&r.revision);
         }
     }
     let mut ready: Vec<&str> = pending.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
@@ -219,17 +260,16 @@ fn check_graph(revs: &[Rev]) -> Vec<SourceError> {
     if !pending.is_empty() {
         let files: Vec<String> = pending.keys().map(|id| by_id[id].path.display().to_string()).collect();
         let first = &by_id[pending.keys().next().expect("not empty")].path;
-        problems.push(SourceError::file(first, format!("the down_revision graph has a cycle through {}", files.join(", "))));
+        problems.push(SourceError::file(first, format!("the revision graph (down_revision, depends_on) has a cycle through {}", files.join(", "))));
         return problems;
     }
     for r in revs {
-        for d in &r.down {
-            let parent = by_id[d.as_str()];
+        for (parent, how, d) in before(r) {
             if parent.version >= r.version {
                 problems.push(SourceError::file(
                     &r.path,
                     format!(
-                        "its Create Date ({}) is not after that of {} ({}), which it follows (down_revision `{d}`): db-migrate runs revisions in Create Date order, so the dates must agree with the graph",
+                        "its Create Date ({}) is not after that of {} ({}), which it {how} `{d}`): db-migrate runs revisions in Create Date order, so the dates must agree with the graph",
                         r.version,
                         parent.path.display(),
                         parent.version
@@ -255,9 +295,9 @@ mod tests {
     #[test]
     fn headers_in_the_forms_alembic_writes() {
         let text = "\"\"\"add slug\n\nRevision ID: b2\nRevises: a1\nCreate Date: 2026-11-30 10:05:00.123456\n\n\"\"\"\nrevision = 'b2'\ndown_revision = 'a1'\nbranch_labels = None\n";
-        assert_eq!(parse_header(text).unwrap(), Header { revision: Some("b2".into()), down: vec!["a1".into()], created: Some(20261130100500) });
+        assert_eq!(parse_header(text).unwrap(), Header { revision: Some("b2".into()), down: vec!["a1".into()], created: Some(20261130100500), depends_on: vec![], branch_labels: vec![] });
         let typed = "\"\"\"x\nCreate Date: 2026-01-02 03:04:05\n\"\"\"\nrevision: str = \"c3\"\ndown_revision: Union[str, Sequence[str], None] = None\n";
-        assert_eq!(parse_header(typed).unwrap(), Header { revision: Some("c3".into()), down: vec![], created: Some(20260102030405) });
+        assert_eq!(parse_header(typed).unwrap(), Header { revision: Some("c3".into()), down: vec![], created: Some(20260102030405), depends_on: vec![], branch_labels: vec![] });
         let merge = "Create Date: 2026-01-02 03:04:05\nrevision = 'm'\ndown_revision = ('a', \"b\")  # merge\n";
         assert_eq!(parse_header(merge).unwrap().down, vec!["a".to_string(), "b".to_string()]);
         assert!(parse_header("revision = some_function()\n").is_err());
@@ -273,9 +313,39 @@ mod tests {
             name: id.into(),
             revision: id.into(),
             down: down.iter().map(|s| s.to_string()).collect(),
+            depends_on: Vec::new(),
+            branch_labels: Vec::new(),
             version,
             source: String::new(),
         }
+    }
+
+    fn depends(mut r: Rev, on: &[&str]) -> Rev {
+        r.depends_on = on.iter().map(|s| s.to_string()).collect();
+        r
+    }
+
+    fn labelled(mut r: Rev, label: &str) -> Rev {
+        r.branch_labels = vec![label.to_string()];
+        r
+    }
+
+    #[test]
+    fn depends_on_orders_like_a_parent_by_id_or_branch_label() {
+        let h = parse_header("Create Date: 2024-01-02 00:00:00\nrevision = 'b'\ndown_revision = None\nbranch_labels = ('notes',)\ndepends_on = ['a', \"x\"]\n").unwrap();
+        assert_eq!((h.depends_on, h.branch_labels), (vec!["a".to_string(), "x".to_string()], vec!["notes".to_string()]));
+        // Two branches; `c` needs `a` of the other branch first, by id or by its label.
+        let ok = [labelled(rev("a", &[], 1), "tags"), rev("b", &[], 2), depends(rev("c", &["b"], 3), &["a"]), depends(rev("d", &["c"], 4), &["tags"])];
+        assert!(check_graph(&ok).is_empty());
+        let unknown = check_graph(&[depends(rev("a", &[], 1), &["zz"])]);
+        assert!(unknown[0].to_string().contains("depends_on `zz`") && unknown[0].to_string().contains("a.py"), "{}", unknown[0]);
+        let early = check_graph(&[rev("a", &[], 2), depends(rev("c", &[], 1), &["a"])]);
+        assert!(early[0].to_string().contains("c.py") && early[0].to_string().contains("depends on (depends_on `a`)"), "{}", early[0]);
+        let cycle = check_graph(&[depends(rev("a", &[], 1), &["b"]), rev("b", &["a"], 2)]);
+        assert!(cycle[0].to_string().contains("cycle"), "{}", cycle[0]);
+        let twice = check_graph(&[labelled(rev("a", &[], 1), "x"), labelled(rev("b", &[], 2), "x")]);
+        assert!(twice[0].to_string().contains("branch label `x`"), "{}", twice[0]);
+        assert!(parse_header("depends_on = 'a'\ndepends_on = 'b'\n").unwrap_err().contains("`depends_on` is assigned on lines 1 and 2"));
     }
 
     #[test]
