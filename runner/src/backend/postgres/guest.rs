@@ -79,7 +79,7 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
                 "TIMESTAMP" => SqlValue::Timestamp(carried::naive(row.try_get(i).map_err(decode)?)),
                 "DATE" => SqlValue::Text(carried::date(row.try_get(i).map_err(decode)?)),
                 "TIME" => SqlValue::Text(carried::time_of_day(row.try_get(i).map_err(decode)?)),
-                "JSON" | "JSONB" => SqlValue::Json(row.try_get::<serde_json::Value, _>(i).map_err(decode)?.to_string()),
+                "JSON" | "JSONB" => SqlValue::Json(json_text(row, i).map_err(decode)?),
                 "UUID" => SqlValue::Text(row.try_get::<sqlx::types::Uuid, _>(i).map_err(decode)?.to_string()),
                 other => {
                     return Err(GuestSqlError::InvalidInput(format!(
@@ -90,6 +90,22 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
             })
         })
         .collect()
+}
+
+/// A `json`/`jsonb` value's text, copied as the server sent it: never parsed into a tree here,
+/// which could take many times the bytes the result's cap counts (a guest's `[1,1,1,…]`).
+fn json_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    let binary = matches!(raw.format(), sqlx::postgres::PgValueFormat::Binary);
+    let jsonb = raw.type_info().name() == "JSONB";
+    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+    // jsonb's binary form is a version byte (1) before the text.
+    let text = match (binary && jsonb, bytes.split_first()) {
+        (true, Some((1, rest))) => rest,
+        (true, _) => return Err(sqlx::Error::Decode("unknown jsonb version".into())),
+        (false, _) => bytes,
+    };
+    String::from_utf8(text.to_vec()).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// A `numeric` as PostgreSQL prints it: with the value's own scale (`12.50` stays `12.50`,
