@@ -529,6 +529,14 @@ fn host_memory_stays_bounded_when_a_guest_asks_for_huge_results() {
         assert!(rss < 700 * 1024, "{call}: peak RSS {} MiB", rss / 1024);
         assert_eq!(a.snapshot(), before);
     }
+    // One jsonb value of 3 million elements (about 9 MB of text, past the 8 MiB budget): the
+    // host copies its text and refuses it; parsed into a tree it would have taken ~100 MB more.
+    let sql = "SELECT jsonb_agg(1) FROM generate_series(1, 3000000)";
+    let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", &format!("sql={sql}")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than 8 MiB"), "refused at the byte budget: {err}");
+    assert!(rss < 130 * 1024, "jsonb: peak RSS {} MiB", rss / 1024);
+    assert_eq!(a.snapshot(), before);
     let a = Arena::new(None, RESTRICTED);
     let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", "sql=SELECT zeroblob(100000000) FROM (SELECT 1 UNION ALL SELECT 2)"]);
     assert_eq!(code, 2, "{err}");
