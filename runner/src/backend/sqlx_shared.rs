@@ -96,7 +96,7 @@ pub(super) async fn read_capped<R: sqlx::Row>(
 
 /// Dates, times and exact numbers in a result, as a component receives them: the WIT `sql`
 /// interface has no date or decimal value, so they arrive as the text the database itself would
-/// print (`2024-05-01`, `10:30:00.25`, `12.50`); a timestamp arrives as a `timestamp` value,
+/// print (`2024-05-01`, `10:30:00.25`); a timestamp arrives as a `timestamp` value,
 /// RFC 3339 with `Z` when the column has a time zone, without an offset when it has none.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) mod carried {
@@ -142,10 +142,6 @@ pub(super) mod carried {
         text
     }
 
-    /// An exact number, in plain notation (never `1E+3`), with the column's scale.
-    pub fn decimal(d: sqlx::types::BigDecimal) -> String {
-        d.to_plain_string()
-    }
 }
 
 /// The text form of a `timestamp` value, for the databases that take dates as text.
@@ -236,11 +232,5 @@ mod tests {
             assert_eq!(carried::time_of_day(time::macros::time!(10:30:00)), "10:30:00");
             assert_eq!(carried::time_of_day(time::macros::time!(10:30:00.25)), "10:30:00.25");
         }
-        let d: sqlx::types::BigDecimal = "12.50".parse().unwrap();
-        assert_eq!(carried::decimal(d), "12.50");
-        let big: sqlx::types::BigDecimal = "100000000000000000000000000000000000000.000001".parse().unwrap();
-        assert_eq!(carried::decimal(big), "100000000000000000000000000000000000000.000001");
-        let thousand: sqlx::types::BigDecimal = "1E+3".parse().unwrap();
-        assert_eq!(carried::decimal(thousand), "1000");
     }
 }

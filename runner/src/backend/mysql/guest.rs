@@ -45,7 +45,8 @@ fn row_values(row: &MySqlRow, skip: usize) -> std::result::Result<Vec<SqlValue>,
                     i64::try_from(n).map(SqlValue::Int).unwrap_or_else(|_| SqlValue::Text(n.to_string()))
                 }
                 "YEAR" => SqlValue::Int(row.try_get::<u16, _>(i).map_err(decode)? as i64),
-                "DECIMAL" => SqlValue::Text(carried::decimal(row.try_get(i).map_err(decode)?)),
+                // MySQL sends exact numbers as their text (at most 65 digits): taken as it is.
+                "DECIMAL" => SqlValue::Text(row.try_get_unchecked::<String, _>(i).map_err(decode)?),
                 "TIMESTAMP" => SqlValue::Timestamp(carried::instant(row.try_get(i).map_err(decode)?)),
                 "DATETIME" => SqlValue::Timestamp(carried::naive(row.try_get(i).map_err(decode)?)),
                 "DATE" => SqlValue::Text(carried::date(row.try_get(i).map_err(decode)?)),

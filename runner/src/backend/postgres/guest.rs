@@ -108,26 +108,58 @@ fn json_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> 
     String::from_utf8(text.to_vec()).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
-/// A `numeric` as PostgreSQL prints it: with the value's own scale (`12.50` stays `12.50`,
-/// where the decimal type alone would say `12.5000`), and `NaN` / `Infinity` as words.
+/// A `numeric` as PostgreSQL prints it: with the value's own scale (`12.50`), `NaN` and
+/// `Infinity` as words. Read from the binary form — base-10000 digits after a header of digit
+/// count, weight, sign and display scale — in one pass: a decimal type would convert the up to
+/// 147,000 digits PostgreSQL allows into a big integer first, in time quadratic in their number.
 fn numeric_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> {
-    // The binary form's header: digit count, weight, sign, display scale (16 bits each).
     let raw = row.try_get_raw(i)?;
-    let header = match raw.format() {
-        sqlx::postgres::PgValueFormat::Binary => raw.as_bytes().ok().and_then(|b| b.get(..8)).map(|h| (u16::from_be_bytes([h[4], h[5]]), u16::from_be_bytes([h[6], h[7]]))),
-        sqlx::postgres::PgValueFormat::Text => None,
-    };
-    match header {
-        Some((0xC000, _)) => return Ok("NaN".into()),
-        Some((0xD000, _)) => return Ok("Infinity".into()),
-        Some((0xF000, _)) => return Ok("-Infinity".into()),
-        _ => {}
+    if let sqlx::postgres::PgValueFormat::Text = raw.format() {
+        return raw.as_str().map(str::to_string).map_err(sqlx::Error::Decode);
     }
-    let d: sqlx::types::BigDecimal = row.try_get(i)?;
-    Ok(carried::decimal(match header {
-        Some((_, scale)) => d.with_scale(i64::from(scale)),
-        None => d,
-    }))
+    numeric_from_binary(raw.as_bytes().map_err(sqlx::Error::Decode)?).ok_or_else(|| sqlx::Error::Decode("a numeric value that is not in PostgreSQL's binary form".into()))
+}
+
+/// [`numeric_text`] of the binary form itself.
+fn numeric_from_binary(b: &[u8]) -> Option<String> {
+    let word = |at: usize| b.get(at..at + 2).map(|w| i16::from_be_bytes([w[0], w[1]]));
+    let (count, weight, sign, scale) = (word(0)?, word(2)?, word(4)? as u16, word(6)?);
+    match sign {
+        0xC000 => return Some("NaN".into()),
+        0xD000 => return Some("Infinity".into()),
+        0xF000 => return Some("-Infinity".into()),
+        0x0000 | 0x4000 => {}
+        _ => return None,
+    }
+    let digits: Vec<i16> = (0..usize::try_from(count).ok()?).map(|k| word(8 + 2 * k)).collect::<Option<_>>()?;
+    // The base-10000 digit at `pos` (0 is the one `weight` groups left of the point).
+    let at = |pos: i64| usize::try_from(pos).ok().and_then(|p| digits.get(p)).copied().unwrap_or(0);
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for pos in 0..=i64::from(weight) {
+            use std::fmt::Write;
+            let _ = if pos == 0 { write!(text, "{}", at(pos)) } else { write!(text, "{:04}", at(pos)) };
+        }
+    }
+    let scale = usize::try_from(scale).ok()?;
+    if scale > 0 {
+        let mut fraction = String::with_capacity(scale + 4);
+        let mut pos = i64::from(weight) + 1;
+        while fraction.len() < scale {
+            use std::fmt::Write;
+            let _ = write!(fraction, "{:04}", at(pos));
+            pos += 1;
+        }
+        fraction.truncate(scale);
+        text.push('.');
+        text.push_str(&fraction);
+    }
+    Some(text)
 }
 
 impl PgBackend {
@@ -377,5 +409,41 @@ impl GuestSql for PgBackend {
         if let Some(name) = self.cursors.remove(&id) {
             let _ = self.conn.execute(AssertSqlSafe(format!("CLOSE {name}"))).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_from_binary;
+
+    /// The binary form of a numeric: header then base-10000 digits.
+    fn bin(weight: i16, sign: u16, scale: i16, digits: &[i16]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for w in [digits.len() as i16, weight, sign as i16, scale] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in digits {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn numerics_read_as_postgresql_prints_them() {
+        assert_eq!(numeric_from_binary(&bin(0, 0, 2, &[12, 5000])).as_deref(), Some("12.50"));
+        assert_eq!(numeric_from_binary(&bin(0, 0, 0, &[])).as_deref(), Some("0"));
+        assert_eq!(numeric_from_binary(&bin(0, 0, 3, &[])).as_deref(), Some("0.000"));
+        assert_eq!(numeric_from_binary(&bin(1, 0x4000, 0, &[1, 2])).as_deref(), Some("-10002"));
+        // 0.00012 is groups 0001 2000 right of the point; 0.000000012, two groups further.
+        assert_eq!(numeric_from_binary(&bin(-1, 0, 5, &[1, 2000])).as_deref(), Some("0.00012"));
+        assert_eq!(numeric_from_binary(&bin(-3, 0, 9, &[1, 2000])).as_deref(), Some("0.000000000"));
+        assert_eq!(numeric_from_binary(&bin(-3, 0, 13, &[1, 2000])).as_deref(), Some("0.0000000000012"));
+        // 123456789.5: trailing zero groups are not sent.
+        assert_eq!(numeric_from_binary(&bin(2, 0, 1, &[1, 2345, 6789, 5000])).as_deref(), Some("123456789.5"));
+        assert_eq!(numeric_from_binary(&bin(3, 0, 0, &[7])).as_deref(), Some("7000000000000"));
+        assert_eq!(numeric_from_binary(&bin(0, 0xC000, 0, &[])).as_deref(), Some("NaN"));
+        assert_eq!(numeric_from_binary(&bin(0, 0xF000, 0, &[])).as_deref(), Some("-Infinity"));
+        assert_eq!(numeric_from_binary(&[0, 1]), None);
+        assert_eq!(numeric_from_binary(&bin(0, 0x1234, 0, &[])), None);
     }
 }
