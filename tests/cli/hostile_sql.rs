@@ -537,6 +537,21 @@ fn host_memory_stays_bounded_when_a_guest_asks_for_huge_results() {
     assert!(err.contains("more than 8 MiB"), "refused at the byte budget: {err}");
     assert!(rss < 130 * 1024, "jsonb: peak RSS {} MiB", rss / 1024);
     assert_eq!(a.snapshot(), before);
+    // A 10-byte numeric stands for 131,072 digits: 400 of them are 4 KB on the wire and 52 MB
+    // of text. The host refuses the row before writing it out.
+    let many = vec!["1e131071::numeric"; 400].join(", ");
+    let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", &format!("sql=SELECT {many}")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than 8 MiB"), "refused at the byte budget: {err}");
+    assert!(rss < 100 * 1024, "numeric: peak RSS {} MiB", rss / 1024);
+    assert_eq!(a.snapshot(), before);
+    // Dates and times a driver's decoder would panic on: refused (or `infinity` as text).
+    for sql in ["SELECT '10000-01-01'::date", "SELECT '294276-01-01'::timestamptz", "SELECT '4713-01-01 BC'::timestamp"] {
+        let (code, _, err) = a.run(&["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", &format!("sql={sql}")]);
+        assert_eq!(code, 2, "{sql}: {err}");
+        assert!(err.contains("outside the years 1-9999") && !err.contains("panicked"), "{sql}: {err}");
+    }
+    assert_eq!(a.snapshot(), before);
     let a = Arena::new(None, RESTRICTED);
     let (code, rss, err) = peak_rss_kib(&a, &["up", "--arg", "mode=sql", "--arg", "call=query", "--arg", "sql=SELECT zeroblob(100000000) FROM (SELECT 1 UNION ALL SELECT 2)"]);
     assert_eq!(code, 2, "{err}");

@@ -380,7 +380,8 @@ fn components_read_dates_times_decimals_json_and_uuids() {
         let want = match kind {
             Kind::Postgres => concat!(
                 r#"types: [Text("12.50"), Text("2024-05-01"), Text("10:30:00.25"), Timestamp("2024-05-01T10:30:00"), "#,
-                r#"Timestamp("2024-05-01T08:30:00.25Z"), Json("{\"a\": [true], \"b\": 1}"), Text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), Text("-0.000120")]"#
+                r#"Timestamp("2024-05-01T08:30:00.25Z"), Json("{\"a\": [true], \"b\": 1}"), Text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), Text("-0.000120"), "#,
+                r#"Text("infinity"), Text("-infinity"), Text("24:00:00")]"#
             ),
             Kind::Mariadb => concat!(
                 r#"types: [Text("12.50"), Text("2024-05-01"), Text("10:30:00.25"), Timestamp("2024-05-01T10:30:00"), "#,

@@ -102,35 +102,43 @@ pub(super) async fn read_capped<R: sqlx::Row>(
 pub(super) mod carried {
     use time::format_description::well_known::Rfc3339;
 
-    /// A moment (`timestamptz`, MySQL `TIMESTAMP`), in UTC.
-    pub fn instant(t: time::OffsetDateTime) -> String {
-        t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    /// A moment (`timestamptz`, MySQL `TIMESTAMP`), in UTC; `None` outside the years 1–9999,
+    /// which RFC 3339 cannot write (the guest is told to cast such a value to text).
+    pub fn instant(t: time::OffsetDateTime) -> Option<String> {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        (1..=9999).contains(&t.year()).then(|| t.format(&Rfc3339).ok()).flatten()
     }
 
     /// A wall-clock date and time without a zone (`timestamp`, `DATETIME`): RFC 3339 without
     /// the offset, as the column holds none.
-    pub fn naive(t: time::PrimitiveDateTime) -> String {
-        let text = instant(t.assume_utc());
-        text.strip_suffix('Z').map(str::to_string).unwrap_or(text)
+    pub fn naive(t: time::PrimitiveDateTime) -> Option<String> {
+        let text = instant(t.assume_utc())?;
+        text.strip_suffix('Z').map(str::to_string)
     }
 
-    /// A date: `YYYY-MM-DD`.
-    pub fn date(d: time::Date) -> String {
+    /// A date: `YYYY-MM-DD`; `None` outside the years 1–9999.
+    pub fn date(d: time::Date) -> Option<String> {
         let f = time::macros::format_description!("[year]-[month]-[day]");
-        d.format(&f).unwrap_or_else(|_| d.to_string())
+        (1..=9999).contains(&d.year()).then(|| d.format(&f).ok()).flatten()
     }
 
-    /// A time of day: `HH:MM:SS`, with the fraction when there is one.
+    /// A time of day from microseconds since midnight (PostgreSQL's `time`, `24:00:00`
+    /// included): `HH:MM:SS`, with the fraction, without trailing zeros, when there is one.
     #[cfg(feature = "postgres")]
-    pub fn time_of_day(t: time::Time) -> String {
-        let whole = time::macros::format_description!("[hour]:[minute]:[second]");
-        let frac = time::macros::format_description!("[hour]:[minute]:[second].[subsecond]");
-        let f = if t.nanosecond() == 0 { whole } else { frac };
-        t.format(&f).unwrap_or_else(|_| t.to_string())
+    pub fn time_of_day(micros: i64) -> Option<String> {
+        if !(0..=86_400_000_000).contains(&micros) {
+            return None;
+        }
+        let secs = micros / 1_000_000;
+        let mut text = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        if micros % 1_000_000 != 0 {
+            text.push_str(format!(".{:06}", micros % 1_000_000).trim_end_matches('0'));
+        }
+        Some(text)
     }
 
-    /// A MySQL `TIME`: a time of day or an interval (`-838:59:59` to `838:59:59`), as MySQL
-    /// prints it.
+    /// A MySQL `TIME`: a time of day or an interval (`-838:59:59` to `838:59:59`), the
+    /// fraction without trailing zeros.
     #[cfg(feature = "mysql")]
     pub fn mysql_time(t: sqlx::mysql::types::MySqlTime) -> String {
         // (The sign's own test: sqlx 0.9.0's `MySqlTime::is_negative` answers `is_positive`.)
@@ -142,6 +150,10 @@ pub(super) mod carried {
         text
     }
 
+    /// The refusal of a date or time the `sql` interface cannot carry.
+    pub fn outside(what: &str) -> sqlx::Error {
+        sqlx::Error::Decode(format!("a {what} outside the years 1-9999 (or infinite), which the sql interface does not carry; cast it to text in the query").into())
+    }
 }
 
 /// The text form of a `timestamp` value, for the databases that take dates as text.
@@ -224,13 +236,18 @@ mod tests {
     #[test]
     fn carried_values_read_as_the_database_prints_them() {
         let at = time::macros::datetime!(2024-05-01 10:30:00.25 +02:00);
-        assert_eq!(carried::instant(at), "2024-05-01T08:30:00.25Z");
-        assert_eq!(carried::naive(time::macros::datetime!(2024-05-01 10:30:00)), "2024-05-01T10:30:00");
-        assert_eq!(carried::date(time::macros::date!(2024-05-01)), "2024-05-01");
+        assert_eq!(carried::instant(at).as_deref(), Some("2024-05-01T08:30:00.25Z"));
+        assert_eq!(carried::naive(time::macros::datetime!(2024-05-01 10:30:00)).as_deref(), Some("2024-05-01T10:30:00"));
+        assert_eq!(carried::date(time::macros::date!(2024-05-01)).as_deref(), Some("2024-05-01"));
+        // Years RFC 3339 cannot write are refused, never printed in another shape.
+        assert_eq!(carried::instant(time::macros::datetime!(-4712-01-01 0:00 UTC)), None);
+        assert_eq!(carried::date(time::macros::date!(-0001-01-01)), None);
         #[cfg(feature = "postgres")]
         {
-            assert_eq!(carried::time_of_day(time::macros::time!(10:30:00)), "10:30:00");
-            assert_eq!(carried::time_of_day(time::macros::time!(10:30:00.25)), "10:30:00.25");
+            assert_eq!(carried::time_of_day(37_800_000_000).as_deref(), Some("10:30:00"));
+            assert_eq!(carried::time_of_day(37_800_250_000).as_deref(), Some("10:30:00.25"));
+            assert_eq!(carried::time_of_day(86_400_000_000).as_deref(), Some("24:00:00"));
+            assert_eq!(carried::time_of_day(-1), None);
         }
     }
 }

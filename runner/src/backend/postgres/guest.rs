@@ -56,8 +56,11 @@ pub(super) fn guest_error(e: sqlx::Error) -> GuestSqlError {
     }
 }
 
-fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
+/// One row's values; `max_bytes` bounds what decoding them may allocate (a 10-byte `numeric`
+/// can stand for 147,000 digits of text), so a row past it is refused before it is built.
+fn row_values(row: &PgRow, max_bytes: usize) -> std::result::Result<Vec<SqlValue>, GuestSqlError> {
     let decode = |e: sqlx::Error| GuestSqlError::Database { kind: DbErrorKind::Other, message: e.to_string(), code: None };
+    let mut used = 0usize;
     (0..row.len())
         .map(|i| {
             let raw = row.try_get_raw(i).map_err(decode)?;
@@ -65,7 +68,8 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
                 return Ok(SqlValue::Null);
             }
             let ty = raw.type_info().name().to_string();
-            Ok(match ty.as_str() {
+            let left = max_bytes.saturating_sub(used);
+            let value = match ty.as_str() {
                 "BOOL" => SqlValue::Bool(row.try_get(i).map_err(decode)?),
                 "INT2" => SqlValue::Int(row.try_get::<i16, _>(i).map_err(decode)? as i64),
                 "INT4" => SqlValue::Int(row.try_get::<i32, _>(i).map_err(decode)? as i64),
@@ -74,11 +78,11 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
                 "FLOAT8" => SqlValue::Float(row.try_get(i).map_err(decode)?),
                 "BYTEA" => SqlValue::Blob(row.try_get(i).map_err(decode)?),
                 "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => SqlValue::Text(row.try_get(i).map_err(decode)?),
-                "NUMERIC" => SqlValue::Text(numeric_text(row, i).map_err(decode)?),
-                "TIMESTAMPTZ" => SqlValue::Timestamp(carried::instant(row.try_get(i).map_err(decode)?)),
-                "TIMESTAMP" => SqlValue::Timestamp(carried::naive(row.try_get(i).map_err(decode)?)),
-                "DATE" => SqlValue::Text(carried::date(row.try_get(i).map_err(decode)?)),
-                "TIME" => SqlValue::Text(carried::time_of_day(row.try_get(i).map_err(decode)?)),
+                "NUMERIC" => match numeric_text(row, i, left).map_err(decode)? {
+                    Some(text) => SqlValue::Text(text),
+                    None => return Err(crate::backend::guest::too_many_bytes(max_bytes)),
+                },
+                "TIMESTAMPTZ" | "TIMESTAMP" | "DATE" | "TIME" => date_time(row, i, &ty).map_err(decode)?,
                 "JSON" | "JSONB" => SqlValue::Json(json_text(row, i).map_err(decode)?),
                 "UUID" => SqlValue::Text(row.try_get::<sqlx::types::Uuid, _>(i).map_err(decode)?.to_string()),
                 other => {
@@ -87,9 +91,49 @@ fn row_values(row: &PgRow) -> std::result::Result<Vec<SqlValue>, GuestSqlError> 
                         i + 1
                     )));
                 }
-            })
+            };
+            used += crate::backend::guest::value_bytes(&value);
+            if used > max_bytes {
+                return Err(crate::backend::guest::too_many_bytes(max_bytes));
+            }
+            Ok(value)
         })
         .collect()
+}
+
+/// PostgreSQL's epoch for dates and times.
+const PG_EPOCH: time::PrimitiveDateTime = time::macros::datetime!(2000-01-01 0:00);
+
+/// A `timestamptz`, `timestamp`, `date` or `time` read from its binary form (microseconds or
+/// days from 2000-01-01, microseconds from midnight) with checked arithmetic: a driver's decoder
+/// panics on `infinity` and on years past 9999, which a guest may ask for. `infinity` and
+/// `-infinity` arrive as that text; other values outside the years 1–9999 are refused.
+fn date_time(row: &PgRow, i: usize, ty: &str) -> std::result::Result<SqlValue, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    if let sqlx::postgres::PgValueFormat::Text = raw.format() {
+        return raw.as_str().map(|t| SqlValue::Text(t.to_string())).map_err(sqlx::Error::Decode);
+    }
+    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+    let malformed = || sqlx::Error::Decode(format!("a {ty} value that is not in PostgreSQL's binary form").into());
+    if ty == "DATE" {
+        let days = i32::from_be_bytes(bytes.try_into().map_err(|_| malformed())?);
+        return match days {
+            i32::MAX => Ok(SqlValue::Text("infinity".into())),
+            i32::MIN => Ok(SqlValue::Text("-infinity".into())),
+            d => PG_EPOCH.date().checked_add(time::Duration::days(d.into())).and_then(carried::date).map(SqlValue::Text).ok_or_else(|| carried::outside("date")),
+        };
+    }
+    let micros = i64::from_be_bytes(bytes.try_into().map_err(|_| malformed())?);
+    match (ty, micros) {
+        ("TIME", m) => carried::time_of_day(m).map(SqlValue::Text).ok_or_else(malformed),
+        (_, i64::MAX) => Ok(SqlValue::Text("infinity".into())),
+        (_, i64::MIN) => Ok(SqlValue::Text("-infinity".into())),
+        (_, m) => {
+            let at = PG_EPOCH.checked_add(time::Duration::microseconds(m));
+            let text = if ty == "TIMESTAMPTZ" { at.and_then(|t| carried::instant(t.assume_utc())) } else { at.and_then(carried::naive) };
+            text.map(SqlValue::Timestamp).ok_or_else(|| carried::outside("timestamp"))
+        }
+    }
 }
 
 /// A `json`/`jsonb` value's text, copied as the server sent it: never parsed into a tree here,
@@ -112,12 +156,24 @@ fn json_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> 
 /// `Infinity` as words. Read from the binary form — base-10000 digits after a header of digit
 /// count, weight, sign and display scale — in one pass: a decimal type would convert the up to
 /// 147,000 digits PostgreSQL allows into a big integer first, in time quadratic in their number.
-fn numeric_text(row: &PgRow, i: usize) -> std::result::Result<String, sqlx::Error> {
+/// `Ok(None)` when its text would take more than `limit` bytes: it is refused unwritten.
+fn numeric_text(row: &PgRow, i: usize, limit: usize) -> std::result::Result<Option<String>, sqlx::Error> {
     let raw = row.try_get_raw(i)?;
     if let sqlx::postgres::PgValueFormat::Text = raw.format() {
-        return raw.as_str().map(str::to_string).map_err(sqlx::Error::Decode);
+        return raw.as_str().map(|t| Some(t.to_string())).map_err(sqlx::Error::Decode);
     }
-    numeric_from_binary(raw.as_bytes().map_err(sqlx::Error::Decode)?).ok_or_else(|| sqlx::Error::Decode("a numeric value that is not in PostgreSQL's binary form".into()))
+    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+    if numeric_len(bytes).is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    numeric_from_binary(bytes).map(Some).ok_or_else(|| sqlx::Error::Decode("a numeric value that is not in PostgreSQL's binary form".into()))
+}
+
+/// The most bytes the text of a binary `numeric` takes (sign, integer groups, point, scale).
+fn numeric_len(b: &[u8]) -> Option<usize> {
+    let word = |at: usize| b.get(at..at + 2).map(|w| i16::from_be_bytes([w[0], w[1]]));
+    let (weight, scale) = (i64::from(word(2)?), usize::try_from(word(6)?).ok()?);
+    Some(2 + usize::try_from((weight + 1).max(1) * 4).ok()? + 1 + scale)
 }
 
 /// [`numeric_text`] of the binary form itself.
@@ -293,7 +349,7 @@ impl GuestSql for PgBackend {
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
-        self.guarded(async |c| read_capped(q.fetch(c), max_rows, max_bytes, row_values).await).await?.whole()
+        self.guarded(async |c| read_capped(q.fetch(c), max_rows, max_bytes, |r| row_values(r, max_bytes)).await).await?.whole()
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
@@ -350,7 +406,7 @@ impl GuestSql for PgBackend {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
         let fetch = sqlx::query(AssertSqlSafe(format!("FETCH {max_rows} FROM {name}")));
-        let read = self.guarded(async |c| read_capped(fetch.fetch(c), max_rows, max_bytes, row_values).await).await?;
+        let read = self.guarded(async |c| read_capped(fetch.fetch(c), max_rows, max_bytes, |r| row_values(r, max_bytes)).await).await?;
         match read.stopped {
             // The server's cursor has moved past the rows; the page cannot be cut short.
             Some(Stopped::Cap(_)) => Err(GuestSqlError::Denied(format!(
