@@ -163,3 +163,4 @@ python3 bench/mongo.py --binary target/debug/db-migrate --docs 2000 --repeat 1
 python3 bench/seeds.py --binary target/debug/db-migrate --rows 20000 --repeat 1
 python3 bench/polyglot.py --binary target/debug/db-migrate --repeat 2
 python3 bench/knex.py --binary target/debug/db-migrate --count 10 --repeat 1
+python3 bench/alembic.py --binary target/debug/db-migrate --count 10 --repeat 1

@@ -481,3 +481,63 @@ def downgrade():\n    pass\n";
     assert_eq!(query_file(&db, "SELECT count(*) FROM posts")[0][0], "3", "no row went with the rebuild");
     assert_eq!(query_file(&db, "SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_alembic%' ESCAPE '\\'")[0][0], "0");
 }
+
+/// Statements of a SQL script, whitespace collapsed, without their `;` and comments.
+fn statements_of(sql: &str) -> Vec<String> {
+    sql.split(";\n")
+        .map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join(" "))
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ").trim_end_matches(';').to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[test]
+fn dry_run_rehearses_revisions_and_shows_the_sql_alembic_itself_emits() {
+    // The real alembic's offline mode (`upgrade --sql`) prints the SQL of a revision range.
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
+    std::fs::write(
+        theirs.path().join("alembic/env.py"),
+        "from alembic import context\ncontext.configure(url='sqlite://', literal_binds=True)\nwith context.begin_transaction():\n    context.run_migrations()\n",
+    )
+    .unwrap();
+    let real = Command::new("alembic").args(["upgrade", "a1:c3", "--sql"]).current_dir(theirs.path()).output().expect("alembic on PATH");
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    let real = statements_of(&String::from_utf8_lossy(&real.stdout));
+
+    let p = Project::new();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), p.path());
+    let db = p.path().join("mine.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    ok(&p, &url, &["up", "--to", "20240101120000"]);
+    let before = (dump(&p, &db), data(&db), ok(&p, &url, &["status", "--json"]));
+    let out = ok(&p, &url, &["up", "--to", "20240103120000", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{out}");
+    for s in steps {
+        assert!(s["rehearsal"]["stopped"].is_null() && s["rehearsal"]["skipped"].is_null(), "{out}");
+    }
+    // b2: DDL, each statement exactly alembic's own.
+    let b2: Vec<String> = steps[0]["rehearsal"]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["read"] == false)
+        .map(|s| s["sql"].as_str().unwrap().split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(b2.len(), 2, "{b2:?}");
+    for s in &b2 {
+        assert!(real.contains(s), "`{s}` is not in alembic's own SQL:\n{real:#?}");
+    }
+    // c3: bulk inserts, shown with their rows (the first row's values) and never written.
+    let c3 = steps[1]["rehearsal"]["statements"].as_array().unwrap();
+    let users_rows: u64 = c3
+        .iter()
+        .filter(|s| s["sql"].as_str().unwrap().starts_with("INSERT INTO users"))
+        .map(|s| s["rows"].as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(users_rows, 3, "{out}");
+    assert!(out.contains("ada@example.com"), "{out}");
+    assert_eq!((dump(&p, &db), data(&db), ok(&p, &url, &["status", "--json"])), before, "a dry run changed the database");
+}

@@ -557,3 +557,22 @@ fn host_memory_stays_bounded_when_a_guest_asks_for_huge_results() {
     assert_eq!(code, 2, "{err}");
     assert!(rss < 300 * 1024, "SQLite: peak RSS {} MiB", rss / 1024);
 }
+
+/// A statement that changes rows and returns more than the guest may receive: the host refuses
+/// the result after the database ran the statement. A guest that ignores the refusal and
+/// returns success must not get the changes kept: the migration fails and nothing stays.
+#[test]
+fn rows_changed_by_a_statement_whose_result_was_refused_are_never_kept() {
+    let sql = "INSERT INTO users (id, name) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500) \
+               SELECT x + 100, 'x' FROM c RETURNING id";
+    for kind in [None, Some(Kind::Postgres)] {
+        let a = Arena::new(kind, RESTRICTED);
+        let err = a.refuses("query-ignoring-errors", sql);
+        assert!(err.contains("its result was refused") && err.contains("more than 1000 rows"), "{kind:?}: {err}");
+        let (code, out, err) = a.run(&["status", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let states: Vec<&str> = v["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["applied", "pending"], "{kind:?}: {out}");
+    }
+}

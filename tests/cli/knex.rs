@@ -507,3 +507,112 @@ fn knex_set_on_mariadb_matches_the_real_knex() {
     assert!(out.contains("reverted 17 migration"), "{out}");
     assert_eq!(dump_without_knex(&p, &url), dump_without_knex(&p, &real_db.url()), "the schemas differ after rolling back");
 }
+
+/// The SQL the real knex builds for `posts` below (its `toString()`, no database needed).
+fn knex_to_string(client: &str, js: &str) -> String {
+    let bin = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("knex").is_file())
+        .expect("knex on PATH (tests/run.sh installs it)");
+    let script = format!("const knex = require('knex')({{ client: '{client}', useNullAsDefault: true }}); console.log({js}.toString());");
+    let out = Command::new("node").args(["-e", &script]).env("NODE_PATH", bin.parent().unwrap()).output().unwrap();
+    assert!(out.status.success(), "node failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn dry_run_rehearses_knex_files_shows_their_sql_and_changes_nothing() {
+    use crate::servers::{Kind, TestDb};
+    const POSTS: &str = "knex.schema.createTable('posts', (t) => { t.increments('id'); t.string('title', 120).notNullable(); t.integer('user_id').references('users.id'); })";
+    for kind in [None, Some(Kind::Postgres), Some(Kind::Mariadb)] {
+        let p = knex_project("");
+        p.write(
+            "migrations/20240101000001_users.js",
+            "exports.up = async (knex) => { await knex.schema.createTable('users', (t) => { t.increments('id'); t.string('name'); }); await knex('users').insert({ name: 'ada' }); };\n\
+             exports.down = (knex) => knex.schema.dropTable('users');\n",
+        );
+        p.write(
+            "migrations/20240101000002_email.js",
+            "exports.up = async function (knex) {\n\
+               if (!(await knex.schema.hasTable('users'))) throw new Error('no users table');\n\
+               await knex.schema.alterTable('users', (t) => { t.string('email'); });\n\
+               const rows = await knex('users').count({ n: '*' });\n\
+               await knex('users').insert({ name: 'seeded-' + rows[0].n });\n\
+               await knex.raw('delete from users');\n\
+             };\n\
+             exports.down = (knex) => knex.schema.alterTable('users', (t) => { t.dropColumn('email'); });\n",
+        );
+        p.write("migrations/20240101000003_posts.js", format!("exports.up = (knex) => {POSTS};\nexports.down = (knex) => knex.schema.dropTable('posts');\n"));
+        let server = kind.map(TestDb::new);
+        let url = match &server {
+            Some(db) => db.url(),
+            None => format!("sqlite:{}", p.path().join("app.sqlite3").display()),
+        };
+        ok(&p, &url, &["up", "--to", "20240101000001"]);
+        let before = (ok(&p, &url, &["schema", "dump"]), ok(&p, &url, &["status", "--json"]));
+
+        let out = ok(&p, &url, &["up", "--dry-run", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let steps = v["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2, "{kind:?}: {out}");
+        let statements = |i: usize, read: bool| -> Vec<String> {
+            let r = &steps[i]["rehearsal"];
+            assert!(r["stopped"].is_null() && r["skipped"].is_null(), "{kind:?}: the rehearsal did not finish: {r}");
+            r["statements"].as_array().unwrap().iter().filter(|s| s["read"] == read).map(|s| s["sql"].as_str().unwrap().to_lowercase()).collect()
+        };
+        // Its reads were answered (hasTable found the table, the count saw one row) ...
+        let reads = statements(0, true);
+        assert!(reads.iter().any(|s| s.contains("count(")), "{kind:?}: {reads:?}");
+        let sent = &steps[0]["rehearsal"]["statements"];
+        let insert = sent.as_array().unwrap().iter().find(|s| s["sql"].as_str().unwrap().starts_with("insert")).expect("the insert is shown");
+        assert!(insert["params"].to_string().contains("seeded-1"), "{kind:?}: the count read the live table: {insert}");
+        // ... and every change is shown, in order, never sent.
+        let writes = statements(0, false);
+        assert!(writes[0].starts_with("alter table") && writes[0].contains("email"), "{kind:?}: {writes:?}");
+        assert_eq!(writes.last().map(String::as_str), Some("delete from users"), "{kind:?}: {writes:?}");
+        let creates = statements(1, false);
+        if kind.is_none() {
+            // Exactly what the real knex builds for the same schema call.
+            let real: Vec<String> = knex_to_string("sqlite3", POSTS).split(";\n").map(|s| s.trim().trim_end_matches(';').to_lowercase()).collect();
+            assert_eq!(creates, real, "the SQL shown is not knex's own");
+        } else {
+            assert!(creates[0].starts_with("create table") && creates[0].contains("posts"), "{kind:?}: {creates:?}");
+        }
+        let text = ok(&p, &url, &["up", "--dry-run"]);
+        assert!(text.contains("-- rehearsed against the database as it is now") && text.contains("delete from users;"), "{text}");
+
+        let after = (ok(&p, &url, &["schema", "dump"]), ok(&p, &url, &["status", "--json"]));
+        assert_eq!(after, before, "{kind:?}: a dry run changed the database");
+        let rows = match &server {
+            Some(db) => db.query("SELECT name FROM users"),
+            None => query_file(&p.path().join("app.sqlite3"), "SELECT name FROM users").into_iter().flatten().collect(),
+        };
+        assert_eq!(rows, vec!["ada".to_string()], "{kind:?}");
+    }
+}
+
+#[test]
+fn a_rehearsal_cannot_write_through_a_read_and_restricted_grants_on_servers_are_not_rehearsed() {
+    use crate::servers::{Kind, TestDb};
+    // A read the host sends that writes all the same: the read-only session refuses it.
+    let db = TestDb::new(Kind::Postgres);
+    let p = knex_project("[components.sneaky]\nfunctions = [\"setval\"]\n[components.posts]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"posts\"]\n");
+    p.write(
+        "migrations/20240101000001_users.js",
+        "exports.up = (knex) => knex.schema.createTable('users', (t) => { t.increments('id'); t.string('name'); });\n\
+         exports.down = (knex) => knex.schema.dropTable('users');\n",
+    );
+    p.write(
+        "migrations/20240101000002_sneaky.js",
+        "exports.up = async (knex) => { await knex.raw(\"select setval('users_id_seq', 1000)\"); };\nexports.down = async () => {};\n",
+    );
+    p.write("migrations/20240101000003_posts.js", "exports.up = (knex) => knex.schema.createTable('posts', (t) => { t.increments('id'); });\nexports.down = (knex) => knex.schema.dropTable('posts');\n");
+    ok(&p, &db.url(), &["up", "--to", "20240101000001"]);
+    let out = ok(&p, &db.url(), &["up", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stopped = v["steps"][0]["rehearsal"]["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.contains("read-only"), "the read-only session must refuse setval: {out}");
+    let skipped = v["steps"][1]["rehearsal"]["skipped"].as_str().unwrap_or_default();
+    assert!(skipped.contains("restricted PostgreSQL login"), "{out}");
+    assert_eq!(db.query("SELECT last_value FROM users_id_seq"), vec!["1".to_string()]);
+    assert!(!db.tables().contains(&"posts".to_string()));
+}

@@ -9,13 +9,17 @@ use crate::config::Settings;
 use db_migrate::migrate::error::{Direction, Error};
 use db_migrate::run::migrator::{Event, PlannedRun, Report};
 use db_migrate::migrate::plan::{DownTarget, UpOptions};
+use db_migrate::migrate::source::Body;
+use db_migrate::sandbox::rehearsal::Rehearsal;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Apply migrations up to and including this version.
     #[arg(long, value_name = "VERSION")]
     to: Option<i64>,
-    /// Print the SQL that would run, and change nothing.
+    /// Print the SQL that would run, and change nothing. Components (knex files, Alembic
+    /// revisions) are rehearsed on a read-only session: their reads run, and every other
+    /// statement they send is shown instead of sent.
     #[arg(long)]
     dry_run: bool,
     /// Apply pending migrations older than the newest applied one.
@@ -45,7 +49,9 @@ pub struct DownArgs {
     /// Revert every applied migration.
     #[arg(long)]
     all: bool,
-    /// Print the SQL that would run, and change nothing.
+    /// Print the SQL that would run, and change nothing. Components (knex files, Alembic
+    /// revisions) are rehearsed on a read-only session: their reads run, and every other
+    /// statement they send is shown instead of sent.
     #[arg(long)]
     dry_run: bool,
     /// Back the database up first (also `backup = "always"` in the environment's configuration).
@@ -59,7 +65,9 @@ pub struct DownArgs {
 
 #[derive(Debug, Args)]
 pub struct RedoArgs {
-    /// Print the SQL that would run, and change nothing.
+    /// Print the SQL that would run, and change nothing. Components (knex files, Alembic
+    /// revisions) are rehearsed on a read-only session: their reads run, and every other
+    /// statement they send is shown instead of sent.
     #[arg(long)]
     dry_run: bool,
     /// Back the database up first (also `backup = "always"` in the environment's configuration).
@@ -78,7 +86,7 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
     let warnings = crate::name_warnings(settings, out);
     if args.dry_run {
         let plan = migrator(settings).plan_up(opts).await?;
-        return Ok(print_plan(&plan, out));
+        return print_dry_run(settings, &plan, out).await;
     }
     if let Some(n) = migrator(settings).unadopted().await? {
         out.note(&crate::baseline_hint(n));
@@ -107,7 +115,7 @@ pub async fn down(settings: &Settings, args: DownArgs, out: &Output) -> Result<E
     };
     if args.dry_run {
         let plan = migrator(settings).plan_down(target).await?;
-        return Ok(print_plan(&plan, out));
+        return print_dry_run(settings, &plan, out).await;
     }
     crate::commands::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).down(target).await?;
@@ -122,7 +130,7 @@ pub async fn redo(settings: &Settings, args: RedoArgs, out: &Output) -> Result<E
             migrator(settings).display_placeholders(&mut m, Direction::Up)?;
             plan.steps.push((Direction::Up, m));
         }
-        return Ok(print_plan(&plan, out));
+        return print_dry_run(settings, &plan, out).await;
     }
     crate::commands::backup::before_run(settings, args.backup, out).await?;
     let report = with_progress(settings, out).redo().await?;
@@ -256,12 +264,64 @@ fn finish_with(report: Report, direction: Direction, out: &Output, warnings: &[d
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
+/// A dry run: the plan, with each component rehearsed against the database as it is (its
+/// reads answered, everything else written down and shown, nothing sent that changes anything).
+async fn print_dry_run(settings: &Settings, plan: &PlannedRun, out: &Output) -> Result<ExitCode, Error> {
+    let components = plan.steps.iter().filter(|(_, m)| matches!(m.body, Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. })).count();
+    if components > 0 {
+        out.note(&format!(
+            "rehearsing {components} component migration{} on a read-only session: {} reads are answered, nothing else is sent",
+            if components == 1 { "" } else { "s" },
+            if components == 1 { "its" } else { "their" }
+        ));
+    }
+    let rehearsals = migrator(settings).rehearse(plan).await?;
+    Ok(print_plan(plan, &rehearsals, out))
+}
+
+/// The statements of one rehearsal as SQL text: what would be sent, and (as comments) the reads
+/// that were answered and why the rehearsal stopped early.
+fn print_rehearsal(r: &Rehearsal, out: &Output) {
+    if let Some(why) = &r.skipped {
+        out.line(&format!("-- not rehearsed: {}", one_line(why)));
+        return;
+    }
+    out.line("-- rehearsed against the database as it is now (earlier pending migrations not applied); it would send:");
+    for s in &r.statements {
+        let with = match (s.rows, s.params.is_empty()) {
+            (Some(n), _) => format!(" -- {n} row{}, the first: ({})", if n == 1 { "" } else { "s" }, s.params.join(", ")),
+            (None, false) => format!(" -- with ({})", s.params.join(", ")),
+            (None, true) => String::new(),
+        };
+        if s.read {
+            out.line(&format!("-- read: {}{with}", one_line(&s.sql)));
+        } else {
+            let sql = s.sql.trim_end();
+            out.line(&format!("{sql}{}{with}", if sql.ends_with(';') { "" } else { ";" }));
+        }
+    }
+    if r.not_shown > 0 {
+        out.line(&format!("-- … and {} more statements, not shown", r.not_shown));
+    }
+    if let Some(why) = &r.stopped {
+        out.line(&format!(
+            "-- the rehearsal stopped here: {} (a statement may need what an earlier one, or an earlier pending migration, would create)",
+            one_line(why)
+        ));
+    }
+}
+
+/// `s` on one line (for a SQL comment).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn print_plan(plan: &PlannedRun, rehearsals: &[Option<Rehearsal>], out: &Output) -> ExitCode {
     if plan.steps.is_empty() && plan.repeatables.is_empty() {
         out.line("-- dry run: nothing to do");
     }
     let mut items = Vec::new();
-    for (direction, m) in &plan.steps {
+    for (i, (direction, m)) in plan.steps.iter().enumerate() {
         let verb = if *direction == Direction::Up { "apply" } else { "revert" };
         let mut item = serde_json::json!({
             "version": m.version,
@@ -282,15 +342,19 @@ fn print_plan(plan: &PlannedRun, out: &Output) -> ExitCode {
         }
         match m.script(*direction) {
             None => {
-                // A component is described, never compiled or run, by a dry run; so is a knex file.
+                // A component (a knex file, an Alembic revision) is described, then rehearsed.
                 let what = match m.body {
-                    db_migrate::migrate::source::Body::Knex { .. } => "knex migration",
-                    db_migrate::migrate::source::Body::Alembic { .. } => "Alembic revision",
+                    Body::Knex { .. } => "knex migration",
+                    Body::Alembic { .. } => "Alembic revision",
                     _ => "component",
                 };
                 out.line(&format!("-- dry run: would {verb} {} by running the {what} {} (sha256 {})", m.label(), m.path.display(), m.checksum));
                 item["file"] = m.path.display().to_string().into();
                 item["sha256"] = m.checksum.clone().into();
+                if let Some(r) = rehearsals.get(i).and_then(Option::as_ref) {
+                    print_rehearsal(r, out);
+                    item["rehearsal"] = serde_json::to_value(r).unwrap_or_default();
+                }
             }
             Some(script) => {
                 out.line(&format!(

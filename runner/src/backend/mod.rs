@@ -365,6 +365,26 @@ impl AnyBackend {
     }
 }
 
+/// Makes `b`'s session read-only on the database's side, for a dry run that runs components
+/// (`Sandbox::rehearse_migration`): the host sends them reads only, and a statement it took for
+/// a read but that writes is refused by the database too. The session is never made writable
+/// again; it is closed after the dry run.
+pub async fn read_only_session(b: &mut AnyBackend) -> Result<()> {
+    if b.is_documents() {
+        return Ok(());
+    }
+    let statement = match b.dialect() {
+        // (The file is opened read-only as well.)
+        Dialect::Sqlite => "PRAGMA query_only = 1",
+        Dialect::Postgres => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        Dialect::Mysql => "SET SESSION TRANSACTION READ ONLY",
+    };
+    b.host_execute(statement, Vec::new())
+        .await
+        .map(drop)
+        .map_err(|e| Error::Connect(format!("cannot make the dry run's session read-only: {e}")))
+}
+
 /// The database a URL names, as features say whether this build has it.
 pub fn kind_of(url: &DatabaseUrl) -> &'static str {
     match url {

@@ -854,6 +854,62 @@ fn discover_in(src: &dyn MigrationSource, cache: Option<&Path>, remember: bool) 
 }
 
 impl Migrator {
+    /// A dry run's rehearsal of the planned components (knex files, Alembic revisions and
+    /// migration components): each runs against the database as it is now, on a read-only
+    /// session, and what it would send is written down (see [`crate::sandbox::rehearsal`]).
+    /// One entry per step of `plan`: `None` for steps that are not components. Earlier pending
+    /// migrations are not applied first, so a component that reads what they would create
+    /// stops there, and says so.
+    #[cfg(feature = "components")]
+    pub async fn rehearse(&self, plan: &PlannedRun) -> Result<Vec<Option<crate::sandbox::rehearsal::Rehearsal>>> {
+        use crate::sandbox::rehearsal::Rehearsal;
+        let is_component = |m: &Migration| matches!(m.body, Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. });
+        let mut out: Vec<Option<Rehearsal>> = plan.steps.iter().map(|_| None).collect();
+        if !plan.steps.iter().any(|(_, m)| is_component(m)) {
+            return Ok(out);
+        }
+        let url = self.parsed_url()?;
+        let Some(mut b) = backend::connect(&url, &self.table, OpenMode::ReadOnly).await? else {
+            for (slot, (_, m)) in out.iter_mut().zip(&plan.steps) {
+                if is_component(m) {
+                    *slot = Some(Rehearsal::skipped("the database does not exist yet"));
+                }
+            }
+            return Ok(out);
+        };
+        if let Err(e) = backend::read_only_session(&mut b).await {
+            let _ = b.close().await;
+            return Err(e);
+        }
+        let sandbox = Sandbox::new(self.cache_dir.clone(), self.policies.features()).map(|s| {
+            s.history_table(&self.table)
+                .seed_table(&self.seed_table)
+                .knex_runtime(self.knex_runtime.clone())
+                .alembic_runtime(self.alembic_runtime.clone())
+        });
+        let sandbox = match sandbox {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = b.close().await;
+                return Err(e);
+            }
+        };
+        let context = Arc::new(self.context.clone());
+        let mut slot = backend::Slot::new(b);
+        for (i, (direction, m)) in plan.steps.iter().enumerate() {
+            if !is_component(m) {
+                continue;
+            }
+            let policy = self.policies.get(&m.label(), &m.name);
+            let (back, r) = sandbox.rehearse_migration(slot.lend(), m, *direction, context.clone(), policy).await;
+            slot.give_back(back);
+            out[i] = Some(r);
+        }
+        // Read-only: nothing depends on how this connection ends.
+        let _ = slot.into_inner().close().await;
+        Ok(out)
+    }
+
     fn discover(&self) -> std::result::Result<Vec<Migration>, crate::migrate::error::SourceError> {
         discover_in(&*self.source, self.cache_dir.as_deref(), false)
     }

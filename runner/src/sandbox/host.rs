@@ -128,6 +128,8 @@ pub struct HostState {
     pub(super) deadline_hit: bool,
     /// The time limit, for messages.
     pub(super) timeout: Option<std::time::Duration>,
+    /// A dry run's rehearsal: statements are written down here, and only reads are sent.
+    pub(super) rehearsal: Option<super::rehearsal::Recorder>,
 }
 
 impl WasiView for HostState {
@@ -180,6 +182,17 @@ pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 }
 
 impl HostState {
+    /// In a rehearsal, writes `statement` down; `true` when it must not be sent: everything but
+    /// a plain query the host's own check classed as a read (settings, savepoints and the like
+    /// are written down too: they would act on a transaction a rehearsal does not open).
+    fn rehearsed(&mut self, admitted: &super::grants::Admitted, statement: &str, params: &[types::Value], rows: Option<usize>) -> bool {
+        let Some(rec) = self.rehearsal.as_mut() else { return false };
+        let read = admitted.class == super::grants::Class::Read && admitted.query;
+        let shown: Vec<SqlValue> = params.iter().cloned().map(to_sql).collect();
+        rec.note(statement, &shown, rows, read);
+        !read
+    }
+
     /// Stops the guest when a host call ended past its deadline.
     fn check_deadline(&mut self) -> wasmtime::Result<()> {
         if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
@@ -300,6 +313,9 @@ impl sql::Host for HostState {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
+        if self.rehearsed(&admitted, &statement, &params, None) {
+            return Ok(Ok(0));
+        }
         super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.execute(&statement, params.into_iter().map(to_sql).collect()).await;
         super::db_call_ends();
@@ -316,8 +332,12 @@ impl sql::Host for HostState {
             Some(a) => a,
             None => self.admit(&statement, params.len()),
         };
-        if let Err(e) = admitted {
-            return Ok(Err(e));
+        let admitted = match admitted {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        if self.rehearsed(&admitted, &statement, &params, None) {
+            return Ok(Ok(types::RowSet { columns: Vec::new(), rows: Vec::new() }));
         }
         let max = self.call_limits.max_rows;
         super::db_call_begins(self.deadline, self.timeout);
@@ -326,6 +346,18 @@ impl sql::Host for HostState {
         // A query may write too (`INSERT … RETURNING`); count it as one for the dirty rule.
         self.writes += 1;
         self.check_deadline()?;
+        if let Err(e @ (GuestSqlError::Denied(_) | GuestSqlError::InvalidInput(_))) = &r {
+            if admitted.class != super::grants::Class::Read {
+                // The host refused the result of a statement that changes rows (a cap, a value it
+                // cannot carry) after the database ran it. Its changes cannot be taken back on
+                // their own on every database, and a guest told "refused" must not carry on with
+                // them in place: the migration stops, and the unit's rollback (or the dirty rule
+                // without a transaction) takes care of what it did.
+                return Err(wasmtime::Error::msg(format!(
+                    "a statement that changes rows ran, but its result was refused ({e}); the migration stopped so that its changes are not kept behind the component's back"
+                )));
+            }
+        }
         Ok(r.map(|rows| types::RowSet { columns: rows.columns, rows: to_wit_rows(rows.rows) }).map_err(to_wit_error))
     }
 
@@ -335,6 +367,12 @@ impl sql::Host for HostState {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
+        if self.rehearsal.is_some() {
+            let first = rows.first().cloned().unwrap_or_default();
+            if self.rehearsed(&admitted, &statement, &first, Some(rows.len())) {
+                return Ok(Ok(rows.len() as u64));
+            }
+        }
         let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
         super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.execute_batch(&statement, rows, admitted.insert.as_ref()).await;
@@ -361,7 +399,11 @@ impl sql::Host for HostState {
             None => self.admit(&statement, params.len()),
         };
         match admitted {
-            Ok(a) if a.query => {}
+            Ok(a) if a.query => {
+                if self.rehearsed(&a, &statement, &params, None) {
+                    return Ok(Err(types::Error::Denied("a dry run opens cursors on reads only".into())));
+                }
+            }
             Ok(_) => return Ok(Err(types::Error::InvalidInput("a cursor reads a query (`SELECT …`); run other statements with execute".into()))),
             Err(e) => return Ok(Err(e)),
         }

@@ -25,6 +25,8 @@ pub mod knex;
 #[cfg(feature = "components")]
 mod output;
 #[cfg(feature = "components")]
+pub mod rehearsal;
+#[cfg(feature = "components")]
 mod scratch;
 pub mod policy;
 
@@ -416,20 +418,10 @@ impl Sandbox {
                 return (db, Err(fail(Blame::Guest, msg, Kept::Nothing)));
             }
         }
-        let loaded = Instant::now();
-        let component = match self.load_migration(m) {
-            Ok((c, origin)) => {
-                if let Some(o) = &observer {
-                    o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });
-                }
-                c
-            }
+        let component = match self.checked_component(&db, m, observer.as_ref()) {
+            Ok(c) => c,
             Err(msg) => return (db, Err(fail(Blame::Guest, msg, Kept::Nothing))),
         };
-        if let Err(msg) = inspect::check_migration_world(&self.engine, &component, db.kind_name(), db.is_documents()) {
-            return (db, Err(fail(Blame::Guest, msg, Kept::Nothing)));
-        }
-
         let limits = &policy.limits;
         let mut store = match self.store(db, m, context, observer.clone(), policy, false) {
             Ok(s) => s,
@@ -449,6 +441,87 @@ impl Sandbox {
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), limits);
         (state.db, result)
+    }
+
+    /// The migration's component, loaded (from the cache when it can be) and checked to be a
+    /// migration of the world this database takes.
+    fn checked_component(&self, db: &AnyBackend, m: &Migration, observer: Option<&Observer>) -> std::result::Result<Component, String> {
+        let loaded = Instant::now();
+        let (component, origin) = self.load_migration(m)?;
+        if let Some(o) = observer {
+            o(&Event::ComponentLoaded { migration: m, origin, duration: loaded.elapsed() });
+        }
+        inspect::check_migration_world(&self.engine, &component, db.kind_name(), db.is_documents())?;
+        Ok(component)
+    }
+
+    /// A dry run's rehearsal of one component migration (see [`rehearsal`]): the guest runs
+    /// against the database as it is, on a connection the caller made read-only; its reads are
+    /// answered and everything else is written down, never sent. Nothing is recorded in the
+    /// history and no transaction is opened. A component whose grant a restricted login
+    /// enforces (PostgreSQL, MySQL) is not rehearsed: setting that login up changes the server.
+    pub async fn rehearse_migration(
+        &self,
+        db: AnyBackend,
+        m: &Migration,
+        direction: Direction,
+        context: Arc<GuestContext>,
+        policy: &Policy,
+    ) -> (AnyBackend, rehearsal::Rehearsal) {
+        use rehearsal::Rehearsal;
+        if db.is_documents() {
+            return (db, Rehearsal::skipped("a dry run does not rehearse MongoDB components"));
+        }
+        if policy.grants.tables.is_some() && db.dialect() != crate::backend::Dialect::Sqlite {
+            let why = format!("its grant is enforced by a restricted {} login, which a dry run does not set up", db.kind_name());
+            return (db, Rehearsal::skipped(why));
+        }
+        if let Some(pinned) = policy.sha256.as_ref().filter(|p| !p.eq_ignore_ascii_case(&m.checksum)) {
+            return (db, Rehearsal::skipped(format!("the configuration pins sha256 {pinned}, but the file's is {}", m.checksum)));
+        }
+        let component = match self.checked_component(&db, m, None) {
+            Ok(c) => c,
+            Err(msg) => return (db, Rehearsal::skipped(msg)),
+        };
+        let mut store = match self.store(db, m, context, None, policy, false) {
+            Ok(s) => s,
+            Err((db, msg)) => return (db, Rehearsal::skipped(msg)),
+        };
+        store.data_mut().rehearsal = Some(rehearsal::Recorder::default());
+        let mut scope = self.scope(policy, store.data().deadline);
+        scope.knex = matches!(m.body, crate::migrate::source::Body::Knex { .. });
+        scope.alembic = matches!(m.body, crate::migrate::source::Body::Alembic { .. });
+        let stopped = match store.data_mut().db.enter_guest(&scope).await {
+            Ok(()) => {
+                let r = self.call_rehearsed(&mut store, &component, direction, &policy.limits).await;
+                store.data_mut().db.leave_guest().await;
+                r.err()
+            }
+            Err(e) => Some(format!("cannot open the component's database session: {e}")),
+        };
+        let state = store.into_data();
+        let rec = state.rehearsal.unwrap_or_default();
+        (state.db, Rehearsal { statements: rec.sent, not_shown: rec.dropped, stopped, skipped: None })
+    }
+
+    /// Instantiates the component and calls its `up` or `down` with no unit around it (a
+    /// rehearsal: nothing is recorded); the error says why the guest stopped.
+    async fn call_rehearsed(&self, store: &mut Store<HostState>, component: &Component, direction: Direction, limits: &Limits) -> std::result::Result<(), String> {
+        let why = |store: &Store<HostState>, e: &wasmtime::Error| trap_reason(store, e, limits);
+        let instance = MigrationWorld::instantiate_async(&mut *store, component, &self.linker)
+            .await
+            .map(Instance::Sql)
+            .map_err(|e| format!("cannot instantiate the component: {e:#}"))?;
+        let deadline = store.data().deadline;
+        let meta = within_deadline(deadline, instance.metadata(&mut *store)).await.map_err(|e| why(store, &e))?;
+        if direction == Direction::Down && !meta.reversible {
+            return Err("the component says it cannot be reverted".into());
+        }
+        match within_deadline(deadline, instance.run(&mut *store, direction)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(guest_says)) => Err(format!("the component returned an error: {}", host::clip(&guest_says, GUEST_TEXT))),
+            Err(e) => Err(why(store, &e)),
+        }
     }
 
     /// The database side of a policy: what the backend hands to the database to enforce.
@@ -498,6 +571,7 @@ impl Sandbox {
             deadline: limits.timeout.map(|t| Instant::now() + t),
             deadline_hit: false,
             timeout: limits.timeout,
+            rehearsal: None,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(memory),
