@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, Settings, UrlSource};
 use db_migrate::migrate::error::Error;
-pub use output::Output;
+pub use output::{Output, visible};
 
 const ABOUT: &str = "Database migrations in plain SQL or sandboxed WebAssembly components.";
 

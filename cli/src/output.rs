@@ -32,17 +32,18 @@ impl Output {
         }
     }
 
-    /// A note on stderr (suppressed by `-q`).
+    /// A note on stderr (suppressed by `-q`). Notes carry guests' log lines and error text:
+    /// control characters are shown as escapes (see [`visible`]).
     pub fn note(&self, s: &str) {
         if !self.quiet {
-            eprintln!("{s}");
+            eprintln!("{}", visible(s));
         }
     }
 
     /// A detail shown with `-v` only, on stderr.
     pub fn verbose(&self, s: &str) {
         if self.verbose && !self.quiet {
-            eprintln!("{s}");
+            eprintln!("{}", visible(s));
         }
     }
 
@@ -84,7 +85,7 @@ impl Output {
             let v = serde_json::json!({ "error": error_json(e), "warnings": self.warnings() });
             let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", visible(&e.to_string()));
         }
     }
 }
@@ -227,5 +228,28 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Io { .. } => "io",
         Error::Import(_) => "import",
         _ => "other",
+    }
+}
+
+/// `s` with the characters a terminal acts on instead of showing (controls other than newline
+/// and tab: escape sequences that erase or overwrite lines; bidirectional overrides that reorder
+/// what is read) written as `\u{…}` escapes. Text a guest wrote (its log lines, its errors, the
+/// statements a dry run shows) goes through this before it reaches a terminal, so it cannot hide
+/// or disguise what is printed around it.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(super::visible("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(super::visible("DROP\u{1b}[2K\rx"), "DROP\\u{1b}[2K\\u{d}x");
+        assert_eq!(super::visible("a\u{202e}b"), "a\\u{202e}b");
     }
 }

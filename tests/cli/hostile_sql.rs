@@ -576,3 +576,46 @@ fn rows_changed_by_a_statement_whose_result_was_refused_are_never_kept() {
         assert_eq!(states, ["applied", "pending"], "{kind:?}: {out}");
     }
 }
+
+/// `up --dry-run --json` of the hostile component with `call` and `sql`: exit 0, the database
+/// exactly as before; returns the JSON document and the human output of the same dry run.
+fn rehearse(a: &Arena, call: &str, sql: &str) -> (serde_json::Value, String) {
+    let before = a.snapshot();
+    let args = ["--arg", "mode=sql", "--arg", &format!("call={call}"), "--arg", &format!("sql={sql}")];
+    let (code, out, err) = a.run(&[&["up", "--dry-run", "--json"][..], &args[..]].concat());
+    assert_eq!(code, 0, "{sql}\n{out}\n{err}");
+    let (code, text, err) = a.run(&[&["up", "--dry-run"][..], &args[..]].concat());
+    assert_eq!(code, 0, "{sql}\n{text}\n{err}");
+    assert_eq!(a.snapshot(), before, "{sql}: a dry run changed the database");
+    (serde_json::from_str(&out).unwrap(), text)
+}
+
+#[test]
+fn a_dry_run_reads_cursors_shows_refusals_and_prints_no_terminal_controls() {
+    for kind in [None, Some(Kind::Postgres), Some(Kind::Mariadb)] {
+        let a = Arena::new(kind, UNRESTRICTED);
+        // A cursor works in a rehearsal (read whole, paged from memory).
+        let sent = |v: &serde_json::Value, sql: &str| -> serde_json::Value {
+            let all = v["steps"][0]["rehearsal"]["statements"].as_array().cloned().unwrap_or_default();
+            all.into_iter().find(|s| s["sql"] == sql).unwrap_or_else(|| panic!("{kind:?}: `{sql}` not shown: {v}"))
+        };
+        let (v, _) = rehearse(&a, "cursor", "SELECT name FROM users");
+        assert!(v["steps"][0]["rehearsal"]["stopped"].is_null() && sent(&v, "SELECT name FROM users")["read"] == true, "{kind:?}: {v}");
+        // An escape sequence that would erase the line above on a terminal is shown, not obeyed.
+        let (_, text) = rehearse(&a, "execute", "DELETE FROM users -- \u{1b}[1A\u{1b}[2K\r");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && text.contains("\\u{1b}[1A"), "{kind:?}: {text:?}");
+        // A refused statement the component shrugs off still shows.
+        let (v, text) = rehearse(&a, "query-ignoring-errors", "SELECT * FROM db_migrate_history");
+        assert!(sent(&v, "SELECT * FROM db_migrate_history")["denied"].is_string(), "{kind:?}: {v}");
+        assert!(text.contains("-- denied"), "{text}");
+    }
+    // A huge cursor on PostgreSQL stops at the deadline (or the result cap), and leaves nothing
+    // running on the server (a cursor held past its transaction would be written out whole).
+    let a = Arena::new(Some(Kind::Postgres), UNRESTRICTED);
+    let (v, _) = rehearse(&a, "cursor", "SELECT repeat('x', 2000) AS a FROM generate_series(1, 1000000000)");
+    let stopped = v["steps"][0]["rehearsal"]["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.contains("time limit") || stopped.contains("MiB"), "{v}");
+    let db = a.db.as_ref().unwrap();
+    let busy = db.query(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' AND pid <> pg_backend_pid()", db.name));
+    assert_eq!(busy, vec!["0".to_string()], "a query of the dry run is still running");
+}

@@ -616,3 +616,25 @@ fn a_rehearsal_cannot_write_through_a_read_and_restricted_grants_on_servers_are_
     assert_eq!(db.query("SELECT last_value FROM users_id_seq"), vec!["1".to_string()]);
     assert!(!db.tables().contains(&"posts".to_string()));
 }
+
+#[test]
+fn a_rehearsal_stays_read_only_when_code_on_the_session_switches_the_default_back() {
+    use crate::servers::{Kind, TestDb};
+    // Two granted functions: one sets the session's default back to read-write, the other writes.
+    // Sent one after the other, the second must still be refused: the rehearsal is one read-only
+    // transaction, which a new default does not change.
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE TABLE secrets (v text)");
+    db.query("CREATE FUNCTION flip() RETURNS text LANGUAGE sql AS $$ SELECT set_config('default_transaction_read_only', 'off', false) $$");
+    db.query("CREATE FUNCTION wr() RETURNS int LANGUAGE sql AS $$ INSERT INTO secrets VALUES ('written by a dry run') RETURNING 1 $$");
+    let p = knex_project("[components.sneaky]\nfunctions = [\"flip\", \"wr\"]\n");
+    p.write(
+        "migrations/20240101000001_sneaky.js",
+        "exports.up = async (knex) => { await knex.raw('select flip()'); await knex.raw('select wr()'); };\nexports.down = async () => {};\n",
+    );
+    let out = ok(&p, &db.url(), &["up", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stopped = v["steps"][0]["rehearsal"]["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.contains("read-only"), "{out}");
+    assert_eq!(db.query("SELECT count(*) FROM secrets"), vec!["0".to_string()]);
+}

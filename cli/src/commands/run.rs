@@ -288,15 +288,18 @@ fn print_rehearsal(r: &Rehearsal, out: &Output) {
     }
     out.line("-- rehearsed against the database as it is now (earlier pending migrations not applied); it would send:");
     for s in &r.statements {
+        let params = crate::visible(&s.params.join(", ")).into_owned();
         let with = match (s.rows, s.params.is_empty()) {
-            (Some(n), _) => format!(" -- {n} row{}, the first: ({})", if n == 1 { "" } else { "s" }, s.params.join(", ")),
-            (None, false) => format!(" -- with ({})", s.params.join(", ")),
+            (Some(n), _) => format!(" -- {n} row{}, the first: ({params})", if n == 1 { "" } else { "s" }),
+            (None, false) => format!(" -- with ({params})"),
             (None, true) => String::new(),
         };
-        if s.read {
+        if let Some(why) = &s.denied {
+            out.line(&format!("-- denied (a run refuses it too): {} -- {}", one_line(&s.sql), one_line(why)));
+        } else if s.read {
             out.line(&format!("-- read: {}{with}", one_line(&s.sql)));
         } else {
-            let sql = s.sql.trim_end();
+            let sql = crate::visible(s.sql.trim_end()).into_owned();
             out.line(&format!("{sql}{}{with}", if sql.ends_with(';') { "" } else { ";" }));
         }
     }
@@ -311,9 +314,9 @@ fn print_rehearsal(r: &Rehearsal, out: &Output) {
     }
 }
 
-/// `s` on one line (for a SQL comment).
+/// `s` on one line (for a SQL comment), control characters shown as escapes.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::visible(&s.split_whitespace().collect::<Vec<_>>().join(" ")).into_owned()
 }
 
 fn print_plan(plan: &PlannedRun, rehearsals: &[Option<Rehearsal>], out: &Output) -> ExitCode {

@@ -158,6 +158,9 @@ impl HostState {
         };
         let admitted = knex.unwrap_or_else(|| self.grants.check_with(self.db.dialect(), statement, &self.reserved)).map_err(|reason| {
             self.emit(Event::Audit { migration: &self.migration, statement: &clip(statement, 1024), reason: &reason });
+            if let Some(rec) = self.rehearsal.as_mut() {
+                rec.note_denied(statement, &reason);
+            }
             types::Error::Denied(reason)
         })?;
         if self.admitted.len() >= 1024 {
@@ -407,6 +410,9 @@ impl sql::Host for HostState {
             Ok(_) => return Ok(Err(types::Error::InvalidInput("a cursor reads a query (`SELECT …`); run other statements with execute".into()))),
             Err(e) => return Ok(Err(e)),
         }
+        if self.rehearsal.is_some() {
+            return self.open_rehearsal_cursor(&statement, params).await;
+        }
         super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.open_cursor(&statement, params.into_iter().map(to_sql).collect()).await;
         super::db_call_ends();
@@ -428,6 +434,24 @@ fn plain_table_name(t: &str) -> bool {
 }
 
 impl HostState {
+    /// A rehearsal's cursor: its rows read at once, within the result cap, and paged from the
+    /// host's memory (see [`super::rehearsal::Recorder::open_cursor`]).
+    async fn open_rehearsal_cursor(&mut self, statement: &str, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
+        super::db_call_begins(self.deadline, self.timeout);
+        let r = self.db.query(statement, params.into_iter().map(to_sql).collect(), super::rehearsal::CURSOR_ROWS, self.call_limits.max_bytes).await;
+        super::db_call_ends();
+        self.check_deadline()?;
+        let rows = match r {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(to_wit_error(e))),
+        };
+        let Some(rec) = self.rehearsal.as_mut() else {
+            return Ok(Err(types::Error::InvalidInput("not a rehearsal".into())));
+        };
+        let id = rec.open_cursor(rows.rows);
+        Ok(Ok(self.table.push(CursorHandle { id, columns: rows.columns })?))
+    }
+
     /// An Alembic revision's batch-mode statements whose table the statement check cannot see
     /// (`sandbox::alembic::Bound`): checked here, on every call (never cached), by the bound
     /// name or by the index's table as the schema says; `None` for every other statement.
@@ -458,6 +482,9 @@ impl HostState {
         let admitted = table.and_then(|t| super::alembic::admit_bound(&t, &self.grants, &self.reserved));
         Some(admitted.map_err(|reason| {
             self.emit(Event::Audit { migration: &self.migration, statement: &clip(statement, 1024), reason: &reason });
+            if let Some(rec) = self.rehearsal.as_mut() {
+                rec.note_denied(statement, &reason);
+            }
             types::Error::Denied(reason)
         }))
     }
@@ -513,6 +540,9 @@ impl sql::HostCursor for HostState {
     async fn next_page(&mut self, cursor: Resource<CursorHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<Vec<Vec<types::Value>>>, types::Error>> {
         let id = self.table.get(&cursor)?.id;
         let max = (max_rows as usize).clamp(1, self.call_limits.max_rows);
+        if let Some(rec) = self.rehearsal.as_mut() {
+            return Ok(Ok(rec.cursor_page(id, max).map(to_wit_rows)));
+        }
         super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.cursor_next(id, max, self.call_limits.max_bytes).await;
         super::db_call_ends();
@@ -522,6 +552,10 @@ impl sql::HostCursor for HostState {
 
     async fn drop(&mut self, cursor: Resource<CursorHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(cursor)?;
+        if let Some(rec) = self.rehearsal.as_mut() {
+            rec.close_cursor(handle.id);
+            return Ok(());
+        }
         self.db.close_cursor(handle.id).await;
         Ok(())
     }

@@ -491,9 +491,21 @@ impl Sandbox {
         let mut scope = self.scope(policy, store.data().deadline);
         scope.knex = matches!(m.body, crate::migrate::source::Body::Knex { .. });
         scope.alembic = matches!(m.body, crate::migrate::source::Body::Alembic { .. });
+        // On the servers, the rehearsal is one transaction, rolled back: it inherits the
+        // session's read-only mode, which code on the session (a granted function calling
+        // `set_config`) can change for later transactions but not for this one.
+        let server = store.data().db.dialect() != crate::backend::Dialect::Sqlite;
         let stopped = match store.data_mut().db.enter_guest(&scope).await {
             Ok(()) => {
-                let r = self.call_rehearsed(&mut store, &component, direction, &policy.limits).await;
+                use crate::backend::Backend;
+                let begun = if server { store.data_mut().db.begin_plain().await } else { Ok(()) };
+                let r = match begun {
+                    Ok(()) => self.call_rehearsed(&mut store, &component, direction, &policy.limits).await,
+                    Err(e) => Err(format!("cannot open the rehearsal's read-only transaction: {e}")),
+                };
+                if server {
+                    store.data_mut().db.rollback_plain().await;
+                }
                 store.data_mut().db.leave_guest().await;
                 r.err()
             }

@@ -16,6 +16,10 @@ const MAX_STATEMENTS: usize = 10_000;
 const MAX_BYTES: usize = 16 << 20;
 /// The longest parameter value shown (they are shown, not kept whole).
 const MAX_VALUE: usize = 200;
+/// The most parameters shown per statement (a call may carry a million).
+const MAX_PARAMS: usize = 32;
+/// The most rows a rehearsal's cursor holds (its bytes are bounded by the result cap too).
+pub const CURSOR_ROWS: usize = 1_000_000;
 
 /// One statement a rehearsed component sent.
 #[derive(Debug, Clone, Serialize)]
@@ -30,27 +34,72 @@ pub struct Sent {
     pub rows: Option<usize>,
     /// Whether it was run (a read, answered from the database) or only written down.
     pub read: bool,
+    /// Why the host refused it, when it did (a run would refuse it too, and audit it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied: Option<String>,
 }
 
-/// What a rehearsal wrote down, bounded.
+/// What a rehearsal wrote down, bounded, and the rows of the cursors it opened.
 #[derive(Debug, Default)]
 pub struct Recorder {
     /// The statements, in order.
     pub sent: Vec<Sent>,
-    /// Statements past the bounds, counted only.
+    /// Statements past the bounds, counted only: once one is left out, every later one is (the
+    /// list shown is always a beginning of what was sent, never a selection).
     pub dropped: u64,
     bytes: usize,
+    /// A rehearsal's cursors are read whole, within the result cap, when opened: a database
+    /// cursor needs what a read-only session may not have (SQLite's and MariaDB's temporary
+    /// tables, PostgreSQL's transaction).
+    cursors: std::collections::HashMap<u64, std::collections::VecDeque<Vec<SqlValue>>>,
+    next_cursor: u64,
 }
 
 impl Recorder {
     /// Writes down one statement (`rows`: a batch's row count; `params` is then its first row).
     pub fn note(&mut self, sql: &str, params: &[SqlValue], rows: Option<usize>, read: bool) {
-        if self.sent.len() >= MAX_STATEMENTS || self.bytes + sql.len() > MAX_BYTES {
+        self.push(sql, params, rows, read, None);
+    }
+
+    /// Writes down a statement the host refused, and why.
+    pub fn note_denied(&mut self, sql: &str, reason: &str) {
+        self.push(sql, &[], None, false, Some(super::host::clip(reason, 1024).into_owned()));
+    }
+
+    fn push(&mut self, sql: &str, params: &[SqlValue], rows: Option<usize>, read: bool, denied: Option<String>) {
+        let mut shown: Vec<String> = params.iter().take(MAX_PARAMS).map(literal).collect();
+        if params.len() > MAX_PARAMS {
+            shown.push(format!("… {} more", params.len() - MAX_PARAMS));
+        }
+        let bytes = sql.len() + shown.iter().map(String::len).sum::<usize>() + denied.as_ref().map_or(0, String::len);
+        if self.dropped > 0 || self.sent.len() >= MAX_STATEMENTS || self.bytes + bytes > MAX_BYTES {
             self.dropped += 1;
             return;
         }
-        self.bytes += sql.len();
-        self.sent.push(Sent { sql: sql.to_string(), params: params.iter().map(literal).collect(), rows, read });
+        self.bytes += bytes;
+        self.sent.push(Sent { sql: sql.to_string(), params: shown, rows, read, denied });
+    }
+
+    /// Holds a cursor's rows; returns its id.
+    pub fn open_cursor(&mut self, rows: Vec<Vec<SqlValue>>) -> u64 {
+        self.next_cursor += 1;
+        self.cursors.insert(self.next_cursor, rows.into());
+        self.next_cursor
+    }
+
+    /// The next page of a cursor opened by [`Recorder::open_cursor`] (`None` at its end).
+    pub fn cursor_page(&mut self, id: u64, max_rows: usize) -> Option<Vec<Vec<SqlValue>>> {
+        let rows = self.cursors.get_mut(&id)?;
+        if rows.is_empty() {
+            return None;
+        }
+        let n = max_rows.min(rows.len());
+        Some(rows.drain(..n).collect())
+    }
+
+    /// Forgets a cursor.
+    pub fn close_cursor(&mut self, id: u64) {
+        self.cursors.remove(&id);
     }
 }
 
@@ -116,12 +165,38 @@ mod tests {
     }
 
     #[test]
-    fn a_recorder_keeps_a_bounded_number_of_statements() {
+    fn a_recorder_keeps_a_bounded_beginning_of_the_statements() {
         let mut r = Recorder::default();
         for _ in 0..MAX_STATEMENTS + 5 {
             r.note("SELECT 1", &[], None, true);
         }
         assert_eq!(r.sent.len(), MAX_STATEMENTS);
         assert_eq!(r.dropped, 5);
+        // Past the byte budget: that statement and every later one are left out, short or not.
+        let mut r = Recorder::default();
+        r.note("SELECT 1", &[], None, true);
+        r.note(&"x".repeat(MAX_BYTES), &[], None, false);
+        r.note("SELECT 2", &[], None, true);
+        assert_eq!((r.sent.len(), r.dropped), (1, 2));
+    }
+
+    #[test]
+    fn parameters_shown_are_bounded_whatever_a_call_carries() {
+        let mut r = Recorder::default();
+        let many = vec![SqlValue::Int(7); 1_000_000];
+        r.note("DELETE FROM t", &many, None, false);
+        assert_eq!(r.sent[0].params.len(), MAX_PARAMS + 1);
+        assert_eq!(r.sent[0].params[MAX_PARAMS], format!("… {} more", 1_000_000 - MAX_PARAMS));
+    }
+
+    #[test]
+    fn cursors_hand_out_their_rows_in_pages() {
+        let mut r = Recorder::default();
+        let id = r.open_cursor((0..5).map(|i| vec![SqlValue::Int(i)]).collect());
+        assert_eq!(r.cursor_page(id, 2).map(|p| p.len()), Some(2));
+        assert_eq!(r.cursor_page(id, 10).map(|p| p.len()), Some(3));
+        assert_eq!(r.cursor_page(id, 10), None);
+        r.close_cursor(id);
+        assert_eq!(r.cursor_page(id, 10), None);
     }
 }
