@@ -142,3 +142,30 @@ fn status_flags_pending_migrations_older_than_the_newest_applied() {
     let err = p.fails(&["up"]);
     assert!(err.contains("2_b"), "{err}");
 }
+
+#[test]
+fn status_takes_unchanged_files_from_the_memo_and_rereads_every_changed_one() {
+    // `up` remembers each SQL file's checksum by its identity (device, inode, size, times);
+    // `status` then reads only files whose identity changed. An edit of the same length, made in
+    // the same second, still changes the identity (nanosecond times, the change time).
+    let p = Project::new();
+    let a = p.migration(1, "a", "CREATE TABLE a (id INTEGER);", Some("DROP TABLE a;"));
+    p.migration(2, "b", "CREATE TABLE b (id INTEGER);", Some("DROP TABLE b;"));
+    p.ok(&["up"]);
+    let memo = std::fs::read_to_string(p.path().join(".db-migrate/cache/checksums")).unwrap_or_default();
+    assert_eq!(memo.lines().count(), 2, "`up` remembers both files: {memo}");
+    let states = |p: &Project| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&p.ok(&["status", "--json"])).unwrap();
+        v["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(states(&p), ["applied", "applied"]);
+    let text = std::fs::read_to_string(&a).unwrap();
+    std::fs::write(&a, text.replace("id INTEGER", "ix INTEGER")).unwrap();
+    assert_eq!(states(&p), ["modified", "applied"]);
+    // A status memo is never used to run: `redo` of b still runs b's SQL.
+    std::fs::write(&a, text).unwrap();
+    p.ok(&["up"]);
+    p.ok(&["redo"]);
+    assert_eq!(states(&p), ["applied", "applied"]);
+    assert_eq!(p.query("SELECT count(*) FROM sqlite_master WHERE name = 'b'"), vec![vec!["1".to_string()]]);
+}

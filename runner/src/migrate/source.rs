@@ -781,6 +781,13 @@ pub(crate) trait Files: Sync {
     fn is_file(&self, rel: &Path) -> bool;
     /// A component's checksum, and its bytes when they are in memory.
     fn component(&self, rel: &Path, path: &Path) -> Result<(String, Option<FileBytes>), SourceError>;
+    /// The remembered checksum of a single-file SQL migration that need not be read (for
+    /// `status`: see [`super::memo::ChecksumMemo::for_status`]).
+    fn unread_sql(&self, _path: &Path) -> Option<String> {
+        None
+    }
+    /// Remembers the checksum of a single-file SQL migration just read.
+    fn read_sql(&self, _path: &Path, _checksum: &str) {}
 }
 
 /// The files of a directory on disk, read through its handle.
@@ -805,6 +812,17 @@ impl Files for DirFiles<'_> {
         let checksum = checksum_bytes(&read_bytes(self.handle, rel, path)?);
         self.memo.put(path, &checksum);
         Ok((checksum, None))
+    }
+
+    fn unread_sql(&self, path: &Path) -> Option<String> {
+        if !self.memo.hollow_sql() {
+            return None;
+        }
+        self.memo.get(path)
+    }
+
+    fn read_sql(&self, path: &Path, checksum: &str) {
+        self.memo.put(path, checksum);
     }
 }
 
@@ -930,6 +948,14 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
         let checksum = checksum([text.as_str()]);
         return Ok(Migration { version, name, path: p, body: Body::Commands { up, down }, checksum });
     }
+    if let Some(p) = marked.as_ref() {
+        if let Some(checksum) = files.unread_sql(p) {
+            // `status`: the file is as it was when a run read (and checked) it.
+            let up = Script { sql: String::new(), path: p.clone(), first_line: 1, transaction: true };
+            return Ok(Migration { version, name, path: p.clone(), checksum, body: Body::Sql { up, down: None } });
+        }
+    }
+    let single = marked.is_some();
     let (path, up_script, down_script, texts) = if let Some(p) = marked {
         let text = read(&p)?;
         let (u, d) = parse_marked(&text, &p)?;
@@ -975,13 +1001,13 @@ fn assemble(files: &impl Files, dir: &Path, version: i64, name: String, found: V
     if let Some(d) = &down_script {
         check_script(d)?;
     }
-    Ok(Migration {
-        version,
-        name,
-        path,
-        checksum: checksum(texts.iter().map(String::as_str)),
-        body: Body::Sql { up: up_script, down: down_script },
-    })
+    let checksum = checksum(texts.iter().map(String::as_str));
+    // Remembered for `status`, unless it is a squashed migration (`status` reads the versions it
+    // replaces from its text).
+    if single && !texts[0].contains(super::squash::REPLACES_MARK) {
+        files.read_sql(&path, &checksum);
+    }
+    Ok(Migration { version, name, path, checksum, body: Body::Sql { up: up_script, down: down_script } })
 }
 
 #[cfg(test)]

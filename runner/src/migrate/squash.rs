@@ -20,11 +20,13 @@ use super::statements;
 
 /// The marker line of a squashed migration.
 pub const REPLACES: &str = "-- db-migrate:replaces";
+/// What a squashed migration's text always contains (its marker, however it is spaced).
+pub const REPLACES_MARK: &str = "db-migrate:replaces";
 
 /// The versions a migration replaces, when it is a squashed one.
 pub fn replaces(m: &Migration) -> Option<Vec<i64>> {
     let Body::Sql { up, .. } = &m.body else { return None };
-    if !up.sql.contains("db-migrate:replaces") {
+    if !up.sql.contains(REPLACES_MARK) {
         return None;
     }
     let line = up.sql.lines().find_map(|l| l.trim().strip_prefix(REPLACES))?;

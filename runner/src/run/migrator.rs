@@ -252,10 +252,16 @@ impl Migrator {
     /// Reading the files and reading the history overlap: the files are read on a blocking
     /// thread while the database connection opens.
     async fn read_only(&self) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
+        self.read_only_with(crate::migrate::memo::ChecksumMemo::open).await
+    }
+
+    /// [`Migrator::read_only`] with the memo `memo` opens (a status memo leaves unchanged SQL
+    /// files unread: [`crate::migrate::memo::ChecksumMemo::for_status`]).
+    async fn read_only_with(&self, memo: fn(Option<&Path>) -> crate::migrate::memo::ChecksumMemo) -> Result<(Vec<Migration>, Vec<AppliedMigration>)> {
         let url = self.parsed_url()?;
         let src = self.source.clone();
         let cache = self.cache_dir.clone();
-        let files = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), false));
+        let files = tokio::task::spawn_blocking(move || src.migrations(&memo(cache.as_deref())));
         let history = async {
             match backend::connect(&url, &self.table, OpenMode::ReadOnly).await? {
                 Some(mut b) => {
@@ -297,7 +303,8 @@ impl Migrator {
     /// The state of every migration. Creates nothing: a database that does not exist yet shows
     /// everything pending.
     pub async fn status(&self) -> Result<Vec<StatusEntry>> {
-        let (m, h) = self.read_only().await?;
+        // Checksums only: unchanged SQL files are not read again (their bodies stay empty).
+        let (m, h) = self.read_only_with(crate::migrate::memo::ChecksumMemo::for_status).await?;
         let h = crate::run::workflow::squashed_view(&m, h)?;
         Ok(plan::status(&m, &h))
     }
