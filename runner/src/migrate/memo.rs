@@ -77,8 +77,11 @@ impl ChecksumMemo {
         }
         let Some(key) = std::fs::metadata(path).ok().as_ref().and_then(identity) else { return };
         if let Ok(mut e) = self.entries.lock() {
-            e.0.insert(key, sha256.to_string());
-            e.1 = true;
+            // Written back only when something is new: most runs read files they read before.
+            if e.0.get(&key).map(String::as_str) != Some(sha256) {
+                e.0.insert(key, sha256.to_string());
+                e.1 = true;
+            }
         }
     }
 
