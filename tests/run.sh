@@ -100,11 +100,11 @@ fi
 # (DB_MIGRATE_KNEX_NODE_MODULES points it here; componentize-js comes from $tools/node).
 # mysql2 is for the real knex the MariaDB comparison runs (its knex CLI is this install's).
 if [ ! -d "$tools/knex-runtime/node_modules/knex" ] || [ ! -d "$tools/knex-runtime/node_modules/esbuild" ] \
-    || [ ! -d "$tools/knex-runtime/node_modules/mysql2" ]; then
-    echo "==> installing the knex runtime's npm packages (knex, esbuild, events, path-browserify; mysql2 for tests)"
+    || [ ! -d "$tools/knex-runtime/node_modules/mysql2" ] || [ ! -d "$tools/knex-runtime/node_modules/sucrase" ]; then
+    echo "==> installing the knex runtime's npm packages (knex, esbuild, events, path-browserify, sucrase; mysql2 for tests)"
     mkdir -p "$tools/knex-runtime"
     (cd "$tools/knex-runtime" && npm install --silent --no-audit --no-fund knex@3.3.0 esbuild@0.25.12 events@3.3.0 \
-        path-browserify@1.0.1 mysql2@3 >/dev/null)
+        path-browserify@1.0.1 sucrase@3.35.1 mysql2@3 >/dev/null)
 fi
 if [ ! -x "$tools/venv/bin/alembic" ]; then
     echo "==> installing alembic (import tests)"

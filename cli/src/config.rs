@@ -80,7 +80,7 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationsConfig {
-    /// `native` (the default), `knex` (a knex project's `.js`/`.cjs`/`.mjs` files are
+    /// `native` (the default), `knex` (a knex project's `.js`/`.cjs`/`.mjs`/`.ts` files are
     /// migrations too, run by the knex runtime) or `alembic` (the folder is an Alembic
     /// `versions/` folder, its revisions run by the Alembic runtime).
     pub format: Option<db_migrate::migrate::source::Format>,
@@ -441,11 +441,11 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| file.migrations.knex_runtime.as_ref().map(|p| under(&project_dir, p.clone())))
             .unwrap_or_else(|| project_dir.join(".db-migrate").join("knex").join("knex-runtime.wasm"));
-        // A knex project (a JavaScript knexfile at its root) without `[migrations] format` is
+        // A knex project (a JavaScript or TypeScript knexfile at its root) without `[migrations] format` is
         // read as one: its knexfile's `migrations.directory` (default `migrations`) is the folder
         // unless `migrations_dir` says otherwise.
         let knexfile = match file.migrations.format {
-            None => ["knexfile.js", "knexfile.cjs", "knexfile.mjs"].iter().map(|f| project_dir.join(f)).find(|p| p.is_file()),
+            None => ["knexfile.js", "knexfile.cjs", "knexfile.mjs", "knexfile.ts"].iter().map(|f| project_dir.join(f)).find(|p| p.is_file()),
             Some(_) => None,
         };
         let knex_dir = knexfile.as_ref().and_then(|k| std::fs::read_to_string(k).ok()).and_then(|t| crate::adopt::settings::knex(&t).dir);

@@ -237,7 +237,13 @@ fn error_kind(e: &Error) -> &'static str {
 /// statements a dry run shows) goes through this before it reaches a terminal, so it cannot hide
 /// or disguise what is printed around it.
 pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            // bidirectional overrides and isolates, zero-width and invisible characters, line and
+            // paragraph separators, the byte-order mark, Hangul fillers (blank "letters")
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{2028}' | '\u{2029}'
+                | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}' | '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}')
+    };
     if !s.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -251,5 +257,7 @@ mod tests {
         assert_eq!(super::visible("plain\ttext\n"), "plain\ttext\n");
         assert_eq!(super::visible("DROP\u{1b}[2K\rx"), "DROP\\u{1b}[2K\\u{d}x");
         assert_eq!(super::visible("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(super::visible("users\u{200b}"), "users\\u{200b}");
+        assert_eq!(super::visible("a\u{2028}b\u{3164}"), "a\\u{2028}b\\u{3164}");
     }
 }

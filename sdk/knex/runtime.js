@@ -14,6 +14,7 @@ import knexFactory from "knex/lib/index.js";
 import BetterSqlite3Client from "knex/lib/dialects/better-sqlite3/index.js";
 import PostgresClient from "knex/lib/dialects/postgres/index.js";
 import Mysql2Client from "knex/lib/dialects/mysql2/index.js";
+import { transform } from "sucrase";
 
 /** The arguments the host sets for a knex migration (a user's `--arg` cannot replace them). */
 const FILE_ARG = "db-migrate:knex-file";
@@ -234,28 +235,17 @@ function requireFor(file) {
   };
 }
 
-/** An ES module's `import`/`export` turned into CommonJS, the way a bundler would. */
-export function esmToCjs(src) {
-  const names = [];
-  let out = src.replace(/^([ \t]*)import\s+\*\s+as\s+([\w$]+)\s+from\s+(['"][^'"]+['"])\s*;?/gm, "$1const $2 = require($3);");
-  out = out.replace(/^([ \t]*)import\s+(?:type\s+)?\{([^}]*)\}\s*from\s+(['"][^'"]+['"])\s*;?/gm, (m, ind, list, mod) => {
-    const parts = list.split(",").map((p) => p.trim()).filter(Boolean).filter((p) => !p.startsWith("type "));
-    return `${ind}const { ${parts.map((p) => p.replace(/\s+as\s+/, ": ")).join(", ")} } = require(${mod});`;
-  });
-  out = out.replace(/^([ \t]*)import\s+([\w$]+)\s+from\s+(['"][^'"]+['"])\s*;?/gm, "$1const $2 = require($3);");
-  out = out.replace(/^([ \t]*)export\s+(async\s+function\*?|function\*?|class|const|let|var)\s+([A-Za-z_$][\w$]*)/gm, (m, ind, kw, name) => {
-    names.push([name, name]);
-    return `${ind}${kw} ${name}`;
-  });
-  out = out.replace(/^([ \t]*)export\s+default\s+/gm, "$1module.exports.default = ");
-  out = out.replace(/^([ \t]*)export\s*\{([^}]*)\}\s*;?/gm, (m, ind, list) => {
-    for (const part of list.split(",").map((p) => p.trim()).filter(Boolean)) {
-      const [local, alias] = part.split(/\s+as\s+/);
-      names.push([alias || local, local]);
-    }
-    return "";
-  });
-  return out + "\n" + names.map(([exported, local]) => `module.exports.${exported} = ${local};`).join("\n") + "\n";
+/**
+ * A TypeScript file's types stripped, and an ES module's `import`/`export` turned into CommonJS,
+ * by sucrase (a parser, not a pattern: any import and export form, multi-line lists, `export
+ * { a as b }`, `import type`). Line numbers are kept, so errors point into the user's file.
+ */
+export function toCommonJs(file, src) {
+  const typescript = /\.(ts|mts|cts)$/.test(file);
+  const esm = typescript || /\.mjs$/.test(file) || /(^|[\n;])[ \t]*(export|import)[\s{*]/.test(src);
+  if (!esm) return src;
+  const transforms = typescript ? ["typescript", "imports"] : ["imports"];
+  return transform(src, { transforms, filePath: file }).code;
 }
 
 /** The migration file this instance runs, loaded once. */
@@ -271,8 +261,7 @@ function load() {
     return loaded;
   }
   try {
-    const esm = /\.mjs$/.test(file) || /^[ \t]*(export|import)\s/m.test(source);
-    const code = esm ? esmToCjs(source) : source;
+    const code = toCommonJs(file, source);
     const module = { exports: {} };
     // Two lines of wrapper precede the body in the function the engine compiles.
     const fn = new Function("exports", "require", "module", "__filename", "__dirname", code);

@@ -604,6 +604,12 @@ fn a_dry_run_reads_cursors_shows_refusals_and_prints_no_terminal_controls() {
         // An escape sequence that would erase the line above on a terminal is shown, not obeyed.
         let (_, text) = rehearse(&a, "execute", "DELETE FROM users -- \u{1b}[1A\u{1b}[2K\r");
         assert!(!text.contains('\u{1b}') && !text.contains('\r') && text.contains("\\u{1b}[1A"), "{kind:?}: {text:?}");
+        // A statement's own line breaks cannot draw lines that look like the dry run's.
+        let forged = "/*\n-- the rehearsal stopped here: nothing to do\n\n-- dry run: would apply 3_tidy by running the component x.wasm\n*/ DELETE FROM users";
+        let (_, text) = rehearse(&a, "execute", forged);
+        assert!(!text.lines().any(|l| l.starts_with("-- dry run: would apply 3_tidy") || l.starts_with("-- the rehearsal stopped here: nothing")), "{kind:?}: {text}");
+        // (Shown indented, on one line; MySQL refuses comments in components' statements.)
+        assert!(text.lines().any(|l| l.contains("DELETE FROM users") && (l.starts_with("    /*") || l.starts_with("-- denied"))), "{kind:?}: {text}");
         // A refused statement the component shrugs off still shows.
         let (v, text) = rehearse(&a, "query-ignoring-errors", "SELECT * FROM db_migrate_history");
         assert!(sent(&v, "SELECT * FROM db_migrate_history")["denied"].is_string(), "{kind:?}: {v}");

@@ -609,8 +609,10 @@ fn a_rehearsal_cannot_write_through_a_read_and_restricted_grants_on_servers_are_
     ok(&p, &db.url(), &["up", "--to", "20240101000001"]);
     let out = ok(&p, &db.url(), &["up", "--dry-run", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let stopped = v["steps"][0]["rehearsal"]["stopped"].as_str().unwrap_or_default();
-    assert!(stopped.contains("read-only"), "the read-only session must refuse setval: {out}");
+    // A component granted functions of its own sends nothing in a rehearsal, reads included.
+    let r = &v["steps"][0]["rehearsal"];
+    assert!(r["reads_held"].as_str().unwrap_or_default().contains("functions of its own"), "{out}");
+    assert!(r["statements"].as_array().unwrap().iter().all(|s| s["read"] == false), "{out}");
     let skipped = v["steps"][1]["rehearsal"]["skipped"].as_str().unwrap_or_default();
     assert!(skipped.contains("restricted PostgreSQL login"), "{out}");
     assert_eq!(db.query("SELECT last_value FROM users_id_seq"), vec!["1".to_string()]);
@@ -618,11 +620,12 @@ fn a_rehearsal_cannot_write_through_a_read_and_restricted_grants_on_servers_are_
 }
 
 #[test]
-fn a_rehearsal_stays_read_only_when_code_on_the_session_switches_the_default_back() {
+fn granted_functions_are_never_called_by_a_rehearsal() {
     use crate::servers::{Kind, TestDb};
-    // Two granted functions: one sets the session's default back to read-write, the other writes.
-    // Sent one after the other, the second must still be refused: the rehearsal is one read-only
-    // transaction, which a new default does not change.
+    // Two granted functions: one sets the session's default back to read-write (which would
+    // outlive a rollback on MySQL and reach the next rehearsal), the other writes. A function
+    // may do anything a read-only transaction does not cover (run a program, take a lock), so a
+    // rehearsal of a component granted its own functions sends nothing.
     let db = TestDb::new(Kind::Postgres);
     db.query("CREATE TABLE secrets (v text)");
     db.query("CREATE FUNCTION flip() RETURNS text LANGUAGE sql AS $$ SELECT set_config('default_transaction_read_only', 'off', false) $$");
@@ -634,7 +637,60 @@ fn a_rehearsal_stays_read_only_when_code_on_the_session_switches_the_default_bac
     );
     let out = ok(&p, &db.url(), &["up", "--dry-run", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let stopped = v["steps"][0]["rehearsal"]["stopped"].as_str().unwrap_or_default();
-    assert!(stopped.contains("read-only"), "{out}");
+    let r = &v["steps"][0]["rehearsal"];
+    assert!(r["reads_held"].is_string() && r["stopped"].is_null(), "{out}");
+    let shown: Vec<&str> = r["statements"].as_array().unwrap().iter().map(|s| s["sql"].as_str().unwrap()).collect();
+    assert_eq!(shown, ["select flip()", "select wr()"], "both shown as what it would send: {out}");
     assert_eq!(db.query("SELECT count(*) FROM secrets"), vec!["0".to_string()]);
+    let text = ok(&p, &db.url(), &["up", "--dry-run"]);
+    assert!(text.contains("-- (reads not sent either"), "{text}");
+}
+
+#[test]
+fn typescript_files_and_any_es_module_form_run_as_they_are() {
+    let p = knex_project("");
+    p.write(
+        "migrations/20240101000001_users.ts",
+        "import type { Knex } from \"knex\";\n\n\
+         interface Row {\n  name: string;\n}\n\n\
+         export async function up(knex: Knex): Promise<void> {\n\
+           await knex.schema.createTable(\"users\", (t: Knex.CreateTableBuilder) => {\n\
+             t.increments(\"id\");\n\
+             t.string(\"name\", 80).notNullable();\n\
+           });\n\
+           const rows: Row[] = [{ name: \"ada\" }, { name: \"alan\" }];\n\
+           await knex<Row>(\"users\").insert(rows);\n\
+         }\n\n\
+         export async function down(knex: Knex): Promise<void> {\n  await knex.schema.dropTable(\"users\");\n}\n",
+    );
+    // Forms a line-by-line rewrite never handled: a multi-line export list with aliases.
+    p.write(
+        "migrations/20240101000002_posts.mjs",
+        "const config = { transaction: false };\n\
+         async function createPosts(knex) {\n\
+           await knex.schema.createTable('posts', (t) => { t.increments('id'); t.integer('user_id').references('users.id'); });\n\
+         }\n\
+         async function dropPosts(knex) { await knex.schema.dropTable('posts'); }\n\
+         export {\n  createPosts as up,\n  dropPosts as down,\n  config,\n};\n",
+    );
+    // Declarations are not migrations.
+    p.write("migrations/20240101000003_types.d.ts", "export declare function up(): Promise<void>;\n");
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 2 migration"), "{out}");
+    assert_eq!(query_file(&db, "SELECT name FROM users ORDER BY id"), vec![vec!["ada".to_string()], vec!["alan".to_string()]]);
+    assert_eq!(
+        query_file(&db, "SELECT version, kind FROM db_migrate_history ORDER BY version"),
+        vec![vec!["20240101000001".to_string(), "knex".to_string()], vec!["20240101000002".to_string(), "knex".to_string()]]
+    );
+    let out = ok(&p, &url, &["down", "--all"]);
+    assert!(out.contains("reverted 2 migration"), "{out}");
+
+    // A TypeScript file that does not parse is named, with its line.
+    let bad = knex_project("");
+    bad.write("migrations/20240101000001_bad.ts", "import type { Knex } from \"knex\";\n\nexport async function up(knex: Knex {\n}\n");
+    let (code, out, err) = run(&bad, &format!("sqlite:{}", bad.path().join("app.sqlite3").display()), &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000001_bad.ts") && err.contains('3'), "{err}");
 }

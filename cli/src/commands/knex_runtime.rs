@@ -62,7 +62,8 @@ pub fn build(settings: &Settings, out: &Output) -> Result<(PathBuf, bool), Error
         Some(dir) => PathBuf::from(dir),
         None => {
             let nm = sdk.join("node_modules");
-            if !nm.join("knex").is_dir() {
+            // (An install from before a package was added lacks it: install again.)
+            if !nm.join("knex").is_dir() || !nm.join("sucrase").is_dir() {
                 out.note(&format!("installing the knex runtime's npm packages into {}", sdk.display()));
                 let npm = crate::commands::guest::find_tool("npm", &settings.project_dir)
                     .ok_or_else(|| Error::Config("building the knex runtime needs npm (with Node.js), once".into()))?;
@@ -98,7 +99,7 @@ pub fn build(settings: &Settings, out: &Output) -> Result<(PathBuf, bool), Error
         .map_err(|e| Error::Config(format!("cannot run node: {e}")))?;
     if !o.status.success() || !dest.is_file() {
         return Err(Error::Config(format!(
-            "building the knex runtime failed (it needs knex, esbuild, events and path-browserify in {}, and componentize-js):\n{}\n{}",
+            "building the knex runtime failed (it needs knex, esbuild, events, path-browserify and sucrase in {}, and componentize-js):\n{}\n{}",
             node_modules.display(),
             String::from_utf8_lossy(&o.stdout).trim_end(),
             String::from_utf8_lossy(&o.stderr).trim_end()

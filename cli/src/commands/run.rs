@@ -287,6 +287,9 @@ fn print_rehearsal(r: &Rehearsal, out: &Output) {
         return;
     }
     out.line("-- rehearsed against the database as it is now (earlier pending migrations not applied); it would send:");
+    if let Some(why) = &r.reads_held {
+        out.line(&format!("-- (reads not sent either: {})", one_line(why)));
+    }
     for s in &r.statements {
         let params = crate::visible(&s.params.join(", ")).into_owned();
         let with = match (s.rows, s.params.is_empty()) {
@@ -299,12 +302,19 @@ fn print_rehearsal(r: &Rehearsal, out: &Output) {
         } else if s.read {
             out.line(&format!("-- read: {}{with}", one_line(&s.sql)));
         } else {
-            let sql = crate::visible(s.sql.trim_end()).into_owned();
-            out.line(&format!("{sql}{}{with}", if sql.ends_with(';') { "" } else { ";" }));
+            // One line per statement (`--json` has the exact text): a statement's own line
+            // breaks and comments cannot draw lines that look like this output's. One that
+            // starts with a comment is indented: every line of ours starts at the margin.
+            let sql = one_line(&s.sql);
+            let indent = if sql.starts_with("--") || sql.starts_with("/*") || sql.starts_with('#') { "    " } else { "" };
+            out.line(&format!("{indent}{sql}{}{with}", if sql.ends_with(';') { "" } else { ";" }));
         }
     }
     if r.not_shown > 0 {
-        out.line(&format!("-- … and {} more statements, not shown", r.not_shown));
+        out.line(&format!(
+            "-- … and {} more statements, not shown ({} of them not reads: see `--json` for the count, and run a smaller step)",
+            r.not_shown, r.changes_not_shown
+        ));
     }
     if let Some(why) = &r.stopped {
         out.line(&format!(

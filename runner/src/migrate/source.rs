@@ -33,7 +33,8 @@ pub enum MigrationKind {
     Component,
     /// A MongoDB command file (`.mongo.json`).
     Commands,
-    /// A knex migration file (`.js`, `.cjs`, `.mjs`), run by the bundled knex runtime.
+    /// A knex migration file (`.js`, `.cjs`, `.mjs`; TypeScript `.ts`, `.mts`, `.cts`), run by
+    /// the bundled knex runtime.
     Knex,
     /// An Alembic revision file (`.py`), run by the Alembic runtime.
     Alembic,
@@ -98,7 +99,8 @@ pub enum Format {
     /// SQL files, folders, components and command files.
     #[default]
     Native,
-    /// The above, and knex migration files (`VERSION_name.js`, `.cjs`, `.mjs`) run as they are.
+    /// The above, and knex migration files (`VERSION_name.js`, `.cjs`, `.mjs`, `.ts`, `.mts`,
+    /// `.cts`) run as they are.
     Knex,
     /// An Alembic `versions/` folder: every `*.py` revision file, ordered by its revision graph
     /// (see [`super::alembic`]); nothing else in the folder is read.
@@ -586,9 +588,13 @@ fn kind_in(file_name: &str, is_dir: bool, format: Format) -> Option<(&str, fn(Pa
         return Some((file_name, Found::Dir));
     }
     if format == Format::Knex {
-        let knex: [(&str, fn(PathBuf) -> Found); 3] = [(".js", Found::Knex), (".cjs", Found::Knex), (".mjs", Found::Knex)];
-        if let Some(k) = knex.into_iter().find_map(|(suffix, found)| file_name.strip_suffix(suffix).map(|s| (s, found))) {
-            return Some(k);
+        // TypeScript declarations are not migrations (knex skips them too).
+        if file_name.ends_with(".d.ts") || file_name.ends_with(".d.mts") || file_name.ends_with(".d.cts") {
+            return None;
+        }
+        const KNEX: [&str; 6] = [".js", ".cjs", ".mjs", ".ts", ".mts", ".cts"];
+        if let Some(stem) = KNEX.into_iter().find_map(|suffix| file_name.strip_suffix(suffix)) {
+            return Some((stem, Found::Knex));
         }
     }
     let kinds: [(&str, fn(PathBuf) -> Found); 5] = [

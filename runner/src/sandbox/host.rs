@@ -147,7 +147,12 @@ impl HostState {
 
     /// Limits first, then grants; a refusal is audited and returned to the guest as `denied`.
     fn admit(&mut self, statement: &str, params: usize) -> Result<super::grants::Admitted, types::Error> {
-        self.call_limits.check(statement, params).map_err(to_wit_error)?;
+        if let Err(e) = self.call_limits.check(statement, params) {
+            if let Some(rec) = self.rehearsal.as_mut() {
+                rec.note_denied(&clip(statement, 4096), &e.to_string());
+            }
+            return Err(to_wit_error(e));
+        }
         if let Some(a) = self.admitted.get(statement) {
             return Ok(a.clone());
         }
@@ -189,8 +194,12 @@ impl HostState {
     /// a plain query the host's own check classed as a read (settings, savepoints and the like
     /// are written down too: they would act on a transaction a rehearsal does not open).
     fn rehearsed(&mut self, admitted: &super::grants::Admitted, statement: &str, params: &[types::Value], rows: Option<usize>) -> bool {
+        // A grant that lists the component's own functions: they may do anything (run a command,
+        // take a lock, write through a path no read-only transaction covers), and any read may
+        // call them, so in a rehearsal nothing is sent at all.
+        let own_functions = !self.grants.functions.is_empty();
         let Some(rec) = self.rehearsal.as_mut() else { return false };
-        let read = admitted.class == super::grants::Class::Read && admitted.query;
+        let read = admitted.class == super::grants::Class::Read && admitted.query && !own_functions;
         let shown: Vec<SqlValue> = params.iter().cloned().map(to_sql).collect();
         rec.note(statement, &shown, rows, read);
         !read
@@ -438,7 +447,8 @@ impl HostState {
     /// host's memory (see [`super::rehearsal::Recorder::open_cursor`]).
     async fn open_rehearsal_cursor(&mut self, statement: &str, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
         super::db_call_begins(self.deadline, self.timeout);
-        let r = self.db.query(statement, params.into_iter().map(to_sql).collect(), super::rehearsal::CURSOR_ROWS, self.call_limits.max_bytes).await;
+        // Within a plain query's caps: a rehearsal's cursor costs the host what a query does.
+        let r = self.db.query(statement, params.into_iter().map(to_sql).collect(), self.call_limits.max_rows, self.call_limits.max_bytes).await;
         super::db_call_ends();
         self.check_deadline()?;
         let rows = match r {
@@ -448,8 +458,10 @@ impl HostState {
         let Some(rec) = self.rehearsal.as_mut() else {
             return Ok(Err(types::Error::InvalidInput("not a rehearsal".into())));
         };
-        let id = rec.open_cursor(rows.rows);
-        Ok(Ok(self.table.push(CursorHandle { id, columns: rows.columns })?))
+        match rec.open_cursor(rows.rows, self.call_limits.max_bytes) {
+            Ok(id) => Ok(Ok(self.table.push(CursorHandle { id, columns: rows.columns })?)),
+            Err(why) => Ok(Err(types::Error::Denied(why))),
+        }
     }
 
     /// An Alembic revision's batch-mode statements whose table the statement check cannot see

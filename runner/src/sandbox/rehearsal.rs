@@ -18,8 +18,8 @@ const MAX_BYTES: usize = 16 << 20;
 const MAX_VALUE: usize = 200;
 /// The most parameters shown per statement (a call may carry a million).
 const MAX_PARAMS: usize = 32;
-/// The most rows a rehearsal's cursor holds (its bytes are bounded by the result cap too).
-pub const CURSOR_ROWS: usize = 1_000_000;
+/// The most cursors a rehearsal holds open at once.
+const MAX_CURSORS: usize = 64;
 
 /// One statement a rehearsed component sent.
 #[derive(Debug, Clone, Serialize)]
@@ -47,12 +47,32 @@ pub struct Recorder {
     /// Statements past the bounds, counted only: once one is left out, every later one is (the
     /// list shown is always a beginning of what was sent, never a selection).
     pub dropped: u64,
+    /// Of those, the ones that were not reads: a run would send them (or refuse them).
+    pub dropped_changes: u64,
     bytes: usize,
     /// A rehearsal's cursors are read whole, within the result cap, when opened: a database
     /// cursor needs what a read-only session may not have (SQLite's and MariaDB's temporary
     /// tables, PostgreSQL's transaction).
-    cursors: std::collections::HashMap<u64, std::collections::VecDeque<Vec<SqlValue>>>,
+    cursors: std::collections::HashMap<u64, (std::collections::VecDeque<Vec<SqlValue>>, usize)>,
     next_cursor: u64,
+    /// Bytes of values the open cursors hold, together (one result cap for all of them: a
+    /// guest opening many would otherwise hold many caps' worth in the host).
+    cursor_bytes: usize,
+}
+
+/// What a row takes in the host, generously: the row's vector and allocation, each value's
+/// enum, and the bytes its text or blob holds.
+fn row_bytes(row: &[SqlValue]) -> usize {
+    64 + row
+        .iter()
+        .map(|v| {
+            48 + match v {
+                SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => s.len(),
+                SqlValue::Blob(b) => b.len(),
+                _ => 0,
+            }
+        })
+        .sum::<usize>()
 }
 
 impl Recorder {
@@ -74,22 +94,37 @@ impl Recorder {
         let bytes = sql.len() + shown.iter().map(String::len).sum::<usize>() + denied.as_ref().map_or(0, String::len);
         if self.dropped > 0 || self.sent.len() >= MAX_STATEMENTS || self.bytes + bytes > MAX_BYTES {
             self.dropped += 1;
+            if !read {
+                self.dropped_changes += 1;
+            }
             return;
         }
         self.bytes += bytes;
         self.sent.push(Sent { sql: sql.to_string(), params: shown, rows, read, denied });
     }
 
-    /// Holds a cursor's rows; returns its id.
-    pub fn open_cursor(&mut self, rows: Vec<Vec<SqlValue>>) -> u64 {
+    /// Holds a cursor's rows, unless the open cursors would then hold more than `max_bytes`
+    /// together; returns its id.
+    pub fn open_cursor(&mut self, rows: Vec<Vec<SqlValue>>, max_bytes: usize) -> Result<u64, String> {
+        if self.cursors.len() >= MAX_CURSORS {
+            return Err(format!("a dry run holds at most {MAX_CURSORS} cursors open at once; close one first"));
+        }
+        let bytes: usize = rows.iter().map(|r| row_bytes(r)).sum();
+        if self.cursor_bytes + bytes > max_bytes {
+            return Err(format!(
+                "a dry run holds its cursors' rows in memory, and the open cursors would hold more than {} MiB together (`max_result_mib`); close one first",
+                max_bytes >> 20
+            ));
+        }
+        self.cursor_bytes += bytes;
         self.next_cursor += 1;
-        self.cursors.insert(self.next_cursor, rows.into());
-        self.next_cursor
+        self.cursors.insert(self.next_cursor, (rows.into(), bytes));
+        Ok(self.next_cursor)
     }
 
     /// The next page of a cursor opened by [`Recorder::open_cursor`] (`None` at its end).
     pub fn cursor_page(&mut self, id: u64, max_rows: usize) -> Option<Vec<Vec<SqlValue>>> {
-        let rows = self.cursors.get_mut(&id)?;
+        let (rows, _) = self.cursors.get_mut(&id)?;
         if rows.is_empty() {
             return None;
         }
@@ -99,7 +134,9 @@ impl Recorder {
 
     /// Forgets a cursor.
     pub fn close_cursor(&mut self, id: u64) {
-        self.cursors.remove(&id);
+        if let Some((_, bytes)) = self.cursors.remove(&id) {
+            self.cursor_bytes -= bytes;
+        }
     }
 }
 
@@ -130,6 +167,12 @@ pub struct Rehearsal {
     /// Statements past the rehearsal's bounds (counted, not shown).
     #[serde(skip_serializing_if = "is_zero")]
     pub not_shown: u64,
+    /// Of those, the ones that were not reads.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_not_shown: u64,
+    /// Why reads were not sent either, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_held: Option<String>,
     /// Why the rehearsal stopped before the component finished, if it did. A later statement
     /// may read what an earlier one (or an earlier pending migration) would have created.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +189,7 @@ fn is_zero(n: &u64) -> bool {
 impl Rehearsal {
     /// A component that was not run, and why.
     pub fn skipped(reason: impl Into<String>) -> Self {
-        Rehearsal { statements: Vec::new(), not_shown: 0, stopped: None, skipped: Some(reason.into()) }
+        Rehearsal { statements: Vec::new(), not_shown: 0, changes_not_shown: 0, reads_held: None, stopped: None, skipped: Some(reason.into()) }
     }
 }
 
@@ -170,8 +213,9 @@ mod tests {
         for _ in 0..MAX_STATEMENTS + 5 {
             r.note("SELECT 1", &[], None, true);
         }
+        r.note("DROP TABLE users", &[], None, false);
         assert_eq!(r.sent.len(), MAX_STATEMENTS);
-        assert_eq!(r.dropped, 5);
+        assert_eq!((r.dropped, r.dropped_changes), (6, 1), "a change pushed out of the list is still counted as one");
         // Past the byte budget: that statement and every later one are left out, short or not.
         let mut r = Recorder::default();
         r.note("SELECT 1", &[], None, true);
@@ -192,11 +236,24 @@ mod tests {
     #[test]
     fn cursors_hand_out_their_rows_in_pages() {
         let mut r = Recorder::default();
-        let id = r.open_cursor((0..5).map(|i| vec![SqlValue::Int(i)]).collect());
+        let id = r.open_cursor((0..5).map(|i| vec![SqlValue::Int(i)]).collect(), 1 << 20).unwrap();
         assert_eq!(r.cursor_page(id, 2).map(|p| p.len()), Some(2));
         assert_eq!(r.cursor_page(id, 10).map(|p| p.len()), Some(3));
         assert_eq!(r.cursor_page(id, 10), None);
         r.close_cursor(id);
         assert_eq!(r.cursor_page(id, 10), None);
+    }
+
+    #[test]
+    fn open_cursors_share_one_byte_cap() {
+        let mut r = Recorder::default();
+        let rows = || vec![vec![SqlValue::Text("x".repeat(600))]];
+        let a = r.open_cursor(rows(), 1000).unwrap();
+        assert!(r.open_cursor(rows(), 1000).is_err(), "two together pass the cap");
+        r.close_cursor(a);
+        assert!(r.open_cursor(rows(), 1000).is_ok(), "closing one makes room");
+        // Values without bytes still cost their place: a million NULLs are not free.
+        let nulls = vec![vec![SqlValue::Null]; 1_000_000];
+        assert!(Recorder::default().open_cursor(nulls, 32 << 20).is_err());
     }
 }
