@@ -13,7 +13,13 @@ impl crate::backend::History for MySqlBackend {
                  FROM {} ORDER BY version",
                 self.t()
             );
-            let rows = sqlx::query(AssertSqlSafe(q)).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history table", e))?;
+            let rows = self
+                .read_retrying("reading the history", |c| {
+                    let q = q.clone();
+                    Box::pin(async move { sqlx::query(AssertSqlSafe(q)).fetch_all(c).await })
+                })
+                .await
+                .map_err(|e| self.db_err("cannot read the history table", e))?;
             rows.iter()
                 .map(|r| {
                     Ok(AppliedMigration {
@@ -39,6 +45,11 @@ impl crate::backend::History for MySqlBackend {
                  execution_ms BIGINT NOT NULL DEFAULT 0)",
                 self.t()
             );
+            // Galera hook: `CREATE TABLE IF NOT EXISTS` is replicated in total order even when the
+            // table exists, and aborts reads of the table on every node; look first.
+            if self.galera.is_some() && self.history_exists().await? {
+                return Ok(());
+            }
             let r = match self.galera {
                 // Galera hook: DDL under total order isolation may be asked to retry; this one is idempotent.
                 Some(_) => {

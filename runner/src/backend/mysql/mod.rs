@@ -246,8 +246,27 @@ impl MySqlBackend {
 
     async fn history_has(&mut self, version: i64) -> Result<bool> {
         let q = format!("SELECT COUNT(*) FROM {} WHERE version = ?", self.t());
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(q)).bind(version).fetch_one(&mut self.conn).await.map_err(|e| self.db_err("cannot read the history", e))?;
+        let n: i64 = self
+            .read_retrying("reading the history", |c| {
+                let q = q.clone();
+                Box::pin(async move { sqlx::query_scalar(AssertSqlSafe(q)).bind(version).fetch_one(c).await })
+            })
+            .await
+            .map_err(|e| self.db_err("cannot read the history", e))?;
         Ok(n == 1)
+    }
+
+    /// Runs one read of the history or its table's existence. On Galera a read can be aborted
+    /// by a replicated write or DDL it waited for (reported as a deadlock, 1213/40001); a read is
+    /// safe to repeat, so it is retried like the lock's bookkeeping. Elsewhere it runs once.
+    async fn read_retrying<T, F>(&mut self, what: &str, mut op: F) -> std::result::Result<T, sqlx::Error>
+    where
+        F: for<'c> FnMut(&'c mut MySqlConnection) -> futures_util::future::BoxFuture<'c, std::result::Result<T, sqlx::Error>>,
+    {
+        match self.galera {
+            Some(_) => crate::backend::galera::retry(&mut self.conn, what, op).await,
+            None => op(&mut self.conn).await,
+        }
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -267,14 +286,21 @@ impl MySqlBackend {
             Some((s, n)) => (Some(s.to_string()), n.to_string()),
             None => (None, self.table.clone()),
         };
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        )
-        .bind(schema)
-        .bind(name)
-        .fetch_one(&mut self.conn)
-        .await
-        .map_err(|e| self.db_err("cannot read the history table", e))?;
+        let n: i64 = self
+            .read_retrying("reading the history", |c| {
+                let (schema, name) = (schema.clone(), name.clone());
+                Box::pin(async move {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                    )
+                    .bind(schema)
+                    .bind(name)
+                    .fetch_one(c)
+                    .await
+                })
+            })
+            .await
+            .map_err(|e| self.db_err("cannot read the history table", e))?;
         Ok(n > 0)
     }
 
