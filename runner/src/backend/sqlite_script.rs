@@ -13,6 +13,7 @@ use std::ptr;
 
 use libsqlite3_sys as ffi;
 
+use super::guest::{Cap, CappedRows, SqlValue};
 use super::sqlite_conn::Handle;
 use crate::migrate::error::DbError;
 
@@ -193,7 +194,6 @@ pub fn query_text(handle: Handle<'_>, sql: &str) -> Result<Option<String>, DbErr
 /// under a savepoint that a failing row rolls back. Returns the rows inserted, or the error of
 /// the first row that failed (a refusal by the authorizer is a prepare error).
 pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest::SqlValue>], mut around: impl FnMut(bool)) -> Result<u64, DbError> {
-    use super::guest::SqlValue;
     let db = handle.as_ptr();
     exec_host(handle, &[("SAVEPOINT dbm_batch", &[])])?;
     let mut inserted = 0u64;
@@ -211,22 +211,9 @@ pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest
         } else {
             let mut failure = None;
             'rows: for row in rows {
-                for (i, v) in row.iter().enumerate() {
-                    let at = (i + 1) as std::ffi::c_int;
-                    let rc = match v {
-                        SqlValue::Null => ffi::sqlite3_bind_null(stmt, at),
-                        SqlValue::Bool(b) => ffi::sqlite3_bind_int64(stmt, at, *b as i64),
-                        SqlValue::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
-                        SqlValue::Float(f) => ffi::sqlite3_bind_double(stmt, at, *f),
-                        SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
-                            ffi::sqlite3_bind_text64(stmt, at, s.as_ptr().cast(), s.len() as u64, ffi::SQLITE_TRANSIENT(), ffi::SQLITE_UTF8 as u8)
-                        }
-                        SqlValue::Blob(b) => ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_TRANSIENT()),
-                    };
-                    if rc != ffi::SQLITE_OK {
-                        failure = Some(error(db));
-                        break 'rows;
-                    }
+                if bind_row(stmt, row) != ffi::SQLITE_OK {
+                    failure = Some(error(db));
+                    break 'rows;
                 }
                 let rc = loop {
                     match ffi::sqlite3_step(stmt) {
@@ -259,6 +246,168 @@ pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest
             Err(e)
         }
     }
+}
+
+/// Binds a row of values to parameters 1, 2, … as the sqlx driver would (booleans as 0/1,
+/// timestamps and JSON as text); SQLite's result code.
+///
+/// # Safety
+/// `stmt` must be a live statement of a connection used by this thread only; text and blobs are
+/// copied by SQLite (SQLITE_TRANSIENT) before the call returns.
+unsafe fn bind_row(stmt: *mut ffi::sqlite3_stmt, row: &[SqlValue]) -> std::ffi::c_int {
+    for (i, v) in row.iter().enumerate() {
+        let at = (i + 1) as std::ffi::c_int;
+        // SAFETY: per the function's contract.
+        let rc = unsafe {
+            match v {
+                SqlValue::Null => ffi::sqlite3_bind_null(stmt, at),
+                SqlValue::Bool(b) => ffi::sqlite3_bind_int64(stmt, at, *b as i64),
+                SqlValue::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
+                SqlValue::Float(f) => ffi::sqlite3_bind_double(stmt, at, *f),
+                SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
+                    ffi::sqlite3_bind_text64(stmt, at, s.as_ptr().cast(), s.len() as u64, ffi::SQLITE_TRANSIENT(), ffi::SQLITE_UTF8 as u8)
+                }
+                SqlValue::Blob(b) => ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_TRANSIENT()),
+            }
+        };
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+    }
+    ffi::SQLITE_OK
+}
+
+/// What one statement run by [`run_one`] gave.
+#[derive(Debug)]
+pub struct Ran {
+    /// The result's column names (also when it has no rows).
+    pub columns: Vec<String>,
+    /// The rows read, within the caps.
+    pub rows: CappedRows,
+    /// Why reading stopped before the result's end: the cap the next row would pass, or a
+    /// value that cannot be carried (text that is not UTF-8).
+    pub stopped: Option<Result<Cap, String>>,
+    /// Rows the statement inserted, updated or deleted (0 for any other statement).
+    pub changes: u64,
+}
+
+/// Runs one statement with `params` straight on SQLite, on this thread: a component's `execute`
+/// and `query` (and the host's own small reads). Through sqlx each was two hand-offs to its
+/// worker thread, most of a small component migration's cost. The statement is compiled anew
+/// (never cached), so the authorizer checks it each time. With `read`, rows are decoded by
+/// their stored type until the result ends or the next would pass `(max_rows, max_bytes)`;
+/// without, they are stepped through and dropped. Text holding a second statement is refused
+/// before anything runs (the caller checked it holds one; this holds SQLite to the same).
+/// Ctrl-C / SIGTERM interrupt it; the guard's progress handler stops it at the guest's deadline.
+pub fn run_one(handle: Handle<'_>, sql: &str, params: &[SqlValue], read: Option<(usize, usize)>) -> Result<Ran, DbError> {
+    let db = handle.as_ptr();
+    let text = CString::new(sql).map_err(|e| DbError { message: format!("the statement holds a NUL byte (byte {})", e.nul_position()), code: None })?;
+    let _interrupt = crate::interrupt::on_request(Interrupter(db));
+    let (max_rows, max_bytes) = read.unwrap_or_default();
+    let mut ran = Ran { columns: Vec::new(), rows: CappedRows::new(max_rows, max_bytes), stopped: None, changes: 0 };
+    // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; `text` outlives both
+    // statements, which are finalized on every path; column values are copied before the next
+    // step; bound values are copied by SQLite.
+    unsafe {
+        let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+        let mut tail: *const c_char = ptr::null();
+        if ffi::sqlite3_prepare_v3(db, text.as_ptr(), -1, 0, &mut stmt, &mut tail) != ffi::SQLITE_OK {
+            return Err(error(db));
+        }
+        if stmt.is_null() {
+            return Ok(ran);
+        }
+        if !tail.is_null() && *tail != 0 {
+            let mut second: *mut ffi::sqlite3_stmt = ptr::null_mut();
+            let rc = ffi::sqlite3_prepare_v3(db, tail, -1, 0, &mut second, ptr::null_mut());
+            let refusal = if rc != ffi::SQLITE_OK {
+                Some(error(db))
+            } else if !second.is_null() {
+                Some(DbError { message: "one call runs one statement; SQLite reads more than one in this text".into(), code: None })
+            } else {
+                None
+            };
+            ffi::sqlite3_finalize(second);
+            if let Some(e) = refusal {
+                ffi::sqlite3_finalize(stmt);
+                return Err(e);
+            }
+        }
+        if bind_row(stmt, params) != ffi::SQLITE_OK {
+            let e = error(db);
+            ffi::sqlite3_finalize(stmt);
+            return Err(e);
+        }
+        let width = ffi::sqlite3_column_count(stmt);
+        if read.is_some() {
+            ran.columns = (0..width)
+                .map(|i| {
+                    let p = ffi::sqlite3_column_name(stmt, i);
+                    if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+                })
+                .collect();
+        }
+        let before = ffi::sqlite3_total_changes64(db);
+        let rc = loop {
+            match ffi::sqlite3_step(stmt) {
+                ffi::SQLITE_ROW if read.is_some() && ran.stopped.is_none() => match row(stmt, width) {
+                    Ok(values) => {
+                        if let Err(cap) = ran.rows.push(values) {
+                            ran.stopped = Some(Ok(cap));
+                            break ffi::SQLITE_DONE;
+                        }
+                    }
+                    Err(e) => {
+                        ran.stopped = Some(Err(e));
+                        break ffi::SQLITE_DONE;
+                    }
+                },
+                ffi::SQLITE_ROW => continue,
+                rc => break rc,
+            }
+        };
+        let err = (rc != ffi::SQLITE_DONE).then(|| error(db));
+        // A statement that wrote rows (`INSERT`, `UPDATE`, `DELETE`) moved the connection's
+        // total; `sqlite3_changes` alone would repeat the last write's count after DDL.
+        if ffi::sqlite3_total_changes64(db) != before {
+            ran.changes = ffi::sqlite3_changes64(db) as u64;
+        }
+        ffi::sqlite3_finalize(stmt);
+        match err {
+            Some(e) => Err(e),
+            None => Ok(ran),
+        }
+    }
+}
+
+/// The current row's values by their stored type (SQLite types values, not columns).
+///
+/// # Safety
+/// `stmt` must be a statement of this thread's connection positioned on a row.
+unsafe fn row(stmt: *mut ffi::sqlite3_stmt, width: std::ffi::c_int) -> Result<Vec<SqlValue>, String> {
+    (0..width)
+        .map(|i| {
+            // SAFETY: per the function's contract; bytes are copied before the next step.
+            unsafe {
+                Ok(match ffi::sqlite3_column_type(stmt, i) {
+                    ffi::SQLITE_NULL => SqlValue::Null,
+                    ffi::SQLITE_INTEGER => SqlValue::Int(ffi::sqlite3_column_int64(stmt, i)),
+                    ffi::SQLITE_FLOAT => SqlValue::Float(ffi::sqlite3_column_double(stmt, i)),
+                    ffi::SQLITE_BLOB => {
+                        let p = ffi::sqlite3_column_blob(stmt, i).cast::<u8>();
+                        let n = ffi::sqlite3_column_bytes(stmt, i) as usize;
+                        SqlValue::Blob(if p.is_null() { Vec::new() } else { std::slice::from_raw_parts(p, n).to_vec() })
+                    }
+                    _ => {
+                        let p = ffi::sqlite3_column_text(stmt, i);
+                        let n = ffi::sqlite3_column_bytes(stmt, i) as usize;
+                        let bytes = if p.is_null() { &[][..] } else { std::slice::from_raw_parts(p, n) };
+                        SqlValue::Text(String::from_utf8(bytes.to_vec()).map_err(|_| format!("column {} holds text that is not valid UTF-8", i + 1))?)
+                    }
+                })
+            }
+        })
+        .collect()
 }
 
 /// A digest of the schema as SQLite stores it: every `sqlite_master` row (type, name, table,
@@ -313,4 +462,82 @@ pub async fn master_digest(conn: &mut sqlx::SqliteConnection, skip: &dyn Fn(&str
         ffi::sqlite3_finalize(stmt);
     }
     Ok(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::sqlite_conn::Conn;
+    use sqlx::ConnectOptions;
+
+    async fn conn() -> Conn {
+        let c = sqlx::sqlite::SqliteConnectOptions::new().in_memory(true).connect().await.unwrap();
+        Conn::new(c)
+    }
+
+    fn text(v: &SqlValue) -> &str {
+        match v {
+            SqlValue::Text(s) => s,
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_statement_runs_with_its_values_and_counts_only_rows_it_wrote() {
+        let mut c = conn().await;
+        let h = c.handle().await.unwrap();
+        assert_eq!(run_one(h, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, raw BLOB, ok)", &[], None).unwrap().changes, 0);
+        let row = [SqlValue::Int(1), SqlValue::Text("ada".into()), SqlValue::Float(1.5), SqlValue::Blob(vec![0, 1]), SqlValue::Bool(true)];
+        assert_eq!(run_one(h, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", &row, None).unwrap().changes, 1);
+        let two = [SqlValue::Int(2), SqlValue::Null, SqlValue::Null, SqlValue::Null, SqlValue::Timestamp("2024-05-01T10:00:00Z".into())];
+        assert_eq!(run_one(h, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", &two, None).unwrap().changes, 1);
+        // DDL and reads after a write do not repeat the write's count (sqlite3_changes would).
+        assert_eq!(run_one(h, "CREATE INDEX t_name ON t (name)", &[], None).unwrap().changes, 0);
+        assert_eq!(run_one(h, "SELECT * FROM t", &[], None).unwrap().changes, 0);
+        assert_eq!(run_one(h, "UPDATE t SET score = 2", &[], None).unwrap().changes, 2);
+        let ran = run_one(h, "SELECT id, name, score, raw, ok FROM t ORDER BY id", &[], Some((10, 1 << 20))).unwrap();
+        assert_eq!(ran.columns, ["id", "name", "score", "raw", "ok"]);
+        assert!(ran.stopped.is_none());
+        assert_eq!(ran.rows.rows[0], row[..4].iter().cloned().chain([SqlValue::Int(1)]).map(|v| if v == SqlValue::Float(1.5) { SqlValue::Float(2.0) } else { v }).collect::<Vec<_>>());
+        assert_eq!(text(&ran.rows.rows[1][4]), "2024-05-01T10:00:00Z");
+        assert_eq!(ran.rows.rows[1][1], SqlValue::Null);
+        // An empty result still names its columns.
+        let empty = run_one(h, "SELECT id AS n FROM t WHERE id > 9", &[], Some((10, 1 << 20))).unwrap();
+        assert_eq!((empty.columns, empty.rows.rows.len()), (vec!["n".to_string()], 0));
+        // Only whitespace and comments: nothing runs.
+        assert_eq!(run_one(h, "  -- nothing\n", &[], None).unwrap().changes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_statement_is_refused_before_the_first_runs() {
+        let mut c = conn().await;
+        let h = c.handle().await.unwrap();
+        run_one(h, "CREATE TABLE t (id INTEGER)", &[], None).unwrap();
+        let e = run_one(h, "INSERT INTO t VALUES (1); DROP TABLE t", &[], None).unwrap_err();
+        assert!(e.message.contains("one statement"), "{e:?}");
+        // A tail that does not parse is an error too, and the first statement did not run.
+        assert!(run_one(h, "INSERT INTO t VALUES (1); nonsense here", &[], None).is_err());
+        let n = run_one(h, "SELECT COUNT(*) FROM t", &[], Some((1, 100))).unwrap();
+        assert_eq!(n.rows.rows, vec![vec![SqlValue::Int(0)]]);
+        // A trailing semicolon or comment is no second statement.
+        assert_eq!(run_one(h, "INSERT INTO t VALUES (1); -- done", &[], None).unwrap().changes, 1);
+        // A NUL byte is refused, not cut short.
+        assert!(run_one(h, "INSERT INTO t VALUES (1)\0; DROP TABLE t", &[], None).unwrap_err().message.contains("NUL"));
+    }
+
+    #[tokio::test]
+    async fn results_stop_at_the_caps_and_bad_text_is_named() {
+        let mut c = conn().await;
+        let h = c.handle().await.unwrap();
+        run_one(h, "CREATE TABLE t (v)", &[], None).unwrap();
+        for i in 0..5 {
+            run_one(h, "INSERT INTO t VALUES (?)", &[SqlValue::Int(i)], None).unwrap();
+        }
+        let rows = run_one(h, "SELECT v FROM t", &[], Some((3, 1 << 20))).unwrap();
+        assert_eq!((rows.rows.rows.len(), rows.stopped), (3, Some(Ok(Cap::Rows))));
+        let bytes = run_one(h, "SELECT v FROM t", &[], Some((10, 20))).unwrap();
+        assert_eq!((bytes.rows.rows.len(), bytes.stopped), (2, Some(Ok(Cap::Bytes))));
+        let bad = run_one(h, "SELECT CAST(x'ff00' AS TEXT)", &[], Some((10, 100))).unwrap();
+        assert!(matches!(&bad.stopped, Some(Err(m)) if m.contains("not valid UTF-8")), "{:?}", bad.stopped);
+    }
 }

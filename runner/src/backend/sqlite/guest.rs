@@ -1,7 +1,6 @@
 //! SQLite: what a component's `sql` calls run (the authorizer's modes, binding, decoding, row and byte caps, cursors).
 
 use super::*;
-use crate::backend::sqlx_shared::read_capped;
 
 fn bind_all<'q>(q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
     crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
@@ -66,6 +65,12 @@ impl SqliteBackend {
         self.guest_refusal().unwrap_or_else(|| guest_error(e))
     }
 
+    /// The same for a statement run on SQLite's C API.
+    fn guest_failure_db(&self, e: DbError) -> GuestSqlError {
+        self.mode(crate::backend::sqlite_guard::Mode::Off);
+        self.guest_refusal().unwrap_or_else(|| guest_db_error(e))
+    }
+
     /// The authorizer's reason, when it refused the guest's last statement.
     fn guest_refusal(&self) -> Option<GuestSqlError> {
         self.guard.as_ref().and_then(|g| g.guard().take_denied()).map(GuestSqlError::Denied)
@@ -98,31 +103,39 @@ impl GuestSql for SqliteBackend {
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
         self.refuse_foreign_keys_off(statement).await?;
-        // Not kept in sqlx's statement cache: each guest statement is compiled (and so
-        // authorized) anew, never served from a statement the host prepared.
-        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
+        // On SQLite's C API, on this thread (see `sqlite_script::run_one`): compiled — and so
+        // authorized — anew each time, never served from a statement the host prepared.
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
-        let r = q.execute(self.conn.sqlx()).await;
-        match r {
-            Ok(r) => {
+        let handle = match self.conn.handle().await {
+            Ok(h) => h,
+            Err(e) => return Err(self.guest_failure_db(e)),
+        };
+        match crate::backend::sqlite_script::run_one(handle, statement, &params, None) {
+            Ok(ran) => {
                 self.mode(crate::backend::sqlite_guard::Mode::Off);
-                Ok(r.rows_affected())
+                Ok(ran.changes)
             }
-            Err(e) => Err(self.guest_failure(e)),
+            Err(e) => Err(self.guest_failure_db(e)),
         }
     }
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         self.refuse_foreign_keys_off(statement).await?;
-        let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())).persistent(false), params);
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
-        let read = read_capped(q.fetch(self.conn.sqlx()), max_rows, max_bytes, |r| row_values(r, 0)).await;
-        match read {
-            Ok(read) => {
+        let handle = match self.conn.handle().await {
+            Ok(h) => h,
+            Err(e) => return Err(self.guest_failure_db(e)),
+        };
+        match crate::backend::sqlite_script::run_one(handle, statement, &params, Some((max_rows, max_bytes))) {
+            Ok(ran) => {
                 self.mode(crate::backend::sqlite_guard::Mode::Off);
-                read.whole()
+                match ran.stopped {
+                    None => Ok(Rows { columns: ran.columns, rows: ran.rows.rows }),
+                    Some(Ok(cap)) => Err(ran.rows.refusal(cap)),
+                    Some(Err(message)) => Err(GuestSqlError::Database { kind: DbErrorKind::Other, message, code: None }),
+                }
             }
-            Err(e) => Err(self.guest_failure(e)),
+            Err(e) => Err(self.guest_failure_db(e)),
         }
     }
 
@@ -288,14 +301,24 @@ impl GuestSql for SqliteBackend {
                 crate::backend::sqlite_guard::limit_length(h, None);
             }
             // The guest's scratch tables go with its session: they shadow nothing afterwards.
-            let scratch: Vec<String> = sqlx::query_scalar(
-                "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
-            )
-            .fetch_all(self.conn.sqlx())
-            .await
-            .unwrap_or_default();
+            // (On the C API: through sqlx this read was two hand-offs per component.)
+            let scratch: Vec<String> = match self.conn.handle().await {
+                Ok(h) => crate::backend::sqlite_script::run_one(
+                    h,
+                    "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
+                    &[],
+                    Some((usize::MAX, usize::MAX)),
+                )
+                .map(|ran| ran.rows.rows.into_iter().filter_map(|r| match r.into_iter().next() {
+                    Some(SqlValue::Text(t)) => Some(t),
+                    _ => None,
+                }).collect())
+                .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
             for t in scratch {
-                let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\"")))).await;
+                let drop = format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\""));
+                let _ = self.conn.exec(&[(&drop, &[])]).await;
             }
         }
     }
