@@ -639,6 +639,10 @@ impl Migrator {
             // stops there. After the last step nothing is left to protect: a lock that is gone
             // by then shows when it is released.
             let mut renew = false;
+            // Component migrations, in the order they will run: loaded ahead from the cache.
+            #[cfg(feature = "components")]
+            let components: Vec<String> =
+                steps.iter().map(|s| &migrations[s.index]).filter(|m| matches!(m.body, Body::Component(_))).map(|m| m.checksum.clone()).collect();
             for step in steps {
                 let m = &migrations[step.index];
                 if renew {
@@ -670,7 +674,8 @@ impl Migrator {
                                     .history_table(&self.table)
                                     .seed_table(&self.seed_table)
                                     .knex_runtime(self.knex_runtime.clone())
-                                    .alembic_runtime(self.alembic_runtime.clone()),
+                                    .alembic_runtime(self.alembic_runtime.clone())
+                                    .prefetch(components.clone()),
                             );
                         }
                         let sb = sandbox.as_ref().expect("created above");

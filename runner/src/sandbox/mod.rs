@@ -25,6 +25,8 @@ pub mod knex;
 #[cfg(feature = "components")]
 mod output;
 #[cfg(feature = "components")]
+mod prefetch;
+#[cfg(feature = "components")]
 pub mod rehearsal;
 #[cfg(feature = "components")]
 mod scratch;
@@ -198,7 +200,9 @@ pub struct Sandbox {
     engine: Engine,
     features: EngineFeatures,
     linker: Linker<HostState>,
-    cache: cache::Cache,
+    cache: Arc<cache::Cache>,
+    /// The run's next components, loaded ahead (see [`prefetch`]).
+    prefetch: Option<prefetch::Prefetch>,
     ticker: Arc<AtomicBool>,
     reserved: grants::Reserved,
     /// Where the knex runtime component is, and once loaded, the component (see [`knex`]).
@@ -274,7 +278,8 @@ impl Sandbox {
                 .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
         }
         Ok(Sandbox {
-            cache: cache::Cache::new(cache_dir, &engine),
+            cache: Arc::new(cache::Cache::new(cache_dir, &engine)),
+            prefetch: None,
             engine,
             features,
             linker,
@@ -285,6 +290,15 @@ impl Sandbox {
             alembic_runtime: None,
             alembic_component: Default::default(),
         })
+    }
+
+    /// Loads the components of SHA-256 `checksums` ahead, on a thread, in this order: the order
+    /// the run will ask for them (see [`prefetch`]). Fewer than two are not worth a thread.
+    pub fn prefetch(mut self, checksums: Vec<String>) -> Self {
+        if checksums.len() > 1 {
+            self.prefetch = Some(prefetch::Prefetch::start(self.engine.clone(), Arc::clone(&self.cache), checksums));
+        }
+        self
     }
 
     /// Names the run's history table (its lock and the seed history go with it): no guest
@@ -367,6 +381,9 @@ impl Sandbox {
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex(),
             crate::migrate::source::Body::Alembic { .. } => self.load_alembic(),
+            crate::migrate::source::Body::Component(_) if let Some(c) = self.prefetch.as_ref().and_then(|p| p.take(&m.checksum)) => {
+                Ok((c, Origin::Cached))
+            }
             crate::migrate::source::Body::Component(Some(bytes)) => {
                 if let Some(c) = self.cache.cached(&self.engine, &m.checksum) {
                     return Ok((c, Origin::Cached));

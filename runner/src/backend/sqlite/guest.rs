@@ -268,12 +268,25 @@ impl GuestSql for SqliteBackend {
             // Foreign keys between granted tables and others: SQLite reads their columns to
             // check the guest's writes. (Unrestricted guests may read every table but
             // db-migrate's, which have none.)
+            // Read on the C API (the guard is idle: the host's read passes).
             let fks: Vec<(String, String, String, Option<String>)> = if scope.restricted() {
-                sqlx::query_as(
+                let h = self.conn.handle().await.map_err(|e| sqlx::Error::Protocol(e.message))?;
+                let ran = crate::backend::sqlite_script::run_one(
+                    h,
                     "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+                    &[],
+                    Some((usize::MAX, usize::MAX)),
                 )
-                .fetch_all(self.conn.sqlx())
-                .await?
+                .map_err(|e| sqlx::Error::Protocol(e.message))?;
+                let text = |v: &SqlValue| match v {
+                    SqlValue::Text(t) => Some(t.clone()),
+                    _ => None,
+                };
+                ran.rows
+                    .rows
+                    .iter()
+                    .map(|r| (text(&r[0]).unwrap_or_default(), text(&r[1]).unwrap_or_default(), text(&r[2]).unwrap_or_default(), text(&r[3])))
+                    .collect()
             } else {
                 Vec::new()
             };
