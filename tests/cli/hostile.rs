@@ -230,6 +230,9 @@ fn a_substituted_compiled_entry_is_never_run() {
     let benign = Project::new();
     benign.migration(1, "before", "CREATE TABLE before (id INTEGER);", None);
     benign.component("probe", 2, "probe");
+    // A second component: the run loads its cached components ahead, on a thread of its own
+    // (`sandbox/prefetch.rs`), and that path must verify entries as the run's own thread does.
+    benign.component("one_way", 3, "after");
     let (code, _, err) = run(&benign, &["-v", "up"]);
     assert_eq!(code, 0, "{err}");
     let attacker = arena();
@@ -239,15 +242,15 @@ fn a_substituted_compiled_entry_is_never_run() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .collect();
-    assert_eq!(entries.len(), 2, "{entries:?}");
-    let probe_sha = {
-        let bytes = std::fs::read(benign.path().join("migrations/2_probe.wasm")).unwrap();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let sha = |file: std::path::PathBuf| {
+        let bytes = std::fs::read(file).unwrap();
         use sha2::Digest;
         sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    let (probe_entry, hostile_entry): (Vec<_>, Vec<_>) =
-        entries.into_iter().partition(|p| p.file_name().unwrap().to_string_lossy().starts_with(&probe_sha));
-    let (probe_entry, hostile_entry) = (&probe_entry[0], &hostile_entry[0]);
+    let entry = |sha: &str| entries.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with(sha)).expect("an entry per component").clone();
+    let probe_entry = &entry(&sha(benign.path().join("migrations/2_probe.wasm")));
+    let hostile_entry = &entry(&sha(attacker.path().join("migrations/2_hostile.wasm")));
     std::fs::copy(hostile_entry, probe_entry).unwrap();
     std::fs::copy(hostile_entry.with_extension("mac"), probe_entry.with_extension("mac")).unwrap();
 
@@ -257,6 +260,7 @@ fn a_substituted_compiled_entry_is_never_run() {
     assert_eq!(code, 0, "the probe must run as itself: {err}");
     assert!(err.contains("[2_probe] component compiled"), "the substituted entry was loaded: {err}");
     assert!(err.contains("[2_probe] info: inserted 250 rows"), "{err}");
+    assert!(err.contains("[3_after] component loaded from the compiled cache"), "{err}");
     // And the repaired entry is trusted again on the next run.
     std::fs::remove_dir_all(benign.path().join("db")).unwrap();
     let (code, _, err) = run(&benign, &["-v", "up"]);

@@ -625,3 +625,36 @@ fn a_dry_run_reads_cursors_shows_refusals_and_prints_no_terminal_controls() {
     let busy = db.query(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' AND pid <> pg_backend_pid()", db.name));
     assert_eq!(busy, vec!["0".to_string()], "a query of the dry run is still running");
 }
+
+#[test]
+fn sqlite_parameters_that_hide_sql_from_the_check_are_refused() {
+    // Red-team (wave 2, after the C API move): SQLite reads a named parameter in Tcl's forms
+    // (`$a::name(…)`) as one token that swallows what sqlparser reads as a cast, a call and a
+    // comment, so the host checked `SELECT $a::VARCHAR(10)` while SQLite ran a subquery of an
+    // ungranted table. It got through where a foreign key from a granted table let the
+    // authorizer pass reads of the parent (then every column of it, for a key naming none).
+    let p = Project::new();
+    p.migration(
+        1,
+        "schema",
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY, secret TEXT);\nINSERT INTO owners VALUES (1, 's3cret');\n\
+         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, owner INTEGER REFERENCES owners);\n",
+        None,
+    );
+    p.component("hostile", 2, "hostile");
+    p.write("db-migrate.toml", RESTRICTED);
+    let a = Arena { p, db: None };
+    let (code, out, err) = a.run(&["up", "--to", "1"]);
+    assert_eq!(code, 0, "schema migration failed:\n{out}\n{err}");
+    for sql in [
+        "SELECT $a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/",
+        "SELECT :a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/",
+        "SELECT @a::varchar(--) AS k, (SELECT group_concat(id) FROM owners) AS s /*\n10) --*/",
+    ] {
+        let err = a.refuses("query", sql);
+        assert!(!err.contains("query returned") && !err.contains("s3cret"), "{sql}: {err}");
+    }
+    // The key SQLite checks stays readable to it: a row referring to owner 1 is written.
+    a.allows("execute", "INSERT INTO users (id, name, owner) VALUES (1, 'a', 1)");
+    assert_eq!(a.p.query("SELECT owner FROM users WHERE id = 1"), vec![vec!["1".to_string()]]);
+}

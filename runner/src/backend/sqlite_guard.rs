@@ -37,7 +37,7 @@ pub enum Mode {
 struct Session {
     scope: GuestScope,
     /// Columns SQLite reads to enforce foreign keys between a granted table and another
-    /// (`(table, column)`, lower-case; `*` for a parent's primary key): the guest's write needs
+    /// (`(table, column)`, lower-case): the guest's write needs
     /// them checked, and their values never reach it.
     fk_columns: std::collections::HashSet<(String, String)>,
     /// When running guest statements are stopped (moved when a nested session starts).
@@ -68,8 +68,9 @@ impl Guard {
             if scope.table_allowed(&parent) {
                 fk_columns.insert((child.clone(), from.to_ascii_lowercase()));
             }
-            if scope.table_allowed(&child) {
-                fk_columns.insert((parent, to.as_deref().unwrap_or("*").to_ascii_lowercase()));
+            // A parent column not named (nor resolved to the parent's primary key) exempts nothing.
+            if let (true, Some(to)) = (scope.table_allowed(&child), to) {
+                fk_columns.insert((parent, to.to_ascii_lowercase()));
             }
         }
         let deadline = scope.deadline;
@@ -174,7 +175,7 @@ impl Session {
             ffi::SQLITE_READ => {
                 let col = a2.unwrap_or("").to_ascii_lowercase();
                 let lower = name.to_ascii_lowercase();
-                if self.fk_columns.contains(&(lower.clone(), col)) || self.fk_columns.contains(&(lower, "*".into())) {
+                if self.fk_columns.contains(&(lower, col)) {
                     return Ok(());
                 }
                 self.table(name, db, "read", s.read)

@@ -298,7 +298,9 @@ pub struct Ran {
 /// their stored type until the result ends or the next would pass `(max_rows, max_bytes)`;
 /// without, they are stepped through and dropped. Text holding a second statement is refused
 /// before anything runs (the caller checked it holds one; this holds SQLite to the same).
-/// Ctrl-C / SIGTERM interrupt it; the guard's progress handler stops it at the guest's deadline.
+/// Ctrl-C / SIGTERM interrupt it and the guard's progress handler stops it at the guest's
+/// deadline, both between SQLite's VM steps (one function call that runs long, such as a
+/// quadratic `instr`, is stopped by the sandbox's watchdog past the deadline instead).
 pub fn run_one(handle: Handle<'_>, sql: &str, params: &[SqlValue], read: Option<(usize, usize)>) -> Result<Ran, DbError> {
     let db = handle.as_ptr();
     let text = CString::new(sql).map_err(|e| DbError { message: format!("the statement holds a NUL byte (byte {})", e.nul_position()), code: None })?;
@@ -332,6 +334,10 @@ pub fn run_one(handle: Handle<'_>, sql: &str, params: &[SqlValue], read: Option<
                 ffi::sqlite3_finalize(stmt);
                 return Err(e);
             }
+        }
+        if let Some(e) = odd_parameter(stmt) {
+            ffi::sqlite3_finalize(stmt);
+            return Err(e);
         }
         if bind_row(stmt, params) != ffi::SQLITE_OK {
             let e = error(db);
@@ -378,6 +384,42 @@ pub fn run_one(handle: Handle<'_>, sql: &str, params: &[SqlValue], read: Option<
             None => Ok(ran),
         }
     }
+}
+
+/// A parameter SQLite reads differently from the host's parser, if the statement has one.
+/// SQLite's named parameters may carry `::` and a `(…)` suffix (Tcl's forms), which swallow
+/// what other parsers read as a cast, a call or a comment: the text the host checked would not
+/// be the statement SQLite runs. Only `?`, `?N`, and `:`, `@` or `$` followed by letters,
+/// digits and `_` are taken.
+///
+/// # Safety
+/// `stmt` must be a live statement of this thread's connection.
+unsafe fn odd_parameter(stmt: *mut ffi::sqlite3_stmt) -> Option<DbError> {
+    // SAFETY: per the function's contract; names are copied before the statement is finalized.
+    unsafe {
+        for i in 1..=ffi::sqlite3_bind_parameter_count(stmt) {
+            let p = ffi::sqlite3_bind_parameter_name(stmt, i);
+            if p.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr(p).to_bytes();
+            let plain = match name.split_first() {
+                Some((b'?', rest)) => rest.iter().all(u8::is_ascii_digit),
+                Some((b':' | b'@' | b'$', rest)) => !rest.is_empty() && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'),
+                _ => false,
+            };
+            if !plain {
+                return Some(DbError {
+                    message: format!(
+                        "parameter `{}` is not a plain `?`, `?N`, `:name`, `@name` or `$name`; SQLite would read more into it than was checked",
+                        String::from_utf8_lossy(name)
+                    ),
+                    code: None,
+                });
+            }
+        }
+    }
+    None
 }
 
 /// The current row's values by their stored type (SQLite types values, not columns).
@@ -521,6 +563,14 @@ mod tests {
         assert_eq!(n.rows.rows, vec![vec![SqlValue::Int(0)]]);
         // A trailing semicolon or comment is no second statement.
         assert_eq!(run_one(h, "INSERT INTO t VALUES (1); -- done", &[], None).unwrap().changes, 1);
+        // Named parameters in SQLite's Tcl forms swallow what other parsers read as a cast and
+        // a comment (the host would check one statement and SQLite run another): refused.
+        let hidden = "SELECT $a::varchar(--) AS k, (SELECT COUNT(*) FROM t) AS s /*\n10) --*/";
+        assert!(run_one(h, hidden, &[SqlValue::Int(1)], Some((10, 1000))).unwrap_err().message.contains("not a plain"));
+        assert!(run_one(h, "SELECT @a(x) AS k", &[SqlValue::Int(1)], Some((10, 1000))).is_err());
+        for ok in ["SELECT ?", "SELECT ?1", "SELECT :a", "SELECT @a_1", "SELECT $a"] {
+            assert!(run_one(h, ok, &[SqlValue::Int(1)], Some((10, 1000))).is_ok(), "{ok}");
+        }
         // A NUL byte is refused, not cut short.
         assert!(run_one(h, "INSERT INTO t VALUES (1)\0; DROP TABLE t", &[], None).unwrap_err().message.contains("NUL"));
     }

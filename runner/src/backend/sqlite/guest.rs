@@ -273,7 +273,10 @@ impl GuestSql for SqliteBackend {
                 let h = self.conn.handle().await.map_err(|e| sqlx::Error::Protocol(e.message))?;
                 let ran = crate::backend::sqlite_script::run_one(
                     h,
-                    "SELECT m.name, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+                    // A key naming no parent column refers to the parent's primary key: its
+                    // columns by position (never "every column of the parent").
+                    "SELECT m.name, f.\"from\", f.\"table\", COALESCE(f.\"to\", p.name) FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
+                     LEFT JOIN pragma_table_info(f.\"table\") p ON f.\"to\" IS NULL AND p.pk = f.seq + 1 WHERE m.type = 'table'",
                     &[],
                     Some((usize::MAX, usize::MAX)),
                 )
