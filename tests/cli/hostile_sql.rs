@@ -646,13 +646,18 @@ fn sqlite_parameters_that_hide_sql_from_the_check_are_refused() {
     let a = Arena { p, db: None };
     let (code, out, err) = a.run(&["up", "--to", "1"]);
     assert_eq!(code, 0, "schema migration failed:\n{out}\n{err}");
-    for sql in [
-        "SELECT $a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/",
-        "SELECT :a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/",
-        "SELECT @a::varchar(--) AS k, (SELECT group_concat(id) FROM owners) AS s /*\n10) --*/",
+    for (call, sql) in [
+        ("query", "SELECT $a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/"),
+        ("query", "SELECT :a::varchar(--) AS k, (SELECT group_concat(secret) FROM owners) AS s /*\n10) --*/"),
+        ("query", "SELECT @a::varchar(--) AS k, (SELECT group_concat(id) FROM owners) AS s /*\n10) --*/"),
+        // Round two: cursors went through sqlx, which takes `$1…` names and runs every
+        // statement of a text — a hidden second one included.
+        ("cursor", "SELECT $1::varchar(--) AS k, (SELECT group_concat(id) FROM owners) AS s /*\n10) --*/"),
+        ("cursor", "SELECT $1::varchar(--) AS k; INSERT INTO users (id, name) VALUES (77, 'x') /*\n10) --*/"),
+        ("cursor", "SELECT $1::varchar(--) AS k; CREATE TEMP TABLE _dbm_cursor_9 AS SELECT 1 /*\n10) --*/"),
     ] {
-        let err = a.refuses("query", sql);
-        assert!(!err.contains("query returned") && !err.contains("s3cret"), "{sql}: {err}");
+        let err = a.refuses(call, sql);
+        assert!(!err.contains("query returned") && !err.contains("cursor read") && !err.contains("s3cret"), "{sql}: {err}");
     }
     // The key SQLite checks stays readable to it: a row referring to owner 1 is written.
     a.allows("execute", "INSERT INTO users (id, name, owner) VALUES (1, 'a', 1)");

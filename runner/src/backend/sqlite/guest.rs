@@ -2,10 +2,6 @@
 
 use super::*;
 
-fn bind_all<'q>(q: sqlx::query::Query<'q, Sqlite, SqliteArguments>, params: impl IntoIterator<Item = SqlValue>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-    crate::backend::sqlx_shared::bind_values(q, params, crate::backend::sqlx_shared::timestamp_as_text)
-}
-
 fn guest_error(e: sqlx::Error) -> GuestSqlError {
     match &e {
         sqlx::Error::Database(_) => guest_db_error(DbError::from(e)),
@@ -59,13 +55,7 @@ impl SqliteBackend {
     }
 
     /// A guest statement's failure: the authorizer's reason when it refused, a deadline when
-    /// the progress handler stopped it.
-    fn guest_failure(&self, e: sqlx::Error) -> GuestSqlError {
-        self.mode(crate::backend::sqlite_guard::Mode::Off);
-        self.guest_refusal().unwrap_or_else(|| guest_error(e))
-    }
-
-    /// The same for a statement run on SQLite's C API.
+    /// the progress handler stopped it (SQLite's error otherwise).
     fn guest_failure_db(&self, e: DbError) -> GuestSqlError {
         self.mode(crate::backend::sqlite_guard::Mode::Off);
         self.guest_refusal().unwrap_or_else(|| guest_db_error(e))
@@ -169,14 +159,30 @@ impl GuestSql for SqliteBackend {
         self.next_cursor += 1;
         let table = format!("_dbm_cursor_{id}");
         let create = format!("CREATE TEMP TABLE \"{table}\" AS {statement}");
+        // Through `run_one`, as `query`: a parameter SQLite reads more into than the host's
+        // parser, or a second statement in the text, is refused before anything runs (through
+        // sqlx, which runs every statement of a text, a hidden second one ran).
         self.mode(crate::backend::sqlite_guard::Mode::Cursor);
-        let r = bind_all(sqlx::query(AssertSqlSafe(create)).persistent(false), params).execute(self.conn.sqlx()).await;
-        if let Err(e) = r {
-            return Err(self.guest_failure(e));
+        let handle = match self.conn.handle().await {
+            Ok(h) => h,
+            Err(e) => return Err(self.guest_failure_db(e)),
+        };
+        if let Err(e) = crate::backend::sqlite_script::run_one(handle, &create, &params, None) {
+            return Err(self.guest_failure_db(e));
         }
         self.mode(crate::backend::sqlite_guard::Mode::Off);
         let info = format!("SELECT name FROM pragma_table_info('{table}', 'temp') ORDER BY cid");
-        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info)).fetch_all(self.conn.sqlx()).await.map_err(guest_error)?;
+        let handle = self.conn.handle().await.map_err(guest_db_error)?;
+        let ran = crate::backend::sqlite_script::run_one(handle, &info, &[], Some((usize::MAX, usize::MAX))).map_err(guest_db_error)?;
+        let columns: Vec<String> = ran
+            .rows
+            .rows
+            .into_iter()
+            .map(|r| match r.into_iter().next() {
+                Some(SqlValue::Text(t)) => t,
+                _ => String::new(),
+            })
+            .collect();
         self.cursors.insert(id, (table, 0));
         Ok((id, columns))
     }
