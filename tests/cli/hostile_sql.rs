@@ -659,6 +659,11 @@ fn sqlite_parameters_that_hide_sql_from_the_check_are_refused() {
         let err = a.refuses(call, sql);
         assert!(!err.contains("query returned") && !err.contains("cursor read") && !err.contains("s3cret"), "{sql}: {err}");
     }
+    // Round three: a result column named `rowid` stood in for the cursor table's own, so pages
+    // followed the guest's values and rows were lost without an error.
+    let err = a.refuses("cursor", "SELECT 7 AS rowid, id FROM users");
+    assert!(err.contains("may not have a column named `rowid`"), "{err}");
+    a.refuses("cursor", "SELECT id AS OID FROM users");
     // The key SQLite checks stays readable to it: a row referring to owner 1 is written.
     a.allows("execute", "INSERT INTO users (id, name, owner) VALUES (1, 'a', 1)");
     assert_eq!(a.p.query("SELECT owner FROM users WHERE id = 1"), vec![vec!["1".to_string()]]);

@@ -183,6 +183,15 @@ impl GuestSql for SqliteBackend {
                 _ => String::new(),
             })
             .collect();
+        // Pages are read by the temporary table's rowid: a result column of that name would
+        // stand in for it, and pages would follow the guest's values (rows lost or reordered).
+        if let Some(c) = columns.iter().find(|c| ["rowid", "oid", "_rowid_"].iter().any(|r| c.eq_ignore_ascii_case(r))) {
+            let drop = format!("DROP TABLE IF EXISTS temp.\"{table}\"");
+            let _ = self.conn.exec(&[(&drop, &[])]).await;
+            return Err(GuestSqlError::Denied(format!(
+                "a cursor's result may not have a column named `{c}` (SQLite's name for a row's position, by which the cursor pages); name it otherwise with AS"
+            )));
+        }
         self.cursors.insert(id, (table, 0));
         Ok((id, columns))
     }
