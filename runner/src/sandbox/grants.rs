@@ -239,6 +239,12 @@ impl Grants {
             }
         }
         for cte in &walk.cte_names {
+            // A CTE's name hides a table of that name from this check. Outside ASCII this check
+            // and the databases fold case differently (the Kelvin sign lower-cases to `k` here,
+            // to itself in SQLite), so a CTE could hide a real table the database then reads.
+            if !cte.is_ascii() {
+                return Err(format!("a CTE's name must be ASCII (`{cte}` is not): case folding outside ASCII differs between databases"));
+            }
             if reserved.contains(&cte.to_ascii_lowercase()) {
                 return Err(format!("a CTE may not take the name `{cte}` of db-migrate's own table"));
             }
@@ -722,7 +728,8 @@ impl Visitor for Walk<'_> {
                 } else {
                     cte.alias.name.value.to_lowercase()
                 };
-                self.cte_names.push(name.clone());
+                // As written: checked for db-migrate's names and for being ASCII.
+                self.cte_names.push(cte.alias.name.value.clone());
                 frame.names.push(name);
                 let visible = if with.recursive { i + 1 } else { i };
                 self.cte_bodies.insert(&*cte.query as *const Query, (index, visible));
@@ -998,6 +1005,18 @@ mod tests {
             refused(&g, Dialect::Mysql, sql);
         }
         assert!(g.check(Dialect::Postgres, "SELECT 'caf\u{e9}', \"na\u{ef}ve\" FROM t").is_ok(), "non-ASCII inside strings and quoted names is fine");
+    }
+
+    #[test]
+    fn non_ascii_cte_names_are_refused() {
+        // Red-team: `api_\u{212a}eys` (Kelvin sign) lower-cases to `api_keys` here but names
+        // another table in SQLite, which then read the real, ungranted `api_keys`.
+        let g = seed_pack(&["orders"]);
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let e = refused(&g, d, "WITH \"api_\u{212a}eys\" AS (SELECT 1 AS key) SELECT key FROM api_keys");
+            assert!(e.contains("must be ASCII"), "{e}");
+        }
+        assert!(g.check(Dialect::Sqlite, "WITH o AS (SELECT id FROM orders) SELECT id FROM o").is_ok());
     }
 
     #[test]
