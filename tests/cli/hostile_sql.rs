@@ -192,6 +192,30 @@ fn sqlite_own_tables_and_escapes_are_refused_to_unrestricted_guests() {
 }
 
 #[test]
+fn sqlite_scratch_tables_that_reference_each_other_never_outlive_the_guest() {
+    // Red-team round three: a scratch `users` with rows that a second scratch table references.
+    // Dropping it when the session ended failed on the reference (and the failure was
+    // ignored): the scratch `users` then stood in for the real one for the rest of the run, and
+    // migration 3's insert went into it, vanished with the connection, and was recorded.
+    for script in [
+        "CREATE TEMP TABLE users (id INTEGER PRIMARY KEY, name TEXT);;CREATE TEMP TABLE kid (u INTEGER REFERENCES users (id));;\
+         INSERT INTO users VALUES (1, 'x');;INSERT INTO kid VALUES (1)",
+        // A cycle: whichever is dropped first, the other still refers to it.
+        "CREATE TEMP TABLE users (id INTEGER PRIMARY KEY, name TEXT, k INTEGER REFERENCES kid (id));;\
+         CREATE TEMP TABLE kid (id INTEGER PRIMARY KEY, u INTEGER REFERENCES users (id));;\
+         INSERT INTO users VALUES (1, 'x', NULL);;INSERT INTO kid VALUES (1, 1);;UPDATE users SET k = 1",
+    ] {
+        let a = Arena::new(None, UNRESTRICTED);
+        a.p.migration(3, "after", "INSERT INTO users (id, name) VALUES (7, 'after');", None);
+        a.allows("script", script);
+        assert_eq!(a.p.query("SELECT name FROM main.users WHERE id = 7"), vec![vec!["after".to_string()]], "{script}");
+        let (code, out, err) = a.run(&["status", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains("pending") && !out.contains("dirty"), "{out}");
+    }
+}
+
+#[test]
 fn a_database_call_that_cannot_be_interrupted_still_ends_near_the_deadline() {
     // One SQL function call SQLite's progress handler cannot break into (a quadratic search):
     // the watchdog stops the process 5 s past the 3 s deadline, and the open transaction dies

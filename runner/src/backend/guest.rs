@@ -325,8 +325,10 @@ pub trait GuestSql {
     /// Starts a guest session: from here until [`GuestSql::leave_guest`], the database
     /// enforces `scope` on the guest's statements (host statements in between are the host's).
     async fn enter_guest(&mut self, scope: &GuestScope) -> Result<(), GuestSqlError>;
-    /// Ends the guest session.
-    async fn leave_guest(&mut self);
+    /// Ends the guest session. An error means the guest left something behind that the host
+    /// could not take away (the caller fails the migration or seed, and its transaction
+    /// rolls it back).
+    async fn leave_guest(&mut self) -> Result<(), GuestSqlError>;
 }
 
 /// The size a value takes in a result, for byte budgets.

@@ -592,13 +592,13 @@ impl GuestSql for AnyBackend {
         }
         dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
     }
-    async fn leave_guest(&mut self) {
+    async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         #[cfg(feature = "mongodb")]
         if let AnyBackend::Mongo(m) = self {
             m.deadline = None;
             m.max_bytes = usize::MAX;
-            return;
+            return Ok(());
         }
-        dispatch_sql!(self, b => b.leave_guest().await, mongo => ())
+        dispatch_sql!(self, b => b.leave_guest().await, mongo => Ok(()))
     }
 }

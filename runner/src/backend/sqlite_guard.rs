@@ -133,6 +133,10 @@ impl Session {
         if lower.starts_with("sqlite_") {
             return Err(format!("`{name}` is SQLite's own table; components may not {need} it"));
         }
+        // db-migrate's names and those they prefix, however the guest spelled them.
+        if self.scope.reserved.prefixes(&lower) {
+            return Err(format!("`{name}` is one of db-migrate's own names; no component may {need} it"));
+        }
         if !granted {
             return Err(format!("{need} on `{name}` needs a class this component is not granted"));
         }
@@ -203,6 +207,9 @@ impl Session {
             | ffi::SQLITE_DROP_TEMP_TABLE => self.table(name, db, "create or drop", s.ddl),
             // Index actions name the index, then its table.
             ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX | ffi::SQLITE_CREATE_TEMP_INDEX | ffi::SQLITE_DROP_TEMP_INDEX => {
+                if s.reserved.prefixes(&name.to_ascii_lowercase()) {
+                    return Err(format!("`{name}` is one of db-migrate's own names; no component may use it"));
+                }
                 self.table(a2.unwrap_or(""), db, "index", s.ddl)
             }
             // ALTER TABLE names the database, then the table.

@@ -180,6 +180,16 @@ impl Grants {
                     return Err(format!("`{}` is one of db-migrate's own names; no component may use it", w.value));
                 }
             }
+            // A quoted string can be a name too (SQLite takes `CREATE TABLE 'x'`, PostgreSQL
+            // `'x'::regclass`): one spelled like db-migrate's names is refused as they are.
+            // (Only identifier-shaped strings: data that merely mentions them passes.)
+            if let Token::SingleQuotedString(v) | Token::DoubleQuotedString(v) = &t.token {
+                let lower = v.to_ascii_lowercase();
+                let bare = lower.rsplit('.').next().unwrap_or(&lower);
+                if reserved.prefixes(bare) && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+                    return Err(format!("'{v}' is one of db-migrate's own names; no component may use it"));
+                }
+            }
         }
         let statements = Parser::new(&*pd)
             .with_tokens_with_locations(tokens)
@@ -955,6 +965,10 @@ mod tests {
             "CREATE TYPE pg_catalog.mood AS ENUM ('planted')",
             "ALTER TABLE users RENAME TO db_migrate_seeds",
             "CREATE INDEX db_migrate_seeds ON users (name)",
+            "CREATE TABLE 'db_migrate_x' (id int)",
+            "CREATE INDEX 'db_migrate_history_pkey' ON users (name)",
+            "ALTER TABLE users RENAME TO 'db_migrate_seeds2'",
+            "SELECT 'public.db_migrate_history'::regclass",
             "SELECT nextval('invoice_no')",
             "CREATE TABLE mine (id int, CONSTRAINT db_migrate_seeds PRIMARY KEY (id))",
             "ALTER INDEX users_pkey RENAME TO db_migrate_seeds",
@@ -1017,6 +1031,24 @@ mod tests {
             assert!(e.contains("must be ASCII"), "{e}");
         }
         assert!(g.check(Dialect::Sqlite, "WITH o AS (SELECT id FROM orders) SELECT id FROM o").is_ok());
+    }
+
+    #[test]
+    fn quoted_strings_spelled_like_db_migrate_names_are_refused() {
+        // Red-team round three: SQLite takes a single-quoted string as a name in DDL, so
+        // `CREATE TABLE 'db_migrate_x'` passed the rule that was applied to words only.
+        let g = Grants::default();
+        for sql in [
+            "CREATE TABLE 'db_migrate_x' (id INTEGER)",
+            "CREATE INDEX 'db_migrate_history_pkey' ON users (name)",
+            "ALTER TABLE users RENAME TO 'db_migrate_seeds'",
+            "CREATE TABLE \"main\".'db_migrate_history_lock' (id INTEGER)",
+        ] {
+            let e = refused(&g, Dialect::Sqlite, sql);
+            assert!(e.contains("db-migrate's own names"), "{sql}: {e}");
+        }
+        // Data that mentions the names is data.
+        assert!(g.check(Dialect::Sqlite, "INSERT INTO notes (body) VALUES ('see db_migrate_history for what ran')").is_ok());
     }
 
     #[test]

@@ -450,8 +450,10 @@ impl Sandbox {
         let result = match store.data_mut().db.enter_guest(&scope).await {
             Ok(()) => {
                 let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
-                store.data_mut().db.leave_guest().await;
-                r
+                match store.data_mut().db.leave_guest().await {
+                    Err(e) if r.is_ok() => Err(fail(Blame::Guest, e.to_string(), Kept::Nothing)),
+                    _ => r,
+                }
             }
             Err(e) => Err(fail(Blame::Host, format!("cannot open the component's database session: {}", e), Kept::Nothing)),
         };
@@ -533,8 +535,8 @@ impl Sandbox {
                 if server {
                     store.data_mut().db.rollback_plain().await;
                 }
-                store.data_mut().db.leave_guest().await;
-                r.err()
+                let left = store.data_mut().db.leave_guest().await;
+                r.err().or_else(|| left.err().map(|e| e.to_string()))
             }
             Err(e) => Some(format!("cannot open the component's database session: {e}")),
         };
@@ -721,7 +723,11 @@ impl Sandbox {
             },
         };
         let took = started.elapsed();
-        store.data_mut().db.leave_guest().await;
+        let left = store.data_mut().db.leave_guest().await;
+        let outcome = match (outcome, left) {
+            (Ok(()), Err(e)) => Err((Blame::Guest, e.to_string())),
+            (o, _) => o,
+        };
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), &limits);
         let commits = state.commits;

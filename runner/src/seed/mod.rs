@@ -448,7 +448,14 @@ impl Seeder {
         }
         let r = self.run_one_inner(slot, sandbox, s, m, pack, reset.as_ref(), context, args_json).await;
         if guest.is_some() {
-            slot.get().leave_guest().await;
+            // The session ends after the seed's transaction (on a server the session is the
+            // guest's own connection, which that transaction ran on): the seed stands.
+            if let (Err(e), Ok(_)) = (slot.get().leave_guest().await, &r) {
+                return Err(Error::Database {
+                    context: format!("seed {} was applied and recorded, but its session could not be closed cleanly; the run stops here", s.name),
+                    source: crate::migrate::error::DbError { message: crate::seed::SeedRecord::describe_error(&e), code: None },
+                });
+            }
         }
         r
     }

@@ -268,10 +268,10 @@ impl GuestSql for MySqlBackend {
         Ok(())
     }
 
-    async fn leave_guest(&mut self) {
+    async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.guest_depth = self.guest_depth.saturating_sub(1);
         if self.guest_depth > 0 {
-            return;
+            return Ok(());
         }
         self.deadline = None;
         if let Some(mode) = self.saved_sql_mode.take() {
@@ -282,6 +282,7 @@ impl GuestSql for MySqlBackend {
             let guest_manual = std::mem::replace(&mut self.manual_commit, manual);
             self.guest_conns.insert(account, (guest, guest_manual));
         }
+        Ok(())
     }
 
     async fn close_cursor(&mut self, id: u64) {

@@ -445,10 +445,10 @@ impl GuestSql for PgBackend {
         }
     }
 
-    async fn leave_guest(&mut self) {
+    async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.guest_depth = self.guest_depth.saturating_sub(1);
         if self.guest_depth > 0 {
-            return;
+            return Ok(());
         }
         self.deadline = None;
         // The guest's scratch tables go with its session: they shadow nothing afterwards.
@@ -459,6 +459,7 @@ impl GuestSql for PgBackend {
             let guest = std::mem::replace(&mut self.conn, own);
             self.guest_conns.insert(role, guest);
         }
+        Ok(())
     }
 
     async fn close_cursor(&mut self, id: u64) {

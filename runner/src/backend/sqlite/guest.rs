@@ -320,43 +320,84 @@ impl GuestSql for SqliteBackend {
         Ok(())
     }
 
-    async fn leave_guest(&mut self) {
+    async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.guest_depth = self.guest_depth.saturating_sub(1);
-        if let Some(g) = &self.guard {
-            if self.guest_depth > 0 {
-                g.guard().set_deadline(None);
-                return;
-            }
-            g.guard().stop();
-            if let Ok(h) = self.conn.locked().await {
-                crate::backend::sqlite_guard::limit_length(h, None);
-            }
-            // The guest's scratch tables go with its session: they shadow nothing afterwards.
-            // (On the C API: through sqlx this read was two hand-offs per component.)
-            let scratch: Vec<String> = match self.conn.handle().await {
-                Ok(h) => crate::backend::sqlite_script::run_one(
-                    h,
-                    "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE '\\_dbm\\_cursor\\_%' ESCAPE '\\'",
-                    &[],
-                    Some((usize::MAX, usize::MAX)),
-                )
-                .map(|ran| ran.rows.rows.into_iter().filter_map(|r| match r.into_iter().next() {
-                    Some(SqlValue::Text(t)) => Some(t),
-                    _ => None,
-                }).collect())
-                .unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
-            for t in scratch {
-                let drop = format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\""));
-                let _ = self.conn.exec(&[(&drop, &[])]).await;
-            }
+        let Some(g) = &self.guard else { return Ok(()) };
+        if self.guest_depth > 0 {
+            g.guard().set_deadline(None);
+            return Ok(());
         }
+        g.guard().stop();
+        if let Ok(h) = self.conn.locked().await {
+            crate::backend::sqlite_guard::limit_length(h, None);
+        }
+        self.drop_session_tables().await
     }
 
     async fn close_cursor(&mut self, id: u64) {
         if let Some((table, _)) = self.cursors.remove(&id) {
             let _ = self.conn.sqlx().execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS temp.\"{table}\""))).await;
         }
+    }
+}
+
+impl SqliteBackend {
+    /// The temporary tables on the connection (the guest's scratch tables and its cursors).
+    /// Read on the C API: through sqlx this read was two hand-offs per component.
+    async fn temp_tables(&mut self) -> std::result::Result<Vec<String>, GuestSqlError> {
+        let h = self.conn.handle().await.map_err(guest_db_error)?;
+        let ran = crate::backend::sqlite_script::run_one(h, "SELECT name FROM sqlite_temp_master WHERE type = 'table'", &[], Some((usize::MAX, usize::MAX)))
+            .map_err(guest_db_error)?;
+        Ok(ran
+            .rows
+            .rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(SqlValue::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Drops every temporary table of the guest's session when it ends: one left behind would
+    /// shadow the main table of its name for everything that runs after (SQLite looks in
+    /// `temp` first), and the history would say those later migrations wrote the real one.
+    ///
+    /// A scratch table another one references cannot simply be dropped: the implicit delete
+    /// of its rows fails the reference. So the drops run in a savepoint with foreign keys
+    /// deferred (a child dropped later settles what its parent's drop left owing), and what
+    /// still stands afterwards fails the session, whose transaction then takes it away.
+    async fn drop_session_tables(&mut self) -> std::result::Result<(), GuestSqlError> {
+        self.cursors.clear();
+        let tables = self.temp_tables().await?;
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let h = self.conn.handle().await.map_err(guest_db_error)?;
+        let deferred = crate::backend::sqlite_script::run_one(h, "PRAGMA defer_foreign_keys", &[], Some((1, usize::MAX)))
+            .map(|ran| ran.rows.rows.first().and_then(|r| r.first()).is_some_and(|v| matches!(v, SqlValue::Int(1))))
+            .map_err(guest_db_error)?;
+        let _ = self.conn.exec(&[("SAVEPOINT _dbm_session_end", &[]), ("PRAGMA defer_foreign_keys = ON", &[])]).await;
+        for t in &tables {
+            let drop = format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\""));
+            let _ = self.conn.exec(&[(&drop, &[])]).await;
+        }
+        if self.conn.exec(&[("RELEASE _dbm_session_end", &[])]).await.is_err() {
+            // Outside the host's transaction the release commits, and a reference the drops
+            // left broken fails it: undo them (the check below reports what stands).
+            let _ = self.conn.exec(&[("ROLLBACK TO _dbm_session_end", &[]), ("RELEASE _dbm_session_end", &[])]).await;
+        }
+        if !deferred {
+            let _ = self.conn.exec(&[("PRAGMA defer_foreign_keys = OFF", &[])]).await;
+        }
+        let left = self.temp_tables().await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(GuestSqlError::Denied(format!(
+            "the component's temporary table{} {} could not be dropped when its session ended; a table left there would stand in for the main table of its name for everything that runs after it",
+            if left.len() == 1 { "" } else { "s" },
+            left.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        )))
     }
 }
