@@ -213,6 +213,44 @@ fn sqlite_scratch_tables_that_reference_each_other_never_outlive_the_guest() {
         assert_eq!(code, 0, "{err}");
         assert!(!out.contains("pending") && !out.contains("dirty"), "{out}");
     }
+    // A seed's scratch objects go before its transaction commits, and shadow no later seed.
+    let a = Arena::new(None, UNRESTRICTED);
+    std::fs::create_dir_all(a.p.path().join("seeds")).unwrap();
+    std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_scratch.wasm")).unwrap();
+    a.p.write("seeds/02_after.sql", "INSERT INTO users (id, name) VALUES (8, 'seeded after');\n");
+    let (code, out, err) = a.run(&["seed", "--arg", "sql=CREATE TEMP TABLE users (id INTEGER, name TEXT)"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(a.p.query("SELECT name FROM main.users WHERE id = 8"), vec![vec!["seeded after".to_string()]]);
+}
+
+#[test]
+fn sqlite_views_in_the_temporary_database_are_refused() {
+    // Red-team (wave 2): `CREATE VIEW temp.users` is temporary without the keyword. It passed
+    // the check for `CREATE TEMP VIEW`, outlived the session (only tables were dropped), and
+    // the next SQL migration read its rows in place of the real `users` into `orders`.
+    let a = Arena::new(None, UNRESTRICTED);
+    for sql in [
+        "CREATE VIEW temp.users AS SELECT id, 'ATTACKER' AS name FROM main.users",
+        "CREATE VIEW \"TEMP\".\"users\" AS SELECT 1 AS id, 'ATTACKER' AS name",
+        "CREATE VIEW temp.json_each AS SELECT 1 AS key",
+    ] {
+        let err = a.refuses("execute", sql);
+        assert!(err.contains("temporary views"), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn sqlite_a_deferred_foreign_key_a_guest_leaves_broken_is_named() {
+    // Red-team (wave 2): SQLite checks a deferred key when the migration commits, and its
+    // message there named nothing ("cannot record the migration in the history: FOREIGN KEY
+    // constraint failed"). The session's end says what happened; nothing is kept.
+    let a = Arena::new(None, UNRESTRICTED);
+    let err = a.refuses(
+        "script",
+        "CREATE TABLE p (id INTEGER PRIMARY KEY);;CREATE TABLE c (u INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);;INSERT INTO c VALUES (5)",
+    );
+    assert!(err.contains("deferred foreign key"), "{err}");
+    assert!(!err.contains("cannot record"), "{err}");
 }
 
 #[test]

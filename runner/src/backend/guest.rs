@@ -325,9 +325,14 @@ pub trait GuestSql {
     /// Starts a guest session: from here until [`GuestSql::leave_guest`], the database
     /// enforces `scope` on the guest's statements (host statements in between are the host's).
     async fn enter_guest(&mut self, scope: &GuestScope) -> Result<(), GuestSqlError>;
+    /// Called when the guest's code has returned successfully, still inside the migration's (or
+    /// seed's) transaction: takes away what the session made that would outlive it (SQLite's
+    /// temporary tables). An error fails the migration, and its transaction undoes it.
+    async fn end_guest_writes(&mut self) -> Result<(), GuestSqlError> {
+        Ok(())
+    }
     /// Ends the guest session. An error means the guest left something behind that the host
-    /// could not take away (the caller fails the migration or seed, and its transaction
-    /// rolls it back).
+    /// could not take away.
     async fn leave_guest(&mut self) -> Result<(), GuestSqlError>;
 }
 

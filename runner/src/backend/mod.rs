@@ -592,6 +592,9 @@ impl GuestSql for AnyBackend {
         }
         dispatch_sql!(self, b => b.enter_guest(scope).await, mongo => Ok(()))
     }
+    async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
+        dispatch_sql!(self, b => b.end_guest_writes().await, mongo => Ok(()))
+    }
     async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         #[cfg(feature = "mongodb")]
         if let AnyBackend::Mongo(m) = self {

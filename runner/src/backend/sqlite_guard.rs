@@ -201,7 +201,11 @@ impl Session {
             }
             ffi::SQLITE_CREATE_TEMP_TABLE if cursor_table(name) => Ok(()),
             // Temporary views would outlive the session's cleanup of scratch tables.
+            // (SQLite reports `CREATE VIEW temp.v` as a plain view in the `temp` database.)
             ffi::SQLITE_CREATE_TEMP_VIEW | ffi::SQLITE_DROP_TEMP_VIEW => Err("temporary views are not a component's".into()),
+            ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_DROP_VIEW if db.is_some_and(|d| d.eq_ignore_ascii_case("temp")) => {
+                Err("temporary views are not a component's".into())
+            }
             // Scratch tables (dropped by the host when the guest's session ends).
             ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_VIEW | ffi::SQLITE_CREATE_TEMP_TABLE
             | ffi::SQLITE_DROP_TEMP_TABLE => self.table(name, db, "create or drop", s.ddl),
@@ -350,4 +354,53 @@ pub fn limit_length(h: &mut sqlx::sqlite::LockedSqliteHandle<'_>, max: Option<us
     let length = max.map_or(DEFAULT_LENGTH, |m| m.min(DEFAULT_LENGTH as usize).max(1 << 16) as c_int);
     // SAFETY: the handle is locked out from sqlx's worker while `h` lives.
     unsafe { ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, length) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(ddl: bool, tables: Option<&[&str]>) -> Session {
+        Session {
+            scope: GuestScope {
+                read: true,
+                write: true,
+                ddl,
+                tables: tables.map(|t| t.iter().map(|s| s.to_string()).collect()),
+                functions: Default::default(),
+                reserved: crate::backend::guest::Reserved { history: "db_migrate_history".into(), seeds: "db_migrate_seeds".into() },
+                deadline: None,
+                max_bytes: 1 << 20,
+                knex: false,
+                alembic: false,
+            },
+            fk_columns: Default::default(),
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn views_in_the_temporary_database_are_refused_however_spelled() {
+        // Red-team (wave 2): `CREATE VIEW temp.users …` reaches the authorizer as a plain view
+        // in the `temp` database, not as a temporary view, and outlived the session.
+        let s = session(true, None);
+        for db in ["temp", "TEMP"] {
+            assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_VIEW, Some("users"), None, Some(db)).is_err(), "{db}");
+            assert!(s.decide(Mode::Guest, ffi::SQLITE_DROP_VIEW, Some("users"), None, Some(db)).is_err(), "{db}");
+        }
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_TEMP_VIEW, Some("users"), None, Some("temp")).is_err());
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_VIEW, Some("users_v"), None, Some("main")).is_ok());
+        // Scratch tables stay the guest's (the host drops them when the session ends).
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_TABLE, Some("scratch"), None, Some("temp")).is_ok());
+    }
+
+    #[test]
+    fn names_db_migrate_prefixes_are_refused_to_tables_and_indexes() {
+        let s = session(true, None);
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_TABLE, Some("db_migrate_x"), None, Some("main")).is_err());
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_TABLE, Some("DB_MIGRATE_HISTORY_lock"), None, Some("main")).is_err());
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_INDEX, Some("db_migrate_history_pkey"), Some("users"), Some("main")).is_err());
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_CREATE_INDEX, Some("users_name"), Some("users"), Some("main")).is_ok());
+        assert!(s.decide(Mode::Guest, ffi::SQLITE_INSERT, Some("users"), None, Some("main")).is_ok());
+    }
 }

@@ -224,7 +224,9 @@ impl Grants {
             }
         }
         if let Statement::CreateView(v) = stmt {
-            if v.temporary || v.params.is_some() {
+            // On SQLite a view named in `temp` is temporary without the keyword.
+            let in_temp = dialect == Dialect::Sqlite && v.name.0.len() == 2 && v.name.0[0].to_string().trim_matches(|c| matches!(c, '"' | '`' | '[' | ']')).eq_ignore_ascii_case("temp");
+            if v.temporary || in_temp || v.params.is_some() {
                 return Err("temporary views and views with a DEFINER or SQL SECURITY clause are not a component's".into());
             }
         }

@@ -451,7 +451,11 @@ impl Sandbox {
             Ok(()) => {
                 let r = self.call(&mut store, &component, m, direction, limits, &fail).await;
                 match store.data_mut().db.leave_guest().await {
-                    Err(e) if r.is_ok() => Err(fail(Blame::Guest, e.to_string(), Kept::Nothing)),
+                    // Recorded already: the error says so rather than that nothing was kept.
+                    Err(e) if r.is_ok() => Err(Error::Database {
+                        context: format!("migration {} was applied and recorded, but its session could not be closed cleanly; the run stops here", m.label()),
+                        source: crate::migrate::error::DbError { message: e.to_string(), code: None },
+                    }),
                     _ => r,
                 }
             }
@@ -717,7 +721,7 @@ impl Sandbox {
         let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
             Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
             Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(())) => store.data_mut().db.end_guest_writes().await.map_err(|e| (Blame::Guest, e.to_string())),
                 Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
                 Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
             },
@@ -925,7 +929,10 @@ impl Sandbox {
             .run(store, |s| &mut s.data_mut().db, async |store: &mut Store<HostState>| {
                 let outcome = within_deadline(deadline, instance.run(&mut *store, direction)).await;
                 let failure = match outcome {
-                    Ok(Ok(())) => return Ok(()),
+                    Ok(Ok(())) => match store.data_mut().db.end_guest_writes().await {
+                        Ok(()) => return Ok(()),
+                        Err(e) => e.to_string(),
+                    },
                     Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
                         format!("{} (the component then said: {})", why(store, &wasmtime::Error::msg("")), host::clip(&guest_says, GUEST_TEXT))
                     }

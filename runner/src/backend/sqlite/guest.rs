@@ -244,6 +244,7 @@ impl GuestSql for SqliteBackend {
         }
         self.knex_session = scope.knex;
         self.alembic_session = scope.alembic;
+        self.deferred_at_entry = self.deferred_violations().await;
         if scope.alembic {
             // A table under the scratch name, left by anyone, would count as its table's.
             let refusal = match self.alembic_scratch_left().await {
@@ -331,7 +332,23 @@ impl GuestSql for SqliteBackend {
         if let Ok(h) = self.conn.locked().await {
             crate::backend::sqlite_guard::limit_length(h, None);
         }
-        self.drop_session_tables().await
+        // Normally `end_guest_writes` did this already, inside the migration's transaction;
+        // here for a guest that failed (its transaction is gone, its scratch must go too).
+        self.drop_session_objects().await
+    }
+
+    async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
+        // (Whatever the depth: a seed's session sits inside the host's, which outlives the
+        // seed's transaction.)
+        self.drop_session_objects().await?;
+        // A deferred foreign key the guest broke fails the commit, whose message names
+        // nothing ("cannot record the migration … FOREIGN KEY constraint failed"): say it here.
+        if self.deferred_violations().await > self.deferred_at_entry {
+            return Err(GuestSqlError::Denied(
+                "the component's writes leave a deferred foreign key unsatisfied (SQLite would refuse them when the migration commits)".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn close_cursor(&mut self, id: u64) {
@@ -342,35 +359,51 @@ impl GuestSql for SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// The temporary tables on the connection (the guest's scratch tables and its cursors).
+    /// What the temporary database holds (type, name): the guest's scratch tables and its
+    /// cursors, and anything else that got there. Indexes go with their tables.
     /// Read on the C API: through sqlx this read was two hand-offs per component.
-    async fn temp_tables(&mut self) -> std::result::Result<Vec<String>, GuestSqlError> {
+    async fn temp_objects(&mut self) -> std::result::Result<Vec<(String, String)>, GuestSqlError> {
         let h = self.conn.handle().await.map_err(guest_db_error)?;
-        let ran = crate::backend::sqlite_script::run_one(h, "SELECT name FROM sqlite_temp_master WHERE type = 'table'", &[], Some((usize::MAX, usize::MAX)))
-            .map_err(guest_db_error)?;
+        let ran = crate::backend::sqlite_script::run_one(
+            h,
+            "SELECT type, name FROM sqlite_temp_master WHERE type <> 'index' ORDER BY type = 'table'",
+            &[],
+            Some((usize::MAX, usize::MAX)),
+        )
+        .map_err(guest_db_error)?;
         Ok(ran
             .rows
             .rows
             .into_iter()
-            .filter_map(|r| match r.into_iter().next() {
-                Some(SqlValue::Text(t)) => Some(t),
+            .filter_map(|r| match (r.first(), r.get(1)) {
+                (Some(SqlValue::Text(t)), Some(SqlValue::Text(n))) => Some((t.clone(), n.clone())),
                 _ => None,
             })
             .collect())
     }
 
-    /// Drops every temporary table of the guest's session when it ends: one left behind would
-    /// shadow the main table of its name for everything that runs after (SQLite looks in
-    /// `temp` first), and the history would say those later migrations wrote the real one.
+    /// Foreign-key violations SQLite holds until the transaction commits.
+    async fn deferred_violations(&mut self) -> i64 {
+        let Ok(h) = self.conn.handle().await else { return 0 };
+        let (mut now, mut high) = (0, 0);
+        // SAFETY: the handle is locked out from sqlx's worker while `h` lives.
+        unsafe { libsqlite3_sys::sqlite3_db_status(h.as_ptr(), libsqlite3_sys::SQLITE_DBSTATUS_DEFERRED_FKS, &mut now, &mut high, 0) };
+        now as i64
+    }
+
+    /// Drops everything the guest's session put in the temporary database when it ends: a
+    /// table or view left there would stand in for the main table of its name for everything
+    /// that runs after (SQLite looks in `temp` first), and the history would say those later
+    /// migrations read and wrote the real one.
     ///
     /// A scratch table another one references cannot simply be dropped: the implicit delete
     /// of its rows fails the reference. So the drops run in a savepoint with foreign keys
-    /// deferred (a child dropped later settles what its parent's drop left owing), and what
-    /// still stands afterwards fails the session, whose transaction then takes it away.
-    async fn drop_session_tables(&mut self) -> std::result::Result<(), GuestSqlError> {
+    /// deferred, and what still stands afterwards fails the session, whose transaction then
+    /// takes it away.
+    async fn drop_session_objects(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.cursors.clear();
-        let tables = self.temp_tables().await?;
-        if tables.is_empty() {
+        let objects = self.temp_objects().await?;
+        if objects.is_empty() {
             return Ok(());
         }
         let h = self.conn.handle().await.map_err(guest_db_error)?;
@@ -378,8 +411,14 @@ impl SqliteBackend {
             .map(|ran| ran.rows.rows.first().and_then(|r| r.first()).is_some_and(|v| matches!(v, SqlValue::Int(1))))
             .map_err(guest_db_error)?;
         let _ = self.conn.exec(&[("SAVEPOINT _dbm_session_end", &[]), ("PRAGMA defer_foreign_keys = ON", &[])]).await;
-        for t in &tables {
-            let drop = format!("DROP TABLE IF EXISTS temp.\"{}\"", t.replace('"', "\"\""));
+        // Views and triggers first (ordered so above): they may name the tables.
+        for (kind, name) in &objects {
+            let kind = match kind.as_str() {
+                "view" => "VIEW",
+                "trigger" => "TRIGGER",
+                _ => "TABLE",
+            };
+            let drop = format!("DROP {kind} IF EXISTS temp.\"{}\"", name.replace('"', "\"\""));
             let _ = self.conn.exec(&[(&drop, &[])]).await;
         }
         if self.conn.exec(&[("RELEASE _dbm_session_end", &[])]).await.is_err() {
@@ -390,14 +429,13 @@ impl SqliteBackend {
         if !deferred {
             let _ = self.conn.exec(&[("PRAGMA defer_foreign_keys = OFF", &[])]).await;
         }
-        let left = self.temp_tables().await?;
+        let left = self.temp_objects().await?;
         if left.is_empty() {
             return Ok(());
         }
         Err(GuestSqlError::Denied(format!(
-            "the component's temporary table{} {} could not be dropped when its session ended; a table left there would stand in for the main table of its name for everything that runs after it",
-            if left.len() == 1 { "" } else { "s" },
-            left.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+            "what the component put in the temporary database could not be removed when its session ended ({}); left there, it would stand in for the main table of its name for everything that runs after it",
+            left.iter().map(|(k, n)| format!("{k} `{n}`")).collect::<Vec<_>>().join(", ")
         )))
     }
 }

@@ -46,6 +46,8 @@ pub struct SqliteBackend {
     sql: HistorySql,
     /// Open guest cursors: id → (temp table, last rowid read).
     cursors: HashMap<u64, (String, i64)>,
+    /// Deferred foreign-key violations when the guest's session began (see `leave_guest`).
+    deferred_at_entry: i64,
     next_cursor: u64,
     /// The authorizer and progress handler, installed at the first guest session and kept
     /// (idle outside sessions). Declared after `conn`, so it outlives the connection.
@@ -116,7 +118,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0 }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -195,7 +197,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0 }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
