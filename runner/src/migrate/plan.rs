@@ -87,11 +87,12 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
             StatusEntry {
                 version: m.version,
                 name: m.name.clone(),
-                kind: m.kind().to_string(),
+                kind: m.kind().as_str().to_string(),
                 state,
                 applied_at: h.map(|h| h.applied_at.clone()),
                 execution_ms: h.map(|h| h.execution_ms),
-                file: Some(m.path.display().to_string()),
+                // (Not through `Display`: for a thousand files the formatting machinery showed.)
+                file: Some(m.path.to_string_lossy().into_owned()),
                 out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
             },
         );

@@ -26,13 +26,8 @@ impl HistorySql {
                  execution_ms INTEGER NOT NULL DEFAULT 0)"
             )
             .into(),
-            // One row holding the whole history as JSON: a row per migration would cost a
-            // worker-thread hand-off each, which dominates `status` on large projects.
-            select: format!(
-                "SELECT json_group_array(json_array(version, name, kind, checksum, status, applied_at, execution_ms)) \
-                 FROM (SELECT * FROM {t} ORDER BY version)"
-            )
-            .into(),
+            // Read on SQLite's C API, row by row, columns by type (see `sqlite_script::history_rows`).
+            select: format!("SELECT version, name, kind, checksum, status, applied_at, execution_ms FROM {t} ORDER BY version").into(),
             insert: format!(
                 "INSERT INTO {t} (version, name, kind, checksum, status, applied_at, execution_ms) VALUES (?, ?, ?, ?, ?, ?, 0)"
             )
@@ -52,39 +47,25 @@ impl crate::backend::History for SqliteBackend {
             // rare case and is told apart by asking only then.
             let read = async |b: &mut Self| {
                 let handle = b.conn.handle().await?;
-                crate::backend::sqlite_script::query_text(handle, &b.sql.select)
+                crate::backend::sqlite_script::history_rows(handle, &b.sql.select)
             };
-            let json = match read(self).await {
-                Ok(json) => json,
+            let rows = match read(self).await {
+                Ok(rows) => rows,
                 Err(e) => {
                     if !self.history_exists().await? {
                         return Ok(Vec::new());
                     }
                     // Another runner may have created the table between the two queries: read again.
                     match read(self).await {
-                        Ok(json) => json,
+                        Ok(rows) => rows,
                         Err(_) => return Err(self.history_err("cannot read the history table", e)),
                     }
                 }
             };
-            let json = json.unwrap_or_else(|| "[]".into());
-            type Raw = (i64, String, String, String, String, String, i64);
-            let rows: Vec<Raw> = serde_json::from_str(&json).map_err(|e| Error::Database {
+            rows.map_err(|message| Error::Database {
                 context: format!("the history table ({}) has an unexpected shape", self.sql.table),
-                source: DbError { message: e.to_string(), code: None },
-            })?;
-            Ok(rows
-                .into_iter()
-                .map(|(version, name, kind, checksum, status, applied_at, execution_ms)| AppliedMigration {
-                    version,
-                    name,
-                    kind,
-                    checksum,
-                    status: RowStatus::parse(&status),
-                    applied_at,
-                    execution_ms,
-                })
-                .collect())
+                source: DbError { message, code: None },
+            })
         })
     }
 
