@@ -5,12 +5,15 @@ Each component creates a table and inserts 3 rows through `execute`; each SQL mi
 same in SQL. Every component file is made distinct (a unique custom section is appended), so each
 has its own cache entry, as in a real project. In one run it times, best of N rounds:
   - `up` of the 100 SQL migrations (the floor),
-  - `up` of the 100 components with a warm compiled cache (target: <= 1.5x the floor),
+  - `up` of the 100 components with a warm compiled cache (target: <= 1.2x the floor),
   - `up` with a cold cache (every component compiled; reported, no target),
 and derives the per-migration cost of deserialize + instantiate + call beyond the SQL work
-(target: < 1 ms).
+(target for these Rust components: <= 0.5 ms).
 
-Usage: python3 bench/components.py [--binary target/release/db-migrate] [--count 100] [--repeat 3]
+On disk (the default here) fsync takes most of both runs; `--tmpfs` runs on /dev/shm, where the
+runner's own cost shows.
+
+Usage: python3 bench/components.py [--binary target/release/db-migrate] [--count 100] [--repeat 3] [--tmpfs]
 """
 import argparse
 import shutil
@@ -44,12 +47,13 @@ def main():
     ap.add_argument("--binary", default=str(ROOT / "target/release/db-migrate"))
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tmpfs", action="store_true", help="run on /dev/shm instead of bench/out/")
     args = ap.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
         subprocess.run(["cargo", "build", "--release", "-p", "db-migrate-cli"], cwd=ROOT, check=True)
 
-    work = ROOT / "bench/out/components"
+    work = Path("/dev/shm/db-migrate-bench-components") if args.tmpfs else ROOT / "bench/out/components"
     shutil.rmtree(work, ignore_errors=True)
     guests_out = work / "guests"
     subprocess.run([str(binary), "--dir", str(ROOT / "bench/guests"), "-q", "build", "--out", str(guests_out)], check=True)
@@ -93,9 +97,9 @@ def main():
 
     print(f"component benchmark: {args.count} migrations, best of {args.repeat} rounds, storage {work}")
     print(f"  SQL up (floor)              {sql * 1e3:9.1f} ms")
-    print(f"  components up, warm cache   {warm * 1e3:9.1f} ms   ratio {ratio:5.2f}x  (target <= 1.50x) {verdict(ratio <= 1.5)}")
+    print(f"  components up, warm cache   {warm * 1e3:9.1f} ms   ratio {ratio:5.2f}x  (target <= 1.20x) {verdict(ratio <= 1.2)}")
     print(f"  components up, cold cache   {cold * 1e3:9.1f} ms   ({cold / args.count * 1e3:.1f} ms per component, compiling included)")
-    print(f"  per migration beyond SQL    {per_ms:9.3f} ms   deserialize + instantiate + call (target < 1 ms) {verdict(per_ms < 1)}")
+    print(f"  per migration beyond SQL    {per_ms:9.3f} ms   deserialize + instantiate + call (target <= 0.5 ms) {verdict(per_ms <= 0.5)}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ mod output;
 #[cfg(feature = "components")]
 mod prefetch;
 #[cfg(feature = "components")]
+mod random;
+#[cfg(feature = "components")]
 pub mod rehearsal;
 #[cfg(feature = "components")]
 mod scratch;
@@ -233,22 +235,6 @@ pub fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// A deterministic byte stream for the guest's `wasi:random`, derived from the run's seed: the
-/// same configuration gives the same numbers, and no host entropy reaches the guest.
-#[cfg(feature = "components")]
-fn seeded_bytes(seed: u64, salt: &[u8]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    // 4 KiB, cycled: enough for hash-map keys and test data, and cheap to make per store
-    // (this runs for every component migration).
-    let mut out = Vec::with_capacity(4096);
-    let mut block = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(salt).finalize();
-    while out.len() < 4096 {
-        out.extend_from_slice(&block);
-        block = Sha256::digest(block);
-    }
-    out
 }
 
 #[cfg(feature = "components")]
@@ -604,8 +590,8 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .secure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(context.seed, m.name.as_bytes())))
-            .insecure_random(wasmtime_wasi::Deterministic::new(seeded_bytes(context.seed ^ 1, m.name.as_bytes())))
+            .secure_random(random::SeededStream::new(context.seed, m.name.as_bytes()))
+            .insecure_random(random::SeededStream::new(context.seed ^ 1, m.name.as_bytes()))
             .insecure_random_seed(u128::from(context.seed));
         if let Some(dir) = &policy.data_dir {
             if let Err(e) = wasi.preopened_dir(dir, "/data", wasmtime_wasi::FsPerms::ReadOnly) {
