@@ -410,6 +410,32 @@ fn postgres_scratch_tables_never_outlive_the_guest() {
 }
 
 #[test]
+fn postgres_a_guest_on_one_schema_cannot_reach_another_schemas_tables() {
+    // Red-team (wave 2): one restricted role served every schema of a database, so it held the
+    // grant's rights in each; a guest running on `tenant_1` wrote `public.users` (the host's
+    // check reads `public.users` as the granted `users`). Now each schema has its own role.
+    let p = Project::new();
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE SCHEMA tenant_1; GRANT USAGE ON SCHEMA tenant_1 TO PUBLIC");
+    p.migration(1, "schema", &schema(Some(Kind::Postgres)), None);
+    p.component("hostile", 2, "hostile");
+    p.write("db-migrate.toml", RESTRICTED);
+    let tenant = format!("{}?options%5Bsearch_path%5D=tenant_1", db.url());
+    let up = |url: &str, sql: &str| p.run(&["--database-url", url, "up", "--arg", "mode=sql", "--arg", "call=execute", "--arg", &format!("sql={sql}")]);
+    // The public target first: its role is granted `public.users`.
+    let (code, out, err) = up(&db.url(), "SELECT 1");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = up(&tenant, "INSERT INTO public.users (id, name) VALUES (666, 'written from tenant_1')");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM public.users WHERE id = 666"), ["0"]);
+    // The tenant's own table is its guest's.
+    let (code, out, err) = up(&tenant, "SELECT 1");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(db.query("SELECT count(*) FROM tenant_1.users WHERE id = 100"), ["1"]);
+}
+
+#[test]
 fn postgres_itself_refuses_a_restricted_guest() {
     // A trigger of the user's (a SQL migration wrote it) fires on the guest's insert into its
     // granted table and writes `secrets`: the host's check cannot see that, the server can.

@@ -114,6 +114,29 @@ impl Grants {
         self.classes.len() == 3 && self.tables.is_none()
     }
 
+    /// Under a table allowlist, whether a new index, constraint, sequence or type is named after
+    /// a granted table: the table's name appears in it as whole `_`-separated words
+    /// (`users_pkey`, `ix_users_email`, `users_id_seq` for `users`).
+    fn named_after_granted(&self, name: &str) -> Result<(), String> {
+        let Some(tables) = &self.tables else { return Ok(()) };
+        let lower = name.to_ascii_lowercase();
+        let bare = lower.rsplit('.').next().unwrap_or(&lower);
+        let words: Vec<&str> = bare.split('_').collect();
+        let after = |table: &str| {
+            let t: Vec<&str> = table.rsplit('.').next().unwrap_or(table).split('_').collect();
+            words.windows(t.len()).any(|w| w == t.as_slice())
+        };
+        if tables.iter().any(|t| after(&t.to_ascii_lowercase())) {
+            return Ok(());
+        }
+        let list: Vec<&str> = tables.iter().map(String::as_str).collect();
+        Err(format!(
+            "`{name}` does not name a granted table: under a table allowlist a new index, constraint, sequence or type is named after one of its tables ({}), e.g. `{}_…`",
+            list.join(", "),
+            list.first().map(|t| t.rsplit('.').next().unwrap_or(t)).unwrap_or("table")
+        ))
+    }
+
     /// Whether the relation `name` (its parts as resolved) is this guest's to touch.
     pub(crate) fn relation_allowed(&self, dialect: Dialect, reserved: &Reserved, name: &[String]) -> Result<(), String> {
         let shown = name.join(".");
@@ -280,6 +303,13 @@ impl Grants {
         for n in new_names(stmt) {
             let p = parts(dialect, &n).ok_or("a computed name cannot be checked")?;
             any.relation_allowed(dialect, reserved, &p)?;
+            self.named_after_granted(&p.join("."))?;
+        }
+        // Under a table allowlist, new names are the granted tables' too: an index, constraint,
+        // sequence or type named for another table would be taken by this guest before the
+        // migration that means to create it (`CREATE … IF NOT EXISTS` then finds the guest's).
+        for n in new_constraint_names(stmt, &tokens_of(dialect, sql)) {
+            self.named_after_granted(&n)?;
         }
         let target = walk.targets.first().map(|t| t.join(".").to_ascii_lowercase());
         let insert = match stmt {
@@ -490,8 +520,46 @@ fn new_names(stmt: &Statement) -> Vec<ObjectName> {
     match stmt {
         Statement::CreateIndex(i) => i.name.iter().cloned().collect(),
         Statement::CreateSequence { name, .. } | Statement::CreateType { name, .. } => vec![name.clone()],
+        Statement::AlterIndex { operation: sqlparser::ast::AlterIndexOperation::RenameIndex { index_name }, .. } => vec![index_name.clone()],
         _ => Vec::new(),
     }
+}
+
+/// The statement's tokens, without whitespace and comments (it was tokenized once already;
+/// this runs only for DDL under a table allowlist).
+fn tokens_of(dialect: Dialect, sql: &str) -> Vec<Token> {
+    Tokenizer::new(&*parser_dialect(dialect), sql)
+        .tokenize()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect()
+}
+
+/// Names the statement gives to new constraints: the word after `CONSTRAINT` (in a table's
+/// definition, `ADD CONSTRAINT`), and the new name of `RENAME CONSTRAINT … TO`. (Read from the
+/// tokens: every constraint kind of every dialect spells its name this way.)
+fn new_constraint_names(stmt: &Statement, tokens: &[Token]) -> Vec<String> {
+    use sqlparser::keywords::Keyword;
+    if !matches!(stmt, Statement::CreateTable(_) | Statement::AlterTable(_)) {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if let (Token::Word(w), Some(Token::Word(next))) = (t, tokens.get(i + 1)) {
+            if w.keyword == Keyword::CONSTRAINT && w.quote_style.is_none() {
+                names.push(next.value.clone());
+            }
+        }
+    }
+    if let Statement::AlterTable(a) = stmt {
+        for op in &a.operations {
+            if let sqlparser::ast::AlterTableOperation::RenameConstraint { new_name, .. } = op {
+                names.push(new_name.value.clone());
+            }
+        }
+    }
+    names
 }
 
 /// The table a `REFERENCES` constraint points at.
@@ -1051,6 +1119,42 @@ mod tests {
         }
         // Data that mentions the names is data.
         assert!(g.check(Dialect::Sqlite, "INSERT INTO notes (body) VALUES ('see db_migrate_history for what ran')").is_ok());
+    }
+
+    #[test]
+    fn new_names_under_a_table_allowlist_are_named_after_a_granted_table() {
+        // Red-team (wave 2, PostgreSQL): a guest granted `import_staging` made the unique index
+        // `orders_email_key` on it; a later migration's `CREATE UNIQUE INDEX IF NOT EXISTS
+        // orders_email_key ON orders` then built nothing, and was recorded as applied.
+        let g = Grants { classes: [Class::Read, Class::Write, Class::Ddl].into(), tables: Some(["import_staging".to_string(), "users".to_string()].into()), functions: BTreeSet::new() };
+        for (d, sql) in [
+            (Dialect::Postgres, "CREATE UNIQUE INDEX orders_email_key ON import_staging (x)"),
+            (Dialect::Postgres, "CREATE SEQUENCE order_no_seq START WITH 777000"),
+            (Dialect::Postgres, "CREATE TYPE order_status AS ENUM ('new')"),
+            (Dialect::Postgres, "ALTER TABLE users ADD CONSTRAINT orders_pkey UNIQUE (id)"),
+            (Dialect::Postgres, "CREATE TABLE import_staging (x int CONSTRAINT orders_x_key UNIQUE)"),
+            (Dialect::Postgres, "CREATE TABLE import_staging (x int, CONSTRAINT orders_pkey PRIMARY KEY (x))"),
+            (Dialect::Postgres, "ALTER TABLE users RENAME CONSTRAINT users_pkey TO orders_pkey"),
+            (Dialect::Sqlite, "CREATE INDEX orders_email ON users (name)"),
+            (Dialect::Mysql, "ALTER TABLE users ADD CONSTRAINT fk_orders FOREIGN KEY (id) REFERENCES import_staging (x)"),
+            // A granted name inside another word is not the table's.
+            (Dialect::Postgres, "CREATE INDEX superusers_idx ON users (name)"),
+        ] {
+            let e = refused(&g, d, sql);
+            assert!(e.contains("named after one of its tables"), "{sql}: {e}");
+        }
+        for (d, sql) in [
+            (Dialect::Postgres, "CREATE UNIQUE INDEX users_email_key ON users (name)"),
+            (Dialect::Postgres, "CREATE INDEX ix_users_name ON users (name)"),
+            (Dialect::Postgres, "CREATE INDEX ON users (name)"),
+            (Dialect::Postgres, "CREATE SEQUENCE import_staging_x_seq"),
+            (Dialect::Postgres, "CREATE TABLE import_staging (x int CONSTRAINT import_staging_pkey PRIMARY KEY)"),
+            (Dialect::Sqlite, "CREATE INDEX idx_import_staging_x ON import_staging (x)"),
+        ] {
+            assert!(g.check(d, sql).is_ok(), "{sql}: {:?}", g.check(d, sql));
+        }
+        // Unrestricted grants name what they like.
+        assert!(Grants::default().check(Dialect::Postgres, "CREATE UNIQUE INDEX orders_email_key ON orders (email)").is_ok());
     }
 
     #[test]

@@ -237,7 +237,14 @@ impl PgBackend {
             ));
         };
         let database = base.get_database().unwrap_or("postgres").to_string();
-        let role = scope.role_name(&database);
+        // The schema the target works in (its search_path): one role per schema, granted there
+        // only. (One role per database collected the grants of every schema's runs, and a
+        // guest on one tenant's schema reached another's tables through it.)
+        let schema: String = sqlx::query_scalar("SELECT COALESCE(current_schema(), 'public')")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| GuestSqlError::Denied(format!("cannot read the target's schema: {}", DbError::from(e))))?;
+        let role = scope.role_name(&format!("{database}\u{0}{schema}"));
         let password = crate::backend::guest::random_password();
         let r = quote_ident(&role);
         let setup = |e: sqlx::Error| GuestSqlError::Denied(format!(
@@ -255,12 +262,12 @@ impl PgBackend {
         let mut grants = vec![
             format!("ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 8 PASSWORD '{password}'"),
             format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {r}", quote_ident(&database)),
-            format!("GRANT USAGE ON SCHEMA public TO {r}"),
+            format!("GRANT USAGE ON SCHEMA {} TO {r}", quote_ident(&schema)),
             // The runner may act on what the guest creates (a later SQL migration altering it).
             format!("GRANT {r} TO CURRENT_USER"),
         ];
         if scope.ddl {
-            grants.push(format!("GRANT CREATE ON SCHEMA public TO {r}"));
+            grants.push(format!("GRANT CREATE ON SCHEMA {} TO {r}", quote_ident(&schema)));
         }
         let mut privileges = Vec::new();
         if scope.read {
