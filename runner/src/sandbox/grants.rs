@@ -206,7 +206,16 @@ impl Grants {
             // A quoted string can be a name too (SQLite takes `CREATE TABLE 'x'`, PostgreSQL
             // `'x'::regclass`): one spelled like db-migrate's names is refused as they are.
             // (Only identifier-shaped strings: data that merely mentions them passes.)
-            if let Token::SingleQuotedString(v) | Token::DoubleQuotedString(v) = &t.token {
+            let quoted = match &t.token {
+                Token::SingleQuotedString(v)
+                | Token::DoubleQuotedString(v)
+                | Token::NationalStringLiteral(v)
+                | Token::EscapedStringLiteral(v)
+                | Token::UnicodeStringLiteral(v) => Some(v),
+                Token::DollarQuotedString(d) => Some(&d.value),
+                _ => None,
+            };
+            if let Some(v) = quoted {
                 let lower = v.to_ascii_lowercase();
                 let bare = lower.rsplit('.').next().unwrap_or(&lower);
                 if reserved.prefixes(bare) && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
@@ -1115,6 +1124,11 @@ mod tests {
             "CREATE TABLE \"main\".'db_migrate_history_lock' (id INTEGER)",
         ] {
             let e = refused(&g, Dialect::Sqlite, sql);
+            assert!(e.contains("db-migrate's own names"), "{sql}: {e}");
+        }
+        // PostgreSQL's other string forms (a `regclass` cast reads them as names).
+        for sql in ["SELECT $$db_migrate_history$$::regclass::oid", "SELECT E'db_migrate_history'::regclass", "SELECT $t$db_migrate_seeds$t$::regclass"] {
+            let e = refused(&g, Dialect::Postgres, sql);
             assert!(e.contains("db-migrate's own names"), "{sql}: {e}");
         }
         // Data that mentions the names is data.
