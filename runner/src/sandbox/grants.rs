@@ -114,19 +114,25 @@ impl Grants {
         self.classes.len() == 3 && self.tables.is_none()
     }
 
-    /// Under a table allowlist, whether a new index, constraint, sequence or type is named after
-    /// a granted table: the table's name appears in it as whole `_`-separated words
-    /// (`users_pkey`, `ix_users_email`, `users_id_seq` for `users`).
+    /// Under a table allowlist, whether a new index, constraint, sequence or type (`name`: its
+    /// own name, without schema) is named after a granted table: `users`, `users_pkey`,
+    /// `ix_users_email`, `users_id_seq` for `users`.
     fn named_after_granted(&self, name: &str) -> Result<(), String> {
         let Some(tables) = &self.tables else { return Ok(()) };
-        let lower = name.to_ascii_lowercase();
-        let bare = lower.rsplit('.').next().unwrap_or(&lower);
-        let words: Vec<&str> = bare.split('_').collect();
-        let after = |table: &str| {
-            let t: Vec<&str> = table.rsplit('.').next().unwrap_or(table).split('_').collect();
-            words.windows(t.len()).any(|w| w == t.as_slice())
+        let bare = name.to_ascii_lowercase();
+        // The table's name first, or after one of the usual kind prefixes (`ix_users_email`),
+        // then nothing or `_…`. (Anywhere in the name let `orders_users_idx` pass for `users`:
+        // a name a later migration would give an index on `orders`.)
+        let rest = ["ix_", "idx_", "uq_", "uk_", "ak_", "pk_", "fk_", "ck_", "ex_", "seq_"]
+            .iter()
+            .find_map(|p| bare.strip_prefix(p))
+            .into_iter()
+            .chain([bare.as_str()]);
+        let starts = |table: &str| {
+            let t = table.rsplit('.').next().unwrap_or(table);
+            rest.clone().any(|r| r == t || r.strip_prefix(t).is_some_and(|after| after.starts_with('_')))
         };
-        if tables.iter().any(|t| after(&t.to_ascii_lowercase())) {
+        if tables.iter().any(|t| starts(&t.to_ascii_lowercase())) {
             return Ok(());
         }
         let list: Vec<&str> = tables.iter().map(String::as_str).collect();
@@ -312,7 +318,8 @@ impl Grants {
         for n in new_names(stmt) {
             let p = parts(dialect, &n).ok_or("a computed name cannot be checked")?;
             any.relation_allowed(dialect, reserved, &p)?;
-            self.named_after_granted(&p.join("."))?;
+            // (The last part: a quoted name may hold a dot.)
+            self.named_after_granted(p.last().map(String::as_str).unwrap_or(""))?;
         }
         // Under a table allowlist, new names are the granted tables' too: an index, constraint,
         // sequence or type named for another table would be taken by this guest before the
@@ -558,6 +565,15 @@ fn new_constraint_names(stmt: &Statement, tokens: &[Token]) -> Vec<String> {
         if let (Token::Word(w), Some(Token::Word(next))) = (t, tokens.get(i + 1)) {
             if w.keyword == Keyword::CONSTRAINT && w.quote_style.is_none() {
                 names.push(next.value.clone());
+            }
+            // MySQL: `FOREIGN KEY name (…)` names the constraint too (and its names are the
+            // database's, not the table's).
+            if w.keyword == Keyword::KEY && w.quote_style.is_none() && i > 0 {
+                if let Token::Word(before) = &tokens[i - 1] {
+                    if before.keyword == Keyword::FOREIGN && before.quote_style.is_none() {
+                        names.push(next.value.clone());
+                    }
+                }
             }
         }
     }
@@ -1153,6 +1169,11 @@ mod tests {
             (Dialect::Mysql, "ALTER TABLE users ADD CONSTRAINT fk_orders FOREIGN KEY (id) REFERENCES import_staging (x)"),
             // A granted name inside another word is not the table's.
             (Dialect::Postgres, "CREATE INDEX superusers_idx ON users (name)"),
+            // Red-team: the granted name after another table's is that table's name.
+            (Dialect::Sqlite, "CREATE INDEX orders_users_idx ON users (name)"),
+            (Dialect::Postgres, "CREATE INDEX \"orders_x.users\" ON users (name)"),
+            (Dialect::Mysql, "CREATE TABLE users (uid INT, FOREIGN KEY orders_user_fk (uid) REFERENCES import_staging (x))"),
+            (Dialect::Mysql, "ALTER TABLE users ADD FOREIGN KEY orders_user_fk (id) REFERENCES import_staging (x)"),
         ] {
             let e = refused(&g, d, sql);
             assert!(e.contains("named after one of its tables"), "{sql}: {e}");
@@ -1164,6 +1185,8 @@ mod tests {
             (Dialect::Postgres, "CREATE SEQUENCE import_staging_x_seq"),
             (Dialect::Postgres, "CREATE TABLE import_staging (x int CONSTRAINT import_staging_pkey PRIMARY KEY)"),
             (Dialect::Sqlite, "CREATE INDEX idx_import_staging_x ON import_staging (x)"),
+            (Dialect::Mysql, "CREATE TABLE users (uid INT, FOREIGN KEY users_uid_fk (uid) REFERENCES import_staging (x))"),
+            (Dialect::Mysql, "CREATE TABLE users (uid INT, FOREIGN KEY (uid) REFERENCES import_staging (x))"),
         ] {
             assert!(g.check(d, sql).is_ok(), "{sql}: {:?}", g.check(d, sql));
         }
