@@ -694,3 +694,63 @@ fn typescript_files_and_any_es_module_form_run_as_they_are() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("20240101000001_bad.ts") && err.contains('3'), "{err}");
 }
+
+/// A `transaction: false` migration using knex transactions: committed, rolled back on a
+/// throw, and nested (the inner one's failure undoes only the inner insert).
+const KNEX_TRANSACTIONS: &str = "exports.config = { transaction: false };\n\
+exports.up = async function (knex) {\n\
+  await knex.transaction(async (trx) => { await trx('t').insert({ v: 1 }); await trx('t').insert({ v: 2 }); });\n\
+  await knex.transaction(async (trx) => { await trx('t').insert({ v: 3 }); throw new Error('no'); }).catch(() => {});\n\
+  await knex.transaction(async (trx) => {\n\
+    await trx('t').insert({ v: 4 });\n\
+    await trx.transaction(async (inner) => { await inner('t').insert({ v: 5 }); throw new Error('inner'); }).catch(() => {});\n\
+  });\n\
+  await knex('t').insert({ v: 6 });\n\
+};\n\
+exports.down = (knex) => knex('t').del();\n";
+
+#[test]
+fn knex_transactions_in_a_migration_without_one_commit_and_roll_back_as_knex_does() {
+    use crate::servers::{Kind, TestDb};
+    let create = "exports.up = (knex) => knex.schema.createTable('t', (t) => { t.integer('v'); });\nexports.down = (knex) => knex.schema.dropTable('t');\n";
+    let check = |p: &Project, url: &str, rows: &dyn Fn() -> Vec<String>| {
+        let out = ok(p, url, &["up"]);
+        assert!(out.contains("applied 2 migration"), "{out}");
+        assert_eq!(rows(), ["1", "2", "4", "6"], "committed, rolled back, nested as knex does");
+    };
+    // SQLite: a SAVEPOINT outside a transaction starts one; PostgreSQL needs BEGIN first.
+    let p = knex_project("");
+    p.write("migrations/20240101000001_t.js", create);
+    p.write("migrations/20240101000002_trx.js", KNEX_TRANSACTIONS);
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    check(&p, &url, &|| query_file(&db, "SELECT v FROM t ORDER BY v").into_iter().map(|r| r[0].clone()).collect());
+    assert_eq!(query_file(&db, "SELECT status FROM db_migrate_history WHERE version = 20240101000002")[0][0], "applied");
+    for kind in [Kind::Postgres, Kind::Mariadb] {
+        let server = TestDb::new(kind);
+        check(&p, &server.url(), &|| server.query("SELECT v FROM t ORDER BY v"));
+        assert_eq!(server.query("SELECT status FROM db_migrate_history WHERE version = 20240101000002"), ["applied"], "{kind:?}");
+    }
+}
+
+#[test]
+fn a_knex_transaction_left_open_on_postgres_is_rolled_back_and_never_reported_applied() {
+    use crate::servers::{Kind, TestDb};
+    let p = knex_project("");
+    p.write(
+        "migrations/20240101000001_open.js",
+        "exports.config = { transaction: false };\n\
+         exports.up = async function (knex) {\n\
+           await knex.schema.createTable('kept', (t) => { t.increments('id'); });\n\
+           await knex.raw('SAVEPOINT trx1');\n\
+           await knex.schema.createTable('a', (t) => { t.increments('id'); });\n\
+         };\n\
+         exports.down = (knex) => knex.schema.dropTable('a');\n",
+    );
+    let server = TestDb::new(Kind::Postgres);
+    let (code, out, err) = crate::servers::run(&p, &server, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("20240101000001_open") && err.contains("left a knex transaction open") && err.contains("dirty"), "{err}");
+    assert_eq!(server.tables().into_iter().filter(|t| !t.starts_with("db_migrate")).collect::<Vec<_>>(), ["kept"], "what it did outside the transaction stays, nothing inside it");
+    assert_eq!(server.query("SELECT status FROM db_migrate_history"), ["dirty"]);
+}

@@ -336,6 +336,44 @@ impl PgBackend {
     }
 }
 
+impl PgBackend {
+    /// A knex savepoint statement without the host's transaction (`transaction: false`): the
+    /// outermost `SAVEPOINT` opens a transaction, and releasing or rolling back to that
+    /// savepoint commits or rolls it back, as knex's own `BEGIN`/`COMMIT` on a connection of its
+    /// own would. Nested savepoints pass through.
+    async fn knex_savepoint_outside_transaction(&mut self, statement: &str) -> std::result::Result<(), GuestSqlError> {
+        let lower = statement.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+        let outer = self.knex_outer.clone();
+        let text = match (words.as_slice(), outer.as_deref()) {
+            (["savepoint", n], None) => {
+                self.conn.execute("BEGIN").await.map_err(guest_error)?;
+                self.knex_outer = Some(n.to_string());
+                format!("SAVEPOINT {n}")
+            }
+            (["release", "savepoint", n], Some(o)) if *n == o => {
+                self.knex_outer = None;
+                format!("RELEASE SAVEPOINT {n}; COMMIT")
+            }
+            (["rollback", "to", "savepoint", n], Some(o)) if *n == o => {
+                self.knex_outer = None;
+                "ROLLBACK".to_string()
+            }
+            _ => statement.to_string(),
+        };
+        match self.conn.execute(AssertSqlSafe(text)).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if self.knex_outer.is_none() && outer.is_some() {
+                    // The COMMIT failed: the transaction is gone either way.
+                    let _ = self.conn.execute("ROLLBACK").await;
+                }
+                Err(guest_error(e))
+            }
+        }
+    }
+}
+
 impl GuestSql for PgBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -347,8 +385,9 @@ impl GuestSql for PgBackend {
             // lives beside the per-statement savepoint, which would take it along when released.
             if self.in_tx {
                 self.ensure_begun().await.map_err(guest_error)?;
+                return self.conn.execute(AssertSqlSafe(statement.to_string())).await.map(|r| r.rows_affected()).map_err(guest_error);
             }
-            return self.conn.execute(AssertSqlSafe(statement.to_string())).await.map(|r| r.rows_affected()).map_err(guest_error);
+            return self.knex_savepoint_outside_transaction(statement).await.map(|()| 0);
         }
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
         self.guarded(async |c| q.execute(c).await.map(|r| r.rows_affected())).await
@@ -452,10 +491,24 @@ impl GuestSql for PgBackend {
         }
     }
 
+    async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
+        if let Some(name) = self.knex_outer.take() {
+            let _ = self.conn.execute("ROLLBACK").await;
+            return Err(GuestSqlError::Denied(format!(
+                "the migration left a knex transaction open (savepoint `{name}`, never committed or rolled back); what it did inside that transaction was rolled back"
+            )));
+        }
+        Ok(())
+    }
+
     async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.guest_depth = self.guest_depth.saturating_sub(1);
         if self.guest_depth > 0 {
             return Ok(());
+        }
+        // A knex transaction the failed migration left open: nothing of it is kept.
+        if self.knex_outer.take().is_some() {
+            let _ = self.conn.execute("ROLLBACK").await;
         }
         self.deadline = None;
         // The guest's scratch tables go with its session: they shadow nothing afterwards.

@@ -39,6 +39,10 @@ pub struct PgBackend {
     /// Inside a migration's transaction: guest statements then run under a savepoint, because
     /// one failed statement aborts a PostgreSQL transaction and the guest may handle the error.
     in_tx: bool,
+    /// Outside the host's transaction (a `transaction: false` knex migration): the knex
+    /// savepoint whose `SAVEPOINT` made the host send `BEGIN` (PostgreSQL has savepoints only
+    /// in a transaction; knex, given its own connection, would have sent `BEGIN` itself).
+    knex_outer: Option<String>,
     /// `BEGIN` not sent yet: it goes out just before the first statement (see `begin`).
     pending_begin: bool,
     /// The open guest session's deadline: its statements are stopped by the server then.
@@ -211,6 +215,7 @@ impl PgBackend {
             cursors: HashMap::new(),
             next_cursor: 0,
             in_tx: false,
+            knex_outer: None,
             pending_begin: false,
             deadline: None,
             opts: Some(opts),
@@ -370,6 +375,7 @@ impl PgBackend {
             cursors: HashMap::new(),
             next_cursor: 0,
             in_tx: false,
+            knex_outer: None,
             pending_begin: false,
             deadline: None,
             opts: None,

@@ -60,6 +60,9 @@ pub struct SqliteBackend {
     knex_session: bool,
     /// The same for an Alembic revision's batch-mode scratch copies (`_alembic_tmp_<table>`).
     alembic_session: bool,
+    /// An Alembic revision runs with foreign keys off, as Alembic does on SQLite: `Some(was)`
+    /// while it does, `was` the connection's setting before (see `foreign_keys_off`).
+    foreign_keys_were: Option<bool>,
 }
 
 impl SqliteBackend {
@@ -118,7 +121,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0 }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -197,7 +200,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0 }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -245,6 +248,89 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn begin(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
+        if transactional && m.kind() == crate::migrate::source::MigrationKind::Alembic {
+            self.foreign_keys_off().await?;
+        }
+        let r = self.begin_unit(m, direction, transactional).await;
+        if r.is_err() {
+            self.foreign_keys_back().await;
+        }
+        r
+    }
+
+    async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
+        let handle = self.conn.handle().await.map_err(|e| (0, e))?;
+        super::sqlite_script::exec_script(handle, script)
+    }
+
+    async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
+        let r = self.finish_unit(m, direction, transactional, took).await;
+        self.foreign_keys_back().await;
+        r
+    }
+
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
+        let kept = self.abort_unit(m, direction, transactional, changed).await;
+        self.foreign_keys_back().await;
+        kept
+    }
+
+    async fn close(self) -> Result<()> {
+        self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
+    }
+}
+
+// One migration's protocol: the history row with the migration's own transaction.
+impl SqliteBackend {
+    /// Switches foreign keys off for the migration about to begin (outside a transaction, the
+    /// only place SQLite lets them change). Alembic's batch mode rebuilds a table by copying it,
+    /// dropping the original and renaming the copy; with foreign keys on, SQLite's `DROP TABLE`
+    /// of a table others reference deletes its rows first, which fails the references or
+    /// cascades into the tables that hold them. Alembic on SQLite (pysqlite) runs with foreign
+    /// keys off, so the revision does here too, and `finish` checks every key before it commits.
+    async fn foreign_keys_off(&mut self) -> Result<()> {
+        let h = self.conn.handle().await.map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
+        let was = super::sqlite_script::run_one(h, "PRAGMA foreign_keys", &[], Some((1, usize::MAX)))
+            .map(|ran| ran.rows.rows.first().and_then(|r| r.first()).is_some_and(|v| matches!(v, SqlValue::Int(1))))
+            .map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
+        self.conn.exec(&[("PRAGMA foreign_keys = OFF", &[])]).await.map_err(|e| self.history_err("cannot switch foreign keys off", e))?;
+        self.foreign_keys_were = Some(was);
+        Ok(())
+    }
+
+    /// Restores the foreign-key setting `foreign_keys_off` changed (after the transaction).
+    async fn foreign_keys_back(&mut self) {
+        if let Some(was) = self.foreign_keys_were.take() {
+            let _ = self.conn.exec(&[(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" }, &[])]).await;
+        }
+    }
+
+    /// The first rows (up to 5) `PRAGMA foreign_key_check` reports, as `table rowid N → parent`;
+    /// `None` when every key holds. A failure to check counts as a violation (it is reported).
+    async fn foreign_key_violations(&mut self) -> Option<String> {
+        let h = match self.conn.handle().await {
+            Ok(h) => h,
+            Err(e) => return Some(format!("the check could not run: {}", e.message)),
+        };
+        match super::sqlite_script::run_one(h, "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 6", &[], Some((6, usize::MAX))) {
+            Err(e) => Some(format!("the check could not run: {}", e.message)),
+            Ok(ran) if ran.rows.rows.is_empty() => None,
+            Ok(ran) => {
+                let shown = |v: Option<&SqlValue>| match v {
+                    Some(SqlValue::Text(t)) => t.clone(),
+                    Some(SqlValue::Int(i)) => i.to_string(),
+                    _ => "?".to_string(),
+                };
+                let mut parts: Vec<String> = ran.rows.rows.iter().take(5).map(|r| format!("`{}` rowid {} → `{}`", shown(r.first()), shown(r.get(1)), shown(r.get(2)))).collect();
+                if ran.rows.rows.len() > 5 {
+                    parts.push("…".into());
+                }
+                Some(parts.join(", "))
+            }
+        }
+    }
+
+    async fn begin_unit(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
         match (direction, transactional) {
             (Direction::Up, true) => self.insert_row(m, RowStatus::Applied, true).await,
             (Direction::Up, false) => self.insert_row(m, RowStatus::Dirty, false).await,
@@ -270,12 +356,7 @@ impl super::Backend for SqliteBackend {
         }
     }
 
-    async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
-        let handle = self.conn.handle().await.map_err(|e| (0, e))?;
-        super::sqlite_script::exec_script(handle, script)
-    }
-
-    async fn finish(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
+    async fn finish_unit(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
         if std::mem::take(&mut self.knex_session) {
             let left = self.knex_scratch_left().await.map_err(|e| self.history_err("cannot record the migration in the history", e.into()))?;
@@ -340,6 +421,22 @@ impl super::Backend for SqliteBackend {
                 },
             ));
         }
+        if transactional && self.foreign_keys_were.is_some() {
+            if let Some(broken) = self.foreign_key_violations().await {
+                self.rollback().await;
+                return Err(self.history_err(
+                    "cannot record the migration in the history",
+                    DbError {
+                        message: format!(
+                            "{} {} left rows whose foreign keys point nowhere ({broken}); it ran with foreign keys off, as Alembic runs on SQLite, and every key is checked before it commits; it was rolled back: nothing of it was kept",
+                            m.kind().as_str(),
+                            m.label()
+                        ),
+                        code: None,
+                    },
+                ));
+            }
+        }
         let r = match (direction, transactional) {
             (Direction::Up, true) => self.conn.exec(&[(finish, &finished), ("COMMIT", &[])]).await,
             (Direction::Up, false) => self.conn.exec(&[(finish, &finished)]).await,
@@ -355,7 +452,7 @@ impl super::Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
+    async fn abort_unit(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.knex_session = false;
         self.alembic_session = false;
         self.drop_cursors().await;
@@ -375,10 +472,6 @@ impl super::Backend for SqliteBackend {
             Ok(_) => Kept::Nothing,
             Err(_) => Kept::Dirty,
         }
-    }
-
-    async fn close(self) -> Result<()> {
-        self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
     }
 }
 
