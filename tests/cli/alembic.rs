@@ -580,3 +580,56 @@ fn dry_run_rehearses_revisions_and_shows_the_sql_alembic_itself_emits() {
     assert!(out.contains("ada@example.com"), "{out}");
     assert_eq!((dump(&p, &db), data(&db), ok(&p, &url, &["status", "--json"])), before, "a dry run changed the database");
 }
+
+/// Two revisions: a table of exact numbers, dates, times and UUIDs, then a revision reading it
+/// back through a typed Core query and writing down the Python type and text of each value.
+const TYPED_CREATE: &str = "\"\"\"typed values\n\nCreate Date: 2024-02-01 12:00:00\n\"\"\"\nimport datetime, decimal, uuid\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 't1'\ndown_revision = None\n\n\
+def upgrade():\n    \
+t = op.create_table('amounts', sa.Column('id', sa.Integer, primary_key=True), sa.Column('amount', sa.Numeric(10, 2)), sa.Column('ratio', sa.Float), \
+sa.Column('day', sa.Date), sa.Column('at', sa.Time), sa.Column('ref', sa.Uuid))\n    \
+op.create_table('report', sa.Column('id', sa.Integer, primary_key=True), sa.Column('col', sa.String(20)), sa.Column('kind', sa.String(20)), sa.Column('shown', sa.String(60)))\n    \
+op.bulk_insert(t, [{'id': 1, 'amount': decimal.Decimal('12.50'), 'ratio': 0.25, 'day': datetime.date(2024, 5, 1), 'at': datetime.time(10, 30, 0), \
+'ref': uuid.UUID('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')}])\n\n\
+def downgrade():\n    op.drop_table('report')\n    op.drop_table('amounts')\n";
+
+const TYPED_READ: &str = "\"\"\"read them back\n\nCreate Date: 2024-02-02 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+revision = 't2'\ndown_revision = 't1'\n\n\
+amounts = sa.table('amounts', sa.column('id', sa.Integer), sa.column('amount', sa.Numeric(10, 2)), sa.column('ratio', sa.Float), \
+sa.column('day', sa.Date), sa.column('at', sa.Time), sa.column('ref', sa.Uuid))\n\
+report = sa.table('report', sa.column('id', sa.Integer), sa.column('col', sa.String), sa.column('kind', sa.String), sa.column('shown', sa.String))\n\n\
+def upgrade():\n    \
+bind = op.get_bind()\n    \
+row = bind.execute(sa.select(amounts.c.amount, amounts.c.ratio, amounts.c.day, amounts.c.at, amounts.c.ref)).one()\n    \
+total = row.amount + 1\n    \
+values = list(zip(['amount', 'ratio', 'day', 'at', 'ref', 'amount+1'], list(row) + [total]))\n    \
+bind.execute(report.insert(), [{'id': i, 'col': c, 'kind': type(v).__name__, 'shown': str(v)} for i, (c, v) in enumerate(values)])\n\n\
+def downgrade():\n    op.execute('DELETE FROM report')\n";
+
+#[test]
+fn typed_queries_read_exact_numbers_dates_times_and_uuids_as_the_python_drivers_give_them() {
+    use crate::servers::{Kind, TestDb};
+    for (kind, scheme) in [(Kind::Postgres, "postgresql+psycopg"), (Kind::Mariadb, "mysql+pymysql")] {
+        let (real_db, mine) = (TestDb::new(kind), TestDb::new(kind));
+        let theirs = tempfile::tempdir().unwrap();
+        copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
+        let versions = theirs.path().join("alembic/versions");
+        std::fs::remove_dir_all(&versions).unwrap();
+        std::fs::create_dir(&versions).unwrap();
+        std::fs::write(versions.join("t1_typed.py"), TYPED_CREATE).unwrap();
+        std::fs::write(versions.join("t2_read.py"), TYPED_READ).unwrap();
+        let real_url = format!("{scheme}://{}", real_db.url().split_once("://").unwrap().1);
+        real_alembic(theirs.path(), &real_url, &["upgrade", "head"]);
+
+        let p = alembic_project("");
+        p.write("versions/t1_typed.py", TYPED_CREATE);
+        p.write("versions/t2_read.py", TYPED_READ);
+        let out = ok(&p, &mine.url(), &["up"]);
+        assert!(out.contains("applied 2 migration"), "{out}");
+        let report = |db: &TestDb| db.query("SELECT col, kind, shown FROM report ORDER BY id");
+        let theirs_report = report(&real_db);
+        assert_eq!(report(&mine), theirs_report, "{kind:?}: the values read differ from the real driver's");
+        assert!(theirs_report.iter().any(|r| r.contains("Decimal") && r.contains("13.50")), "{theirs_report:?}");
+        assert!(theirs_report.iter().any(|r| r.contains("UUID")), "{theirs_report:?}");
+    }
+}

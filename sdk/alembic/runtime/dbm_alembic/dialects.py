@@ -9,7 +9,13 @@ answer is fixed here instead (the server version can be given by the host, see `
 """
 from __future__ import annotations
 
+import datetime
+import decimal
+import re
+import uuid
+
 from sqlalchemy import create_engine
+from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -61,6 +67,66 @@ class _Sandboxed:
         return False
 
 
+# Result values the WIT `sql` interface has no case for (exact numbers, dates, times of day,
+# UUIDs) arrive as the text the server prints, where psycopg and PyMySQL give `Decimal`, `date`,
+# `time`/`timedelta` and `UUID`. A query whose columns SQLAlchemy knows the types of (Core
+# `table()`/`Table`, the ORM) reads them as those drivers do: each type below parses the text
+# first, then hands the value to the dialect's own processing. (A raw `text()` query has no
+# types: its values stay text.)
+
+
+def _chain(parse, base):
+    def process(value):
+        if isinstance(value, str):
+            try:
+                value = parse(value)
+            except (ValueError, ArithmeticError):
+                return value
+        return base(value) if base is not None else value
+
+    return process
+
+
+_INTERVAL = re.compile(r"^(-)?(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
+
+
+def _timedelta(text):
+    m = _INTERVAL.match(text)
+    if not m:
+        raise ValueError(text)
+    sign, h, mi, sec, frac = m.groups()
+    d = datetime.timedelta(hours=int(h), minutes=int(mi), seconds=int(sec), microseconds=int((frac or "0").ljust(6, "0")))
+    return -d if sign else d
+
+
+def _typed(base_type, parse):
+    """A subclass of `base_type` (the dialect's own) parsing the text the host gives first."""
+
+    class Typed(base_type):
+        def result_processor(self, dialect, coltype):
+            return _chain(parse, super().result_processor(dialect, coltype))
+
+    Typed.__name__ = "Text" + base_type.__name__
+    return Typed
+
+
+def _text_types(base_colspecs, time_parse, native_uuid):
+    """The dialect's colspecs with the text-parsing types over them. (MySQL keeps a `Uuid` as
+    text either way: SQLAlchemy's own processing parses it.)"""
+    specs = dict(base_colspecs)
+
+    def over(generic, parse):
+        specs[generic] = _typed(specs.get(generic, generic), parse)
+
+    over(sqltypes.Numeric, decimal.Decimal)
+    over(sqltypes.Float, float)
+    over(sqltypes.Date, datetime.date.fromisoformat)
+    over(sqltypes.Time, time_parse)
+    if native_uuid:
+        over(sqltypes.Uuid, uuid.UUID)
+    return specs
+
+
 class SqliteDialect(_Sandboxed, SQLiteDialect):
     supports_statement_cache = True  # SQLAlchemy reads it from each final class
     _fixed_schema = "main"
@@ -71,6 +137,10 @@ class PostgresDialect(_Sandboxed, PGDialect):
     _fixed_schema = "public"
     _fixed_isolation = "READ COMMITTED"
     default_paramstyle = "numeric_dollar"
+    colspecs = _text_types(PGDialect.colspecs, datetime.time.fromisoformat, native_uuid=True)
+    # Exact numbers are `Decimal` both ways, as with psycopg (the parsing above on the way out,
+    # their text bound on the way in): never rounded through a float.
+    supports_native_decimal = True
 
     def _set_backslash_escapes(self, connection):
         # `standard_conforming_strings` is on in every supported PostgreSQL (default since 9.1).
@@ -81,6 +151,10 @@ class MysqlDialect(_Sandboxed, MySQLDialect):
     supports_statement_cache = True  # SQLAlchemy reads it from each final class
     _fixed_schema = None
     _fixed_isolation = "REPEATABLE READ"
+    # PyMySQL gives a TIME as a `timedelta` (MySQL's TIME is an interval); SQLAlchemy's TIME
+    # turns that into a `time`.
+    colspecs = _text_types(MySQLDialect.colspecs, _timedelta, native_uuid=False)
+    supports_native_decimal = True  # as with PyMySQL (see PostgresDialect)
 
     def _get_server_version_info(self, connection):
         # Also tells SQLAlchemy MySQL from MariaDB ("11.4.2-MariaDB").
