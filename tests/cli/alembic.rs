@@ -603,7 +603,7 @@ bind = op.get_bind()\n    \
 row = bind.execute(sa.select(amounts.c.amount, amounts.c.ratio, amounts.c.day, amounts.c.at, amounts.c.ref)).one()\n    \
 total = row.amount + 1\n    \
 values = list(zip(['amount', 'ratio', 'day', 'at', 'ref', 'amount+1'], list(row) + [total]))\n    \
-bind.execute(report.insert(), [{'id': i, 'col': c, 'kind': type(v).__name__, 'shown': str(v)} for i, (c, v) in enumerate(values)])\n\n\
+bind.execute(report.insert(), [{'id': i, 'col': c, 'kind': type(v).__name__, 'shown': str(v)} for i, (c, v) in enumerate(values, 1)])\n\n\
 def downgrade():\n    op.execute('DELETE FROM report')\n";
 
 #[test]

@@ -748,7 +748,7 @@ fn a_knex_transaction_left_open_on_postgres_is_rolled_back_and_never_reported_ap
          exports.down = (knex) => knex.schema.dropTable('a');\n",
     );
     let server = TestDb::new(Kind::Postgres);
-    let (code, out, err) = crate::servers::run(&p, &server, &["up"]);
+    let (code, out, err) = run(&p, &server.url(), &["up"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("20240101000001_open") && err.contains("left a knex transaction open") && err.contains("dirty"), "{err}");
     assert_eq!(server.tables().into_iter().filter(|t| !t.starts_with("db_migrate")).collect::<Vec<_>>(), ["kept"], "what it did outside the transaction stays, nothing inside it");

@@ -86,6 +86,40 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// A knex savepoint statement. Outside the host's transaction (`transaction: false`) the
+    /// outermost `SAVEPOINT` starts SQLite's transaction and its `RELEASE` commits it, as
+    /// knex's own `BEGIN`/`COMMIT` would; knex rolls a transaction back with `ROLLBACK TO`
+    /// alone, which leaves SQLite's transaction open, so for the outermost one the savepoint is
+    /// released too (nothing of it is kept).
+    async fn knex_savepoint(&mut self, statement: &str) -> std::result::Result<(), GuestSqlError> {
+        let lower = statement.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_ascii_whitespace().collect();
+        let starts = matches!(words.as_slice(), ["savepoint", _]) && self.knex_outer.is_none() && !self.conn.in_transaction().await;
+        let name = words.last().copied().unwrap_or("").to_string();
+        let ends_outer = self.knex_outer.as_deref() == Some(name.as_str()) && !matches!(words.as_slice(), ["savepoint", _]);
+        let text = if ends_outer && words[0] == "rollback" { format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}") } else { statement.to_string() };
+        self.mode(crate::backend::sqlite_guard::Mode::Guest);
+        let handle = match self.conn.handle().await {
+            Ok(h) => h,
+            Err(e) => return Err(self.guest_failure_db(e)),
+        };
+        let r = text.split("; ").try_for_each(|one| crate::backend::sqlite_script::run_one(handle, one, &[], None).map(drop));
+        match r {
+            Ok(()) => {
+                self.mode(crate::backend::sqlite_guard::Mode::Off);
+                if starts {
+                    self.knex_outer = Some(name);
+                } else if ends_outer {
+                    self.knex_outer = None;
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.guest_failure_db(e)),
+        }
+    }
+}
+
 impl GuestSql for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
@@ -93,6 +127,9 @@ impl GuestSql for SqliteBackend {
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
         self.refuse_foreign_keys_off(statement).await?;
+        if crate::backend::guest::is_knex_savepoint_statement(statement) {
+            return self.knex_savepoint(statement).await.map(|()| 0);
+        }
         // On SQLite's C API, on this thread (see `sqlite_script::run_one`): compiled — and so
         // authorized — anew each time, never served from a statement the host prepared.
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
@@ -329,6 +366,7 @@ impl GuestSql for SqliteBackend {
             return Ok(());
         }
         g.guard().stop();
+        self.knex_outer = None;
         if let Ok(h) = self.conn.locked().await {
             crate::backend::sqlite_guard::limit_length(h, None);
         }

@@ -63,6 +63,9 @@ pub struct SqliteBackend {
     /// An Alembic revision runs with foreign keys off, as Alembic does on SQLite: `Some(was)`
     /// while it does, `was` the connection's setting before (see `foreign_keys_off`).
     foreign_keys_were: Option<bool>,
+    /// Outside the host's transaction (a `transaction: false` knex migration): the knex
+    /// savepoint whose `SAVEPOINT` started SQLite's transaction (see `guest::knex_savepoint`).
+    knex_outer: Option<String>,
 }
 
 impl SqliteBackend {
@@ -121,7 +124,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, knex_outer: None }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -200,7 +203,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, knex_outer: None }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -289,10 +292,12 @@ impl SqliteBackend {
     /// cascades into the tables that hold them. Alembic on SQLite (pysqlite) runs with foreign
     /// keys off, so the revision does here too, and `finish` checks every key before it commits.
     async fn foreign_keys_off(&mut self) -> Result<()> {
-        let h = self.conn.handle().await.map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
-        let was = super::sqlite_script::run_one(h, "PRAGMA foreign_keys", &[], Some((1, usize::MAX)))
-            .map(|ran| ran.rows.rows.first().and_then(|r| r.first()).is_some_and(|v| matches!(v, SqlValue::Int(1))))
-            .map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
+        let was = match self.conn.handle().await {
+            Ok(h) => super::sqlite_script::run_one(h, "PRAGMA foreign_keys", &[], Some((1, usize::MAX)))
+                .map(|ran| ran.rows.rows.first().and_then(|r| r.first()).is_some_and(|v| matches!(v, SqlValue::Int(1)))),
+            Err(e) => Err(e),
+        };
+        let was = was.map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
         self.conn.exec(&[("PRAGMA foreign_keys = OFF", &[])]).await.map_err(|e| self.history_err("cannot switch foreign keys off", e))?;
         self.foreign_keys_were = Some(was);
         Ok(())
@@ -400,6 +405,21 @@ impl SqliteBackend {
                 ));
             }
         }
+        if transactional && self.foreign_keys_were.is_some() {
+            if let Some(broken) = self.foreign_key_violations().await {
+                self.rollback().await;
+                return Err(self.history_err(
+                    "cannot record the migration in the history",
+                    DbError {
+                        message: format!(
+                            "Alembic revision {} left rows whose foreign keys point nowhere ({broken}); it ran with foreign keys off, as Alembic runs on SQLite, and every key is checked before it commits; it was rolled back: nothing of it was kept",
+                            m.label()
+                        ),
+                        code: None,
+                    },
+                ));
+            }
+        }
         let ms = took.as_millis() as i64;
         let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let finished = [Bind::Int(ms), Bind::Int(m.version)];
@@ -421,22 +441,6 @@ impl SqliteBackend {
                 },
             ));
         }
-        if transactional && self.foreign_keys_were.is_some() {
-            if let Some(broken) = self.foreign_key_violations().await {
-                self.rollback().await;
-                return Err(self.history_err(
-                    "cannot record the migration in the history",
-                    DbError {
-                        message: format!(
-                            "{} {} left rows whose foreign keys point nowhere ({broken}); it ran with foreign keys off, as Alembic runs on SQLite, and every key is checked before it commits; it was rolled back: nothing of it was kept",
-                            m.kind().as_str(),
-                            m.label()
-                        ),
-                        code: None,
-                    },
-                ));
-            }
-        }
         let r = match (direction, transactional) {
             (Direction::Up, true) => self.conn.exec(&[(finish, &finished), ("COMMIT", &[])]).await,
             (Direction::Up, false) => self.conn.exec(&[(finish, &finished)]).await,
@@ -454,6 +458,7 @@ impl SqliteBackend {
 
     async fn abort_unit(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.knex_session = false;
+        self.knex_outer = None;
         self.alembic_session = false;
         self.drop_cursors().await;
         if transactional {

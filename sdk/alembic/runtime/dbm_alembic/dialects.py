@@ -99,10 +99,14 @@ def _timedelta(text):
     return -d if sign else d
 
 
-def _typed(base_type, parse):
-    """A subclass of `base_type` (the dialect's own) parsing the text the host gives first."""
+def _typed(base_type, parse, cast):
+    """A subclass of `base_type` (the dialect's own) parsing the text the host gives first.
+    With `cast`, a bound value's SQL carries its type (`$1::NUMERIC(10, 2)`): PostgreSQL takes a
+    text parameter as `text`, which it does not assign to a `numeric` or `date` column."""
 
     class Typed(base_type):
+        render_bind_cast = cast
+
         def result_processor(self, dialect, coltype):
             return _chain(parse, super().result_processor(dialect, coltype))
 
@@ -110,13 +114,13 @@ def _typed(base_type, parse):
     return Typed
 
 
-def _text_types(base_colspecs, time_parse, native_uuid):
+def _text_types(base_colspecs, time_parse, native_uuid, cast):
     """The dialect's colspecs with the text-parsing types over them. (MySQL keeps a `Uuid` as
     text either way: SQLAlchemy's own processing parses it.)"""
     specs = dict(base_colspecs)
 
     def over(generic, parse):
-        specs[generic] = _typed(specs.get(generic, generic), parse)
+        specs[generic] = _typed(specs.get(generic, generic), parse, cast)
 
     over(sqltypes.Numeric, decimal.Decimal)
     over(sqltypes.Float, float)
@@ -137,7 +141,7 @@ class PostgresDialect(_Sandboxed, PGDialect):
     _fixed_schema = "public"
     _fixed_isolation = "READ COMMITTED"
     default_paramstyle = "numeric_dollar"
-    colspecs = _text_types(PGDialect.colspecs, datetime.time.fromisoformat, native_uuid=True)
+    colspecs = _text_types(PGDialect.colspecs, datetime.time.fromisoformat, native_uuid=True, cast=True)
     # Exact numbers are `Decimal` both ways, as with psycopg (the parsing above on the way out,
     # their text bound on the way in): never rounded through a float.
     supports_native_decimal = True
@@ -153,7 +157,7 @@ class MysqlDialect(_Sandboxed, MySQLDialect):
     _fixed_isolation = "REPEATABLE READ"
     # PyMySQL gives a TIME as a `timedelta` (MySQL's TIME is an interval); SQLAlchemy's TIME
     # turns that into a `time`.
-    colspecs = _text_types(MySQLDialect.colspecs, _timedelta, native_uuid=False)
+    colspecs = _text_types(MySQLDialect.colspecs, _timedelta, native_uuid=False, cast=False)
     supports_native_decimal = True  # as with PyMySQL (see PostgresDialect)
 
     def _get_server_version_info(self, connection):
