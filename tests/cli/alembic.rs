@@ -633,3 +633,67 @@ fn typed_queries_read_exact_numbers_dates_times_and_uuids_as_the_python_drivers_
         assert!(theirs_report.iter().any(|r| r.contains("UUID")), "{theirs_report:?}");
     }
 }
+
+fn parent_child_revision() -> &'static str {
+    "\"\"\"parent and child\n\nCreate Date: 2024-03-01 12:00:00\n\"\"\"\nfrom alembic import op\n\n\
+revision = 'p1'\ndown_revision = None\n\n\
+def upgrade():\n    \
+op.execute('CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT)')\n    \
+op.execute('CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id) ON DELETE CASCADE)')\n    \
+op.execute(\"INSERT INTO parent VALUES (1, 'p1'), (2, 'p2')\")\n    \
+op.execute('INSERT INTO child VALUES (10, 1), (20, 2)')\n\n\
+def downgrade():\n    op.execute('DROP TABLE child')\n    op.execute('DROP TABLE parent')\n"
+}
+
+#[test]
+fn a_revision_that_ends_its_transaction_cannot_write_on_with_foreign_keys_off() {
+    // An INSERT OR ROLLBACK ends SQLite's transaction; with foreign keys off, the delete after
+    // it would commit on its own and leave the ungranted child's row pointing nowhere.
+    let evil = "\"\"\"evil\n\nCreate Date: 2024-03-02 12:00:00\n\"\"\"\nfrom alembic import op\n\n\
+revision = 'p2'\ndown_revision = 'p1'\n\n\
+def upgrade():\n    \
+op.execute(\"INSERT INTO parent VALUES (7, 'inside')\")\n    \
+try:\n        op.execute(\"INSERT OR ROLLBACK INTO parent VALUES (1, 'dup')\")\n    except Exception:\n        pass\n    \
+try:\n        op.execute('DELETE FROM parent WHERE id = 1')\n    except Exception:\n        pass\n\n\
+def downgrade():\n    pass\n";
+    let p = alembic_project("[components.p2_evil]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"parent\"]\n");
+    p.write("versions/p1_parent_child.py", parent_child_revision());
+    p.write("versions/p2_evil.py", evil);
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("p2_evil") && err.contains("ended") && err.contains("nothing of this migration was kept"), "{err}");
+    assert_eq!(query_file(&db, "SELECT id FROM parent ORDER BY id"), vec![vec!["1".to_string()], vec!["2".to_string()]]);
+    assert_eq!(query_file(&db, "SELECT count(*) FROM pragma_foreign_key_check")[0][0], "0");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "1");
+}
+
+#[test]
+fn foreign_key_violations_that_stood_before_a_revision_are_not_its_own() {
+    // An orphan left by an application running with foreign keys off, and a key whose parent
+    // has no unique index: neither is the revision's doing, and it applies.
+    let p = alembic_project("");
+    p.write("versions/p1_parent_child.py", parent_child_revision());
+    let db = p.path().join("app.sqlite3");
+    let url = format!("sqlite:{}", db.display());
+    ok(&p, &url, &["up"]);
+    exec(&db, &["PRAGMA foreign_keys = OFF", "INSERT INTO child VALUES (30, 99)", "CREATE TABLE p3 (k INTEGER)", "CREATE TABLE c3 (x INTEGER REFERENCES p3 (k))"]);
+    p.write(
+        "versions/p2_unrelated.py",
+        "\"\"\"unrelated\n\nCreate Date: 2024-03-02 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'p2'\ndown_revision = 'p1'\n\n\
+def upgrade():\n    op.execute('CREATE TABLE unrelated (id INTEGER PRIMARY KEY)')\n\ndef downgrade():\n    op.execute('DROP TABLE unrelated')\n",
+    );
+    let out = ok(&p, &url, &["up"]);
+    assert!(out.contains("applied 1 migration"), "{out}");
+    // A new orphan is still the revision's.
+    p.write(
+        "versions/p3_orphan.py",
+        "\"\"\"orphan\n\nCreate Date: 2024-03-03 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'p3'\ndown_revision = 'p2'\n\n\
+def upgrade():\n    op.execute('DELETE FROM parent WHERE id = 2')\n\ndef downgrade():\n    pass\n",
+    );
+    let (code, out, err) = run(&p, &url, &["up"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("p3_orphan") && err.contains("`child` rowid 20 → `parent`") && !err.contains("rowid 30"), "{err}");
+    assert_eq!(query_file(&db, "SELECT count(*) FROM parent")[0][0], "2");
+}

@@ -758,3 +758,19 @@ fn sqlite_parameters_that_hide_sql_from_the_check_are_refused() {
     a.allows("execute", "INSERT INTO users (id, name, owner) VALUES (1, 'a', 1)");
     assert_eq!(a.p.query("SELECT owner FROM users WHERE id = 1"), vec![vec!["1".to_string()]]);
 }
+
+#[test]
+fn sqlite_a_seed_statement_that_ends_the_transaction_stops_the_seed_whole() {
+    // SQLite ends the whole transaction on a conflict resolved by ROLLBACK; a seed that caught
+    // the error and wrote on would have each later insert commit on its own, outside the
+    // seed's all-or-nothing (and be reported as not kept).
+    let a = Arena::new(None, RESTRICTED);
+    std::fs::create_dir_all(a.p.path().join("seeds")).unwrap();
+    std::fs::copy(crate::common::guests().join("seed_world.wasm"), a.p.path().join("seeds/01_hostile.wasm")).unwrap();
+    a.p.write("db-migrate.toml", RESTRICTED.replace("[components.hostile]", "[components.01_hostile]"));
+    let script = "INSERT INTO users VALUES (101, 'one');;INSERT OR ROLLBACK INTO users VALUES (101, 'dup');;INSERT INTO users VALUES (102, 'after')";
+    let (code, out, err) = a.run(&["seed", "--arg", "keep_going=1", "--arg", &format!("sql={script}")]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(err.contains("ended") && err.contains("transaction"), "{err}");
+    assert_eq!(a.p.query("SELECT count(*) FROM users WHERE id > 100"), vec![vec!["0".to_string()]], "nothing of the seed stays");
+}

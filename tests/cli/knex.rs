@@ -754,3 +754,39 @@ fn a_knex_transaction_left_open_on_postgres_is_rolled_back_and_never_reported_ap
     assert_eq!(server.tables().into_iter().filter(|t| !t.starts_with("db_migrate")).collect::<Vec<_>>(), ["kept"], "what it did outside the transaction stays, nothing inside it");
     assert_eq!(server.query("SELECT status FROM db_migrate_history"), ["dirty"]);
 }
+
+#[test]
+fn a_statement_that_ends_the_migrations_transaction_fails_it_and_nothing_runs_after() {
+    // SQLite ends the whole transaction on a conflict resolved by ROLLBACK: the statements after
+    // it would commit one by one, and a SAVEPOINT would start a transaction the host's COMMIT
+    // then took for the migration's (reported applied, no history row).
+    for (name, conflict) in [
+        ("or_rollback", "await knex.raw(\"INSERT OR ROLLBACK INTO parent VALUES (1, 'dup')\")"),
+        ("on_conflict", "await knex.raw('CREATE TEMP TABLE scratch (x INTEGER PRIMARY KEY ON CONFLICT ROLLBACK)'); await knex.raw('INSERT INTO scratch VALUES (1)'); await knex.raw('INSERT INTO scratch VALUES (1)')"),
+    ] {
+        let p = knex_project(&format!("[components.20240101000002_{name}]\nallow = [\"read\", \"write\", \"ddl\"]\ntables = [\"parent\", \"scratch\"]\n"));
+        p.write(
+            "migrations/20240101000001_parent.js",
+            "exports.up = async (knex) => { await knex.raw('CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT)'); await knex.raw(\"INSERT INTO parent VALUES (1, 'p1')\"); };\nexports.down = (knex) => knex.raw('DROP TABLE parent');\n",
+        );
+        p.write(
+            &format!("migrations/20240101000002_{name}.js"),
+            format!(
+                "exports.up = async (knex) => {{\n\
+                   await knex.raw(\"INSERT INTO parent VALUES (7, 'inside')\");\n\
+                   try {{ {conflict}; }} catch (e) {{}}\n\
+                   try {{ await knex.raw(\"INSERT INTO parent VALUES (9, 'after')\"); }} catch (e) {{}}\n\
+                   try {{ await knex.raw('SAVEPOINT trx1'); }} catch (e) {{}}\n\
+                 }};\nexports.down = async () => {{}};\n"
+            ),
+        );
+        let db = p.path().join("app.sqlite3");
+        let url = format!("sqlite:{}", db.display());
+        let (code, out, err) = run(&p, &url, &["up"]);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(!out.contains(&format!("applied  20240101000002_{name}")), "{name}: {out}");
+        assert!(err.contains("ended") && err.contains("transaction") && err.contains("nothing of this migration was kept"), "{name}: {err}");
+        assert_eq!(query_file(&db, "SELECT id FROM parent ORDER BY id"), vec![vec!["1".to_string()]], "{name}: nothing of it stays");
+        assert_eq!(query_file(&db, "SELECT version, status FROM db_migrate_history"), vec![vec!["20240101000001".to_string(), "applied".to_string()]], "{name}");
+    }
+}

@@ -42,6 +42,9 @@ fn row_values(row: &SqliteRow, skip: usize) -> std::result::Result<Vec<SqlValue>
         .collect()
 }
 
+/// Why a guest statement is refused after one ended the host's transaction.
+const LOST_TRANSACTION: &str = "a statement ended the migration's transaction (a conflict resolved by ROLLBACK, or a full disk or temporary database): SQLite rolled back everything the migration had done, and nothing more may run in it";
+
 /// Pages of the temporary database a guest session may fill with cursor results (×4 KiB).
 const TEMP_PAGES: i64 = 262_144;
 
@@ -95,7 +98,7 @@ impl SqliteBackend {
     async fn knex_savepoint(&mut self, statement: &str) -> std::result::Result<(), GuestSqlError> {
         let lower = statement.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
         let words: Vec<&str> = lower.split_ascii_whitespace().collect();
-        let starts = matches!(words.as_slice(), ["savepoint", _]) && self.knex_outer.is_none() && !self.conn.in_transaction().await;
+        let starts = matches!(words.as_slice(), ["savepoint", _]) && self.knex_outer.is_none() && !self.host_tx && !self.conn.in_transaction().await;
         let name = words.last().copied().unwrap_or("").to_string();
         let ends_outer = self.knex_outer.as_deref() == Some(name.as_str()) && !matches!(words.as_slice(), ["savepoint", _]);
         let text = if ends_outer && words[0] == "rollback" { format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}") } else { statement.to_string() };
@@ -120,12 +123,33 @@ impl SqliteBackend {
     }
 }
 
-impl GuestSql for SqliteBackend {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+impl SqliteBackend {
+    /// Refuses every guest statement once one ended the host's transaction (see
+    /// `transaction_kept`).
+    fn refuse_without_transaction(&self) -> std::result::Result<(), GuestSqlError> {
+        if self.tx_lost {
+            return Err(GuestSqlError::Denied(LOST_TRANSACTION.into()));
+        }
+        Ok(())
     }
 
-    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+    /// After a guest statement: whether the host's transaction is still open. SQLite ends a
+    /// whole transaction, not just the statement, on a conflict resolved by `ROLLBACK` (`INSERT
+    /// OR ROLLBACK`, a table's `ON CONFLICT ROLLBACK`) and on some errors (a full disk or
+    /// temporary database); the statements after it would each commit on their own, outside
+    /// the migration's all-or-nothing, and a `SAVEPOINT` would start a transaction the host's
+    /// `COMMIT` then took for its own. So the session refuses everything from there on, and the
+    /// migration fails: SQLite already rolled back all it did, its history row too.
+    async fn transaction_kept<T>(&mut self, r: std::result::Result<T, GuestSqlError>) -> std::result::Result<T, GuestSqlError> {
+        if self.host_tx && !self.conn.in_transaction().await {
+            self.tx_lost = true;
+            self.mode(crate::backend::sqlite_guard::Mode::Off);
+            return Err(GuestSqlError::Denied(LOST_TRANSACTION.into()));
+        }
+        r
+    }
+
+    async fn execute_inner(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
         self.refuse_foreign_keys_off(statement).await?;
         if crate::backend::guest::is_knex_savepoint_statement(statement) {
             return self.knex_savepoint(statement).await.map(|()| 0);
@@ -146,7 +170,7 @@ impl GuestSql for SqliteBackend {
         }
     }
 
-    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+    async fn query_inner(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
         self.refuse_foreign_keys_off(statement).await?;
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
         let handle = match self.conn.handle().await {
@@ -166,7 +190,7 @@ impl GuestSql for SqliteBackend {
         }
     }
 
-    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+    async fn execute_batch_inner(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
         let Some(width) = crate::backend::guest::batch_width(&rows)? else { return Ok(0) };
         // `INSERT … VALUES (?, ?)`, rebuilt from the parsed statement (the plan), is prepared
         // once — and so authorized once — and stepped per row on SQLite's C API.
@@ -187,7 +211,7 @@ impl GuestSql for SqliteBackend {
         crate::backend::guest::row_by_row(self, statement, rows).await
     }
 
-    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+    async fn open_cursor_inner(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
         // The result is materialised into a temporary table (on disk, not in memory, within
         // the session's page cap) and read back by rowid: pages stay small, the guest may
         // change the source table between pages, and the rows are those of the moment the
@@ -233,7 +257,7 @@ impl GuestSql for SqliteBackend {
         Ok((id, columns))
     }
 
-    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+    async fn cursor_next_inner(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
         let Some((table, last)) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
@@ -254,6 +278,42 @@ impl GuestSql for SqliteBackend {
         }
         self.cursors.insert(id, (table, new_last));
         Ok(Some(page.rows))
+    }
+}
+
+impl GuestSql for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.refuse_without_transaction()?;
+        let r = self.execute_inner(statement, params).await;
+        self.transaction_kept(r).await
+    }
+
+    async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        self.refuse_without_transaction()?;
+        let r = self.query_inner(statement, params, max_rows, max_bytes).await;
+        self.transaction_kept(r).await
+    }
+
+    async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+        self.refuse_without_transaction()?;
+        let r = self.execute_batch_inner(statement, rows, plan).await;
+        self.transaction_kept(r).await
+    }
+
+    async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        self.refuse_without_transaction()?;
+        let r = self.open_cursor_inner(statement, params).await;
+        self.transaction_kept(r).await
+    }
+
+    async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        self.refuse_without_transaction()?;
+        let r = self.cursor_next_inner(id, max_rows, max_bytes).await;
+        self.transaction_kept(r).await
     }
 
     async fn host_query(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<Rows, GuestSqlError> {
@@ -376,6 +436,7 @@ impl GuestSql for SqliteBackend {
     }
 
     async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
+        self.refuse_without_transaction()?;
         // (Whatever the depth: a seed's session sits inside the host's, which outlives the
         // seed's transaction.)
         self.drop_session_objects().await?;

@@ -8,7 +8,10 @@
 //! history row is written first: a second runner that planned the same migration fails on the
 //! row's primary key before running any of its SQL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Foreign-key violations by table (see `SqliteBackend::foreign_key_state`).
+type ForeignKeyState = BTreeMap<String, std::result::Result<BTreeMap<(Option<i64>, String, i64), u64>, String>>;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +30,9 @@ mod guest;
 mod history;
 mod lock;
 use history::HistorySql;
+
+/// What happened when a guest statement ended the host's transaction (see `guest::transaction_kept`).
+const LOST_TRANSACTION_HOST: &str = "one of its statements ended its transaction (a conflict resolved by ROLLBACK, or a full disk or temporary database), and SQLite rolled back everything it had done, its history row too; the statements after it were refused";
 
 /// SQLite's result code for a constraint violation (primary key, unique).
 const SQLITE_CONSTRAINT_CODES: [&str; 3] = ["19", "1555", "2067"];
@@ -63,9 +69,16 @@ pub struct SqliteBackend {
     /// An Alembic revision runs with foreign keys off, as Alembic does on SQLite: `Some(was)`
     /// while it does, `was` the connection's setting before (see `foreign_keys_off`).
     foreign_keys_were: Option<bool>,
+    /// The foreign-key violations that stood when that revision began: only new ones fail it.
+    violations_before: ForeignKeyState,
     /// Outside the host's transaction (a `transaction: false` knex migration): the knex
     /// savepoint whose `SAVEPOINT` started SQLite's transaction (see `guest::knex_savepoint`).
     knex_outer: Option<String>,
+    /// The host opened the transaction the current migration or seed runs in (`BEGIN
+    /// IMMEDIATE`) and has not ended it: a guest statement must never end it.
+    host_tx: bool,
+    /// A guest statement ended the host's transaction (see `guest::transaction_kept`).
+    tx_lost: bool,
 }
 
 impl SqliteBackend {
@@ -124,7 +137,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, knex_outer: None }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -146,7 +159,15 @@ impl SqliteBackend {
     }
 
     async fn rollback(&mut self) {
+        self.host_tx = false;
+        self.tx_lost = false;
         let _ = self.conn.exec(&[("ROLLBACK", &[])]).await;
+    }
+
+    /// The host's transaction began (see `host_tx`).
+    fn began(&mut self) {
+        self.host_tx = true;
+        self.tx_lost = false;
     }
 
     fn conflict(migration: &Migration) -> Error {
@@ -164,7 +185,12 @@ impl SqliteBackend {
             self.conn.exec(&[(insert, &row)]).await
         };
         match r {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if begin {
+                    self.began();
+                }
+                Ok(())
+            }
             Err(db) => {
                 if begin {
                     self.rollback().await;
@@ -203,7 +229,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, knex_outer: None }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -237,11 +263,18 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn begin_plain(&mut self) -> Result<()> {
-        self.conn.exec(&[("BEGIN IMMEDIATE", &[])]).await.map(drop).map_err(|e| self.history_err("cannot start a transaction", e))
+        self.conn.exec(&[("BEGIN IMMEDIATE", &[])]).await.map_err(|e| self.history_err("cannot start a transaction", e))?;
+        self.began();
+        Ok(())
     }
 
     async fn commit_plain(&mut self) -> Result<()> {
         self.drop_cursors().await;
+        self.host_tx = false;
+        if std::mem::take(&mut self.tx_lost) {
+            let _ = self.conn.exec(&[("ROLLBACK", &[])]).await;
+            return Err(self.history_err("cannot commit", DbError { message: format!("{}; nothing of it was kept", LOST_TRANSACTION_HOST), code: None }));
+        }
         self.conn.exec(&[("COMMIT", &[])]).await.map(drop).map_err(|e| self.history_err("cannot commit", e))
     }
 
@@ -298,6 +331,7 @@ impl SqliteBackend {
             Err(e) => Err(e),
         };
         let was = was.map_err(|e| self.history_err("cannot read the foreign-key setting", e))?;
+        self.violations_before = self.foreign_key_state().await.map_err(|e| self.history_err("cannot check the foreign keys", e))?;
         self.conn.exec(&[("PRAGMA foreign_keys = OFF", &[])]).await.map_err(|e| self.history_err("cannot switch foreign keys off", e))?;
         self.foreign_keys_were = Some(was);
         Ok(())
@@ -310,29 +344,89 @@ impl SqliteBackend {
         }
     }
 
-    /// The first rows (up to 5) `PRAGMA foreign_key_check` reports, as `table rowid N → parent`;
-    /// `None` when every key holds. A failure to check counts as a violation (it is reported).
+    /// Every table's foreign-key violations, by table: `(rowid, parent, key number)` with how
+    /// many rows share it (a `WITHOUT ROWID` table has no rowid), or why the check failed there
+    /// (a key whose parent has no unique index: SQLite's "foreign key mismatch").
+    async fn foreign_key_state(&mut self) -> std::result::Result<ForeignKeyState, DbError> {
+        let h = self.conn.handle().await?;
+        let tables = super::sqlite_script::run_one(
+            h,
+            "SELECT DISTINCT m.name FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' ORDER BY m.name",
+            &[],
+            Some((usize::MAX, usize::MAX)),
+        )?;
+        let mut state = ForeignKeyState::new();
+        for row in tables.rows.rows {
+            let Some(SqlValue::Text(table)) = row.into_iter().next() else { continue };
+            let checked = super::sqlite_script::run_one(
+                h,
+                "SELECT rowid, parent, fkid FROM pragma_foreign_key_check(?1)",
+                &[SqlValue::Text(table.clone())],
+                Some((usize::MAX, usize::MAX)),
+            );
+            let entry = match checked {
+                Err(e) => Err(e.message),
+                Ok(ran) => {
+                    let mut found = BTreeMap::new();
+                    for r in ran.rows.rows {
+                        let rowid = match r.first() {
+                            Some(SqlValue::Int(i)) => Some(*i),
+                            _ => None,
+                        };
+                        let parent = match r.get(1) {
+                            Some(SqlValue::Text(t)) => t.clone(),
+                            _ => String::new(),
+                        };
+                        let fkid = match r.get(2) {
+                            Some(SqlValue::Int(i)) => *i,
+                            _ => -1,
+                        };
+                        *found.entry((rowid, parent, fkid)).or_insert(0u64) += 1;
+                    }
+                    Ok(found)
+                }
+            };
+            state.insert(table, entry);
+        }
+        Ok(state)
+    }
+
+    /// The violations that were not there when the revision began (up to 5, as `table rowid
+    /// N → parent`); `None` when it added none. A failure to check counts as one (it is named).
     async fn foreign_key_violations(&mut self) -> Option<String> {
-        let h = match self.conn.handle().await {
-            Ok(h) => h,
+        let after = match self.foreign_key_state().await {
+            Ok(a) => a,
             Err(e) => return Some(format!("the check could not run: {}", e.message)),
         };
-        match super::sqlite_script::run_one(h, "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 6", &[], Some((6, usize::MAX))) {
-            Err(e) => Some(format!("the check could not run: {}", e.message)),
-            Ok(ran) if ran.rows.rows.is_empty() => None,
-            Ok(ran) => {
-                let shown = |v: Option<&SqlValue>| match v {
-                    Some(SqlValue::Text(t)) => t.clone(),
-                    Some(SqlValue::Int(i)) => i.to_string(),
-                    _ => "?".to_string(),
-                };
-                let mut parts: Vec<String> = ran.rows.rows.iter().take(5).map(|r| format!("`{}` rowid {} → `{}`", shown(r.first()), shown(r.get(1)), shown(r.get(2)))).collect();
-                if ran.rows.rows.len() > 5 {
-                    parts.push("…".into());
+        let before = std::mem::take(&mut self.violations_before);
+        let mut new = Vec::new();
+        for (table, now) in &after {
+            match (now, before.get(table)) {
+                // Failing before too: the schema's own defect, not the revision's.
+                (Err(_), Some(Err(_))) => {}
+                (Err(e), _) => new.push(format!("`{table}`: the check could not run: {e}")),
+                (Ok(found), was) => {
+                    for ((rowid, parent, _), n) in found {
+                        let had = match was {
+                            Some(Ok(w)) => w.iter().filter(|((r, p, _), _)| r == rowid && p == parent).map(|(_, c)| *c).sum::<u64>(),
+                            _ => 0,
+                        };
+                        if *n > had {
+                            new.push(format!("`{table}` rowid {} → `{parent}`", rowid.map(|r| r.to_string()).unwrap_or_else(|| "?".into())));
+                        }
+                    }
                 }
-                Some(parts.join(", "))
             }
         }
+        if new.is_empty() {
+            return None;
+        }
+        let more = new.len() > 5;
+        new.truncate(5);
+        if more {
+            new.push("…".into());
+        }
+        Some(new.join(", "))
     }
 
     async fn begin_unit(&mut self, m: &Migration, direction: Direction, transactional: bool) -> Result<()> {
@@ -342,7 +436,10 @@ impl SqliteBackend {
             (Direction::Down, true) => {
                 let delete: &str = &self.sql.delete;
                 match self.conn.exec(&[("BEGIN IMMEDIATE", &[]), (delete, &[Bind::Int(m.version)])]).await {
-                    Ok(1) => Ok(()),
+                    Ok(1) => {
+                        self.began();
+                        Ok(())
+                    }
                     Ok(_) => {
                         self.rollback().await;
                         Err(Self::conflict(m))
@@ -363,6 +460,15 @@ impl SqliteBackend {
 
     async fn finish_unit(&mut self, m: &Migration, direction: Direction, transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
+        if transactional && (std::mem::take(&mut self.tx_lost) || !self.conn.in_transaction().await) {
+            // Nothing ran after the transaction ended (the session refused it), and SQLite
+            // rolled back all before, the history row with it.
+            self.rollback().await;
+            return Err(self.history_err(
+                "cannot record the migration in the history",
+                DbError { message: format!("migration {}: {LOST_TRANSACTION_HOST}; nothing of it was kept", m.label()), code: None },
+            ));
+        }
         if std::mem::take(&mut self.knex_session) {
             let left = self.knex_scratch_left().await.map_err(|e| self.history_err("cannot record the migration in the history", e.into()))?;
             if let Some(table) = left {
@@ -447,6 +553,7 @@ impl SqliteBackend {
             (Direction::Down, true) => self.conn.exec(&[("COMMIT", &[])]).await,
             (Direction::Down, false) => self.conn.exec(&[(delete, &[Bind::Int(m.version)])]).await,
         };
+        self.host_tx = false;
         if let Err(e) = r {
             if transactional {
                 self.rollback().await;
@@ -459,6 +566,7 @@ impl SqliteBackend {
     async fn abort_unit(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.knex_session = false;
         self.knex_outer = None;
+        self.tx_lost = false;
         self.alembic_session = false;
         self.drop_cursors().await;
         if transactional {
