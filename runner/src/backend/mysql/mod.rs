@@ -392,10 +392,28 @@ impl super::Backend for MySqlBackend {
         let r = match direction {
             Direction::Up => {
                 let q = format!("UPDATE {} SET status = 'applied', execution_ms = ? WHERE version = ?", self.t());
-                sqlx::query(AssertSqlSafe(q)).bind(took.as_millis() as i64).bind(m.version).execute(&mut self.conn).await.map(drop)
+                sqlx::query(AssertSqlSafe(q)).bind(took.as_millis() as i64).bind(m.version).execute(&mut self.conn).await.map(|r| r.rows_affected())
             }
-            Direction::Down => self.exec(format!("DELETE FROM {} WHERE version = ?", self.t()), m.version).await.map(drop),
+            Direction::Down => self.exec(format!("DELETE FROM {} WHERE version = ?", self.t()), m.version).await,
         };
+        // The row written `dirty` when the migration began is gone: the server rolled back the
+        // transaction holding it (a deadlock, or a lock wait time-out with
+        // `innodb_rollback_on_timeout`) while the migration ran on. Committing now would report
+        // it applied with no row.
+        if matches!(r, Ok(0)) {
+            let _ = self.conn.execute("ROLLBACK").await;
+            return Err(Error::Database {
+                context: format!("cannot record the migration in the history ({})", self.table),
+                source: DbError {
+                    message: format!(
+                        "migration {}'s history row was lost with a transaction the server rolled back while it ran (a deadlock or a lock wait time-out); what it did since is rolled back now, except DDL, which MySQL commits as it runs: check the schema before running it again",
+                        m.label()
+                    ),
+                    code: None,
+                },
+            });
+        }
+        let r = r.map(drop);
         let r = match r {
             Ok(()) => self.conn.execute("COMMIT").await.map(drop),
             Err(e) => {
