@@ -515,7 +515,7 @@ def downgrade():\n    pass\n";
     let (p, db, url) = set_and("", &[("i9_orphans.py", orphans)]);
     let (code, out, err) = run(&p, &url, &["up"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("i9_orphans") && err.contains("foreign keys point nowhere") && err.contains("`posts` rowid") && err.contains("rolled back"), "{err}");
+    assert!(err.contains("i9_orphans") && err.contains("foreign keys point nowhere") && err.contains("`posts` row ") && err.contains("rolled back"), "{err}");
     assert_eq!(query_file(&db, "SELECT count(*) FROM db_migrate_history")[0][0], "8");
     assert_ne!(query_file(&db, "SELECT count(*) FROM users")[0][0], "0", "the delete was rolled back");
     assert_eq!(query_file(&db, "SELECT count(*) FROM posts")[0][0], "3");
@@ -686,7 +686,19 @@ def upgrade():\n    op.execute('CREATE TABLE unrelated (id INTEGER PRIMARY KEY)'
     );
     let out = ok(&p, &url, &["up"]);
     assert!(out.contains("applied 1 migration"), "{out}");
-    // A new orphan is still the revision's.
+    // A new orphan is still the revision's: also in a table whose other key's parent has no
+    // unique index (SQLite's check fails for the whole table), in a WITHOUT ROWID table, and
+    // under a second key of a row that already broke its first (red-team).
+    exec(&db, &[
+        "PRAGMA foreign_keys = OFF",
+        "CREATE TABLE odd (code TEXT)",
+        "CREATE TABLE child2 (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id), oc TEXT REFERENCES odd (code))",
+        "INSERT INTO child2 VALUES (1, 2, NULL)",
+        "CREATE TABLE wr (id TEXT PRIMARY KEY, pid INTEGER REFERENCES parent (id)) WITHOUT ROWID",
+        "INSERT INTO wr VALUES ('a', 99), ('b', 2)",
+        "CREATE TABLE two (id INTEGER PRIMARY KEY, a INTEGER REFERENCES parent (id), b INTEGER REFERENCES parent (id))",
+        "INSERT INTO two VALUES (1, 98, 2)",
+    ]);
     p.write(
         "versions/p3_orphan.py",
         "\"\"\"orphan\n\nCreate Date: 2024-03-03 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'p3'\ndown_revision = 'p2'\n\n\
@@ -694,6 +706,45 @@ def upgrade():\n    op.execute('DELETE FROM parent WHERE id = 2')\n\ndef downgra
     );
     let (code, out, err) = run(&p, &url, &["up"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("p3_orphan") && err.contains("`child` rowid 20 → `parent`") && !err.contains("rowid 30"), "{err}");
+    assert!(err.contains("p3_orphan") && err.contains("`child` row 20 → `parent`") && !err.contains("row 30"), "{err}");
+    for (table, row) in [("child2", "1"), ("two", "1"), ("wr", "[\"b\"]")] {
+        assert!(err.contains(&format!("`{table}` row {row} → `parent`")), "{table}: {err}");
+    }
+    assert!(!err.contains("[\"a\"]"), "{err}");
     assert_eq!(query_file(&db, "SELECT count(*) FROM parent")[0][0], "2");
+}
+
+#[test]
+fn an_autocommit_block_runs_outside_a_transaction_on_postgres() {
+    // `CREATE INDEX CONCURRENTLY` cannot run in a transaction: Alembic's autocommit_block() is
+    // how a revision says so, and db-migrate then runs the file without one (recorded dirty
+    // until it ends, as any non-transactional migration).
+    use crate::servers::{Kind, TestDb};
+    let create = "\"\"\"t\n\nCreate Date: 2024-04-01 12:00:00\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = 'c1'\ndown_revision = None\n\n\
+def upgrade():\n    op.create_table('t', sa.Column('id', sa.Integer, primary_key=True), sa.Column('x', sa.Integer))\n\n\
+def downgrade():\n    op.drop_table('t')\n";
+    let concurrently = "\"\"\"index concurrently\n\nCreate Date: 2024-04-02 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'c2'\ndown_revision = 'c1'\n\n\
+def upgrade():\n    with op.get_context().autocommit_block():\n        op.create_index('ix_t_x', 't', ['x'], postgresql_concurrently=True)\n\n\
+def downgrade():\n    with op.get_context().autocommit_block():\n        op.drop_index('ix_t_x', table_name='t', postgresql_concurrently=True)\n";
+    let (real_db, mine) = (TestDb::new(Kind::Postgres), TestDb::new(Kind::Postgres));
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
+    let versions = theirs.path().join("alembic/versions");
+    std::fs::remove_dir_all(&versions).unwrap();
+    std::fs::create_dir(&versions).unwrap();
+    std::fs::write(versions.join("c1_t.py"), create).unwrap();
+    std::fs::write(versions.join("c2_concurrently.py"), concurrently).unwrap();
+    let real_url = format!("postgresql+psycopg://{}", real_db.url().split_once("://").unwrap().1);
+    real_alembic(theirs.path(), &real_url, &["upgrade", "head"]);
+
+    let p = alembic_project("");
+    p.write("versions/c1_t.py", create);
+    p.write("versions/c2_concurrently.py", concurrently);
+    let out = ok(&p, &mine.url(), &["up"]);
+    assert!(out.contains("applied 2 migration"), "{out}");
+    assert_eq!(dump_without_alembic(&p, &mine.url()), dump_without_alembic(&p, &real_db.url()), "the schemas differ");
+    assert!(dump_without_alembic(&p, &mine.url()).contains("ix_t_x"));
+    assert_eq!(mine.query("SELECT status FROM db_migrate_history ORDER BY version"), ["applied", "applied"]);
+    ok(&p, &mine.url(), &["down"]);
+    assert!(!dump_without_alembic(&p, &mine.url()).contains("ix_t_x"));
 }

@@ -229,6 +229,7 @@ impl Grants {
                 }
             }
         }
+        let tokens = without_drop_index_concurrently(dialect, tokens);
         let statements = Parser::new(&*pd)
             .with_tokens_with_locations(tokens)
             .parse_statements()
@@ -334,6 +335,24 @@ impl Grants {
         };
         Ok(Admitted { class, query: matches!(stmt, Statement::Query(_)) && !walk.writes, target, insert })
     }
+}
+
+/// PostgreSQL's `DROP INDEX CONCURRENTLY name` (what Alembic's `drop_index(…,
+/// postgresql_concurrently=True)` sends in an `autocommit_block()`) is checked as the `DROP
+/// INDEX name` it is, which the parser reads: `CONCURRENTLY` changes how the server locks, not
+/// what is dropped.
+fn without_drop_index_concurrently(dialect: Dialect, mut tokens: Vec<sqlparser::tokenizer::TokenWithSpan>) -> Vec<sqlparser::tokenizer::TokenWithSpan> {
+    if dialect != Dialect::Postgres {
+        return tokens;
+    }
+    let words: Vec<usize> = tokens.iter().enumerate().filter(|(_, t)| !matches!(t.token, Token::Whitespace(_))).map(|(i, _)| i).take(3).collect();
+    let word = |i: usize, w: &str| matches!(&tokens[i].token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    if let [a, b, c] = words[..] {
+        if word(a, "drop") && word(b, "index") && word(c, "concurrently") {
+            tokens.remove(c);
+        }
+    }
+    tokens
 }
 
 /// Refuses tokens where the parser and the server could read the text differently. Outside
@@ -1306,5 +1325,20 @@ mod tests {
         refused(&g, Dialect::Postgres, "SELECT slugify(name) FROM t");
         g.functions.insert("slugify".into());
         assert!(g.check(Dialect::Postgres, "SELECT slugify(name) FROM t").is_ok());
+    }
+
+    #[test]
+    fn drop_index_concurrently_is_checked_as_the_drop_it_is() {
+        let g = Grants::default();
+        assert!(g.check(Dialect::Postgres, "DROP INDEX CONCURRENTLY ix_users_email").is_ok());
+        assert!(g.check(Dialect::Postgres, "drop index concurrently if exists users_name_idx").is_ok());
+        refused(&g, Dialect::Postgres, "DROP INDEX CONCURRENTLY db_migrate_history_pkey");
+        refused(&g, Dialect::Postgres, "DROP INDEX CONCURRENTLY pg_catalog.pg_class_oid_index");
+        // Only in that place: elsewhere the word is what it was.
+        refused(&g, Dialect::Sqlite, "DROP INDEX CONCURRENTLY ix_users_email");
+        refused(&g, Dialect::Postgres, "DROP TABLE CONCURRENTLY users");
+        // Under a table allowlist an index is dropped by its table's name only, as without it.
+        let users = Grants { tables: Some(["users".to_string()].into()), ..Grants::default() };
+        refused(&users, Dialect::Postgres, "DROP INDEX CONCURRENTLY ix_users_email");
     }
 }

@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-/// Foreign-key violations by table (see `SqliteBackend::foreign_key_state`).
-type ForeignKeyState = BTreeMap<String, std::result::Result<BTreeMap<(Option<i64>, String, i64), u64>, String>>;
+/// Foreign-key violations: `(table, key number, row)` → the parent table (see
+/// `SqliteBackend::foreign_key_state`).
+type ForeignKeyState = BTreeMap<(String, i64, String), String>;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -344,54 +345,83 @@ impl SqliteBackend {
         }
     }
 
-    /// Every table's foreign-key violations, by table: `(rowid, parent, key number)` with how
-    /// many rows share it (a `WITHOUT ROWID` table has no rowid), or why the check failed there
-    /// (a key whose parent has no unique index: SQLite's "foreign key mismatch").
+    /// Every foreign-key violation in the database, each as `(table, key number, row)` (the
+    /// row: its rowid, or its primary key's values in a `WITHOUT ROWID` table), with the parent
+    /// table for messages. SQLite's `pragma_foreign_key_check` serves rowid tables; it cannot
+    /// name a `WITHOUT ROWID` table's row, and fails for a whole table when any one of its keys
+    /// has a parent without a unique index ("foreign key mismatch"): such tables are checked key
+    /// by key with a query of their own.
     async fn foreign_key_state(&mut self) -> std::result::Result<ForeignKeyState, DbError> {
         let h = self.conn.handle().await?;
-        let tables = super::sqlite_script::run_one(
-            h,
-            "SELECT DISTINCT m.name FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' ORDER BY m.name",
+        let all = |sql: &str, params: &[SqlValue]| {
+            super::sqlite_script::run_one(h, sql, params, Some((usize::MAX, usize::MAX))).map(|ran| ran.rows.rows)
+        };
+        let text = |v: Option<&SqlValue>| match v {
+            Some(SqlValue::Text(t)) => t.clone(),
+            Some(SqlValue::Int(i)) => i.to_string(),
+            _ => String::new(),
+        };
+        let int = |v: Option<&SqlValue>| match v {
+            Some(SqlValue::Int(i)) => *i,
+            _ => -1,
+        };
+        let tables = all(
+            "SELECT DISTINCT m.name, m.sql LIKE '%WITHOUT%ROWID%' FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' ORDER BY m.name",
             &[],
-            Some((usize::MAX, usize::MAX)),
         )?;
         let mut state = ForeignKeyState::new();
-        for row in tables.rows.rows {
-            let Some(SqlValue::Text(table)) = row.into_iter().next() else { continue };
-            let checked = super::sqlite_script::run_one(
-                h,
-                "SELECT rowid, parent, fkid FROM pragma_foreign_key_check(?1)",
-                &[SqlValue::Text(table.clone())],
-                Some((usize::MAX, usize::MAX)),
-            );
-            let entry = match checked {
-                Err(e) => Err(e.message),
-                Ok(ran) => {
-                    let mut found = BTreeMap::new();
-                    for r in ran.rows.rows {
-                        let rowid = match r.first() {
-                            Some(SqlValue::Int(i)) => Some(*i),
-                            _ => None,
-                        };
-                        let parent = match r.get(1) {
-                            Some(SqlValue::Text(t)) => t.clone(),
-                            _ => String::new(),
-                        };
-                        let fkid = match r.get(2) {
-                            Some(SqlValue::Int(i)) => *i,
-                            _ => -1,
-                        };
-                        *found.entry((rowid, parent, fkid)).or_insert(0u64) += 1;
+        for row in tables {
+            let table = text(row.first());
+            let without_rowid = int(row.get(1)) == 1;
+            if !without_rowid {
+                if let Ok(found) = all("SELECT rowid, parent, fkid FROM pragma_foreign_key_check(?1)", &[SqlValue::Text(table.clone())]) {
+                    for r in found {
+                        state.insert((table.clone(), int(r.get(2)), text(r.first())), text(r.get(1)));
                     }
-                    Ok(found)
+                    continue;
                 }
+            }
+            // Key by key. The row: its rowid, or its primary key's values.
+            let q = quote_ident_one;
+            let identity = if without_rowid {
+                let pk = all("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk", &[SqlValue::Text(table.clone())])?;
+                format!("json_array({})", pk.iter().map(|r| format!("c.{}", q(&text(r.first())))).collect::<Vec<_>>().join(", "))
+            } else {
+                "c.rowid".to_string()
             };
-            state.insert(table, entry);
+            let keys = all("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq", &[SqlValue::Text(table.clone())])?;
+            let mut by_key: BTreeMap<i64, (String, Vec<(String, Option<String>)>)> = BTreeMap::new();
+            for k in keys {
+                let to = match k.get(3) {
+                    Some(SqlValue::Text(t)) => Some(t.clone()),
+                    _ => None,
+                };
+                by_key.entry(int(k.first())).or_insert_with(|| (text(k.get(1)), Vec::new())).1.push((text(k.get(2)), to));
+            }
+            for (fkid, (parent, cols)) in by_key {
+                let parent_exists = !all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE", &[SqlValue::Text(parent.clone())])?.is_empty();
+                // A key naming no parent column refers to the parent's primary key.
+                let mut to: Vec<String> = cols.iter().filter_map(|(_, t)| t.clone()).collect();
+                if parent_exists && to.len() != cols.len() {
+                    to = all("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk", &[SqlValue::Text(parent.clone())])?.iter().map(|r| text(r.first())).collect();
+                }
+                let present = cols.iter().map(|(f, _)| format!("c.{} IS NOT NULL", q(f))).collect::<Vec<_>>().join(" AND ");
+                let missing = if parent_exists && to.len() == cols.len() {
+                    let matches = cols.iter().zip(&to).map(|((f, _), t)| format!("p.{} = c.{}", q(t), q(f))).collect::<Vec<_>>().join(" AND ");
+                    format!(" AND NOT EXISTS (SELECT 1 FROM {} p WHERE {matches})", q(&parent))
+                } else {
+                    String::new()
+                };
+                let sql = format!("SELECT {identity} FROM {} c WHERE {present}{missing}", q(&table));
+                for r in all(&sql, &[])? {
+                    state.insert((table.clone(), fkid, text(r.first())), parent.clone());
+                }
+            }
         }
         Ok(state)
     }
 
-    /// The violations that were not there when the revision began (up to 5, as `table rowid
+    /// The violations that were not there when the revision began (up to 5, as `table row
     /// N → parent`); `None` when it added none. A failure to check counts as one (it is named).
     async fn foreign_key_violations(&mut self) -> Option<String> {
         let after = match self.foreign_key_state().await {
@@ -399,25 +429,11 @@ impl SqliteBackend {
             Err(e) => return Some(format!("the check could not run: {}", e.message)),
         };
         let before = std::mem::take(&mut self.violations_before);
-        let mut new = Vec::new();
-        for (table, now) in &after {
-            match (now, before.get(table)) {
-                // Failing before too: the schema's own defect, not the revision's.
-                (Err(_), Some(Err(_))) => {}
-                (Err(e), _) => new.push(format!("`{table}`: the check could not run: {e}")),
-                (Ok(found), was) => {
-                    for ((rowid, parent, _), n) in found {
-                        let had = match was {
-                            Some(Ok(w)) => w.iter().filter(|((r, p, _), _)| r == rowid && p == parent).map(|(_, c)| *c).sum::<u64>(),
-                            _ => 0,
-                        };
-                        if *n > had {
-                            new.push(format!("`{table}` rowid {} → `{parent}`", rowid.map(|r| r.to_string()).unwrap_or_else(|| "?".into())));
-                        }
-                    }
-                }
-            }
-        }
+        let mut new: Vec<String> = after
+            .iter()
+            .filter(|(k, _)| !before.contains_key(*k))
+            .map(|((table, _, row), parent)| format!("`{table}` row {row} → `{parent}`"))
+            .collect();
         if new.is_empty() {
             return None;
         }
@@ -467,6 +483,24 @@ impl SqliteBackend {
             return Err(self.history_err(
                 "cannot record the migration in the history",
                 DbError { message: format!("migration {}: {LOST_TRANSACTION_HOST}; nothing of it was kept", m.label()), code: None },
+            ));
+        }
+        // Without the host's transaction, a guest may have opened one (a knex transaction is a
+        // SAVEPOINT, which outside a transaction starts one) and never closed it: recording now
+        // would write the history inside it, to be rolled back with it when the connection
+        // closes, after "applied" was reported. What it did in there is undone now instead, and
+        // the row stays as the guest left it (dirty).
+        if !transactional && self.conn.in_transaction().await {
+            self.rollback().await;
+            return Err(self.history_err(
+                "cannot record the migration in the history",
+                DbError {
+                    message: format!(
+                        "migration {} left a transaction open (a SAVEPOINT it never released); what it did inside that transaction was rolled back, and its history row stays dirty: check the schema, then `db-migrate repair`",
+                        m.label()
+                    ),
+                    code: None,
+                },
             ));
         }
         if std::mem::take(&mut self.knex_session) {
@@ -529,24 +563,6 @@ impl SqliteBackend {
         let ms = took.as_millis() as i64;
         let (finish, delete): (&str, &str) = (&self.sql.finish, &self.sql.delete);
         let finished = [Bind::Int(ms), Bind::Int(m.version)];
-        // Without the host's transaction, a guest may have opened one (a knex transaction is a
-        // SAVEPOINT, which outside a transaction starts one) and never closed it: recording now
-        // would write the history inside it, to be rolled back with it when the connection
-        // closes, after "applied" was reported. What it did in there is undone now instead, and
-        // the row stays as the guest left it (dirty).
-        if !transactional && self.conn.in_transaction().await {
-            self.rollback().await;
-            return Err(self.history_err(
-                "cannot record the migration in the history",
-                DbError {
-                    message: format!(
-                        "migration {} left a transaction open (a SAVEPOINT it never released); what it did inside that transaction was rolled back, and its history row stays dirty: check the schema, then `db-migrate repair`",
-                        m.label()
-                    ),
-                    code: None,
-                },
-            ));
-        }
         let r = match (direction, transactional) {
             (Direction::Up, true) => self.conn.exec(&[(finish, &finished), ("COMMIT", &[])]).await,
             (Direction::Up, false) => self.conn.exec(&[(finish, &finished)]).await,

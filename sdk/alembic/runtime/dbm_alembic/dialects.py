@@ -51,6 +51,10 @@ class _Sandboxed:
     def get_isolation_level(self, dbapi_connection):
         return self._fixed_isolation
 
+    def get_isolation_level_values(self, dbapi_connection):
+        # AUTOCOMMIT as the drivers offer it: what `autocommit_block()` asks for.
+        return ["AUTOCOMMIT", "SERIALIZABLE", "READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ"]
+
     def set_isolation_level(self, dbapi_connection, level):
         # Alembic's `autocommit_block()` asks for AUTOCOMMIT; the host decides transactions
         # (such a migration is reported non-transactional by `metadata`), so nothing is sent.
