@@ -581,6 +581,19 @@ fn dry_run_rehearses_revisions_and_shows_the_sql_alembic_itself_emits() {
     assert_eq!((dump(&p, &db), data(&db), ok(&p, &url, &["status", "--json"])), before, "a dry run changed the database");
 }
 
+/// A project for the real alembic (the fixture's alembic.ini and env.py) holding only `revisions`.
+fn real_project(revisions: &[(&str, &str)]) -> tempfile::TempDir {
+    let theirs = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
+    let versions = theirs.path().join("alembic/versions");
+    std::fs::remove_dir_all(&versions).unwrap();
+    std::fs::create_dir(&versions).unwrap();
+    for (name, text) in revisions {
+        std::fs::write(versions.join(name), text).unwrap();
+    }
+    theirs
+}
+
 /// Two revisions: a table of exact numbers, dates, times and UUIDs, then a revision reading it
 /// back through a typed Core query and writing down the Python type and text of each value.
 const TYPED_CREATE: &str = "\"\"\"typed values\n\nCreate Date: 2024-02-01 12:00:00\n\"\"\"\nimport datetime, decimal, uuid\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
@@ -611,13 +624,7 @@ fn typed_queries_read_exact_numbers_dates_times_and_uuids_as_the_python_drivers_
     use crate::servers::{Kind, TestDb};
     for (kind, scheme) in [(Kind::Postgres, "postgresql+psycopg"), (Kind::Mariadb, "mysql+pymysql")] {
         let (real_db, mine) = (TestDb::new(kind), TestDb::new(kind));
-        let theirs = tempfile::tempdir().unwrap();
-        copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
-        let versions = theirs.path().join("alembic/versions");
-        std::fs::remove_dir_all(&versions).unwrap();
-        std::fs::create_dir(&versions).unwrap();
-        std::fs::write(versions.join("t1_typed.py"), TYPED_CREATE).unwrap();
-        std::fs::write(versions.join("t2_read.py"), TYPED_READ).unwrap();
+        let theirs = real_project(&[("t1_typed.py", TYPED_CREATE), ("t2_read.py", TYPED_READ)]);
         let real_url = format!("{scheme}://{}", real_db.url().split_once("://").unwrap().1);
         real_alembic(theirs.path(), &real_url, &["upgrade", "head"]);
 
@@ -727,13 +734,7 @@ def downgrade():\n    op.drop_table('t')\n";
 def upgrade():\n    with op.get_context().autocommit_block():\n        op.create_index('ix_t_x', 't', ['x'], postgresql_concurrently=True)\n\n\
 def downgrade():\n    with op.get_context().autocommit_block():\n        op.drop_index('ix_t_x', table_name='t', postgresql_concurrently=True)\n";
     let (real_db, mine) = (TestDb::new(Kind::Postgres), TestDb::new(Kind::Postgres));
-    let theirs = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("tests/fixtures/alembic-set"), theirs.path());
-    let versions = theirs.path().join("alembic/versions");
-    std::fs::remove_dir_all(&versions).unwrap();
-    std::fs::create_dir(&versions).unwrap();
-    std::fs::write(versions.join("c1_t.py"), create).unwrap();
-    std::fs::write(versions.join("c2_concurrently.py"), concurrently).unwrap();
+    let theirs = real_project(&[("c1_t.py", create), ("c2_concurrently.py", concurrently)]);
     let real_url = format!("postgresql+psycopg://{}", real_db.url().split_once("://").unwrap().1);
     real_alembic(theirs.path(), &real_url, &["upgrade", "head"]);
 

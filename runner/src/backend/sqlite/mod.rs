@@ -406,13 +406,14 @@ impl SqliteBackend {
                     to = all("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk", &[SqlValue::Text(parent.clone())])?.iter().map(|r| text(r.first())).collect();
                 }
                 let present = cols.iter().map(|(f, _)| format!("c.{} IS NOT NULL", q(f))).collect::<Vec<_>>().join(" AND ");
-                let missing = if parent_exists && to.len() == cols.len() {
-                    let matches = cols.iter().zip(&to).map(|((f, _), t)| format!("p.{} = c.{}", q(t), q(f))).collect::<Vec<_>>().join(" AND ");
-                    format!(" AND NOT EXISTS (SELECT 1 FROM {} p WHERE {matches})", q(&parent))
+                // A join, not `NOT EXISTS`: SQLite indexes the parent's columns for a join (an
+                // automatic index) but scans it for every row in a correlated subquery.
+                let sql = if parent_exists && to.len() == cols.len() && !to.is_empty() {
+                    let on = cols.iter().zip(&to).map(|((f, _), t)| format!("p.{} = c.{}", q(t), q(f))).collect::<Vec<_>>().join(" AND ");
+                    format!("SELECT DISTINCT {identity} FROM {} c LEFT JOIN {} p ON {on} WHERE {present} AND p.{} IS NULL", q(&table), q(&parent), q(&to[0]))
                 } else {
-                    String::new()
+                    format!("SELECT {identity} FROM {} c WHERE {present}", q(&table))
                 };
-                let sql = format!("SELECT {identity} FROM {} c WHERE {present}{missing}", q(&table));
                 for r in all(&sql, &[])? {
                     state.insert((table.clone(), fkid, text(r.first())), parent.clone());
                 }
