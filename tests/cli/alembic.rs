@@ -705,17 +705,24 @@ def upgrade():\n    op.execute('CREATE TABLE unrelated (id INTEGER PRIMARY KEY)'
         "INSERT INTO wr VALUES ('a', 99), ('b', 2)",
         "CREATE TABLE two (id INTEGER PRIMARY KEY, a INTEGER REFERENCES parent (id), b INTEGER REFERENCES parent (id))",
         "INSERT INTO two VALUES (1, 98, 2)",
+        // Red-team round 3: a TEXT key '01' never matches the integer 1 (SQLite applies the
+        // parent's affinity), and a table is WITHOUT ROWID by SQLite's word, not its text.
+        "CREATE TABLE tp (k TEXT PRIMARY KEY)",
+        "INSERT INTO tp VALUES ('01')",
+        "CREATE TABLE tc (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES tp (k)) WITHOUT ROWID",
+        "CREATE TABLE wc (pid INTEGER REFERENCES parent (id), note TEXT DEFAULT 'without rowid')",
+        "INSERT INTO wc (pid) VALUES (99)",
     ]);
     p.write(
         "versions/p3_orphan.py",
         "\"\"\"orphan\n\nCreate Date: 2024-03-03 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'p3'\ndown_revision = 'p2'\n\n\
-def upgrade():\n    op.execute('DELETE FROM parent WHERE id = 2')\n\ndef downgrade():\n    pass\n",
+def upgrade():\n    op.execute('DELETE FROM parent WHERE id = 2')\n    op.execute('INSERT INTO tc VALUES (1, 1)')\n    op.execute('INSERT INTO wc (pid) VALUES (500)')\n\ndef downgrade():\n    pass\n",
     );
     let (code, out, err) = run(&p, &url, &["up"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("p3_orphan") && err.contains("`child` row 20 → `parent`") && !err.contains("row 30"), "{err}");
-    for (table, row) in [("child2", "1"), ("two", "1"), ("wr", "[\"b\"]")] {
-        assert!(err.contains(&format!("`{table}` row {row} → `parent`")), "{table}: {err}");
+    for (table, row, parent) in [("child2", "1", "parent"), ("two", "1", "parent"), ("wr", "[\"b\"]", "parent"), ("tc", "[1]", "tp"), ("wc", "2", "parent")] {
+        assert!(err.contains(&format!("`{table}` row {row} → `{parent}`")), "{table}: {err}");
     }
     assert!(!err.contains("[\"a\"]"), "{err}");
     assert_eq!(query_file(&db, "SELECT count(*) FROM parent")[0][0], "2");
@@ -724,6 +731,7 @@ def upgrade():\n    op.execute('DELETE FROM parent WHERE id = 2')\n\ndef downgra
 #[test]
 fn an_autocommit_block_runs_outside_a_transaction_on_postgres() {
     // `CREATE INDEX CONCURRENTLY` cannot run in a transaction: Alembic's autocommit_block() is
+    // (with statements before and after it, as Alembic allows: red-team round 3)
     // how a revision says so, and db-migrate then runs the file without one (recorded dirty
     // until it ends, as any non-transactional migration).
     use crate::servers::{Kind, TestDb};
@@ -731,8 +739,8 @@ fn an_autocommit_block_runs_outside_a_transaction_on_postgres() {
 def upgrade():\n    op.create_table('t', sa.Column('id', sa.Integer, primary_key=True), sa.Column('x', sa.Integer))\n\n\
 def downgrade():\n    op.drop_table('t')\n";
     let concurrently = "\"\"\"index concurrently\n\nCreate Date: 2024-04-02 12:00:00\n\"\"\"\nfrom alembic import op\n\nrevision = 'c2'\ndown_revision = 'c1'\n\n\
-def upgrade():\n    with op.get_context().autocommit_block():\n        op.create_index('ix_t_x', 't', ['x'], postgresql_concurrently=True)\n\n\
-def downgrade():\n    with op.get_context().autocommit_block():\n        op.drop_index('ix_t_x', table_name='t', postgresql_concurrently=True)\n";
+def upgrade():\n    op.execute('ALTER TABLE t ADD COLUMN y INTEGER')\n    with op.get_context().autocommit_block():\n        op.create_index('ix_t_x', 't', ['x'], postgresql_concurrently=True)\n    op.execute('ALTER TABLE t ADD COLUMN z INTEGER')\n\n\
+def downgrade():\n    with op.get_context().autocommit_block():\n        op.drop_index('ix_t_x', table_name='t', postgresql_concurrently=True)\n    op.execute('ALTER TABLE t DROP COLUMN z')\n    op.execute('ALTER TABLE t DROP COLUMN y')\n";
     let (real_db, mine) = (TestDb::new(Kind::Postgres), TestDb::new(Kind::Postgres));
     let theirs = real_project(&[("c1_t.py", create), ("c2_concurrently.py", concurrently)]);
     let real_url = format!("postgresql+psycopg://{}", real_db.url().split_once("://").unwrap().1);

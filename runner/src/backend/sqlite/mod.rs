@@ -366,7 +366,7 @@ impl SqliteBackend {
             _ => -1,
         };
         let tables = all(
-            "SELECT DISTINCT m.name, m.sql LIKE '%WITHOUT%ROWID%' FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' ORDER BY m.name",
+            "SELECT DISTINCT t.name, t.wr FROM pragma_table_list t JOIN pragma_foreign_key_list(t.name) f WHERE t.schema = 'main' AND t.type = 'table' ORDER BY t.name",
             &[],
         )?;
         let mut state = ForeignKeyState::new();
@@ -407,9 +407,12 @@ impl SqliteBackend {
                 }
                 let present = cols.iter().map(|(f, _)| format!("c.{} IS NOT NULL", q(f))).collect::<Vec<_>>().join(" AND ");
                 // A join, not `NOT EXISTS`: SQLite indexes the parent's columns for a join (an
-                // automatic index) but scans it for every row in a correlated subquery.
+                // automatic index) but scans it for every row in a correlated subquery. The
+                // child's value loses its own affinity (`+c.x`), so the parent column's applies,
+                // as in SQLite's own key lookup (`'01'` never equals `1` through a TEXT key),
+                // and the lookup can use the parent's index.
                 let sql = if parent_exists && to.len() == cols.len() && !to.is_empty() {
-                    let on = cols.iter().zip(&to).map(|((f, _), t)| format!("p.{} = c.{}", q(t), q(f))).collect::<Vec<_>>().join(" AND ");
+                    let on = cols.iter().zip(&to).map(|((f, _), t)| format!("p.{} = +c.{}", q(t), q(f))).collect::<Vec<_>>().join(" AND ");
                     format!("SELECT DISTINCT {identity} FROM {} c LEFT JOIN {} p ON {on} WHERE {present} AND p.{} IS NULL", q(&table), q(&parent), q(&to[0]))
                 } else {
                     format!("SELECT {identity} FROM {} c WHERE {present}", q(&table))
@@ -422,7 +425,7 @@ impl SqliteBackend {
         Ok(state)
     }
 
-    /// The violations that were not there when the revision began (up to 5, as `table row
+    /// The violations that were not there when the revision began (up to 10, as `table row
     /// N → parent`); `None` when it added none. A failure to check counts as one (it is named).
     async fn foreign_key_violations(&mut self) -> Option<String> {
         let after = match self.foreign_key_state().await {
@@ -438,8 +441,8 @@ impl SqliteBackend {
         if new.is_empty() {
             return None;
         }
-        let more = new.len() > 5;
-        new.truncate(5);
+        let more = new.len() > 10;
+        new.truncate(10);
         if more {
             new.push("…".into());
         }

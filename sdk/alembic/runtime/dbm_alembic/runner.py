@@ -80,7 +80,12 @@ def run(backend, name: str, source: str, direction: str, server_version=None) ->
         ctx = env.get_context()
         # `alembic.context` (env proxy) and `alembic.op` (Operations proxy) point at this run
         # while the file's function runs, as `alembic upgrade` arranges through env.py.
-        with env, Operations.context(ctx):
+        # Inside Alembic's own notion of the migration's transaction, as env.py's
+        # `context.begin_transaction()` sets it up: `autocommit_block()` commits that one first
+        # (the driver's commit does nothing; the host owns the transaction) and would otherwise
+        # find statements run before it in a transaction it does not know and stop.
+        per_migration = not ctx.impl.transactional_ddl
+        with env, Operations.context(ctx), ctx.begin_transaction(_per_migration=per_migration):
             fn()
         # No commit: the host commits the migration with its history row.
     eng.dispose()
