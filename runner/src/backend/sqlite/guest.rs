@@ -101,13 +101,17 @@ impl SqliteBackend {
         let starts = matches!(words.as_slice(), ["savepoint", _]) && self.knex_outer.is_none() && !self.host_tx && !self.conn.in_transaction().await;
         let name = words.last().copied().unwrap_or("").to_string();
         let ends_outer = self.knex_outer.as_deref() == Some(name.as_str()) && !matches!(words.as_slice(), ["savepoint", _]);
-        let text = if ends_outer && words[0] == "rollback" { format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}") } else { statement.to_string() };
+        let texts = if ends_outer && words[0] == "rollback" {
+            vec![format!("ROLLBACK TO SAVEPOINT {name}"), format!("RELEASE SAVEPOINT {name}")]
+        } else {
+            vec![statement.to_string()]
+        };
         self.mode(crate::backend::sqlite_guard::Mode::Guest);
         let handle = match self.conn.handle().await {
             Ok(h) => h,
             Err(e) => return Err(self.guest_failure_db(e)),
         };
-        let r = text.split("; ").try_for_each(|one| crate::backend::sqlite_script::run_one(handle, one, &[], None).map(drop));
+        let r = texts.iter().try_for_each(|one| crate::backend::sqlite_script::run_one(handle, one, &[], None).map(drop));
         match r {
             Ok(()) => {
                 self.mode(crate::backend::sqlite_guard::Mode::Off);
