@@ -794,6 +794,11 @@ pub(crate) trait Files: Sync {
     }
     /// Remembers the checksum of a single-file SQL migration just read.
     fn read_sql(&self, _path: &Path, _checksum: &str) {}
+    /// Whether most files will be answered without reading them (`status` with a memo), so
+    /// that threads to read them would cost more than they save.
+    fn reads_little(&self) -> bool {
+        false
+    }
 }
 
 /// The files of a directory on disk, read through its handle.
@@ -829,6 +834,10 @@ impl Files for DirFiles<'_> {
 
     fn read_sql(&self, path: &Path, checksum: &str) {
         self.memo.put(path, checksum);
+    }
+
+    fn reads_little(&self) -> bool {
+        self.memo.hollow_sql()
     }
 }
 
@@ -888,7 +897,7 @@ pub(crate) fn collect_format(
 /// split across a few threads; results keep their order.
 fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-    if groups.len() < 64 || threads < 2 {
+    if groups.len() < 64 || threads < 2 || files.reads_little() {
         return groups.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect();
     }
     let chunk = groups.len().div_ceil(threads);
@@ -898,13 +907,18 @@ fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<
         let rest = groups.split_off(chunk.min(groups.len()));
         chunks.push(std::mem::replace(&mut groups, rest));
     }
+    // The calling thread reads the last chunk itself: one thread fewer to start.
+    let own = chunks.pop().unwrap_or_default();
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|c| scope.spawn(move || c.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect::<Vec<_>>()))
             .collect();
+        let mine: Vec<_> = own.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect();
         // A reader thread that panicked passes its panic on, as if the files were read here.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        let mut out: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+        out.extend(mine);
+        out
     })
 }
 
