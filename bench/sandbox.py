@@ -6,7 +6,8 @@ call), on SQLite, with a warm compiled cache. In one run, best of N rounds, it t
   - grants off (the migration default: any class, any table) vs grants on (`allow = ["read",
     "write"]`, `tables = ["bench_rows"]`, every statement parsed and checked) — target <= 10%;
   - no deadline (`timeout_secs = 0`: no epoch checks compiled in) vs the default epoch deadline
-    vs epoch + fuel metering — target <= 7%;
+    vs epoch + fuel metering — target <= 5% for the epoch deadline (the performance issue's),
+    <= 7% for epoch + fuel (opt-in);
 and, to show the per-call cost honestly, 20,000 rows written one `execute` each, grants off vs on.
 The database lives in /dev/shm when there is one, so disk noise does not drown CPU overheads of a
 few percent; each overhead is the median of the per-round ratios (configurations interleaved).
@@ -94,7 +95,7 @@ def main():
     for name in CONFIGS:
         print(f"  {name:<14} best {min(rounds[name]) * 1e3:9.1f} ms   median {statistics.median(rounds[name]) * 1e3:9.1f} ms")
     print(f"  grants overhead            {g:+6.1f}%  (target <= 10%) {verdict(g <= 10)}")
-    print(f"  epoch deadline overhead    {e:+6.1f}%  (target <= 7%) {verdict(e <= 7)}")
+    print(f"  epoch deadline overhead    {e:+6.1f}%  (target <= 5%) {verdict(e <= 5)}")
     print(f"  epoch + fuel overhead      {f:+6.1f}%  (target <= 7%) {verdict(f <= 7)}")
     print(f"  {args.single_rows:,} single-row executes, grants on vs off: {s:+.1f}% "
           f"(median {statistics.median(single['grants off']) * 1e3:.1f} vs {statistics.median(single['grants on']) * 1e3:.1f} ms; "

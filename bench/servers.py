@@ -5,7 +5,8 @@ The same 1,000 migrations as bench/core.py (CREATE TABLE t_N + an INSERT of 3 ro
 it). In one run, on each server, it times `up` and `down --all` against the floor: the server's
 own CLI (psql / mariadb) running the same SQL in one process, one transaction per migration with
 its history insert/delete. Each run gets a fresh database. It prints wall-clock ratios and
-db-migrate's client CPU (user + system) next to the targets: wall <= 1.2x floor, CPU <= 0.3 s.
+db-migrate's client CPU (user + system) next to the targets: wall <= 1.0x psql on PostgreSQL and
+<= 1.1x the mariadb CLI on MariaDB (the performance issue's), CPU <= 0.3 s.
 
 Usage: python3 bench/servers.py [--binary target/release/db-migrate] [--count 1000] [--repeat 4]
 """
@@ -126,8 +127,9 @@ def main():
             fw, _ = best[("floor", op)]
             w, cpu = best[("db-migrate", op)]
             ratio = w / fw
+            target = 1.0 if name == "PostgreSQL" else 1.1
             label = "up" if op == "up" else "down --all"
-            print(f"    {label:<10} floor {fw * 1e3:8.1f} ms  db-migrate {w * 1e3:8.1f} ms  ratio {ratio:5.2f}x (target <= 1.20x) {verdict(ratio <= 1.2)}"
+            print(f"    {label:<10} floor {fw * 1e3:8.1f} ms  db-migrate {w * 1e3:8.1f} ms  ratio {ratio:5.2f}x (target <= {target:.2f}x) {verdict(ratio <= target)}"
                   f"  client CPU {cpu:5.2f} s (target <= 0.30 s) {verdict(cpu <= 0.3)}")
 
 
