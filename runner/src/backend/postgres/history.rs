@@ -31,9 +31,7 @@ impl HistorySql {
                  FROM {t} ORDER BY version"
             ),
             insert: format!("INSERT INTO {t} (version, name, kind, checksum, status) VALUES ($1, $2, $3, $4, $5)"),
-            insert_done: format!(
-                "INSERT INTO {t} (version, name, kind, checksum, status, execution_ms) VALUES ($1, $2, $3, $4, 'applied', $5)"
-            ),
+            insert_done: format!("INSERT INTO {t} (version, name, kind, checksum, status, execution_ms) VALUES "),
             finish: format!("UPDATE {t} SET status = 'applied', execution_ms = $1 WHERE version = $2"),
             delete: format!("DELETE FROM {t} WHERE version = $1"),
             mark_dirty: format!("UPDATE {t} SET status = 'dirty' WHERE version = $1 AND status = 'applied'"),

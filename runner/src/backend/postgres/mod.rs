@@ -246,6 +246,55 @@ impl PgBackend {
         let _ = self.conn.execute("ROLLBACK").await;
     }
 
+    /// Writes an applied migration's history row and commits, in one round trip: `INSERT …;
+    /// COMMIT` as one query (with a `BEGIN` first when nothing opened the transaction yet). The
+    /// server runs the COMMIT only when the INSERT succeeded; a failed INSERT leaves the
+    /// transaction aborted, and it is rolled back. The values are literals: the version and
+    /// time are numbers, the rest escaped text (`E'…'`, whatever `standard_conforming_strings`).
+    async fn record_and_commit(&mut self, m: &Migration, ms: i64) -> Result<()> {
+        let begin = if std::mem::take(&mut self.pending_begin) { "BEGIN; " } else { "" };
+        let sql = format!(
+            "{begin}{}({}, {}, {}, {}, 'applied', {ms}); COMMIT",
+            self.sql.insert_done,
+            m.version,
+            pg_text(&m.name),
+            pg_text(m.kind().as_str()),
+            pg_text(&m.checksum)
+        );
+        self.in_tx = false;
+        match self.conn.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            // Committed, but the row did not land (a rule on the history table made the INSERT
+            // do nothing): said as it is.
+            Ok(_) => Err(Error::Config(format!(
+                "migration {} was committed, but its history row was not written (a rule or trigger on {} swallowed the INSERT); the run stops here: check the history before running again",
+                m.label(),
+                self.sql.table
+            ))),
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") && d.table() == Some(self.sql.table.rsplit('.').next().unwrap_or(&self.sql.table)) => {
+                // The history's own key: another runner recorded this version first. (A user
+                // table's deferred unique constraint failing at the COMMIT names its table.)
+                self.rollback().await;
+                Err(Self::conflict(m))
+            }
+            Err(e @ sqlx::Error::Database(_)) => {
+                // The INSERT failed (the transaction was aborted) or the COMMIT did (the server
+                // rolled it back): nothing was kept either way.
+                self.rollback().await;
+                Err(self.db_err(&format!("cannot record and commit migration {}: the server refused and rolled it back, so nothing of it was kept", m.label()), e))
+            }
+            Err(e) => Err(self.db_err(
+                &format!(
+                    "cannot commit migration {}: the connection was lost during COMMIT, so whether it was committed (its changes with its history row) is unknown; \
+                     run `db-migrate status` once the server is back: it shows {} applied if the commit went through, pending if not",
+                    m.label(),
+                    m.version
+                ),
+                e,
+            )),
+        }
+    }
+
     /// Runs one guest operation; inside a transaction, under a savepoint that a failure rolls
     /// back to, so the transaction survives for the guest to carry on (or give up).
     async fn guarded<T>(
@@ -449,9 +498,10 @@ impl super::Backend for PgBackend {
     }
 
     async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
-        if transactional {
-            self.ensure_begun().await.map_err(|e| (0, e.into()))?;
-        }
+        // The deferred `BEGIN` goes with the first statement, in one round trip (a multi-statement
+        // query's `BEGIN` opens a transaction that outlives the query). Error positions are not
+        // used, so the prefix moves nothing a message shows.
+        let mut begin = transactional && std::mem::take(&mut self.pending_begin);
         // One statement per round trip, as psql does: measured faster on DDL-heavy scripts than
         // one multi-statement query, and outside a transaction it is required (several
         // statements in one simple query form an implicit transaction block, which
@@ -465,9 +515,14 @@ impl super::Backend for PgBackend {
             if let Some(signal) = crate::interrupt::requested() {
                 return Err((done, DbError { message: format!("stopped by {} before the next statement", signal.name()), code: None }));
             }
-            if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(stmt.text.to_string()))).await {
+            let text = if std::mem::take(&mut begin) { format!("BEGIN; {}", stmt.text) } else { stmt.text.to_string() };
+            if let Err(e) = self.conn.execute(sqlx::raw_sql(AssertSqlSafe(text))).await {
                 return Err((done, e.into()));
             }
+        }
+        if begin {
+            // No statement to carry it: the history row's query opens the transaction.
+            self.pending_begin = true;
         }
         Ok(())
     }
@@ -487,20 +542,12 @@ impl super::Backend for PgBackend {
             }
         }
         let ms = took.as_millis() as i64;
+        if transactional && direction == Direction::Up {
+            return self.record_and_commit(m, ms).await;
+        }
         if transactional {
             self.ensure_begun().await.map_err(|e| self.db_err("cannot start a transaction", e))?;
-            let r = match direction {
-                Direction::Up => sqlx::query(AssertSqlSafe(self.sql.insert_done.clone()))
-                    .bind(m.version)
-                    .bind(&m.name)
-                    .bind(m.kind().as_str())
-                    .bind(&m.checksum)
-                    .bind(ms)
-                    .execute(&mut self.conn)
-                    .await
-                    .map(|_| 1),
-                Direction::Down => self.exec(self.sql.delete.clone(), m.version).await,
-            };
+            let r = self.exec(self.sql.delete.clone(), m.version).await;
             return match r {
                 Ok(1) => {
                     self.in_tx = false;
@@ -583,4 +630,20 @@ impl super::Backend for PgBackend {
         let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
         unlocked.and(closed)
     }
+}
+
+/// `s` as a PostgreSQL escape-string literal (`E'…'`): backslashes and quotes doubled, so it
+/// reads the same whatever `standard_conforming_strings` says.
+fn pg_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push_str("E'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
