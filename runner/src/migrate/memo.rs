@@ -55,7 +55,10 @@ impl Key {
         let mut n = [0i64; 7];
         let mut parts = text.split([':', '.']);
         for slot in n.iter_mut() {
-            *slot = parts.next()?.parse().ok()?;
+            // Device and inode numbers are unsigned and may pass i64::MAX (some network file
+            // systems): read them as `Key::of` stores them.
+            let part = parts.next()?;
+            *slot = part.parse::<i64>().ok().or_else(|| part.parse::<u64>().ok().map(|u| u as i64))?;
         }
         parts.next().is_none().then_some(Key(n))
     }
@@ -156,6 +159,7 @@ mod tests {
         let key = Key::of(&meta).unwrap();
         assert_eq!(Key::parse(&identity(&meta).unwrap()), Some(key));
         assert_eq!(Key::parse(&key.text()), Some(key));
+        assert_eq!(Key::parse(&format!("{}:{}:3:4.5:-6.7", u64::MAX, 1u64 << 63)), Some(Key([-1, i64::MIN, 3, 4, 5, -6, 7])));
         assert_eq!(Key::parse("1:2:3:4.5"), None);
         assert_eq!(Key::parse("1:2:3:4.5:6.7:8"), None);
     }

@@ -277,6 +277,19 @@ impl PgBackend {
                 self.rollback().await;
                 Err(Self::conflict(m))
             }
+            Err(sqlx::Error::Database(d)) if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|p| matches!(p.severity(), sqlx::postgres::PgSeverity::Fatal | sqlx::postgres::PgSeverity::Panic)) => {
+                // The session itself ended (terminated, the server shutting down): that can come
+                // after the commit was made, so its outcome is not known.
+                Err(self.db_err(
+                    &format!(
+                        "cannot commit migration {}: the server ended the session during COMMIT, so whether it was committed (its changes with its history row) is unknown; \
+                         run `db-migrate status` once the server is back: it shows {} applied if the commit went through, pending if not",
+                        m.label(),
+                        m.version
+                    ),
+                    sqlx::Error::Database(d),
+                ))
+            }
             Err(e @ sqlx::Error::Database(_)) => {
                 // The INSERT failed (the transaction was aborted) or the COMMIT did (the server
                 // rolled it back): nothing was kept either way.
@@ -632,18 +645,43 @@ impl super::Backend for PgBackend {
     }
 }
 
-/// `s` as a PostgreSQL escape-string literal (`E'…'`): backslashes and quotes doubled, so it
-/// reads the same whatever `standard_conforming_strings` says.
+/// `s` as a PostgreSQL escape-string literal (`E'…'`) of ASCII only: backslashes and quotes
+/// doubled, every other character beyond ASCII written as a `\uXXXX` / `\UXXXXXXXX` escape. It
+/// reads the same whatever `standard_conforming_strings` says, and whatever client encoding a
+/// migration may have set (in some multibyte encodings a character's second byte is a
+/// backslash, which would end the escaping early).
 fn pg_text(s: &str) -> String {
+    use std::fmt::Write;
     let mut out = String::with_capacity(s.len() + 3);
     out.push_str("E'");
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("''"),
-            c => out.push(c),
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            c if (c as u32) <= 0xFFFF => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
         }
     }
     out.push('\'');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg_text;
+
+    #[test]
+    fn text_literals_are_ascii_with_quotes_and_backslashes_doubled() {
+        assert_eq!(pg_text("plain_name-1"), "E'plain_name-1'");
+        assert_eq!(pg_text("it's"), "E'it''s'");
+        assert_eq!(pg_text("a\\'; DROP TABLE x; --"), "E'a\\\\''; DROP TABLE x; --'");
+        assert_eq!(pg_text("café"), "E'caf\\u00E9'");
+        assert_eq!(pg_text("x\u{1F600}\n"), "E'x\\U0001F600\\u000A'");
+        assert!(pg_text("表\\'").is_ascii());
+    }
 }
