@@ -23,6 +23,8 @@ pub mod alembic;
 #[cfg(feature = "components")]
 pub mod knex;
 #[cfg(feature = "components")]
+mod linking;
+#[cfg(feature = "components")]
 mod output;
 #[cfg(feature = "components")]
 mod prefetch;
@@ -43,7 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "components")]
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 #[cfg(feature = "components")]
 use wasmtime::{Config, Engine, Store};
 #[cfg(feature = "components")]
@@ -201,7 +203,8 @@ pub fn engine() -> wasmtime::Result<Engine> {
 pub struct Sandbox {
     engine: Engine,
     features: EngineFeatures,
-    linker: Linker<HostState>,
+    /// Linkers by what components import (see [`linking`]).
+    linkers: linking::Linkers,
     cache: Arc<cache::Cache>,
     /// The run's next components, loaded ahead (see [`prefetch`]).
     prefetch: Option<prefetch::Prefetch>,
@@ -244,12 +247,6 @@ impl Sandbox {
     pub fn new(cache_dir: Option<PathBuf>, features: EngineFeatures) -> Result<Self> {
         let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
         let engine = engine_with(features).map_err(host)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
-        MigrationWorld::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
-        // The MongoDB world adds one interface; the others are shared.
-        #[cfg(feature = "mongodb")]
-        host::documents::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
             let (stop, e) = (ticker.clone(), engine.clone());
@@ -268,7 +265,7 @@ impl Sandbox {
             prefetch: None,
             engine,
             features,
-            linker,
+            linkers: Default::default(),
             ticker,
             reserved: Default::default(),
             knex_runtime: None,
@@ -543,7 +540,8 @@ impl Sandbox {
     /// rehearsal: nothing is recorded); the error says why the guest stopped.
     async fn call_rehearsed(&self, store: &mut Store<HostState>, component: &Component, direction: Direction, limits: &Limits) -> std::result::Result<(), String> {
         let why = |store: &Store<HostState>, e: &wasmtime::Error| trap_reason(store, e, limits);
-        let instance = MigrationWorld::instantiate_async(&mut *store, component, &self.linker)
+        let linker = self.linkers.for_component(&self.engine, component)?;
+        let instance = MigrationWorld::instantiate_async(&mut *store, component, &linker)
             .await
             .map(Instance::Sql)
             .map_err(|e| format!("cannot instantiate the component: {e:#}"))?;
@@ -704,12 +702,15 @@ impl Sandbox {
             let db = store.into_data().db;
             return (db, Err(SeedFailure { blame: Blame::Host, message: format!("cannot open the seed's database session: {}", e), commits: 0 }));
         }
-        let outcome = match SeedWorld::instantiate_async(&mut store, &component, &self.linker).await {
-            Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
-            Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {
-                Ok(Ok(())) => store.data_mut().db.end_guest_writes().await.map_err(|e| (Blame::Guest, e.to_string())),
-                Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
-                Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
+        let outcome = match self.linkers.for_component(&self.engine, &component) {
+            Err(e) => Err((Blame::Host, e)),
+            Ok(linker) => match SeedWorld::instantiate_async(&mut store, &component, &linker).await {
+                Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
+                Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {
+                    Ok(Ok(())) => store.data_mut().db.end_guest_writes().await.map_err(|e| (Blame::Guest, e.to_string())),
+                    Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
+                    Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
+                },
             },
         };
         let took = started.elapsed();
@@ -890,10 +891,12 @@ impl Sandbox {
         fail: &dyn Fn(Blame, String, Kept) -> Error,
     ) -> Result<Duration> {
         let why = |store: &Store<HostState>, e: &wasmtime::Error| trap_reason(store, e, limits);
-        let instance = if store.data().db.is_documents() {
-            DocumentMigration::instantiate_async(&mut *store, component, &self.linker).await.map(Instance::Documents)
-        } else {
-            MigrationWorld::instantiate_async(&mut *store, component, &self.linker).await.map(Instance::Sql)
+        let instance = match self.linkers.for_component(&self.engine, component) {
+            Err(e) => Err(wasmtime::Error::msg(e)),
+            Ok(linker) if store.data().db.is_documents() => {
+                DocumentMigration::instantiate_async(&mut *store, component, &linker).await.map(Instance::Documents)
+            }
+            Ok(linker) => MigrationWorld::instantiate_async(&mut *store, component, &linker).await.map(Instance::Sql),
         };
         let instance = match instance {
             Ok(i) => i,
