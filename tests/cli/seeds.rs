@@ -384,6 +384,7 @@ fn create_seed_lang_rust_builds_into_seeds_and_runs() {
     assert!(out.contains("components/01_demo") && out.contains("db-migrate build"), "{out}");
     let manifest = std::fs::read_to_string(p.path().join("components/01_demo/Cargo.toml")).unwrap();
     assert!(manifest.contains("features = [\"seed\"]"), "{manifest}");
+    assert!(manifest.contains("[profile.release]\nlto = true\ncodegen-units = 1"), "seeds build with LTO: {manifest}");
     let (code, out, err) = p.run(&["build"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(p.path().join("seeds/01_demo.wasm").is_file(), "build writes seeds to seeds/: {out}");

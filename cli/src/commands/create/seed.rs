@@ -19,7 +19,7 @@ const SQL: &str = "\
 ";
 
 const RUST: &str = r#"//! A db-migrate seed. `db-migrate build` writes it to seeds/; `db-migrate seed` runs it.
-use db_migrate_sdk::{Dialect, Result, Seed, Value, context, dialect, execute_batch, log};
+use db_migrate_sdk::{Dialect, Result, Seed, Value, context, dialect, execute_batch_owned, log};
 
 struct ThisSeed;
 
@@ -40,7 +40,8 @@ impl Seed for ThisSeed {
             Dialect::Postgres => "INSERT INTO example (id, name) VALUES ($1, $2)",
             _ => "INSERT INTO example (id, name) VALUES (?, ?)",
         };
-        execute_batch(insert, &rows)?;
+        // By value: the rows' strings go to the host without a copy.
+        execute_batch_owned(insert, rows)?;
         log::info(format!("wrote {n} example rows"));
         Ok(())
     }
@@ -188,6 +189,9 @@ pub fn run(settings: &Settings, name: &str, lang: Option<Lang>, out: &Output) ->
                 "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
                  [lib]\ncrate-type = [\"cdylib\"]\n\n# The `seed` feature makes this crate a seed (world `seed`).\n\
                  [dependencies]\ndb-migrate-sdk = {{ path = \"{sdk_rel}\", features = [\"seed\"] }}\n\n\
+                 # A seed writes many rows: one codegen unit with LTO inlines the SDK's and the allocator's\n\
+                 # small functions into the row loop (each call also pays the sandbox's deadline check).\n\
+                 [profile.release]\nlto = true\ncodegen-units = 1\n\n\
                  # Each guest is its own workspace, outside any workspace around the project.\n[workspace]\n"
             );
             std::fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| io(&dir, e))?;

@@ -1,7 +1,7 @@
 //! Benchmark guest: writes `rows` generated rows (default 1,000,000) into `bench_rows`, in
-//! batches through `execute_batch` (`mode=batch`, default) or one `execute` per row
+//! batches through `execute_batch_owned` (`mode=batch`, default) or one `execute` per row
 //! (`mode=single`). The values come from a seeded xorshift, so every run writes the same data.
-use db_migrate_sdk::{Migration, Result, Value, context, execute, execute_batch};
+use db_migrate_sdk::{Migration, Result, Value, context, execute, execute_batch_owned};
 
 struct SeedRows;
 
@@ -26,13 +26,13 @@ impl Migration for SeedRows {
             } else {
                 batch.push(row);
                 if batch.len() == 1000 {
-                    execute_batch(insert, &batch)?;
-                    batch.clear();
+                    // By value, as the faker pack writes: the strings go out without a copy.
+                    execute_batch_owned(insert, std::mem::replace(&mut batch, Vec::with_capacity(1000)))?;
                 }
             }
         }
         if !batch.is_empty() {
-            execute_batch(insert, &batch)?;
+            execute_batch_owned(insert, batch)?;
         }
         Ok(())
     }
