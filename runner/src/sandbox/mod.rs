@@ -84,29 +84,52 @@ static WATCHDOG_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new()
 /// Marks the start of a guest's database call: if it has not returned `WATCHDOG_GRACE` after
 /// the deadline, the process stops (exit 2). Nothing false is left: the open transaction dies
 /// with the connection, and the run's lock with the session.
+///
+/// The epoch ticker of a sandbox with deadlines looks every tick (see [`watchdog_check`]); only
+/// when none runs does a watchdog thread of its own start.
 #[cfg(feature = "components")]
 pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration>) {
     let Some(d) = deadline else { return };
     let start = *WATCHDOG_START.get_or_init(Instant::now);
     let limit = (d + WATCHDOG_GRACE).saturating_duration_since(start).as_millis() as u64 + 1;
+    WATCHDOG_SECS.store(timeout.map(|t| t.as_secs()).unwrap_or_default(), Ordering::SeqCst);
     WATCHDOG_LIMIT.store(limit, Ordering::SeqCst);
+    if TICKERS.load(Ordering::SeqCst) > 0 {
+        return;
+    }
     static SPAWN: std::sync::Once = std::sync::Once::new();
-    let secs = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
     SPAWN.call_once(|| {
-        let _ = std::thread::Builder::new().name("db-migrate-watchdog".into()).spawn(move || loop {
+        let _ = std::thread::Builder::new().name("db-migrate-watchdog".into()).spawn(|| loop {
             std::thread::sleep(Duration::from_millis(200));
-            let limit = WATCHDOG_LIMIT.load(Ordering::SeqCst);
-            if limit != 0 && start.elapsed().as_millis() as u64 > limit {
-                eprintln!(
-                    "error: a component's database call was still running {}s past its time limit ({secs}s) and the database \
-                     could not stop it; db-migrate stops here. The migration's open transaction is discarded with the \
-                     connection (nothing of it is kept; on MySQL, DDL it already ran leaves the migration dirty for `repair`)",
-                    WATCHDOG_GRACE.as_secs()
-                );
-                std::process::exit(2);
-            }
+            watchdog_check();
         });
     });
+}
+
+/// The timeout of the guest whose database call is watched, in seconds (for the message).
+#[cfg(feature = "components")]
+static WATCHDOG_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Epoch ticker threads running: each also does the watchdog's check.
+#[cfg(feature = "components")]
+static TICKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Stops the process if a guest's database call is still running `WATCHDOG_GRACE` past its
+/// deadline.
+#[cfg(feature = "components")]
+fn watchdog_check() {
+    let limit = WATCHDOG_LIMIT.load(Ordering::SeqCst);
+    let Some(start) = WATCHDOG_START.get() else { return };
+    if limit != 0 && start.elapsed().as_millis() as u64 > limit {
+        eprintln!(
+            "error: a component's database call was still running {}s past its time limit ({}s) and the database \
+             could not stop it; db-migrate stops here. The migration's open transaction is discarded with the \
+             connection (nothing of it is kept; on MySQL, DDL it already ran leaves the migration dirty for `repair`)",
+            WATCHDOG_GRACE.as_secs(),
+            WATCHDOG_SECS.load(Ordering::SeqCst)
+        );
+        std::process::exit(2);
+    }
 }
 
 /// Marks the end of a guest's database call.
@@ -250,15 +273,21 @@ impl Sandbox {
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
             let (stop, e) = (ticker.clone(), engine.clone());
-            std::thread::Builder::new()
-                .name("db-migrate-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        e.increment_epoch();
-                    }
-                })
-                .map_err(|e| Error::Config(format!("cannot start the sandbox timer: {e}")))?;
+            // Counted before it starts, so a database call right after sees it; it also does the
+            // watchdog's check (one thread fewer to start per run).
+            TICKERS.fetch_add(1, Ordering::SeqCst);
+            let spawned = std::thread::Builder::new().name("db-migrate-epoch".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    e.increment_epoch();
+                    watchdog_check();
+                }
+                TICKERS.fetch_sub(1, Ordering::SeqCst);
+            });
+            if let Err(e) = spawned {
+                TICKERS.fetch_sub(1, Ordering::SeqCst);
+                return Err(Error::Config(format!("cannot start the sandbox timer: {e}")));
+            }
         }
         Ok(Sandbox {
             cache: Arc::new(cache::Cache::new(cache_dir, &engine)),
