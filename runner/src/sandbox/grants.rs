@@ -325,8 +325,11 @@ impl Grants {
         // Under a table allowlist, new names are the granted tables' too: an index, constraint,
         // sequence or type named for another table would be taken by this guest before the
         // migration that means to create it (`CREATE … IF NOT EXISTS` then finds the guest's).
-        for n in new_constraint_names(stmt, &tokens_of(dialect, sql)) {
-            self.named_after_granted(&n)?;
+        // (Tokenized again only where it can matter: a table's definition under an allowlist.)
+        if self.tables.is_some() && matches!(stmt, Statement::CreateTable(_) | Statement::AlterTable(_)) {
+            for n in new_constraint_names(stmt, &tokens_of(dialect, sql)) {
+                self.named_after_granted(&n)?;
+            }
         }
         let target = walk.targets.first().map(|t| t.join(".").to_ascii_lowercase());
         let insert = match stmt {
