@@ -95,17 +95,28 @@ impl Linkers {
         if let Some((_, l)) = built.iter().find(|(k, _)| *k == names) {
             return Ok(Arc::clone(l));
         }
-        let mut linker = Linker::new(engine);
-        for name in &names {
-            // An import the host does not offer stays undefined: instantiation refuses it.
-            if let Some(add) = definer(name.split('@').next().unwrap_or(name)) {
-                add(&mut linker).map_err(|e| format!("cannot link the component's import {name}: {e:#}"))?;
-            }
-        }
+        let linker = build(engine, &names)?;
         let linker = Arc::new(linker);
         built.push((names, Arc::clone(&linker)));
         Ok(linker)
     }
+}
+
+/// A linker defining the interfaces of `names` (imports, with or without versions) the host
+/// offers.
+fn build(engine: &Engine, names: &[String]) -> Result<Linker<HostState>, String> {
+    let mut linker = Linker::new(engine);
+    // Each interface once, whatever versions of it are imported (a composed component can
+    // import `wasi:io/streams@0.2.0` and `@0.2.3`; one definition serves both, as in a
+    // linker holding everything).
+    let interfaces: std::collections::BTreeSet<&str> = names.iter().map(|n| n.split('@').next().unwrap_or(n)).collect();
+    for interface in interfaces {
+        // An import the host does not offer stays undefined: instantiation refuses it.
+        if let Some(add) = definer(interface) {
+        add(&mut linker).map_err(|e| format!("cannot link the component's import {interface}: {e:#}"))?;
+        }
+    }
+    Ok(linker)
 }
 
 #[cfg(test)]
@@ -136,5 +147,26 @@ mod tests {
         for refused in ["wasi:http/outgoing-handler", "wasi:cli/run", "db-migrate:runtime/other", "wasi:io"] {
             assert!(definer(refused).is_none(), "{refused}");
         }
+    }
+
+    /// Two versions of one interface (a composed component's imports) link to one definition.
+    #[test]
+    fn an_interface_imported_in_two_versions_is_defined_once() {
+        let engine = super::super::engine().unwrap();
+        let names: Vec<String> = ["wasi:io/streams@0.2.0", "wasi:io/streams@0.2.3", "wasi:io/error@0.2.3", "wasi:http/types@0.2.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        build(&engine, &names).unwrap();
+    }
+
+    /// A sandbox serves a seed only if its engine has what the seed's limits need.
+    #[test]
+    fn engine_features_cover_and_combine() {
+        use super::super::EngineFeatures as F;
+        let (none, epoch, fuel) = (F { epoch: false, fuel: false }, F { epoch: true, fuel: false }, F { epoch: false, fuel: true });
+        assert!(epoch.covers(none) && epoch.covers(epoch) && !none.covers(epoch) && !epoch.covers(fuel));
+        assert_eq!(epoch.union(fuel), F { epoch: true, fuel: true });
+        assert!(epoch.union(fuel).covers(epoch) && epoch.union(fuel).covers(fuel));
     }
 }

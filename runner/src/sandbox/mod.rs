@@ -92,11 +92,18 @@ pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration
     let Some(d) = deadline else { return };
     let start = *WATCHDOG_START.get_or_init(Instant::now);
     let limit = (d + WATCHDOG_GRACE).saturating_duration_since(start).as_millis() as u64 + 1;
-    WATCHDOG_SECS.store(timeout.map(|t| t.as_secs()).unwrap_or_default(), Ordering::SeqCst);
+    WATCHDOG_TIMEOUT_MS.store(timeout.map(|t| t.as_millis() as u64).unwrap_or_default(), Ordering::SeqCst);
     WATCHDOG_LIMIT.store(limit, Ordering::SeqCst);
-    if TICKERS.load(Ordering::SeqCst) > 0 {
-        return;
+    // (Limit stored, then tickers counted; a ticker that stops counts itself out, then looks at
+    // the limit: one of the two sees the other, and the call is watched either way.)
+    if TICKERS.load(Ordering::SeqCst) == 0 {
+        ensure_watchdog();
     }
+}
+
+/// Starts the watchdog thread of its own (once per process; it then lives with the process).
+#[cfg(feature = "components")]
+fn ensure_watchdog() {
     static SPAWN: std::sync::Once = std::sync::Once::new();
     SPAWN.call_once(|| {
         let _ = std::thread::Builder::new().name("db-migrate-watchdog".into()).spawn(|| loop {
@@ -106,9 +113,9 @@ pub(crate) fn db_call_begins(deadline: Option<Instant>, timeout: Option<Duration
     });
 }
 
-/// The timeout of the guest whose database call is watched, in seconds (for the message).
+/// The time limit of the guest whose database call is watched, in milliseconds (for the message).
 #[cfg(feature = "components")]
-static WATCHDOG_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static WATCHDOG_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Epoch ticker threads running: each also does the watchdog's check.
 #[cfg(feature = "components")]
@@ -126,7 +133,7 @@ fn watchdog_check() {
              could not stop it; db-migrate stops here. The migration's open transaction is discarded with the \
              connection (nothing of it is kept; on MySQL, DDL it already ran leaves the migration dirty for `repair`)",
             WATCHDOG_GRACE.as_secs(),
-            WATCHDOG_SECS.load(Ordering::SeqCst)
+            WATCHDOG_TIMEOUT_MS.load(Ordering::SeqCst) as f64 / 1000.0
         );
         std::process::exit(2);
     }
@@ -201,6 +208,18 @@ pub struct EngineFeatures {
 impl Default for EngineFeatures {
     fn default() -> Self {
         EngineFeatures { epoch: true, fuel: false }
+    }
+}
+
+impl EngineFeatures {
+    /// Whether an engine with these features can run what `other` needs.
+    pub fn covers(self, other: EngineFeatures) -> bool {
+        (self.epoch || !other.epoch) && (self.fuel || !other.fuel)
+    }
+
+    /// Both sets of features: a store that needs neither runs unlimited on either.
+    pub fn union(self, other: EngineFeatures) -> EngineFeatures {
+        EngineFeatures { epoch: self.epoch || other.epoch, fuel: self.fuel || other.fuel }
     }
 }
 
@@ -282,7 +301,12 @@ impl Sandbox {
                     e.increment_epoch();
                     watchdog_check();
                 }
+                // A database call still in flight (another sandbox's, counting on this ticker)
+                // gets the watchdog thread.
                 TICKERS.fetch_sub(1, Ordering::SeqCst);
+                if WATCHDOG_LIMIT.load(Ordering::SeqCst) != 0 {
+                    ensure_watchdog();
+                }
             });
             if let Err(e) = spawned {
                 TICKERS.fetch_sub(1, Ordering::SeqCst);
@@ -302,6 +326,11 @@ impl Sandbox {
             alembic_runtime: None,
             alembic_component: Default::default(),
         })
+    }
+
+    /// The engine features this sandbox was made with.
+    pub fn features(&self) -> EngineFeatures {
+        self.features
     }
 
     /// Loads the components of SHA-256 `checksums` ahead, on a thread, in this order: the order
@@ -732,7 +761,8 @@ impl Sandbox {
             return (db, Err(SeedFailure { blame: Blame::Host, message: format!("cannot open the seed's database session: {}", e), commits: 0 }));
         }
         let outcome = match self.linkers.for_component(&self.engine, &component) {
-            Err(e) => Err((Blame::Host, e)),
+            // What is linked is what the component imports.
+            Err(e) => Err((Blame::Guest, e)),
             Ok(linker) => match SeedWorld::instantiate_async(&mut store, &component, &linker).await {
                 Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
                 Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {

@@ -448,11 +448,14 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
                         Some(p) => &p.policy,
                         None => seeder.policies.get(&c.name, &c.name),
                     };
-                    if sandbox.is_none() {
-                        let features = match pack {
-                            Some(p) => EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
-                            None => seeder.policies.features(),
-                        };
+                    let needs = match pack {
+                        Some(p) => EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
+                        None => seeder.policies.features(),
+                    };
+                    // A seed whose limits the sandbox cannot enforce gets one that can.
+                    let have = sandbox.as_ref().map(|sb| sb.features());
+                    if !have.is_some_and(|h| h.covers(needs)) {
+                        let features = have.map_or(needs, |h| h.union(needs));
                         sandbox = Some(Sandbox::new(seeder.cache_dir.clone(), features)?.history_table(&seeder.history_table).seed_table(&seeder.seed_table));
                     }
                     let sb = sandbox.as_ref().expect("created above");

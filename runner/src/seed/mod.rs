@@ -530,11 +530,15 @@ impl Seeder {
             }
             #[cfg(feature = "components")]
             SeedKind::Component | SeedKind::Pack => {
-                if sandbox.is_none() {
-                    let features = match pack {
-                        Some(p) => crate::sandbox::EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
-                        None => self.policies.features(),
-                    };
+                let needs = match pack {
+                    Some(p) => crate::sandbox::EngineFeatures { epoch: p.policy.limits.timeout.is_some(), fuel: p.policy.limits.fuel.is_some() },
+                    None => self.policies.features(),
+                };
+                // A seed whose limits the run's sandbox cannot enforce (a pack with a deadline
+                // after one without) gets a sandbox that can.
+                let have = sandbox.as_ref().map(|sb| sb.features());
+                if !have.is_some_and(|h| h.covers(needs)) {
+                    let features = have.map_or(needs, |h| h.union(needs));
                     *sandbox = Some(Sandbox::new(self.cache_dir.clone(), features)?.history_table(&self.history_table).seed_table(&self.seed_table));
                 }
                 let sb = sandbox.as_ref().expect("created above");
