@@ -19,7 +19,9 @@ pub struct ChecksumMemo {
     hollow_sql: bool,
 }
 
-/// The identity of a file, or `None` where the platform gives none.
+/// The identity of a file, or `None` where the platform gives none. (The compiled-component
+/// cache's too: without the sandbox only the tests use it.)
+#[cfg_attr(not(feature = "components"), allow(dead_code))]
 pub(crate) fn identity(meta: &std::fs::Metadata) -> Option<String> {
     #[cfg(unix)]
     {
