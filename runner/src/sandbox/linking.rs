@@ -95,8 +95,7 @@ impl Linkers {
         if let Some((_, l)) = built.iter().find(|(k, _)| *k == names) {
             return Ok(Arc::clone(l));
         }
-        let linker = build(engine, &names)?;
-        let linker = Arc::new(linker);
+        let linker = Arc::new(build(engine, &names)?);
         built.push((names, Arc::clone(&linker)));
         Ok(linker)
     }
@@ -113,7 +112,7 @@ fn build(engine: &Engine, names: &[String]) -> Result<Linker<HostState>, String>
     for interface in interfaces {
         // An import the host does not offer stays undefined: instantiation refuses it.
         if let Some(add) = definer(interface) {
-        add(&mut linker).map_err(|e| format!("cannot link the component's import {interface}: {e:#}"))?;
+            add(&mut linker).map_err(|e| format!("cannot link the component's import {interface}: {e:#}"))?;
         }
     }
     Ok(linker)
