@@ -261,6 +261,8 @@ impl Command {
 
 /// Parses the process arguments, runs the command and returns the exit code.
 fn main() -> ExitCode {
+    // Before anything opens a database (see the function).
+    db_migrate::backend::sqlite::tune_process_allocator();
     let cli = Cli::parse();
     let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -405,12 +407,17 @@ async fn wait_for_database(settings: &Settings, wait: std::time::Duration, out: 
 /// each) and returns them for `--json`.
 fn name_warnings(settings: &Settings, out: &Output) -> Vec<db_migrate::migrate::source::NameWarning> {
     let warnings = db_migrate::migrate::source::name_warnings_format(&settings.migrations_dir, settings.migrations_format);
+    show_name_warnings(&warnings, out);
+    warnings
+}
+
+/// Prints warnings about file names (not under `--json`, where they are part of the document).
+fn show_name_warnings(warnings: &[db_migrate::migrate::source::NameWarning], out: &Output) {
     if !out.json {
-        for w in &warnings {
+        for w in warnings {
             out.note(&format!("warning: {}: {}", w.file, w.message));
         }
     }
-    warnings
 }
 
 /// The warning for a database with tables but no migration history.

@@ -20,10 +20,19 @@ pub struct StatusArgs {
 }
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
-    let entries = migrator(settings).status().await?;
-    // [workflow] repeatable migrations, with their own states.
-    let repeatable = migrator(settings).repeatable_status().await?;
-    let warnings = crate::name_warnings(settings, out);
+    // The file-name warnings list the migrations folder apart: on a thread of their own, while
+    // this one reads the history (for a thousand migrations, a listing is a good part of
+    // `status`'s time).
+    let (dir, format) = (settings.migrations_dir.clone(), settings.migrations_format);
+    let warnings = tokio::task::spawn_blocking(move || db_migrate::migrate::source::name_warnings_format(&dir, format));
+    let (entries, repeatable) = tokio::join!(
+        async { migrator(settings).status().await },
+        // [workflow] repeatable migrations, with their own states.
+        async { migrator(settings).repeatable_status().await },
+    );
+    let (entries, repeatable) = (entries?, repeatable?);
+    let warnings = warnings.await.map_err(|e| Error::Config(format!("listing the migrations folder failed: {e}")))?;
+    crate::show_name_warnings(&warnings, out);
     if entries.is_empty() {
         out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));
     } else if !out.quiet && !out.json {

@@ -182,7 +182,12 @@ pub fn history_rows(handle: Handle<'_>, sql: &str) -> Result<Result<Vec<crate::m
             }
             let p = ffi::sqlite3_column_text(stmt, i);
             let n = ffi::sqlite3_column_bytes(stmt, i);
-            Ok(String::from_utf8_lossy(std::slice::from_raw_parts(p, n as usize)).into_owned())
+            let bytes = std::slice::from_raw_parts(p, n as usize);
+            // Valid UTF-8 (all db-migrate writes) is copied as is; the lossy scan is the slow path.
+            Ok(match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            })
         };
         let int = |i: std::ffi::c_int| -> Result<i64, String> {
             if ffi::sqlite3_column_type(stmt, i) != ffi::SQLITE_INTEGER {

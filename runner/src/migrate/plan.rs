@@ -92,7 +92,7 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
                 applied_at: h.map(|h| h.applied_at.clone()),
                 execution_ms: h.map(|h| h.execution_ms),
                 // (Not through `Display`: for a thousand files the formatting machinery showed.)
-                file: Some(m.path.to_string_lossy().into_owned()),
+                file: Some(m.path.to_str().map_or_else(|| m.path.to_string_lossy().into_owned(), str::to_owned)),
                 out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
             },
         );

@@ -80,6 +80,22 @@ pub struct SqliteBackend {
     host_tx: bool,
     /// A guest statement ended the host's transaction (see `guest::transaction_kept`).
     tx_lost: bool,
+    /// Opened read-only (see `close`).
+    read_only: bool,
+}
+
+/// For a program that owns its process, before it opens any database (the CLI, first thing):
+/// SQLite's allocator without its usage statistics. SQLite keeps them by default, taking a
+/// global mutex around every allocation; nothing here reads them (no soft or hard heap limit is
+/// set), and parsing the schema of a database with a thousand tables, which every connection's
+/// first statement does, allocates tens of thousands of times. Does nothing once SQLite is
+/// initialized; not for a library, where another thread may be using SQLite meanwhile.
+pub fn tune_process_allocator() {
+    // SAFETY: called before any other SQLite call of the process (see above), as
+    // `sqlite3_config` requires; the option takes one int.
+    unsafe {
+        libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+    }
 }
 
 impl SqliteBackend {
@@ -138,7 +154,7 @@ impl SqliteBackend {
             SqliteTarget::File(p) => Some(p.clone()),
             SqliteTarget::Memory => None,
         };
-        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false }))
+        Ok(Some(SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false, read_only: mode == OpenMode::ReadOnly }))
     }
 
     fn db_err(&self, context: &str, e: sqlx::Error) -> Error {
@@ -230,7 +246,7 @@ impl SqliteBackend {
     pub fn from_connection(conn: SqliteConnection, table: &str) -> Self {
         // No run-wide file lock: the application owns the connection and its file; each
         // migration still runs under `BEGIN IMMEDIATE` with its history row written first.
-        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false }
+        SqliteBackend { conn: super::sqlite_conn::Conn::new(conn), file: None, run_lock: None, sql: HistorySql::new(table), cursors: HashMap::new(), next_cursor: 0, guard: None, guest_depth: 0, knex_session: false, alembic_session: false, deferred_at_entry: 0, foreign_keys_were: None, violations_before: ForeignKeyState::new(), knex_outer: None, host_tx: false, tx_lost: false, read_only: false }
     }
 
     /// Ends the run and returns the connection as it was lent: guest cursors are dropped and the
@@ -313,6 +329,14 @@ impl super::Backend for SqliteBackend {
     }
 
     async fn close(self) -> Result<()> {
+        if self.read_only && self.guard.is_none() {
+            // Read-only, between statements, holding no lock, no hook of ours installed: nothing
+            // depends on how it ends, and closing frees the parsed schema (for a thousand tables,
+            // a good part of a large `status`). Dropped, sqlx's worker thread closes it on its
+            // own while this one goes on.
+            drop(self.conn.into_inner());
+            return Ok(());
+        }
         self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
     }
 }
