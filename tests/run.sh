@@ -158,7 +158,9 @@ step "Rust SDK doc examples"
 CARGO_TARGET_DIR="$root/target/sdk-host" cargo test --doc --manifest-path sdk/rust/Cargo.toml
 
 step "quickstart example"
-bash examples/quickstart/run.sh >/dev/null
+# With the binary the tests ran: `cargo build -p db-migrate-cli` alone resolves the workspace's
+# features differently from `cargo test --workspace` and would build it again.
+DB_MIGRATE_BIN="$root/target/debug/db-migrate" bash examples/quickstart/run.sh >/dev/null
 
 step "benchmark script smoke run (debug build, 50 migrations)"
 python3 bench/core.py --binary target/debug/db-migrate --count 50 --repeat 1

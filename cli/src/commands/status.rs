@@ -20,18 +20,17 @@ pub struct StatusArgs {
 }
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
-    // The file-name warnings list the migrations folder apart: on a thread of their own, while
-    // this one reads the history (for a thousand migrations, a listing is a good part of
-    // `status`'s time).
+    // The file-name warnings and the repeatable migrations each list the migrations folder
+    // apart: on a thread of their own, while this one reads the history (for a thousand
+    // migrations, a listing is a good part of `status`'s time).
     let (dir, format) = (settings.migrations_dir.clone(), settings.migrations_format);
-    let warnings = tokio::task::spawn_blocking(move || db_migrate::migrate::source::name_warnings_format(&dir, format));
-    let (entries, repeatable) = tokio::join!(
-        async { migrator(settings).status().await },
-        // [workflow] repeatable migrations, with their own states.
-        async { migrator(settings).repeatable_status().await },
-    );
-    let (entries, repeatable) = (entries?, repeatable?);
-    let warnings = warnings.await.map_err(|e| Error::Config(format!("listing the migrations folder failed: {e}")))?;
+    let listed = tokio::task::spawn_blocking(move || {
+        (db_migrate::migrate::source::name_warnings_format(&dir, format), db_migrate::migrate::workflow_files::repeatables(&dir))
+    });
+    let entries = migrator(settings).status().await?;
+    let (warnings, repeatables) = listed.await.map_err(|e| Error::Config(format!("listing the migrations folder failed: {e}")))?;
+    // [workflow] repeatable migrations, with their own states.
+    let repeatable = migrator(settings).repeatable_status_of(repeatables?).await?;
     crate::show_name_warnings(&warnings, out);
     if entries.is_empty() {
         out.line(&format!("no migrations in {}; `db-migrate create --name NAME` writes one", settings.migrations_dir.display()));

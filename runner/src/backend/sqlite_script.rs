@@ -240,7 +240,7 @@ pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest
     // mode); `around(false)` ends it, before the host's own RELEASE / ROLLBACK TO.
     around(true);
     // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; the statement is
-    // finalized before returning; text and blobs are copied by SQLite (SQLITE_TRANSIENT).
+    // finalized before returning, while `rows` (bound in place by `bind_row`) is still borrowed.
     let result = unsafe {
         let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
         if ffi::sqlite3_prepare_v3(db, statement.as_ptr().cast(), statement.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
@@ -291,8 +291,10 @@ pub fn insert_rows(handle: Handle<'_>, statement: &str, rows: &[Vec<super::guest
 /// timestamps and JSON as text); SQLite's result code.
 ///
 /// # Safety
-/// `stmt` must be a live statement of a connection used by this thread only; text and blobs are
-/// copied by SQLite (SQLITE_TRANSIENT) before the call returns.
+/// `stmt` must be a live statement of a connection used by this thread only, and `row` must
+/// outlive its binding: text and blobs are bound in place (SQLITE_STATIC, not copied; a seed's
+/// batch binds a million values), so the caller finalizes `stmt`, or binds it again, before
+/// `row` goes.
 unsafe fn bind_row(stmt: *mut ffi::sqlite3_stmt, row: &[SqlValue]) -> std::ffi::c_int {
     for (i, v) in row.iter().enumerate() {
         let at = (i + 1) as std::ffi::c_int;
@@ -304,9 +306,9 @@ unsafe fn bind_row(stmt: *mut ffi::sqlite3_stmt, row: &[SqlValue]) -> std::ffi::
                 SqlValue::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
                 SqlValue::Float(f) => ffi::sqlite3_bind_double(stmt, at, *f),
                 SqlValue::Text(s) | SqlValue::Timestamp(s) | SqlValue::Json(s) => {
-                    ffi::sqlite3_bind_text64(stmt, at, s.as_ptr().cast(), s.len() as u64, ffi::SQLITE_TRANSIENT(), ffi::SQLITE_UTF8 as u8)
+                    ffi::sqlite3_bind_text64(stmt, at, s.as_ptr().cast(), s.len() as u64, ffi::SQLITE_STATIC(), ffi::SQLITE_UTF8 as u8)
                 }
-                SqlValue::Blob(b) => ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_TRANSIENT()),
+                SqlValue::Blob(b) => ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_STATIC()),
             }
         };
         if rc != ffi::SQLITE_OK {

@@ -944,7 +944,13 @@ impl Migrator {
 
     /// The state of every repeatable migration. Creates nothing.
     pub async fn repeatable_status(&self) -> Result<Vec<crate::run::workflow::RepeatableStatus>> {
-        let files = crate::migrate::workflow_files::repeatables(self.dir())?;
+        self.repeatable_status_of(crate::migrate::workflow_files::repeatables(self.dir())?).await
+    }
+
+    /// [`Migrator::repeatable_status`] of the repeatable migrations `files`, which the caller
+    /// read from this migrator's folder with [`crate::migrate::workflow_files::repeatables`]
+    /// (`status` lists the folder on another thread while it reads the history).
+    pub async fn repeatable_status_of(&self, files: Vec<crate::migrate::workflow_files::Repeatable>) -> Result<Vec<crate::run::workflow::RepeatableStatus>> {
         if files.is_empty() {
             // No repeatable migrations: no connection (rows of deleted ones are not listed).
             return Ok(Vec::new());
