@@ -350,7 +350,7 @@ pub fn run_one(handle: Handle<'_>, sql: &str, params: &[SqlValue], read: Option<
     let mut ran = Ran { columns: Vec::new(), rows: CappedRows::new(max_rows, max_bytes), stopped: None, changes: 0 };
     // SAFETY: `db` is locked out from sqlx's worker while `handle` lives; `text` outlives both
     // statements, which are finalized on every path; column values are copied before the next
-    // step; bound values are copied by SQLite.
+    // step; `params`, bound in place (see `bind_row`), is borrowed past the finalize.
     unsafe {
         let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
         let mut tail: *const c_char = ptr::null();
