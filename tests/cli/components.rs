@@ -188,6 +188,7 @@ fn create_lang_rust_then_build_then_up() {
     assert!(crate_dir.file_name().unwrap().to_string_lossy().ends_with("_make_example"));
     assert!(crate_dir.join("src/lib.rs").is_file());
     assert!(p.path().join(".db-migrate/sdk/rust/src/lib.rs").is_file(), "the embedded SDK is written for the guest");
+    assert!(p.path().join(".db-migrate/sdk/rust/src/bindings_migration.rs").is_file(), "with its generated bindings");
     assert!(p.path().join(".db-migrate/wit/runtime.wit").is_file());
 
     let (code, out, err) = p.run(&["build"]);
@@ -202,6 +203,19 @@ fn create_lang_rust_then_build_then_up() {
     assert!(p.tables().contains(&"example".to_string()));
     let out = p.ok(&["inspect", wasm[0].to_str().unwrap()]);
     assert!(out.contains("world    migration") && out.contains("db-migrate:runtime/sql@0.1.0"), "{out}");
+}
+
+/// The Rust SDK's bindings are generated source (sdk/rust/bindings.sh): they must be what
+/// wit/runtime.wit generates today, or guests would be built against a stale interface.
+#[test]
+fn the_rust_sdk_bindings_match_the_wit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash").arg(root.join("sdk/rust/bindings.sh")).arg("--check").output().unwrap();
+    assert!(
+        out.status.success(),
+        "sdk/rust/bindings.sh --check failed (wit-bindgen 0.61.0 must be on PATH: tests/run.sh installs it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -27,6 +27,12 @@ use db_migrate::migrate::source;
 
 const SDK_CARGO: &str = include_str!("../../../sdk/rust/Cargo.toml");
 const SDK_LIB: &str = include_str!("../../../sdk/rust/src/lib.rs");
+// The SDK's WIT bindings, generated ahead of time (sdk/rust/bindings.sh): a guest's first build
+// then compiles no code generator.
+const SDK_BINDINGS: [(&str, &str); 2] = [
+    ("bindings_migration.rs", include_str!("../../../sdk/rust/src/bindings_migration.rs")),
+    ("bindings_seed.rs", include_str!("../../../sdk/rust/src/bindings_seed.rs")),
+];
 pub const WIT: &str = include_str!("../../../wit/runtime.wit");
 
 /// The Rust target guests are compiled for.
@@ -72,6 +78,9 @@ pub fn materialize_sdk(project: &Path) -> Result<PathBuf, Error> {
     let sdk = base.join("sdk").join("rust");
     write_if_changed(&sdk.join("Cargo.toml"), SDK_CARGO)?;
     write_if_changed(&sdk.join("src").join("lib.rs"), SDK_LIB)?;
+    for (name, text) in SDK_BINDINGS {
+        write_if_changed(&sdk.join("src").join(name), text)?;
+    }
     write_if_changed(&base.join("wit").join("runtime.wit"), WIT)?;
     Ok(sdk)
 }

@@ -42,19 +42,8 @@ pub mod __bindings {
     // One world for both kinds of migration: `migration` plus the MongoDB `documents`
     // interface. A component imports only what it calls, so a SQL migration imports `sql` (world
     // `migration`) and a MongoDB one `documents` (world `document-migration`).
-    wit_bindgen::generate!({
-        path: "../../wit",
-        inline: "package db-migrate:sdk;
-                 world guest {
-                     include db-migrate:runtime/migration@0.1.0;
-                     import db-migrate:runtime/documents@0.1.0;
-                 }",
-        world: "db-migrate:sdk/guest",
-        generate_all,
-        pub_export_macro: true,
-        export_macro_name: "__export_migration_world",
-        default_bindings_module: "db_migrate_sdk::__bindings",
-    });
+    // Generated from wit/runtime.wit by sdk/rust/bindings.sh (the `wit-bindgen` CLI).
+    include!("bindings_migration.rs");
 }
 
 #[cfg(feature = "seed")]
@@ -63,19 +52,8 @@ pub mod __bindings {
     // With the `seed` feature the crate builds a seed (export `run`) instead: world `seed`
     // plus `documents`, so a seed that writes through `sql` is a `seed` and one that writes
     // through `documents` a `document-seed` (MongoDB).
-    wit_bindgen::generate!({
-        path: "../../wit",
-        inline: "package db-migrate:sdk-seed;
-                 world seed-guest {
-                     include db-migrate:runtime/seed@0.1.0;
-                     import db-migrate:runtime/documents@0.1.0;
-                 }",
-        world: "db-migrate:sdk-seed/seed-guest",
-        pub_export_macro: true,
-        export_macro_name: "__export_seed_world",
-        default_bindings_module: "db_migrate_sdk::__bindings",
-        generate_all,
-    });
+    // Generated from wit/runtime.wit by sdk/rust/bindings.sh (the `wit-bindgen` CLI).
+    include!("bindings_seed.rs");
 }
 
 use __bindings::db_migrate::runtime::documents as wdocs;
