@@ -48,7 +48,8 @@ def main():
     if args.floor:
         floor = Path(args.floor)
     else:
-        cargo = ["cargo", "build", "-q", "-p", "db-migrate", "--example", "seed_floor"] + (["--release"] if profile == "release" else [])
+        # `--workspace`: the features a `cargo test --workspace` build resolved (see bench/mongo.py).
+        cargo = ["cargo", "build", "-q", "--workspace", "--example", "seed_floor"] + (["--release"] if profile == "release" else [])
         subprocess.run(cargo, cwd=ROOT, check=True)
         floor = ROOT / "target" / profile / "examples" / "seed_floor"
 

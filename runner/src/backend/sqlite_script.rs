@@ -176,13 +176,17 @@ pub fn history_rows(handle: Handle<'_>, sql: &str) -> Result<Result<Vec<crate::m
         if ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), sql.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
             return Err(error(db));
         }
-        let text = |i: std::ffi::c_int| -> Result<String, String> {
+        // The column's bytes, valid until the next step.
+        let bytes = |i: std::ffi::c_int| -> Result<&[u8], String> {
             if ffi::sqlite3_column_type(stmt, i) != ffi::SQLITE_TEXT {
                 return Err(format!("column {} of a row is not text", i + 1));
             }
             let p = ffi::sqlite3_column_text(stmt, i);
             let n = ffi::sqlite3_column_bytes(stmt, i);
-            let bytes = std::slice::from_raw_parts(p, n as usize);
+            Ok(if n == 0 { &[] } else { std::slice::from_raw_parts(p, n as usize) })
+        };
+        let text = |i: std::ffi::c_int| -> Result<String, String> {
+            let bytes = bytes(i)?;
             // Valid UTF-8 (all db-migrate writes) is copied as is; the lossy scan is the slow path.
             Ok(match std::str::from_utf8(bytes) {
                 Ok(s) => s.to_owned(),
@@ -205,7 +209,8 @@ pub fn history_rows(handle: Handle<'_>, sql: &str) -> Result<Result<Vec<crate::m
                             name: text(1)?,
                             kind: text(2)?,
                             checksum: text(3)?,
-                            status: RowStatus::parse(&text(4)?),
+                            // Read in place: only `applied` is applied, whatever the bytes.
+                            status: RowStatus::parse(std::str::from_utf8(bytes(4)?).unwrap_or("")),
                             applied_at: text(5)?,
                             execution_ms: int(6)?,
                         })

@@ -71,45 +71,61 @@ impl StatusEntry {
 
 /// The state of every migration known from either side, by version.
 pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<StatusEntry> {
-    let applied: BTreeMap<i64, &AppliedMigration> = history.iter().map(|h| (h.version, h)).collect();
+    // A merge of the two lists by version. Both usually arrive sorted (discovery sorts the files,
+    // the history is read in version order), and sorting sorted indices is one linear pass: for
+    // a thousand migrations, two maps' worth of allocations showed in `status`'s profile.
+    let mut files: Vec<usize> = (0..migrations.len()).collect();
+    files.sort_by_key(|&i| migrations[i].version);
+    let mut rows: Vec<usize> = (0..history.len()).collect();
+    rows.sort_by_key(|&i| history[i].version);
     let newest = history.iter().map(|h| h.version).max();
-    let mut out: BTreeMap<i64, StatusEntry> = BTreeMap::new();
-    for m in migrations {
-        let h = applied.get(&m.version);
-        let state = match h {
-            None => State::Pending,
-            Some(h) if h.status == RowStatus::Dirty => State::Dirty,
-            Some(h) if h.checksum != m.checksum => State::Modified,
-            Some(_) => State::Applied,
+    let mut out: Vec<StatusEntry> = Vec::with_capacity(files.len().max(rows.len()));
+    let (mut f, mut r) = (files.iter().map(|&i| &migrations[i]).peekable(), rows.iter().map(|&i| &history[i]).peekable());
+    loop {
+        let entry = match (f.peek(), r.peek()) {
+            (None, None) => break,
+            (Some(m), h) if h.is_none_or(|h| m.version <= h.version) => {
+                let m = f.next().expect("peeked");
+                let h = r.next_if(|h| h.version == m.version);
+                let state = match h {
+                    None => State::Pending,
+                    Some(h) if h.status == RowStatus::Dirty => State::Dirty,
+                    Some(h) if h.checksum != m.checksum => State::Modified,
+                    Some(_) => State::Applied,
+                };
+                StatusEntry {
+                    version: m.version,
+                    name: m.name.clone(),
+                    kind: m.kind().as_str().to_string(),
+                    state,
+                    applied_at: h.map(|h| h.applied_at.clone()),
+                    execution_ms: h.map(|h| h.execution_ms),
+                    // (Not through `Display`: for a thousand files the formatting machinery showed.)
+                    file: Some(m.path.to_str().map_or_else(|| m.path.to_string_lossy().into_owned(), str::to_owned)),
+                    out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
+                }
+            }
+            (_, Some(_)) => {
+                let h = r.next().expect("peeked");
+                StatusEntry {
+                    version: h.version,
+                    name: h.name.clone(),
+                    kind: h.kind.clone(),
+                    state: if h.status == RowStatus::Dirty { State::Dirty } else { State::Missing },
+                    applied_at: Some(h.applied_at.clone()),
+                    execution_ms: Some(h.execution_ms),
+                    file: None,
+                    out_of_order: false,
+                }
+            }
+            (Some(_), None) => unreachable!("a file with no row left is taken by the arm above"),
         };
-        out.insert(
-            m.version,
-            StatusEntry {
-                version: m.version,
-                name: m.name.clone(),
-                kind: m.kind().as_str().to_string(),
-                state,
-                applied_at: h.map(|h| h.applied_at.clone()),
-                execution_ms: h.map(|h| h.execution_ms),
-                // (Not through `Display`: for a thousand files the formatting machinery showed.)
-                file: Some(m.path.to_str().map_or_else(|| m.path.to_string_lossy().into_owned(), str::to_owned)),
-                out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
-            },
-        );
+        // One entry per version (the history's key and discovery already ensure it).
+        if out.last().is_none_or(|last| last.version != entry.version) {
+            out.push(entry);
+        }
     }
-    for h in history {
-        out.entry(h.version).or_insert_with(|| StatusEntry {
-            version: h.version,
-            name: h.name.clone(),
-            kind: h.kind.clone(),
-            state: if h.status == RowStatus::Dirty { State::Dirty } else { State::Missing },
-            applied_at: Some(h.applied_at.clone()),
-            execution_ms: Some(h.execution_ms),
-            file: None,
-            out_of_order: false,
-        });
-    }
-    out.into_values().collect()
+    out
 }
 
 /// One thing to do: apply or revert the migration at `index` of the migrations slice.
@@ -374,5 +390,20 @@ mod tests {
         let flagged: Vec<(i64, bool)> = st.iter().map(|e| (e.version, e.out_of_order)).collect();
         assert_eq!(flagged, vec![(1, false), (2, true), (3, false), (4, false)]);
         assert!(status(&ms, &[]).iter().all(|e| !e.out_of_order));
+    }
+
+    #[test]
+    fn status_merges_lists_in_any_order() {
+        // Files and rows out of order, rows interleaved with files, a row past the last file.
+        let ms = vec![mig(5, true), mig(1, true), mig(3, true)];
+        let st = status(&ms, &[row(6), row(3), row(2), row(1)]);
+        let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
+        assert_eq!(
+            states,
+            vec![(1, State::Applied), (2, State::Missing), (3, State::Applied), (5, State::Pending), (6, State::Missing)]
+        );
+        assert_eq!(st.iter().filter(|e| e.out_of_order).map(|e| e.version).collect::<Vec<_>>(), vec![5]);
+        assert!(status(&[], &[]).is_empty());
+        assert_eq!(status(&[], &[row(2), row(1)]).iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
     }
 }
