@@ -21,9 +21,9 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
-command -v wit-bindgen >/dev/null || { echo "wit-bindgen not found: cargo install wit-bindgen-cli --version $version" >&2; exit 1; }
+command -v wit-bindgen >/dev/null || { echo "wit-bindgen not found: cargo install --locked wit-bindgen-cli --version $version" >&2; exit 1; }
 have="$(wit-bindgen --version | awk '{print $2}')"
-[ "$have" = "$version" ] || { echo "wit-bindgen $have found, $version needed: cargo install wit-bindgen-cli --version $version" >&2; exit 1; }
+[ "$have" = "$version" ] || { echo "wit-bindgen $have found, $version needed: cargo install --locked wit-bindgen-cli --version $version" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -94,33 +94,60 @@ pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Resu
 }
 
 fn print_table(entries: &[StatusEntry], out: &Output) {
-    let rows: Vec<[String; 6]> = entries
+    use std::fmt::Write;
+    // Every cell is borrowed but the numbers, which are written once into one buffer, and the
+    // table is built in one string: for a thousand migrations, a String per cell and a
+    // `format!` per padded cell were a quarter of `status`'s instructions.
+    let mut numbers = String::with_capacity(entries.len() * 24);
+    let spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = entries
         .iter()
         .map(|e| {
+            let start = numbers.len();
+            let _ = write!(numbers, "{}", e.version);
+            let mid = numbers.len();
+            if let Some(ms) = e.execution_ms {
+                let _ = write!(numbers, "{ms} ms");
+            }
+            (start..mid, mid..numbers.len())
+        })
+        .collect();
+    let rows: Vec<[&str; 6]> = entries
+        .iter()
+        .zip(&spans)
+        .map(|(e, (version, ms))| {
             [
-                e.version.to_string(),
-                e.name.clone(),
-                e.kind.clone(),
-                if e.out_of_order { format!("{}*", e.state.as_str()) } else { e.state.as_str().to_string() },
-                e.applied_at.clone().unwrap_or_else(|| "-".into()),
-                e.execution_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into()),
+                &numbers[version.clone()],
+                &e.name,
+                &e.kind,
+                if e.out_of_order { e.state.as_str_starred() } else { e.state.as_str() },
+                e.applied_at.as_deref().unwrap_or("-"),
+                if e.execution_ms.is_some() { &numbers[ms.clone()] } else { "-" },
             ]
         })
         .collect();
-    let header = ["VERSION", "NAME", "KIND", "STATE", "APPLIED AT", "DURATION"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
+    let header = ["VERSION", "NAME", "KIND", "STATE", "APPLIED AT", "DURATION"];
+    let mut widths = header.map(str::len);
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
         }
     }
-    let fmt = |r: &[String; 6]| {
-        r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
-    };
-    let mut text = fmt(&header);
-    for r in &rows {
-        text.push('\n');
-        text.push_str(&fmt(r));
+    let mut text = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 12));
+    for (i, r) in std::iter::once(&header).chain(&rows).enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let start = text.len();
+        for (j, (c, w)) in r.iter().zip(widths).enumerate() {
+            if j > 0 {
+                text.push_str("  ");
+            }
+            // Padded as `format!("{c:<w$}")` pads: to `w` characters.
+            text.push_str(c);
+            text.extend(std::iter::repeat_n(' ', w.saturating_sub(c.chars().count())));
+        }
+        let kept = text[start..].trim_end().len();
+        text.truncate(start + kept);
     }
     out.line(&text);
 }

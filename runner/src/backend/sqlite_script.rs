@@ -176,14 +176,20 @@ pub fn history_rows(handle: Handle<'_>, sql: &str) -> Result<Result<Vec<crate::m
         if ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), sql.len() as std::ffi::c_int, 0, &mut stmt, ptr::null_mut()) != ffi::SQLITE_OK {
             return Err(error(db));
         }
-        // The column's bytes, valid until the next step.
+        // The column's bytes: valid until the next step, so each caller copies or parses them
+        // before that (the returned lifetime does not say so).
         let bytes = |i: std::ffi::c_int| -> Result<&[u8], String> {
             if ffi::sqlite3_column_type(stmt, i) != ffi::SQLITE_TEXT {
                 return Err(format!("column {} of a row is not text", i + 1));
             }
             let p = ffi::sqlite3_column_text(stmt, i);
             let n = ffi::sqlite3_column_bytes(stmt, i);
-            Ok(if n == 0 { &[] } else { std::slice::from_raw_parts(p, n as usize) })
+            match (p.is_null(), n) {
+                (_, 0) => Ok(&[]),
+                // SQLite could not allocate the text's copy.
+                (true, _) => Err(format!("column {} of a row could not be read (out of memory)", i + 1)),
+                (false, n) => Ok(std::slice::from_raw_parts(p, n as usize)),
+            }
         };
         let text = |i: std::ffi::c_int| -> Result<String, String> {
             let bytes = bytes(i)?;

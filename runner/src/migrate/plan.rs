@@ -39,6 +39,18 @@ impl State {
             State::Dirty => "dirty",
         }
     }
+
+    /// The name marked `*`, as `status` shows a pending migration older than the newest
+    /// applied one.
+    pub fn as_str_starred(self) -> &'static str {
+        match self {
+            State::Applied => "applied*",
+            State::Pending => "pending*",
+            State::Modified => "modified*",
+            State::Missing => "missing*",
+            State::Dirty => "dirty*",
+        }
+    }
 }
 
 /// One line of `status`.
@@ -85,8 +97,16 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
         let entry = match (f.peek(), r.peek()) {
             (None, None) => break,
             (Some(m), h) if h.is_none_or(|h| m.version <= h.version) => {
-                let m = f.next().expect("peeked");
-                let h = r.next_if(|h| h.version == m.version);
+                // Of files or rows sharing a version (discovery and the history's key prevent
+                // it), the last one counts.
+                let mut m = f.next().expect("peeked");
+                while let Some(next) = f.next_if(|n| n.version == m.version) {
+                    m = next;
+                }
+                let mut h = None;
+                while let Some(next) = r.next_if(|h| h.version == m.version) {
+                    h = Some(next);
+                }
                 let state = match h {
                     None => State::Pending,
                     Some(h) if h.status == RowStatus::Dirty => State::Dirty,
@@ -106,7 +126,9 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
                 }
             }
             (_, Some(_)) => {
+                // A version with no file: its first row counts, the others are skipped.
                 let h = r.next().expect("peeked");
+                while r.next_if(|n| n.version == h.version).is_some() {}
                 StatusEntry {
                     version: h.version,
                     name: h.name.clone(),
@@ -120,10 +142,7 @@ pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Sta
             }
             (Some(_), None) => unreachable!("a file with no row left is taken by the arm above"),
         };
-        // One entry per version (the history's key and discovery already ensure it).
-        if out.last().is_none_or(|last| last.version != entry.version) {
-            out.push(entry);
-        }
+        out.push(entry);
     }
     out
 }
@@ -405,5 +424,21 @@ mod tests {
         assert_eq!(st.iter().filter(|e| e.out_of_order).map(|e| e.version).collect::<Vec<_>>(), vec![5]);
         assert!(status(&[], &[]).is_empty());
         assert_eq!(status(&[], &[row(2), row(1)]).iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn status_of_duplicate_versions_keeps_one_entry_each() {
+        // Not reachable through discovery or a history table, but `status` is public: the last
+        // file and the last of its rows count; of rows without a file, the first.
+        let (mut a, b) = (mig(1, true), mig(1, true));
+        a.checksum = "other".into();
+        let mut stale = row(1);
+        stale.checksum = "stale".into();
+        let mut first = row(2);
+        first.name = "first".into();
+        let st = status(&[a, b], &[stale, row(1), first, row(2)]);
+        let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
+        assert_eq!(states, vec![(1, State::Applied), (2, State::Missing)]);
+        assert_eq!(st[1].name, "first");
     }
 }

@@ -199,7 +199,7 @@ impl Shadow {
     async fn drop_it(&self) -> Result<()> {
         match &self.kind {
             Kind::SqliteFile(p) => {
-                remove_sqlite(p);
+                remove_private_sqlite(p);
                 Ok(())
             }
             Kind::Server { server, name, live_url } => drop_server_db(*server, name, live_url).await,
@@ -214,7 +214,7 @@ impl Drop for Shadow {
             return;
         }
         match self.kind.clone() {
-            Kind::SqliteFile(p) => remove_sqlite(&p),
+            Kind::SqliteFile(p) => remove_private_sqlite(&p),
             Kind::Server { server, name, live_url } => {
                 // Only reached on a panic: drop it from a thread with its own runtime.
                 let _ = std::thread::spawn(move || {
@@ -331,6 +331,15 @@ fn remove_sqlite(p: &Path) {
         f.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(f));
     }
+}
+
+/// A temporary shadow file db-migrate named: its lock file goes too. (A given shadow's lock
+/// file stays: another process may hold it, and deleting a held lock file splits the lock.)
+fn remove_private_sqlite(p: &Path) {
+    remove_sqlite(p);
+    let mut lock = p.as_os_str().to_owned();
+    lock.push(".db-migrate.lock");
+    let _ = std::fs::remove_file(PathBuf::from(lock));
 }
 
 #[cfg(feature = "mysql")]
