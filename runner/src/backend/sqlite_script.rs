@@ -184,12 +184,14 @@ pub fn history_rows(handle: Handle<'_>, sql: &str) -> Result<Result<Vec<crate::m
             }
             let p = ffi::sqlite3_column_text(stmt, i);
             let n = ffi::sqlite3_column_bytes(stmt, i);
-            match (p.is_null(), n) {
-                (_, 0) => Ok(&[]),
-                // SQLite could not allocate the text's copy.
-                (true, _) => Err(format!("column {} of a row could not be read (out of memory)", i + 1)),
-                (false, n) => Ok(std::slice::from_raw_parts(p, n as usize)),
+            if p.is_null() {
+                // NULL for a TEXT value means SQLite could not allocate its copy.
+                if ffi::sqlite3_errcode(db) == ffi::SQLITE_NOMEM {
+                    return Err(format!("column {} of a row could not be read (out of memory)", i + 1));
+                }
+                return Ok(&[]);
             }
+            Ok(if n <= 0 { &[] } else { std::slice::from_raw_parts(p, n as usize) })
         };
         let text = |i: std::ffi::c_int| -> Result<String, String> {
             let bytes = bytes(i)?;
