@@ -3,12 +3,14 @@
 
 In one run, on SQLite (a file database in WAL mode, one transaction) and on PostgreSQL, it times
 `db-migrate seed` running the first-party faker pack (users with id, name, email; 5,000 rows per
-`execute-batch`, which the host turns into multi-row INSERTs on SQLite and COPY on PostgreSQL),
-and the native floor `runner/examples/seed_floor.rs`: the same kind of rows written from plain
-Rust through the same driver (sqlx), 500-row INSERTs on SQLite, COPY on PostgreSQL. Each round
-starts from an empty table. It prints rows/s of the seed's own work (generation in the sandbox
-included, component loading excluded), of the whole `db-migrate seed` process, and of the floor,
-next to the targets: SQLite >= 2.0 M rows/s, PostgreSQL >= 0.9x the native COPY floor.
+`execute-batch`, which the host runs as one prepared INSERT stepped per row on SQLite and as COPY
+on PostgreSQL), and the native floors of `runner/examples/seed_floor.rs`: the same kind of rows
+written from plain Rust, on SQLite through sqlx (500-row INSERTs) and on SQLite's C API (one
+prepared INSERT stepped per row: what the host itself does, so the seed's distance to it is the
+sandbox's cost), on PostgreSQL with COPY. Each round starts from an empty table. It prints rows/s
+of the seed's own work (generation in the sandbox included, component loading excluded), of the
+whole `db-migrate seed` process, and of the floors, next to the targets: SQLite >= 2.0 M rows/s,
+PostgreSQL >= 0.9x the native COPY floor.
 
 Usage: python3 bench/seeds.py [--binary target/release/db-migrate] [--rows 1000000] [--repeat 3]
                               [--floor PATH] [--pg postgres://postgres@127.0.0.1:5432]
@@ -99,9 +101,11 @@ def main():
         ("SQLite", fresh_sqlite, f"sqlite:{db}", str(db)),
         ("PostgreSQL", fresh_pg, f"{args.pg}/{pg_db}", f"{args.pg}/{pg_db}"),
     ]:
-        own, walls, floors = [], [], []
+        own, walls, floors, c_floors = [], [], [], []
         for i in range(args.repeat):
-            order = ["seed", "floor"] if i % 2 == 0 else ["floor", "seed"]
+            order = ["seed", "floor", "c"] if i % 2 == 0 else ["c", "floor", "seed"]
+            if name != "SQLite":
+                order.remove("c")
             for what in order:
                 if what == "seed":
                     fresh(False)
@@ -110,13 +114,15 @@ def main():
                     walls.append(w)
                 else:
                     fresh(True)
-                    kind = "sqlite" if name == "SQLite" else "postgres"
-                    floors.append(float(sh([str(floor), kind, floor_target, str(args.rows)]).stdout.strip()))
-        results[name] = (statistics.median(own), statistics.median(walls), statistics.median(floors))
+                    kind = {"c": "sqlite-c", "floor": "sqlite" if name == "SQLite" else "postgres"}[what]
+                    secs = float(sh([str(floor), kind, floor_target, str(args.rows)]).stdout.strip())
+                    (c_floors if what == "c" else floors).append(secs)
+        results[name] = (statistics.median(own), statistics.median(walls), statistics.median(floors),
+                         statistics.median(c_floors) if c_floors else None)
     fresh_pg(False)
 
     print(f"seed benchmark: faker pack, {args.rows:,} rows x 3 columns, median of {args.repeat} interleaved rounds")
-    for name, (own, wall, fl) in results.items():
+    for name, (own, wall, fl, c_fl) in results.items():
         r, floor_r = args.rows / own, args.rows / fl
         if name == "SQLite":
             ok, target = r >= 2.0e6, "target >= 2.0 M rows/s"
@@ -124,6 +130,10 @@ def main():
             ok, target = r >= 0.9 * floor_r, f"{r / floor_r:.2f}x the floor, target >= 0.90x"
         print(f"  {name:<10} seed {r / 1e6:5.2f} M rows/s ({own:6.2f} s; whole process {args.rows / wall / 1e6:5.2f} M rows/s)"
               f"  native floor {floor_r / 1e6:5.2f} M rows/s  ({target}) {'ok' if ok else 'MISSED'}")
+        if c_fl is not None:
+            c_r = args.rows / c_fl
+            print(f"  {'':<10} C-API floor (prepared INSERT per row, as the host) {c_r / 1e6:5.2f} M rows/s:"
+                  f" the seed at {r / c_r:.2f}x it")
 
 if __name__ == "__main__":
     main()

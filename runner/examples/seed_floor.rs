@@ -1,9 +1,14 @@
 //! The native floors of `bench/seeds.py`: the same rows as the faker pack's users (id, name,
-//! email), written from plain Rust through the same driver (sqlx) the host uses, the fastest way
-//! each database allows through it: 500-row multi-row INSERTs in one transaction on SQLite, COPY
-//! on PostgreSQL. Prints the insert phase's seconds (connection set-up excluded).
+//! email), written from plain Rust, in one transaction:
+//! - `sqlite`: through sqlx, as a program using that driver would (500-row multi-row INSERTs);
+//! - `sqlite-c`: on SQLite's C API (the library sqlx bundles and the host links), one prepared
+//!   single-row INSERT bound and stepped per row, text bound in place: the fastest way SQLite
+//!   takes rows one statement at a time, and the way the host runs a seed's batches;
+//! - `postgres`: COPY through sqlx.
 //!
-//! Usage: seed_floor sqlite PATH ROWS | seed_floor postgres URL ROWS
+//! Prints the insert phase's seconds (connection set-up excluded).
+//!
+//! Usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres URL ROWS
 //! (the table `users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)` must exist and be empty)
 
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -20,10 +25,14 @@ fn row(id: u64, state: &mut u64) -> (i64, String, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, target, rows] = args.as_slice() else {
-        eprintln!("usage: seed_floor sqlite PATH ROWS | seed_floor postgres URL ROWS");
+        eprintln!("usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres URL ROWS");
         std::process::exit(2);
     };
     let rows: u64 = rows.parse().expect("ROWS is a number");
+    if kind == "sqlite-c" {
+        println!("{}", sqlite_c(target, rows));
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let secs = rt.block_on(async {
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
@@ -74,4 +83,43 @@ fn main() {
         }
     });
     println!("{secs}");
+}
+
+/// The `sqlite-c` floor: one prepared `INSERT` stepped per row on SQLite's C API.
+fn sqlite_c(path: &str, rows: u64) -> f64 {
+    use libsqlite3_sys as ffi;
+    use std::ffi::CString;
+    let exec = |db: *mut ffi::sqlite3, sql: &str| {
+        let sql = CString::new(sql).unwrap();
+        // SAFETY: `db` is open; the statement text is NUL-terminated.
+        let rc = unsafe { ffi::sqlite3_exec(db, sql.as_ptr(), None, std::ptr::null_mut(), std::ptr::null_mut()) };
+        assert_eq!(rc, ffi::SQLITE_OK, "{sql:?}");
+    };
+    let path = CString::new(path).unwrap();
+    let mut db = std::ptr::null_mut();
+    // SAFETY: plain use of SQLite's C API on one thread; every statement is finalized and the
+    // connection closed before returning; bound text outlives its step (SQLITE_STATIC).
+    unsafe {
+        assert_eq!(ffi::sqlite3_open(path.as_ptr(), &mut db), ffi::SQLITE_OK, "open");
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let started = std::time::Instant::now();
+        exec(db, "BEGIN");
+        let sql = "INSERT INTO users (id, name, email) VALUES (?, ?, ?)";
+        let mut stmt = std::ptr::null_mut();
+        let rc = ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), sql.len() as i32, ffi::SQLITE_PREPARE_PERSISTENT as u32, &mut stmt, std::ptr::null_mut());
+        assert_eq!(rc, ffi::SQLITE_OK, "prepare");
+        for id in 1..=rows {
+            let (a, b, e) = row(id, &mut state);
+            ffi::sqlite3_bind_int64(stmt, 1, a);
+            ffi::sqlite3_bind_text64(stmt, 2, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_STATIC(), ffi::SQLITE_UTF8 as u8);
+            ffi::sqlite3_bind_text64(stmt, 3, e.as_ptr().cast(), e.len() as u64, ffi::SQLITE_STATIC(), ffi::SQLITE_UTF8 as u8);
+            assert_eq!(ffi::sqlite3_step(stmt), ffi::SQLITE_DONE, "insert");
+            ffi::sqlite3_reset(stmt);
+        }
+        ffi::sqlite3_finalize(stmt);
+        exec(db, "COMMIT");
+        let secs = started.elapsed().as_secs_f64();
+        ffi::sqlite3_close(db);
+        secs
+    }
 }
