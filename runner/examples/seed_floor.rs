@@ -4,11 +4,13 @@
 //! - `sqlite-c`: on SQLite's C API (the library sqlx bundles and the host links), one prepared
 //!   single-row INSERT bound and stepped per row, text bound in place: the fastest way SQLite
 //!   takes rows one statement at a time, and the way the host runs a seed's batches;
-//! - `postgres`: COPY through sqlx.
+//! - `postgres`: COPY through sqlx, one COPY for all rows;
+//! - `postgres-batches`: COPY through sqlx in 5,000-row batches, each under a savepoint and
+//!   waited for before the next is made, as a seed's `execute-batch` calls run.
 //!
 //! Prints the insert phase's seconds (connection set-up excluded).
 //!
-//! Usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres URL ROWS
+//! Usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres|postgres-batches URL ROWS
 //! (the table `users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)` must exist and be empty)
 
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -25,7 +27,7 @@ fn row(id: u64, state: &mut u64) -> (i64, String, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, target, rows] = args.as_slice() else {
-        eprintln!("usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres URL ROWS");
+        eprintln!("usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres|postgres-batches URL ROWS");
         std::process::exit(2);
     };
     let rows: u64 = rows.parse().expect("ROWS is a number");
@@ -76,6 +78,33 @@ fn main() {
                 }
                 copy.send(buf).await.unwrap();
                 copy.finish().await.unwrap();
+                c.execute("COMMIT").await.unwrap();
+                started.elapsed().as_secs_f64()
+            }
+            "postgres-batches" => {
+                // What a seed's `execute-batch` calls amount to on PostgreSQL: 5,000 rows made,
+                // then sent as one COPY under a savepoint and waited for, then the next 5,000.
+                // The `postgres` floor's single COPY lets the server take rows in while the
+                // client makes more; a call that returns its result cannot.
+                let mut c = sqlx::PgConnection::connect(target).await.expect("connect");
+                db_migrate::backend::disable_nagle();
+                let started = std::time::Instant::now();
+                c.execute("BEGIN").await.unwrap();
+                let mut id = 1;
+                while id <= rows {
+                    let n = 5000.min(rows - id + 1);
+                    let mut buf = Vec::with_capacity(n as usize * 48);
+                    for k in 0..n {
+                        let (a, b, e) = row(id + k, &mut state);
+                        buf.extend_from_slice(format!("{a}\t{b}\t{e}\n").as_bytes());
+                    }
+                    c.execute("SAVEPOINT floor").await.unwrap();
+                    let mut copy = c.copy_in_raw("COPY users (id, name, email) FROM STDIN").await.unwrap();
+                    copy.send(buf).await.unwrap();
+                    copy.finish().await.unwrap();
+                    c.execute("RELEASE SAVEPOINT floor").await.unwrap();
+                    id += n;
+                }
                 c.execute("COMMIT").await.unwrap();
                 started.elapsed().as_secs_f64()
             }
