@@ -20,13 +20,11 @@ pub struct StatusArgs {
 }
 
 pub async fn status(settings: &Settings, args: StatusArgs, out: &Output) -> Result<ExitCode, Error> {
-    // The file-name warnings and the repeatable migrations each list the migrations folder
-    // apart: on a thread of their own, while this one reads the history (for a thousand
-    // migrations, a listing is a good part of `status`'s time).
+    // The file-name warnings and the repeatable migrations come from one more listing of the
+    // migrations folder, on a thread of their own while this one reads the history (for a
+    // thousand migrations, a listing is a good part of `status`'s time).
     let (dir, format) = (settings.migrations_dir.clone(), settings.migrations_format);
-    let listed = tokio::task::spawn_blocking(move || {
-        (db_migrate::migrate::source::name_warnings_format(&dir, format), db_migrate::migrate::workflow_files::repeatables(&dir))
-    });
+    let listed = tokio::task::spawn_blocking(move || db_migrate::migrate::workflow_files::warnings_and_repeatables(&dir, format));
     let entries = migrator(settings).status().await?;
     let (warnings, repeatables) = listed.await.map_err(|e| Error::Config(format!("listing the migrations folder failed: {e}")))?;
     // [workflow] repeatable migrations, with their own states.

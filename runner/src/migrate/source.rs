@@ -690,9 +690,18 @@ pub fn name_warnings_format(dir: &Path, format: Format) -> Vec<NameWarning> {
         return Vec::new();
     }
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    name_warnings_of(entries.flatten(), format)
+}
+
+/// [`name_warnings_format`] of a listing already made.
+pub fn name_warnings_of<E: std::borrow::Borrow<std::fs::DirEntry>>(entries: impl IntoIterator<Item = E>, format: Format) -> Vec<NameWarning> {
+    if format == Format::Alembic {
+        return Vec::new();
+    }
     let mut out: Vec<NameWarning> = entries
-        .flatten()
+        .into_iter()
         .filter_map(|e| {
+            let e = e.borrow();
             let name = e.file_name().into_string().ok()?;
             let is_dir = e.file_type().map(|t| if t.is_symlink() { e.path().is_dir() } else { t.is_dir() }).unwrap_or(false);
             if !is_dir && format == Format::Knex && kind_in(&name, false, format).is_some() {
@@ -896,9 +905,14 @@ pub(crate) fn collect_format(
 /// Reads and parses every group. Reading is bound by system calls, so large directories are
 /// split across a few threads; results keep their order.
 fn assemble_all(files: &impl Files, dir: &Path, groups: Vec<((i64, String), Vec<Found>)>) -> Vec<Result<Migration, SourceError>> {
+    let serial = |groups: Vec<_>| groups.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect();
+    if groups.len() < 64 || files.reads_little() {
+        return serial(groups);
+    }
+    // Asked only now: it reads the cgroup's CPU quota (three files).
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-    if groups.len() < 64 || threads < 2 || files.reads_little() {
-        return groups.into_iter().map(|((v, n), f)| assemble(files, dir, v, n, f)).collect();
+    if threads < 2 {
+        return serial(groups);
     }
     let chunk = groups.len().div_ceil(threads);
     let mut groups = groups;

@@ -77,18 +77,33 @@ fn finish<T>(found: Vec<T>, mut problems: Vec<SourceError>) -> Result<Vec<T>, So
 
 /// Every repeatable migration of `dir`, by name. Two files with one name are an error.
 pub fn repeatables(dir: &Path) -> Result<Vec<Repeatable>, SourceError> {
+    repeatables_of(dir, &listing(dir))
+}
+
+/// The misnamed files ([`source::name_warnings_format`]) and the repeatable migrations
+/// ([`repeatables`]) of `dir`, from one listing of it: `status` shows both, and for a thousand
+/// migrations each listing is a pass of the kernel's `readdir` and a thousand entries.
+pub fn warnings_and_repeatables(dir: &Path, format: source::Format) -> (Vec<source::NameWarning>, Result<Vec<Repeatable>, SourceError>) {
+    let entries = listing(dir);
+    (source::name_warnings_of(&entries, format), repeatables_of(dir, &entries))
+}
+
+/// The entries at the top of `dir` (none when it cannot be read: discovery reports that).
+fn listing(dir: &Path) -> Vec<std::fs::DirEntry> {
+    std::fs::read_dir(dir).map(|entries| entries.flatten().collect()).unwrap_or_default()
+}
+
+fn repeatables_of(dir: &Path, top: &[std::fs::DirEntry]) -> Result<Vec<Repeatable>, SourceError> {
     let mut paths: Vec<(String, PathBuf)> = Vec::new();
     for p in sql_files(&dir.join(REPEATABLE_DIR))? {
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let stem = stem.strip_prefix("R__").map(str::to_string).unwrap_or(stem);
         paths.push((stem, p));
     }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            if let Some(name) = repeatable_name(&file) {
-                paths.push((name.to_string(), e.path()));
-            }
+    for e in top {
+        let file = e.file_name();
+        if let Some(name) = repeatable_name(&file.to_string_lossy()) {
+            paths.push((name.to_string(), e.path()));
         }
     }
     paths.sort();
