@@ -83,66 +83,106 @@ impl StatusEntry {
 
 /// The state of every migration known from either side, by version.
 pub fn status(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<StatusEntry> {
-    // A merge of the two lists by version. Both usually arrive sorted (discovery sorts the files,
-    // the history is read in version order), and sorting sorted indices is one linear pass: for
-    // a thousand migrations, two maps' worth of allocations showed in `status`'s profile.
+    merge(migrations, history)
+        .into_iter()
+        .map(|line| match (line.file.map(|i| &migrations[i]), line.row.map(|i| &history[i])) {
+            (Some(m), h) => line.entry(m.version, m.name.clone(), h.map(|h| (h.applied_at.clone(), h.execution_ms)), Some(path_text(m.path.clone())), m.kind().as_str().to_string()),
+            (None, Some(h)) => line.entry(h.version, h.name.clone(), Some((h.applied_at.clone(), h.execution_ms)), None, h.kind.clone()),
+            (None, None) => unreachable!("every line has a file or a row"),
+        })
+        .collect()
+}
+
+/// [`status`] of lists the caller is done with: names, times and paths are moved into the
+/// entries rather than copied (for a thousand migrations, three thousand allocations less on
+/// `status`'s critical path).
+pub fn status_owned(migrations: Vec<Migration>, history: Vec<AppliedMigration>) -> Vec<StatusEntry> {
+    let lines = merge(&migrations, &history);
+    // Each file and each row is on one line at most: taken once.
+    let mut migrations: Vec<Option<Migration>> = migrations.into_iter().map(Some).collect();
+    let mut history: Vec<Option<AppliedMigration>> = history.into_iter().map(Some).collect();
+    lines
+        .into_iter()
+        .map(|line| match (line.file.and_then(|i| migrations[i].take()), line.row.and_then(|i| history[i].take())) {
+            (Some(m), h) => {
+                let kind = m.kind().as_str().to_string();
+                line.entry(m.version, m.name, h.map(|h| (h.applied_at, h.execution_ms)), Some(path_text(m.path)), kind)
+            }
+            (None, Some(h)) => line.entry(h.version, h.name, Some((h.applied_at, h.execution_ms)), None, h.kind),
+            (None, None) => unreachable!("every line has a file or a row"),
+        })
+        .collect()
+}
+
+/// A path as `status` shows it (not through `Display`: for a thousand files the formatting
+/// machinery showed).
+fn path_text(path: std::path::PathBuf) -> String {
+    path.into_os_string().into_string().unwrap_or_else(|p| p.to_string_lossy().into_owned())
+}
+
+/// One line of `status` before its values are filled in: which file (index into the
+/// migrations) and which history row make it.
+struct Line {
+    file: Option<usize>,
+    row: Option<usize>,
+    state: State,
+    out_of_order: bool,
+}
+
+impl Line {
+    fn entry(&self, version: i64, name: String, applied: Option<(String, i64)>, file: Option<String>, kind: String) -> StatusEntry {
+        let (applied_at, execution_ms) = applied.map_or((None, None), |(at, ms)| (Some(at), Some(ms)));
+        StatusEntry { version, name, kind, state: self.state, applied_at, execution_ms, file, out_of_order: self.out_of_order }
+    }
+}
+
+/// The lines of `status`, by version: a merge of the two lists. Both usually arrive sorted
+/// (discovery sorts the files, the history is read in version order), and sorting sorted
+/// indices is one linear pass: for a thousand migrations, two maps' worth of allocations showed
+/// in `status`'s profile.
+fn merge(migrations: &[Migration], history: &[AppliedMigration]) -> Vec<Line> {
     let mut files: Vec<usize> = (0..migrations.len()).collect();
     files.sort_by_key(|&i| migrations[i].version);
     let mut rows: Vec<usize> = (0..history.len()).collect();
     rows.sort_by_key(|&i| history[i].version);
     let newest = history.iter().map(|h| h.version).max();
-    let mut out: Vec<StatusEntry> = Vec::with_capacity(files.len().max(rows.len()));
-    let (mut f, mut r) = (files.iter().map(|&i| &migrations[i]).peekable(), rows.iter().map(|&i| &history[i]).peekable());
+    let mut out: Vec<Line> = Vec::with_capacity(files.len().max(rows.len()));
+    let (mut f, mut r) = (files.into_iter().peekable(), rows.into_iter().peekable());
     loop {
-        let entry = match (f.peek(), r.peek()) {
+        let line = match (f.peek().map(|&i| &migrations[i]), r.peek().map(|&i| &history[i])) {
             (None, None) => break,
             (Some(m), h) if h.is_none_or(|h| m.version <= h.version) => {
                 // Of files or rows sharing a version (discovery and the history's key prevent
                 // it), the last one counts.
-                let mut m = f.next().expect("peeked");
-                while let Some(next) = f.next_if(|n| n.version == m.version) {
-                    m = next;
+                let version = m.version;
+                let mut file = f.next().expect("peeked");
+                while let Some(next) = f.next_if(|&n| migrations[n].version == version) {
+                    file = next;
                 }
-                let mut h = None;
-                while let Some(next) = r.next_if(|h| h.version == m.version) {
-                    h = Some(next);
+                let mut row = None;
+                while let Some(next) = r.next_if(|&n| history[n].version == version) {
+                    row = Some(next);
                 }
+                let (m, h) = (&migrations[file], row.map(|i| &history[i]));
                 let state = match h {
                     None => State::Pending,
                     Some(h) if h.status == RowStatus::Dirty => State::Dirty,
                     Some(h) if h.checksum != m.checksum => State::Modified,
                     Some(_) => State::Applied,
                 };
-                StatusEntry {
-                    version: m.version,
-                    name: m.name.clone(),
-                    kind: m.kind().as_str().to_string(),
-                    state,
-                    applied_at: h.map(|h| h.applied_at.clone()),
-                    execution_ms: h.map(|h| h.execution_ms),
-                    // (Not through `Display`: for a thousand files the formatting machinery showed.)
-                    file: Some(m.path.to_str().map_or_else(|| m.path.to_string_lossy().into_owned(), str::to_owned)),
-                    out_of_order: h.is_none() && newest.is_some_and(|n| m.version < n),
-                }
+                Line { file: Some(file), row, state, out_of_order: h.is_none() && newest.is_some_and(|n| version < n) }
             }
-            (_, Some(_)) => {
+            (_, Some(h)) => {
                 // A version with no file: its first row counts, the others are skipped.
-                let h = r.next().expect("peeked");
-                while r.next_if(|n| n.version == h.version).is_some() {}
-                StatusEntry {
-                    version: h.version,
-                    name: h.name.clone(),
-                    kind: h.kind.clone(),
-                    state: if h.status == RowStatus::Dirty { State::Dirty } else { State::Missing },
-                    applied_at: Some(h.applied_at.clone()),
-                    execution_ms: Some(h.execution_ms),
-                    file: None,
-                    out_of_order: false,
-                }
+                let version = h.version;
+                let row = r.next().expect("peeked");
+                while r.next_if(|&n| history[n].version == version).is_some() {}
+                let state = if history[row].status == RowStatus::Dirty { State::Dirty } else { State::Missing };
+                Line { file: None, row: Some(row), state, out_of_order: false }
             }
             (Some(_), None) => unreachable!("a file with no row left is taken by the arm above"),
         };
-        out.push(entry);
+        out.push(line);
     }
     out
 }
@@ -391,7 +431,9 @@ mod tests {
         modified.checksum = "x".into();
         let mut dirty = row(4);
         dirty.status = RowStatus::Dirty;
-        let st = status(&ms, &[row(1), modified, dirty, row(5)]);
+        let rows = [row(1), modified, dirty, row(5)];
+        let st = status(&ms, &rows);
+        assert_eq!(status_owned(ms.clone(), rows.to_vec()), st, "both variants agree");
         let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
         assert_eq!(
             states,
@@ -415,7 +457,9 @@ mod tests {
     fn status_merges_lists_in_any_order() {
         // Files and rows out of order, rows interleaved with files, a row past the last file.
         let ms = vec![mig(5, true), mig(1, true), mig(3, true)];
-        let st = status(&ms, &[row(6), row(3), row(2), row(1)]);
+        let rows = [row(6), row(3), row(2), row(1)];
+        let st = status(&ms, &rows);
+        assert_eq!(status_owned(ms.clone(), rows.to_vec()), st, "both variants agree");
         let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
         assert_eq!(
             states,
@@ -436,7 +480,9 @@ mod tests {
         stale.checksum = "stale".into();
         let mut first = row(2);
         first.name = "first".into();
-        let st = status(&[a, b], &[stale, row(1), first, row(2)]);
+        let rows = [stale, row(1), first, row(2)];
+        let st = status(&[a.clone(), b.clone()], &rows);
+        assert_eq!(status_owned(vec![a, b], rows.to_vec()), st, "both variants agree");
         let states: Vec<(i64, State)> = st.iter().map(|e| (e.version, e.state)).collect();
         assert_eq!(states, vec![(1, State::Applied), (2, State::Missing)]);
         assert_eq!(st[1].name, "first");

@@ -306,7 +306,7 @@ impl Migrator {
         // Checksums only: unchanged SQL files are not read again (their bodies stay empty).
         let (m, h) = self.read_only_with(crate::migrate::memo::ChecksumMemo::for_status).await?;
         let h = crate::run::workflow::squashed_view(&m, h)?;
-        Ok(plan::status(&m, &h))
+        Ok(plan::status_owned(m, h))
     }
 
     /// The history row of `version`, if there is one. Creates nothing.
