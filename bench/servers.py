@@ -6,7 +6,9 @@ it). In one run, on each server, it times `up` and `down --all` against the floo
 own CLI (psql / mariadb) running the same SQL in one process, one transaction per migration with
 its history insert/delete. Each run gets a fresh database. It prints wall-clock ratios and
 db-migrate's client CPU (user + system) next to the targets: wall <= 1.0x psql on PostgreSQL and
-<= 1.1x the mariadb CLI on MariaDB (the performance issue's), CPU <= 0.3 s.
+<= 1.1x the mariadb CLI on MariaDB (the performance issue's), CPU <= 0.3 s; and, for each side, the
+server's own counters over its run (PostgreSQL's WAL syncs and records, MariaDB's InnoDB fsyncs
+and log writes): the work the server was given, which the disk's timing does not blur.
 
 Usage: python3 bench/servers.py [--binary target/release/db-migrate] [--count 1000] [--repeat 4]
 """
@@ -30,6 +32,10 @@ SERVERS = {
                    "checksum TEXT NOT NULL, status TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), execution_ms BIGINT NOT NULL DEFAULT 0);",
         "begin": "BEGIN;",
         "drop": "DROP DATABASE IF EXISTS {db} WITH (FORCE)",
+        # Server-wide counters read around each run: the same work shows as the same numbers
+        # whatever the disk's timing does (other sessions add a little).
+        "counters": (["psql", "-h", "127.0.0.1", "-U", "postgres", "-qAtF", "\t", "-d", "postgres", "-c",
+                      "SELECT 'WAL syncs', wal_sync FROM pg_stat_wal UNION ALL SELECT 'WAL records', wal_records FROM pg_stat_wal"]),
     },
     "MariaDB": {
         "url": "mariadb://root@127.0.0.1:3306/{db}",
@@ -40,6 +46,8 @@ SERVERS = {
                    "execution_ms BIGINT NOT NULL DEFAULT 0);",
         "begin": "START TRANSACTION;",
         "drop": "DROP DATABASE IF EXISTS {db}",
+        "counters": ["mariadb", "-h", "127.0.0.1", "-u", "root", "-N", "-e",
+                     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_data_fsyncs', 'Innodb_log_writes')"],
     },
 }
 
@@ -62,6 +70,16 @@ def timed(cmd):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"command failed: {' '.join(map(str, cmd))}\n{err}")
     return wall, usage.ru_utime + usage.ru_stime
+
+
+def counters(cmd):
+    """The server's counters as {name: int}."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return {k: int(v) for k, v in (line.split("\t") for line in out.strip().splitlines())}
+
+
+def delta(before, after):
+    return {k: after[k] - before[k] for k in before}
 
 
 def main():
@@ -106,14 +124,12 @@ def main():
                 db = f"dbm_bench_{os.getpid()}"
                 subprocess.run(s["admin"](s["drop"].format(db=db)), check=True, capture_output=True)
                 subprocess.run(s["admin"](f"CREATE DATABASE {db}"), check=True, capture_output=True)
-                if which == "floor":
-                    u = timed(s["floor"](db, fu))
-                    d = timed(s["floor"](db, fd))
-                else:
-                    dm = [str(binary), "--dir", str(proj), "--database-url", s["url"].format(db=db), "-q"]
-                    u = timed(dm + ["up"])
-                    d = timed(dm + ["down", "--all"])
-                for op, r in (("up", u), ("down", d)):
+                dm = [str(binary), "--dir", str(proj), "--database-url", s["url"].format(db=db), "-q"]
+                cmds = {"up": s["floor"](db, fu), "down": s["floor"](db, fd)} if which == "floor" else {"up": dm + ["up"], "down": dm + ["down", "--all"]}
+                for op in ("up", "down"):
+                    c0 = counters(s["counters"])
+                    r = timed(cmds[op])
+                    r = (*r, delta(c0, counters(s["counters"])))
                     key = (which, op)
                     if key not in best or r[0] < best[key][0]:
                         best[key] = r
@@ -124,13 +140,14 @@ def main():
 
         print(f"  {name}")
         for op in ("up", "down"):
-            fw, _ = best[("floor", op)]
-            w, cpu = best[("db-migrate", op)]
+            fw, _, fc = best[("floor", op)]
+            w, cpu, c = best[("db-migrate", op)]
             ratio = w / fw
             target = 1.0 if name == "PostgreSQL" else 1.1
             label = "up" if op == "up" else "down --all"
             print(f"    {label:<10} floor {fw * 1e3:8.1f} ms  db-migrate {w * 1e3:8.1f} ms  ratio {ratio:5.2f}x (target <= {target:.2f}x) {verdict(ratio <= target)}"
                   f"  client CPU {cpu:5.2f} s (target <= 0.30 s) {verdict(cpu <= 0.3)}")
+            print(f"    {'':<10} server work, floor / db-migrate: " + ", ".join(f"{k} {fc[k]:,} / {c[k]:,}" for k in fc))
 
 
 if __name__ == "__main__":
