@@ -336,8 +336,12 @@ impl super::Backend for SqliteBackend {
             // thread drops the connection's last reference runs `sqlite3_close` (sqlx's worker
             // or the dropping one), and on this one it was 1.15 M instructions of `status`'s
             // critical path.
+            // (Outside a Tokio runtime — sqlx's SQLite driver needs none — it is dropped here.)
             let conn = self.conn.into_inner();
-            drop(tokio::task::spawn_blocking(move || drop(conn)));
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(conn))),
+                Err(_) => drop(conn),
+            }
             return Ok(());
         }
         self.conn.into_inner().close().await.map_err(|e| Error::Close(DbError::from(e)))
