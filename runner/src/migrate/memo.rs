@@ -11,13 +11,14 @@ use std::sync::Mutex;
 
 /// Checksums by file identity, loaded from and saved to one small file.
 ///
-/// Keyed with FxHash rather than std's SipHash: the keys are numbers from the file system and
-/// from this memo's own file, so SipHash's defence against chosen keys buys nothing, and for
-/// `status` over a thousand files hashing them was a tenth of discovery's instructions.
+/// Keyed with foldhash, randomly seeded per process, rather than std's SipHash: for `status`
+/// over a thousand files, SipHash was a tenth of discovery's instructions. The seed matters: the
+/// memo's file is input (a repository can commit one, a CI cache restore one), and with an
+/// unseeded hash a file of keys made to collide would make every load quadratic.
 #[derive(Debug, Default)]
 pub struct ChecksumMemo {
     file: Option<PathBuf>,
-    entries: Mutex<(HashMap<Key, String, rustc_hash::FxBuildHasher>, bool)>,
+    entries: Mutex<(HashMap<Key, String, foldhash::fast::RandomState>, bool)>,
     /// Whether an unchanged SQL file may be taken from the memo without being read (see
     /// [`ChecksumMemo::for_status`]).
     hollow_sql: bool,
@@ -74,6 +75,9 @@ impl Key {
     }
 }
 
+/// The most entries a memo keeps (written and read).
+const MAX_ENTRIES: usize = 10_000;
+
 /// A decimal number of a memo key. Device and inode numbers are unsigned and may pass
 /// `i64::MAX` (some network file systems): those are read as `Key::of` stores them, wrapped.
 fn number(text: &[u8]) -> Option<i64> {
@@ -105,8 +109,9 @@ impl ChecksumMemo {
         let file = dir.map(|d| d.join("checksums"));
         let mut map = HashMap::default();
         if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
-            map.reserve(text.len() / 120);
-            for line in text.lines() {
+            map.reserve((text.len() / 120).min(MAX_ENTRIES));
+            // As many as `save` writes: a larger file was not written by db-migrate.
+            for line in text.lines().take(MAX_ENTRIES) {
                 if let Some((k, v)) = line.split_once(' ') {
                     if let Some(key) = Key::parse(k).filter(|_| v.len() == 64) {
                         map.insert(key, v.to_string());
@@ -160,7 +165,7 @@ impl ChecksumMemo {
             return;
         }
         let mut text = String::new();
-        for (k, v) in e.0.iter().take(10_000) {
+        for (k, v) in e.0.iter().take(MAX_ENTRIES) {
             text.push_str(&k.text());
             text.push(' ');
             text.push_str(v);
