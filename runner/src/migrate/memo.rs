@@ -204,6 +204,19 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_memo_is_read_only_as_far_as_save_writes() {
+        // A memo committed to a repository is input: keys that collide under an unseeded hash
+        // (FxHash sends every key starting with this number to one bucket) would make loading
+        // quadratic. The seeded hash spreads them, and no more lines are read than `save` writes.
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "a".repeat(64);
+        let text: String = (0..(MAX_ENTRIES + 2_000)).map(|ino| format!("2611923443488327891:{ino}:0:0.0:0.0 {sha}\n")).collect();
+        std::fs::write(dir.path().join("checksums"), text).unwrap();
+        let memo = ChecksumMemo::open(Some(dir.path()));
+        assert_eq!(memo.entries.lock().unwrap().0.len(), MAX_ENTRIES);
+    }
+
+    #[test]
     fn a_saved_memo_answers_for_unchanged_files_only() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("1_a.sql");
