@@ -3,13 +3,14 @@
 
 In one run, on SQLite (a file database in WAL mode, one transaction) and on PostgreSQL, it times
 `db-migrate seed` running the first-party faker pack (users with id, name, email; 5,000 rows per
-`execute-batch`, which the host runs as one prepared INSERT stepped per row on SQLite and as COPY
-on PostgreSQL), and the native floors of `runner/examples/seed_floor.rs`: the same kind of rows
-written from plain Rust, on SQLite through sqlx (500-row INSERTs) and on SQLite's C API (one
-prepared INSERT stepped per row: what the host itself does, so the seed's distance to it is the
-sandbox's cost), on PostgreSQL with one COPY for all rows and with one COPY per 5,000-row batch,
-each waited for before the next batch is made (what a seed's synchronous `execute-batch` calls
-amount to, without the sandbox). Each round starts from an empty table. It prints rows/s
+`write` of one bulk insert, which the host runs as one prepared INSERT stepped per row on SQLite
+and as one streaming COPY on PostgreSQL, the server taking a batch while the guest makes the
+next), and the native floors of `runner/examples/seed_floor.rs`: the same kind of rows written
+from plain Rust, on SQLite through sqlx (500-row INSERTs) and on SQLite's C API (one prepared
+INSERT stepped per row: what the host itself does, so the seed's distance to it is the sandbox's
+cost), on PostgreSQL with one COPY for all rows (the target's floor) and with one COPY per
+5,000-row batch, each waited for before the next batch is made (what synchronous
+`execute-batch` calls amount to, without the sandbox: the shape seeds had before bulk inserts). Each round starts from an empty table. It prints rows/s
 of the seed's own work (generation in the sandbox included, component loading excluded), of the
 whole `db-migrate seed` process, and of the floors, next to the targets: SQLite >= 2.0 M rows/s,
 PostgreSQL >= 0.9x the native COPY floor.

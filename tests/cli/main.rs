@@ -3,6 +3,7 @@
 mod adopt;
 mod alembic;
 mod backup;
+mod bulk;
 mod baseline;
 mod callbacks;
 mod common;

@@ -1,9 +1,10 @@
 //! `faker`: a db-migrate seed pack writing realistic users, posts and comments.
 //!
 //! Everything comes from `context.random-seed`: the same seed and arguments write byte-identical
-//! data. Rows go in with `execute-batch`, which the host turns into multi-row inserts (SQLite,
-//! MySQL) or COPY (PostgreSQL). See README.md for the arguments and the tables it expects.
-use db_migrate_sdk::{Dialect, Result, Seed, Value, context, dialect, execute_batch_owned, log};
+//! data. Rows go in through a bulk insert per table, which the host runs as one streaming COPY
+//! on PostgreSQL (the server takes a batch while the next is made) and as prepared or multi-row
+//! inserts elsewhere. See README.md for the arguments and the tables it expects.
+use db_migrate_sdk::{BulkInsert, Dialect, Result, Seed, Value, context, dialect, log};
 
 mod words;
 
@@ -83,9 +84,9 @@ fn insert(table: &str, columns: &[&str]) -> String {
     format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), marks.join(", "))
 }
 
-/// Writes rows in batches, reporting progress over all rows of the run.
+/// Writes rows in batches through one bulk insert, reporting progress over all rows of the run.
 struct Writer {
-    statement: String,
+    bulk: BulkInsert,
     batch: Vec<Vec<Value>>,
     size: usize,
     done: u64,
@@ -93,8 +94,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(statement: String, size: usize, done: u64, total: u64) -> Self {
-        Writer { statement, batch: Vec::with_capacity(size), size, done, total }
+    fn new(statement: String, size: usize, done: u64, total: u64) -> Result<Self> {
+        Ok(Writer { bulk: BulkInsert::open(&statement)?, batch: Vec::with_capacity(size), size, done, total })
     }
     fn push(&mut self, row: Vec<Value>) -> Result<()> {
         self.batch.push(row);
@@ -109,9 +110,15 @@ impl Writer {
         }
         let rows = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
         self.done += rows.len() as u64;
-        execute_batch_owned(&self.statement, rows)?;
+        self.bulk.write(rows)?;
         log::progress(self.done, Some(self.total));
         Ok(())
+    }
+    /// Writes what is left and waits until the database has taken every row.
+    fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.bulk.finish()?;
+        Ok(self.done)
     }
 }
 
@@ -146,7 +153,7 @@ impl Seed for Faker {
         // E-mail spellings of the names, worked out once (this loop runs millions of times).
         let first_ascii: Vec<String> = words.first_names.iter().map(|n| ascii(n)).collect();
         let last_ascii: Vec<String> = words.last_names.iter().map(|n| ascii(n)).collect();
-        let mut w = Writer::new(insert(&users_table, &user_columns), batch, 0, total);
+        let mut w = Writer::new(insert(&users_table, &user_columns), batch, 0, total)?;
         for id in 1..=users {
             let f = rng.below(words.first_names.len() as u64) as usize;
             let l = rng.below(words.last_names.len() as u64) as usize;
@@ -179,11 +186,10 @@ impl Seed for Faker {
             }
             w.push(row)?;
         }
-        w.flush()?;
-        let done = w.done;
+        let done = w.finish()?;
 
         if posts > 0 {
-            let mut w = Writer::new(insert(&posts_table, &["id", "user_id", "title", "body", "created_at"]), batch, done, total);
+            let mut w = Writer::new(insert(&posts_table, &["id", "user_id", "title", "body", "created_at"]), batch, done, total)?;
             for id in 1..=posts {
                 let user = (id - 1) / posts_per_user + 1;
                 w.push(vec![
@@ -194,10 +200,9 @@ impl Seed for Faker {
                     Value::Text(timestamp(since + year + rng.below(year as u64) as i64)),
                 ])?;
             }
-            w.flush()?;
-            let done = w.done;
+            let done = w.finish()?;
             if comments > 0 {
-                let mut w = Writer::new(insert(&comments_table, &["id", "post_id", "user_id", "body", "created_at"]), batch, done, total);
+                let mut w = Writer::new(insert(&comments_table, &["id", "post_id", "user_id", "body", "created_at"]), batch, done, total)?;
                 for id in 1..=comments {
                     let post = (id - 1) / comments_per_post + 1;
                     w.push(vec![
@@ -208,7 +213,7 @@ impl Seed for Faker {
                         Value::Text(timestamp(since + 2 * year + rng.below(year as u64) as i64)),
                     ])?;
                 }
-                w.flush()?;
+                w.finish()?;
             }
         }
         log::info(format!("{users} users, {posts} posts, {comments} comments ({locale})"));

@@ -306,6 +306,21 @@ pub trait GuestSql {
     /// statement is a plain placeholder INSERT (worked out from its parse), allows one
     /// multi-row statement or one COPY instead of a round trip per row.
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&InsertPlan>) -> Result<u64, GuestSqlError>;
+    /// Hands the rows of a bulk insert (`plan`: its plain INSERT, already admitted; every row
+    /// `plan.width` wide) to the database; rows handed over. A backend that can stream them
+    /// (PostgreSQL's COPY) returns once they are sent, and its errors come from
+    /// [`GuestSql::bulk_settle`]; the others run them as [`GuestSql::execute_batch`] does.
+    /// Either way the caller treats any error as ending the run.
+    async fn bulk_write(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: &InsertPlan) -> Result<u64, GuestSqlError> {
+        self.execute_batch(statement, rows, Some(plan)).await
+    }
+    /// Waits until the database has taken every row of the open bulk insert, if one is open.
+    async fn bulk_settle(&mut self) -> Result<(), GuestSqlError> {
+        Ok(())
+    }
+    /// Abandons the open bulk insert, if one is open: the database discards its rows. Called
+    /// when the run is failing, before its unit is rolled back.
+    async fn bulk_abort(&mut self) {}
     /// Opens a cursor; returns its id and columns.
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<(u64, Vec<String>), GuestSqlError>;
     /// Next page of a cursor (at most `max_rows`, and `max_bytes` of values); `None` when exhausted.

@@ -568,6 +568,15 @@ impl GuestSql for AnyBackend {
     async fn execute_batch(&mut self, s: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
         dispatch_sql!(self, b => b.execute_batch(s, rows, plan).await, mongo => Err(not_sql()))
     }
+    async fn bulk_write(&mut self, s: &str, rows: Vec<Vec<SqlValue>>, plan: &guest::InsertPlan) -> std::result::Result<u64, GuestSqlError> {
+        dispatch_sql!(self, b => b.bulk_write(s, rows, plan).await, mongo => Err(not_sql()))
+    }
+    async fn bulk_settle(&mut self) -> std::result::Result<(), GuestSqlError> {
+        dispatch_sql!(self, b => b.bulk_settle().await, mongo => Ok(()))
+    }
+    async fn bulk_abort(&mut self) {
+        dispatch_sql!(self, b => b.bulk_abort().await, mongo => ())
+    }
     async fn open_cursor(&mut self, s: &str, p: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
         dispatch_sql!(self, b => b.open_cursor(s, p).await, mongo => Err(not_sql()))
     }

@@ -29,7 +29,7 @@ mod bindings {
         world: "migration",
         imports: { default: async | trappable },
         exports: { default: async },
-        with: { "db-migrate:runtime/sql.cursor": super::CursorHandle },
+        with: { "db-migrate:runtime/sql.cursor": super::CursorHandle, "db-migrate:runtime/sql.bulk-insert": super::BulkHandle },
     });
 }
 
@@ -85,6 +85,26 @@ pub struct CursorHandle {
     columns: Vec<String>,
 }
 
+/// The host's handle of a bulk insert: its admitted statement and the rows written through it.
+pub struct BulkHandle {
+    statement: String,
+    width: usize,
+    rows: u64,
+}
+
+/// Why a run ended at a bulk insert: the database rejected what it streamed (the WIT's
+/// `bulk-insert` makes such errors end the run rather than return to the guest).
+#[derive(Debug)]
+pub struct BulkRejected(pub String);
+
+impl std::fmt::Display for BulkRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BulkRejected {}
+
 pub use super::GuestContext;
 
 /// Everything one guest instance's store holds.
@@ -130,6 +150,9 @@ pub struct HostState {
     pub(super) timeout: Option<std::time::Duration>,
     /// A dry run's rehearsal: statements are written down here, and only reads are sent.
     pub(super) rehearsal: Option<super::rehearsal::Recorder>,
+    /// The bulk insert (its handle) whose rows the database may not have taken yet: any other
+    /// call waits for them first.
+    pub(super) bulk_open: Option<u32>,
 }
 
 impl WasiView for HostState {
@@ -216,6 +239,36 @@ impl HostState {
             return Err(wasmtime::Error::msg(format!("stopped by {} at a database call", signal.name())));
         }
         Ok(())
+    }
+
+    /// Waits until the database has taken the rows of the open bulk insert, if one is open. A
+    /// rejection ends the run: the guest was told its rows were written, so it must not carry
+    /// on as if they were (its unit's rollback takes back what the run did).
+    async fn settle_bulk(&mut self) -> wasmtime::Result<()> {
+        if self.bulk_open.take().is_none() {
+            return Ok(());
+        }
+        super::db_call_begins(self.deadline, self.timeout);
+        let r = self.db.bulk_settle().await;
+        super::db_call_ends();
+        self.check_deadline()?;
+        r.map_err(|e| self.bulk_rejected(e))
+    }
+
+    /// After the guest returned successfully: waits for the rows of a bulk insert it left open,
+    /// then takes away what its session made that would outlive it (see
+    /// [`GuestSql::end_guest_writes`]). The error fails the run.
+    pub(super) async fn end_guest_writes(&mut self) -> Result<(), String> {
+        self.settle_bulk().await.map_err(|e| e.to_string())?;
+        self.db.end_guest_writes().await.map_err(|e| e.to_string())
+    }
+
+    /// The error that ends a run whose bulk insert the database rejected.
+    fn bulk_rejected(&self, e: GuestSqlError) -> wasmtime::Error {
+        wasmtime::Error::new(BulkRejected(format!(
+            "the database rejected rows of a bulk insert: {}; a bulk insert's errors end the run (use execute-batch to handle them in the component)",
+            clip(&e.to_string(), 4096)
+        )))
     }
 
     /// Counts `n` changed rows against the table the statement writes.
@@ -321,6 +374,7 @@ impl sql::Host for HostState {
     }
 
     async fn execute(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<u64, types::Error>> {
+        self.settle_bulk().await?;
         let admitted = match self.admit(&statement, params.len()) {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
@@ -340,6 +394,7 @@ impl sql::Host for HostState {
     }
 
     async fn query(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
+        self.settle_bulk().await?;
         let admitted = match self.admit_bound(&statement, &params).await {
             Some(a) => a,
             None => self.admit(&statement, params.len()),
@@ -374,6 +429,7 @@ impl sql::Host for HostState {
     }
 
     async fn execute_batch(&mut self, statement: String, rows: Vec<Vec<types::Value>>) -> wasmtime::Result<Result<u64, types::Error>> {
+        self.settle_bulk().await?;
         let params: usize = rows.iter().map(Vec::len).sum();
         let admitted = match self.admit(&statement, params) {
             Ok(a) => a,
@@ -402,10 +458,28 @@ impl sql::Host for HostState {
         if self.db.is_documents() {
             return Err(wasmtime::Error::msg("the `sql` interface needs a SQL database"));
         }
+        self.settle_bulk().await?;
         Ok(self.describe_columns(table).await)
     }
 
+    async fn open_bulk_insert(&mut self, statement: String) -> wasmtime::Result<Result<Resource<BulkHandle>, types::Error>> {
+        if self.db.is_documents() {
+            return Err(wasmtime::Error::msg("the `sql` interface needs a SQL database"));
+        }
+        let admitted = match self.admit(&statement, 0) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(plan) = admitted.insert else {
+            return Ok(Err(types::Error::InvalidInput(
+                "a bulk insert takes a plain `INSERT INTO t (a, b) VALUES (?, ?)`: one placeholder per value, in order, and nothing else (no RETURNING, no ON CONFLICT, no expressions); run other statements with execute-batch".into(),
+            )));
+        };
+        Ok(Ok(self.table.push(BulkHandle { statement, width: plan.width, rows: 0 })?))
+    }
+
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
+        self.settle_bulk().await?;
         let admitted = match self.admit_bound(&statement, &params).await {
             Some(a) => a,
             None => self.admit(&statement, params.len()),
@@ -550,6 +624,7 @@ impl sql::HostCursor for HostState {
     }
 
     async fn next_page(&mut self, cursor: Resource<CursorHandle>, max_rows: u32) -> wasmtime::Result<Result<Option<Vec<Vec<types::Value>>>, types::Error>> {
+        self.settle_bulk().await?;
         let id = self.table.get(&cursor)?.id;
         let max = (max_rows as usize).clamp(1, self.call_limits.max_rows);
         if let Some(rec) = self.rehearsal.as_mut() {
@@ -563,12 +638,81 @@ impl sql::HostCursor for HostState {
     }
 
     async fn drop(&mut self, cursor: Resource<CursorHandle>) -> wasmtime::Result<()> {
+        self.settle_bulk().await?;
         let handle = self.table.delete(cursor)?;
         if let Some(rec) = self.rehearsal.as_mut() {
             rec.close_cursor(handle.id);
             return Ok(());
         }
         self.db.close_cursor(handle.id).await;
+        Ok(())
+    }
+}
+
+impl sql::HostBulkInsert for HostState {
+    async fn write(&mut self, bulk: Resource<BulkHandle>, rows: Vec<Vec<types::Value>>) -> wasmtime::Result<Result<(), types::Error>> {
+        let rep = bulk.rep();
+        let (statement, width) = {
+            let h = self.table.get(&bulk)?;
+            (h.statement.clone(), h.width)
+        };
+        if rows.is_empty() {
+            return Ok(Ok(()));
+        }
+        if rows.iter().any(|r| r.len() != width) {
+            return Ok(Err(types::Error::InvalidInput(format!("every row of this bulk insert needs {width} values, one per placeholder"))));
+        }
+        let admitted = match self.admit(&statement, rows.len().saturating_mul(width)) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(plan) = admitted.insert.clone() else {
+            return Ok(Err(types::Error::InvalidInput("not a plain INSERT".into())));
+        };
+        let n = rows.len() as u64;
+        if self.rehearsal.is_some() {
+            let first = rows.first().cloned().unwrap_or_default();
+            self.rehearsed(&admitted, &statement, &first, Some(rows.len()));
+            self.table.get_mut(&bulk)?.rows += n;
+            return Ok(Ok(()));
+        }
+        // Another bulk insert's rows first: one stream at a time.
+        if self.bulk_open.is_some_and(|open| open != rep) {
+            self.settle_bulk().await?;
+        }
+        let rows = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
+        super::db_call_begins(self.deadline, self.timeout);
+        let r = self.db.bulk_write(&statement, rows, &plan).await;
+        super::db_call_ends();
+        self.writes += 1;
+        self.bulk_open = Some(rep);
+        self.check_deadline()?;
+        if let Err(e) = r {
+            self.bulk_open = None;
+            return Err(self.bulk_rejected(e));
+        }
+        self.table.get_mut(&bulk)?.rows += n;
+        self.count_rows(&admitted, n);
+        if self.batch_commits {
+            self.settle_bulk().await?;
+            self.after_batch().await?;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn finish(&mut self, bulk: Resource<BulkHandle>) -> wasmtime::Result<Result<u64, types::Error>> {
+        if self.bulk_open == Some(bulk.rep()) {
+            self.settle_bulk().await?;
+        }
+        Ok(Ok(self.table.get(&bulk)?.rows))
+    }
+
+    async fn drop(&mut self, bulk: Resource<BulkHandle>) -> wasmtime::Result<()> {
+        let open = self.bulk_open == Some(bulk.rep());
+        self.table.delete(bulk)?;
+        if open {
+            self.settle_bulk().await?;
+        }
         Ok(())
     }
 }

@@ -663,6 +663,7 @@ impl Sandbox {
             deadline_hit: false,
             timeout: limits.timeout,
             rehearsal: None,
+            bulk_open: None,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(memory),
@@ -766,7 +767,7 @@ impl Sandbox {
             Ok(linker) => match SeedWorld::instantiate_async(&mut store, &component, &linker).await {
                 Err(e) => Err((Blame::Guest, format!("cannot instantiate the component: {e:#}"))),
                 Ok(instance) => match within_deadline(store.data().deadline, instance.call_run(&mut store)).await {
-                    Ok(Ok(())) => store.data_mut().db.end_guest_writes().await.map_err(|e| (Blame::Guest, e.to_string())),
+                    Ok(Ok(())) => store.data_mut().end_guest_writes().await.map_err(|e| (Blame::Guest, e)),
                     Ok(Err(guest_says)) => Err((Blame::Guest, format!("the seed returned an error: {}", host::clip(&guest_says, GUEST_TEXT)))),
                     Err(e) => Err((Blame::Guest, trap_reason(&store, &e, &limits))),
                 },
@@ -879,6 +880,9 @@ async fn within_deadline<T>(deadline: Option<Instant>, call: impl std::future::F
 /// Why a guest stopped, in a user's words.
 #[cfg(feature = "components")]
 fn trap_reason(store: &Store<HostState>, e: &wasmtime::Error, limits: &Limits) -> String {
+    if let Some(rejected) = e.downcast_ref::<host::BulkRejected>() {
+        return rejected.to_string();
+    }
     if e.downcast_ref::<PastDeadline>().is_some() {
         return format!(
             "the component exceeded its time limit of {:?} (waiting in a host call outside the database) and was stopped",
@@ -976,10 +980,14 @@ impl Sandbox {
         let ran = unit
             .run(store, |s| &mut s.data_mut().db, async |store: &mut Store<HostState>| {
                 let outcome = within_deadline(deadline, instance.run(&mut *store, direction)).await;
+                if !matches!(outcome, Ok(Ok(()))) {
+                    // A bulk insert still streaming is abandoned before the unit rolls back.
+                    store.data_mut().db.bulk_abort().await;
+                }
                 let failure = match outcome {
-                    Ok(Ok(())) => match store.data_mut().db.end_guest_writes().await {
+                    Ok(Ok(())) => match store.data_mut().end_guest_writes().await {
                         Ok(()) => return Ok(()),
-                        Err(e) => e.to_string(),
+                        Err(e) => e,
                     },
                     Ok(Err(guest_says)) if store.data().limiter.denied.is_some() => {
                         format!("{} (the component then said: {})", why(store, &wasmtime::Error::msg("")), host::clip(&guest_says, GUEST_TEXT))

@@ -2776,6 +2776,57 @@ pub mod db_migrate {
                     }
                 }
             }
+            /// Rows streamed into one table through one plain `INSERT`, without a round trip per batch:
+            /// on PostgreSQL they go through one `COPY` that the server works through while the
+            /// component makes the next rows (elsewhere each `write` runs like `execute-batch`).
+            ///
+            /// The price is when errors come. A row the database rejects is reported by a later `write`
+            /// or by `finish`, and it ends the migration or seed: the run stops and its transaction is
+            /// rolled back (a seed committing per batch keeps the batches committed before it). A
+            /// component that wants to handle a rejected batch itself uses `execute-batch`.
+            ///
+            /// While a bulk insert is open, any other call of this interface (another statement,
+            /// another bulk insert's write) first waits until the database has taken its rows, as
+            /// `finish` does; so does dropping it, and so does the component's return.
+            #[derive(Debug)]
+            #[repr(transparent)]
+            pub struct BulkInsert {
+                handle: _rt::Resource<BulkInsert>,
+            }
+            impl BulkInsert {
+                #[doc(hidden)]
+                pub unsafe fn from_handle(handle: u32) -> Self {
+                    Self {
+                        handle: unsafe { _rt::Resource::from_handle(handle) },
+                    }
+                }
+                #[doc(hidden)]
+                pub fn take_handle(&self) -> u32 {
+                    _rt::Resource::take_handle(&self.handle)
+                }
+                #[doc(hidden)]
+                pub fn handle(&self) -> u32 {
+                    _rt::Resource::handle(&self.handle)
+                }
+            }
+            unsafe impl _rt::WasmResource for BulkInsert {
+                #[inline]
+                unsafe fn drop(_handle: u32) {
+                    #[cfg(target_arch = "wasm32")]
+                    #[link(wasm_import_module = "db-migrate:runtime/sql@0.1.0")]
+                    unsafe extern "C" {
+                        #[link_name = "[resource-drop]bulk-insert"]
+                        fn drop(_: i32);
+                    }
+                    #[cfg(not(target_arch = "wasm32"))]
+                    unsafe extern "C" fn drop(_: i32) {
+                        unreachable!()
+                    }
+                    unsafe {
+                        drop(_handle as i32);
+                    }
+                }
+            }
             /// Reads the result of a query page by page, so a backfill never holds a whole table.
             /// The rows are those of the query when the cursor was opened.
             #[derive(Debug)]
@@ -3753,6 +3804,560 @@ pub mod db_migrate {
                         _ => _rt::invalid_enum_discriminant(),
                     };
                     result28
+                }
+            }
+            impl BulkInsert {
+                #[allow(unused_unsafe, clippy::all)]
+                /// Hands rows (one value per placeholder, in order) to the database. Returns an error,
+                /// and nothing is sent, for rows of the wrong width or over a limit.
+                #[allow(async_fn_in_trait)]
+                pub fn write(
+                    &self,
+                    rows: &[_rt::Vec<Value>],
+                ) -> ::core::result::Result<(), Error> {
+                    unsafe {
+                        let mut cleanup_list = _rt::Vec::new();
+                        #[cfg_attr(target_pointer_width = "64", repr(align(8)))]
+                        #[cfg_attr(target_pointer_width = "32", repr(align(4)))]
+                        struct RetArea(
+                            [::core::mem::MaybeUninit<
+                                u8,
+                            >; 8 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let mut ret_area = RetArea(
+                            [::core::mem::MaybeUninit::uninit(); 8
+                                * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let vec6 = rows;
+                        let len6 = vec6.len();
+                        let layout6 = _rt::alloc::Layout::from_size_align(
+                                vec6.len() * (2 * ::core::mem::size_of::<*const u8>()),
+                                ::core::mem::size_of::<*const u8>(),
+                            )
+                            .unwrap();
+                        let (result6, _cleanup6) = wit_bindgen::rt::Cleanup::new(
+                            layout6,
+                        );
+                        for (i, e) in vec6.into_iter().enumerate() {
+                            let base = result6
+                                .add(i * (2 * ::core::mem::size_of::<*const u8>()));
+                            {
+                                let vec5 = e;
+                                let len5 = vec5.len();
+                                let layout5 = _rt::alloc::Layout::from_size_align(
+                                        vec5.len() * (8 + 2 * ::core::mem::size_of::<*const u8>()),
+                                        8,
+                                    )
+                                    .unwrap();
+                                let (result5, _cleanup5) = wit_bindgen::rt::Cleanup::new(
+                                    layout5,
+                                );
+                                cleanup_list.extend(_cleanup5);
+                                for (i, e) in vec5.into_iter().enumerate() {
+                                    let base = result5
+                                        .add(i * (8 + 2 * ::core::mem::size_of::<*const u8>()));
+                                    {
+                                        use super::super::super::db_migrate::runtime::types::Value as V4;
+                                        match e {
+                                            V4::Null => {
+                                                *base.add(0).cast::<u8>() = (0i32) as u8;
+                                            }
+                                            V4::Boolean(e) => {
+                                                *base.add(0).cast::<u8>() = (1i32) as u8;
+                                                *base.add(8).cast::<u8>() = (match e {
+                                                    true => 1,
+                                                    false => 0,
+                                                }) as u8;
+                                            }
+                                            V4::Int(e) => {
+                                                *base.add(0).cast::<u8>() = (2i32) as u8;
+                                                *base.add(8).cast::<i64>() = _rt::as_i64(e);
+                                            }
+                                            V4::Float(e) => {
+                                                *base.add(0).cast::<u8>() = (3i32) as u8;
+                                                *base.add(8).cast::<f64>() = _rt::as_f64(e);
+                                            }
+                                            V4::Text(e) => {
+                                                *base.add(0).cast::<u8>() = (4i32) as u8;
+                                                let vec0 = e;
+                                                let ptr0 = vec0.as_ptr().cast::<u8>();
+                                                let len0 = vec0.len();
+                                                *base
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>() = len0;
+                                                *base.add(8).cast::<*mut u8>() = ptr0.cast_mut();
+                                            }
+                                            V4::Blob(e) => {
+                                                *base.add(0).cast::<u8>() = (5i32) as u8;
+                                                let vec1 = e;
+                                                let ptr1 = vec1.as_ptr().cast::<u8>();
+                                                let len1 = vec1.len();
+                                                *base
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>() = len1;
+                                                *base.add(8).cast::<*mut u8>() = ptr1.cast_mut();
+                                            }
+                                            V4::Timestamp(e) => {
+                                                *base.add(0).cast::<u8>() = (6i32) as u8;
+                                                let vec2 = e;
+                                                let ptr2 = vec2.as_ptr().cast::<u8>();
+                                                let len2 = vec2.len();
+                                                *base
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>() = len2;
+                                                *base.add(8).cast::<*mut u8>() = ptr2.cast_mut();
+                                            }
+                                            V4::Json(e) => {
+                                                *base.add(0).cast::<u8>() = (7i32) as u8;
+                                                let vec3 = e;
+                                                let ptr3 = vec3.as_ptr().cast::<u8>();
+                                                let len3 = vec3.len();
+                                                *base
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>() = len3;
+                                                *base.add(8).cast::<*mut u8>() = ptr3.cast_mut();
+                                            }
+                                        }
+                                    }
+                                }
+                                *base
+                                    .add(::core::mem::size_of::<*const u8>())
+                                    .cast::<usize>() = len5;
+                                *base.add(0).cast::<*mut u8>() = result5;
+                            }
+                        }
+                        let ptr7 = ret_area.0.as_mut_ptr().cast::<u8>();
+                        #[cfg(target_arch = "wasm32")]
+                        #[link(wasm_import_module = "db-migrate:runtime/sql@0.1.0")]
+                        unsafe extern "C" {
+                            #[link_name = "[method]bulk-insert.write"]
+                            fn wit_import8(_: i32, _: *mut u8, _: usize, _: *mut u8);
+                        }
+                        #[cfg(not(target_arch = "wasm32"))]
+                        unsafe extern "C" fn wit_import8(
+                            _: i32,
+                            _: *mut u8,
+                            _: usize,
+                            _: *mut u8,
+                        ) {
+                            unreachable!()
+                        }
+                        wit_import8((self).handle() as i32, result6, len6, ptr7);
+                        let l9 = i32::from(*ptr7.add(0).cast::<u8>());
+                        let result26 = match l9 {
+                            0 => {
+                                let e = ();
+                                Ok(e)
+                            }
+                            1 => {
+                                let e = {
+                                    let l10 = i32::from(
+                                        *ptr7.add(::core::mem::size_of::<*const u8>()).cast::<u8>(),
+                                    );
+                                    use super::super::super::db_migrate::runtime::types::Error as V25;
+                                    let v25 = match l10 {
+                                        0 => {
+                                            let e25 = {
+                                                let l11 = *ptr7
+                                                    .add(2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l12 = *ptr7
+                                                    .add(3 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len13 = l12;
+                                                let bytes13 = _rt::Vec::from_raw_parts(
+                                                    l11.cast(),
+                                                    len13,
+                                                    len13,
+                                                );
+                                                _rt::string_lift(bytes13)
+                                            };
+                                            V25::Denied(e25)
+                                        }
+                                        1 => {
+                                            let e25 = {
+                                                let l14 = i32::from(
+                                                    *ptr7
+                                                        .add(2 * ::core::mem::size_of::<*const u8>())
+                                                        .cast::<u8>(),
+                                                );
+                                                let l15 = *ptr7
+                                                    .add(3 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l16 = *ptr7
+                                                    .add(4 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len17 = l16;
+                                                let bytes17 = _rt::Vec::from_raw_parts(
+                                                    l15.cast(),
+                                                    len17,
+                                                    len17,
+                                                );
+                                                let l18 = i32::from(
+                                                    *ptr7
+                                                        .add(5 * ::core::mem::size_of::<*const u8>())
+                                                        .cast::<u8>(),
+                                                );
+                                                super::super::super::db_migrate::runtime::types::DatabaseError {
+                                                    kind: super::super::super::db_migrate::runtime::types::DatabaseErrorKind::_lift(
+                                                        l14 as u8,
+                                                    ),
+                                                    message: _rt::string_lift(bytes17),
+                                                    code: match l18 {
+                                                        0 => None,
+                                                        1 => {
+                                                            let e = {
+                                                                let l19 = *ptr7
+                                                                    .add(6 * ::core::mem::size_of::<*const u8>())
+                                                                    .cast::<*mut u8>();
+                                                                let l20 = *ptr7
+                                                                    .add(7 * ::core::mem::size_of::<*const u8>())
+                                                                    .cast::<usize>();
+                                                                let len21 = l20;
+                                                                let bytes21 = _rt::Vec::from_raw_parts(
+                                                                    l19.cast(),
+                                                                    len21,
+                                                                    len21,
+                                                                );
+                                                                _rt::string_lift(bytes21)
+                                                            };
+                                                            Some(e)
+                                                        }
+                                                        _ => _rt::invalid_enum_discriminant(),
+                                                    },
+                                                }
+                                            };
+                                            V25::Database(e25)
+                                        }
+                                        n => {
+                                            debug_assert_eq!(n, 2, "invalid enum discriminant");
+                                            let e25 = {
+                                                let l22 = *ptr7
+                                                    .add(2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l23 = *ptr7
+                                                    .add(3 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len24 = l23;
+                                                let bytes24 = _rt::Vec::from_raw_parts(
+                                                    l22.cast(),
+                                                    len24,
+                                                    len24,
+                                                );
+                                                _rt::string_lift(bytes24)
+                                            };
+                                            V25::InvalidInput(e25)
+                                        }
+                                    };
+                                    v25
+                                };
+                                Err(e)
+                            }
+                            _ => _rt::invalid_enum_discriminant(),
+                        };
+                        result26
+                    }
+                }
+            }
+            impl BulkInsert {
+                #[allow(unused_unsafe, clippy::all)]
+                /// Waits until the database has taken every row written so far; returns how many rows
+                /// were written through this bulk insert.
+                #[allow(async_fn_in_trait)]
+                pub fn finish(&self) -> ::core::result::Result<u64, Error> {
+                    unsafe {
+                        #[repr(align(8))]
+                        struct RetArea(
+                            [::core::mem::MaybeUninit<
+                                u8,
+                            >; 16 + 6 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let mut ret_area = RetArea(
+                            [::core::mem::MaybeUninit::uninit(); 16
+                                + 6 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
+                        #[cfg(target_arch = "wasm32")]
+                        #[link(wasm_import_module = "db-migrate:runtime/sql@0.1.0")]
+                        unsafe extern "C" {
+                            #[link_name = "[method]bulk-insert.finish"]
+                            fn wit_import1(_: i32, _: *mut u8);
+                        }
+                        #[cfg(not(target_arch = "wasm32"))]
+                        unsafe extern "C" fn wit_import1(_: i32, _: *mut u8) {
+                            unreachable!()
+                        }
+                        wit_import1((self).handle() as i32, ptr0);
+                        let l2 = i32::from(*ptr0.add(0).cast::<u8>());
+                        let result20 = match l2 {
+                            0 => {
+                                let e = {
+                                    let l3 = *ptr0.add(8).cast::<i64>();
+                                    l3 as u64
+                                };
+                                Ok(e)
+                            }
+                            1 => {
+                                let e = {
+                                    let l4 = i32::from(*ptr0.add(8).cast::<u8>());
+                                    use super::super::super::db_migrate::runtime::types::Error as V19;
+                                    let v19 = match l4 {
+                                        0 => {
+                                            let e19 = {
+                                                let l5 = *ptr0
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l6 = *ptr0
+                                                    .add(8 + 2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len7 = l6;
+                                                let bytes7 = _rt::Vec::from_raw_parts(
+                                                    l5.cast(),
+                                                    len7,
+                                                    len7,
+                                                );
+                                                _rt::string_lift(bytes7)
+                                            };
+                                            V19::Denied(e19)
+                                        }
+                                        1 => {
+                                            let e19 = {
+                                                let l8 = i32::from(
+                                                    *ptr0
+                                                        .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                        .cast::<u8>(),
+                                                );
+                                                let l9 = *ptr0
+                                                    .add(8 + 2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l10 = *ptr0
+                                                    .add(8 + 3 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len11 = l10;
+                                                let bytes11 = _rt::Vec::from_raw_parts(
+                                                    l9.cast(),
+                                                    len11,
+                                                    len11,
+                                                );
+                                                let l12 = i32::from(
+                                                    *ptr0
+                                                        .add(8 + 4 * ::core::mem::size_of::<*const u8>())
+                                                        .cast::<u8>(),
+                                                );
+                                                super::super::super::db_migrate::runtime::types::DatabaseError {
+                                                    kind: super::super::super::db_migrate::runtime::types::DatabaseErrorKind::_lift(
+                                                        l8 as u8,
+                                                    ),
+                                                    message: _rt::string_lift(bytes11),
+                                                    code: match l12 {
+                                                        0 => None,
+                                                        1 => {
+                                                            let e = {
+                                                                let l13 = *ptr0
+                                                                    .add(8 + 5 * ::core::mem::size_of::<*const u8>())
+                                                                    .cast::<*mut u8>();
+                                                                let l14 = *ptr0
+                                                                    .add(8 + 6 * ::core::mem::size_of::<*const u8>())
+                                                                    .cast::<usize>();
+                                                                let len15 = l14;
+                                                                let bytes15 = _rt::Vec::from_raw_parts(
+                                                                    l13.cast(),
+                                                                    len15,
+                                                                    len15,
+                                                                );
+                                                                _rt::string_lift(bytes15)
+                                                            };
+                                                            Some(e)
+                                                        }
+                                                        _ => _rt::invalid_enum_discriminant(),
+                                                    },
+                                                }
+                                            };
+                                            V19::Database(e19)
+                                        }
+                                        n => {
+                                            debug_assert_eq!(n, 2, "invalid enum discriminant");
+                                            let e19 = {
+                                                let l16 = *ptr0
+                                                    .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l17 = *ptr0
+                                                    .add(8 + 2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len18 = l17;
+                                                let bytes18 = _rt::Vec::from_raw_parts(
+                                                    l16.cast(),
+                                                    len18,
+                                                    len18,
+                                                );
+                                                _rt::string_lift(bytes18)
+                                            };
+                                            V19::InvalidInput(e19)
+                                        }
+                                    };
+                                    v19
+                                };
+                                Err(e)
+                            }
+                            _ => _rt::invalid_enum_discriminant(),
+                        };
+                        result20
+                    }
+                }
+            }
+            #[allow(unused_unsafe, clippy::all)]
+            /// Opens a bulk insert for `statement`: a plain `INSERT INTO t (a, b) VALUES (?, ?)` with
+            /// one placeholder per column and nothing else (no `RETURNING`, no `ON CONFLICT`), into a
+            /// table the grant allows.
+            #[allow(async_fn_in_trait)]
+            pub fn open_bulk_insert(
+                statement: &str,
+            ) -> ::core::result::Result<BulkInsert, Error> {
+                unsafe {
+                    #[cfg_attr(target_pointer_width = "64", repr(align(8)))]
+                    #[cfg_attr(target_pointer_width = "32", repr(align(4)))]
+                    struct RetArea(
+                        [::core::mem::MaybeUninit<
+                            u8,
+                        >; 8 * ::core::mem::size_of::<*const u8>()],
+                    );
+                    let mut ret_area = RetArea(
+                        [::core::mem::MaybeUninit::uninit(); 8
+                            * ::core::mem::size_of::<*const u8>()],
+                    );
+                    let vec0 = statement;
+                    let ptr0 = vec0.as_ptr().cast::<u8>();
+                    let len0 = vec0.len();
+                    let ptr1 = ret_area.0.as_mut_ptr().cast::<u8>();
+                    #[cfg(target_arch = "wasm32")]
+                    #[link(wasm_import_module = "db-migrate:runtime/sql@0.1.0")]
+                    unsafe extern "C" {
+                        #[link_name = "open-bulk-insert"]
+                        fn wit_import2(_: *mut u8, _: usize, _: *mut u8);
+                    }
+                    #[cfg(not(target_arch = "wasm32"))]
+                    unsafe extern "C" fn wit_import2(_: *mut u8, _: usize, _: *mut u8) {
+                        unreachable!()
+                    }
+                    wit_import2(ptr0.cast_mut(), len0, ptr1);
+                    let l3 = i32::from(*ptr1.add(0).cast::<u8>());
+                    let result21 = match l3 {
+                        0 => {
+                            let e = {
+                                let l4 = *ptr1
+                                    .add(::core::mem::size_of::<*const u8>())
+                                    .cast::<i32>();
+                                BulkInsert::from_handle(l4 as u32)
+                            };
+                            Ok(e)
+                        }
+                        1 => {
+                            let e = {
+                                let l5 = i32::from(
+                                    *ptr1.add(::core::mem::size_of::<*const u8>()).cast::<u8>(),
+                                );
+                                use super::super::super::db_migrate::runtime::types::Error as V20;
+                                let v20 = match l5 {
+                                    0 => {
+                                        let e20 = {
+                                            let l6 = *ptr1
+                                                .add(2 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<*mut u8>();
+                                            let l7 = *ptr1
+                                                .add(3 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<usize>();
+                                            let len8 = l7;
+                                            let bytes8 = _rt::Vec::from_raw_parts(
+                                                l6.cast(),
+                                                len8,
+                                                len8,
+                                            );
+                                            _rt::string_lift(bytes8)
+                                        };
+                                        V20::Denied(e20)
+                                    }
+                                    1 => {
+                                        let e20 = {
+                                            let l9 = i32::from(
+                                                *ptr1
+                                                    .add(2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<u8>(),
+                                            );
+                                            let l10 = *ptr1
+                                                .add(3 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<*mut u8>();
+                                            let l11 = *ptr1
+                                                .add(4 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<usize>();
+                                            let len12 = l11;
+                                            let bytes12 = _rt::Vec::from_raw_parts(
+                                                l10.cast(),
+                                                len12,
+                                                len12,
+                                            );
+                                            let l13 = i32::from(
+                                                *ptr1
+                                                    .add(5 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<u8>(),
+                                            );
+                                            super::super::super::db_migrate::runtime::types::DatabaseError {
+                                                kind: super::super::super::db_migrate::runtime::types::DatabaseErrorKind::_lift(
+                                                    l9 as u8,
+                                                ),
+                                                message: _rt::string_lift(bytes12),
+                                                code: match l13 {
+                                                    0 => None,
+                                                    1 => {
+                                                        let e = {
+                                                            let l14 = *ptr1
+                                                                .add(6 * ::core::mem::size_of::<*const u8>())
+                                                                .cast::<*mut u8>();
+                                                            let l15 = *ptr1
+                                                                .add(7 * ::core::mem::size_of::<*const u8>())
+                                                                .cast::<usize>();
+                                                            let len16 = l15;
+                                                            let bytes16 = _rt::Vec::from_raw_parts(
+                                                                l14.cast(),
+                                                                len16,
+                                                                len16,
+                                                            );
+                                                            _rt::string_lift(bytes16)
+                                                        };
+                                                        Some(e)
+                                                    }
+                                                    _ => _rt::invalid_enum_discriminant(),
+                                                },
+                                            }
+                                        };
+                                        V20::Database(e20)
+                                    }
+                                    n => {
+                                        debug_assert_eq!(n, 2, "invalid enum discriminant");
+                                        let e20 = {
+                                            let l17 = *ptr1
+                                                .add(2 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<*mut u8>();
+                                            let l18 = *ptr1
+                                                .add(3 * ::core::mem::size_of::<*const u8>())
+                                                .cast::<usize>();
+                                            let len19 = l18;
+                                            let bytes19 = _rt::Vec::from_raw_parts(
+                                                l17.cast(),
+                                                len19,
+                                                len19,
+                                            );
+                                            _rt::string_lift(bytes19)
+                                        };
+                                        V20::InvalidInput(e20)
+                                    }
+                                };
+                                v20
+                            };
+                            Err(e)
+                        }
+                        _ => _rt::invalid_enum_discriminant(),
+                    };
+                    result21
                 }
             }
             impl Cursor {
@@ -5094,9 +5699,9 @@ macro_rules! __export_guest_impl {
         "wasm32")] #[unsafe (link_section =
         "component-type:wit-bindgen:0.61.0:db-migrate:sdk:guest:imports and exports")]
         #[doc(hidden)] #[allow(clippy::octal_escapes)] pub static
-        __WIT_BINDGEN_COMPONENT_TYPE : [u8; 2189] = *
+        __WIT_BINDGEN_COMPONENT_TYPE : [u8; 2348] = *
         b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\x91\x10\x01A\x02\x01\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xb0\x11\x01A\x02\x01\
 A\x15\x01B\x0f\x01p}\x01q\x08\x04null\0\0\x07boolean\x01\x7f\0\x03int\x01x\0\x05\
 float\x01u\0\x04text\x01s\0\x04blob\x01\0\0\x09timestamp\x01s\0\x04json\x01s\0\x04\
 \0\x05value\x03\0\x01\x01ps\x01p\x02\x01p\x04\x01r\x02\x07columns\x03\x04rows\x05\
@@ -5123,30 +5728,34 @@ ons\x06filter\x03\0\x10\x04\0\x0bdelete-many\x01\x19\x04\0\x05count\x01\x19\x01j
 \x01@\x02\x0acollections\x04names\0\x1a\x04\0\x0adrop-index\x01\x1f\x01j\x01\x03\
 \x01\x01\x01@\x01\x07command\x03\0\x20\x04\0\x0brun-command\x01!\x03\0\"db-migra\
 te:runtime/documents@0.1.0\x05\x02\x02\x03\0\0\x05value\x02\x03\0\0\x07row-set\x01\
-B'\x02\x03\x02\x01\x03\x04\0\x05value\x03\0\0\x02\x03\x02\x01\x04\x04\0\x07row-s\
+B2\x02\x03\x02\x01\x03\x04\0\x05value\x03\0\0\x02\x03\x02\x01\x04\x04\0\x07row-s\
 et\x03\0\x02\x02\x03\x02\x01\x01\x04\0\x05error\x03\0\x04\x01m\x03\x06sqlite\x08\
-postgres\x05mysql\x04\0\x0bsql-dialect\x03\0\x06\x04\0\x06cursor\x03\x01\x01r\x03\
-\x04names\x09data-types\x08nullable\x7f\x04\0\x0bcolumn-info\x03\0\x09\x01h\x08\x01\
-ps\x01@\x01\x04self\x0b\0\x0c\x04\0\x16[method]cursor.columns\x01\x0d\x01p\x01\x01\
-p\x0e\x01k\x0f\x01j\x01\x10\x01\x05\x01@\x02\x04self\x0b\x08max-rowsy\0\x11\x04\0\
-\x18[method]cursor.next-page\x01\x12\x01@\0\0\x07\x04\0\x07dialect\x01\x13\x01j\x01\
-w\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x14\x04\0\x07execute\x01\x15\x01\
-j\x01\x03\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x16\x04\0\x05query\x01\x17\
-\x01@\x02\x09statements\x04rows\x0f\0\x14\x04\0\x0dexecute-batch\x01\x18\x01i\x08\
-\x01j\x01\x19\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x1a\x04\0\x0bopen-c\
-ursor\x01\x1b\x01p\x0a\x01j\x01\x1c\x01\x05\x01@\x01\x05tables\0\x1d\x04\0\x07co\
-lumns\x01\x1e\x03\0\x1cdb-migrate:runtime/sql@0.1.0\x05\x05\x01B\x07\x01m\x05\x05\
-trace\x05debug\x04info\x04warn\x05error\x04\0\x05level\x03\0\0\x01@\x02\x05level\
-\x01\x07messages\x01\0\x04\0\x03log\x01\x02\x01kw\x01@\x02\x04donew\x05total\x03\
-\x01\0\x04\0\x08progress\x01\x04\x03\0\x1cdb-migrate:runtime/log@0.1.0\x05\x06\x01\
-B\x0b\x01@\0\0s\x04\0\x0benvironment\x01\0\x01@\0\0x\x04\0\x07version\x01\x01\x04\
-\0\x04name\x01\0\x01o\x02ss\x01p\x02\x01@\0\0\x03\x04\0\x04args\x01\x04\x01@\0\0\
-w\x04\0\x0brandom-seed\x01\x05\x03\0\x20db-migrate:runtime/context@0.1.0\x05\x07\
-\x01r\x03\x0bdescriptions\x0areversible\x7f\x0dtransactional\x7f\x03\0\x08metada\
-ta\x03\0\x08\x01@\0\0\x09\x04\0\x08metadata\x01\x0a\x01j\0\x01s\x01@\0\0\x0b\x04\
-\0\x02up\x01\x0c\x04\0\x04down\x01\x0c\x04\0\x14db-migrate:sdk/guest\x04\0\x0b\x0b\
-\x01\0\x05guest\x03\0\0\0G\x09producers\x01\x0cprocessed-by\x02\x0dwit-component\
-\x070.258.0\x10wit-bindgen-rust\x060.61.0";
+postgres\x05mysql\x04\0\x0bsql-dialect\x03\0\x06\x04\0\x0bbulk-insert\x03\x01\x04\
+\0\x06cursor\x03\x01\x01r\x03\x04names\x09data-types\x08nullable\x7f\x04\0\x0bco\
+lumn-info\x03\0\x0a\x01h\x08\x01p\x01\x01p\x0d\x01j\0\x01\x05\x01@\x02\x04self\x0c\
+\x04rows\x0e\0\x0f\x04\0\x19[method]bulk-insert.write\x01\x10\x01j\x01w\x01\x05\x01\
+@\x01\x04self\x0c\0\x11\x04\0\x1a[method]bulk-insert.finish\x01\x12\x01h\x09\x01\
+ps\x01@\x01\x04self\x13\0\x14\x04\0\x16[method]cursor.columns\x01\x15\x01k\x0e\x01\
+j\x01\x16\x01\x05\x01@\x02\x04self\x13\x08max-rowsy\0\x17\x04\0\x18[method]curso\
+r.next-page\x01\x18\x01@\0\0\x07\x04\0\x07dialect\x01\x19\x01@\x02\x09statements\
+\x06params\x0d\0\x11\x04\0\x07execute\x01\x1a\x01j\x01\x03\x01\x05\x01@\x02\x09s\
+tatements\x06params\x0d\0\x1b\x04\0\x05query\x01\x1c\x01@\x02\x09statements\x04r\
+ows\x0e\0\x11\x04\0\x0dexecute-batch\x01\x1d\x01i\x08\x01j\x01\x1e\x01\x05\x01@\x01\
+\x09statements\0\x1f\x04\0\x10open-bulk-insert\x01\x20\x01i\x09\x01j\x01!\x01\x05\
+\x01@\x02\x09statements\x06params\x0d\0\"\x04\0\x0bopen-cursor\x01#\x01p\x0b\x01\
+j\x01$\x01\x05\x01@\x01\x05tables\0%\x04\0\x07columns\x01&\x03\0\x1cdb-migrate:r\
+untime/sql@0.1.0\x05\x05\x01B\x07\x01m\x05\x05trace\x05debug\x04info\x04warn\x05\
+error\x04\0\x05level\x03\0\0\x01@\x02\x05level\x01\x07messages\x01\0\x04\0\x03lo\
+g\x01\x02\x01kw\x01@\x02\x04donew\x05total\x03\x01\0\x04\0\x08progress\x01\x04\x03\
+\0\x1cdb-migrate:runtime/log@0.1.0\x05\x06\x01B\x0b\x01@\0\0s\x04\0\x0benvironme\
+nt\x01\0\x01@\0\0x\x04\0\x07version\x01\x01\x04\0\x04name\x01\0\x01o\x02ss\x01p\x02\
+\x01@\0\0\x03\x04\0\x04args\x01\x04\x01@\0\0w\x04\0\x0brandom-seed\x01\x05\x03\0\
+\x20db-migrate:runtime/context@0.1.0\x05\x07\x01r\x03\x0bdescriptions\x0areversi\
+ble\x7f\x0dtransactional\x7f\x03\0\x08metadata\x03\0\x08\x01@\0\0\x09\x04\0\x08m\
+etadata\x01\x0a\x01j\0\x01s\x01@\0\0\x0b\x04\0\x02up\x01\x0c\x04\0\x04down\x01\x0c\
+\x04\0\x14db-migrate:sdk/guest\x04\0\x0b\x0b\x01\0\x05guest\x03\0\0\0G\x09produc\
+ers\x01\x0cprocessed-by\x02\x0dwit-component\x070.258.0\x10wit-bindgen-rust\x060\
+.61.0";
         };
     };
 }
@@ -5159,8 +5768,8 @@ pub use __export_guest_impl as __export_migration_world;
 )]
 #[doc(hidden)]
 #[allow(clippy::octal_escapes)]
-pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 2209] = *b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\x85\x10\x01A\x02\x01\
+pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 2368] = *b"\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xa4\x11\x01A\x02\x01\
 A\x0f\x01B\x0f\x01p}\x01q\x08\x04null\0\0\x07boolean\x01\x7f\0\x03int\x01x\0\x05\
 float\x01u\0\x04text\x01s\0\x04blob\x01\0\0\x09timestamp\x01s\0\x04json\x01s\0\x04\
 \0\x05value\x03\0\x01\x01ps\x01p\x02\x01p\x04\x01r\x02\x07columns\x03\x04rows\x05\
@@ -5187,29 +5796,33 @@ ons\x06filter\x03\0\x10\x04\0\x0bdelete-many\x01\x19\x04\0\x05count\x01\x19\x01j
 \x01@\x02\x0acollections\x04names\0\x1a\x04\0\x0adrop-index\x01\x1f\x01j\x01\x03\
 \x01\x01\x01@\x01\x07command\x03\0\x20\x04\0\x0brun-command\x01!\x03\0\"db-migra\
 te:runtime/documents@0.1.0\x05\x02\x02\x03\0\0\x05value\x02\x03\0\0\x07row-set\x01\
-B'\x02\x03\x02\x01\x03\x04\0\x05value\x03\0\0\x02\x03\x02\x01\x04\x04\0\x07row-s\
+B2\x02\x03\x02\x01\x03\x04\0\x05value\x03\0\0\x02\x03\x02\x01\x04\x04\0\x07row-s\
 et\x03\0\x02\x02\x03\x02\x01\x01\x04\0\x05error\x03\0\x04\x01m\x03\x06sqlite\x08\
-postgres\x05mysql\x04\0\x0bsql-dialect\x03\0\x06\x04\0\x06cursor\x03\x01\x01r\x03\
-\x04names\x09data-types\x08nullable\x7f\x04\0\x0bcolumn-info\x03\0\x09\x01h\x08\x01\
-ps\x01@\x01\x04self\x0b\0\x0c\x04\0\x16[method]cursor.columns\x01\x0d\x01p\x01\x01\
-p\x0e\x01k\x0f\x01j\x01\x10\x01\x05\x01@\x02\x04self\x0b\x08max-rowsy\0\x11\x04\0\
-\x18[method]cursor.next-page\x01\x12\x01@\0\0\x07\x04\0\x07dialect\x01\x13\x01j\x01\
-w\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x14\x04\0\x07execute\x01\x15\x01\
-j\x01\x03\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x16\x04\0\x05query\x01\x17\
-\x01@\x02\x09statements\x04rows\x0f\0\x14\x04\0\x0dexecute-batch\x01\x18\x01i\x08\
-\x01j\x01\x19\x01\x05\x01@\x02\x09statements\x06params\x0e\0\x1a\x04\0\x0bopen-c\
-ursor\x01\x1b\x01p\x0a\x01j\x01\x1c\x01\x05\x01@\x01\x05tables\0\x1d\x04\0\x07co\
-lumns\x01\x1e\x03\0\x1cdb-migrate:runtime/sql@0.1.0\x05\x05\x01B\x07\x01m\x05\x05\
-trace\x05debug\x04info\x04warn\x05error\x04\0\x05level\x03\0\0\x01@\x02\x05level\
-\x01\x07messages\x01\0\x04\0\x03log\x01\x02\x01kw\x01@\x02\x04donew\x05total\x03\
-\x01\0\x04\0\x08progress\x01\x04\x03\0\x1cdb-migrate:runtime/log@0.1.0\x05\x06\x01\
-B\x0b\x01@\0\0s\x04\0\x0benvironment\x01\0\x01@\0\0x\x04\0\x07version\x01\x01\x04\
-\0\x04name\x01\0\x01o\x02ss\x01p\x02\x01@\0\0\x03\x04\0\x04args\x01\x04\x01@\0\0\
-w\x04\0\x0brandom-seed\x01\x05\x03\0\x20db-migrate:runtime/context@0.1.0\x05\x07\
-\x01r\x03\x0bdescriptions\x0areversible\x7f\x0dtransactional\x7f\x03\0\x08metada\
-ta\x03\0\x08\x04\04db-migrate:sdk/guest-with-all-of-its-exports-removed\x04\0\x0b\
-+\x01\0%guest-with-all-of-its-exports-removed\x03\0\0\0G\x09producers\x01\x0cpro\
-cessed-by\x02\x0dwit-component\x070.258.0\x10wit-bindgen-rust\x060.61.0";
+postgres\x05mysql\x04\0\x0bsql-dialect\x03\0\x06\x04\0\x0bbulk-insert\x03\x01\x04\
+\0\x06cursor\x03\x01\x01r\x03\x04names\x09data-types\x08nullable\x7f\x04\0\x0bco\
+lumn-info\x03\0\x0a\x01h\x08\x01p\x01\x01p\x0d\x01j\0\x01\x05\x01@\x02\x04self\x0c\
+\x04rows\x0e\0\x0f\x04\0\x19[method]bulk-insert.write\x01\x10\x01j\x01w\x01\x05\x01\
+@\x01\x04self\x0c\0\x11\x04\0\x1a[method]bulk-insert.finish\x01\x12\x01h\x09\x01\
+ps\x01@\x01\x04self\x13\0\x14\x04\0\x16[method]cursor.columns\x01\x15\x01k\x0e\x01\
+j\x01\x16\x01\x05\x01@\x02\x04self\x13\x08max-rowsy\0\x17\x04\0\x18[method]curso\
+r.next-page\x01\x18\x01@\0\0\x07\x04\0\x07dialect\x01\x19\x01@\x02\x09statements\
+\x06params\x0d\0\x11\x04\0\x07execute\x01\x1a\x01j\x01\x03\x01\x05\x01@\x02\x09s\
+tatements\x06params\x0d\0\x1b\x04\0\x05query\x01\x1c\x01@\x02\x09statements\x04r\
+ows\x0e\0\x11\x04\0\x0dexecute-batch\x01\x1d\x01i\x08\x01j\x01\x1e\x01\x05\x01@\x01\
+\x09statements\0\x1f\x04\0\x10open-bulk-insert\x01\x20\x01i\x09\x01j\x01!\x01\x05\
+\x01@\x02\x09statements\x06params\x0d\0\"\x04\0\x0bopen-cursor\x01#\x01p\x0b\x01\
+j\x01$\x01\x05\x01@\x01\x05tables\0%\x04\0\x07columns\x01&\x03\0\x1cdb-migrate:r\
+untime/sql@0.1.0\x05\x05\x01B\x07\x01m\x05\x05trace\x05debug\x04info\x04warn\x05\
+error\x04\0\x05level\x03\0\0\x01@\x02\x05level\x01\x07messages\x01\0\x04\0\x03lo\
+g\x01\x02\x01kw\x01@\x02\x04donew\x05total\x03\x01\0\x04\0\x08progress\x01\x04\x03\
+\0\x1cdb-migrate:runtime/log@0.1.0\x05\x06\x01B\x0b\x01@\0\0s\x04\0\x0benvironme\
+nt\x01\0\x01@\0\0x\x04\0\x07version\x01\x01\x04\0\x04name\x01\0\x01o\x02ss\x01p\x02\
+\x01@\0\0\x03\x04\0\x04args\x01\x04\x01@\0\0w\x04\0\x0brandom-seed\x01\x05\x03\0\
+\x20db-migrate:runtime/context@0.1.0\x05\x07\x01r\x03\x0bdescriptions\x0areversi\
+ble\x7f\x0dtransactional\x7f\x03\0\x08metadata\x03\0\x08\x04\04db-migrate:sdk/gu\
+est-with-all-of-its-exports-removed\x04\0\x0b+\x01\0%guest-with-all-of-its-expor\
+ts-removed\x03\0\0\0G\x09producers\x01\x0cprocessed-by\x02\x0dwit-component\x070\
+.258.0\x10wit-bindgen-rust\x060.61.0";
 #[inline(never)]
 #[doc(hidden)]
 pub fn __link_custom_section_describing_imports() {

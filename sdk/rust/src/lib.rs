@@ -465,6 +465,44 @@ pub fn execute_batch_owned(statement: &str, rows: Vec<Vec<Value>>) -> Result<u64
     Ok(sql::execute_batch(statement, &rows)?)
 }
 
+/// Rows streamed into one table through one plain `INSERT INTO t (a, b) VALUES (?, ?)`, without
+/// waiting for the database at each batch: on PostgreSQL they go through one `COPY` the server
+/// works through while the component makes the next rows; elsewhere each write runs like
+/// [`execute_batch`].
+///
+/// The price: a row the database rejects is reported late (by a later write or by
+/// [`BulkInsert::finish`]) and it ends the run, whose transaction is rolled back. Use
+/// [`execute_batch`] to handle a rejected batch in the component. While a bulk insert is open,
+/// any other database call first waits until its rows are taken; so does dropping it.
+///
+/// ```ignore
+/// let bulk = BulkInsert::open("INSERT INTO users (id, name) VALUES (?, ?)")?;
+/// for chunk in (0..1_000_000i64).collect::<Vec<_>>().chunks(5_000) {
+///     bulk.write(chunk.iter().map(|&i| vec![Value::Int(i), Value::Text(format!("user {i}"))]).collect())?;
+/// }
+/// let written = bulk.finish()?;
+/// ```
+pub struct BulkInsert(sql::BulkInsert);
+
+impl BulkInsert {
+    /// Opens a bulk insert for a plain placeholder `INSERT` (no `RETURNING`, no `ON CONFLICT`)
+    /// into a table the grant allows.
+    pub fn open(statement: &str) -> Result<Self> {
+        Ok(BulkInsert(sql::open_bulk_insert(statement)?))
+    }
+
+    /// Hands rows to the database (one value per placeholder, in order), taking them by value.
+    pub fn write(&self, rows: Vec<Vec<Value>>) -> Result<()> {
+        let rows: Vec<Vec<types::Value>> = rows.into_iter().map(|r| r.into_iter().map(types::Value::from).collect()).collect();
+        Ok(self.0.write(&rows)?)
+    }
+
+    /// Waits until the database has taken every row written; returns how many were written.
+    pub fn finish(self) -> Result<u64> {
+        Ok(self.0.finish()?)
+    }
+}
+
 /// Reads a query's result page by page, so a backfill never holds a whole table in memory.
 /// The rows are those of the moment the cursor opened, even if the migration changes the table
 /// between pages.

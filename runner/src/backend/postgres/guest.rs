@@ -241,7 +241,7 @@ impl PgBackend {
         // only. (One role per database collected the grants of every schema's runs, and a
         // guest on one tenant's schema reached another's tables through it.)
         let schema: String = sqlx::query_scalar("SELECT COALESCE(current_schema(), 'public')")
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(|e| GuestSqlError::Denied(format!("cannot read the target's schema: {}", DbError::from(e))))?;
         let role = scope.role_name(&format!("{database}\u{0}{schema}"));
@@ -284,7 +284,7 @@ impl PgBackend {
             tables.extend(scope.tables.iter().flatten().map(|t| (t.clone(), privileges.clone())));
         }
         for (t, privs) in &tables {
-            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(quote_ident(t)).fetch_one(&mut self.conn).await.map_err(setup)?;
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(quote_ident(t)).fetch_one(&mut *self.conn).await.map_err(setup)?;
             let Some(_) = exists else { continue };
             let qt = quote_ident(t);
             if let Some((schema, _)) = t.split_once('.') {
@@ -297,7 +297,7 @@ impl PgBackend {
                  WHERE c.relkind = 'S' AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
             )
             .bind(&qt)
-            .fetch_all(&mut self.conn)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(setup)?;
             for s in seqs {
@@ -330,7 +330,7 @@ impl PgBackend {
                 c
             }
         };
-        self.parked = Some(std::mem::replace(&mut self.conn, guest));
+        self.parked = Some(std::mem::replace(&mut *self.conn, guest));
         self.guest_role = Some(role);
         Ok(())
     }
@@ -374,12 +374,133 @@ impl PgBackend {
     }
 }
 
+/// Rows in `COPY`'s text format.
+fn copy_rows(rows: &[Vec<SqlValue>], width: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(rows.len() * width * 12);
+    for row in rows {
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                data.push(b'\t');
+            }
+            crate::backend::guest::copy_text(&mut data, v);
+        }
+        data.push(b'\n');
+    }
+    data
+}
+
+/// An open bulk insert: one `COPY … FROM STDIN` that a task streams the guest's rows into while
+/// the guest makes the next ones. The task holds the connection (sqlx's COPY borrows it) and
+/// gives it back when the COPY ends: finished when told to, abandoned when its sender goes.
+pub(in crate::backend) struct Bulk {
+    /// The `COPY` target: a write into another table ends this stream first.
+    target: String,
+    tx: Option<tokio::sync::mpsc::Sender<Chunk>>,
+    task: tokio::task::JoinHandle<(PgConnection, std::result::Result<u64, sqlx::Error>)>,
+    /// Rows handed to the task.
+    sent: u64,
+    /// A statement timeout was set for the COPY, to be taken back after it.
+    timeout: bool,
+}
+
+enum Chunk {
+    Rows(Vec<u8>),
+    Finish,
+}
+
+/// The task's side of a bulk insert: the COPY, fed until `Finish` (its row count) or until the
+/// sender goes (abandoned: the server discards what it took).
+async fn stream_copy(conn: &mut PgConnection, copy: &str, rx: &mut tokio::sync::mpsc::Receiver<Chunk>) -> std::result::Result<u64, sqlx::Error> {
+    let mut cp = conn.copy_in_raw(copy).await?;
+    loop {
+        match rx.recv().await {
+            Some(Chunk::Rows(data)) => {
+                if let Err(e) = cp.send(data).await {
+                    let _ = cp.abort("db-migrate: sending a bulk insert failed").await;
+                    return Err(e);
+                }
+            }
+            Some(Chunk::Finish) => return cp.finish().await,
+            None => {
+                cp.abort("db-migrate: the run stopped; this bulk insert is discarded").await?;
+                return Err(sqlx::Error::Protocol("the bulk insert was abandoned".into()));
+            }
+        }
+    }
+}
+
+impl PgBackend {
+    /// Starts a bulk insert's COPY into `target`, under the guest's deadline.
+    async fn bulk_start(&mut self, target: String) -> std::result::Result<(), GuestSqlError> {
+        let timeout = self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis().max(1));
+        if self.in_tx {
+            self.ensure_begun().await.map_err(guest_error)?;
+            if let Some(ms) = timeout {
+                self.conn.execute(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}"))).await.map_err(guest_error)?;
+            }
+        } else if let Some(ms) = timeout {
+            self.conn.execute(AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(guest_error)?;
+        }
+        let mut conn = self.conn.take();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let copy = format!("COPY {target} FROM STDIN");
+        let task = tokio::spawn(async move {
+            let r = stream_copy(&mut conn, &copy, &mut rx).await;
+            (conn, r)
+        });
+        self.bulk = Some(Bulk { target, tx: Some(tx), task, sent: 0, timeout: timeout.is_some() });
+        Ok(())
+    }
+
+    /// Ends the open bulk insert, if any, and takes the connection back: `finish` waits until
+    /// the server has taken every row (its error is the COPY's); otherwise the COPY is
+    /// abandoned. Safe to stop at any await: the bulk insert stays open until its task is done.
+    pub(in crate::backend) async fn bulk_end(&mut self, finish: bool) -> std::result::Result<(), GuestSqlError> {
+        let Some(b) = self.bulk.as_mut() else { return Ok(()) };
+        if let Some(tx) = b.tx.take() {
+            if finish {
+                // A task that already stopped (its COPY failed) has dropped its receiver.
+                let _ = tx.send(Chunk::Finish).await;
+            }
+        }
+        let joined = (&mut b.task).await;
+        let Some(b) = self.bulk.take() else { return Ok(()) };
+        let (conn, r) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                return Err(GuestSqlError::Database {
+                    kind: DbErrorKind::Other,
+                    message: format!("the bulk insert's connection was lost ({e})"),
+                    code: None,
+                });
+            }
+        };
+        self.conn.0 = Some(conn);
+        if b.timeout {
+            // In an aborted transaction this fails, and the rollback to come resets it.
+            let reset = if self.in_tx { "SET LOCAL statement_timeout TO DEFAULT" } else { "RESET statement_timeout" };
+            let _ = self.conn.execute(reset).await;
+        }
+        match r {
+            _ if !finish => Ok(()),
+            Ok(n) if n == b.sent => Ok(()),
+            Ok(n) => Err(GuestSqlError::Database {
+                kind: DbErrorKind::Other,
+                message: format!("the server took {n} of the bulk insert's {} rows", b.sent),
+                code: None,
+            }),
+            Err(e) => Err(guest_error(e)),
+        }
+    }
+}
+
 impl GuestSql for PgBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
 
     async fn execute(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<u64, GuestSqlError> {
+        self.bulk_end(true).await?;
         if crate::backend::guest::is_knex_savepoint_statement(statement) {
             // A knex migration's own savepoint (the host admits these for knex migrations only)
             // lives beside the per-statement savepoint, which would take it along when released.
@@ -394,26 +515,19 @@ impl GuestSql for PgBackend {
     }
 
     async fn query(&mut self, statement: &str, params: Vec<SqlValue>, max_rows: usize, max_bytes: usize) -> std::result::Result<Rows, GuestSqlError> {
+        self.bulk_end(true).await?;
         let q = bind_all(sqlx::query(AssertSqlSafe(statement.to_string())), params);
         self.guarded(async |c| read_capped(q.fetch(c), max_rows, max_bytes, |r| row_values(r, max_bytes)).await).await?.whole()
     }
 
     async fn execute_batch(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: Option<&crate::backend::guest::InsertPlan>) -> std::result::Result<u64, GuestSqlError> {
+        self.bulk_end(true).await?;
         let Some(width) = crate::backend::guest::batch_width(&rows)? else { return Ok(0) };
         // A plain `INSERT … VALUES ($1, …)` becomes one COPY: the fastest way rows reach the
         // server (no parameter limit, no per-row round trip). Anything else runs row by row.
         if let Some(plan) = plan.filter(|p| width > 0 && p.width == width) {
             let target = plan.target();
-            let mut data = Vec::with_capacity(rows.len() * width * 12);
-            for row in &rows {
-                for (i, v) in row.iter().enumerate() {
-                    if i > 0 {
-                        data.push(b'\t');
-                    }
-                    crate::backend::guest::copy_text(&mut data, v);
-                }
-                data.push(b'\n');
-            }
+            let data = copy_rows(&rows, width);
             let copy = format!("COPY {target} FROM STDIN");
             return self
                 .guarded(async |c| {
@@ -429,7 +543,46 @@ impl GuestSql for PgBackend {
         crate::backend::guest::row_by_row(self, statement, rows).await
     }
 
+    async fn bulk_write(&mut self, _statement: &str, rows: Vec<Vec<SqlValue>>, plan: &crate::backend::guest::InsertPlan) -> std::result::Result<u64, GuestSqlError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let target = plan.target();
+        if self.bulk.as_ref().is_some_and(|b| b.target != target) {
+            self.bulk_end(true).await?;
+        }
+        if self.bulk.is_none() {
+            self.bulk_start(target).await?;
+        }
+        let data = copy_rows(&rows, plan.width);
+        let n = rows.len() as u64;
+        let Some(b) = self.bulk.as_mut() else { return Ok(0) };
+        let sent = match b.tx.as_ref() {
+            Some(tx) => tx.send(Chunk::Rows(data)).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The task stopped early (its COPY was refused or sending failed): its error.
+            self.bulk_end(true).await?;
+            return Err(GuestSqlError::Database { kind: DbErrorKind::Other, message: "the bulk insert ended early".into(), code: None });
+        }
+        b.sent += n;
+        // Let the task hand the rows to the socket now, so the server works on them while the
+        // guest makes the next ones.
+        tokio::task::yield_now().await;
+        Ok(n)
+    }
+
+    async fn bulk_settle(&mut self) -> std::result::Result<(), GuestSqlError> {
+        self.bulk_end(true).await
+    }
+
+    async fn bulk_abort(&mut self) {
+        let _ = self.bulk_end(false).await;
+    }
+
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> std::result::Result<(u64, Vec<String>), GuestSqlError> {
+        self.bulk_end(true).await?;
         // A server-side cursor in the migration's transaction: pages are fetched on demand.
         let id = self.next_cursor;
         self.next_cursor += 1;
@@ -439,7 +592,7 @@ impl GuestSql for PgBackend {
         let hold = if self.in_tx { "" } else { " WITH HOLD" };
         let declare = bind_all(sqlx::query(AssertSqlSafe(format!("DECLARE {name} NO SCROLL CURSOR{hold} FOR {statement}"))), params);
         self.guarded(async |c| declare.execute(c).await.map(drop)).await?;
-        let prepared = (&mut self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
+        let prepared = (&mut *self.conn).prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(format!("SELECT * FROM ({statement}) AS q LIMIT 0")))).await;
         let columns = prepared
             .map(|st| sqlx::Statement::columns(&st).iter().map(|c| sqlx::Column::name(c).to_string()).collect())
             .unwrap_or_default();
@@ -448,6 +601,7 @@ impl GuestSql for PgBackend {
     }
 
     async fn cursor_next(&mut self, id: u64, max_rows: usize, max_bytes: usize) -> std::result::Result<Option<Vec<Vec<SqlValue>>>, GuestSqlError> {
+        self.bulk_end(true).await?;
         let Some(name) = self.cursors.get(&id).cloned() else {
             return Err(GuestSqlError::InvalidInput("the cursor is closed".into()));
         };
@@ -473,7 +627,7 @@ impl GuestSql for PgBackend {
         }
         if !scope.restricted() {
             // Strings end where the host's parser thinks they do (the default since 9.1).
-            let scs: String = sqlx::query_scalar("SHOW standard_conforming_strings").fetch_one(&mut self.conn).await.unwrap_or_default();
+            let scs: String = sqlx::query_scalar("SHOW standard_conforming_strings").fetch_one(&mut *self.conn).await.unwrap_or_default();
             if scs != "on" {
                 if let Err(e) = self.conn.execute("SET standard_conforming_strings = on").await {
                     self.guest_depth -= 1;
@@ -492,6 +646,7 @@ impl GuestSql for PgBackend {
     }
 
     async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
+        self.bulk_end(true).await?;
         if let Some(name) = self.knex_outer.take() {
             let _ = self.conn.execute("ROLLBACK").await;
             return Err(GuestSqlError::Denied(format!(
@@ -502,6 +657,8 @@ impl GuestSql for PgBackend {
     }
 
     async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
+        // Still open here only when the run is failing: nothing of it is kept.
+        self.bulk_abort().await;
         self.guest_depth = self.guest_depth.saturating_sub(1);
         if self.guest_depth > 0 {
             return Ok(());
@@ -516,7 +673,7 @@ impl GuestSql for PgBackend {
             let _ = self.conn.execute("DISCARD TEMP").await;
         }
         if let (Some(own), Some(role)) = (self.parked.take(), self.guest_role.take()) {
-            let guest = std::mem::replace(&mut self.conn, own);
+            let guest = std::mem::replace(&mut *self.conn, own);
             self.guest_conns.insert(role, guest);
         }
         Ok(())

@@ -47,7 +47,7 @@ impl crate::backend::History for PgBackend {
                 return Ok(Vec::new());
             }
             let rows = sqlx::query(AssertSqlSafe(self.sql.select.clone()))
-                .fetch_all(&mut self.conn)
+                .fetch_all(&mut *self.conn)
                 .await
                 .map_err(|e| self.db_err("cannot read the history table", e))?;
             rows.iter()
@@ -94,7 +94,7 @@ impl crate::backend::History for PgBackend {
     fn set_checksum<'a>(&'a mut self, version: i64, name: &'a str, checksum: &'a str) -> crate::backend::BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let q = format!("UPDATE {} SET checksum = $1, name = $2 WHERE version = $3", quote_ident(&self.sql.table));
-            let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
+            let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut *self.conn).await;
             let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
             Ok(r.rows_affected() == 1)
         })
@@ -128,6 +128,6 @@ impl PgBackend {
             "SELECT md5(coalesce(string_agg(version::text || '/' || status || '/' || checksum, ',' ORDER BY version), '')) FROM {}",
             quote_ident(&self.sql.table)
         );
-        sqlx::query_scalar(AssertSqlSafe(q)).fetch_one(&mut self.conn).await.ok()
+        sqlx::query_scalar(AssertSqlSafe(q)).fetch_one(&mut *self.conn).await.ok()
     }
 }

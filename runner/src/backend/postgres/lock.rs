@@ -14,7 +14,7 @@ impl PgBackend {
         let key = crate::backend::lock_key(&format!("create {}", self.sql.table));
         let created = async {
             self.conn.execute("BEGIN").await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut self.conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *self.conn).await?;
             self.conn.execute(AssertSqlSafe(create)).await?;
             self.conn.execute("COMMIT").await
         }
@@ -32,7 +32,7 @@ impl PgBackend {
             holder: format!("SELECT format('%s, since %s, expires %s', owner, acquired_at, expires_at) FROM {t} WHERE id = 1"),
         };
         let ttl = crate::backend::TABLE_LOCK_TTL.as_secs() as f64;
-        crate::backend::sqlx_shared::take_lock_row::<Postgres, _>(&mut self.conn, &sql, &owner, ttl, timeout, &self.sql.table, &t, |r| r.rows_affected()).await?;
+        crate::backend::sqlx_shared::take_lock_row::<Postgres, _>(&mut *self.conn, &sql, &owner, ttl, timeout, &self.sql.table, &t, |r| r.rows_affected()).await?;
         self.table_lock = Some(owner);
         Ok(())
     }
@@ -40,7 +40,7 @@ impl PgBackend {
     /// Takes the run's advisory lock, waiting up to `timeout`; says who holds it on time-out.
     async fn lock_advisory(&mut self, timeout: Duration) -> Result<()> {
         let key_src: String = sqlx::query_scalar("SELECT current_database()")
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(|e| self.db_err("cannot take the migration lock", e))?;
         let key = crate::backend::lock_key(&format!("{key_src}/{}", self.sql.table));
@@ -48,7 +48,7 @@ impl PgBackend {
         loop {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(key)
-                .fetch_one(&mut self.conn)
+                .fetch_one(&mut *self.conn)
                 .await
                 .map_err(|e| self.db_err("cannot take the migration lock", e))?;
             if got {
@@ -63,7 +63,7 @@ impl PgBackend {
                      WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 LIMIT 1",
                 )
                 .bind(key)
-                .fetch_optional(&mut self.conn)
+                .fetch_optional(&mut *self.conn)
                 .await
                 .ok()
                 .flatten();
@@ -88,7 +88,7 @@ impl PgBackend {
             let held = crate::backend::held_row(table);
             let n = sqlx::query(AssertSqlSafe(q))
                 .bind(owner)
-                .execute(&mut self.conn)
+                .execute(&mut *self.conn)
                 .await
                 .map_err(|e| Error::Unlock { lock: held.clone(), source: DbError::from(e) })?
                 .rows_affected();
@@ -99,7 +99,7 @@ impl PgBackend {
         if let Some(key) = self.lock_key.take() {
             let released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
                 .bind(key)
-                .fetch_one(&mut self.conn)
+                .fetch_one(&mut *self.conn)
                 .await
                 .map_err(|e| Error::Unlock { lock: crate::backend::HeldLock::Session, source: DbError::from(e) })?;
             if !released {
@@ -131,7 +131,7 @@ impl crate::backend::Lock for PgBackend {
             if let Some(owner) = &self.table_lock {
                 let table = format!("{}_lock", self.sql.table);
                 let q = format!("UPDATE {} SET expires_at = now() + make_interval(secs => $1) WHERE id = 1 AND owner = $2", quote_ident(&table));
-                let r = sqlx::query(AssertSqlSafe(q)).bind(crate::backend::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut self.conn).await;
+                let r = sqlx::query(AssertSqlSafe(q)).bind(crate::backend::TABLE_LOCK_TTL.as_secs() as f64).bind(owner.clone()).execute(&mut *self.conn).await;
                 let n = r.map_err(|e| self.db_err("cannot renew the migration lock", e))?.rows_affected();
                 if n != 1 {
                     return Err(crate::backend::lock_row_lost(&self.sql.table, &table));

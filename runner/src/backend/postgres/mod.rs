@@ -24,13 +24,42 @@ mod history;
 use history::HistorySql;
 mod lock;
 
+/// The backend's connection. A bulk insert lends it to the task that streams its `COPY` (see
+/// `guest::Bulk`); every use of the backend's own settles or abandons the bulk insert first,
+/// which gives it back, so it is here whenever it is used.
+struct Conn(Option<PgConnection>);
+
+const LENT: &str = "db-migrate bug: the PostgreSQL connection was used while a bulk insert held it";
+
+impl std::ops::Deref for Conn {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        self.0.as_ref().expect(LENT)
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.0.as_mut().expect(LENT)
+    }
+}
+
+impl Conn {
+    /// The connection itself, for closing it or giving it back.
+    fn take(&mut self) -> PgConnection {
+        self.0.take().expect(LENT)
+    }
+}
+
 fn quote_ident(name: &str) -> String {
     name.split('.').map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
 }
 
 /// A PostgreSQL database with its history table.
 pub struct PgBackend {
-    conn: PgConnection,
+    conn: Conn,
+    /// The open bulk insert, streaming through `COPY` on a task that holds `conn` meanwhile.
+    bulk: Option<guest::Bulk>,
     sql: HistorySql,
     lock_key: Option<i64>,
     table_lock: Option<String>,
@@ -100,7 +129,7 @@ impl PgBackend {
     /// from. Returns `kind name` of each.
     pub async fn drop_objects(&mut self, keep: Option<&str>) -> Result<Vec<String>> {
         let objects: Vec<(i32, String, String)> =
-            sqlx::query_as(SCHEMA_OBJECTS).fetch_all(&mut self.conn).await.map_err(|e| self.db_err("cannot list the schema", e))?;
+            sqlx::query_as(SCHEMA_OBJECTS).fetch_all(&mut *self.conn).await.map_err(|e| self.db_err("cannot list the schema", e))?;
         let keep = keep.map(|k| format!("table {}", k.rsplit('.').next().unwrap_or(k)));
         let result = async {
             self.conn.execute("BEGIN").await?;
@@ -208,7 +237,8 @@ impl PgBackend {
             watch_client(&mut conn).await;
         }
         Ok(Some(PgBackend {
-            conn,
+            conn: Conn(Some(conn)),
+            bulk: None,
             sql: HistorySql::new(table),
             lock_key: None,
             table_lock: None,
@@ -321,7 +351,7 @@ impl PgBackend {
             if let Some(ms) = timeout {
                 self.conn.execute(AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(guest_error)?;
             }
-            let r = op(&mut self.conn).await.map_err(guest_error);
+            let r = op(&mut *self.conn).await.map_err(guest_error);
             if timeout.is_some() {
                 let _ = self.conn.execute("RESET statement_timeout").await;
             }
@@ -333,7 +363,7 @@ impl PgBackend {
             None => "SAVEPOINT dbm_guest".to_string(),
         };
         self.conn.execute(AssertSqlSafe(open)).await.map_err(guest_error)?;
-        match op(&mut self.conn).await {
+        match op(&mut *self.conn).await {
             Ok(v) => {
                 let close = if timeout.is_some() { "RELEASE SAVEPOINT dbm_guest; SET LOCAL statement_timeout TO DEFAULT" } else { "RELEASE SAVEPOINT dbm_guest" };
                 self.conn.execute(close).await.map_err(guest_error)?;
@@ -353,7 +383,7 @@ impl PgBackend {
     async fn history_exists(&mut self) -> Result<bool> {
         let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
             .bind(quote_ident(&self.sql.table))
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(|e| self.db_err("cannot read the history table", e))?;
         Ok(exists)
@@ -366,7 +396,7 @@ impl PgBackend {
             .bind(m.kind().as_str())
             .bind(&m.checksum)
             .bind(status.as_str())
-            .execute(&mut self.conn)
+            .execute(&mut *self.conn)
             .await;
         match r {
             Ok(_) => Ok(()),
@@ -376,7 +406,7 @@ impl PgBackend {
     }
 
     async fn exec(&mut self, sql: String, version: i64) -> std::result::Result<u64, sqlx::Error> {
-        sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut self.conn).await.map(|r| r.rows_affected())
+        sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut *self.conn).await.map(|r| r.rows_affected())
     }
 
     async fn drop_cursors(&mut self) {
@@ -430,7 +460,8 @@ impl PgBackend {
     /// are unknown).
     pub fn from_connection(conn: PgConnection, table: &str) -> Self {
         PgBackend {
-            conn,
+            conn: Conn(Some(conn)),
+            bulk: None,
             sql: HistorySql::new(table),
             lock_key: None,
             table_lock: None,
@@ -453,8 +484,9 @@ impl PgBackend {
     /// Ends the run and returns the connection: the run's lock is released, and the connection
     /// is the one lent (a guest login that stood in for it is closed).
     pub async fn into_connection(mut self) -> PgConnection {
+        self.bulk_abort().await;
         if let Some(own) = self.parked.take() {
-            let guest = std::mem::replace(&mut self.conn, own);
+            let guest = std::mem::replace(&mut *self.conn, own);
             let _ = guest.close().await;
         }
         for (_, c) in std::mem::take(&mut self.guest_conns) {
@@ -464,14 +496,14 @@ impl PgBackend {
         // The migrator releases the lock before it gives the connection back and reports a
         // failure; this only releases one it did not (then there is no one to tell).
         let _ = self.unlock().await;
-        self.conn
+        self.conn.take()
     }
 }
 
 impl super::Backend for PgBackend {
     async fn user_tables(&mut self) -> Result<usize> {
         let names: Vec<String> = sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()")
-            .fetch_all(&mut self.conn)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(|e| self.db_err("cannot list the tables", e))?;
         Ok(names.iter().filter(|n| !super::is_own_table(n, &self.sql.table)).count())
@@ -520,7 +552,7 @@ impl super::Backend for PgBackend {
         // statements in one simple query form an implicit transaction block, which
         // `CREATE INDEX CONCURRENTLY` refuses).
         if self.pid.is_none() {
-            self.pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut self.conn).await.ok();
+            self.pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *self.conn).await.ok();
         }
         let _cancel = self.pid.zip(self.opts.clone()).map(|(pid, opts)| crate::interrupt::on_request(super::cancel::Pg { opts, pid }));
         for (done, stmt) in statements::split(script).iter().enumerate() {
@@ -595,7 +627,7 @@ impl super::Backend for PgBackend {
             };
         }
         let r = match direction {
-            Direction::Up => sqlx::query(AssertSqlSafe(self.sql.finish.clone())).bind(ms).bind(m.version).execute(&mut self.conn).await.map(drop),
+            Direction::Up => sqlx::query(AssertSqlSafe(self.sql.finish.clone())).bind(ms).bind(m.version).execute(&mut *self.conn).await.map(drop),
             Direction::Down => self.exec(self.sql.delete.clone(), m.version).await.map(drop),
         };
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
@@ -629,8 +661,9 @@ impl super::Backend for PgBackend {
     }
 
     async fn close(mut self) -> Result<()> {
+        self.bulk_abort().await;
         if let Some(own) = self.parked.take() {
-            let guest = std::mem::replace(&mut self.conn, own);
+            let guest = std::mem::replace(&mut *self.conn, own);
             let _ = guest.close().await;
         }
         // The guest roles' logins end with the run: the password only this run knew is
@@ -640,7 +673,7 @@ impl super::Backend for PgBackend {
             let _ = self.conn.execute(AssertSqlSafe(format!("ALTER ROLE {} NOLOGIN", quote_ident(&role)))).await;
         }
         let unlocked = self.unlock().await;
-        let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
+        let closed = self.conn.take().close().await.map_err(|e| Error::Close(DbError::from(e)));
         unlocked.and(closed)
     }
 }
