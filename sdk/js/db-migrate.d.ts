@@ -22,6 +22,14 @@ export function execute(statement: string, params?: SqlValue[]): number;
 export function query(statement: string, params?: SqlValue[]): Record<string, SqlValue>[];
 /** One statement per row of parameters, in as few round trips as the database allows. */
 export function executeBatch(statement: string, rows: SqlValue[][]): number;
+/** Rows streamed into one table through one plain INSERT (one COPY on PostgreSQL); a row the database rejects ends the run. */
+export class BulkInsert {
+  constructor(statement: string);
+  /** Hands rows (one value per placeholder, in order) to the database. */
+  write(rows: SqlValue[][]): void;
+  /** Waits until the database has taken every row written; how many were written. */
+  finish(): number;
+}
 /** Iterates over a query's rows page by page. */
 export function cursor(statement: string, params?: SqlValue[], pageSize?: number): Generator<Record<string, SqlValue>>;
 /** The columns of a table. */

@@ -109,6 +109,30 @@ export function executeBatch(statement, rows) {
   return Number(call(sql.executeBatch, statement, rows.map(params)));
 }
 
+/**
+ * Rows streamed into one table through one plain `INSERT INTO t (a, b) VALUES (?, ?)`, without
+ * waiting for the database at each `write` (one `COPY` on PostgreSQL, which the server works
+ * through while the component makes the next rows). A row the database rejects is reported
+ * late, by a later `write` or by `finish`, and it ends the run (its transaction is rolled back):
+ * use `executeBatch` to handle a rejected batch yourself. While it is open, any other call first
+ * waits until its rows are taken.
+ */
+export class BulkInsert {
+  constructor(statement) {
+    this.bulk = call(sql.openBulkInsert, statement);
+  }
+
+  /** Hands rows (one value per placeholder, in order) to the database. */
+  write(rows) {
+    call(() => this.bulk.write(rows.map(params)));
+  }
+
+  /** Waits until the database has taken every row written; returns how many were written. */
+  finish() {
+    return Number(call(() => this.bulk.finish()));
+  }
+}
+
 /** Iterates over a query's rows page by page. */
 export function* cursor(statement, ps, pageSize = 1000) {
   const c = call(sql.openCursor, statement, params(ps));

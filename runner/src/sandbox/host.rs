@@ -245,12 +245,14 @@ impl HostState {
     /// rejection ends the run: the guest was told its rows were written, so it must not carry
     /// on as if they were (its unit's rollback takes back what the run did).
     async fn settle_bulk(&mut self) -> wasmtime::Result<()> {
-        if self.bulk_open.take().is_none() {
+        if self.bulk_open.is_none() {
             return Ok(());
         }
         super::db_call_begins(self.deadline, self.timeout);
         let r = self.db.bulk_settle().await;
         super::db_call_ends();
+        // Only now: a settle stopped halfway is done again by the next call.
+        self.bulk_open = None;
         self.check_deadline()?;
         r.map_err(|e| self.bulk_rejected(e))
     }
@@ -472,7 +474,7 @@ impl sql::Host for HostState {
         };
         let Some(plan) = admitted.insert else {
             return Ok(Err(types::Error::InvalidInput(
-                "a bulk insert takes a plain `INSERT INTO t (a, b) VALUES (?, ?)`: one placeholder per value, in order, and nothing else (no RETURNING, no ON CONFLICT, no expressions); run other statements with execute-batch".into(),
+                "a bulk insert takes a plain `INSERT INTO t (a, b) VALUES (?, ?)` (`$1, $2` on PostgreSQL): one placeholder per value, in order, and nothing else (no RETURNING, no ON CONFLICT, no expressions); run other statements with execute-batch".into(),
             )));
         };
         Ok(Ok(self.table.push(BulkHandle { statement, width: plan.width, rows: 0 })?))

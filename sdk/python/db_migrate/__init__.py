@@ -45,7 +45,7 @@ from wit_world.imports import log as _log
 from wit_world.imports import types as _t
 
 __all__ = [
-    "Migration", "Seed", "export", "execute", "query", "execute_batch", "cursor", "columns", "dialect",
+    "Migration", "Seed", "export", "execute", "query", "execute_batch", "BulkInsert", "cursor", "columns", "dialect",
     "documents", "log", "progress", "context", "DbMigrateError", "Denied", "InvalidInput", "DatabaseError",
 ]
 
@@ -159,6 +159,38 @@ def execute_batch(statement: str, rows: Sequence[Sequence[Any]]) -> int:
     """Runs one statement per row of parameters in as few round trips as the database allows
     (multi-row INSERTs, COPY on PostgreSQL); returns the rows changed."""
     return _call(_sql.execute_batch, statement, [_params(r) for r in rows])
+
+
+class BulkInsert:
+    """Rows streamed into one table through one plain ``INSERT INTO t (a, b) VALUES (?, ?)``,
+    without waiting for the database at each batch (one ``COPY`` on PostgreSQL, which the server
+    works through while the component makes the next rows). A row the database rejects is
+    reported late, by a later ``write`` or by ``finish``, and it ends the run (its transaction is
+    rolled back): use :func:`execute_batch` to handle a rejected batch yourself. While a bulk
+    insert is open, any other call first waits until its rows are taken::
+
+        with BulkInsert("INSERT INTO notes (id, body) VALUES (?, ?)") as bulk:
+            for chunk in chunks:
+                bulk.write(chunk)
+            written = bulk.finish()
+    """
+
+    def __init__(self, statement: str):
+        self._bulk = _call(_sql.open_bulk_insert, statement)
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Hands rows (one value per placeholder, in order) to the database."""
+        _call(self._bulk.write, [_params(r) for r in rows])
+
+    def finish(self) -> int:
+        """Waits until the database has taken every row written; returns how many were written."""
+        return _call(self._bulk.finish)
+
+    def __enter__(self) -> "BulkInsert":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bulk.__exit__(*exc)
 
 
 def cursor(statement: str, params: Optional[Sequence[Any]] = None, page_size: int = 1000) -> Iterator[Dict[str, Any]]:

@@ -2782,7 +2782,8 @@ pub mod db_migrate {
             ///
             /// The price is when errors come. A row the database rejects is reported by a later `write`
             /// or by `finish`, and it ends the migration or seed: the run stops and its transaction is
-            /// rolled back (a seed committing per batch keeps the batches committed before it). A
+            /// rolled back (a seed committing per batch keeps the batches committed before it; a
+            /// migration without a transaction keeps what the database took, and is dirty). A
             /// component that wants to handle a rejected batch itself uses `execute-batch`.
             ///
             /// While a bulk insert is open, any other call of this interface (another statement,
@@ -4206,9 +4207,9 @@ pub mod db_migrate {
                 }
             }
             #[allow(unused_unsafe, clippy::all)]
-            /// Opens a bulk insert for `statement`: a plain `INSERT INTO t (a, b) VALUES (?, ?)` with
-            /// one placeholder per column and nothing else (no `RETURNING`, no `ON CONFLICT`), into a
-            /// table the grant allows.
+            /// Opens a bulk insert for `statement`: a plain `INSERT INTO t (a, b) VALUES (?, ?)`
+            /// (`$1, $2` on PostgreSQL) with one placeholder per column, in order, and nothing else (no
+            /// `RETURNING`, no `ON CONFLICT`), into a table the grant allows.
             #[allow(async_fn_in_trait)]
             pub fn open_bulk_insert(
                 statement: &str,

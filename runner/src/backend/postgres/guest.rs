@@ -391,42 +391,35 @@ fn copy_rows(rows: &[Vec<SqlValue>], width: usize) -> Vec<u8> {
 
 /// An open bulk insert: one `COPY … FROM STDIN` that a task streams the guest's rows into while
 /// the guest makes the next ones. The task holds the connection (sqlx's COPY borrows it) and
-/// gives it back when the COPY ends: finished when told to, abandoned when its sender goes.
+/// gives it back when the COPY ends.
+///
+/// A COPY is always ended with `CopyDone`, never with `CopyFail`, even when the run is failing:
+/// sqlx's abort reads the server's reply to `CopyFail` only when the server had not failed the
+/// COPY already, and otherwise leaves a `ReadyForQuery` unread, after which every query on the
+/// connection would get the previous one's reply. Inside a transaction the caller rolls back
+/// anyway; outside one (`transaction: false`) the rows stay, as each `execute-batch` would
+/// have, and the failed migration is dirty.
 pub(in crate::backend) struct Bulk {
     /// The `COPY` target: a write into another table ends this stream first.
     target: String,
     tx: Option<tokio::sync::mpsc::Sender<Chunk>>,
     task: tokio::task::JoinHandle<(PgConnection, std::result::Result<u64, sqlx::Error>)>,
-    /// Rows handed to the task.
-    sent: u64,
     /// A statement timeout was set for the COPY, to be taken back after it.
     timeout: bool,
 }
 
 enum Chunk {
     Rows(Vec<u8>),
-    Finish,
 }
 
-/// The task's side of a bulk insert: the COPY, fed until `Finish` (its row count) or until the
-/// sender goes (abandoned: the server discards what it took).
+/// The task's side of a bulk insert: the COPY, fed until the sender goes, then finished (its
+/// row count, or the server's error). A failed send leaves the connection unusable either way.
 async fn stream_copy(conn: &mut PgConnection, copy: &str, rx: &mut tokio::sync::mpsc::Receiver<Chunk>) -> std::result::Result<u64, sqlx::Error> {
     let mut cp = conn.copy_in_raw(copy).await?;
-    loop {
-        match rx.recv().await {
-            Some(Chunk::Rows(data)) => {
-                if let Err(e) = cp.send(data).await {
-                    let _ = cp.abort("db-migrate: sending a bulk insert failed").await;
-                    return Err(e);
-                }
-            }
-            Some(Chunk::Finish) => return cp.finish().await,
-            None => {
-                cp.abort("db-migrate: the run stopped; this bulk insert is discarded").await?;
-                return Err(sqlx::Error::Protocol("the bulk insert was abandoned".into()));
-            }
-        }
+    while let Some(Chunk::Rows(data)) = rx.recv().await {
+        cp.send(data).await?;
     }
+    cp.finish().await
 }
 
 impl PgBackend {
@@ -448,21 +441,17 @@ impl PgBackend {
             let r = stream_copy(&mut conn, &copy, &mut rx).await;
             (conn, r)
         });
-        self.bulk = Some(Bulk { target, tx: Some(tx), task, sent: 0, timeout: timeout.is_some() });
+        self.bulk = Some(Bulk { target, tx: Some(tx), task, timeout: timeout.is_some() });
         Ok(())
     }
 
-    /// Ends the open bulk insert, if any, and takes the connection back: `finish` waits until
-    /// the server has taken every row (its error is the COPY's); otherwise the COPY is
-    /// abandoned. Safe to stop at any await: the bulk insert stays open until its task is done.
-    pub(in crate::backend) async fn bulk_end(&mut self, finish: bool) -> std::result::Result<(), GuestSqlError> {
+    /// Ends the open bulk insert, if any (the COPY finished: see [`Bulk`]), and takes the
+    /// connection back; the error is the COPY's, unless `report` is false (the run is failing
+    /// already). Safe to stop at any await: the bulk insert stays open until its task is done.
+    pub(in crate::backend) async fn bulk_end(&mut self, report: bool) -> std::result::Result<(), GuestSqlError> {
         let Some(b) = self.bulk.as_mut() else { return Ok(()) };
-        if let Some(tx) = b.tx.take() {
-            if finish {
-                // A task that already stopped (its COPY failed) has dropped its receiver.
-                let _ = tx.send(Chunk::Finish).await;
-            }
-        }
+        // The sender gone, the task finishes the COPY.
+        b.tx = None;
         let joined = (&mut b.task).await;
         let Some(b) = self.bulk.take() else { return Ok(()) };
         let (conn, r) = match joined {
@@ -481,15 +470,11 @@ impl PgBackend {
             let reset = if self.in_tx { "SET LOCAL statement_timeout TO DEFAULT" } else { "RESET statement_timeout" };
             let _ = self.conn.execute(reset).await;
         }
+        // (The server's count may be lower than the rows sent, and rightly: a trigger may skip
+        // rows, as it would an INSERT's.)
         match r {
-            _ if !finish => Ok(()),
-            Ok(n) if n == b.sent => Ok(()),
-            Ok(n) => Err(GuestSqlError::Database {
-                kind: DbErrorKind::Other,
-                message: format!("the server took {n} of the bulk insert's {} rows", b.sent),
-                code: None,
-            }),
-            Err(e) => Err(guest_error(e)),
+            Err(e) if report => Err(guest_error(e)),
+            _ => Ok(()),
         }
     }
 }
@@ -564,9 +549,8 @@ impl GuestSql for PgBackend {
         if !sent {
             // The task stopped early (its COPY was refused or sending failed): its error.
             self.bulk_end(true).await?;
-            return Err(GuestSqlError::Database { kind: DbErrorKind::Other, message: "the bulk insert ended early".into(), code: None });
+            return Err(GuestSqlError::Database { kind: DbErrorKind::Other, message: "the bulk insert's COPY ended early".into(), code: None });
         }
-        b.sent += n;
         // Let the task hand the rows to the socket now, so the server works on them while the
         // guest makes the next ones.
         tokio::task::yield_now().await;
@@ -620,6 +604,7 @@ impl GuestSql for PgBackend {
     }
 
     async fn enter_guest(&mut self, scope: &crate::backend::guest::GuestScope) -> std::result::Result<(), GuestSqlError> {
+        self.bulk_end(true).await?;
         self.deadline = scope.deadline;
         self.guest_depth += 1;
         if self.guest_depth > 1 {
@@ -647,6 +632,9 @@ impl GuestSql for PgBackend {
 
     async fn end_guest_writes(&mut self) -> std::result::Result<(), GuestSqlError> {
         self.bulk_end(true).await?;
+        if let Some(e) = self.bulk_failed.take() {
+            return Err(e);
+        }
         if let Some(name) = self.knex_outer.take() {
             let _ = self.conn.execute("ROLLBACK").await;
             return Err(GuestSqlError::Denied(format!(
@@ -657,8 +645,9 @@ impl GuestSql for PgBackend {
     }
 
     async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
-        // Still open here only when the run is failing: nothing of it is kept.
+        // Still open here only when the run is failing (its unit rolls back what it wrote).
         self.bulk_abort().await;
+        self.bulk_failed = None;
         self.guest_depth = self.guest_depth.saturating_sub(1);
         if self.guest_depth > 0 {
             return Ok(());
@@ -680,6 +669,11 @@ impl GuestSql for PgBackend {
     }
 
     async fn close_cursor(&mut self, id: u64) {
+        // (The host settles a bulk insert before any call; should one still be open, its error
+        // is kept for the end of the guest rather than lost.)
+        if let Err(e) = self.bulk_end(true).await {
+            self.bulk_failed.get_or_insert(e);
+        }
         if let Some(name) = self.cursors.remove(&id) {
             let _ = self.conn.execute(AssertSqlSafe(format!("CLOSE {name}"))).await;
         }

@@ -60,6 +60,8 @@ pub struct PgBackend {
     conn: Conn,
     /// The open bulk insert, streaming through `COPY` on a task that holds `conn` meanwhile.
     bulk: Option<guest::Bulk>,
+    /// A bulk insert's error met where it could not be returned, for the end of the guest.
+    bulk_failed: Option<GuestSqlError>,
     sql: HistorySql,
     lock_key: Option<i64>,
     table_lock: Option<String>,
@@ -239,6 +241,7 @@ impl PgBackend {
         Ok(Some(PgBackend {
             conn: Conn(Some(conn)),
             bulk: None,
+            bulk_failed: None,
             sql: HistorySql::new(table),
             lock_key: None,
             table_lock: None,
@@ -462,6 +465,7 @@ impl PgBackend {
         PgBackend {
             conn: Conn(Some(conn)),
             bulk: None,
+            bulk_failed: None,
             sql: HistorySql::new(table),
             lock_key: None,
             table_lock: None,
@@ -517,6 +521,14 @@ impl super::Backend for PgBackend {
     }
 
     async fn commit_plain(&mut self) -> Result<()> {
+        // (The host waits for a bulk insert's rows before it commits; this only makes sure.)
+        if let Err(e) = self.bulk_end(true).await {
+            self.rollback().await;
+            return Err(Error::Database {
+                context: "the database rejected rows of a bulk insert, so the transaction was rolled back, not committed".into(),
+                source: DbError { message: e.to_string(), code: None },
+            });
+        }
         self.drop_cursors().await;
         self.in_tx = false;
         if std::mem::take(&mut self.pending_begin) {
@@ -526,6 +538,7 @@ impl super::Backend for PgBackend {
     }
 
     async fn rollback_plain(&mut self) {
+        self.bulk_abort().await;
         self.drop_cursors().await;
         if std::mem::take(&mut self.pending_begin) {
             self.in_tx = false;
