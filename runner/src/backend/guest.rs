@@ -318,8 +318,9 @@ pub trait GuestSql {
     async fn bulk_settle(&mut self) -> Result<(), GuestSqlError> {
         Ok(())
     }
-    /// Abandons the open bulk insert, if one is open: the database discards its rows. Called
-    /// when the run is failing, before its unit is rolled back.
+    /// Ends the open bulk insert, if one is open, without reporting its error. Called when the
+    /// run is failing, before its unit is rolled back (PostgreSQL finishes the COPY: its rows
+    /// go with that rollback, or stay, and the migration is dirty, outside a transaction).
     async fn bulk_abort(&mut self) {}
     /// Opens a cursor; returns its id and columns.
     async fn open_cursor(&mut self, statement: &str, params: Vec<SqlValue>) -> Result<(u64, Vec<String>), GuestSqlError>;

@@ -100,6 +100,10 @@ pub struct Migrator {
     knex_runtime: Option<PathBuf>,
     /// The Alembic runtime component Alembic revision files run in (see `crate::sandbox::alembic`).
     alembic_runtime: Option<PathBuf>,
+    /// The sandbox's engine, being made while the database is opened (see
+    /// [`crate::sandbox::engine_ahead`]), when the migrations include components.
+    #[cfg(feature = "components")]
+    engine_ahead: std::sync::Mutex<Option<tokio::task::JoinHandle<wasmtime::Result<wasmtime::Engine>>>>,
 }
 
 impl Migrator {
@@ -129,6 +133,8 @@ impl Migrator {
             knex_runtime: None,
             alembic_runtime: None,
             placeholders: Default::default(),
+            #[cfg(feature = "components")]
+            engine_ahead: Default::default(),
         }
     }
 
@@ -279,6 +285,12 @@ impl Migrator {
     }
 
     async fn writable(&self) -> Result<(Vec<Migration>, AnyBackend)> {
+        self.writable_to(false).await
+    }
+
+    /// [`Migrator::writable`]; with `runs` (the call will run migrations), the sandbox's
+    /// engine is made meanwhile when the migrations include components.
+    async fn writable_to(&self, runs: bool) -> Result<(Vec<Migration>, AnyBackend)> {
         let url = self.parsed_url()?;
         let src = self.source.clone();
         // Read the files first: a broken migration directory must not create a database.
@@ -286,6 +298,14 @@ impl Migrator {
         let migrations = tokio::task::spawn_blocking(move || discover_in(&*src, cache.as_deref(), true))
             .await
             .map_err(|e| Error::Config(format!("reading the migrations failed: {e}")))??;
+        #[cfg(not(feature = "components"))]
+        let _ = runs;
+        #[cfg(feature = "components")]
+        if runs && migrations.iter().any(|m| matches!(m.body, Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. })) {
+            let features = self.policies.features();
+            let ahead = tokio::task::spawn_blocking(move || crate::sandbox::engine_ahead(features));
+            *self.engine_ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(ahead);
+        }
         let mut b = backend::connect_writable(&url, &self.table).await?;
         // Lock before anything else touches the history; `close` releases it on every path.
         let prepared = async {
@@ -542,7 +562,7 @@ impl Migrator {
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         let started = Instant::now();
-        let (migrations, b) = self.writable().await?;
+        let (migrations, b) = self.writable_to(true).await?;
         let mut report = self.execute_on(migrations, b, repeatables, planner).await?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
@@ -669,8 +689,14 @@ impl Migrator {
                     #[cfg(feature = "components")]
                     Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. } => {
                         if sandbox.is_none() {
+                            let ahead = self.engine_ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+                            // A failure to make it ahead is met again, and reported, below.
+                            let engine = match ahead {
+                                Some(h) => h.await.ok().and_then(|r| r.ok()),
+                                None => None,
+                            };
                             sandbox = Some(
-                                Sandbox::new(self.cache_dir.clone(), self.policies.features())?
+                                Sandbox::with_engine(self.cache_dir.clone(), self.policies.features(), engine)?
                                     .history_table(&self.table)
                                     .seed_table(&self.seed_table)
                                     .knex_runtime(self.knex_runtime.clone())

@@ -268,7 +268,7 @@ impl HostState {
     /// The error that ends a run whose bulk insert the database rejected.
     fn bulk_rejected(&self, e: GuestSqlError) -> wasmtime::Error {
         wasmtime::Error::new(BulkRejected(format!(
-            "the database rejected rows of a bulk insert: {}; a bulk insert's errors end the run (use execute-batch to handle them in the component)",
+            "a bulk insert failed in the database: {}; a bulk insert's errors end the run (use execute-batch to handle them in the component)",
             clip(&e.to_string(), 4096)
         )))
     }
@@ -286,10 +286,13 @@ impl HostState {
             return Ok(());
         }
         use crate::backend::Backend;
+        // A database call like any other: not cut off halfway at the deadline.
+        super::db_call_begins(self.deadline, self.timeout);
         let r = match self.db.commit_plain().await {
             Ok(()) => self.db.begin_plain().await,
             Err(e) => Err(e),
         };
+        super::db_call_ends();
         match r {
             Ok(()) => {
                 self.commits += 1;

@@ -234,6 +234,21 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
+/// An engine made ahead, on a thread of the blocking pool while the run opens its database
+/// and takes its lock, so that the run's thread does not wait for it at its first component.
+/// Making one detects the CPU's features (on a virtual machine every `cpuid` is a trip to the
+/// hypervisor: about 0.1 ms of the engine's set-up here) and sets Cranelift up. The same thread
+/// also makes the detections a component's first cache lookup (SHA-256's) and first store (the
+/// WASI context's random generator, which the sandbox then replaces) would make on the run's
+/// thread; the CPU-feature detections are kept process-wide.
+#[cfg(feature = "components")]
+pub fn engine_ahead(features: EngineFeatures) -> wasmtime::Result<Engine> {
+    let engine = engine_with(features)?;
+    let _ = crate::migrate::source::checksum_bytes(b"");
+    drop(WasiCtxBuilder::new());
+    Ok(engine)
+}
+
 /// The default engine (deadlines on, fuel off), as `inspect` uses it.
 #[cfg(feature = "components")]
 pub fn engine() -> wasmtime::Result<Engine> {
@@ -287,8 +302,17 @@ impl Sandbox {
     /// A sandbox caching compiled components in `cache_dir` (none: compile every time), with an
     /// engine that has the features the run's limits need.
     pub fn new(cache_dir: Option<PathBuf>, features: EngineFeatures) -> Result<Self> {
+        Self::with_engine(cache_dir, features, None)
+    }
+
+    /// [`Sandbox::new`] with an engine already made for `features` (see [`engine_ahead`]);
+    /// `None` makes one.
+    pub(crate) fn with_engine(cache_dir: Option<PathBuf>, features: EngineFeatures, engine: Option<Engine>) -> Result<Self> {
         let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
-        let engine = engine_with(features).map_err(host)?;
+        let engine = match engine {
+            Some(e) => e,
+            None => engine_with(features).map_err(host)?,
+        };
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
             let (stop, e) = (ticker.clone(), engine.clone());

@@ -165,7 +165,7 @@ class BulkInsert:
     """Rows streamed into one table through one plain ``INSERT INTO t (a, b) VALUES (?, ?)``,
     without waiting for the database at each batch (one ``COPY`` on PostgreSQL, which the server
     works through while the component makes the next rows). A row the database rejects is
-    reported late, by a later ``write`` or by ``finish``, and it ends the run (its transaction is
+    reported late (by ``finish``, or by any other call) and it ends the run (its transaction is
     rolled back): use :func:`execute_batch` to handle a rejected batch yourself. While a bulk
     insert is open, any other call first waits until its rows are taken::
 

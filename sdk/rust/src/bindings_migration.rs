@@ -2780,8 +2780,9 @@ pub mod db_migrate {
             /// on PostgreSQL they go through one `COPY` that the server works through while the
             /// component makes the next rows (elsewhere each `write` runs like `execute-batch`).
             ///
-            /// The price is when errors come. A row the database rejects is reported by a later `write`
-            /// or by `finish`, and it ends the migration or seed: the run stops and its transaction is
+            /// The price is when errors come. A row the database rejects is reported later (by
+            /// `finish`, by any other call of this interface, by dropping the bulk insert, or when the
+            /// component returns), and it ends the migration or seed: the run stops and its transaction is
             /// rolled back (a seed committing per batch keeps the batches committed before it; a
             /// migration without a transaction keeps what the database took, and is dirty). A
             /// component that wants to handle a rejected batch itself uses `execute-batch`.

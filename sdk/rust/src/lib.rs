@@ -470,8 +470,9 @@ pub fn execute_batch_owned(statement: &str, rows: Vec<Vec<Value>>) -> Result<u64
 /// works through while the component makes the next rows; elsewhere each write runs like
 /// [`execute_batch`].
 ///
-/// The price: a row the database rejects is reported late (by a later write or by
-/// [`BulkInsert::finish`]) and it ends the run, whose transaction is rolled back. Use
+/// The price: a row the database rejects is reported late (by [`BulkInsert::finish`], by any
+/// other database call, by dropping the bulk insert, or when the component returns) and it ends
+/// the run, whose transaction is rolled back. Use
 /// [`execute_batch`] to handle a rejected batch in the component. While a bulk insert is open,
 /// any other database call first waits until its rows are taken; so does dropping it.
 ///

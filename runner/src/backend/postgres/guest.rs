@@ -404,8 +404,6 @@ pub(in crate::backend) struct Bulk {
     target: String,
     tx: Option<tokio::sync::mpsc::Sender<Chunk>>,
     task: tokio::task::JoinHandle<(PgConnection, std::result::Result<u64, sqlx::Error>)>,
-    /// A statement timeout was set for the COPY, to be taken back after it.
-    timeout: bool,
 }
 
 enum Chunk {
@@ -423,17 +421,20 @@ async fn stream_copy(conn: &mut PgConnection, copy: &str, rx: &mut tokio::sync::
 }
 
 impl PgBackend {
-    /// Starts a bulk insert's COPY into `target`, under the guest's deadline.
+    /// Starts a bulk insert's COPY into `target`, under the guest's deadline. Notices are off
+    /// meanwhile: sqlx reads nothing from the server until the COPY ends, so a trigger raising a
+    /// notice per row would fill the socket until the server stalls, and the COPY with it.
     async fn bulk_start(&mut self, target: String) -> std::result::Result<(), GuestSqlError> {
         let timeout = self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis().max(1));
+        let local = if self.in_tx { "LOCAL " } else { "" };
+        let mut set = format!("SET {local}client_min_messages = error");
+        if let Some(ms) = timeout {
+            set.push_str(&format!("; SET {local}statement_timeout = {ms}"));
+        }
         if self.in_tx {
             self.ensure_begun().await.map_err(guest_error)?;
-            if let Some(ms) = timeout {
-                self.conn.execute(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}"))).await.map_err(guest_error)?;
-            }
-        } else if let Some(ms) = timeout {
-            self.conn.execute(AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(guest_error)?;
         }
+        self.conn.execute(AssertSqlSafe(set)).await.map_err(guest_error)?;
         let mut conn = self.conn.take();
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         let copy = format!("COPY {target} FROM STDIN");
@@ -441,7 +442,7 @@ impl PgBackend {
             let r = stream_copy(&mut conn, &copy, &mut rx).await;
             (conn, r)
         });
-        self.bulk = Some(Bulk { target, tx: Some(tx), task, timeout: timeout.is_some() });
+        self.bulk = Some(Bulk { target, tx: Some(tx), task });
         Ok(())
     }
 
@@ -453,7 +454,9 @@ impl PgBackend {
         // The sender gone, the task finishes the COPY.
         b.tx = None;
         let joined = (&mut b.task).await;
-        let Some(b) = self.bulk.take() else { return Ok(()) };
+        if self.bulk.take().is_none() {
+            return Ok(());
+        }
         let (conn, r) = match joined {
             Ok(done) => done,
             Err(e) => {
@@ -465,11 +468,13 @@ impl PgBackend {
             }
         };
         self.conn.0 = Some(conn);
-        if b.timeout {
-            // In an aborted transaction this fails, and the rollback to come resets it.
-            let reset = if self.in_tx { "SET LOCAL statement_timeout TO DEFAULT" } else { "RESET statement_timeout" };
-            let _ = self.conn.execute(reset).await;
-        }
+        // In an aborted transaction this fails, and the rollback to come resets them.
+        let reset = if self.in_tx {
+            "SET LOCAL statement_timeout TO DEFAULT; SET LOCAL client_min_messages TO DEFAULT"
+        } else {
+            "RESET statement_timeout; RESET client_min_messages"
+        };
+        let _ = self.conn.execute(reset).await;
         // (The server's count may be lower than the rows sent, and rightly: a trigger may skip
         // rows, as it would an INSERT's.)
         match r {
@@ -645,7 +650,8 @@ impl GuestSql for PgBackend {
     }
 
     async fn leave_guest(&mut self) -> std::result::Result<(), GuestSqlError> {
-        // Still open here only when the run is failing (its unit rolls back what it wrote).
+        // Still open here only when the run is failing (its unit's rollback, or the dirty rule
+        // without a transaction, takes care of what it wrote).
         self.bulk_abort().await;
         self.bulk_failed = None;
         self.guest_depth = self.guest_depth.saturating_sub(1);

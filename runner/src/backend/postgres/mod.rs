@@ -524,9 +524,13 @@ impl super::Backend for PgBackend {
         // (The host waits for a bulk insert's rows before it commits; this only makes sure.)
         if let Err(e) = self.bulk_end(true).await {
             self.rollback().await;
+            let code = match &e {
+                GuestSqlError::Database { code, .. } => code.clone(),
+                _ => None,
+            };
             return Err(Error::Database {
-                context: "the database rejected rows of a bulk insert, so the transaction was rolled back, not committed".into(),
-                source: DbError { message: e.to_string(), code: None },
+                context: "a bulk insert failed in the database, so the transaction was rolled back, not committed".into(),
+                source: DbError { message: e.to_string(), code },
             });
         }
         self.drop_cursors().await;
