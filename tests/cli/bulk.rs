@@ -169,3 +169,44 @@ fn a_bulk_insert_in_flight_at_the_deadline_is_stopped_and_rolled_back() {
         assert_eq!(t.snapshot(&p), before, "{name}");
     }
 }
+
+#[test]
+fn metadata_may_not_use_the_database() {
+    // `metadata` runs before the migration's transaction: what it wrote would escape both the
+    // transaction and the report. Its calls are refused (the guest here carries on).
+    for t in Target::transactional() {
+        let p = project();
+        let name = t.name();
+        let (code, out, err) = t.run(&p, &["up", "--arg", "mode=meta"]);
+        assert_eq!(code, 0, "{name}: {out}\n{err}");
+        assert!(err.contains("metadata, execute: denied by the host: `metadata` runs before the migration's transaction"), "{name}: {err}");
+        assert!(err.contains("metadata, bulk insert: denied by the host: `metadata` runs before"), "{name}: {err}");
+        assert!(!err.contains("accepted"), "{name}: {err}");
+        assert_eq!(t.query(&p, "SELECT COUNT(*) FROM first"), vec!["0"], "{name}");
+        assert!(!t.snapshot(&p).contains("meta_t"), "{name}");
+        assert_eq!(t.query(&p, "SELECT COUNT(*) FROM bulk_t"), vec!["3000"], "{name}");
+    }
+}
+
+#[test]
+fn rows_a_trigger_skips_are_not_reported_as_written() {
+    // A trigger skipping every tenth id: the count the guest gets, and the database holds, is
+    // 2,700 of the 3,000 rows written (PostgreSQL learns it only when the COPY ends).
+    for t in Target::transactional() {
+        let name = t.name();
+        let p = Project::new();
+        let table = "CREATE TABLE bulk_t (id BIGINT PRIMARY KEY, name TEXT NOT NULL)";
+        let trigger = if name == "PostgreSQL" {
+            "CREATE FUNCTION skip_tenth() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id % 10 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$;\n\
+             CREATE TRIGGER skip_tenth BEFORE INSERT ON bulk_t FOR EACH ROW EXECUTE FUNCTION skip_tenth();"
+        } else {
+            "CREATE TRIGGER skip_tenth BEFORE INSERT ON bulk_t WHEN NEW.id % 10 = 0 BEGIN SELECT RAISE(IGNORE); END;"
+        };
+        p.migration(1, "first", &format!("{table};\nCREATE TABLE first (id INTEGER);\n{trigger}"), None);
+        p.component("bulk", 2, "bulk");
+        let (code, out, err) = t.run(&p, &["up", "--arg", "mode=skip"]);
+        assert_eq!(code, 0, "{name}: {out}\n{err}");
+        assert!(err.contains("mid-stream count 1800"), "{name}: {err}");
+        assert!(err.contains("finished: 2700 rows written, the table holds 2700"), "{name}: {err}");
+    }
+}

@@ -314,9 +314,11 @@ pub trait GuestSql {
     async fn bulk_write(&mut self, statement: &str, rows: Vec<Vec<SqlValue>>, plan: &InsertPlan) -> Result<u64, GuestSqlError> {
         self.execute_batch(statement, rows, Some(plan)).await
     }
-    /// Waits until the database has taken every row of the open bulk insert, if one is open.
-    async fn bulk_settle(&mut self) -> Result<(), GuestSqlError> {
-        Ok(())
+    /// Waits until the database has taken every row of the open bulk insert, if one is open;
+    /// returns how many of the rows [`GuestSql::bulk_write`] counted as sent it did not keep (a
+    /// trigger skipping rows, as it would an INSERT's).
+    async fn bulk_settle(&mut self) -> Result<u64, GuestSqlError> {
+        Ok(0)
     }
     /// Ends the open bulk insert, if one is open, without reporting its error. Called when the
     /// run is failing, before its unit is rolled back (PostgreSQL finishes the COPY: its rows

@@ -571,8 +571,8 @@ impl GuestSql for AnyBackend {
     async fn bulk_write(&mut self, s: &str, rows: Vec<Vec<SqlValue>>, plan: &guest::InsertPlan) -> std::result::Result<u64, GuestSqlError> {
         dispatch_sql!(self, b => b.bulk_write(s, rows, plan).await, mongo => Err(not_sql()))
     }
-    async fn bulk_settle(&mut self) -> std::result::Result<(), GuestSqlError> {
-        dispatch_sql!(self, b => b.bulk_settle().await, mongo => Ok(()))
+    async fn bulk_settle(&mut self) -> std::result::Result<u64, GuestSqlError> {
+        dispatch_sql!(self, b => b.bulk_settle().await, mongo => Ok(0))
     }
     async fn bulk_abort(&mut self) {
         dispatch_sql!(self, b => b.bulk_abort().await, mongo => ())

@@ -85,6 +85,9 @@ pub struct CursorHandle {
     columns: Vec<String>,
 }
 
+/// The most bulk inserts a guest may hold open at once.
+const MAX_BULK_HANDLES: usize = 16;
+
 /// The host's handle of a bulk insert: its admitted statement and the rows written through it.
 pub struct BulkHandle {
     statement: String,
@@ -153,6 +156,13 @@ pub struct HostState {
     /// The bulk insert (its handle) whose rows the database may not have taken yet: any other
     /// call waits for them first.
     pub(super) bulk_open: Option<u32>,
+    /// The table the open bulk insert writes, for its row count.
+    pub(super) bulk_target: Option<String>,
+    /// Bulk inserts the guest holds (each keeps its statement's text on the host's side).
+    pub(super) bulk_handles: usize,
+    /// While the guest's `metadata` runs: before the migration's transaction, so no database
+    /// call is allowed (what it wrote would escape the transaction and the report).
+    pub(super) in_metadata: bool,
 }
 
 impl WasiView for HostState {
@@ -170,6 +180,7 @@ impl HostState {
 
     /// Limits first, then grants; a refusal is audited and returned to the guest as `denied`.
     fn admit(&mut self, statement: &str, params: usize) -> Result<super::grants::Admitted, types::Error> {
+        self.refuse_in_metadata()?;
         if let Err(e) = self.call_limits.check(statement, params) {
             if let Some(rec) = self.rehearsal.as_mut() {
                 rec.note_denied(&clip(statement, 4096), &e.to_string());
@@ -191,10 +202,14 @@ impl HostState {
             }
             types::Error::Denied(reason)
         })?;
-        if self.admitted.len() >= 1024 {
-            self.admitted.clear();
+        // Kept for the next call with the same text: at most 1,024 texts of at most 16 KiB (a
+        // longer one is checked again each time rather than held).
+        if statement.len() <= 16 << 10 {
+            if self.admitted.len() >= 1024 {
+                self.admitted.clear();
+            }
+            self.admitted.insert(statement.to_string(), admitted.clone());
         }
-        self.admitted.insert(statement.to_string(), admitted.clone());
         Ok(admitted)
     }
 }
@@ -252,9 +267,30 @@ impl HostState {
         let r = self.db.bulk_settle().await;
         super::db_call_ends();
         // Only now: a settle stopped halfway is done again by the next call.
-        self.bulk_open = None;
+        let (rep, target) = (self.bulk_open.take(), self.bulk_target.take());
         self.check_deadline()?;
-        r.map_err(|e| self.bulk_rejected(e))
+        let skipped = r.map_err(|e| self.bulk_rejected(e))?;
+        // Rows the database did not keep (a trigger skipping them, as it would an INSERT's)
+        // are not reported as written.
+        if skipped > 0 {
+            if let Some(t) = target.and_then(|t| self.rows.get_mut(&t)) {
+                *t = t.saturating_sub(skipped);
+            }
+            if let Some(h) = rep.and_then(|rep| self.table.get_mut(&Resource::<BulkHandle>::new_borrow(rep)).ok()) {
+                h.rows = h.rows.saturating_sub(skipped);
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of a database call made from the guest's `metadata`.
+    fn refuse_in_metadata(&self) -> Result<(), types::Error> {
+        if self.in_metadata {
+            return Err(types::Error::Denied(
+                "`metadata` runs before the migration's transaction and may not use the database; do the work in `up` or `down`".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// After the guest returned successfully: waits for the rows of a bulk insert it left open,
@@ -475,12 +511,19 @@ impl sql::Host for HostState {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
+        if self.bulk_handles >= MAX_BULK_HANDLES {
+            return Ok(Err(types::Error::Denied(format!(
+                "at most {MAX_BULK_HANDLES} bulk inserts may be open at once; finish and drop one first"
+            ))));
+        }
         let Some(plan) = admitted.insert else {
             return Ok(Err(types::Error::InvalidInput(
                 "a bulk insert takes a plain `INSERT INTO t (a, b) VALUES (?, ?)` (`$1, $2` on PostgreSQL): one placeholder per value, in order, and nothing else (no RETURNING, no ON CONFLICT, no expressions); run other statements with execute-batch".into(),
             )));
         };
-        Ok(Ok(self.table.push(BulkHandle { statement, width: plan.width, rows: 0 })?))
+        let handle = self.table.push(BulkHandle { statement, width: plan.width, rows: 0 })?;
+        self.bulk_handles += 1;
+        Ok(Ok(handle))
     }
 
     async fn open_cursor(&mut self, statement: String, params: Vec<types::Value>) -> wasmtime::Result<Result<Resource<CursorHandle>, types::Error>> {
@@ -547,6 +590,9 @@ impl HostState {
     /// (`sandbox::alembic::Bound`): checked here, on every call (never cached), by the bound
     /// name or by the index's table as the schema says; `None` for every other statement.
     async fn admit_bound(&mut self, statement: &str, params: &[types::Value]) -> Option<Result<super::grants::Admitted, types::Error>> {
+        if let Err(e) = self.refuse_in_metadata() {
+            return Some(Err(e));
+        }
         if !matches!(self.migration.body, crate::migrate::source::Body::Alembic { .. }) || self.db.dialect() != Dialect::Sqlite {
             return None;
         }
@@ -691,13 +737,18 @@ impl sql::HostBulkInsert for HostState {
         super::db_call_ends();
         self.writes += 1;
         self.bulk_open = Some(rep);
+        self.bulk_target = admitted.target.clone();
         self.check_deadline()?;
-        if let Err(e) = r {
-            self.bulk_open = None;
-            return Err(self.bulk_rejected(e));
-        }
-        self.table.get_mut(&bulk)?.rows += n;
-        self.count_rows(&admitted, n);
+        // Rows taken (or, streaming, sent: `settle_bulk` takes off those not kept).
+        let taken = match r {
+            Ok(taken) => taken,
+            Err(e) => {
+                self.bulk_open = None;
+                return Err(self.bulk_rejected(e));
+            }
+        };
+        self.table.get_mut(&bulk)?.rows += taken;
+        self.count_rows(&admitted, taken);
         if self.batch_commits {
             self.settle_bulk().await?;
             self.after_batch().await?;
@@ -715,6 +766,7 @@ impl sql::HostBulkInsert for HostState {
     async fn drop(&mut self, bulk: Resource<BulkHandle>) -> wasmtime::Result<()> {
         let open = self.bulk_open == Some(bulk.rep());
         self.table.delete(bulk)?;
+        self.bulk_handles = self.bulk_handles.saturating_sub(1);
         if open {
             self.settle_bulk().await?;
         }

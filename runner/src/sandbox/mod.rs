@@ -688,6 +688,9 @@ impl Sandbox {
             timeout: limits.timeout,
             rehearsal: None,
             bulk_open: None,
+            bulk_target: None,
+            bulk_handles: 0,
+            in_metadata: false,
             wasi: wasi.build(),
             table: Default::default(),
             limiter: policy::MemoryLimiter::new(memory),
@@ -1046,7 +1049,16 @@ struct Metadata {
 
 #[cfg(feature = "components")]
 impl Instance {
+    /// The guest's `metadata`, which may not use the database: it runs before the migration's
+    /// transaction (see `HostState::in_metadata`).
     async fn metadata(&self, store: &mut Store<HostState>) -> wasmtime::Result<Metadata> {
+        store.data_mut().in_metadata = true;
+        let m = self.metadata_call(store).await;
+        store.data_mut().in_metadata = false;
+        m
+    }
+
+    async fn metadata_call(&self, store: &mut Store<HostState>) -> wasmtime::Result<Metadata> {
         Ok(match self {
             Instance::Sql(i) => {
                 let m = i.call_metadata(store).await?;

@@ -404,6 +404,10 @@ pub(in crate::backend) struct Bulk {
     target: String,
     tx: Option<tokio::sync::mpsc::Sender<Chunk>>,
     task: tokio::task::JoinHandle<(PgConnection, std::result::Result<u64, sqlx::Error>)>,
+    /// Rows handed to the task.
+    sent: u64,
+    /// Its settings were made `LOCAL` (inside a transaction): they are taken back the same way.
+    local: bool,
 }
 
 enum Chunk {
@@ -442,21 +446,20 @@ impl PgBackend {
             let r = stream_copy(&mut conn, &copy, &mut rx).await;
             (conn, r)
         });
-        self.bulk = Some(Bulk { target, tx: Some(tx), task });
+        self.bulk = Some(Bulk { target, tx: Some(tx), task, sent: 0, local: self.in_tx });
         Ok(())
     }
 
     /// Ends the open bulk insert, if any (the COPY finished: see [`Bulk`]), and takes the
-    /// connection back; the error is the COPY's, unless `report` is false (the run is failing
-    /// already). Safe to stop at any await: the bulk insert stays open until its task is done.
-    pub(in crate::backend) async fn bulk_end(&mut self, report: bool) -> std::result::Result<(), GuestSqlError> {
-        let Some(b) = self.bulk.as_mut() else { return Ok(()) };
+    /// connection back; returns how many rows sent the server did not keep. The error is the
+    /// COPY's, unless `report` is false (the run is failing already). Safe to stop at any
+    /// await: the bulk insert stays open until its task is done.
+    pub(in crate::backend) async fn bulk_end(&mut self, report: bool) -> std::result::Result<u64, GuestSqlError> {
+        let Some(b) = self.bulk.as_mut() else { return Ok(0) };
         // The sender gone, the task finishes the COPY.
         b.tx = None;
         let joined = (&mut b.task).await;
-        if self.bulk.take().is_none() {
-            return Ok(());
-        }
+        let Some(b) = self.bulk.take() else { return Ok(0) };
         let (conn, r) = match joined {
             Ok(done) => done,
             Err(e) => {
@@ -469,7 +472,7 @@ impl PgBackend {
         };
         self.conn.0 = Some(conn);
         // In an aborted transaction this fails, and the rollback to come resets them.
-        let reset = if self.in_tx {
+        let reset = if b.local {
             "SET LOCAL statement_timeout TO DEFAULT; SET LOCAL client_min_messages TO DEFAULT"
         } else {
             "RESET statement_timeout; RESET client_min_messages"
@@ -478,8 +481,9 @@ impl PgBackend {
         // (The server's count may be lower than the rows sent, and rightly: a trigger may skip
         // rows, as it would an INSERT's.)
         match r {
+            Ok(kept) => Ok(b.sent.saturating_sub(kept)),
             Err(e) if report => Err(guest_error(e)),
-            _ => Ok(()),
+            Err(_) => Ok(0),
         }
     }
 }
@@ -556,13 +560,14 @@ impl GuestSql for PgBackend {
             self.bulk_end(true).await?;
             return Err(GuestSqlError::Database { kind: DbErrorKind::Other, message: "the bulk insert's COPY ended early".into(), code: None });
         }
+        b.sent += n;
         // Let the task hand the rows to the socket now, so the server works on them while the
         // guest makes the next ones.
         tokio::task::yield_now().await;
         Ok(n)
     }
 
-    async fn bulk_settle(&mut self) -> std::result::Result<(), GuestSqlError> {
+    async fn bulk_settle(&mut self) -> std::result::Result<u64, GuestSqlError> {
         self.bulk_end(true).await
     }
 

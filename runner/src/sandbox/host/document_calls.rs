@@ -13,6 +13,9 @@ impl HostState {
     /// imports `documents` is refused before it runs against a SQL database, so the first
     /// error is a last line only.
     fn documents(&mut self, needs: crate::sandbox::doc_grants::Needs, what: &str) -> wasmtime::Result<Result<&mut (impl Documents + use<'_>), types::Error>> {
+        if let Err(e) = self.refuse_in_metadata() {
+            return Ok(Err(e));
+        }
         let grants = &self.grants;
         let reserved = &self.reserved;
         let Some(mongo) = self.db.documents() else {
