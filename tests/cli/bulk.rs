@@ -210,3 +210,17 @@ fn rows_a_trigger_skips_are_not_reported_as_written() {
         assert!(err.contains("finished: 2700 rows written, the table holds 2700"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_dry_run_writes_a_bulk_insert_down_and_sends_none_of_it() {
+    let p = project();
+    p.ok(&["up", "--to", "1"]);
+    let before = p.snapshot();
+    let out = p.ok(&["up", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let statements = v["steps"][0]["rehearsal"]["statements"].as_array().cloned().unwrap_or_default();
+    let bulk: Vec<&serde_json::Value> = statements.iter().filter(|s| s["sql"].as_str().is_some_and(|q| q.starts_with("INSERT INTO bulk_t"))).collect();
+    assert!(!bulk.is_empty(), "the bulk insert's writes are written down: {out}");
+    assert_eq!(bulk[0]["rows"], 1000, "{out}");
+    assert_eq!(p.snapshot(), before, "nothing was sent");
+}
