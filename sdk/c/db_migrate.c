@@ -137,6 +137,47 @@ int dbm_execute_batch(const char *sql, const dbm_value *values, size_t rows, siz
     return 0;
 }
 
+struct dbm_bulk {
+    db_migrate_runtime_sql_own_bulk_insert_t handle;
+};
+
+int dbm_bulk_open(const char *sql, dbm_bulk **out, dbm_error *err) {
+    wstring s = borrow(sql);
+    db_migrate_runtime_sql_own_bulk_insert_t h;
+    db_migrate_runtime_sql_error_t e;
+    if (!db_migrate_runtime_sql_open_bulk_insert(&s, &h, &e)) return take_error(&e, err);
+    *out = malloc(sizeof **out);
+    (*out)->handle = h;
+    return 0;
+}
+
+int dbm_bulk_write(dbm_bulk *bulk, const dbm_value *values, size_t rows, size_t width, dbm_error *err) {
+    wvalue *vals = malloc((rows * width + 1) * sizeof *vals);
+    db_migrate_runtime_sql_list_value_t *lists = malloc((rows + 1) * sizeof *lists);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < width; c++) lower(&values[r * width + c], &vals[r * width + c]);
+        lists[r].ptr = vals + r * width;
+        lists[r].len = width;
+    }
+    db_migrate_runtime_sql_list_list_value_t all = { lists, rows };
+    db_migrate_runtime_sql_error_t e;
+    bool ok = db_migrate_runtime_sql_method_bulk_insert_write(db_migrate_runtime_sql_borrow_bulk_insert(bulk->handle), &all, &e);
+    free(vals);
+    free(lists);
+    return ok ? 0 : take_error(&e, err);
+}
+
+int dbm_bulk_finish(dbm_bulk *bulk, uint64_t *written, dbm_error *err) {
+    uint64_t n = 0;
+    db_migrate_runtime_sql_error_t e;
+    bool ok = db_migrate_runtime_sql_method_bulk_insert_finish(db_migrate_runtime_sql_borrow_bulk_insert(bulk->handle), &n, &e);
+    db_migrate_runtime_sql_bulk_insert_drop_own(bulk->handle);
+    free(bulk);
+    if (!ok) return take_error(&e, err);
+    if (written) *written = n;
+    return 0;
+}
+
 struct dbm_rows {
     db_migrate_runtime_sql_row_set_t set;
 };

@@ -80,6 +80,18 @@ int dbm_execute(const char *sql, const dbm_value *params, size_t n, uint64_t *ch
 /* Runs one statement per row: `values` holds `rows * width` values, row after row. */
 int dbm_execute_batch(const char *sql, const dbm_value *values, size_t rows, size_t width, uint64_t *changed, dbm_error *err);
 
+/* Rows streamed into one table through one plain `INSERT INTO t (a, b) VALUES (?, ?)` (`$1, $2`
+ * on PostgreSQL), without waiting for the database at each write: one COPY on PostgreSQL. A row
+ * the database rejects is reported late (by dbm_bulk_finish, or by any other call) and it ends
+ * the run, which rolls back; dbm_execute_batch returns such errors instead. */
+typedef struct dbm_bulk dbm_bulk;
+int dbm_bulk_open(const char *sql, dbm_bulk **out, dbm_error *err);
+/* Hands `rows` rows of `width` values (row after row) to the database. */
+int dbm_bulk_write(dbm_bulk *bulk, const dbm_value *values, size_t rows, size_t width, dbm_error *err);
+/* Waits until the database has taken every row written; `written` (may be NULL) gets how many
+ * were written. Frees the bulk insert, whatever it returns. */
+int dbm_bulk_finish(dbm_bulk *bulk, uint64_t *written, dbm_error *err);
+
 typedef struct dbm_rows dbm_rows;
 /* Runs a query; free the result with dbm_rows_free. */
 int dbm_query(const char *sql, const dbm_value *params, size_t n, dbm_rows **out, dbm_error *err);
