@@ -476,12 +476,16 @@ pub fn execute_batch_owned(statement: &str, rows: Vec<Vec<Value>>) -> Result<u64
 /// [`execute_batch`] to handle a rejected batch in the component. While a bulk insert is open,
 /// any other database call first waits until its rows are taken; so does dropping it.
 ///
-/// ```ignore
-/// let bulk = BulkInsert::open("INSERT INTO users (id, name) VALUES (?, ?)")?;
-/// for chunk in (0..1_000_000i64).collect::<Vec<_>>().chunks(5_000) {
-///     bulk.write(chunk.iter().map(|&i| vec![Value::Int(i), Value::Text(format!("user {i}"))]).collect())?;
+/// ```no_run
+/// use db_migrate_sdk::{BulkInsert, Result, Value};
+///
+/// fn users() -> Result<u64> {
+///     let bulk = BulkInsert::open("INSERT INTO users (id, name) VALUES (?, ?)")?;
+///     for start in (0..1_000_000i64).step_by(5_000) {
+///         bulk.write((start..start + 5_000).map(|i| vec![Value::Int(i), Value::Text(format!("user {i}"))]).collect())?;
+///     }
+///     bulk.finish()
 /// }
-/// let written = bulk.finish()?;
 /// ```
 pub struct BulkInsert(sql::BulkInsert);
 
