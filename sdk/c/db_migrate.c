@@ -117,7 +117,9 @@ int dbm_execute(const char *sql, const dbm_value *params, size_t n, uint64_t *ch
     return 0;
 }
 
-int dbm_execute_batch(const char *sql, const dbm_value *values, size_t rows, size_t width, uint64_t *changed, dbm_error *err) {
+/* `rows * width` values, row after row, as the list of rows a call takes; free it with
+ * free_rows. */
+static db_migrate_runtime_sql_list_list_value_t lower_rows(const dbm_value *values, size_t rows, size_t width) {
     wvalue *vals = malloc((rows * width + 1) * sizeof *vals);
     db_migrate_runtime_sql_list_value_t *lists = malloc((rows + 1) * sizeof *lists);
     for (size_t r = 0; r < rows; r++) {
@@ -125,13 +127,27 @@ int dbm_execute_batch(const char *sql, const dbm_value *values, size_t rows, siz
         lists[r].ptr = vals + r * width;
         lists[r].len = width;
     }
+    if (rows == 0) {
+        lists[0].ptr = vals;
+        lists[0].len = 0;
+    }
     db_migrate_runtime_sql_list_list_value_t all = { lists, rows };
+    return all;
+}
+
+/* Frees what lower_rows allocated (the values are one block, starting at the first row's). */
+static void free_rows(db_migrate_runtime_sql_list_list_value_t *all) {
+    free(all->ptr[0].ptr);
+    free(all->ptr);
+}
+
+int dbm_execute_batch(const char *sql, const dbm_value *values, size_t rows, size_t width, uint64_t *changed, dbm_error *err) {
+    db_migrate_runtime_sql_list_list_value_t all = lower_rows(values, rows, width);
     wstring s = borrow(sql);
     uint64_t ret = 0;
     db_migrate_runtime_sql_error_t e;
     bool ok = db_migrate_runtime_sql_execute_batch(&s, &all, &ret, &e);
-    free(vals);
-    free(lists);
+    free_rows(&all);
     if (!ok) return take_error(&e, err);
     if (changed) *changed = ret;
     return 0;
@@ -152,18 +168,10 @@ int dbm_bulk_open(const char *sql, dbm_bulk **out, dbm_error *err) {
 }
 
 int dbm_bulk_write(dbm_bulk *bulk, const dbm_value *values, size_t rows, size_t width, dbm_error *err) {
-    wvalue *vals = malloc((rows * width + 1) * sizeof *vals);
-    db_migrate_runtime_sql_list_value_t *lists = malloc((rows + 1) * sizeof *lists);
-    for (size_t r = 0; r < rows; r++) {
-        for (size_t c = 0; c < width; c++) lower(&values[r * width + c], &vals[r * width + c]);
-        lists[r].ptr = vals + r * width;
-        lists[r].len = width;
-    }
-    db_migrate_runtime_sql_list_list_value_t all = { lists, rows };
+    db_migrate_runtime_sql_list_list_value_t all = lower_rows(values, rows, width);
     db_migrate_runtime_sql_error_t e;
     bool ok = db_migrate_runtime_sql_method_bulk_insert_write(db_migrate_runtime_sql_borrow_bulk_insert(bulk->handle), &all, &e);
-    free(vals);
-    free(lists);
+    free_rows(&all);
     return ok ? 0 : take_error(&e, err);
 }
 
