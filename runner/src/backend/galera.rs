@@ -40,29 +40,37 @@ const ATTEMPTS: u32 = 12;
 
 /// Whether the server is a Galera node with replication on; if so, makes this session's reads
 /// causal. Not Galera (MySQL, plain MariaDB, no `wsrep_on` variable): `None`.
-pub async fn detect(conn: &mut MySqlConnection) -> Option<Galera> {
-    let on: Option<i64> = sqlx::query_scalar("SELECT @@wsrep_on")
-        .fetch_one(&mut *conn)
-        .await
-        .ok()?;
-    if on != Some(1) {
-        return None;
+///
+/// Once the server says it is a node, a failure to learn the rest is an error, never `None`: a
+/// node taken for a plain server would lock with `GET_LOCK`, which locks out nobody on the
+/// other nodes. Reads Galera aborts (a deadlock, 1213) are retried.
+pub async fn detect(conn: &mut MySqlConnection) -> std::result::Result<Option<Galera>, sqlx::Error> {
+    let on = retry(conn, "asking whether the server is a Galera node", |c| {
+        Box::pin(async move { sqlx::query_scalar::<_, Option<i64>>("SELECT @@wsrep_on").fetch_one(c).await })
+    })
+    .await;
+    match on {
+        Ok(Some(1)) => {}
+        // No such variable (MySQL, MariaDB built without wsrep), or replication off.
+        Ok(_) => return Ok(None),
+        Err(e) if matches!(e, sqlx::Error::Database(_)) && !retryable(&e) => return Ok(None),
+        Err(e) => return Err(e),
     }
-    let status: Option<(String, String)> = sqlx::query_as("SHOW STATUS LIKE 'wsrep_gcomm_uuid'")
-        .fetch_optional(&mut *conn)
-        .await
-        .ok()?;
-    let connection: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
-        .fetch_one(&mut *conn)
-        .await
-        .ok()?;
+    let status: Option<(String, String)> = retry(conn, "reading the Galera node's id", |c| {
+        Box::pin(async move { sqlx::query_as("SHOW STATUS LIKE 'wsrep_gcomm_uuid'").fetch_optional(c).await })
+    })
+    .await?;
+    let connection: u64 = retry(conn, "reading the connection id", |c| {
+        Box::pin(async move { sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(c).await })
+    })
+    .await?;
     // Reads wait until this node applied everything the cluster committed before them.
-    let _ = conn.execute("SET SESSION wsrep_sync_wait = 1").await;
-    Some(Galera {
+    conn.execute("SET SESSION wsrep_sync_wait = 1").await?;
+    Ok(Some(Galera {
         lost: false,
         node: status.map(|s| s.1).unwrap_or_default(),
         connection,
-    })
+    }))
 }
 
 fn error_number(e: &sqlx::Error) -> Option<u16> {
@@ -162,14 +170,22 @@ pub async fn lock(
         Some((s, t)) => (Some(s.trim_matches('`').to_string()), t.trim_matches('`').to_string()),
         None => (None, table.trim_matches('`').to_string()),
     };
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-    )
-    .bind(schema)
-    .bind(&bare)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| db_err(format!("cannot take the migration lock ({history})"), e))?;
+    // A read can be aborted too (a replicated DDL waiting on the metadata lock it holds shows as
+    // a deadlock): it is safe to repeat, so it is retried like the row's bookkeeping.
+    let exists: i64 = retry(conn, "looking for the lock table", |c| {
+        let (schema, bare) = (schema.clone(), bare.clone());
+        Box::pin(async move {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+            )
+            .bind(schema)
+            .bind(bare)
+            .fetch_one(c)
+            .await
+        })
+    })
+    .await
+    .map_err(|e| db_err(format!("cannot take the migration lock ({history})"), e))?;
     if exists == 0 {
         // DDL runs under total order isolation: all nodes create it at the same point.
         let create = format!(

@@ -217,7 +217,11 @@ impl MySqlBackend {
         super::disable_nagle();
         let mut conn = conn;
         let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.unwrap_or_default();
-        let galera = super::galera::detect(&mut conn).await; // Galera hook
+        // Galera hook.
+        let galera = super::galera::detect(&mut conn).await.map_err(|e| Error::Database {
+            context: format!("cannot learn the Galera cluster's state of {redacted}"),
+            source: DbError::from(e),
+        })?;
         Ok(Some(MySqlBackend {
             conn,
             table: table.to_string(),
