@@ -225,53 +225,13 @@ impl EngineFeatures {
 
 /// The engine every component is compiled and run with.
 #[cfg(feature = "components")]
-///
-/// Instances come from a pool reserved when the engine is made (see [`pool`]); where that
-/// reservation is refused (an address-space limit, `ulimit -v`), from the operating system
-/// one by one, as before. Compiled code is the same either way, so is the cache.
 pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(features.epoch);
     config.consume_fuel(features.fuel);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool()));
-    match Engine::new(&config) {
-        Ok(engine) => Ok(engine),
-        Err(_) => {
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
-            Engine::new(&config)
-        }
-    }
-}
-
-/// The instance pool of an engine. Without it, every component run maps a fresh linear-memory
-/// reservation and a fresh fiber stack and unmaps them after, and each unmapping interrupts
-/// every core the process runs on to flush its address translations: the largest share of a
-/// warm component migration's cost beyond its SQL (measured: about a quarter of it, 100
-/// distinct components). The pool reserves address space once and reuses its slots.
-///
-/// Slots are sized for one run's guests at a time, with room to spare: a run instantiates
-/// one component at a time (a Rust guest holds 2 to 4 core instances and 2 memories; the
-/// Python and JavaScript runtimes a few more), and a library user may hold a few stores at
-/// once. The per-instance limits are wide enough for the Python and JavaScript runtimes'
-/// tables and instance sizes; the memory a guest may use is the store's limiter's to cap
-/// (`--max-memory`), not the pool's. Reserved, not committed: a slot costs memory only
-/// while an instance uses it.
-fn pool() -> wasmtime::PoolingAllocationConfig {
-    let mut pool = wasmtime::PoolingAllocationConfig::default();
-    pool.total_component_instances(32)
-        .total_core_instances(256)
-        .total_memories(64)
-        .total_tables(256)
-        .total_stacks(32)
-        .max_memories_per_module(4)
-        .max_tables_per_module(8)
-        .table_elements(1 << 18)
-        .max_core_instance_size(16 << 20)
-        .max_component_instance_size(16 << 20)
-        .max_memory_size(4 << 30);
-    pool
+    Engine::new(&config)
 }
 
 /// An engine made ahead, on a thread of the blocking pool while the run opens its database
