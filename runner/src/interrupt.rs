@@ -114,7 +114,9 @@ pub fn install() -> std::io::Result<()> {
         };
         let first = next(&rt, &mut int, &mut term);
         eprintln!(
-            "\n{} received: stopping — the migration in flight is rolled back and the lock released (send it again to exit at once)",
+            "\n{} received: stopping. The migration or seed in flight is cancelled and handled like any failure \
+             (rolled back, or left dirty if it ran outside a transaction: the final message says which), \
+             and the lock is released (send it again to exit at once)",
             first.name()
         );
         // Outside `block_on`: cancel hooks may start their own runtime to reach the server.
