@@ -39,38 +39,36 @@ static RETRIES: AtomicU64 = AtomicU64::new(0);
 const ATTEMPTS: u32 = 12;
 
 /// Whether the server is a Galera node with replication on; if so, makes this session's reads
-/// causal. Not Galera (MySQL, plain MariaDB, no `wsrep_on` variable): `None`.
+/// causal. Not Galera (MySQL, plain MariaDB: no `wsrep_on` variable, or `OFF`): `None`.
 ///
-/// Once the server says it is a node, a failure to learn the rest is an error, never `None`: a
-/// node taken for a plain server would lock with `GET_LOCK`, which locks out nobody on the
-/// other nodes. Reads Galera aborts (a deadlock, 1213) are retried.
+/// `SHOW VARIABLES` answers on a node that is not ready yet (where a `SELECT` fails with 1047),
+/// and on MySQL answers with no row rather than an error: so any error here is an error, and a
+/// node is never taken for a plain server. That matters: a plain server is locked with
+/// `GET_LOCK`, which locks out nobody on the other nodes. Once the server says it is a node,
+/// failing to learn its id is an error too (a lock row without it could be judged stale by
+/// every other node). Reads Galera aborts (a deadlock, 1213) are retried.
 pub async fn detect(conn: &mut MySqlConnection) -> std::result::Result<Option<Galera>, sqlx::Error> {
-    let on = retry(conn, "asking whether the server is a Galera node", |c| {
-        Box::pin(async move { sqlx::query_scalar::<_, Option<i64>>("SELECT @@wsrep_on").fetch_one(c).await })
+    let on: Option<(String, String)> = retry(conn, "asking whether the server is a Galera node", |c| {
+        Box::pin(async move { sqlx::query_as("SHOW VARIABLES LIKE 'wsrep_on'").fetch_optional(c).await })
     })
-    .await;
-    match on {
-        Ok(Some(1)) => {}
-        // No such variable (MySQL, MariaDB built without wsrep), or replication off.
-        Ok(_) => return Ok(None),
-        Err(e) if matches!(e, sqlx::Error::Database(_)) && !retryable(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    .await?;
+    if !on.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON") || v == "1") {
+        return Ok(None);
     }
     let status: Option<(String, String)> = retry(conn, "reading the Galera node's id", |c| {
         Box::pin(async move { sqlx::query_as("SHOW STATUS LIKE 'wsrep_gcomm_uuid'").fetch_optional(c).await })
     })
     .await?;
+    let node = status.map(|s| s.1).filter(|n| !n.is_empty()).ok_or_else(|| {
+        sqlx::Error::Protocol("the server is a Galera node (wsrep_on is ON) but reports no wsrep_gcomm_uuid".into())
+    })?;
     let connection: u64 = retry(conn, "reading the connection id", |c| {
         Box::pin(async move { sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(c).await })
     })
     .await?;
     // Reads wait until this node applied everything the cluster committed before them.
     conn.execute("SET SESSION wsrep_sync_wait = 1").await?;
-    Ok(Some(Galera {
-        lost: false,
-        node: status.map(|s| s.1).unwrap_or_default(),
-        connection,
-    }))
+    Ok(Some(Galera { lost: false, node, connection }))
 }
 
 fn error_number(e: &sqlx::Error) -> Option<u16> {
@@ -94,10 +92,13 @@ pub fn retryable(e: &sqlx::Error) -> bool {
 
 /// Counts and reports one retry of `what`, then waits a little (longer each time, with jitter so
 /// that runners on different nodes do not collide again in step).
-async fn back_off(what: &str, attempt: u32) {
+async fn back_off(what: &str, attempt: u32, e: &sqlx::Error) {
     let n = RETRIES.fetch_add(1, Ordering::Relaxed) + 1;
+    // 1213 is a certification conflict or a statement aborted by a replicated write or DDL;
+    // 1205, a lock wait that timed out behind one.
+    let code = error_number(e).map(|c| format!(", error {c}")).unwrap_or_default();
     eprintln!(
-        "db-migrate: Galera certification conflict while {what}; retrying (retry {n} of this run)"
+        "db-migrate: Galera certification conflict or abort{code} while {what}; retrying (retry {n} of this run)"
     );
     let jitter = u64::from(std::process::id() % 17) + u64::from(attempt) * 7;
     tokio::time::sleep(Duration::from_millis(
@@ -126,7 +127,7 @@ where
             Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
                 attempt += 1;
                 let _ = conn.execute("ROLLBACK").await;
-                back_off(what, attempt).await;
+                back_off(what, attempt, &e).await;
             }
             r => return r,
         }
@@ -154,6 +155,10 @@ fn owner(g: &Galera) -> String {
 fn holder_of(owner: &str) -> Option<(&str, u64)> {
     let rest = owner.rsplit_once("[galera node ")?.1;
     let (node, rest) = rest.split_once(" connection ")?;
+    // A row without a node id is never judged stale: no member list can say it left.
+    if node.is_empty() {
+        return None;
+    }
     Some((node, rest.strip_suffix(']')?.parse().ok()?))
 }
 
@@ -185,7 +190,7 @@ pub async fn lock(
         })
     })
     .await
-    .map_err(|e| db_err(format!("cannot take the migration lock ({history})"), e))?;
+    .map_err(|e| db_err(format!("cannot take the migration lock ({history}): cannot look for the lock table {table}"), e))?;
     if exists == 0 {
         // DDL runs under total order isolation: all nodes create it at the same point.
         let create = format!(
@@ -228,7 +233,7 @@ pub async fn lock(
             Err(e) if retryable(&e) => {
                 attempt += 1;
                 let _ = conn.execute("ROLLBACK").await;
-                back_off("taking the migration lock", attempt).await;
+                back_off("taking the migration lock", attempt, &e).await;
                 if started.elapsed() < timeout {
                     continue;
                 }
@@ -435,6 +440,11 @@ mod tests {
             holder_of("db-migrate on host, pid 7"),
             None,
             "a lock row of a non-Galera run is never judged stale here"
+        );
+        assert_eq!(
+            holder_of("db-migrate on host, pid 7 [galera node  connection 42]"),
+            None,
+            "a row without a node id is never judged stale"
         );
     }
 }

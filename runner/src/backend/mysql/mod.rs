@@ -385,10 +385,16 @@ impl super::Backend for MySqlBackend {
     async fn finish(&mut self, m: &Migration, direction: Direction, _transactional: bool, took: Duration) -> Result<()> {
         self.drop_cursors().await;
         if let Some(before) = self.history_print.take() {
-            if self.history_fingerprint().await.as_deref() != Some(before.as_str()) {
+            let now = self.history_fingerprint().await;
+            if now.as_deref() != Some(before.as_str()) {
                 let _ = self.conn.execute("ROLLBACK").await;
+                // A read that failed is not evidence of a change: say which it was.
+                let what = match now {
+                    Some(_) => "changed db-migrate's history table while it ran",
+                    None => "could not be checked: the history table could not be read back to see that the migration left it alone",
+                };
                 return Err(Error::Config(format!(
-                    "migration {} changed db-migrate's history table while it ran; it was rolled back (if it ran DDL, it stays dirty: check the history before `repair`)",
+                    "migration {} {what}; it was rolled back (if it ran DDL, it stays dirty: check the history before `repair`)",
                     m.version
                 )));
             }
