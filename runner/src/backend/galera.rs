@@ -177,18 +177,7 @@ pub async fn lock(
     };
     // A read can be aborted too (a replicated DDL waiting on the metadata lock it holds shows as
     // a deadlock): it is safe to repeat, so it is retried like the row's bookkeeping.
-    let exists: i64 = retry(conn, "looking for the lock table", |c| {
-        let (schema, bare) = (schema.clone(), bare.clone());
-        Box::pin(async move {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-            )
-            .bind(schema)
-            .bind(bare)
-            .fetch_one(c)
-            .await
-        })
-    })
+    let exists: i64 = retry(conn, "looking for the lock table", |c| super::mysql::tables_named(c, schema.clone(), bare.clone()))
     .await
     .map_err(|e| db_err(format!("cannot take the migration lock ({history}): cannot look for the lock table {table}"), e))?;
     if exists == 0 {

@@ -169,6 +169,18 @@ fn chunks(script: &str, max: usize) -> Vec<&str> {
     out
 }
 
+/// How many tables are called `name` in `schema` (the connection's database when `None`): 0 or 1.
+/// One read, safe to repeat (on Galera it is retried when aborted).
+pub(super) fn tables_named(c: &mut MySqlConnection, schema: Option<String>, name: String) -> futures_util::future::BoxFuture<'_, std::result::Result<i64, sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?")
+            .bind(schema)
+            .bind(name)
+            .fetch_one(c)
+            .await
+    })
+}
+
 fn connect_error(redacted: &str, e: sqlx::Error) -> Error {
     // Only a failure to reach the server is blamed on the connection.
     let hint = if matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut) {
@@ -291,18 +303,7 @@ impl MySqlBackend {
             None => (None, self.table.clone()),
         };
         let n: i64 = self
-            .read_retrying("reading the history", |c| {
-                let (schema, name) = (schema.clone(), name.clone());
-                Box::pin(async move {
-                    sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-                    )
-                    .bind(schema)
-                    .bind(name)
-                    .fetch_one(c)
-                    .await
-                })
-            })
+            .read_retrying("reading the history", |c| tables_named(c, schema.clone(), name.clone()))
             .await
             .map_err(|e| self.db_err("cannot read the history table", e))?;
         Ok(n > 0)
