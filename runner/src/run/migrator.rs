@@ -100,10 +100,10 @@ pub struct Migrator {
     knex_runtime: Option<PathBuf>,
     /// The Alembic runtime component Alembic revision files run in (see `crate::sandbox::alembic`).
     alembic_runtime: Option<PathBuf>,
-    /// The sandbox's engine, being made while the database is opened (see
-    /// [`crate::sandbox::engine_ahead`]), when the migrations include components.
+    /// The sandbox's engine and cache, being made while the database is opened (see
+    /// [`crate::sandbox::ahead`]), when the migrations include components.
     #[cfg(feature = "components")]
-    engine_ahead: std::sync::Mutex<Option<tokio::task::JoinHandle<wasmtime::Result<wasmtime::Engine>>>>,
+    engine_ahead: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<wasmtime::Result<crate::sandbox::Ahead>>>>,
 }
 
 impl Migrator {
@@ -303,7 +303,11 @@ impl Migrator {
         #[cfg(feature = "components")]
         if runs && migrations.iter().any(|m| matches!(m.body, Body::Component(_) | Body::Knex { .. } | Body::Alembic { .. })) {
             let features = self.policies.features();
-            let ahead = tokio::task::spawn_blocking(move || crate::sandbox::engine_ahead(features));
+            let cache = self.cache_dir.clone();
+            // The guess: the migration written last, the one a deploy applies or `down` reverts.
+            let likely = migrations.last().filter(|m| matches!(m.body, Body::Component(_))).map(|m| m.checksum.clone());
+            let (ready, ahead) = tokio::sync::oneshot::channel();
+            tokio::task::spawn_blocking(move || crate::sandbox::ahead(features, cache, likely, |a| drop(ready.send(a))));
             *self.engine_ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(ahead);
         }
         let mut b = backend::connect_writable(&url, &self.table).await?;
@@ -691,12 +695,12 @@ impl Migrator {
                         if sandbox.is_none() {
                             let ahead = self.engine_ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
                             // A failure to make it ahead is met again, and reported, below.
-                            let engine = match ahead {
+                            let made = match ahead {
                                 Some(h) => h.await.ok().and_then(|r| r.ok()),
                                 None => None,
                             };
                             sandbox = Some(
-                                Sandbox::with_engine(self.cache_dir.clone(), self.policies.features(), engine)?
+                                Sandbox::with_engine(self.cache_dir.clone(), self.policies.features(), made)?
                                     .history_table(&self.table)
                                     .seed_table(&self.seed_table)
                                     .knex_runtime(self.knex_runtime.clone())

@@ -234,20 +234,8 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// An engine made ahead, on a thread of the blocking pool while the run opens its database
-/// and takes its lock, so that the run's thread does not wait for it at its first component.
-/// Making one detects the CPU's features (on a virtual machine every `cpuid` is a trip to the
-/// hypervisor: about 0.1 ms of the engine's set-up here) and sets Cranelift up. The same thread
-/// also makes the detections a component's first cache lookup (SHA-256's) and first store (the
-/// WASI context's random generator, which the sandbox then replaces) would make on the run's
-/// thread; the CPU-feature detections are kept process-wide.
 #[cfg(feature = "components")]
-pub fn engine_ahead(features: EngineFeatures) -> wasmtime::Result<Engine> {
-    let engine = engine_with(features)?;
-    let _ = crate::migrate::source::checksum_bytes(b"");
-    drop(WasiCtxBuilder::new());
-    Ok(engine)
-}
+pub use prefetch::{Ahead, ahead};
 
 /// The default engine (deadlines on, fuel off), as `inspect` uses it.
 #[cfg(feature = "components")]
@@ -261,7 +249,9 @@ pub struct Sandbox {
     engine: Engine,
     features: EngineFeatures,
     /// Linkers by what components import (see [`linking`]).
-    linkers: linking::Linkers,
+    linkers: Arc<linking::Linkers>,
+    /// The component loaded on a guess while the run opened its database (see [`prefetch`]).
+    likely: std::sync::Mutex<Option<prefetch::Likely>>,
     cache: Arc<cache::Cache>,
     /// The run's next components, loaded ahead (see [`prefetch`]).
     prefetch: Option<prefetch::Prefetch>,
@@ -305,13 +295,17 @@ impl Sandbox {
         Self::with_engine(cache_dir, features, None)
     }
 
-    /// [`Sandbox::new`] with an engine already made for `features` (see [`engine_ahead`]);
-    /// `None` makes one.
-    pub(crate) fn with_engine(cache_dir: Option<PathBuf>, features: EngineFeatures, engine: Option<Engine>) -> Result<Self> {
+    /// [`Sandbox::new`] with what was made ahead for `features` and `cache_dir` (see [`ahead`]);
+    /// `None` makes it here.
+    pub(crate) fn with_engine(cache_dir: Option<PathBuf>, features: EngineFeatures, ahead: Option<Ahead>) -> Result<Self> {
         let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
-        let engine = match engine {
-            Some(e) => e,
-            None => engine_with(features).map_err(host)?,
+        let Ahead { engine, cache, linkers, likely } = match ahead {
+            Some(a) => a,
+            None => {
+                let engine = engine_with(features).map_err(host)?;
+                let cache = Arc::new(cache::Cache::new(cache_dir, &engine));
+                Ahead { engine, cache, linkers: Default::default(), likely: None }
+            }
         };
         let ticker = Arc::new(AtomicBool::new(false));
         if features.epoch {
@@ -338,11 +332,12 @@ impl Sandbox {
             }
         }
         Ok(Sandbox {
-            cache: Arc::new(cache::Cache::new(cache_dir, &engine)),
+            cache,
             prefetch: None,
             engine,
             features,
-            linkers: Default::default(),
+            linkers,
+            likely: std::sync::Mutex::new(likely),
             ticker,
             reserved: Default::default(),
             knex_runtime: None,
@@ -358,10 +353,17 @@ impl Sandbox {
     }
 
     /// Loads the components of SHA-256 `checksums` ahead, on a thread, in this order: the order
-    /// the run will ask for them (see [`prefetch`]). Fewer than two are not worth a thread.
-    pub fn prefetch(mut self, checksums: Vec<String>) -> Self {
+    /// the run will ask for them (see [`prefetch`]). The one loaded on a guess already is left
+    /// out (at its first place: that is when the run takes it), and fewer than two are not
+    /// worth a thread.
+    pub fn prefetch(mut self, mut checksums: Vec<String>) -> Self {
+        let guessed = self.likely.get_mut().unwrap_or_else(|e| e.into_inner()).as_ref().map(|l| l.sha.clone());
+        if let Some(i) = guessed.and_then(|sha| checksums.iter().position(|c| *c == sha)) {
+            checksums.remove(i);
+        }
         if checksums.len() > 1 {
-            self.prefetch = Some(prefetch::Prefetch::start(self.engine.clone(), Arc::clone(&self.cache), checksums));
+            self.prefetch =
+                Some(prefetch::Prefetch::start(self.engine.clone(), Arc::clone(&self.cache), checksums));
         }
         self
     }
@@ -446,6 +448,9 @@ impl Sandbox {
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex(),
             crate::migrate::source::Body::Alembic { .. } => self.load_alembic(),
+            crate::migrate::source::Body::Component(_) if let Some(c) = prefetch::Likely::take(&self.likely, &m.checksum) => {
+                Ok((c, Origin::Cached))
+            }
             crate::migrate::source::Body::Component(_) if let Some(c) = self.prefetch.as_ref().and_then(|p| p.take(&m.checksum)) => {
                 Ok((c, Origin::Cached))
             }
