@@ -127,6 +127,38 @@ fn second_run_uses_the_compiled_cache() {
     assert!(err.contains("[2_probe] component compiled"), "{err}");
 }
 
+/// The newest migration's component is loaded on a guess while the run opens the database:
+/// a right guess (`up` of it, `down` of it) and a wrong one (`down` of an older component
+/// while the newest is pending) each run exactly the component the plan names, from the cache.
+#[test]
+fn the_newest_component_is_loaded_ahead_and_a_wrong_guess_changes_nothing() {
+    let p = with_probe();
+    p.component("bulk", 3, "bulk");
+    let (code, _, err) = p.run(&["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[2_probe] component compiled") && err.contains("[3_bulk] component compiled"), "{err}");
+    // Both cached now. `down --all` reverts the guessed one first, then the other.
+    let (code, _, err) = p.run(&["-v", "down", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[3_bulk] component loaded from the compiled cache"), "{err}");
+    assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
+    assert_eq!(p.tables(), vec!["db_migrate_history"]);
+    let (code, out, err) = p.run(&["-v", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied  2_probe") && out.contains("applied  3_bulk"), "{out}");
+    assert!(!err.contains("component compiled"), "{err}");
+    assert_eq!(p.query("SELECT total FROM probe_result")[0][0], "62750");
+    // A wrong guess: 3 is pending, so the guess (3) is never asked for; 2 is reverted.
+    p.ok(&["down"]);
+    let (code, _, err) = p.run(&["-v", "down"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
+    assert!(!err.contains("3_bulk"), "{err}");
+    assert_eq!(p.tables(), vec!["before", "db_migrate_history"]);
+    let versions: Vec<String> = p.query("SELECT version FROM db_migrate_history").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(versions, vec!["1"]);
+}
+
 #[test]
 fn read_only_commands_never_compile_or_run_components() {
     let p = Project::new();
