@@ -159,6 +159,35 @@ fn the_newest_component_is_loaded_ahead_and_a_wrong_guess_changes_nothing() {
     assert_eq!(versions, vec!["1"]);
 }
 
+/// A guess the cache does not hold (its entry deleted) is compiled on the run's thread, and the
+/// other components still come from the cache.
+#[test]
+fn a_guessed_component_missing_from_the_cache_is_compiled() {
+    let p = with_probe();
+    p.component("bulk", 3, "bulk");
+    p.ok(&["up"]);
+    let cache = p.path().join(".db-migrate/cache");
+    let wasm = std::fs::read(p.path().join("migrations/3_bulk.wasm")).unwrap();
+    let sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let mut removed = 0;
+    for e in std::fs::read_dir(&cache).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with(&sha) {
+            std::fs::remove_file(e.path()).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the newest component's cache entry was found and removed");
+    let (code, _, err) = p.run(&["-v", "down", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[3_bulk] component compiled"), "{err}");
+    assert!(err.contains("[2_probe] component loaded from the compiled cache"), "{err}");
+    assert_eq!(p.tables(), vec!["db_migrate_history"]);
+}
+
 #[test]
 fn read_only_commands_never_compile_or_run_components() {
     let p = Project::new();

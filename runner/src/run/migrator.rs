@@ -566,8 +566,16 @@ impl Migrator {
         planner: impl FnOnce(&[Migration], &[AppliedMigration]) -> std::result::Result<Vec<Step>, crate::migrate::error::PlanError>,
     ) -> Result<Report> {
         let started = Instant::now();
-        let (migrations, b) = self.writable_to(true).await?;
-        let mut report = self.execute_on(migrations, b, repeatables, planner).await?;
+        let ran = async {
+            let (migrations, b) = self.writable_to(true).await?;
+            self.execute_on(migrations, b, repeatables, planner).await
+        }
+        .await;
+        // What was made ahead for this run ends with it, used or not: a later run (perhaps
+        // with other limits or another cache) makes its own.
+        #[cfg(feature = "components")]
+        drop(self.engine_ahead.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let mut report = ran?;
         report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
     }

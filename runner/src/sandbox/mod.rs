@@ -299,12 +299,15 @@ impl Sandbox {
     /// `None` makes it here.
     pub(crate) fn with_engine(cache_dir: Option<PathBuf>, features: EngineFeatures, ahead: Option<Ahead>) -> Result<Self> {
         let host = |e: wasmtime::Error| Error::Config(format!("cannot set up the WebAssembly sandbox: {e:#}"));
-        let Ahead { engine, cache, linkers, likely } = match ahead {
+        // Made for other limits (an engine without epoch checks would ignore the deadline) or
+        // another cache, it is not used.
+        let ahead = ahead.filter(|a| a.features == features && a.cache_dir == cache_dir);
+        let Ahead { engine, cache, linkers, likely, .. } = match ahead {
             Some(a) => a,
             None => {
                 let engine = engine_with(features).map_err(host)?;
-                let cache = Arc::new(cache::Cache::new(cache_dir, &engine));
-                Ahead { engine, cache, linkers: Default::default(), likely: None }
+                let cache = Arc::new(cache::Cache::new(cache_dir.clone(), &engine));
+                Ahead { engine, features, cache_dir, cache, linkers: Default::default(), likely: None }
             }
         };
         let ticker = Arc::new(AtomicBool::new(false));
@@ -448,9 +451,15 @@ impl Sandbox {
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex(),
             crate::migrate::source::Body::Alembic { .. } => self.load_alembic(),
-            crate::migrate::source::Body::Component(_) if let Some(c) = prefetch::Likely::take(&self.likely, &m.checksum) => {
-                Ok((c, Origin::Cached))
-            }
+            crate::migrate::source::Body::Component(bytes) if let Some(guess) = prefetch::Likely::take(&self.likely, &m.checksum) => match guess {
+                Some(c) => Ok((c, Origin::Cached)),
+                // Not in the cache (it is left out of the prefetch list: asking it would
+                // stop prefetching): loaded, or compiled, here.
+                None => match bytes {
+                    Some(b) => self.load_bytes(b.as_bytes(), Some(&m.checksum)),
+                    None => self.load(&m.path, Some(&m.checksum)),
+                },
+            },
             crate::migrate::source::Body::Component(_) if let Some(c) = self.prefetch.as_ref().and_then(|p| p.take(&m.checksum)) => {
                 Ok((c, Origin::Cached))
             }

@@ -12,9 +12,10 @@
 //! thread that makes the engine ([`ahead`]) also loads the newest migration's component and
 //! builds its linker: the run does not know yet what it will apply, but a deploy usually
 //! applies the migration written last, and `down` reverts it. For a run of one small component
-//! that takes loading (0.54 M instructions) and linking (0.27 M) off the run's thread. A wrong
-//! guess costs the other core that work and nothing else: the run waits for the guess only
-//! when it asks for that very component.
+//! that takes loading (0.54 M instructions) and linking (0.27 M) off the run's thread. The run
+//! waits for the guess only when it asks for that very component (or, at its first component,
+//! for a linker the guess is still building). A wrong guess costs the other core that work and
+//! keeps the guessed component mapped until the run ends.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -31,6 +32,9 @@ use super::{EngineFeatures, engine_with};
 /// What a run makes ahead (see [`ahead`]), for its sandbox.
 pub struct Ahead {
     pub(super) engine: Engine,
+    /// What the engine and the cache were made for: a sandbox for anything else makes its own.
+    pub(super) features: EngineFeatures,
+    pub(super) cache_dir: Option<PathBuf>,
     pub(super) cache: Arc<Cache>,
     pub(super) linkers: Arc<Linkers>,
     pub(super) likely: Option<Likely>,
@@ -45,7 +49,7 @@ pub(super) struct Likely {
 /// Makes the engine for `features` and the cache of `cache_dir`, hands them to `ready`, then
 /// loads the component of SHA-256 `likely` from the cache (never compiling it: a miss is left to
 /// the run) and builds its linker. Runs on a thread of the blocking pool while the run opens its
-/// database and takes its lock, so that the run's thread does not wait for any of it.
+/// database and takes its lock, so that the run's thread finds it done, or nearly.
 ///
 /// Making the engine detects the CPU's features (on a virtual machine every `cpuid` is a trip to
 /// the hypervisor: about 0.1 ms here) and sets Cranelift up. The same thread also makes the
@@ -59,12 +63,12 @@ pub fn ahead(features: EngineFeatures, cache_dir: Option<PathBuf>, likely: Optio
     };
     let _ = crate::migrate::source::checksum_bytes(b"");
     drop(WasiCtxBuilder::new());
-    let cache = Arc::new(Cache::new(cache_dir, &engine));
+    let cache = Arc::new(Cache::new(cache_dir.clone(), &engine));
     let linkers = Arc::new(Linkers::default());
     let (tx, loaded) = sync_channel(1);
     let guess = likely.map(|sha| Likely { sha, loaded });
     let sha = guess.as_ref().map(|l| l.sha.clone());
-    ready(Ok(Ahead { engine: engine.clone(), cache: Arc::clone(&cache), linkers: Arc::clone(&linkers), likely: guess }));
+    ready(Ok(Ahead { engine: engine.clone(), features, cache_dir, cache: Arc::clone(&cache), linkers: Arc::clone(&linkers), likely: guess }));
     if let Some(sha) = sha {
         let component = cache.cached(&engine, &sha);
         let _ = tx.send(component.clone());
@@ -76,13 +80,14 @@ pub fn ahead(features: EngineFeatures, cache_dir: Option<PathBuf>, likely: Optio
 }
 
 impl Likely {
-    /// The component, if it is the one of SHA-256 `sha` and the cache held it.
-    pub(super) fn take(slot: &Mutex<Option<Likely>>, sha: &str) -> Option<Component> {
+    /// `None` when the guess was another component; else the guess, taken: the component, or
+    /// `None` when the cache did not hold it.
+    pub(super) fn take(slot: &Mutex<Option<Likely>>, sha: &str) -> Option<Option<Component>> {
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref()?.sha != sha {
             return None;
         }
-        slot.take()?.loaded.recv().ok().flatten()
+        Some(slot.take()?.loaded.recv().ok().flatten())
     }
 }
 
