@@ -108,3 +108,39 @@ async fn broken_embedded_set_leaves_the_lent_connection_untouched() {
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await.unwrap();
     assert_eq!(tables, 0, "no history table was created");
 }
+
+/// One Migrator, two runs: the first without deadlines (it applies only SQL, but its
+/// migrations include a component, so an engine is made ahead for it, without epoch checks);
+/// the second, on a lent connection, with a one-second deadline, runs a guest that never
+/// returns. It must use an engine that enforces its own deadline, not one left from the first.
+#[tokio::test]
+async fn a_later_run_with_a_deadline_enforces_it() {
+    use db_migrate::sandbox::{GuestContext, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::write(migrations.join("1_users.sql"), "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n-- migrate:down\nDROP TABLE users;\n").unwrap();
+    std::fs::copy(crate::common::guests().join("hostile.wasm"), migrations.join("2_hostile.wasm")).unwrap();
+    let url = format!("sqlite:{}", dir.path().join("app.db").display());
+    let context = GuestContext { args: [("mode".to_string(), "loop".to_string())].into(), ..Default::default() };
+    let mut m = Migrator::new(&migrations, &url)
+        .cache_dir(dir.path().join("cache"))
+        .context(context)
+        .limits(Limits { timeout: None, ..Limits::default() });
+    let mut first = db_migrate::UpOptions::default();
+    first.to = Some(1);
+    assert_eq!(m.up_with(first).await.unwrap().steps.len(), 1);
+
+    // On a lent connection, as an application would: that path makes nothing ahead itself.
+    use sqlx::Connection;
+    let conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut m = m.limits(Limits { timeout: Some(std::time::Duration::from_secs(1)), ..Limits::default() });
+    let started = std::time::Instant::now();
+    let run = tokio::time::timeout(std::time::Duration::from_secs(120), m.up_on(conn)).await;
+    let (_conn, report) = run.expect("the deadline stopped the endless guest");
+    let err = report.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(err.to_string().contains("2_hostile"), "{err}");
+    let status = m.status().await.unwrap();
+    assert_eq!(status.iter().filter(|e| e.state == State::Applied).count(), 1, "{status:?}");
+}
