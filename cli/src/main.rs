@@ -263,6 +263,8 @@ impl Command {
 fn main() -> ExitCode {
     // Before anything opens a database (see the function).
     db_migrate::backend::sqlite::tune_process_allocator();
+    // The process ends with its command: components that have run are left to the exit.
+    db_migrate::sandbox::exit_reclaims_components();
     let cli = Cli::parse();
     let out = Output::new(cli.global.json, cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -67,10 +67,10 @@ mod seed_bindings {
     });
 }
 
-pub use bindings::Migration;
+pub use bindings::{Migration, MigrationPre};
 pub use seed_bindings::Seed;
 pub use bindings::db_migrate::runtime::{context, log, sql, types};
-pub use doc_bindings::DocumentMigration;
+pub use doc_bindings::{DocumentMigration, DocumentMigrationPre};
 pub use doc_bindings::db_migrate::runtime::documents;
 
 /// The host's handle of an open document cursor.

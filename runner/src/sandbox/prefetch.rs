@@ -5,12 +5,14 @@
 //! component migration costs beyond its own SQL. The run's components are known before the
 //! first one runs, so a thread loads them in the run's order, at most two ahead, while the
 //! current one runs. It makes the same lookup the run's thread would (only authentic cache
-//! entries, see [`super::cache`]); a miss is compiled on the run's thread as before. Nothing of
-//! a guest runs on this thread.
+//! entries, see [`super::cache`]); a miss is compiled on the run's thread as before. It also
+//! resolves each component's imports against the run's linker (`instantiate_pre`: 0.08 M
+//! instructions a component), which is the same whichever thread does it, so the run's thread
+//! only instantiates. Nothing of a guest runs on this thread.
 //!
 //! Before that, while the run opens its database, takes its lock and reads its history, the
 //! thread that makes the engine ([`ahead`]) also loads the newest migration's component and
-//! builds its linker: the run does not know yet what it will apply, but a deploy usually
+//! builds its linker and resolves its imports: the run does not know yet what it will apply, but a deploy usually
 //! applies the migration written last, and `down` reverts it. For a run of one small component
 //! that takes loading (0.54 M instructions) and linking (0.27 M) off the run's thread. The run
 //! waits for the guess only when it asks for that very component (or, at its first component,
@@ -22,12 +24,29 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Engine;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::cache::Cache;
+use super::host::HostState;
 use super::linking::Linkers;
 use super::{EngineFeatures, engine_with};
+
+/// A component ready to run: loaded, and, when a thread loaded it ahead, its imports already
+/// resolved against the run's linker (`pre`: about 0.1 M instructions per component the run's
+/// thread does not spend). Without `pre` the run resolves them itself, and meets any error.
+pub(super) struct Loaded {
+    pub(super) component: Component,
+    pub(super) pre: Option<InstancePre<HostState>>,
+}
+
+impl Loaded {
+    /// `component`, its imports resolved now (when they can be; else left to the run).
+    fn resolved(engine: &Engine, linkers: &Linkers, component: Component) -> Self {
+        let pre = linkers.for_component(engine, &component).ok().and_then(|l| l.instantiate_pre(&component).ok());
+        Loaded { component, pre }
+    }
+}
 
 /// What a run makes ahead (see [`ahead`]), for its sandbox.
 pub struct Ahead {
@@ -43,7 +62,7 @@ pub struct Ahead {
 /// The component loaded on a guess: its SHA-256, and where it arrives (`None`: not in the cache).
 pub(super) struct Likely {
     pub(super) sha: String,
-    pub(super) loaded: Receiver<Option<Component>>,
+    pub(super) loaded: Receiver<Option<Loaded>>,
 }
 
 /// Makes the engine for `features` and the cache of `cache_dir`, hands them to `ready`, then
@@ -70,19 +89,16 @@ pub fn ahead(features: EngineFeatures, cache_dir: Option<PathBuf>, likely: Optio
     let sha = guess.as_ref().map(|l| l.sha.clone());
     ready(Ok(Ahead { engine: engine.clone(), features, cache_dir, cache: Arc::clone(&cache), linkers: Arc::clone(&linkers), likely: guess }));
     if let Some(sha) = sha {
-        let component = cache.cached(&engine, &sha);
-        let _ = tx.send(component.clone());
-        // Built now, the run finds it built (or waits for it, if it asks meanwhile).
-        if let Some(c) = component {
-            let _ = linkers.for_component(&engine, &c);
-        }
+        // Its linker is built here too: the run finds it built (or waits for it, if it asks
+        // for another component meanwhile).
+        let _ = tx.send(cache.cached(&engine, &sha).map(|c| Loaded::resolved(&engine, &linkers, c)));
     }
 }
 
 impl Likely {
     /// `None` when the guess was another component; else the guess, taken: the component, or
     /// `None` when the cache did not hold it.
-    pub(super) fn take(slot: &Mutex<Option<Likely>>, sha: &str) -> Option<Option<Component>> {
+    pub(super) fn take(slot: &Mutex<Option<Likely>>, sha: &str) -> Option<Option<Loaded>> {
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref()?.sha != sha {
             return None;
@@ -93,17 +109,18 @@ impl Likely {
 
 /// The components a thread is loading for a run, in its order.
 pub struct Prefetch {
-    next: Mutex<Option<Receiver<(String, Option<Component>)>>>,
+    next: Mutex<Option<Receiver<(String, Option<Loaded>)>>>,
 }
 
 impl Prefetch {
-    /// Starts loading the components whose SHA-256 are `checksums`, in that order.
-    pub fn start(engine: Engine, cache: Arc<Cache>, checksums: Vec<String>) -> Self {
+    /// Starts loading the components whose SHA-256 are `checksums`, in that order, resolving
+    /// their imports against `linkers`.
+    pub(super) fn start(engine: Engine, cache: Arc<Cache>, linkers: Arc<Linkers>, checksums: Vec<String>) -> Self {
         // One waiting in the channel and one being loaded: two ahead at most.
         let (tx, rx) = sync_channel(1);
         let spawned = std::thread::Builder::new().name("db-migrate-prefetch".into()).spawn(move || {
             for sha in checksums {
-                let component = cache.cached(&engine, &sha);
+                let component = cache.cached(&engine, &sha).map(|c| Loaded::resolved(&engine, &linkers, c));
                 // The run ended or stopped taking them.
                 if tx.send((sha, component)).is_err() {
                     return;
@@ -115,7 +132,7 @@ impl Prefetch {
 
     /// The component of SHA-256 `sha`, when the thread found it in the cache. It must be the
     /// next in line: a run that asks out of order stops prefetching and loads on its own.
-    pub fn take(&self, sha: &str) -> Option<Component> {
+    pub(super) fn take(&self, sha: &str) -> Option<Loaded> {
         let mut next = self.next.lock().ok()?;
         match next.as_ref()?.recv() {
             Ok((s, component)) if s == sha => component,
