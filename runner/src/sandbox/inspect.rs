@@ -71,7 +71,12 @@ const OFFERED_PREFIXES: [&str; 7] =
 /// (`document-migration` for MongoDB, `migration` for SQL) and imports nothing the host does
 /// not offer, with a message that says what it is instead.
 pub fn check_migration_world(engine: &Engine, component: &Component, database: &str, documents_db: bool) -> Result<(), String> {
-    let d = describe(engine, component);
+    check_migration_described(&describe(engine, component), database, documents_db)
+}
+
+/// [`check_migration_world`] of a component described already (a thread that loads components
+/// ahead describes them too).
+pub fn check_migration_described(d: &Description, database: &str, documents_db: bool) -> Result<(), String> {
     let imports = |what: &str| d.imports.iter().any(|i| i.name.starts_with(what));
     if imports("db-migrate:runtime/sql") && imports("db-migrate:runtime/documents") {
         return Err("the component imports both `sql` and `documents`; a migration is for a SQL database or for MongoDB, not both".into());

@@ -487,7 +487,7 @@ impl Sandbox {
     /// Loads a migration's component: from its bytes when they are held in memory (an embedded
     /// set), else from its file.
     fn load_migration(&self, m: &Migration) -> std::result::Result<(Loaded, Origin), String> {
-        let here = |(component, origin)| (Loaded { component, pre: None }, origin);
+        let here = |(component, origin)| (Loaded { component, pre: None, description: None }, origin);
         match &m.body {
             crate::migrate::source::Body::Knex { .. } => self.load_knex().map(here),
             crate::migrate::source::Body::Alembic { .. } => self.load_alembic().map(here),
@@ -594,7 +594,10 @@ impl Sandbox {
         if let Some(o) = observer {
             o(&Event::ComponentLoaded { migration: m, origin, duration: started.elapsed() });
         }
-        inspect::check_migration_world(&self.engine, &loaded.component, db.kind_name(), db.is_documents())?;
+        match &loaded.description {
+            Some(d) => inspect::check_migration_described(d, db.kind_name(), db.is_documents())?,
+            None => inspect::check_migration_world(&self.engine, &loaded.component, db.kind_name(), db.is_documents())?,
+        }
         Ok(loaded)
     }
 

@@ -29,6 +29,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::cache::Cache;
 use super::host::HostState;
+use super::inspect::{Description, describe};
 use super::linking::Linkers;
 use super::{EngineFeatures, engine_with};
 
@@ -38,13 +39,16 @@ use super::{EngineFeatures, engine_with};
 pub(super) struct Loaded {
     pub(super) component: Component,
     pub(super) pre: Option<InstancePre<HostState>>,
+    /// What it imports and exports, for the run's check of its world (0.03 M instructions).
+    pub(super) description: Option<Description>,
 }
 
 impl Loaded {
-    /// `component`, its imports resolved now (when they can be; else left to the run).
+    /// `component`, described and its imports resolved now (when they can be; else left to
+    /// the run).
     fn resolved(engine: &Engine, linkers: &Linkers, component: Component) -> Self {
         let pre = linkers.for_component(engine, &component).ok().and_then(|l| l.instantiate_pre(&component).ok());
-        Loaded { component, pre }
+        Loaded { description: Some(describe(engine, &component)), component, pre }
     }
 }
 
