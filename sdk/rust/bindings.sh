@@ -3,6 +3,7 @@
 #   sdk/rust/src/bindings_migration.rs   the SDK's migration world (`guest`)
 #   sdk/rust/src/bindings_seed.rs        the SDK's seed world (`seed-guest`, feature `seed`)
 #   tests/fixtures/guests/components/seed_world/src/bindings.rs   a test guest on the raw `seed` world
+#   tests/fixtures/guests/components/unlinkable/src/bindings.rs   a test guest on its own world (its wit/)
 #
 # Why checked in rather than `wit_bindgen::generate!`: the macro compiles wit-bindgen's generator
 # (syn, wit-parser, wit-component, wasm-encoder, ...) into every guest's first build, in every
@@ -32,7 +33,7 @@ stale=0
 gen() {
     local dest="$1" wit="$2" world="$3"
     shift 3
-    local out="$tmp/out-$(basename "$dest")"
+    local out="$tmp/out-${dest//\//_}"
     mkdir -p "$out"
     if ! wit-bindgen rust "$wit" --world "$world" --format --out-dir "$out" "$@" >"$tmp/log" 2>&1; then
         cat "$tmp/log" >&2
@@ -65,5 +66,6 @@ gen sdk/rust/src/bindings_migration.rs "$(sdk_world migration db-migrate:sdk gue
 gen sdk/rust/src/bindings_seed.rs "$(sdk_world seed db-migrate:sdk-seed seed-guest seed)" db-migrate:sdk-seed/seed-guest \
     --generate-all --pub-export-macro --export-macro-name __export_seed_world --default-bindings-module db_migrate_sdk::__bindings
 gen tests/fixtures/guests/components/seed_world/src/bindings.rs "$root/wit" seed
+gen tests/fixtures/guests/components/unlinkable/src/bindings.rs "$root/tests/fixtures/guests/components/unlinkable/wit" migration
 
 exit "$stale"

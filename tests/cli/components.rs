@@ -127,6 +127,38 @@ fn second_run_uses_the_compiled_cache() {
     assert!(err.contains("[2_probe] component compiled"), "{err}");
 }
 
+/// A component the host cannot link fails before it runs: named, blamed on the guest, exit 2,
+/// nothing of it applied. Cold (compiled on the run's thread); warm, loaded in order on the
+/// prefetch thread; and warm as the newest migration, loaded on a guess. The threads that load
+/// ahead also resolve imports: their failure is met again on the run's thread, same error.
+#[test]
+fn a_component_the_host_cannot_link_fails_before_it_runs() {
+    let p = Project::new();
+    p.migration(1, "first", "CREATE TABLE first (id INTEGER);", None);
+    let bytes = std::fs::read(crate::common::guests().join("unlinkable.wasm")).unwrap();
+    // Distinct bytes (a custom section of its own), so each is its own cache entry.
+    for v in 2..=4u8 {
+        let mut b = bytes.clone();
+        b.extend_from_slice(&[0, 6, 4, b't', b'e', b's', b't', v]);
+        p.write(&format!("migrations/{v}_unlinkable.wasm"), &b);
+    }
+    for round in ["cold", "prefetched", "guessed"] {
+        if round == "guessed" {
+            // 2 is the newest now, and cached.
+            std::fs::remove_file(p.path().join("migrations/3_unlinkable.wasm")).unwrap();
+            std::fs::remove_file(p.path().join("migrations/4_unlinkable.wasm")).unwrap();
+        }
+        let (code, out, err) = p.run(&["-v", "up"]);
+        assert_eq!(code, 2, "{round}: {out}\n{err}");
+        assert!(err.contains("2_unlinkable") && err.contains("cannot instantiate the component"), "{round}: {err}");
+        assert!(err.contains("the component (guest) is at fault"), "{round}: {err}");
+        let origin = if round == "cold" { "component compiled" } else { "component loaded from the compiled cache" };
+        assert!(err.contains(&format!("[2_unlinkable] {origin}")), "{round}: {err}");
+        assert_eq!(p.history(), vec![("1".into(), "applied".into())], "{round}");
+        assert_eq!(p.tables(), vec!["db_migrate_history".to_string(), "first".to_string()], "{round}");
+    }
+}
+
 /// The newest migration's component is loaded on a guess while the run opens the database:
 /// a right guess (`up` of it, `down` of it) and a wrong one (`down` of an older component
 /// while the newest is pending) each run exactly the component the plan names, from the cache.

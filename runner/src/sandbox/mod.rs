@@ -261,7 +261,9 @@ static LEFT_TO_EXIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 /// Rust guest, 0.18 M for the last one of a run) and unmaps its image: while another thread of
 /// the run is working (the prefetch), each unmapping stops the other core to flush its TLB.
 /// The process's exit tears the whole address space down at once. A library that runs for
-/// long must not call this: what is left is never freed.
+/// long must not call this: what is left is never freed. What is left is more than the images:
+/// each component keeps its run's engine and its type registrations alive (so a `fleet` of
+/// many targets in one process keeps their engines until the images reach the bound).
 #[cfg(feature = "components")]
 pub fn exit_reclaims_components() {
     EXIT_RECLAIMS.store(true, Ordering::Relaxed);
@@ -582,7 +584,11 @@ impl Sandbox {
         };
         let state = store.into_data();
         drain_output(&state, m, observer.as_ref(), limits);
-        spend(component);
+        // A knex or Alembic runtime is one component the sandbox keeps for all of the run's
+        // files: only a clone of it is dropped here.
+        if matches!(m.body, crate::migrate::source::Body::Component(_)) {
+            spend(component);
+        }
         (state.db, result)
     }
 

@@ -11,13 +11,14 @@
 //! only instantiates. Nothing of a guest runs on this thread.
 //!
 //! Before that, while the run opens its database, takes its lock and reads its history, the
-//! thread that makes the engine ([`ahead`]) also loads the newest migration's component and
-//! builds its linker and resolves its imports: the run does not know yet what it will apply, but a deploy usually
-//! applies the migration written last, and `down` reverts it. For a run of one small component
-//! that takes loading (0.54 M instructions) and linking (0.27 M) off the run's thread. The run
-//! waits for the guess only when it asks for that very component (or, at its first component,
-//! for a linker the guess is still building). A wrong guess costs the other core that work and
-//! keeps the guessed component mapped until the run ends.
+//! thread that makes the engine ([`ahead`]) also loads the newest migration's component, builds
+//! its linker and resolves its imports: the run does not know yet what it will apply, but a
+//! deploy usually applies the migration written last, and `down` reverts it. For a run of one
+//! small component that takes loading (0.54 M instructions) and linking (0.27 M) off the run's
+//! thread. The run waits for the guess only when it asks for that very component (which is
+//! handed over once loaded, linked and described), or, at its first component, for a linker
+//! the guess is still building. A wrong guess costs the other core that work and keeps the
+//! guessed component mapped until the run ends.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -71,8 +72,9 @@ pub(super) struct Likely {
 
 /// Makes the engine for `features` and the cache of `cache_dir`, hands them to `ready`, then
 /// loads the component of SHA-256 `likely` from the cache (never compiling it: a miss is left to
-/// the run) and builds its linker. Runs on a thread of the blocking pool while the run opens its
-/// database and takes its lock, so that the run's thread finds it done, or nearly.
+/// the run), builds its linker, resolves its imports and describes it (see [`Loaded`]). Runs on
+/// a thread of the blocking pool while the run opens its database and takes its lock, so that
+/// the run's thread finds it done, or nearly.
 ///
 /// Making the engine detects the CPU's features (on a virtual machine every `cpuid` is a trip to
 /// the hypervisor: about 0.1 ms here) and sets Cranelift up. The same thread also makes the
