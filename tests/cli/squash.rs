@@ -39,7 +39,9 @@ fn without_yes_nothing_is_written() {
 
 #[test]
 fn databases_that_applied_the_old_migrations_keep_working() {
-    for db in Db::all() {
+    // MariaDB too: the history rows a reverted squash forgets are removed after its migration
+    // committed, where a run there has autocommit off (they were rolled back at the lock's release).
+    for db in Db::all_and_mariadb() {
         let p = project();
         db.json(&p, &["up", "--json"]);
         let v = squash(&p);

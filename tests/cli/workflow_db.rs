@@ -15,10 +15,19 @@ impl Db {
         vec![Db::Sqlite, Db::Server(TestDb::new(Kind::Postgres))]
     }
 
+    /// [`Db::all`] and a fresh MariaDB database: for what MariaDB does its own way (DDL
+    /// commits by itself, so a run keeps autocommit off and commits each step explicitly).
+    pub fn all_and_mariadb() -> Vec<Db> {
+        let mut all = Db::all();
+        all.push(Db::Server(TestDb::new(Kind::Mariadb)));
+        all
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Db::Sqlite => "sqlite",
-            Db::Server(_) => "postgres",
+            Db::Server(TestDb { kind: Kind::Postgres, .. }) => "postgres",
+            Db::Server(TestDb { kind: Kind::Mariadb, .. }) => "mariadb",
         }
     }
 

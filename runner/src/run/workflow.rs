@@ -457,12 +457,19 @@ impl Flow {
 /// Runs a script in its own transaction (unless it says `transaction:false`) followed by `then`;
 /// a failure rolls both back and names the file and line.
 async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl AsyncFnOnce(&mut AnyBackend) -> std::result::Result<(), DbError>) -> Result<()> {
+    // MySQL and MariaDB commit each DDL statement by itself: a rollback there takes back only
+    // what came after the script's last DDL statement.
+    let ddl_commits = b.dialect() == Dialect::Mysql;
     let fail = |line: Option<usize>, source: DbError, tx: bool| {
         let loc = match line {
             Some(l) => format!("{}:{l}", s.path.display()),
             None => s.path.display().to_string(),
         };
-        let kept = if tx { "it was rolled back" } else { "it ran outside a transaction, so part of it may have been applied" };
+        let kept = match (tx, ddl_commits) {
+            (true, false) => "it was rolled back",
+            (true, true) => "it was rolled back, except what its DDL statements committed: MySQL and MariaDB commit each DDL statement with what ran before it",
+            (false, _) => "it ran outside a transaction, so part of it may have been applied",
+        };
         Error::Database { context: format!("{what} failed at {loc} ({kept}; the run stopped)"), source }
     };
     if s.transaction {

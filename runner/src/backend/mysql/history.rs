@@ -68,14 +68,18 @@ impl crate::backend::History for MySqlBackend {
     fn mark_applied(&mut self, version: i64) -> crate::backend::BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let q = format!("UPDATE {} SET status = 'applied' WHERE version = ?", self.t());
-            Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+            let n = self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+            self.commit_edit().await?;
+            Ok(n == 1)
         })
     }
 
     fn remove(&mut self, version: i64) -> crate::backend::BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let q = format!("DELETE FROM {} WHERE version = ?", self.t());
-            Ok(self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))? == 1)
+            let n = self.exec(q, version).await.map_err(|e| self.db_err("cannot update the history", e))?;
+            self.commit_edit().await?;
+            Ok(n == 1)
         })
     }
 
@@ -84,6 +88,7 @@ impl crate::backend::History for MySqlBackend {
             let q = format!("UPDATE {} SET checksum = ?, name = ? WHERE version = ?", self.t());
             let r = sqlx::query(AssertSqlSafe(q)).bind(checksum).bind(name).bind(version).execute(&mut self.conn).await;
             let r = r.map_err(|e| self.db_err("cannot update the history", e))?;
+            self.commit_edit().await?;
             // MySQL counts changed rows: an identical checksum is still a match.
             Ok(r.rows_affected() == 1 || self.history_has(version).await?)
         })
@@ -91,6 +96,17 @@ impl crate::backend::History for MySqlBackend {
 }
 
 impl MySqlBackend {
+    /// Commits an edit of the history made outside a migration (`repair`, a squashed
+    /// migration recorded or reverted): once a run has begun a migration, autocommit stays off
+    /// for the rest of it (see `begin`), and the release of the lock rolls back what is open, so
+    /// an edit left uncommitted would be reported done and then lost.
+    async fn commit_edit(&mut self) -> Result<()> {
+        if self.manual_commit {
+            self.conn.execute("COMMIT").await.map_err(|e| self.db_err("cannot commit the history's update", e))?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn begin_row(&mut self, m: &Migration, direction: Direction) -> Result<()> {
         match direction {
             Direction::Up => {

@@ -228,7 +228,12 @@ impl MySqlBackend {
         };
         super::disable_nagle();
         let mut conn = conn;
-        let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.unwrap_or_default();
+        // Which server this is decides how a guest's deadline reaches the server (MariaDB kills
+        // a statement at it, see `timed`): a failure here is an error, never a guess of MySQL.
+        let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.map_err(|e| Error::Database {
+            context: format!("cannot learn the server version of {redacted}"),
+            source: DbError::from(e),
+        })?;
         // Galera hook.
         let galera = super::galera::detect(&mut conn).await.map_err(|e| Error::Database {
             context: format!("cannot learn the Galera cluster's state of {redacted}"),

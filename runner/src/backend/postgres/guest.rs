@@ -462,6 +462,9 @@ impl PgBackend {
         let Some(b) = self.bulk.take() else { return Ok(0) };
         let (conn, r) = match joined {
             Ok(done) => done,
+            // The task panicked: that panic is the error (the connection went with it, and no
+            // later call could run; going on would only end in the `LENT` panic).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => {
                 return Err(GuestSqlError::Database {
                     kind: DbErrorKind::Other,

@@ -45,7 +45,7 @@ pub async fn read(conn: &mut MySqlConnection, own: &OwnTables) -> Result<Schema>
     let mut schema = Schema::new(SchemaDialect::Mysql);
     let q = |sql: &'static str| sqlx::query(sqlx::AssertSqlSafe(sql));
     let db: String = sqlx::query_scalar("SELECT CAST(DATABASE() AS CHAR)").fetch_one(&mut *conn).await.map_err(|e| catalog_error("database name", e))?;
-    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)").fetch_one(&mut *conn).await.unwrap_or_default();
+    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)").fetch_one(&mut *conn).await.map_err(|e| catalog_error("server version", e))?;
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
     let unqualify = |s: &str| s.replace(&format!("`{}`.", db.replace('`', "``")), "");
 
