@@ -75,6 +75,29 @@ fn a_failing_repeatable_names_file_and_line_and_is_not_recorded() {
 }
 
 #[test]
+fn a_repeatable_without_a_transaction_is_kept_and_recorded_after_migrations() {
+    // On MariaDB a run keeps autocommit off once a migration ran: what a script without a
+    // transaction did, and its record, must still be committed (not rolled back at the end).
+    for db in Db::all_and_mariadb() {
+        let p = Project::new();
+        p.migration(1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+        p.write("migrations/repeatable/fill.sql", "-- no-transaction\nDELETE FROM items;\nINSERT INTO items VALUES (1);\n");
+        let run = db.json(&p, &["up", "--json"]);
+        assert_eq!(names(&run["repeatable"]), ["fill"], "{}", db.name());
+        assert_eq!(db.query(&p, "SELECT id FROM items"), ["1"], "{}", db.name());
+        let status = db.json(&p, &["status", "--json"]);
+        assert_eq!(status["repeatable"][0]["state"], "applied", "{}: {status}", db.name());
+        assert!(names(&db.json(&p, &["up", "--json"])["repeatable"]).is_empty(), "{}", db.name());
+        // Failing part-way, it keeps what ran before the failure, as the message says.
+        p.write("migrations/repeatable/fill.sql", "-- no-transaction\nINSERT INTO items VALUES (2);\nINSERT INTO nowhere VALUES (1);\n");
+        p.migration(2, "more", "CREATE TABLE more_items (id INTEGER);", None);
+        let err = db.fails(&p, &["up"]);
+        assert!(err.contains("fill.sql:3 (it ran outside a transaction, so part of it may have been applied"), "{}: {err}", db.name());
+        assert_eq!(db.query(&p, "SELECT id FROM items ORDER BY id"), ["1", "2"], "{}", db.name());
+    }
+}
+
+#[test]
 fn placeholders_reach_repeatables_without_changing_their_checksum() {
     let p = Project::new();
     p.migration(1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY, price INTEGER);\nINSERT INTO items VALUES (1, 10), (2, 20);", None);

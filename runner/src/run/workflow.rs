@@ -457,8 +457,9 @@ impl Flow {
 /// Runs a script in its own transaction (unless it says `transaction:false`) followed by `then`;
 /// a failure rolls both back and names the file and line.
 async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl AsyncFnOnce(&mut AnyBackend) -> std::result::Result<(), DbError>) -> Result<()> {
-    // MySQL and MariaDB commit each DDL statement by itself: a rollback there takes back only
-    // what came after the script's last DDL statement.
+    // MySQL and MariaDB commit each DDL statement by itself, with what ran before it: a
+    // rollback there takes back only what came after the script's last DDL statement (the
+    // backend's transactions run with autocommit off, so that part stays in one).
     let ddl_commits = b.dialect() == Dialect::Mysql;
     let fail = |line: Option<usize>, source: DbError, tx: bool| {
         let loc = match line {
@@ -472,6 +473,10 @@ async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl A
         };
         Error::Database { context: format!("{what} failed at {loc} ({kept}; the run stopped)"), source }
     };
+    // Without a transaction each statement is kept as it runs. On MySQL and MariaDB a run may
+    // have autocommit off (after its first migration or transaction), so what such a script
+    // did is committed here, on failure too: else the lock's release would roll it back.
+    let keep = async |b: &mut AnyBackend| if !s.transaction && ddl_commits { b.commit_plain().await } else { Ok(()) };
     if s.transaction {
         b.begin_plain().await?;
     }
@@ -479,18 +484,20 @@ async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl A
         if s.transaction {
             b.rollback_plain().await;
         }
+        keep(b).await?;
         return Err(fail(statements::split(&s.sql).get(done).map(|st| s.file_line(st.line)), source, s.transaction));
     }
     if let Err(source) = then(b).await {
         if s.transaction {
             b.rollback_plain().await;
         }
+        keep(b).await?;
         return Err(fail(None, source, s.transaction));
     }
     if s.transaction {
         b.commit_plain().await?;
     }
-    Ok(())
+    keep(b).await
 }
 
 async fn write_placeholders(b: &mut AnyBackend, table: &str, version: i64, values: &BTreeMap<String, String>) -> std::result::Result<(), DbError> {

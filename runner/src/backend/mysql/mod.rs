@@ -230,7 +230,7 @@ impl MySqlBackend {
         let mut conn = conn;
         // Which server this is decides how a guest's deadline reaches the server (MariaDB kills
         // a statement at it, see `timed`): a failure here is an error, never a guess of MySQL.
-        let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.map_err(|e| Error::Database {
+        let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)").fetch_one(&mut conn).await.map_err(|e| Error::Database {
             context: format!("cannot learn the server version of {redacted}"),
             source: DbError::from(e),
         })?;
@@ -332,6 +332,13 @@ impl super::Backend for MySqlBackend {
     }
 
     async fn begin_plain(&mut self) -> Result<()> {
+        // Autocommit off, as for a migration (see `begin`): a DDL statement commits the
+        // transaction by itself, and with autocommit on every statement after it would commit
+        // alone too, where a rollback should still take them back.
+        if !self.manual_commit {
+            self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+            self.manual_commit = true;
+        }
         self.conn.execute("START TRANSACTION").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
     }
 
