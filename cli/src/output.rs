@@ -131,7 +131,7 @@ pub fn error_json(e: &Error) -> serde_json::Value {
             set("blame", json!(blame));
             set("kept", json!(kept));
         }
-        Error::SeedFailed { seed, path, line, blame, committed, keeps_writes, .. } => {
+        Error::SeedFailed { seed, path, line, blame, committed, keeps_writes, ddl_kept, .. } => {
             set("seed", json!(seed));
             set("file", json!(path));
             set("line", json!(line));
@@ -139,7 +139,7 @@ pub fn error_json(e: &Error) -> serde_json::Value {
             set("committed_batches", json!(committed));
             // What the database holds of the seed now: nothing, its committed batches, or the
             // writes it made before failing (MongoDB).
-            let kept = if *keeps_writes { "partial" } else if *committed > 0 { "committed_batches" } else { "nothing" };
+            let kept = if *keeps_writes || ddl_kept.is_some() { "partial" } else if *committed > 0 { "committed_batches" } else { "nothing" };
             set("kept", json!(kept));
         }
         Error::Conflict(m) => set("migration", json!(m)),

@@ -229,6 +229,32 @@ fn csv_import_types_values_by_column_and_names_a_bad_row() {
 }
 
 #[test]
+fn a_failing_sql_seed_on_mariadb_says_what_its_ddl_committed() {
+    let db = TestDb::new(Kind::Mariadb);
+    let url = db.url();
+    let p = Project::new();
+    p.migration(1, "notes", "CREATE TABLE notes (body TEXT NOT NULL);", None);
+    p.ok(&["--database-url", &url, "up"]);
+    // Line 1 is kept by the `CREATE TABLE` at line 2 (MariaDB commits DDL with what ran
+    // before it); line 3 is rolled back with the failure at line 4.
+    p.write("seeds/01_notes.sql", "INSERT INTO notes VALUES ('a');\nCREATE TABLE tags (name TEXT);\nINSERT INTO notes VALUES ('b');\nINSERT INTO notes VALUES (NULL);\n");
+    let (code, out, err) = p.run(&["--database-url", &url, "--json", "seed"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["error"]["kept"], "partial", "{v}");
+    assert_eq!(v["error"]["line"], 4, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("up to its DDL statement at line 2 stays"), "{v}");
+    assert_eq!(db.query("SELECT body FROM notes"), ["a"]);
+    assert_eq!(db.query("SHOW TABLES LIKE 'tags'"), ["tags"]);
+    // Without DDL before the failure nothing stays, as on the other databases.
+    p.write("seeds/01_notes.sql", "INSERT INTO notes VALUES ('c');\nINSERT INTO notes VALUES (NULL);\n");
+    let (code, _, err) = p.run(&["--database-url", &url, "seed"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing of this seed was kept"), "{err}");
+    assert_eq!(db.query("SELECT body FROM notes"), ["a"]);
+}
+
+#[test]
 fn seeds_on_postgres_and_mariadb() {
     for kind in [Kind::Postgres, Kind::Mariadb] {
         let db = TestDb::new(kind);

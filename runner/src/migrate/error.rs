@@ -270,6 +270,9 @@ pub enum Error {
         /// Whether what the seed wrote before the failure stays although nothing was committed
         /// as a batch: seeds on MongoDB run outside a transaction.
         keeps_writes: bool,
+        /// The line of the last DDL statement a SQL seed ran before failing on MySQL or
+        /// MariaDB: each commits by itself, with what ran before it, so that much stays.
+        ddl_kept: Option<usize>,
     },
     /// The migration lock could not be taken in time.
     #[error("{0}")]
@@ -509,7 +512,7 @@ fn lock_lost(e: &Error) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn seed_failed(e: &Error) -> String {
-    let Error::SeedFailed { seed, path, line, blame, message, committed, keeps_writes } = e else { unreachable!("called for Error::SeedFailed only") };
+    let Error::SeedFailed { seed, path, line, blame, message, committed, keeps_writes, ddl_kept } = e else { unreachable!("called for Error::SeedFailed only") };
     let at = match line {
         Some(l) => format!("{}:{l}", path.display()),
         None => path.display().to_string(),
@@ -524,6 +527,11 @@ fn seed_failed(e: &Error) -> String {
         s.push_str(&format!(
             "\n{committed} batch(es) were committed before the failure (the pack uses batched commits) and stay; \
              `db-migrate seed {seed} --reset` empties its tables and starts over"
+        ));
+    } else if let Some(l) = ddl_kept {
+        s.push_str(&format!(
+            "\nwhat it ran up to its DDL statement at line {l} stays (MySQL and MariaDB commit each DDL statement by itself, with what ran before it); \
+             the rest was rolled back and the seed was not recorded"
         ));
     } else if *keeps_writes {
         s.push_str(&format!(

@@ -195,6 +195,7 @@ async fn run_json<D: Documents>(b: &mut D, seed_table: &str, s: &JsonSeed) -> Re
         message,
         committed: 0,
         keeps_writes: true,
+        ddl_kept: None,
     };
     let mut rows = BTreeMap::new();
     match &s.work {
@@ -432,6 +433,7 @@ pub(super) async fn run(seeder: &Seeder, url: &DatabaseUrl, opts: &SeedOptions, 
                         message,
                         committed: 0,
                         keeps_writes: true,
+                        ddl_kept: None,
                     };
                     if let Some(p) = pack.filter(|_| reset) {
                         // MongoDB has no foreign keys: the pack's collections empty in any order.

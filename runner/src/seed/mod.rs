@@ -443,6 +443,7 @@ impl Seeder {
                     message: format!("cannot open the seed's database session: {}", crate::seed::SeedRecord::describe_error(&e)),
                     committed: 0,
                     keeps_writes: false,
+                    ddl_kept: None,
                 });
             }
         }
@@ -480,6 +481,7 @@ impl Seeder {
             message,
             committed,
             keeps_writes: false,
+            ddl_kept: None,
         };
         let b = slot.get();
         b.begin_plain().await?;
@@ -514,10 +516,20 @@ impl Seeder {
                 match b.exec_script(&script.sql, true).await {
                     Ok(()) => (Ok((started.elapsed(), BTreeMap::new())), 0),
                     Err((done, e)) => {
-                        let line = crate::migrate::statements::split(&script.sql).get(done).map(|st| script.file_line(st.line));
+                        let statements = crate::migrate::statements::split(&script.sql);
+                        let line = statements.get(done).map(|st| script.file_line(st.line));
+                        // MySQL and MariaDB commit each DDL statement by itself: the rollback
+                        // keeps what ran up to the last one before the failure.
+                        let ddl_kept = (crate::backend::GuestSql::dialect(b) == crate::backend::guest::Dialect::Mysql)
+                            .then(|| statements.iter().take(done).filter(|st| commits_by_itself(&st.keyword())).next_back().map(|st| script.file_line(st.line)))
+                            .flatten();
                         b.rollback_plain().await;
                         // The database may quote the substituted text: secret values never show.
-                        return Err(fail(line, None, self.placeholders.mask(&e.to_string()), 0));
+                        let mut error = fail(line, None, self.placeholders.mask(&e.to_string()), 0);
+                        if let Error::SeedFailed { ddl_kept: kept, .. } = &mut error {
+                            *kept = ddl_kept;
+                        }
+                        return Err(error);
                     }
                 }
             }
@@ -622,6 +634,7 @@ impl Seeder {
             ),
             committed: 0,
             keeps_writes: false,
+            ddl_kept: None,
         })?;
         Ok(ResetPlan { tables, fks })
     }
@@ -639,4 +652,10 @@ fn documents_not_built(url: &DatabaseUrl) -> Error {
 
 fn context_seed(c: &GuestContext) -> i64 {
     c.seed as i64
+}
+
+/// Whether a statement with this first keyword commits by itself on MySQL and MariaDB (DDL and
+/// account changes end the open transaction).
+fn commits_by_itself(keyword: &str) -> bool {
+    matches!(keyword, "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE")
 }
