@@ -73,7 +73,7 @@ fn a_failing_phase_callback_stops_the_run_before_any_migration() {
     for db in Db::all_and_mariadb() {
         let p = Project::new();
         p.migration(1, "a", "CREATE TABLE a (id INTEGER);", None);
-        // The run's first statements: on MariaDB autocommit is still on here.
+        // DML after the DDL: on MariaDB the DDL's commit must not take it along.
         p.write("migrations/callbacks/before_up.sql", "CREATE TABLE half (id INTEGER);\nINSERT INTO half VALUES (1);\nINSERT INTO nowhere VALUES (1);\n");
         let err = db.fails(&p, &["up"]);
         assert!(err.contains("callback before_up failed at migrations/callbacks/before_up.sql:3 (it was rolled back"), "{}: {err}", db.name());

@@ -270,8 +270,8 @@ pub enum Error {
         /// Whether what the seed wrote before the failure stays although nothing was committed
         /// as a batch: seeds on MongoDB run outside a transaction.
         keeps_writes: bool,
-        /// The line of the last DDL statement a SQL seed ran before failing on MySQL or
-        /// MariaDB: each commits by itself, with what ran before it, so that much stays.
+        /// On MySQL or MariaDB, the line of the last statement of a failed SQL seed that a DDL
+        /// statement's implicit commit kept (DDL commits what ran before it, then itself).
         ddl_kept: Option<usize>,
     },
     /// The migration lock could not be taken in time.
@@ -530,7 +530,7 @@ fn seed_failed(e: &Error) -> String {
         ));
     } else if let Some(l) = ddl_kept {
         s.push_str(&format!(
-            "\nwhat it ran up to its DDL statement at line {l} stays (MySQL and MariaDB commit each DDL statement by itself, with what ran before it); \
+            "\nwhat it ran up to its statement at line {l} stays (MySQL and MariaDB commit the open transaction at each DDL statement, before running it); \
              the rest was rolled back and the seed was not recorded"
         ));
     } else if *keeps_writes {

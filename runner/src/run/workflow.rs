@@ -484,14 +484,15 @@ async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl A
         if s.transaction {
             b.rollback_plain().await;
         }
-        keep(b).await?;
+        // The script's own error is the one to report.
+        let _ = keep(b).await;
         return Err(fail(statements::split(&s.sql).get(done).map(|st| s.file_line(st.line)), source, s.transaction));
     }
     if let Err(source) = then(b).await {
         if s.transaction {
             b.rollback_plain().await;
         }
-        keep(b).await?;
+        let _ = keep(b).await;
         return Err(fail(None, source, s.transaction));
     }
     if s.transaction {

@@ -518,11 +518,16 @@ impl Seeder {
                     Err((done, e)) => {
                         let statements = crate::migrate::statements::split(&script.sql);
                         let line = statements.get(done).map(|st| script.file_line(st.line));
-                        // MySQL and MariaDB commit each DDL statement by itself: the rollback
-                        // keeps what ran up to the last one before the failure.
-                        let ddl_kept = (crate::backend::GuestSql::dialect(b) == crate::backend::guest::Dialect::Mysql)
-                            .then(|| statements.iter().take(done).filter(|st| commits_by_itself(&st.keyword())).next_back().map(|st| script.file_line(st.line)))
-                            .flatten();
+                        // MySQL and MariaDB commit the open transaction before a DDL statement
+                        // runs (even one that then fails, unless it did not parse): the rollback
+                        // keeps what ran up to the last such commit.
+                        let ddl_kept = if crate::backend::GuestSql::dialect(b) == crate::backend::guest::Dialect::Mysql {
+                            let failed_commits = statements.get(done).is_some_and(|st| commits_by_itself(st)) && !e.message.contains("SQL syntax");
+                            let upto = if failed_commits { done } else { statements.iter().take(done).rposition(commits_by_itself).map_or(0, |i| i + 1) };
+                            upto.checked_sub(1).and_then(|i| statements.get(i)).map(|st| script.file_line(st.line))
+                        } else {
+                            None
+                        };
                         b.rollback_plain().await;
                         // The database may quote the substituted text: secret values never show.
                         let mut error = fail(line, None, self.placeholders.mask(&e.to_string()), 0);
@@ -654,8 +659,15 @@ fn context_seed(c: &GuestContext) -> i64 {
     c.seed as i64
 }
 
-/// Whether a statement with this first keyword commits by itself on MySQL and MariaDB (DDL and
-/// account changes end the open transaction).
-fn commits_by_itself(keyword: &str) -> bool {
-    matches!(keyword, "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE")
+/// Whether a statement commits the open transaction by itself on MySQL and MariaDB: DDL (but
+/// not of temporary tables), account changes, table locks and table maintenance.
+fn commits_by_itself(st: &crate::migrate::statements::Statement<'_>) -> bool {
+    let keyword = st.keyword();
+    let temporary = || st.text.split_whitespace().nth(1).is_some_and(|w| w.eq_ignore_ascii_case("TEMPORARY"));
+    match keyword.as_str() {
+        "CREATE" | "DROP" => !temporary(),
+        "ALTER" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "LOCK" | "UNLOCK" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "FLUSH" | "INSTALL"
+        | "UNINSTALL" | "CACHE" => true,
+        _ => false,
+    }
 }

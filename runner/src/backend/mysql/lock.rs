@@ -69,10 +69,10 @@ impl crate::backend::Lock for MySqlBackend {
 
     fn unlock(&mut self) -> crate::backend::BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if std::mem::take(&mut self.manual_commit) {
-                // Ends what autocommit-off left open; a failure here shows in the release below.
-                let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
-            }
+            // Ends what autocommit-off left open (always: a script may have turned it off itself);
+            // a failure here shows in the release below.
+            self.manual_commit = false;
+            let _ = self.conn.execute(sqlx::raw_sql("ROLLBACK; SET autocommit = 1")).await;
             let row = crate::backend::held_row(format!("{}_lock", self.table));
             // Galera hook: the release retries certification conflicts.
             if let Some(owner) = self.table_lock.take_if(|_| self.galera.is_some()) {

@@ -335,10 +335,9 @@ impl super::Backend for MySqlBackend {
         // Autocommit off, as for a migration (see `begin`): a DDL statement commits the
         // transaction by itself, and with autocommit on every statement after it would commit
         // alone too, where a rollback should still take them back.
-        if !self.manual_commit {
-            self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
-            self.manual_commit = true;
-        }
+        // Sent every time (callbacks and seeds are few): a script may have set autocommit.
+        self.conn.execute("SET autocommit = 0").await.map_err(|e| self.db_err("cannot start a transaction", e))?;
+        self.manual_commit = true;
         self.conn.execute("START TRANSACTION").await.map(drop).map_err(|e| self.db_err("cannot start a transaction", e))
     }
 
