@@ -87,6 +87,7 @@ wait_for() { # wait_for SECONDS CONDITION...
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$(sql_port "$1")") 2>/dev/null; }
 up_or_dead() { up "$1" || ! alive "$1"; }
+synced_or_gone() { synced "$1" || ! kill -0 "$2" 2>/dev/null; } # NODE PID
 synced() { up "$1" && [ "$(state "$1")" = Synced ]; }
 all_synced() { for n in "${nodes[@]}"; do synced "$n" && [ "$(size "$n")" = 3 ] || return 1; done; }
 
@@ -125,9 +126,20 @@ start() {
         alive "$n" && { wait_for 60 up_or_dead "$n" || fail "node $n runs but does not answer"; }
         up "$n" && continue
         port_free "$n" || fail "port $(sql_port "$n") is in use by another server (another checkout's cluster? stop it with that checkout's tests/galera.sh stop)"
-        write_config "$n"
-        rm -f "$(dir "$n")/mysqld.sock" "$(dir "$n")/mysqld.pid"
-        launch "$n"
+        # One joiner at a time: two state transfers at once can leave one of them waiting for a
+        # state it never gets, and that node aborts ("Will never receive state"). A joiner that
+        # dies anyway (a slow machine) gets a second start.
+        local try
+        for try in 1 2; do
+            write_config "$n"
+            rm -f "$(dir "$n")/mysqld.sock" "$(dir "$n")/mysqld.pid"
+            launch "$n"
+            local pid=$!
+            wait_for 120 synced_or_gone "$n" "$pid"
+            synced "$n" && break
+            kill -0 "$pid" 2>/dev/null && break # still joining: the wait below gives it more time
+            echo "galera.sh: node $n stopped while joining; starting it again" >&2
+        done
     done
     wait_for 120 all_synced || fail "the cluster did not reach 3 Synced nodes"
     urls
