@@ -535,6 +535,27 @@ fn mariadb_refuses_what_the_grant_does_not_name() {
 }
 
 #[test]
+fn mariadb_guests_end_strings_where_the_check_does_whatever_sql_mode_a_migration_set() {
+    // A SQL migration earlier in the same run may turn on NO_BACKSLASH_ESCAPES for the session
+    // the guest then shares: the server must still end a guest's strings where the host's
+    // check ends them, or a string could hide a read of the history from the check.
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    let mode = "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES');\n";
+    p.migration(1, "schema", &format!("{}{mode}", schema(Some(Kind::Mariadb))), None);
+    p.component("hostile", 2, "hostile");
+    p.write("db-migrate.toml", UNRESTRICTED);
+    // With backslash escapes (the check's reading) this inserts one row whose name is the
+    // rest of the text; without them, a second row holding a history checksum.
+    let sql = r"INSERT INTO users (id, name) VALUES (9, 'x\'), (10, (SELECT MAX(checksum) FROM db_migrate_history)) -- ')";
+    let url = db.url();
+    let (code, out, err) = p.run(&["--database-url", &url, "up", "--arg", "mode=sql", "--arg", "call=execute", "--arg", &format!("sql={sql}")]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // (Row 100 is the guest's own first write.)
+    assert_eq!(db.query("SELECT id FROM users ORDER BY id"), ["9", "100"], "the server read the string otherwise than the check");
+}
+
+#[test]
 fn mariadb_itself_refuses_a_restricted_guest() {
     let a = Arena::new(Some(Kind::Mariadb), RESTRICTED);
     a.refuses("query", "SELECT 1 FROM secrets");

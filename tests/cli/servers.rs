@@ -440,6 +440,47 @@ fn mariadb_data_only_migration_is_all_or_nothing() {
 }
 
 #[test]
+fn mariadb_a_migration_without_a_transaction_keeps_each_statement_as_it_runs() {
+    // After a first migration the run keeps autocommit off: a `-- no-transaction` migration
+    // must still keep each statement as it runs (as on the other databases), not run as one
+    // implicit transaction that its failure takes back.
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.migration(1, "schema", "CREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    p.write("migrations/2_fill.sql", "-- migrate:up transaction:false\nINSERT INTO items VALUES (1);\nINSERT INTO items VALUES (1);\n");
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("2_fill.sql:3") && err.contains("Duplicate entry"), "{err}");
+    assert!(err.contains("recorded as dirty"), "{err}");
+    assert_eq!(db.query("SELECT id FROM items"), ["1"], "the first insert was kept as it ran");
+    assert_eq!(db.history(), vec!["1|applied", "2|dirty"]);
+    // Then the run's own transactions are back: a data-only migration is all or nothing.
+    db.query("DELETE FROM items");
+    let (code, _, err) = run(&p, &db, &["repair", "--mark-reverted", "2"]);
+    assert_eq!(code, 0, "{err}");
+    p.write("migrations/2_fill.sql", "-- migrate:up transaction:false\nINSERT INTO items VALUES (1);\n");
+    p.migration(3, "data", "INSERT INTO items VALUES (2);\nINSERT INTO items VALUES (1);", None);
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing of this migration was kept"), "{err}");
+    assert_eq!(db.query("SELECT id FROM items"), ["1"]);
+    assert_eq!(db.history(), vec!["1|applied", "2|applied"]);
+}
+
+#[test]
+fn mariadb_a_migration_that_turns_autocommit_on_does_not_leave_it_on_for_the_next() {
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.migration(1, "schema", "SET autocommit = 1;\nCREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    p.migration(2, "data", "INSERT INTO items VALUES (1);\nINSERT INTO items VALUES (1);", None);
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("2_data.sql:3") && err.contains("nothing of this migration was kept"), "{err}");
+    assert!(db.query("SELECT id FROM items").is_empty(), "the first insert was rolled back with the second");
+    assert_eq!(db.history(), vec!["1|applied"]);
+}
+
+#[test]
 fn table_lock_mode_serialises_runners_without_session_state() {
     for kind in KINDS {
         let db = TestDb::new(kind);

@@ -473,9 +473,10 @@ async fn run_standalone(b: &mut AnyBackend, s: &Script, what: &str, then: impl A
         };
         Error::Database { context: format!("{what} failed at {loc} ({kept}; the run stopped)"), source }
     };
-    // Without a transaction each statement is kept as it runs. On MySQL and MariaDB a run may
-    // have autocommit off (after its first migration or transaction), so what such a script
-    // did is committed here, on failure too: else the lock's release would roll it back.
+    // Without a transaction each statement is kept as it runs (the MySQL backend turns
+    // autocommit on for such a script). A run there may have autocommit off otherwise (after
+    // its first migration or transaction), so what follows the script (a repeatable's record)
+    // is committed here, on failure too: else the lock's release would roll it back.
     let keep = async |b: &mut AnyBackend| if !s.transaction && ddl_commits { b.commit_plain().await } else { Ok(()) };
     if s.transaction {
         b.begin_plain().await?;

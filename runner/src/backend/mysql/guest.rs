@@ -254,13 +254,22 @@ impl GuestSql for MySqlBackend {
         }
         // The host reads a guest's strings with backslash escapes (MySQL's default); a server
         // set to NO_BACKSLASH_ESCAPES would end them elsewhere. Guests get the default.
-        let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode").fetch_one(&mut self.conn).await.unwrap_or_default();
+        // A mode that cannot be read is not taken to be the default: the guest does not start.
+        // On failure the session is left as it was entered (the runner's own connection back
+        // in place of a guest login).
+        let mode: String = match sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)").fetch_one(&mut self.conn).await {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = self.leave_guest().await;
+                return Err(guest_error(e));
+            }
+        };
         let differs = |m: &str| m.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES") || m.eq_ignore_ascii_case("ANSI_QUOTES") || m.eq_ignore_ascii_case("ANSI");
         if mode.split(',').any(differs) {
             let cleaned: Vec<&str> = mode.split(',').filter(|m| !differs(m)).collect();
             let set = format!("SET SESSION sql_mode = '{}'", cleaned.join(",").replace('\'', ""));
             if let Err(e) = self.conn.execute(AssertSqlSafe(set)).await {
-                self.guest_depth -= 1;
+                let _ = self.leave_guest().await;
                 return Err(guest_error(e));
             }
             self.saved_sql_mode = Some(mode);

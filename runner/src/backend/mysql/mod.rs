@@ -376,22 +376,28 @@ impl super::Backend for MySqlBackend {
         r
     }
 
-    async fn exec_script(&mut self, script: &str, _transactional: bool) -> std::result::Result<(), (usize, DbError)> {
+    async fn exec_script(&mut self, script: &str, transactional: bool) -> std::result::Result<(), (usize, DbError)> {
         if self.connection_id.is_none() {
             self.connection_id = sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut self.conn).await.ok();
         }
-        let _cancel = self.connection_id.map(|id| crate::interrupt::on_request(super::cancel::MySql { opts: self.opts.clone(), id }));
-        let mut done = 0usize;
-        for chunk in chunks(script, SCRIPT_CHUNK) {
-            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(chunk.to_string())));
-            while let Some(r) = stream.next().await {
-                match r {
-                    Ok(_) => done += 1,
-                    Err(e) => return Err((done, e.into())),
-                }
+        // A script without a transaction runs with autocommit on, each statement kept as it
+        // runs, as elsewhere: with the run's autocommit off it would be one implicit
+        // transaction until its end, holding its row locks, and a failure would take it all
+        // back. Turning autocommit on commits what is open (a migration's `dirty` row).
+        let own_autocommit = !transactional && self.manual_commit;
+        if own_autocommit {
+            self.conn.execute("SET autocommit = 1").await.map_err(|e| (0, DbError::from(e)))?;
+        }
+        let r = self.run_chunks(script).await;
+        // Back to the autocommit state the run keeps (see `begin`), which a script without a
+        // transaction, or one that sets `autocommit` itself, has changed.
+        if own_autocommit || mentions_autocommit(script) {
+            let set = if self.manual_commit { "SET autocommit = 0" } else { "SET autocommit = 1" };
+            if let Err(e) = self.conn.execute(set).await {
+                return r.and(Err((usize::MAX, DbError::from(e))));
             }
         }
-        Ok(())
+        r
     }
 
     async fn finish(&mut self, m: &Migration, direction: Direction, _transactional: bool, took: Duration) -> Result<()> {
@@ -493,6 +499,30 @@ impl super::Backend for MySqlBackend {
         let closed = self.conn.close().await.map_err(|e| Error::Close(DbError::from(e)));
         unlocked.and(closed)
     }
+}
+
+impl MySqlBackend {
+    async fn run_chunks(&mut self, script: &str) -> std::result::Result<(), (usize, DbError)> {
+        let _cancel = self.connection_id.map(|id| crate::interrupt::on_request(super::cancel::MySql { opts: self.opts.clone(), id }));
+        let mut done = 0usize;
+        for chunk in chunks(script, SCRIPT_CHUNK) {
+            let mut stream = self.conn.execute_many(sqlx::raw_sql(AssertSqlSafe(chunk.to_string())));
+            while let Some(r) = stream.next().await {
+                match r {
+                    Ok(_) => done += 1,
+                    Err(e) => return Err((done, e.into())),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a script may set `autocommit` itself (`SET autocommit = …`, `SET @@autocommit`, a
+/// procedure called…): then the run's own setting is sent again after it. A word in a comment
+/// or string only costs that one statement more.
+fn mentions_autocommit(script: &str) -> bool {
+    script.as_bytes().windows(10).any(|w| w.eq_ignore_ascii_case(b"autocommit"))
 }
 
 #[cfg(test)]
