@@ -231,7 +231,38 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     config.epoch_interruption(features.epoch);
     config.consume_fuel(features.fuel);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    Engine::new(&config)
+    // Instances come from a pool reserved once per engine: a run instantiates its components
+    // one after another, and each instance otherwise maps its linear memory, tables and stack
+    // afresh and unmaps them when it ends (with another thread of the run working, every unmap
+    // stops the other core to flush its TLB). Where the reservation is refused (a low
+    // `ulimit -v`), instances are allocated on demand as before.
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool()));
+    Engine::new(&config).or_else(|_| {
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+        Engine::new(&config)
+    })
+}
+
+/// The instance pool of an engine. The run has one guest instance at a time (a knex or Alembic
+/// runtime and its migration included), so a few slots are enough; a slot is sized for
+/// the largest guests the first-party toolchains produce (componentize-py's libpython has many
+/// core instances and a large function table), with memories of up to 4 GiB, the most a
+/// 32-bit memory holds, so the grant's `memory_mib` (enforced by the store's limiter) is the
+/// only cap a guest meets.
+fn pool() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(8)
+        .total_core_instances(512)
+        .total_memories(16)
+        .total_tables(128)
+        .total_stacks(8)
+        .max_memories_per_module(4)
+        .max_tables_per_module(16)
+        .table_elements(1 << 17)
+        .max_memory_size(1 << 32)
+        .max_core_instance_size(8 << 20)
+        .max_component_instance_size(8 << 20);
+    pool
 }
 
 #[cfg(feature = "components")]
