@@ -237,6 +237,10 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     // stops the other core to flush its TLB). Where the reservation is refused (a low
     // `ulimit -v`), instances are allocated on demand as before.
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool()));
+    // A pooled stack serves one guest after another (a seed pack after the migrations): it is
+    // zeroed before each, so no guest can ever find another's data there, even through a
+    // compiler bug (on demand, each stack was fresh).
+    config.async_stack_zeroing(true);
     Engine::new(&config).or_else(|_| {
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
         Engine::new(&config)
