@@ -545,3 +545,22 @@ fn a_cache_entry_others_can_write_is_never_mapped() {
     let mode = std::fs::metadata(&entry).unwrap().permissions().mode();
     assert_eq!(mode & 0o022, 0, "the entry was replaced by one only its owner writes: {mode:o}");
 }
+
+#[test]
+fn a_guest_never_finds_what_an_earlier_guest_left_in_memory() {
+    // Instances come from a pool: one guest's memory slot (and stack) serves the next guest.
+    // The first component fills 16 MiB of its memory with a marker and leaves it; the second
+    // (the same component, so the same slot) grows its memory past that and reads all of it.
+    let p = Project::new();
+    p.migration(1, "schema", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);", None);
+    p.component("hostile", 2, "plant");
+    p.component("hostile", 3, "scan");
+    p.component("hostile", 4, "plant_again");
+    p.component("hostile", 5, "scan_again");
+    let (code, out, err) = p.run(&["up", "--arg", "mode=leftovers"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for (plant, scan) in [("2_plant", "3_scan"), ("4_plant_again", "5_scan_again")] {
+        assert!(err.contains(&format!("[{plant}] info: planted 16 MiB")), "{err}");
+        assert!(err.contains(&format!("[{scan}] info: scanned")) && err.contains("nothing another guest left"), "{err}");
+    }
+}
