@@ -447,6 +447,12 @@ fn mariadb_a_migration_without_a_transaction_keeps_each_statement_as_it_runs() {
     let db = TestDb::new(Kind::Mariadb);
     let p = Project::new();
     p.migration(1, "schema", "CREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    // Failing at its first statement, it did nothing: no history row is left behind.
+    p.write("migrations/2_fill.sql", "-- migrate:up transaction:false\nINSERT INTO nowhere VALUES (1);\n");
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("2_fill.sql:2") && !err.contains("dirty"), "{err}");
+    assert_eq!(db.history(), vec!["1|applied"]);
     p.write("migrations/2_fill.sql", "-- migrate:up transaction:false\nINSERT INTO items VALUES (1);\nINSERT INTO items VALUES (1);\n");
     let (code, _, err) = run(&p, &db, &["up"]);
     assert_eq!(code, 2);
@@ -478,6 +484,18 @@ fn mariadb_a_migration_that_turns_autocommit_on_does_not_leave_it_on_for_the_nex
     assert!(err.contains("2_data.sql:3") && err.contains("nothing of this migration was kept"), "{err}");
     assert!(db.query("SELECT id FROM items").is_empty(), "the first insert was rolled back with the second");
     assert_eq!(db.history(), vec!["1|applied"]);
+
+    // The same through a procedure the script calls.
+    let db = TestDb::new(Kind::Mariadb);
+    let p = Project::new();
+    p.migration(1, "procedure", "CREATE PROCEDURE keep_each() SET autocommit = 1;", None);
+    p.migration(2, "schema", "CALL keep_each();\nCREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    p.migration(3, "data", "INSERT INTO items VALUES (1);\nINSERT INTO items VALUES (1);", None);
+    let (code, _, err) = run(&p, &db, &["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("3_data.sql:3") && err.contains("nothing of this migration was kept"), "{err}");
+    assert!(db.query("SELECT id FROM items").is_empty(), "the first insert was rolled back with the second");
+    assert_eq!(db.history(), vec!["1|applied", "2|applied"]);
 }
 
 #[test]

@@ -389,11 +389,12 @@ pub async fn primary(conn: &mut MySqlConnection) -> bool {
 
 /// The error for a migration whose final COMMIT Galera refused (a certification conflict with a
 /// concurrent write on another node): its last transaction was rolled back, and `dirty` says
-/// whether its history row survived (DDL earlier in it committed the row).
+/// whether its history row survived (DDL earlier in it, or a script without a transaction,
+/// committed the row).
 pub fn commit_refused(version: i64, dirty: Option<bool>, e: sqlx::Error) -> Error {
     let kept = match dirty {
         Some(true) => format!(
-            "DDL earlier in it had committed, so it is recorded as dirty: check the schema, then run `db-migrate repair --mark-applied {version}` or `--mark-reverted {version}`"
+            "what ran before its last transaction had committed (DDL, or every statement of a migration without a transaction), so it is recorded as dirty: check the schema, then run `db-migrate repair --mark-applied {version}` or `--mark-reverted {version}`"
         ),
         Some(false) => "nothing of it was kept; run it again".to_string(),
         None => format!(

@@ -236,33 +236,51 @@ pub fn engine_with(features: EngineFeatures) -> wasmtime::Result<Engine> {
     // afresh and unmaps them when it ends (with another thread of the run working, every unmap
     // stops the other core to flush its TLB). Where the reservation is refused (a low
     // `ulimit -v`), instances are allocated on demand as before.
+    // A process keeps its first few engines' pools (a fleet makes an engine per target, and
+    // the CLI leaves components, which hold their engine, to the process's exit): later
+    // engines allocate on demand, so a fleet of thousands never reserves thousands of pools.
+    let pooled = POOLED_ENGINES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_POOLED_ENGINES).then_some(n + 1)).is_ok();
+    if !pooled {
+        return Engine::new(&config);
+    }
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool()));
     // A pooled stack serves one guest after another (a seed pack after the migrations): it is
     // zeroed before each, so no guest can ever find another's data there, even through a
     // compiler bug (on demand, each stack was fresh).
     config.async_stack_zeroing(true);
     Engine::new(&config).or_else(|_| {
+        POOLED_ENGINES.fetch_sub(1, Ordering::Relaxed);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
         Engine::new(&config)
     })
 }
 
+/// How many engines of this process got an instance pool (see [`engine_with`]).
+#[cfg(feature = "components")]
+static POOLED_ENGINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// At most this many engines of a process get an instance pool; each reserves about 16 GiB of
+/// address space (not memory), and a 256 MiB table pool, also reserved only.
+#[cfg(feature = "components")]
+const MAX_POOLED_ENGINES: usize = 4;
+
 /// The instance pool of an engine. The run has one guest instance at a time (a knex or Alembic
-/// runtime and its migration included), so a few slots are enough; a slot is sized for
-/// the largest guests the first-party toolchains produce (componentize-py's libpython has many
-/// core instances and a large function table), with memories of up to 4 GiB, the most a
-/// 32-bit memory holds, so the grant's `memory_mib` (enforced by the store's limiter) is the
-/// only cap a guest meets.
+/// runtime and its migration included), so a few slots are enough; a slot is sized well above
+/// the largest guests the first-party toolchains produce (componentize-py's libpython: 14 core
+/// modules, one memory, tables of 5,690 and 101 elements), with memories of up to 4 GiB, the
+/// most a 32-bit memory holds, and tables of up to 1,048,576 elements (the limiter's own cap),
+/// so the grant's `memory_mib` (enforced by the store's limiter) is the only cap a guest meets.
+/// The memories reserve address space only: 4 × (4 GiB + guard).
 fn pool() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.total_component_instances(8)
         .total_core_instances(512)
-        .total_memories(16)
-        .total_tables(128)
+        .total_memories(4)
+        .total_tables(32)
         .total_stacks(8)
         .max_memories_per_module(4)
         .max_tables_per_module(16)
-        .table_elements(1 << 17)
+        .table_elements(1 << 20)
         .max_memory_size(1 << 32)
         .max_core_instance_size(8 << 20)
         .max_component_instance_size(8 << 20);
@@ -1216,4 +1234,19 @@ fn describe_trap(e: &wasmtime::Error) -> String {
         }
     }
     s
+}
+
+#[cfg(all(test, feature = "components"))]
+mod engine_tests {
+    use super::*;
+
+    #[test]
+    fn engines_get_an_instance_pool_up_to_the_bound_then_allocate_on_demand() {
+        // Tests of this process make engines too: whatever their number, the count never
+        // passes the bound, and engines past it are still made.
+        let engines: Vec<Engine> = (0..MAX_POOLED_ENGINES + 2).map(|_| engine_with(EngineFeatures::default()).unwrap()).collect();
+        let pooled = POOLED_ENGINES.load(Ordering::Relaxed);
+        assert_eq!(pooled, MAX_POOLED_ENGINES, "the pool could not be reserved here, or the bound was not kept");
+        drop(engines);
+    }
 }

@@ -100,7 +100,7 @@ impl MySqlBackend {
     /// migration recorded or reverted): once a run has begun a migration, autocommit stays off
     /// for the rest of it (see `begin`), and the release of the lock rolls back what is open, so
     /// an edit left uncommitted would be reported done and then lost.
-    async fn commit_edit(&mut self) -> Result<()> {
+    pub(super) async fn commit_edit(&mut self) -> Result<()> {
         if self.manual_commit {
             self.conn.execute("COMMIT").await.map_err(|e| self.db_err("cannot commit the history's update", e))?;
         }

@@ -386,7 +386,10 @@ impl super::Backend for MySqlBackend {
         // back. Turning autocommit on commits what is open (a migration's `dirty` row).
         let own_autocommit = !transactional && self.manual_commit;
         if own_autocommit {
-            self.conn.execute("SET autocommit = 1").await.map_err(|e| (0, DbError::from(e)))?;
+            self.conn.execute("SET autocommit = 1").await.map_err(|e| {
+                let e = DbError::from(e);
+                (0, DbError { message: format!("cannot turn autocommit on for a script without a transaction: {}", e.message), ..e })
+            })?;
         }
         let r = self.run_chunks(script).await;
         // Back to the autocommit state the run keeps (see `begin`), which a script without a
@@ -461,9 +464,20 @@ impl super::Backend for MySqlBackend {
         r.map_err(|e| self.db_err("cannot record the migration in the history", e))
     }
 
-    async fn abort(&mut self, m: &Migration, direction: Direction, _transactional: bool, _changed: bool) -> Kept {
+    async fn abort(&mut self, m: &Migration, direction: Direction, transactional: bool, changed: bool) -> Kept {
         self.drop_cursors().await;
         let _ = self.conn.execute("ROLLBACK").await;
+        // A script without a transaction committed its history row before its first statement
+        // (see `exec_script`): when that statement failed, nothing ran, and the row is put back.
+        if !transactional && !changed {
+            let undo = match direction {
+                Direction::Up => format!("DELETE FROM {} WHERE version = ? AND status = 'dirty'", self.t()),
+                Direction::Down => format!("UPDATE {} SET status = 'applied' WHERE version = ? AND status = 'dirty'", self.t()),
+            };
+            if self.exec(undo, m.version).await.is_ok() && self.commit_edit().await.is_ok() {
+                return Kept::Nothing;
+            }
+        }
         // What survived the rollback is what a DDL statement committed: the truth about
         // dirtiness. If the history cannot be read back (the connection is gone), nobody knows
         // what DDL committed before the failure, and the message must say so.
@@ -518,11 +532,12 @@ impl MySqlBackend {
     }
 }
 
-/// Whether a script may set `autocommit` itself (`SET autocommit = …`, `SET @@autocommit`, a
-/// procedure called…): then the run's own setting is sent again after it. A word in a comment
-/// or string only costs that one statement more.
+/// Whether a script may set `autocommit` itself (`SET autocommit = …`, `SET @@autocommit`, or
+/// a procedure it calls): then the run's own setting is sent again after it. The word in a
+/// comment or string, or `call` inside another word, only costs that one statement more.
 fn mentions_autocommit(script: &str) -> bool {
-    script.as_bytes().windows(10).any(|w| w.eq_ignore_ascii_case(b"autocommit"))
+    let b = script.as_bytes();
+    b.windows(10).any(|w| w.eq_ignore_ascii_case(b"autocommit")) || b.windows(4).any(|w| w.eq_ignore_ascii_case(b"call"))
 }
 
 #[cfg(test)]
