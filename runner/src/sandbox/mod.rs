@@ -271,6 +271,7 @@ const MAX_POOLED_ENGINES: usize = 4;
 /// most a 32-bit memory holds, and tables of up to 1,048,576 elements (the limiter's own cap),
 /// so the grant's `memory_mib` (enforced by the store's limiter) is the only cap a guest meets.
 /// The memories reserve address space only: 4 × (4 GiB + guard).
+#[cfg(feature = "components")]
 fn pool() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.total_component_instances(8)
@@ -1247,6 +1248,22 @@ mod engine_tests {
         let engines: Vec<Engine> = (0..MAX_POOLED_ENGINES + 2).map(|_| engine_with(EngineFeatures::default()).unwrap()).collect();
         let pooled = POOLED_ENGINES.load(Ordering::Relaxed);
         assert_eq!(pooled, MAX_POOLED_ENGINES, "the pool could not be reserved here, or the bound was not kept");
-        drop(engines);
+        // The compiled cache is shared by both kinds of engine: what one compiles, the other
+        // loads (the allocation strategy is not part of compatibility).
+        let empty_component = b"\0asm\x0d\0\x01\0";
+        let made = |pool: bool| {
+            let mut config = Config::new();
+            config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
+            if pool {
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(super::pool()));
+            }
+            Engine::new(&config).unwrap()
+        };
+        let (pooled, on_demand) = (made(true), made(false));
+        for (from, to) in [(&pooled, &on_demand), (&on_demand, &pooled)] {
+            let compiled = Component::new(from, empty_component).unwrap().serialize().unwrap();
+            // SAFETY: bytes this test's own engine just produced.
+            unsafe { Component::deserialize(to, &compiled) }.expect("an engine refused what the other kind compiled");
+        }
     }
 }
