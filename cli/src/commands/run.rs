@@ -88,9 +88,6 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
         let plan = migrator(settings).plan_up(opts).await?;
         return print_dry_run(settings, &plan, out).await;
     }
-    if let Some(n) = migrator(settings).unadopted().await? {
-        out.note(&crate::baseline_hint(n));
-    }
     if settings.environment == "production" && !args.force {
         refuse_on_lint_errors(settings, opts, out).await?;
     }
@@ -216,6 +213,7 @@ pub(super) fn with_progress(settings: &Settings, out: &Output) -> db_migrate::Mi
             audit.record(&migration.label(), statement, reason);
         }
         Event::Warning { warning } => progress.suspend(|| out.warning(warning, None)),
+        Event::Unadopted { tables } => progress.suspend(|| out.note(&crate::baseline_hint(*tables))),
         _ => {}
     })
 }

@@ -96,6 +96,14 @@ pub enum Event<'a> {
         /// Which way.
         direction: Direction,
     },
+    /// The database holds tables (collections) but no migration history yet: told before an
+    /// `up`'s first migration runs, since such a database may want `baseline` rather than
+    /// migrations that create what it already has. Counted on the run's own connection, under
+    /// its lock.
+    Unadopted {
+        /// How many tables (collections) it holds besides db-migrate's own.
+        tables: usize,
+    },
     /// Another runner applied (or reverted) this migration while this run was under way.
     Skipped {
         /// The migration.

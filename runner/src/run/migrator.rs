@@ -631,6 +631,18 @@ impl Migrator {
             // [workflow] squashed migrations whose replaced versions are all applied are recorded.
             let history = crate::run::workflow::reconcile_squashed(slot.get(), &migrations, history, true).await?;
             let steps = planner(&migrations, &history)?;
+            // An existing database that db-migrate has not recorded anything in: said before
+            // the first migration runs (a failed count only loses the hint). Asked here, on the
+            // run's own connection, rather than by a connection of its own before the run: a
+            // deploy's `up` used to open the database and read the whole history twice.
+            if let Some(o) = &observer
+                && history.is_empty()
+                && steps.iter().any(|s| s.direction == Direction::Up)
+                && let Ok(tables) = slot.get().user_tables().await
+                && tables > 0
+            {
+                o(&Event::Unadopted { tables });
+            }
             // A SQL file cannot run on MongoDB, nor a command file on a SQL database: refuse
             // before anything runs, so the database stays exactly as it was.
             let b = slot.get();
