@@ -69,3 +69,23 @@ fn baseline_on_postgres() {
     assert_eq!(db.history(), vec!["1|applied", "2|applied", "3|applied"]);
     assert_eq!(db.tables(), vec!["db_migrate_history", "posts", "tags", "users"]);
 }
+
+#[test]
+fn up_on_an_unadopted_postgres_database_warns_even_when_production_lint_refuses_the_run() {
+    let db = TestDb::new(Kind::Postgres);
+    db.query("CREATE TABLE users (id INTEGER PRIMARY KEY)");
+    let p = Project::new();
+    p.write("db-migrate.toml", &format!("[environments.production]\ndatabase_url = \"{}\"\n", db.url()));
+    // The hint comes from the run itself, before its first migration (which fails: users exists).
+    p.migration(1, "users", "CREATE TABLE users (id INTEGER PRIMARY KEY);", None);
+    let err = p.fails(&["--database-url", &db.url(), "up"]);
+    assert!(err.contains("1 table(s) but no migration history") && err.contains("baseline"), "{err}");
+    assert!(err.find("no migration history").unwrap() < err.find("1_users").unwrap(), "said before the failure: {err}");
+    assert!(db.history().is_empty(), "{:?}", db.history());
+    // Production refuses a run with lint errors before it starts: the hint is still given.
+    p.migration(2, "age", "ALTER TABLE users ADD COLUMN age INTEGER NOT NULL;", None);
+    let err = p.fails(&["--env", "production", "up"]);
+    assert!(err.contains("lint found") && err.contains("nothing was run"), "{err}");
+    assert!(err.contains("1 table(s) but no migration history"), "{err}");
+    assert!(db.history().is_empty(), "{:?}", db.history());
+}

@@ -89,7 +89,15 @@ pub async fn up(settings: &Settings, args: UpArgs, out: &Output) -> Result<ExitC
         return print_dry_run(settings, &plan, out).await;
     }
     if settings.environment == "production" && !args.force {
-        refuse_on_lint_errors(settings, opts, out).await?;
+        if let Err(e) = refuse_on_lint_errors(settings, opts, out).await {
+            // The run says it before its first migration (`Event::Unadopted`); a run refused
+            // here never gets there, and lint errors on an unadopted database often mean that
+            // its migrations would create what it already has.
+            if let Ok(Some(n)) = migrator(settings).unadopted().await {
+                out.note(&crate::baseline_hint(n));
+            }
+            return Err(e);
+        }
     }
     crate::commands::backup::before_run(settings, args.backup, out).await?;
     let announce = announce_default(settings);
