@@ -11,9 +11,9 @@ INSERT stepped per row: what the host itself does, so the seed's distance to it 
 cost), on PostgreSQL with one COPY for all rows (the target's floor) and with one COPY per
 5,000-row batch, each waited for before the next batch is made (what synchronous
 `execute-batch` calls amount to, without the sandbox: the shape seeds had before bulk inserts).
-On SQLite it also times SQLite alone making the rows inside one `INSERT … SELECT` (the sqlite3
-CLI, no client at all): a program handing SQLite its rows does all of that work and more, so this
-is the ceiling on this machine and storage.
+On SQLite it also times SQLite alone (the library the host links) making the rows inside one
+`INSERT … SELECT` (no client, no binding, no statement per row): a program handing SQLite its
+rows does all of that work and more, so this is the ceiling on this machine and storage.
 Each round starts from an empty table. It prints rows/s
 of the seed's own work (generation in the sandbox included, component loading excluded), of the
 whole `db-migrate seed` process, and of the floors, next to the targets: SQLite >= 2.0 M rows/s,
@@ -113,7 +113,7 @@ def main():
             # "c": SQLite's C API; on PostgreSQL, COPY in synchronous 5,000-row batches.
             order = ["seed", "floor", "c"] if i % 2 == 0 else ["c", "floor", "seed"]
             if name == "SQLite":
-                order.append("ceiling")
+                order.insert(i % 4, "ceiling")
             for what in order:
                 if what == "seed":
                     fresh(False)
@@ -121,16 +121,11 @@ def main():
                     own.append(o)
                     walls.append(w)
                 elif what == "ceiling":
-                    # SQLite alone: the rows made by SQL inside the one INSERT (no client, no
-                    # binding, no statement per row), so nothing that takes rows from outside
-                    # can go faster on this machine and storage. Timed by the sqlite3 CLI
-                    # (its start, a few ms, included).
+                    # SQLite alone: the rows made by SQL inside the one INSERT (see the
+                    # `sqlite-sql` floor): nothing that hands SQLite rows from outside can go
+                    # faster on this machine and storage.
                     fresh(True)
-                    start = time.perf_counter()
-                    sh(["sqlite3", str(db), "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
-                        f"{args.rows}) INSERT INTO users (id, name, email) SELECT i, 'Olivia Smith', 'olivia.smith' || i || '@example.com' "
-                        "FROM n; COMMIT;"])
-                    ceilings.append(time.perf_counter() - start)
+                    ceilings.append(float(sh([str(floor), "sqlite-sql", floor_target, str(args.rows)]).stdout.strip()))
                 else:
                     fresh(True)
                     kind = {"c": "sqlite-c" if name == "SQLite" else "postgres-batches",

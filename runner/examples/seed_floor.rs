@@ -4,13 +4,16 @@
 //! - `sqlite-c`: on SQLite's C API (the library sqlx bundles and the host links), one prepared
 //!   single-row INSERT bound and stepped per row, text bound in place: the fastest way SQLite
 //!   takes rows one statement at a time, and the way the host runs a seed's batches;
+//! - `sqlite-sql`: the same library making the rows itself inside one `INSERT … SELECT` from a
+//!   recursive CTE (no client, no binding, no statement per row): what any program handing
+//!   SQLite its rows adds to, so the ceiling for the SQLite target on this machine and storage;
 //! - `postgres`: COPY through sqlx, one COPY for all rows;
 //! - `postgres-batches`: COPY through sqlx in 5,000-row batches, each under a savepoint and
 //!   waited for before the next is made, as a seed's `execute-batch` calls run.
 //!
 //! Prints the insert phase's seconds (connection set-up excluded).
 //!
-//! Usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres|postgres-batches URL ROWS
+//! Usage: seed_floor sqlite|sqlite-c|sqlite-sql PATH ROWS | seed_floor postgres|postgres-batches URL ROWS
 //! (the table `users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)` must exist and be empty)
 
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -27,12 +30,12 @@ fn row(id: u64, state: &mut u64) -> (i64, String, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, target, rows] = args.as_slice() else {
-        eprintln!("usage: seed_floor sqlite|sqlite-c PATH ROWS | seed_floor postgres|postgres-batches URL ROWS");
+        eprintln!("usage: seed_floor sqlite|sqlite-c|sqlite-sql PATH ROWS | seed_floor postgres|postgres-batches URL ROWS");
         std::process::exit(2);
     };
     let rows: u64 = rows.parse().expect("ROWS is a number");
-    if kind == "sqlite-c" {
-        println!("{}", sqlite_c(target, rows));
+    if kind == "sqlite-c" || kind == "sqlite-sql" {
+        println!("{}", sqlite_c(target, rows, kind == "sqlite-sql"));
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -114,8 +117,9 @@ fn main() {
     println!("{secs}");
 }
 
-/// The `sqlite-c` floor: one prepared `INSERT` stepped per row on SQLite's C API.
-fn sqlite_c(path: &str, rows: u64) -> f64 {
+/// The `sqlite-c` floor: one prepared `INSERT` stepped per row on SQLite's C API; with
+/// `in_sql`, the `sqlite-sql` ceiling: SQLite making the rows itself in one statement.
+fn sqlite_c(path: &str, rows: u64, in_sql: bool) -> f64 {
     use libsqlite3_sys as ffi;
     use std::ffi::CString;
     let exec = |db: *mut ffi::sqlite3, sql: &str| {
@@ -137,6 +141,15 @@ fn sqlite_c(path: &str, rows: u64) -> f64 {
         assert_eq!(ffi::sqlite3_open(path.as_ptr(), &mut db), ffi::SQLITE_OK, "open");
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let started = std::time::Instant::now();
+        if in_sql {
+            exec(db, &format!(
+                "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+                 INSERT INTO users (id, name, email) SELECT i, 'Olivia Smith', 'olivia.smith' || i || '@example.com' FROM n; COMMIT;"
+            ));
+            let secs = started.elapsed().as_secs_f64();
+            ffi::sqlite3_close(db);
+            return secs;
+        }
         exec(db, "BEGIN");
         let sql = "INSERT INTO users (id, name, email) VALUES (?, ?, ?)";
         let mut stmt = std::ptr::null_mut();
