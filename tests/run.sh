@@ -71,6 +71,13 @@ mongo_up || { echo "the MongoDB-wire server is not reachable at 127.0.0.1:27017 
 # MariaDB Galera: a 3-node cluster on loopback under target/galera (ports 4406-4408), for
 # tests/cli/galera.rs. Idempotent: a running cluster is kept, a dead node restarted.
 step "starting the 3-node Galera test cluster"
+# A cluster this run starts is stopped when the run ends, however it ends: left running, it holds
+# ports 4406-4408 and the next checkout's run (CI's clean clone) cannot start its own. A cluster
+# that was already running (a developer's, from this checkout) is left as it was.
+galera_before="$(bash tests/galera.sh status 2>/dev/null || true)"
+if [[ "$galera_before" != *"node1"* || "$galera_before" == *" down"* ]]; then
+    trap 'bash tests/galera.sh stop >/dev/null 2>&1 || true' EXIT
+fi
 DBM_GALERA_URLS="$(bash tests/galera.sh start | paste -sd, -)" || { echo "the Galera test cluster did not start (tests/galera.sh start): the Galera tests need it" >&2; exit 1; }
 export DBM_GALERA_URLS
 
